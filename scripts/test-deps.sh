@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system tools the test suite uses, when they are missing: the suite runs real
+# kernels features and real peers (a registry, skopeo, umoci), never mocks of them.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have busybox || [ -x /bin/busybox ] || need+=(busybox-static)
+have skopeo || need+=(skopeo)
+have umoci || need+=(umoci)
+have docker-registry || need+=(docker-registry)
+have htpasswd || need+=(apache2-utils)
+[ -e /usr/include/zstd.h ] || need+=(libzstd-dev)
+have g++ || need+=(g++)
+have make || need+=(make)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! have apt-get; then
+  echo "test-deps: missing ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "test-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
