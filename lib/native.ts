@@ -1,0 +1,202 @@
+/**
+ * The native core's contract, declared once. Everything that must be a syscall in a
+ * particular process goes through here; everything else stays in TypeScript.
+ * @internal
+ * @module
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BerthError, SystemError, UnsupportedError } from './errors.js';
+
+/** Kinds of mount operation, mirrored from src-native/launch-spec.h. */
+export enum MountOpKind {
+  Mount = 0,
+  MkdirHost = 1,
+  EnterRoot = 2,
+  MountInRoot = 3,
+  BindInRoot = 4,
+  MkdirInRoot = 5,
+  SymlinkInRoot = 6,
+  MknodInRoot = 7,
+  WriteInRoot = 8,
+  MaskInRoot = 9,
+  ReadonlyInRoot = 10,
+  ReadonlyRoot = 11,
+}
+
+export enum CreateKind {
+  None = 0,
+  Dir = 1,
+  File = 2,
+}
+
+export enum StdioMode {
+  Null = 0,
+  Pipe = 1,
+  InheritFd = 2,
+}
+
+export interface NativeMountOp {
+  kind: MountOpKind;
+  target: string;
+  source?: string;
+  fstype?: string;
+  data?: string;
+  content?: string | Buffer;
+  flags?: number;
+  mode?: number;
+  dev?: number;
+  readonly?: boolean;
+  recursive?: boolean;
+  optional?: boolean;
+  create?: CreateKind;
+}
+
+/** A fully resolved launch: what the child does between clone() and execve(), in order. */
+export interface NativeLaunchSpec {
+  cloneFlags: number;
+  newCgroupNs: boolean;
+  uidMap?: string;
+  gidMap?: string;
+  cgroupProcs: string[];
+  mounts: NativeMountOp[];
+  hostname?: string;
+  loopbackUp: boolean;
+  rlimits: Array<{ resource: number; soft: bigint; hard: bigint }>;
+  uid: number;
+  gid: number;
+  groups: number[];
+  capabilities: { bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint };
+  noNewPrivileges: boolean;
+  seccomp?: Buffer | null;
+  dieWithParent: boolean;
+  oomScoreAdj?: number;
+  cwd: string;
+  argv: string[];
+  env: string[];
+  execCandidates: string[];
+  execFd: number;
+  stdio: [{ mode: StdioMode; fd?: number }, { mode: StdioMode; fd?: number }, { mode: StdioMode; fd?: number }];
+  tty: boolean;
+  ttyRows?: number;
+  ttyCols?: number;
+}
+
+/** An error object as the native core builds it. */
+export interface NativeErrorShape extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+}
+
+export interface NativeSpawnResult {
+  pid: number;
+  pidfd: number;
+  stdio: [number, number, number];
+  ttyMaster: number;
+  /** Set when no exec candidate could run; the process already exited and was reaped. */
+  execFailed?: NativeErrorShape & { notFound: boolean };
+}
+
+export interface NativeExitStatus {
+  code: number | null;
+  signal: number | null;
+  coreDumped?: boolean;
+  error?: string;
+}
+
+/** The functions the addon exports. */
+export interface NativeBinding {
+  spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
+  watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;
+  sendSignal(pidfd: number, signal: number): boolean;
+  sealExecutable(path: string): number;
+  closeFd(fd: number): void;
+  [name: string]: unknown;
+}
+
+function packageRoot(): string {
+  // lib/native.ts (tsx) and dist/index.js (bundle) both sit one level below the root.
+  return dirname(dirname(fileURLToPath(import.meta.url)));
+}
+
+interface Loaded {
+  binding: NativeBinding;
+  dir: string;
+}
+
+let loaded: Loaded | undefined;
+
+/** Candidate locations, in the order node-gyp-build uses: prebuilds first, then build/. */
+function candidates(root: string): string[] {
+  const out: string[] = [];
+  const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  if (existsSync(prebuildDir)) {
+    for (const f of readdirSync(prebuildDir)) if (f.endsWith('.node')) out.push(join(prebuildDir, f));
+  } else {
+    out.push(join(prebuildDir, '*.node'));
+  }
+  out.push(join(root, 'build', 'Release', 'berth.node'), join(root, 'build', 'Debug', 'berth.node'));
+  return out;
+}
+
+function load(): Loaded {
+  if (loaded) return loaded;
+  const root = packageRoot();
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const file of candidates(root)) {
+    tried.push(file);
+    if (!existsSync(file)) continue;
+    try {
+      loaded = { binding: require(file) as NativeBinding, dir: dirname(file) };
+      return loaded;
+    } catch (error) {
+      tried[tried.length - 1] = `${file} (${(error as Error).message})`;
+    }
+  }
+  throw new UnsupportedError(
+    `berth's native core could not be loaded. Tried:\n  ${tried.join('\n  ')}\n` +
+      'Build it with `npm run build:native` (needs g++, make and python3) or install a package with prebuilds.',
+  );
+}
+
+/** The loaded addon. Throws an {@link UnsupportedError} listing every path it tried. */
+export function native(): NativeBinding {
+  return load().binding;
+}
+
+let helperFd: number | undefined;
+
+/** The sealed-memfd copy of the helper executable that sits beside the addon. */
+export function helperExecutableFd(): number {
+  if (helperFd !== undefined) return helperFd;
+  const { binding, dir } = load();
+  const path = join(dir, 'berth-helper');
+  if (!existsSync(path)) {
+    throw new UnsupportedError(`berth's helper executable is missing: expected ${path} beside the native addon`, {
+      path,
+    });
+  }
+  helperFd = binding.sealExecutable(path);
+  return helperFd;
+}
+
+/** Converts an error object from the native core into the BerthError family. */
+export function fromNativeError(error: unknown, hint?: (e: NativeErrorShape) => string | undefined): BerthError {
+  if (error instanceof BerthError) return error;
+  const e = error as Partial<NativeErrorShape>;
+  if (e && typeof e.code === 'string' && typeof e.errno === 'number') {
+    const extra = hint?.(e as NativeErrorShape);
+    return new SystemError(e.code, extra ? `${e.message}: ${extra}` : String(e.message), {
+      errno: e.errno,
+      ...(e.syscall ? { syscall: e.syscall } : {}),
+      ...(e.path ? { path: e.path } : {}),
+      cause: error,
+    });
+  }
+  return new BerthError('ERR_NATIVE', error instanceof Error ? error.message : String(error), { cause: error });
+}

@@ -1,0 +1,146 @@
+// N-API glue: the module's exports. Kernel work lives in spawn.cc / container-setup.cc /
+// exit-watch.cc / fs-ops.cc; this file only moves values across the boundary.
+#include <errno.h>
+#include <fcntl.h>
+#include <napi.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "exit-watch.h"
+#include "fs-ops.h"
+#include "napi-errors.h"
+#include "napi-spec.h"
+#include "spawn.h"
+
+namespace berth {
+namespace {
+
+// Runs Spawn() on a libuv worker thread. The worker threads live as long as the process, which
+// matters: PR_SET_PDEATHSIG fires when the *thread* that cloned the child exits.
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, LaunchSpec spec)
+      : Napi::AsyncWorker(env, "berth:spawn"), deferred_(Napi::Promise::Deferred::New(env)),
+        spec_(std::move(spec)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { result_ = Spawn(spec_, &error_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!result_.exec_failed && !error_.ok()) {
+      deferred_.Reject(MakeSystemError(env, error_.err, error_.syscall, error_.path, error_.message));
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("pid", result_.pid);
+    out.Set("pidfd", result_.pidfd);
+    Napi::Array stdio = Napi::Array::New(env, 3);
+    for (uint32_t i = 0; i < 3; ++i) stdio.Set(i, result_.stdio[i]);
+    out.Set("stdio", stdio);
+    out.Set("ttyMaster", result_.tty_master);
+    if (result_.exec_failed) {
+      Napi::Object f = MakeSystemError(env, error_.err, error_.syscall, error_.path);
+      f.Set("notFound", Napi::Boolean::New(env, error_.kind == ChildReportKind::kNotFound));
+      out.Set("execFailed", f);
+    }
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  LaunchSpec spec_;
+  SpawnResult result_;
+  NativeError error_;
+};
+
+// spawn(spec) -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
+Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) return ThrowTypeError(env, "spawn(spec: object)");
+  LaunchSpec spec;
+  if (!ParseLaunchSpec(env, info[0].As<Napi::Object>(), &spec)) return env.Undefined();
+  auto* worker = new SpawnWorker(env, std::move(spec));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// sealExecutable(path) -> fd: a sealed, close-on-exec memfd copy of the helper binary. A
+// container's PID 1 exec'd from it cannot write back to any host file (CVE-2019-5736 class):
+// /proc/<pid>/exe points at an immutable anonymous file, not at prebuilds/.../berth-helper.
+Napi::Value SealExecutable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowTypeError(env, "sealExecutable(path: string)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) return ThrowSystemError(env, errno, "open", path);
+  int mem = memfd_create("berth-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mem < 0) {
+    int err = errno;
+    close(src);
+    return ThrowSystemError(env, err, "memfd_create", path);
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(src, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(src);
+      close(mem);
+      return ThrowSystemError(env, err, "read", path);
+    }
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(mem, buf + off, static_cast<size_t>(n - off));
+      if (w < 0) {
+        int err = errno;
+        close(src);
+        close(mem);
+        return ThrowSystemError(env, err, "write", "memfd");
+      }
+      off += w;
+    }
+  }
+  close(src);
+  fchmod(mem, 0555);
+  if (fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+    int err = errno;
+    close(mem);
+    return ThrowSystemError(env, err, "fcntl(F_ADD_SEALS)", "memfd");
+  }
+  return Napi::Number::New(env, mem);
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    if (fd >= 0) close(fd);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, SpawnJs, "spawn"));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
+  exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
+  exports.Set("sealExecutable", Napi::Function::New(env, SealExecutable, "sealExecutable"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+#ifndef BERTH_NO_FS_OPS
+  RegisterFsOps(env, exports);
+#endif
+  return exports;
+}
+
+}  // namespace
+}  // namespace berth
+
+// NODE_API_MODULE pastes the function name into an identifier, so it needs an unqualified one.
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return berth::InitModule(env, exports); }
+
+NODE_API_MODULE(berth, Init)

@@ -1,0 +1,643 @@
+// Child side of a launch: runs in a process cloned with CLONE_VM from a Node thread.
+//
+// Rules for everything in this file (see raw-syscall.h for why):
+//  - no libc calls that touch errno, locks or the heap: only berth::raw syscalls;
+//  - no allocation: buffers live on this child's own stack, data comes from LaunchSpec;
+//  - every failure is reported to the parent as a ChildReport, then the child exits.
+#include "container-setup.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <linux/prctl.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "raw-syscall.h"
+
+// <sys/mount.h> clashes with <linux/mount.h> on glibc 2.36, so define the one flag we need.
+#ifndef MNT_DETACH
+#define MNT_DETACH 2
+#endif
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace berth {
+namespace {
+
+using raw::Call;
+
+// ---- small freestanding helpers (no libc string functions: they are fine in practice, but
+// keeping the child self-contained makes the no-libc rule easy to audit) -------------------
+
+size_t Len(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+
+void Copy(char* dst, size_t cap, const char* src) {
+  size_t i = 0;
+  for (; src != nullptr && src[i] != '\0' && i + 1 < cap; ++i) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+// "/proc/self/fd/<fd>": how mount(2) is pointed at an fd we resolved safely.
+void FdPath(char* buf, int fd) {
+  const char prefix[] = "/proc/self/fd/";
+  size_t n = sizeof(prefix) - 1;
+  for (size_t i = 0; i < n; ++i) buf[i] = prefix[i];
+  char digits[12];
+  int d = 0;
+  unsigned v = static_cast<unsigned>(fd);
+  do {
+    digits[d++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (d > 0) buf[n++] = digits[--d];
+  buf[n] = '\0';
+}
+
+struct Child {
+  ChildContext* ctx;
+  const LaunchSpec* spec;
+  int root_fd = -1;
+
+  [[noreturn]] void Report(ChildReportKind kind, long neg_errno, const char* syscall,
+                           const char* path) {
+    ChildReport report;
+    report.kind = kind;
+    report.err = static_cast<int32_t>(neg_errno < 0 ? -neg_errno : neg_errno);
+    Copy(report.syscall, sizeof(report.syscall), syscall);
+    Copy(report.path, sizeof(report.path), path);
+    raw::Write(ctx->sync_fd, &report, sizeof(report));
+    raw::ExitGroup(kind == ChildReportKind::kNotFound ? 127 : 126);
+  }
+
+  [[noreturn]] void Fail(long neg_errno, const char* syscall, const char* path) {
+    Report(ChildReportKind::kSetupError, neg_errno, syscall, path);
+  }
+
+  long Check(long ret, const char* syscall, const char* path) {
+    if (ret < 0) Fail(ret, syscall, path);
+    return ret;
+  }
+
+  // ---- path resolution confined to the container root ----------------------------------
+
+  long OpenInRoot(const char* path, long flags, bool follow = true) {
+    open_how how{};
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    if (!follow) how.flags |= O_NOFOLLOW;
+    return Call(SYS_openat2, root_fd, path, &how, sizeof(how));
+  }
+
+  // Splits "/a/b/c" into the parent "/a/b" (written to buf) and returns the last component.
+  static const char* SplitParent(const char* path, char* parent_buf, size_t cap) {
+    size_t n = Len(path);
+    while (n > 1 && path[n - 1] == '/') --n;
+    size_t slash = n;
+    while (slash > 0 && path[slash - 1] != '/') --slash;
+    size_t plen = slash > 1 ? slash - 1 : 1;
+    if (plen + 1 > cap) plen = cap - 1;
+    for (size_t i = 0; i < plen; ++i) parent_buf[i] = path[i];
+    parent_buf[plen] = '\0';
+    if (slash == 0) Copy(parent_buf, cap, "/");
+    return path + slash;
+  }
+
+  // mkdir -p inside the root: each component is created relative to an fd of its parent that
+  // was itself resolved inside the root, so no symlink can lead the creation outside.
+  void MkdirAllInRoot(const char* path, uint32_t mode) {
+    char prefix[4096];
+    size_t n = Len(path);
+    if (n >= sizeof(prefix)) Fail(-ENAMETOOLONG, "mkdirat", path);
+    size_t i = 0;
+    while (i < n) {
+      while (i < n && path[i] == '/') ++i;
+      size_t start = i;
+      while (i < n && path[i] != '/') ++i;
+      if (i == start) break;
+      // parent = path[0..start-1]
+      for (size_t k = 0; k < start; ++k) prefix[k] = path[k];
+      prefix[start == 0 ? 0 : start] = '\0';
+      if (start == 0) Copy(prefix, sizeof(prefix), "/");
+      char name[256];
+      size_t nl = i - start;
+      if (nl >= sizeof(name)) Fail(-ENAMETOOLONG, "mkdirat", path);
+      for (size_t k = 0; k < nl; ++k) name[k] = path[start + k];
+      name[nl] = '\0';
+      long parent = OpenInRoot(prefix, O_PATH | O_DIRECTORY);
+      if (parent < 0) Fail(parent, "openat2", prefix);
+      long r = Call(SYS_mkdirat, static_cast<int>(parent), name, mode);
+      raw::Close(static_cast<int>(parent));
+      if (r < 0 && r != -EEXIST) Fail(r, "mkdirat", path);
+    }
+  }
+
+  long OpenParentInRoot(const char* path, const char** base) {
+    char parent[4096];
+    *base = SplitParent(path, parent, sizeof(parent));
+    long fd = OpenInRoot(parent, O_PATH | O_DIRECTORY);
+    if (fd < 0) Fail(fd, "openat2", parent);
+    return fd;
+  }
+
+  // Returns an O_PATH fd for a mount target, creating it (as a dir or an empty file) when the
+  // op asks for it.
+  long MountTarget(const MountOp& op) {
+    const char* path = op.target.c_str();
+    long fd = OpenInRoot(path, O_PATH);
+    if (fd >= 0 || op.create == CreateKind::kNone) {
+      if (fd == -ENOENT && op.optional) return -ENOENT;
+      return Check(fd, "openat2", path);
+    }
+    if (fd != -ENOENT) Fail(fd, "openat2", path);
+    if (op.create == CreateKind::kDir) {
+      MkdirAllInRoot(path, 0755);
+    } else {
+      char parent[4096];
+      const char* base = SplitParent(path, parent, sizeof(parent));
+      MkdirAllInRoot(parent, 0755);
+      long pfd = Check(OpenInRoot(parent, O_PATH | O_DIRECTORY), "openat2", parent);
+      // O_EXCL: never follow a (possibly dangling) symlink while creating.
+      long f = Call(SYS_openat, static_cast<int>(pfd), base,
+                    O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+      raw::Close(static_cast<int>(pfd));
+      if (f < 0 && f != -EEXIST) Fail(f, "openat", path);
+      if (f >= 0) raw::Close(static_cast<int>(f));
+    }
+    return Check(OpenInRoot(path, O_PATH), "openat2", path);
+  }
+
+  void SetAttr(int tree_fd, uint64_t attr_set, bool recursive, const char* path) {
+    if (attr_set == 0) return;
+    mount_attr attr{};
+    attr.attr_set = attr_set;
+    Check(Call(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
+               &attr, sizeof(attr)),
+          "mount_setattr", path);
+  }
+
+  static uint64_t AttrFromFlags(unsigned long flags, bool readonly) {
+    uint64_t a = 0;
+    if (readonly || (flags & MS_RDONLY)) a |= MOUNT_ATTR_RDONLY;
+    if (flags & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+    if (flags & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+    if (flags & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+    return a;
+  }
+
+  // Attaches a detached mount tree (from open_tree) onto a target fd.
+  void MoveOnto(int tree_fd, int target_fd, const char* path) {
+    Check(Call(SYS_move_mount, tree_fd, "", target_fd, "",
+               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+          "move_mount", path);
+  }
+
+  // ---- the mount operations ------------------------------------------------------------
+
+  void RunOp(const MountOp& op) {
+    const char* target = op.target.c_str();
+    char fdpath[32];
+    switch (op.kind) {
+      case MountOpKind::kMount:
+        Check(Call(SYS_mount, op.source.c_str(), target, op.fstype.c_str(), op.flags,
+                   op.data.empty() ? nullptr : op.data.c_str()),
+              "mount", target);
+        return;
+      case MountOpKind::kMkdirHost: {
+        long r = Call(SYS_mkdirat, AT_FDCWD, target, op.mode);
+        if (r < 0 && r != -EEXIST) Fail(r, "mkdir", target);
+        return;
+      }
+      case MountOpKind::kEnterRoot:
+        root_fd = static_cast<int>(
+            Check(Call(SYS_openat, AT_FDCWD, target, O_PATH | O_DIRECTORY | O_CLOEXEC),
+                  "open", target));
+        return;
+      case MountOpKind::kMountInRoot: {
+        long fd = MountTarget(op);
+        if (fd < 0) return;  // optional and absent
+        FdPath(fdpath, static_cast<int>(fd));
+        Check(Call(SYS_mount, op.source.c_str(), fdpath, op.fstype.c_str(), op.flags,
+                   op.data.empty() ? nullptr : op.data.c_str()),
+              "mount", target);
+        raw::Close(static_cast<int>(fd));
+        return;
+      }
+      case MountOpKind::kBindInRoot: {
+        long fd = MountTarget(op);
+        if (fd < 0) return;
+        long tree = Call(SYS_open_tree, AT_FDCWD, op.source.c_str(),
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op.recursive ? AT_RECURSIVE : 0));
+        if (tree < 0) Fail(tree, "open_tree", op.source.c_str());
+        SetAttr(static_cast<int>(tree), AttrFromFlags(op.flags, op.readonly), op.recursive,
+                op.source.c_str());
+        MoveOnto(static_cast<int>(tree), static_cast<int>(fd), target);
+        raw::Close(static_cast<int>(tree));
+        raw::Close(static_cast<int>(fd));
+        return;
+      }
+      case MountOpKind::kMkdirInRoot:
+        MkdirAllInRoot(target, op.mode);
+        if (op.mode & 07000) {
+          // mkdir ignores the sticky/setgid bits on some filesystems; set them explicitly.
+          long fd = Check(OpenInRoot(target, O_RDONLY | O_DIRECTORY), "openat2", target);
+          Check(Call(SYS_fchmod, static_cast<int>(fd), op.mode), "fchmod", target);
+          raw::Close(static_cast<int>(fd));
+        }
+        return;
+      case MountOpKind::kSymlinkInRoot: {
+        const char* base;
+        long pfd = OpenParentInRoot(target, &base);
+        long r = Call(SYS_symlinkat, op.source.c_str(), static_cast<int>(pfd), base);
+        raw::Close(static_cast<int>(pfd));
+        if (r < 0 && r != -EEXIST) Fail(r, "symlinkat", target);
+        return;
+      }
+      case MountOpKind::kMknodInRoot: {
+        const char* base;
+        long pfd = OpenParentInRoot(target, &base);
+        long r = Call(SYS_mknodat, static_cast<int>(pfd), base, op.mode, op.dev);
+        raw::Close(static_cast<int>(pfd));
+        if (r < 0 && r != -EEXIST) Fail(r, "mknodat", target);
+        return;
+      }
+      case MountOpKind::kWriteInRoot: {
+        const char* base;
+        long pfd = OpenParentInRoot(target, &base);
+        long flags = O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW;
+        long fd = Call(SYS_openat, static_cast<int>(pfd), base, flags, op.mode);
+        if (fd == -EEXIST) {
+          // Replace whatever the image had there (a file, or a symlink we must not follow).
+          Call(SYS_unlinkat, static_cast<int>(pfd), base, 0);
+          fd = Call(SYS_openat, static_cast<int>(pfd), base, flags, op.mode);
+        }
+        raw::Close(static_cast<int>(pfd));
+        if (fd < 0) Fail(fd, "openat", target);
+        const char* p = op.content.data();
+        size_t left = op.content.size();
+        while (left > 0) {
+          long w = raw::Write(static_cast<int>(fd), p, left);
+          if (w == -EINTR) continue;
+          if (w < 0) Fail(w, "write", target);
+          p += w;
+          left -= static_cast<size_t>(w);
+        }
+        raw::Close(static_cast<int>(fd));
+        return;
+      }
+      case MountOpKind::kMaskInRoot: {
+        long fd = OpenInRoot(target, O_PATH, /*follow=*/false);
+        if (fd == -ENOENT) return;
+        Check(fd, "openat2", target);
+        struct stat st;
+        Check(Call(SYS_newfstatat, static_cast<int>(fd), "", &st, AT_EMPTY_PATH), "fstat", target);
+        if (S_ISDIR(st.st_mode)) {
+          FdPath(fdpath, static_cast<int>(fd));
+          Check(Call(SYS_mount, "tmpfs", fdpath, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "size=0,mode=0555"),
+                "mount", target);
+        } else {
+          long tree = Check(Call(SYS_open_tree, AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
+                            "open_tree", "/dev/null");
+          MoveOnto(static_cast<int>(tree), static_cast<int>(fd), target);
+          raw::Close(static_cast<int>(tree));
+        }
+        raw::Close(static_cast<int>(fd));
+        return;
+      }
+      case MountOpKind::kReadonlyInRoot: {
+        long fd = OpenInRoot(target, O_PATH, /*follow=*/false);
+        if (fd == -ENOENT) return;
+        Check(fd, "openat2", target);
+        long tree = Check(Call(SYS_open_tree, static_cast<int>(fd), "",
+                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE),
+                          "open_tree", target);
+        SetAttr(static_cast<int>(tree), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true,
+                target);
+        MoveOnto(static_cast<int>(tree), static_cast<int>(fd), target);
+        raw::Close(static_cast<int>(tree));
+        raw::Close(static_cast<int>(fd));
+        return;
+      }
+      case MountOpKind::kReadonlyRoot:
+        // Only the root mount itself: /proc, /dev, volumes keep their own flags, as in Docker.
+        SetAttr(root_fd, MOUNT_ATTR_RDONLY, false, "/");
+        return;
+    }
+  }
+
+  void PivotRoot() {
+    if (root_fd < 0) return;
+    Check(Call(SYS_fchdir, root_fd), "fchdir", "/");
+    // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." with
+    // MNT_DETACH then drops the whole host tree from this mount namespace in one call.
+    Check(Call(SYS_pivot_root, ".", "."), "pivot_root", "/");
+    Check(Call(SYS_umount2, ".", MNT_DETACH), "umount2", "/");
+    Check(Call(SYS_chdir, "/"), "chdir", "/");
+    raw::Close(root_fd);
+    root_fd = -1;
+  }
+
+  void BringLoopbackUp() {
+    long s = Check(Call(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket", "lo");
+    ifreq req{};
+    Copy(req.ifr_name, sizeof(req.ifr_name), "lo");
+    Check(Call(SYS_ioctl, static_cast<int>(s), SIOCGIFFLAGS, &req), "ioctl(SIOCGIFFLAGS)", "lo");
+    req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP | IFF_RUNNING);
+    Check(Call(SYS_ioctl, static_cast<int>(s), SIOCSIFFLAGS, &req), "ioctl(SIOCSIFFLAGS)", "lo");
+    raw::Close(static_cast<int>(s));
+  }
+
+  // Puts fds onto 0, 1, 2. Sources are first moved above 2 so that a source that already sits
+  // on 0..2 is not clobbered by an earlier dup3.
+  void SetupStdio(const int (&sources)[3]) {
+    int high[3];
+    for (int i = 0; i < 3; ++i) {
+      high[i] = static_cast<int>(Check(Call(SYS_fcntl, sources[i], F_DUPFD_CLOEXEC, 3), "fcntl", "stdio"));
+    }
+    for (int i = 0; i < 3; ++i) {
+      Check(Call(SYS_dup3, high[i], i, 0), "dup3", "stdio");
+      raw::Close(high[i]);
+    }
+  }
+
+  void SendFd(int fd) {
+    char byte = 'T';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    __builtin_memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    Check(Call(SYS_sendmsg, ctx->sync_fd, &msg, 0), "sendmsg", "tty");
+  }
+
+  // A terminal from the container's own devpts instance: the master goes back to the parent
+  // over the sync socket, the slave becomes the controlling terminal and stdio.
+  void SetupTty() {
+    long master = Check(Call(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC),
+                        "open", "/dev/ptmx");
+    int unlock = 0;
+    Check(Call(SYS_ioctl, static_cast<int>(master), TIOCSPTLCK, &unlock), "ioctl(TIOCSPTLCK)", "/dev/ptmx");
+    unsigned int n = 0;
+    Check(Call(SYS_ioctl, static_cast<int>(master), TIOCGPTN, &n), "ioctl(TIOCGPTN)", "/dev/ptmx");
+    char name[32];
+    Copy(name, sizeof(name), "/dev/pts/");
+    size_t len = Len(name);
+    char digits[12];
+    int d = 0;
+    do {
+      digits[d++] = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n != 0);
+    while (d > 0) name[len++] = digits[--d];
+    name[len] = '\0';
+    long slave = Check(Call(SYS_openat, AT_FDCWD, name, O_RDWR | O_NOCTTY | O_CLOEXEC), "open", name);
+    winsize ws{};
+    ws.ws_row = spec->tty_rows;
+    ws.ws_col = spec->tty_cols;
+    Call(SYS_ioctl, static_cast<int>(slave), TIOCSWINSZ, &ws);
+    Check(Call(SYS_setsid), "setsid", name);
+    Check(Call(SYS_ioctl, static_cast<int>(slave), TIOCSCTTY, 0), "ioctl(TIOCSCTTY)", name);
+    int fds[3] = {static_cast<int>(slave), static_cast<int>(slave), static_cast<int>(slave)};
+    SetupStdio(fds);
+    SendFd(static_cast<int>(master));
+    raw::Close(static_cast<int>(master));
+    raw::Close(static_cast<int>(slave));
+  }
+
+  void SetupPlainStdio() {
+    int fds[3];
+    long null_fd = -1;
+    for (int i = 0; i < 3; ++i) {
+      if (ctx->stdio_fds[i] >= 0) {
+        fds[i] = ctx->stdio_fds[i];
+      } else {
+        if (null_fd < 0) {
+          null_fd = Check(Call(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null");
+        }
+        fds[i] = static_cast<int>(null_fd);
+      }
+    }
+    SetupStdio(fds);
+    if (null_fd >= 0) raw::Close(static_cast<int>(null_fd));
+    Call(SYS_setsid);
+  }
+
+  void ApplyRlimits() {
+    for (const Rlimit& r : spec->rlimits) {
+      struct {
+        uint64_t cur, max;
+      } lim{r.soft, r.hard};
+      Check(Call(SYS_prlimit64, 0, r.resource, &lim, nullptr), "prlimit64", "ulimits");
+    }
+  }
+
+  void DropCredentials() {
+    // The bounding set first: PR_CAPBSET_DROP needs CAP_SETPCAP, which we may be about to lose.
+    for (int cap = 0; cap < 64; ++cap) {
+      if (spec->cap_bounding & (uint64_t{1} << cap)) continue;
+      long r = Call(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+      if (r == -EINVAL) break;  // past the kernel's last capability
+      Check(r, "prctl(PR_CAPBSET_DROP)", "capabilities");
+    }
+    Check(Call(SYS_setgroups, spec->groups.size(), spec->groups.data()), "setgroups", "user");
+    Check(Call(SYS_setresgid, spec->gid, spec->gid, spec->gid), "setresgid", "user");
+    // Keep the permitted set across the uid change; capset below sets the exact sets.
+    Check(Call(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)", "user");
+    Check(Call(SYS_setresuid, spec->uid, spec->uid, spec->uid), "setresuid", "user");
+    Check(Call(SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)", "user");
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; ++i) {
+      data[i].effective = static_cast<uint32_t>(spec->cap_effective >> (32 * i));
+      data[i].permitted = static_cast<uint32_t>(spec->cap_permitted >> (32 * i));
+      data[i].inheritable = static_cast<uint32_t>(spec->cap_inheritable >> (32 * i));
+    }
+    Check(Call(SYS_capset, &header, data), "capset", "capabilities");
+    Check(Call(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)",
+          "capabilities");
+    for (int cap = 0; cap < 64; ++cap) {
+      if (!(spec->cap_ambient & (uint64_t{1} << cap))) continue;
+      Check(Call(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), "prctl(PR_CAP_AMBIENT_RAISE)",
+            "capabilities");
+    }
+  }
+
+  // Closes every fd above 2 except the ones still needed until execve (which are CLOEXEC).
+  // Done before chdir(workdir): a Node fd left open there is the CVE-2024-21626 escape.
+  void CloseInheritedFds() {
+    int keep[2] = {ctx->sync_fd, spec->exec_fd};
+    if (keep[0] > keep[1]) {
+      int t = keep[0];
+      keep[0] = keep[1];
+      keep[1] = t;
+    }
+    unsigned lo = 3;
+    for (int k : keep) {
+      if (k < static_cast<int>(lo)) continue;
+      if (static_cast<unsigned>(k) > lo) Call(SYS_close_range, lo, static_cast<unsigned>(k) - 1, 0);
+      lo = static_cast<unsigned>(k) + 1;
+    }
+    Call(SYS_close_range, lo, ~0U, 0);
+  }
+
+  void EnterWorkdir() {
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    const char* cwd = spec->cwd.empty() ? "/" : spec->cwd.c_str();
+    long fd = Call(SYS_openat2, AT_FDCWD, cwd, &how, sizeof(how));
+    if (fd < 0) Fail(fd, "chdir", cwd);
+    Check(Call(SYS_fchdir, static_cast<int>(fd)), "chdir", cwd);
+    raw::Close(static_cast<int>(fd));
+  }
+
+  void LoadSeccomp() {
+    if (spec->seccomp.empty()) return;
+    sock_fprog prog{};
+    prog.len = static_cast<unsigned short>(spec->seccomp.size() / sizeof(sock_filter));
+    prog.filter = reinterpret_cast<sock_filter*>(const_cast<char*>(spec->seccomp.data()));
+    Check(Call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), "seccomp", "seccomp");
+  }
+
+  [[noreturn]] void Exec() {
+    if (spec->exec_fd >= 0) {
+      long r = Call(SYS_execveat, spec->exec_fd, "", ctx->argv, ctx->envp, AT_EMPTY_PATH);
+      Fail(r, "execveat", "berth-init");
+    }
+    long first_other = 0;
+    const char* other_path = "";
+    bool denied = false;
+    const char* denied_path = "";
+    for (const std::string& candidate : spec->exec_candidates) {
+      long r = Call(SYS_execve, candidate.c_str(), ctx->argv, ctx->envp);
+      if (r == -ENOENT || r == -ENOTDIR) continue;
+      if (r == -EACCES) {
+        if (!denied) denied_path = candidate.c_str();
+        denied = true;
+        continue;
+      }
+      if (first_other == 0) {
+        first_other = r;
+        other_path = candidate.c_str();
+      }
+    }
+    if (denied) Report(ChildReportKind::kNotExecutable, -EACCES, "execve", denied_path);
+    if (first_other != 0) Report(ChildReportKind::kNotExecutable, first_other, "execve", other_path);
+    Report(ChildReportKind::kNotFound, -ENOENT, "execve",
+           spec->argv.empty() ? "" : spec->argv[0].c_str());
+  }
+
+  void ResetSignals() {
+    struct KernelSigaction {
+      void* handler;
+      unsigned long flags;
+      void* restorer;
+      uint64_t mask;
+    } dfl{};
+    dfl.handler = reinterpret_cast<void*>(SIG_DFL);
+    for (int sig = 1; sig < 65; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      Call(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+    }
+  }
+
+  [[noreturn]] void Run() {
+    // Signal handlers were copied from Node; a signal landing here would run libuv's handler
+    // on memory shared with Node. The parent blocked all signals before clone().
+    ResetSignals();
+    Call(SYS_umask, 0);
+
+    // Wait until the parent has put us in our cgroups (and written id maps).
+    char go = 0;
+    long r;
+    do {
+      r = raw::Read(ctx->sync_fd, &go, 1);
+    } while (r == -EINTR);
+    if (r != 1 || go != 'G') raw::ExitGroup(125);
+
+    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (spec->new_cgroup_ns) Check(Call(SYS_unshare, CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)", "");
+
+    for (const MountOp& op : spec->mounts) RunOp(op);
+    if (!spec->hostname.empty()) {
+      Check(Call(SYS_sethostname, spec->hostname.c_str(), spec->hostname.size()), "sethostname",
+            spec->hostname.c_str());
+    }
+    if (spec->loopback_up) BringLoopbackUp();
+    PivotRoot();
+
+    if (spec->tty) {
+      SetupTty();
+    } else {
+      SetupPlainStdio();
+    }
+    ApplyRlimits();
+    if (spec->set_oom_score_adj) {
+      long fd = Check(Call(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open",
+                      "/proc/self/oom_score_adj");
+      char buf[16];
+      int v = spec->oom_score_adj;
+      size_t n = 0;
+      bool neg = v < 0;
+      unsigned u = static_cast<unsigned>(neg ? -v : v);
+      char tmp[12];
+      int d = 0;
+      do {
+        tmp[d++] = static_cast<char>('0' + u % 10);
+        u /= 10;
+      } while (u != 0);
+      if (neg) buf[n++] = '-';
+      while (d > 0) buf[n++] = tmp[--d];
+      raw::Write(static_cast<int>(fd), buf, n);
+      raw::Close(static_cast<int>(fd));
+    }
+    DropCredentials();
+    // Changing credentials cleared the parent-death signal; set it again.
+    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    CloseInheritedFds();
+    EnterWorkdir();
+    Call(SYS_umask, 022);
+    if (spec->no_new_privs) Check(Call(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)", "");
+    // Unblock signals only now: from here on default dispositions apply.
+    uint64_t empty = 0;
+    Call(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
+    // Seccomp last, so that the setup above is not subject to the container's profile.
+    LoadSeccomp();
+    Exec();
+  }
+};
+
+}  // namespace
+
+int ChildMain(void* context) {
+  auto* ctx = static_cast<ChildContext*>(context);
+  Child child{ctx, ctx->spec};
+  child.Run();
+}
+
+}  // namespace berth

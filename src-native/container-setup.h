@@ -1,0 +1,38 @@
+// The code that runs in the cloned child, between clone() and execve().
+#pragma once
+
+#include <cstdint>
+
+#include "launch-spec.h"
+
+namespace berth {
+
+// What the child reports to the parent over the sync socket when it cannot exec.
+enum class ChildReportKind : int32_t {
+  kSetupError = 1,     // a syscall failed; err/syscall/path say which
+  kNotFound = 2,       // no exec candidate exists (Docker: exit 127)
+  kNotExecutable = 3,  // a candidate exists but cannot be executed (Docker: exit 126)
+};
+
+struct ChildReport {
+  ChildReportKind kind;
+  int32_t err;  // positive errno
+  char syscall[32];
+  char path[1024];
+};
+
+// Everything the child needs, prepared by the parent before clone() so the child never
+// allocates.
+struct ChildContext {
+  const LaunchSpec* spec;
+  int sync_fd;            // the child's end of a SOCK_SEQPACKET pair
+  int stdio_fds[3];       // child ends of pipes, or -1 for /dev/null (kInheritFd: that fd)
+  char* const* argv;      // NULL-terminated, pointing into spec->argv
+  char* const* envp;      // NULL-terminated, pointing into spec->env
+};
+
+// Entry point passed to clone(). Never returns on success (execve); on failure reports to
+// the parent and exits.
+int ChildMain(void* context);
+
+}  // namespace berth

@@ -1,0 +1,733 @@
+// Confined file-system operations for the layer unpacker. See fs-ops.h for the contract.
+//
+// Layout: plain C++ kernel code first (namespace fsops: every function returns 0 or -errno and
+// never touches JS), then the N-API glue that converts arguments and turns failures into JS
+// errors carrying { code, errno, syscall, path }.
+#include "fs-ops.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace berth {
+namespace fsops {
+
+// A failed syscall: what failed and on which (root-relative) path.
+struct Failure {
+  int err = 0;
+  const char* syscall = "";
+  std::string path;
+};
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    Reset();
+    fd_ = std::exchange(o.fd_, -1);
+    return *this;
+  }
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+constexpr unsigned long long kResolve =
+    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV;
+
+// Opens `rel` beneath `root`; the kernel refuses any resolution that would leave the root or
+// pass through a symlink. `rel` may be "" for the root itself.
+int OpenInRoot(int root, const std::string& rel, int flags, mode_t mode = 0) {
+  struct open_how how;
+  std::memset(&how, 0, sizeof how);
+  how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = kResolve;
+  const char* p = rel.empty() ? "." : rel.c_str();
+  for (;;) {
+    long fd = syscall(SYS_openat2, root, p, &how, sizeof how);
+    if (fd >= 0) return static_cast<int>(fd);
+    // openat2 returns EAGAIN when a concurrent rename raced the lookup; retrying is the
+    // documented answer.
+    if (errno == EAGAIN || errno == EINTR) continue;
+    return -errno;
+  }
+}
+
+// Splits "a/b/c" into ("a/b", "c"). Names are validated by the caller (TypeScript) too; this
+// is the second line: no empty, ".", ".." or absolute components reach a syscall.
+bool SplitPath(const std::string& path, std::string* parent, std::string* base) {
+  if (path.empty() || path.front() == '/' || path.back() == '/') return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string_view comp(path.data() + start, end - start);
+    if (comp.empty() || comp == "." || comp == "..") return false;
+    start = end + 1;
+  }
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    parent->clear();
+    *base = path;
+  } else {
+    *parent = path.substr(0, slash);
+    *base = path.substr(slash + 1);
+  }
+  return true;
+}
+
+// The parent directory of `path`, opened beneath `root`, and the final component.
+int OpenParent(int root, const std::string& path, Fd* parent, std::string* base, Failure* f) {
+  std::string dir;
+  if (!SplitPath(path, &dir, base)) {
+    *f = {EINVAL, "openat2", path};
+    return -EINVAL;
+  }
+  int fd = OpenInRoot(root, dir, O_PATH | O_DIRECTORY);
+  if (fd < 0) {
+    *f = {-fd, "openat2", dir.empty() ? std::string(".") : dir};
+    return fd;
+  }
+  *parent = Fd(fd);
+  return 0;
+}
+
+std::string ProcPath(int dirfd, const std::string& base) {
+  return "/proc/self/fd/" + std::to_string(dirfd) + (base.empty() ? "" : "/" + base);
+}
+
+int RemoveTree(int dirfd, const char* name, int depth);
+
+int RemoveChildren(int fd, int depth) {
+  if (depth > 4096) return -ELOOP;
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return -errno;
+  DIR* d = fdopendir(dup);
+  if (!d) {
+    int e = errno;
+    close(dup);
+    return -e;
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  closedir(d);
+  for (const auto& n : names) {
+    int r = RemoveTree(fd, n.c_str(), depth + 1);
+    if (r < 0 && r != -ENOENT) return r;
+  }
+  return 0;
+}
+
+// Removes `name` in `dirfd` and, if it is a directory, everything beneath it. Never follows a
+// symlink: children are opened with O_NOFOLLOW relative to their parent's fd.
+int RemoveTree(int dirfd, const char* name, int depth) {
+  if (unlinkat(dirfd, name, 0) == 0) return 0;
+  if (errno != EISDIR && errno != EPERM) return -errno;
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  Fd owned(fd);
+  int r = RemoveChildren(fd, depth);
+  if (r < 0) return r;
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) return -errno;
+  return 0;
+}
+
+struct Meta {
+  bool hasOwner = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool hasMode = false;
+  mode_t mode = 0;
+  bool hasMtime = false;
+  struct timespec mtime {};
+  std::vector<std::pair<std::string, std::vector<char>>> xattrs;
+};
+
+struct Entry {
+  std::string path;
+  std::string kind;  // file | dir | symlink | link | char | block | fifo
+  std::string target;
+  unsigned major = 0, minor = 0;
+  Meta meta;
+};
+
+int ApplyMetaFd(int fd, const Meta& m, const std::string& path, Failure* f) {
+  // Order matters: chown clears setuid/setgid and file capabilities, so mode and xattrs
+  // (security.capability) come after it.
+  if (m.hasOwner && fchown(fd, m.uid, m.gid) != 0) return *f = {errno, "fchown", path}, -f->err;
+  if (m.hasMode && fchmod(fd, m.mode) != 0) return *f = {errno, "fchmod", path}, -f->err;
+  for (const auto& [name, value] : m.xattrs) {
+    if (fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) {
+      return *f = {errno, "fsetxattr", path + " (" + name + ")"}, -f->err;
+    }
+  }
+  if (m.hasMtime) {
+    struct timespec ts[2] = {m.mtime, m.mtime};
+    if (futimens(fd, ts) != 0) return *f = {errno, "futimens", path}, -f->err;
+  }
+  return 0;
+}
+
+// For nodes we must not open (devices, FIFOs) or cannot open (symlinks): act through the
+// parent's fd and the final name, never following the final component.
+int ApplyMetaAt(int parent, const std::string& base, bool isSymlink, const Meta& m,
+                const std::string& path, Failure* f) {
+  if (m.hasOwner && fchownat(parent, base.c_str(), m.uid, m.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    return *f = {errno, "fchownat", path}, -f->err;
+  }
+  if (!isSymlink && m.hasMode && fchmodat(parent, base.c_str(), m.mode, 0) != 0) {
+    return *f = {errno, "fchmodat", path}, -f->err;
+  }
+  if (!m.xattrs.empty()) {
+    std::string p = ProcPath(parent, base);
+    for (const auto& [name, value] : m.xattrs) {
+      if (lsetxattr(p.c_str(), name.c_str(), value.data(), value.size(), 0) != 0) {
+        return *f = {errno, "lsetxattr", path + " (" + name + ")"}, -f->err;
+      }
+    }
+  }
+  if (m.hasMtime) {
+    struct timespec ts[2] = {m.mtime, m.mtime};
+    if (utimensat(parent, base.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
+      return *f = {errno, "utimensat", path}, -f->err;
+    }
+  }
+  return 0;
+}
+
+// Creates one tar entry. Whatever exists at the path is replaced, except that an existing
+// directory stays (its contents survive) when the entry is a directory too: tar semantics.
+// Returns an fd open for writing for regular files, -1 for everything else, or -errno.
+int MakeEntry(int root, const Entry& e, Failure* f) {
+  Fd parent;
+  std::string base;
+  if (int r = OpenParent(root, e.path, &parent, &base, f); r < 0) return r;
+  const int p = parent.get();
+  const char* b = base.c_str();
+
+  struct stat st;
+  bool exists = fstatat(p, b, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!exists && errno != ENOENT) return *f = {errno, "fstatat", e.path}, -f->err;
+  if (exists && !(e.kind == "dir" && S_ISDIR(st.st_mode))) {
+    if (int r = RemoveTree(p, b, 0); r < 0 && r != -ENOENT) return *f = {-r, "unlinkat", e.path}, r;
+    exists = false;
+  }
+
+  if (e.kind == "file") {
+    int fd = openat(p, b, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return *f = {errno, "openat", e.path}, -f->err;
+    return fd;
+  }
+  if (e.kind == "dir") {
+    if (!exists && mkdirat(p, b, 0700) != 0) return *f = {errno, "mkdirat", e.path}, -f->err;
+    int fd = openat(p, b, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return *f = {errno, "openat", e.path}, -f->err;
+    Fd dir(fd);
+    if (int r = ApplyMetaFd(fd, e.meta, e.path, f); r < 0) return r;
+    return -1;
+  }
+  if (e.kind == "symlink") {
+    if (symlinkat(e.target.c_str(), p, b) != 0) return *f = {errno, "symlinkat", e.path}, -f->err;
+    if (int r = ApplyMetaAt(p, base, true, e.meta, e.path, f); r < 0) return r;
+    return -1;
+  }
+  if (e.kind == "link") {
+    Fd tparent;
+    std::string tbase;
+    if (int r = OpenParent(root, e.target, &tparent, &tbase, f); r < 0) return r;
+    // No AT_SYMLINK_FOLLOW: a hard link to a symlink links the symlink itself, as tar does,
+    // and can never reach through it.
+    if (linkat(tparent.get(), tbase.c_str(), p, b, 0) != 0) {
+      return *f = {errno, "linkat", e.path + " -> " + e.target}, -f->err;
+    }
+    return -1;
+  }
+  mode_t type;
+  if (e.kind == "char") {
+    type = S_IFCHR;
+  } else if (e.kind == "block") {
+    type = S_IFBLK;
+  } else if (e.kind == "fifo") {
+    type = S_IFIFO;
+  } else {
+    return *f = {EINVAL, "mknodat", e.path + " (unknown kind " + e.kind + ")"}, -EINVAL;
+  }
+  if (mknodat(p, b, type | 0600, makedev(e.major, e.minor)) != 0) {
+    return *f = {errno, "mknodat", e.path}, -f->err;
+  }
+  if (int r = ApplyMetaAt(p, base, false, e.meta, e.path, f); r < 0) return r;
+  return -1;
+}
+
+}  // namespace fsops
+
+// ---- N-API glue ---------------------------------------------------------------------------
+
+namespace {
+
+using fsops::Failure;
+using fsops::Fd;
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path) {
+  const char* name = strerrorname_np(err);
+  std::string message = std::string(name ? name : "E?") + ": " + std::strerror(err) + ", " +
+                        syscall + (path.empty() ? "" : " '" + path + "'");
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value Throw(Napi::Env env, const Failure& f) { return ThrowErrno(env, f.err, f.syscall, f.path); }
+
+Napi::Value TypeError(Napi::Env env, const char* message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool GetFd(const Napi::CallbackInfo& info, size_t i, int* fd) {
+  if (info.Length() <= i || !info[i].IsNumber()) return false;
+  *fd = info[i].As<Napi::Number>().Int32Value();
+  return *fd >= 0;
+}
+
+bool GetString(const Napi::CallbackInfo& info, size_t i, std::string* s) {
+  if (info.Length() <= i || !info[i].IsString()) return false;
+  *s = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+// Reads { uid, gid, mode, mtime, xattrs } from a JS object; absent fields are left alone.
+// `mtime` is seconds since the epoch as a double; `xattrs` is [[name, Buffer], …].
+bool ReadMeta(Napi::Env env, Napi::Object o, fsops::Meta* m) {
+  Napi::Value uid = o.Get("uid"), gid = o.Get("gid"), mode = o.Get("mode"), mtime = o.Get("mtime");
+  if (uid.IsNumber() && gid.IsNumber()) {
+    m->hasOwner = true;
+    m->uid = uid.As<Napi::Number>().Uint32Value();
+    m->gid = gid.As<Napi::Number>().Uint32Value();
+  }
+  if (mode.IsNumber()) {
+    m->hasMode = true;
+    m->mode = mode.As<Napi::Number>().Uint32Value() & 07777;
+  }
+  if (mtime.IsNumber()) {
+    double t = mtime.As<Napi::Number>().DoubleValue();
+    if (std::isfinite(t)) {
+      m->hasMtime = true;
+      double sec = std::floor(t);
+      m->mtime.tv_sec = static_cast<time_t>(sec);
+      m->mtime.tv_nsec = static_cast<long>(std::llround((t - sec) * 1e9));
+      if (m->mtime.tv_nsec >= 1000000000L) m->mtime.tv_nsec = 999999999L;
+    }
+  }
+  Napi::Value x = o.Get("xattrs");
+  if (x.IsArray()) {
+    Napi::Array arr = x.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value pair = arr.Get(i);
+      if (!pair.IsArray()) return false;
+      Napi::Array p = pair.As<Napi::Array>();
+      Napi::Value name = p.Get(0u), value = p.Get(1u);
+      if (!name.IsString() || !value.IsBuffer()) return false;
+      auto buf = value.As<Napi::Buffer<char>>();
+      m->xattrs.emplace_back(name.As<Napi::String>().Utf8Value(),
+                             std::vector<char>(buf.Data(), buf.Data() + buf.Length()));
+    }
+  }
+  (void)env;
+  return true;
+}
+
+// fsOpenRoot(dir: string): number
+Napi::Value FsOpenRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir;
+  if (!GetString(info, 0, &dir)) return TypeError(env, "fsOpenRoot(dir: string)");
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, errno, "open", dir);
+  return Napi::Number::New(env, fd);
+}
+
+// fsMakeEntry(rootFd, { path, kind, target?, major?, minor?, uid?, gid?, mode?, mtime?, xattrs? }): number
+Napi::Value FsMakeEntry(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  if (!GetFd(info, 0, &root) || info.Length() < 2 || !info[1].IsObject()) {
+    return TypeError(env, "fsMakeEntry(rootFd: number, entry: object)");
+  }
+  Napi::Object o = info[1].As<Napi::Object>();
+  fsops::Entry e;
+  Napi::Value path = o.Get("path"), kind = o.Get("kind"), target = o.Get("target");
+  if (!path.IsString() || !kind.IsString()) return TypeError(env, "entry.path and entry.kind must be strings");
+  e.path = path.As<Napi::String>().Utf8Value();
+  e.kind = kind.As<Napi::String>().Utf8Value();
+  if (target.IsString()) e.target = target.As<Napi::String>().Utf8Value();
+  if (o.Get("major").IsNumber()) e.major = o.Get("major").As<Napi::Number>().Uint32Value();
+  if (o.Get("minor").IsNumber()) e.minor = o.Get("minor").As<Napi::Number>().Uint32Value();
+  if (!ReadMeta(env, o, &e.meta)) return TypeError(env, "entry.xattrs must be [name: string, value: Buffer][]");
+  Failure f;
+  int r = fsops::MakeEntry(root, e, &f);
+  if (r < -1) return Throw(env, f);
+  return Napi::Number::New(env, r);
+}
+
+// fsFinishFile(fd, { uid?, gid?, mode?, mtime?, xattrs? }): void — applies metadata, closes fd.
+Napi::Value FsFinishFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd) || info.Length() < 2 || !info[1].IsObject()) {
+    return TypeError(env, "fsFinishFile(fd: number, meta: object)");
+  }
+  Fd owned(fd);
+  fsops::Meta m;
+  if (!ReadMeta(env, info[1].As<Napi::Object>(), &m)) return TypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
+  Failure f;
+  std::string path = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+  if (fsops::ApplyMetaFd(fd, m, path, &f) < 0) return Throw(env, f);
+  if (close(owned.release()) != 0) return ThrowErrno(env, errno, "close", path);
+  return env.Undefined();
+}
+
+// fsRemoveAt(rootFd, path): boolean — recursive; false when nothing was there.
+Napi::Value FsRemoveAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsRemoveAt(rootFd: number, path: string)");
+  Fd parent;
+  std::string base;
+  Failure f;
+  int r = fsops::OpenParent(root, path, &parent, &base, &f);
+  if (r == -ENOENT || r == -ENOTDIR) return Napi::Boolean::New(env, false);
+  if (r < 0) return Throw(env, f);
+  r = fsops::RemoveTree(parent.get(), base.c_str(), 0);
+  if (r == -ENOENT) return Napi::Boolean::New(env, false);
+  if (r < 0) return ThrowErrno(env, -r, "unlinkat", path);
+  return Napi::Boolean::New(env, true);
+}
+
+// fsReadDirAt(rootFd, path): string[] — "" lists the root.
+Napi::Value FsReadDirAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsReadDirAt(rootFd: number, path: string)");
+  int fd = fsops::OpenInRoot(root, path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return ThrowErrno(env, -fd, "openat2", path);
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    close(fd);
+    return ThrowErrno(env, e, "fdopendir", path);
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  while (struct dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    out.Set(i++, Napi::String::New(env, e->d_name));
+  }
+  closedir(d);
+  return out;
+}
+
+// fsLstatAt(rootFd, path): { mode, uid, gid, size, nlink, ino, dev, rdevMajor, rdevMinor, mtime } | null
+Napi::Value FsLstatAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsLstatAt(rootFd: number, path: string)");
+  struct stat st;
+  if (path.empty()) {
+    if (fstat(root, &st) != 0) return ThrowErrno(env, errno, "fstat", ".");
+  } else {
+    Fd parent;
+    std::string base;
+    Failure f;
+    int r = fsops::OpenParent(root, path, &parent, &base, &f);
+    if (r == -ENOENT || r == -ENOTDIR) return env.Null();
+    if (r < 0) return Throw(env, f);
+    if (fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return env.Null();
+      return ThrowErrno(env, errno, "fstatat", path);
+    }
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mode", Napi::Number::New(env, st.st_mode));
+  o.Set("uid", Napi::Number::New(env, st.st_uid));
+  o.Set("gid", Napi::Number::New(env, st.st_gid));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  o.Set("nlink", Napi::Number::New(env, static_cast<double>(st.st_nlink)));
+  o.Set("ino", Napi::Number::New(env, static_cast<double>(st.st_ino)));
+  o.Set("dev", Napi::Number::New(env, static_cast<double>(st.st_dev)));
+  o.Set("rdevMajor", Napi::Number::New(env, major(st.st_rdev)));
+  o.Set("rdevMinor", Napi::Number::New(env, minor(st.st_rdev)));
+  o.Set("mtime", Napi::Number::New(env, static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec / 1e9));
+  return o;
+}
+
+// fsOpenAt(rootFd, path): number — read-only, never following a symlink (for copy-up).
+Napi::Value FsOpenAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsOpenAt(rootFd: number, path: string)");
+  int fd = fsops::OpenInRoot(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return ThrowErrno(env, -fd, "openat2", path);
+  return Napi::Number::New(env, fd);
+}
+
+// fsSetXattrAt(rootFd, path, name, value: Buffer): void — "" is the root itself.
+Napi::Value FsSetXattrAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path, name;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path) || !GetString(info, 2, &name) || info.Length() < 4 || !info[3].IsBuffer()) {
+    return TypeError(env, "fsSetXattrAt(rootFd: number, path: string, name: string, value: Buffer)");
+  }
+  auto value = info[3].As<Napi::Buffer<char>>();
+  std::string proc;
+  Fd parent;
+  if (path.empty()) {
+    proc = fsops::ProcPath(root, "");
+  } else {
+    std::string base;
+    Failure f;
+    if (fsops::OpenParent(root, path, &parent, &base, &f) < 0) return Throw(env, f);
+    proc = fsops::ProcPath(parent.get(), base);
+  }
+  if (lsetxattr(proc.c_str(), name.c_str(), value.Data(), value.Length(), 0) != 0) {
+    return ThrowErrno(env, errno, "lsetxattr", path + " (" + name + ")");
+  }
+  return env.Undefined();
+}
+
+// fsListXattrsAt(rootFd, path): [name, Buffer][]
+Napi::Value FsListXattrsAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsListXattrsAt(rootFd: number, path: string)");
+  Fd parent;
+  std::string proc;
+  if (path.empty()) {
+    proc = fsops::ProcPath(root, "");
+  } else {
+    std::string base;
+    Failure f;
+    if (fsops::OpenParent(root, path, &parent, &base, &f) < 0) return Throw(env, f);
+    proc = fsops::ProcPath(parent.get(), base);
+  }
+  std::vector<char> names(4096);
+  ssize_t n;
+  while ((n = llistxattr(proc.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) names.resize(names.size() * 4);
+  if (n < 0) {
+    if (errno == ENOTSUP) return Napi::Array::New(env);
+    return ThrowErrno(env, errno, "llistxattr", path);
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (ssize_t off = 0; off < n;) {
+    std::string name(names.data() + off);
+    off += static_cast<ssize_t>(name.size()) + 1;
+    std::vector<char> value(256);
+    ssize_t v;
+    while ((v = lgetxattr(proc.c_str(), name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE) value.resize(value.size() * 4);
+    if (v < 0) {
+      if (errno == ENODATA) continue;
+      return ThrowErrno(env, errno, "lgetxattr", path + " (" + name + ")");
+    }
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, Napi::String::New(env, name));
+    pair.Set(1u, Napi::Buffer<char>::Copy(env, value.data(), static_cast<size_t>(v)));
+    out.Set(i++, pair);
+  }
+  return out;
+}
+
+// fsSetTimesAt(rootFd, path, mtime: number /* seconds */): void — atime = mtime, no follow.
+Napi::Value FsSetTimesAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path) || info.Length() < 3 || !info[2].IsNumber()) {
+    return TypeError(env, "fsSetTimesAt(rootFd: number, path: string, mtime: number)");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mtime", info[2]);
+  fsops::Meta m;
+  ReadMeta(env, o, &m);
+  if (!m.hasMtime) return env.Undefined();
+  Failure f;
+  if (path.empty()) {
+    if (fsops::ApplyMetaFd(root, m, ".", &f) < 0) return Throw(env, f);
+    return env.Undefined();
+  }
+  Fd parent;
+  std::string base;
+  if (fsops::OpenParent(root, path, &parent, &base, &f) < 0) return Throw(env, f);
+  if (fsops::ApplyMetaAt(parent.get(), base, true, m, path, &f) < 0) return Throw(env, f);
+  return env.Undefined();
+}
+
+// fsSync(fd): void — syncfs(2) on the file system holding fd: one call makes a whole unpacked
+// layer durable before it is renamed into place.
+Napi::Value FsSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return TypeError(env, "fsSync(fd: number)");
+  if (syncfs(fd) != 0) return ThrowErrno(env, errno, "syncfs", "");
+  return env.Undefined();
+}
+
+// fsFlock(fd, op: 'exclusive' | 'shared' | 'unlock'): boolean — never blocks; false when
+// another open file description holds a conflicting lock.
+Napi::Value FsFlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  std::string op;
+  if (!GetFd(info, 0, &fd) || !GetString(info, 1, &op)) return TypeError(env, "fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock')");
+  int how = op == "exclusive" ? LOCK_EX : op == "shared" ? LOCK_SH : op == "unlock" ? LOCK_UN : -1;
+  if (how < 0) return TypeError(env, "fsFlock: op must be 'exclusive', 'shared' or 'unlock'");
+  for (;;) {
+    if (flock(fd, how | LOCK_NB) == 0) return Napi::Boolean::New(env, true);
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, errno, "flock", "");
+  }
+}
+
+// ---- zstd ----
+
+struct ZstdStream {
+  ZSTD_DStream* ds = nullptr;
+  bool frameDone = false;  // true between frames: where the input may legally end
+  bool ended = false;
+};
+
+void FreeZstd(Napi::Env, ZstdStream* z) {
+  if (z->ds) ZSTD_freeDStream(z->ds);
+  delete z;
+}
+
+Napi::Value ZstdError(Napi::Env env, size_t code, const char* what) {
+  Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + ZSTD_getErrorName(code));
+  e.Set("code", Napi::String::New(env, "ERR_ZSTD"));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// zstdCreate(): ZstdHandle
+Napi::Value ZstdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* z = new ZstdStream();
+  z->ds = ZSTD_createDStream();
+  if (!z->ds) {
+    delete z;
+    return ThrowErrno(env, ENOMEM, "ZSTD_createDStream", "");
+  }
+  // Bound the window a hostile frame may ask for (128 MiB, zstd's own default for --long).
+  ZSTD_DCtx_setParameter(z->ds, ZSTD_d_windowLogMax, 27);
+  return Napi::External<ZstdStream>::New(env, z, FreeZstd);
+}
+
+ZstdStream* GetZstd(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) return nullptr;
+  auto* z = info[0].As<Napi::External<ZstdStream>>().Data();
+  return z && z->ds && !z->ended ? z : nullptr;
+}
+
+// zstdDecompress(handle, input: Buffer): Buffer — all output this input produces.
+Napi::Value ZstdDecompress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ZstdStream* z = GetZstd(info);
+  if (!z || info.Length() < 2 || !info[1].IsBuffer()) return TypeError(env, "zstdDecompress(handle: ZstdHandle, input: Buffer)");
+  auto in = info[1].As<Napi::Buffer<char>>();
+  ZSTD_inBuffer input{in.Data(), in.Length(), 0};
+  std::vector<char> out;
+  std::vector<char> chunk(ZSTD_DStreamOutSize());
+  // Call until the input is consumed and the decoder stopped filling whole output chunks:
+  // a full chunk may mean more is buffered inside the decoder.
+  for (;;) {
+    ZSTD_outBuffer output{chunk.data(), chunk.size(), 0};
+    size_t r = ZSTD_decompressStream(z->ds, &output, &input);
+    if (ZSTD_isError(r)) return ZstdError(env, r, "zstd");
+    out.insert(out.end(), chunk.data(), chunk.data() + output.pos);
+    // 0 means a frame was completely decoded and flushed: a legal place for input to end.
+    z->frameDone = r == 0;
+    if (input.pos == input.size && output.pos < output.size) break;
+  }
+  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
+}
+
+// zstdEnd(handle): void — throws when the input stopped in the middle of a frame.
+Napi::Value ZstdEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ZstdStream* z = GetZstd(info);
+  if (!z) return TypeError(env, "zstdEnd(handle: ZstdHandle)");
+  z->ended = true;
+  bool complete = z->frameDone;
+  ZSTD_freeDStream(z->ds);
+  z->ds = nullptr;
+  if (!complete) {
+    Napi::Error e = Napi::Error::New(env, "zstd: input ends in the middle of a frame (truncated)");
+    e.Set("code", Napi::String::New(env, "ERR_ZSTD"));
+    e.ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterFsOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("fsOpenRoot", Napi::Function::New(env, FsOpenRoot, "fsOpenRoot"));
+  exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
+  exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));
+  exports.Set("fsRemoveAt", Napi::Function::New(env, FsRemoveAt, "fsRemoveAt"));
+  exports.Set("fsReadDirAt", Napi::Function::New(env, FsReadDirAt, "fsReadDirAt"));
+  exports.Set("fsLstatAt", Napi::Function::New(env, FsLstatAt, "fsLstatAt"));
+  exports.Set("fsOpenAt", Napi::Function::New(env, FsOpenAt, "fsOpenAt"));
+  exports.Set("fsSetXattrAt", Napi::Function::New(env, FsSetXattrAt, "fsSetXattrAt"));
+  exports.Set("fsListXattrsAt", Napi::Function::New(env, FsListXattrsAt, "fsListXattrsAt"));
+  exports.Set("fsSetTimesAt", Napi::Function::New(env, FsSetTimesAt, "fsSetTimesAt"));
+  exports.Set("fsSync", Napi::Function::New(env, FsSync, "fsSync"));
+  exports.Set("fsFlock", Napi::Function::New(env, FsFlock, "fsFlock"));
+  exports.Set("zstdCreate", Napi::Function::New(env, ZstdCreate, "zstdCreate"));
+  exports.Set("zstdDecompress", Napi::Function::New(env, ZstdDecompress, "zstdDecompress"));
+  exports.Set("zstdEnd", Napi::Function::New(env, ZstdEnd, "zstdEnd"));
+}
+
+}  // namespace berth

@@ -1,0 +1,83 @@
+// berth-helper: the small static executable for work that must not happen inside the
+// multi-threaded Node process. It is exec'd from a sealed memfd (see SealExecutable).
+//
+//   berth-helper init -- CMD [ARGS...]
+//     PID 1 of a container started with `init: true`: runs CMD as its child, reaps every
+//     zombie reparented to it, forwards signals to CMD, and exits with CMD's status (128+n if
+//     CMD died of signal n, as Docker's --init does).
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+int Usage() {
+  fputs("usage: berth-helper init -- CMD [ARGS...]\n", stderr);
+  return 125;
+}
+
+[[noreturn]] void ExecChild(char** argv, const sigset_t& original_mask) {
+  sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+  execvp(argv[0], argv);
+  int err = errno;
+  if (err == ENOENT) {
+    fprintf(stderr, "berth: exec \"%s\": executable file not found in $PATH\n", argv[0]);
+    _exit(127);
+  }
+  fprintf(stderr, "berth: exec \"%s\": %s\n", argv[0], strerror(err));
+  _exit(126);
+}
+
+int StatusToExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 125;
+}
+
+int RunInit(char** argv) {
+  sigset_t all, original;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &original);
+
+  pid_t child = fork();
+  if (child < 0) {
+    perror("berth: fork");
+    return 125;
+  }
+  if (child == 0) ExecChild(argv, original);
+
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      perror("berth: sigwaitinfo");
+      return 125;
+    }
+    if (sig != SIGCHLD) {
+      // Forward everything else: as PID 1 we would otherwise ignore signals without handlers.
+      kill(child, sig);
+      continue;
+    }
+    // Reap every child that has exited: orphans reparented to us included.
+    for (;;) {
+      int status = 0;
+      pid_t done = waitpid(-1, &status, WNOHANG);
+      if (done <= 0) break;
+      if (done == child) return StatusToExitCode(status);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 4 && strcmp(argv[1], "init") == 0 && strcmp(argv[2], "--") == 0) {
+    return RunInit(argv + 3);
+  }
+  return Usage();
+}

@@ -1,0 +1,108 @@
+// The fully resolved plan for one container process, as plain data.
+//
+// TypeScript decides *what* (lib/container/launch-plan.ts builds it); this struct is filled
+// from that JS object on the main thread, before clone(), because the child may not allocate.
+// The child only reads it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+enum class MountOpKind : int {
+  // mount(2) with host-absolute paths, done before the root is opened (e.g. the tmpfs that
+  // holds the overlay upper dir, the overlay itself).
+  kMount = 0,
+  // mkdir with a host-absolute path (inside a tmpfs that only this mount namespace sees).
+  kMkdirHost = 1,
+  // Open `target` (host-absolute) as the container root; every later *InRoot op resolves its
+  // path inside this root with openat2(RESOLVE_IN_ROOT), so a symlink in the image can never
+  // send a mount onto a host path (CVE-2021-30465 class).
+  kEnterRoot = 2,
+  kMountInRoot = 3,   // new filesystem (proc, sysfs, tmpfs, devpts, mqueue, cgroup) on a path in the root
+  kBindInRoot = 4,    // bind a host path (open_tree) onto a path in the root
+  kMkdirInRoot = 5,
+  kSymlinkInRoot = 6,
+  kMknodInRoot = 7,
+  kWriteInRoot = 8,   // create a file with `content`
+  kMaskInRoot = 9,    // hide: /dev/null over a file, an empty read-only tmpfs over a dir
+  kReadonlyInRoot = 10,  // bind a path in the root onto itself, read-only, recursively
+  kReadonlyRoot = 11,    // make the root mount itself read-only (readonlyRootfs)
+};
+
+enum class CreateKind : int { kNone = 0, kDir = 1, kFile = 2 };
+
+struct MountOp {
+  MountOpKind kind = MountOpKind::kMount;
+  std::string source;
+  std::string target;
+  std::string fstype;
+  std::string data;
+  std::string content;
+  unsigned long flags = 0;
+  uint32_t mode = 0;
+  uint64_t dev = 0;
+  bool readonly = false;
+  bool recursive = false;
+  bool optional = false;  // ENOENT on the target is not an error (masked paths)
+  CreateKind create = CreateKind::kNone;
+};
+
+struct Rlimit {
+  int resource = 0;
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+enum class StdioMode : int { kNull = 0, kPipe = 1, kInheritFd = 2 };
+
+struct StdioSpec {
+  StdioMode mode = StdioMode::kNull;
+  int fd = -1;  // for kInheritFd: a fd of the Node process to give the container as-is
+};
+
+struct LaunchSpec {
+  // CLONE_NEW* flags for clone(); the cgroup namespace is unshared later, once the child is
+  // inside its cgroup, so that the namespace's root is the container's own cgroup.
+  int clone_flags = 0;
+  bool new_cgroup_ns = false;
+  std::string uid_map;  // "inside outside count\n..." — written by the parent
+  std::string gid_map;
+  std::vector<std::string> cgroup_procs;  // the parent writes the child's pid into each
+
+  std::vector<MountOp> mounts;
+  std::string hostname;
+  bool loopback_up = false;
+
+  std::vector<Rlimit> rlimits;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> groups;
+  uint64_t cap_bounding = 0;
+  uint64_t cap_effective = 0;
+  uint64_t cap_permitted = 0;
+  uint64_t cap_inheritable = 0;
+  uint64_t cap_ambient = 0;
+  bool no_new_privs = true;
+  std::string seccomp;  // raw struct sock_filter[]; empty = unconfined
+  bool die_with_parent = true;
+  int oom_score_adj = 0;
+  bool set_oom_score_adj = false;
+
+  std::string cwd;
+  std::vector<std::string> argv;   // what the process sees as argv
+  std::vector<std::string> env;    // "K=V"
+  // Absolute paths (inside the container) to try in order, PATH already applied; the first
+  // that execve() accepts wins. ENOENT everywhere means "not found" (exit 127).
+  std::vector<std::string> exec_candidates;
+  int exec_fd = -1;  // if >= 0: execveat(exec_fd) instead (the sealed init helper)
+
+  StdioSpec stdio[3];
+  bool tty = false;
+  uint16_t tty_rows = 24;
+  uint16_t tty_cols = 80;
+};
+
+}  // namespace berth

@@ -1,0 +1,244 @@
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace berth {
+namespace {
+
+constexpr size_t kChildStackSize = 256 * 1024;
+
+void SetError(NativeError* e, int err, const char* syscall, const std::string& path) {
+  e->err = err;
+  e->syscall = syscall;
+  e->path = path;
+}
+
+bool WriteFile(const std::string& path, const std::string& content, NativeError* e) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    SetError(e, errno, "open", path);
+    return false;
+  }
+  ssize_t w = write(fd, content.data(), content.size());
+  int err = errno;
+  close(fd);
+  if (w != static_cast<ssize_t>(content.size())) {
+    SetError(e, w < 0 ? err : EIO, "write", path);
+    return false;
+  }
+  return true;
+}
+
+void CloseIf(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+// Reaps a child that failed before exec, so that no zombie is left behind.
+void Reap(int pidfd) {
+  siginfo_t info{};
+  while (waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED) < 0 && errno == EINTR) {
+  }
+}
+
+// One message from the child: a ChildReport, or a one-byte message carrying the tty master
+// as SCM_RIGHTS. Returns recvmsg's result; *fd is set when a descriptor came along.
+ssize_t ReceiveMessage(int sock, void* buf, size_t len, int* fd) {
+  iovec iov{buf, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  if (r <= 0) return r;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    memcpy(fd, CMSG_DATA(c), sizeof(int));
+  }
+  return r;
+}
+
+}  // namespace
+
+SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
+  SpawnResult result;
+  int child_stdio[3] = {-1, -1, -1};
+  int sync[2] = {-1, -1};
+
+  auto cleanup_fds = [&]() {
+    for (int i = 0; i < 3; ++i) {
+      CloseIf(child_stdio[i]);
+      CloseIf(result.stdio[i]);
+    }
+    CloseIf(sync[0]);
+    CloseIf(sync[1]);
+  };
+
+  if (!spec.tty) {
+    for (int i = 0; i < 3; ++i) {
+      if (spec.stdio[i].mode == StdioMode::kPipe) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) {
+          SetError(error, errno, "pipe2", "stdio");
+          cleanup_fds();
+          return result;
+        }
+        // stdin: the child reads p[0]; stdout/stderr: the child writes p[1].
+        child_stdio[i] = i == 0 ? p[0] : p[1];
+        result.stdio[i] = i == 0 ? p[1] : p[0];
+      } else if (spec.stdio[i].mode == StdioMode::kInheritFd) {
+        child_stdio[i] = fcntl(spec.stdio[i].fd, F_DUPFD_CLOEXEC, 3);
+        if (child_stdio[i] < 0) {
+          SetError(error, errno, "fcntl", "stdio");
+          cleanup_fds();
+          return result;
+        }
+      }
+    }
+  }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
+    SetError(error, errno, "socketpair", "");
+    cleanup_fds();
+    return result;
+  }
+
+  // argv/envp arrays must exist before clone: the child may not allocate.
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& v : spec.env) envp.push_back(const_cast<char*>(v.c_str()));
+  envp.push_back(nullptr);
+
+  ChildContext ctx{};
+  ctx.spec = &spec;
+  ctx.sync_fd = sync[1];
+  for (int i = 0; i < 3; ++i) ctx.stdio_fds[i] = child_stdio[i];
+  ctx.argv = argv.data();
+  ctx.envp = envp.data();
+
+  void* stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    SetError(error, errno, "mmap", "child stack");
+    cleanup_fds();
+    return result;
+  }
+
+  // Block every signal across clone(): the child starts with Node's handlers installed and
+  // shares Node's memory, so it must not run a handler before it has reset them.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  // CLONE_VM without CLONE_VFORK: no page-table copy of the (large) Node process, and this
+  // thread stays free to write id maps and cgroup files while the child waits for "go".
+  int flags = CLONE_VM | CLONE_PIDFD | spec.clone_flags | SIGCHLD;
+  int pid = clone(ChildMain, static_cast<char*>(stack) + kChildStackSize, flags, &ctx, &pidfd);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+
+  for (int i = 0; i < 3; ++i) CloseIf(child_stdio[i]);
+  CloseIf(sync[1]);
+
+  if (pid < 0) {
+    munmap(stack, kChildStackSize);
+    SetError(error, clone_errno, "clone", "");
+    if (clone_errno == EINVAL || clone_errno == EPERM) {
+      error->message = "the kernel refused the namespaces berth asked for";
+    }
+    cleanup_fds();
+    return result;
+  }
+
+  auto abort_child = [&]() {
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    CloseIf(sync[0]);  // the child sees EOF if it is still waiting for "go"
+    Reap(pidfd);
+    close(pidfd);
+    munmap(stack, kChildStackSize);
+    cleanup_fds();
+  };
+
+  std::string proc = "/proc/" + std::to_string(pid) + "/";
+  if (!spec.uid_map.empty()) {
+    if (!WriteFile(proc + "uid_map", spec.uid_map, error) ||
+        !WriteFile(proc + "gid_map", spec.gid_map, error)) {
+      abort_child();
+      return result;
+    }
+  }
+  std::string pid_text = std::to_string(pid);
+  for (const auto& procs : spec.cgroup_procs) {
+    if (!WriteFile(procs, pid_text, error)) {
+      abort_child();
+      return result;
+    }
+  }
+  char go = 'G';
+  if (write(sync[0], &go, 1) != 1) {
+    SetError(error, errno, "write", "sync socket");
+    abort_child();
+    return result;
+  }
+
+  // Until exec, the child may send the tty master and/or one failure report. EOF means the
+  // sync socket was closed by execve (it is CLOEXEC) — or that the child died.
+  ChildReport report{};
+  bool reported = false;
+  for (;;) {
+    int fd = -1;
+    ssize_t r = ReceiveMessage(sync[0], &report, sizeof(report), &fd);
+    if (r < 0 && errno == EINTR) continue;
+    if (fd >= 0) {
+      result.tty_master = fd;
+      continue;
+    }
+    if (r == static_cast<ssize_t>(sizeof(report))) reported = true;
+    break;
+  }
+  CloseIf(sync[0]);
+
+  if (reported) {
+    Reap(pidfd);
+    close(pidfd);
+    munmap(stack, kChildStackSize);
+    if (report.kind == ChildReportKind::kSetupError) {
+      SetError(error, report.err, report.syscall, report.path);
+      CloseIf(result.tty_master);
+      cleanup_fds();
+      return result;
+    }
+    // Exec failure: keep the pipes (nothing will be written) and let TypeScript report 127/126.
+    error->kind = report.kind;
+    error->err = report.err;
+    error->syscall = report.syscall;
+    error->path = report.path;
+    result.exec_failed = true;
+    result.pid = pid;
+    return result;
+  }
+  // The child has exec'd (or died and will be reported by the exit watcher): our stack copy
+  // is no longer in use.
+  munmap(stack, kChildStackSize);
+  result.pid = pid;
+  result.pidfd = pidfd;
+  return result;
+}
+
+}  // namespace berth
