@@ -1,0 +1,248 @@
+/**
+ * Turns validated options plus host facts into the native launch spec: namespaces, mounts,
+ * identity, capabilities, seccomp, rlimits, argv/env. No side effects but reading files.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { hostname as hostHostname } from 'node:os';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { CreateKind, StdioMode, type NativeLaunchSpec } from '../native.js';
+import { planHostEtc, planHostRootSymlinks } from '../rootfs/host-etc.js';
+import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
+import { resolveCapabilities } from '../security/capabilities.js';
+import { seccompProgramFor } from '../security/seccomp/index.js';
+import { planRootfs, overlayPathProblem, type CgroupMount, type RootfsSource } from './rootfs-plan.js';
+import type { NormalizedRunOptions } from './run-options.js';
+import { resolveRlimits } from './rlimits.js';
+import { resolveIdMaps } from './userns.js';
+
+export const CLONE_NEWNS = 0x00020000;
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWIPC = 0x08000000;
+export const CLONE_NEWUSER = 0x10000000;
+export const CLONE_NEWPID = 0x20000000;
+export const CLONE_NEWNET = 0x40000000;
+
+/** Docker's default PATH for containers. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The root filesystem a launch starts from, as the caller resolved it. */
+export type LaunchRoot =
+  | { kind: 'rootfs'; dir: string }
+  | { kind: 'layers'; lowerDirs: string[]; rootDir: string }
+  | { kind: 'host' };
+
+export interface LaunchContext {
+  root: LaunchRoot;
+  argv: string[];
+  options: NormalizedRunOptions;
+  stagingDir: string;
+  cgroupProcs: readonly string[];
+  cgroupMounts: CgroupMount[];
+  /** Image defaults (Env, WorkingDir, User) applied under the options. */
+  imageEnv?: string[];
+  imageWorkdir?: string;
+  imageUser?: string;
+  /** The sealed init helper's fd, when `init` is set. */
+  initFd?: number;
+  stdinPiped: boolean;
+}
+
+/** What to launch plus facts the caller needs afterwards. */
+export interface LaunchPlan {
+  spec: NativeLaunchSpec;
+  hostname: string;
+  user: ResolvedUser;
+}
+
+function readSmallFile(path: string): string | undefined {
+  try {
+    // Never follow a symlink out of a rootfs: /etc/passwd -> /host/file would leak host data.
+    if (!lstatSync(path).isFile()) return undefined;
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+const hostDirCache = new Map<string, boolean>();
+/** Host /etc entries do not change kind between runs; stat each once per process. */
+function isHostDir(path: string): boolean {
+  let dir = hostDirCache.get(path);
+  if (dir === undefined) {
+    try {
+      dir = statSync(path).isDirectory();
+    } catch {
+      dir = false;
+    }
+    hostDirCache.set(path, dir);
+  }
+  return dir;
+}
+
+function resolveIdentity(ctx: LaunchContext): ResolvedUser {
+  const user = ctx.options.user ?? ctx.imageUser;
+  const etc = ctx.root.kind === 'host' ? '/etc' : `${ctx.root.kind === 'rootfs' ? ctx.root.dir : ctx.root.rootDir}/etc`;
+  if (user === undefined || user === '' || /^\d+(:\d+)?$/.test(user)) {
+    // Numeric users need no lookup, except for HOME and supplementary groups.
+    return resolveUser(user, { passwd: readSmallFile(`${etc}/passwd`) ?? '', group: readSmallFile(`${etc}/group`) ?? '' });
+  }
+  const passwd = readSmallFile(`${etc}/passwd`);
+  if (passwd === undefined) {
+    throw new NotFoundError(`user: unable to find user ${user}: no /etc/passwd in the root filesystem`, { option: 'user', path: `${etc}/passwd` });
+  }
+  return resolveUser(user, { passwd, group: readSmallFile(`${etc}/group`) ?? '' });
+}
+
+function buildEnv(ctx: LaunchContext, hostname: string, user: ResolvedUser): string[] {
+  const env = new Map<string, string>([
+    ['PATH', DEFAULT_PATH],
+    ['HOSTNAME', hostname],
+  ]);
+  for (const kv of ctx.imageEnv ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  if (ctx.options.tty) env.set('TERM', 'xterm');
+  if (!env.has('HOME')) env.set('HOME', user.home || '/');
+  for (const [k, v] of Object.entries(ctx.options.env ?? {})) {
+    if (v === undefined) env.delete(k);
+    else env.set(k, v);
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Where execve will look, in order: Docker resolves argv[0] through the container's PATH. */
+export function execCandidates(argv0: string, path: string): string[] {
+  if (argv0.includes('/')) return [argv0];
+  const dirs = path.split(':').map((d) => (d === '' ? '.' : d));
+  return dirs.map((d) => `${d.replace(/\/+$/, '')}/${argv0}`);
+}
+
+function hostsFile(hostname: string): string {
+  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+}
+
+function rootSource(ctx: LaunchContext): RootfsSource {
+  if (ctx.root.kind === 'host') {
+    const plan = planHostRootSymlinks('/');
+    return { kind: 'host', rootBinds: plan.binds, rootSymlinks: plan.symlinks };
+  }
+  const lowerDirs = ctx.root.kind === 'rootfs' ? [ctx.root.dir] : ctx.root.lowerDirs;
+  for (const dir of lowerDirs) {
+    const problem = overlayPathProblem(dir);
+    if (problem) throw new ValidationError('rootfs', `"${dir}" ${problem}`);
+  }
+  return { kind: 'overlay', lowerDirs };
+}
+
+function bindCreateKinds(spec: NativeLaunchSpec, ctx: LaunchContext): void {
+  // A bind's mount point must match its source: a file over a file, a dir over a dir.
+  for (const m of ctx.options.mounts ?? []) {
+    if (m.type !== 'bind') continue;
+    let isDir: boolean;
+    try {
+      isDir = statSync(m.source).isDirectory();
+    } catch {
+      throw new NotFoundError(`mounts: bind source "${m.source}" does not exist`, { option: 'mounts', path: m.source });
+    }
+    const op = spec.mounts.find((o) => o.source === m.source && o.target === m.target);
+    if (op) op.create = isDir ? CreateKind.Dir : CreateKind.File;
+  }
+}
+
+/** Builds the launch spec for one container process. */
+export function planLaunch(ctx: LaunchContext): LaunchPlan {
+  const o = ctx.options;
+  const network = o.network ?? 'none';
+  const userns = o.userns !== undefined;
+  const hostname = o.hostname ?? (network === 'host' ? hostHostname() : randomBytes(6).toString('hex'));
+  const user = resolveIdentity(ctx);
+  const workdir = o.workdir ?? ctx.imageWorkdir ?? '/';
+  const caps = resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged });
+  const seccomp = o.privileged ? null : seccompProgramFor(o.seccomp ?? 'default', caps.names);
+
+  const files: Array<{ path: string; content: string; mode: number }> = [];
+  const readonlyBinds: Array<{ path: string; dir: boolean }> = [];
+  const symlinks: Array<{ path: string; target: string }> = [];
+  const dirs: Array<{ path: string; mode: number }> = [];
+  const resolvConf = network === 'host' ? readSmallFile('/etc/resolv.conf') : undefined;
+  if (ctx.root.kind === 'host') {
+    const etc = planHostEtc({
+      hostname,
+      user: { uid: user.uid, gid: user.gid, home: user.home || '/', ...(user.name ? { name: user.name } : {}) },
+      ...(resolvConf !== undefined ? { resolvConf } : {}),
+    });
+    dirs.push({ path: '/etc', mode: 0o755 }, { path: '/tmp', mode: 0o1777 }, { path: '/var/tmp', mode: 0o1777 }, { path: '/root', mode: 0o700 });
+    if (user.home && user.home !== '/' && user.home !== '/root') dirs.push({ path: user.home, mode: 0o755 });
+    readonlyBinds.push(...etc.binds.map((path) => ({ path, dir: isHostDir(path) })));
+    symlinks.push(...etc.symlinks);
+    files.push(...etc.files);
+  } else {
+    files.push(
+      { path: '/etc/hostname', content: `${hostname}\n`, mode: 0o644 },
+      { path: '/etc/hosts', content: network === 'host' ? readSmallFile('/etc/hosts') ?? hostsFile(hostname) : hostsFile(hostname), mode: 0o644 },
+      { path: '/etc/resolv.conf', content: resolvConf ?? '# berth: network "none" has no DNS\n', mode: 0o644 },
+    );
+  }
+  const mounts = planRootfs({
+    source: rootSource(ctx),
+    stagingDir: ctx.stagingDir,
+    userns,
+    netns: network !== 'host',
+    privileged: o.privileged === true,
+    readonlyRootfs: o.readonlyRootfs === true,
+    files,
+    readonlyBinds,
+    symlinks,
+    cgroupMounts: ctx.cgroupMounts,
+    workdir,
+    mounts: o.mounts ?? [],
+    dirs,
+    // The host's own tools need a writable /tmp: a fresh tmpfs, as bubblewrap gives.
+    tmpfs: ctx.root.kind === 'host' ? [{ path: '/tmp', mode: 0o1777 }] : [],
+  });
+  const env = buildEnv(ctx, hostname, user);
+  const pathVar = env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  const init = o.init === true && ctx.initFd !== undefined;
+  let cloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
+  if (network !== 'host') cloneFlags |= CLONE_NEWNET;
+  const idMaps = userns ? resolveIdMaps(o.userns!) : undefined;
+  if (idMaps) cloneFlags |= CLONE_NEWUSER;
+
+  const spec: NativeLaunchSpec = {
+    cloneFlags,
+    newCgroupNs: true,
+    ...(idMaps ? { uidMap: idMaps.uidMap, gidMap: idMaps.gidMap } : {}),
+    cgroupProcs: [...ctx.cgroupProcs],
+    mounts,
+    hostname,
+    loopbackUp: network !== 'host',
+    rlimits: resolveRlimits(o.ulimits),
+    uid: user.uid,
+    gid: user.gid,
+    groups: user.additionalGids,
+    capabilities: {
+      bounding: caps.mask,
+      effective: caps.mask,
+      permitted: caps.mask,
+      // Empty, as Docker since CVE-2022-24769: inheritable caps would survive into
+      // non-root programs with matching file capabilities.
+      inheritable: 0n,
+      ambient: 0n,
+    },
+    noNewPrivileges: true,
+    seccomp,
+    dieWithParent: true,
+    cwd: workdir,
+    argv: init ? ['berth-init', 'init', '--', ...ctx.argv] : ctx.argv,
+    env,
+    execCandidates: init ? [] : execCandidates(ctx.argv[0]!, pathVar),
+    execFd: init ? ctx.initFd! : -1,
+    stdio: [{ mode: ctx.stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
+    tty: o.tty === true,
+  };
+  bindCreateKinds(spec, ctx);
+  return { spec, hostname, user };
+}

@@ -1,0 +1,259 @@
+/**
+ * The options of `run()` (and later `containers.create()`), with Docker's names, and their
+ * validation. Validation happens before anything touches the kernel and names the option.
+ * @module
+ */
+import type { Readable } from 'node:stream';
+import { ValidationError } from '../errors.js';
+import type { SeccompProfile } from '../security/seccomp/types.js';
+import { parseBytes, parseCpus } from '../units.js';
+
+/** Where a container's root filesystem comes from. */
+export type RunSource =
+  /** An image reference (`'127.0.0.1:5000/app:1'`), pulled on first use. */
+  | string
+  /** A directory holding a root filesystem. It is never written to: writes go to a throw-away overlay layer. */
+  | { rootfs: string }
+  /** The host's own `/usr`, `/bin`, `/lib*`, `/sbin`, read-only, with a minimal generated `/etc` (like bubblewrap). */
+  | { host: true };
+
+/** A bind mount of a host path. */
+export interface BindMount {
+  type: 'bind';
+  /** Absolute host path; must exist. */
+  source: string;
+  /** Absolute path inside the container, resolved inside its root (symlinks cannot lead out). */
+  target: string;
+  /** Mount read-only. Default `false`. */
+  readonly?: boolean;
+}
+
+/** A fresh tmpfs. */
+export interface TmpfsMount {
+  type: 'tmpfs';
+  /** Absolute path inside the container. */
+  target: string;
+  /** Size limit in bytes or with a unit (`'64m'`). Default: the kernel's (half of RAM). */
+  size?: number | string;
+  /** Permission bits of the tmpfs root. Default `0o1777`. */
+  mode?: number;
+}
+
+export type MountSpec = BindMount | TmpfsMount;
+
+/** A resource limit as Docker's `--ulimit name=soft:hard`. */
+export interface Ulimit {
+  /** `nofile`, `nproc`, `core`, `stack`, ... (the `RLIMIT_` suffix, lowercase). */
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+/** One line of a uid or gid map: `size` ids from `containerId` map to `hostId`. */
+export interface IdMapping {
+  containerId: number;
+  hostId: number;
+  size: number;
+}
+
+/** Options of {@link run}. Names follow Docker's. */
+export interface RunOptions {
+  /** Environment variables, merged over the defaults (`PATH`, `HOSTNAME`, `HOME`). `undefined` values remove. */
+  env?: Record<string, string | undefined>;
+  /** Working directory inside the container; created if missing. Default `/`. */
+  workdir?: string;
+  /** `'uid'`, `'uid:gid'`, `'name'` or `'name:group'` resolved in the rootfs's `/etc/passwd` and `/etc/group`. */
+  user?: string;
+  /** Hostname inside the container. Default: a random 12-hex-digit id. */
+  hostname?: string;
+  /** Memory limit: bytes or a string such as `'64m'`. */
+  memory?: number | string;
+  /** Memory + swap limit (Docker's `--memory-swap`); `-1` for unlimited swap. */
+  memorySwap?: number | string;
+  /** CPU quota as a number of CPUs, e.g. `0.5`. */
+  cpus?: number | string;
+  /** Relative CPU weight (Docker's `--cpu-shares`). */
+  cpuShares?: number;
+  /** CPUs allowed, e.g. `'0-1'`. */
+  cpuset?: string;
+  /** Maximum number of processes/threads. Default 4096 (Docker has none; berth limits fork bombs). `-1` for none. */
+  pids?: number;
+  /** Data for the container's stdin, then EOF. Default: `/dev/null`. */
+  stdin?: string | Buffer | Readable;
+  /** Run with a pseudo-terminal: stdout carries both streams, as with `docker run -t`. */
+  tty?: boolean;
+  /** Mount the root filesystem read-only. */
+  readonlyRootfs?: boolean;
+  /** Capabilities to add to Docker's 14 defaults (`'NET_ADMIN'`, `'ALL'`). */
+  capAdd?: string[];
+  /** Capabilities to drop (`'ALL'` to start from none). */
+  capDrop?: string[];
+  /** `'default'` (Docker's default profile semantics), `'unconfined'`, or a profile in Docker's JSON shape. */
+  seccomp?: 'default' | 'unconfined' | SeccompProfile;
+  /** All capabilities, no seccomp, no masked paths, as Docker's `--privileged`. */
+  privileged?: boolean;
+  /** Extra mounts, applied after the standard ones. */
+  mounts?: MountSpec[];
+  /** `'none'` (default: only loopback) or `'host'`. */
+  network?: 'none' | 'host';
+  /** Run a tiny init as PID 1 that reaps zombies and forwards signals (Docker's `--init`). */
+  init?: boolean;
+  /** Kill the container after this many milliseconds and report `timedOut: true`. */
+  timeout?: number;
+  /** Abort: kills the container; `run()` rejects with an `AbortError`. */
+  signal?: AbortSignal;
+  /** Resource limits: Docker's list form, or `{ nofile: 1024 }` / `{ nofile: { soft, hard } }`. */
+  ulimits?: Ulimit[] | Record<string, number | { soft: number; hard: number }>;
+  /** Run in a user namespace: explicit maps, or `'auto'` (root in the container maps to an unprivileged host range). */
+  userns?: { uidMap: IdMapping[]; gidMap: IdMapping[] } | 'auto';
+  /** `'utf8'` (default): stdout/stderr are strings; `'buffer'`: Buffers. */
+  encoding?: 'utf8' | 'buffer';
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'env', 'workdir', 'user', 'hostname', 'memory', 'memorySwap', 'cpus', 'cpuShares', 'cpuset', 'pids', 'stdin',
+  'tty', 'readonlyRootfs', 'capAdd', 'capDrop', 'seccomp', 'privileged', 'mounts', 'network', 'init', 'timeout',
+  'signal', 'ulimits', 'userns', 'encoding',
+]);
+
+/** Options after validation, with units parsed. */
+export interface NormalizedRunOptions extends Omit<RunOptions, 'memory' | 'memorySwap' | 'cpus'> {
+  memory?: number;
+  memorySwap?: number;
+  cpus?: number;
+}
+
+function closest(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const known of KNOWN_OPTIONS) if (known.toLowerCase() === lower) return known;
+  return undefined;
+}
+
+function checkAbsolute(value: unknown, option: string): string {
+  if (typeof value !== 'string' || value === '') throw new ValidationError(option, 'must be a non-empty string');
+  if (!value.startsWith('/')) throw new ValidationError(option, `must be an absolute path, got "${value}"`);
+  if (value.includes('\0')) throw new ValidationError(option, 'must not contain NUL bytes');
+  return value;
+}
+
+function checkStringArray(value: unknown, option: string): void {
+  if (!Array.isArray(value)) throw new ValidationError(option, 'must be an array of strings');
+  value.forEach((v, i) => {
+    if (typeof v !== 'string') throw new ValidationError(`${option}[${i}]`, 'must be a string');
+  });
+}
+
+function checkMounts(mounts: unknown): void {
+  if (!Array.isArray(mounts)) throw new ValidationError('mounts', 'must be an array');
+  mounts.forEach((m: Partial<MountSpec> | undefined, i) => {
+    const at = `mounts[${i}]`;
+    if (!m || typeof m !== 'object') throw new ValidationError(at, 'must be an object');
+    const target = checkAbsolute(m.target, `${at}.target`);
+    if (target === '/' || /^\/(proc|sys|dev)(\/|$)/.test(target.replace(/\/+$/, ''))) {
+      if (target === '/' || ['/proc', '/sys', '/dev'].includes(target.replace(/\/+$/, ''))) {
+        throw new ValidationError(`${at}.target`, `cannot mount over "${target}": berth manages it`);
+      }
+    }
+    if (m.type === 'bind') {
+      checkAbsolute(m.source, `${at}.source`);
+    } else if (m.type === 'tmpfs') {
+      if (m.size !== undefined) parseBytes(m.size, `${at}.size`);
+      if (m.mode !== undefined && (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777)) {
+        throw new ValidationError(`${at}.mode`, 'must be a permission mode between 0 and 0o7777');
+      }
+    } else {
+      throw new ValidationError(`${at}.type`, `must be "bind" or "tmpfs", got ${JSON.stringify((m as { type?: unknown }).type)}`);
+    }
+  });
+}
+
+function checkIdMaps(userns: unknown): void {
+  if (userns === 'auto') return;
+  if (!userns || typeof userns !== 'object') throw new ValidationError('userns', 'must be "auto" or { uidMap, gidMap }');
+  for (const key of ['uidMap', 'gidMap'] as const) {
+    const maps = (userns as Record<string, unknown>)[key];
+    if (!Array.isArray(maps) || maps.length === 0) throw new ValidationError(`userns.${key}`, 'must be a non-empty array');
+    maps.forEach((m: Partial<IdMapping>, i) => {
+      for (const field of ['containerId', 'hostId', 'size'] as const) {
+        const v = m?.[field];
+        if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 2 ** 32 - 1) {
+          throw new ValidationError(`userns.${key}[${i}].${field}`, 'must be an integer between 0 and 2^32-1');
+        }
+      }
+    });
+  }
+}
+
+/**
+ * Validates options and parses units. Every error is a {@link ValidationError} naming the option.
+ */
+export function normalizeRunOptions(options: RunOptions = {}): NormalizedRunOptions {
+  if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) {
+      const hint = closest(key);
+      throw new ValidationError(key, `unknown option${hint ? ` (did you mean "${hint}"?)` : ''}`);
+    }
+  }
+  const out: NormalizedRunOptions = { ...options } as NormalizedRunOptions;
+  if (options.memory !== undefined) out.memory = parseBytes(options.memory, 'memory');
+  if (options.memorySwap !== undefined) {
+    out.memorySwap = options.memorySwap === -1 || options.memorySwap === '-1' ? -1 : parseBytes(options.memorySwap, 'memorySwap');
+  }
+  // parseCpus answers in nano-CPUs (Docker's NanoCpus); the cgroup layer takes CPUs.
+  if (options.cpus !== undefined) out.cpus = parseCpus(options.cpus, 'cpus') / 1e9;
+  if (options.env !== undefined) {
+    if (typeof options.env !== 'object' || options.env === null || Array.isArray(options.env)) {
+      throw new ValidationError('env', 'must be an object of strings');
+    }
+    for (const [k, v] of Object.entries(options.env)) {
+      if (k === '' || k.includes('=') || k.includes('\0')) throw new ValidationError(`env.${k}`, 'is not a valid variable name');
+      if (v !== undefined && typeof v !== 'string') throw new ValidationError(`env.${k}`, 'must be a string');
+      if (typeof v === 'string' && v.includes('\0')) throw new ValidationError(`env.${k}`, 'must not contain NUL bytes');
+    }
+  }
+  if (options.workdir !== undefined) checkAbsolute(options.workdir, 'workdir');
+  if (options.user !== undefined && typeof options.user !== 'string') throw new ValidationError('user', 'must be a string');
+  if (options.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(options.hostname)) {
+    throw new ValidationError('hostname', `"${options.hostname}" is not a valid hostname (RFC 1123, at most 64 characters)`);
+  }
+  if (options.pids !== undefined && (!Number.isInteger(options.pids) || options.pids < -1)) {
+    throw new ValidationError('pids', 'must be an integer (-1 for no limit)');
+  }
+  if (options.cpuShares !== undefined && (!Number.isInteger(options.cpuShares) || options.cpuShares < 2 || options.cpuShares > 262144)) {
+    throw new ValidationError('cpuShares', 'must be an integer between 2 and 262144');
+  }
+  if (options.capAdd !== undefined) checkStringArray(options.capAdd, 'capAdd');
+  if (options.capDrop !== undefined) checkStringArray(options.capDrop, 'capDrop');
+  if (options.mounts !== undefined) checkMounts(options.mounts);
+  if (options.network !== undefined && options.network !== 'none' && options.network !== 'host') {
+    throw new ValidationError('network', `must be "none" or "host", got ${JSON.stringify(options.network)}`);
+  }
+  if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !(options.timeout > 0) || !Number.isFinite(options.timeout))) {
+    throw new ValidationError('timeout', 'must be a positive number of milliseconds');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new ValidationError('signal', 'must be an AbortSignal');
+  }
+  if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') {
+    throw new ValidationError('encoding', 'must be "utf8" or "buffer"');
+  }
+  if (
+    options.seccomp !== undefined &&
+    options.seccomp !== 'default' &&
+    options.seccomp !== 'unconfined' &&
+    (typeof options.seccomp !== 'object' || options.seccomp === null)
+  ) {
+    throw new ValidationError('seccomp', 'must be "default", "unconfined" or a profile object');
+  }
+  if (
+    options.stdin !== undefined &&
+    typeof options.stdin !== 'string' &&
+    !Buffer.isBuffer(options.stdin) &&
+    typeof (options.stdin as Readable).pipe !== 'function'
+  ) {
+    throw new ValidationError('stdin', 'must be a string, a Buffer or a Readable stream');
+  }
+  if (options.userns !== undefined) checkIdMaps(options.userns);
+  return out;
+}
