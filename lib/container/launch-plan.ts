@@ -124,10 +124,13 @@ function hostsFile(hostname: string): string {
   return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
 }
 
+let hostRootPlan: ReturnType<typeof planHostRootSymlinks> | undefined;
+
 function rootSource(ctx: LaunchContext): RootfsSource {
   if (ctx.root.kind === 'host') {
-    const plan = planHostRootSymlinks('/');
-    return { kind: 'host', rootBinds: plan.binds, rootSymlinks: plan.symlinks };
+    // Whether /bin is a symlink into /usr does not change while a process runs.
+    hostRootPlan ??= planHostRootSymlinks('/');
+    return { kind: 'host', rootBinds: hostRootPlan.binds, rootSymlinks: hostRootPlan.symlinks };
   }
   const lowerDirs = ctx.root.kind === 'rootfs' ? [ctx.root.dir] : ctx.root.lowerDirs;
   for (const dir of lowerDirs) {
