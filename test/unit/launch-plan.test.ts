@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { execCandidates, planLaunch, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/container/launch-plan.js';
+import { normalizeRunOptions } from '../../lib/container/run-options.js';
+import { resolveRlimits } from '../../lib/container/rlimits.js';
+import { NotFoundError, ValidationError } from '../../lib/errors.js';
+
+function fakeRoot(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-plan-'));
+  mkdirSync(join(dir, 'etc'));
+  writeFileSync(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
+  writeFileSync(join(dir, 'etc/group'), 'root:x:0:\napp:x:1000:\nstaff:x:50:app\n');
+  return dir;
+}
+
+function ctx(options: Parameters<typeof normalizeRunOptions>[0] = {}, root = fakeRoot()): LaunchContext {
+  return {
+    root: { kind: 'rootfs', dir: root },
+    argv: ['sh', '-c', 'true'],
+    options: normalizeRunOptions(options),
+    stagingDir: '/run/berth/rootfs',
+    cgroupProcs: ['/sys/fs/cgroup/pids/berth/x/cgroup.procs'],
+    cgroupMounts: [],
+    stdinPiped: false,
+  };
+}
+
+describe('planLaunch', () => {
+  it('applies Docker defaults: 14 capabilities, empty inheritable, seccomp, no_new_privs, own netns', () => {
+    const { spec } = planLaunch(ctx());
+    assert.equal(spec.capabilities.effective, 0xa80425fbn);
+    assert.equal(spec.capabilities.bounding, 0xa80425fbn);
+    assert.equal(spec.capabilities.inheritable, 0n);
+    assert.ok(spec.seccomp && spec.seccomp.length % 8 === 0);
+    assert.equal(spec.noNewPrivileges, true);
+    assert.equal(spec.cloneFlags & CLONE_NEWNET, CLONE_NEWNET);
+    assert.equal(spec.cloneFlags & CLONE_NEWUSER, 0);
+    assert.equal(spec.newCgroupNs, true);
+    assert.equal(spec.dieWithParent, true);
+  });
+
+  it('resolves a user name from the rootfs, with supplementary groups and HOME', () => {
+    const { spec } = planLaunch(ctx({ user: 'app' }));
+    assert.equal(spec.uid, 1000);
+    assert.equal(spec.gid, 1000);
+    assert.deepEqual(spec.groups, [50]);
+    assert.ok(spec.env.includes('HOME=/home/app'));
+  });
+
+  it('refuses an unknown user with NotFoundError naming the option', () => {
+    assert.throws(() => planLaunch(ctx({ user: 'ghost' })), (e: NotFoundError) => e instanceof NotFoundError && e.option === 'user');
+  });
+
+  it('does not follow a rootfs /etc/passwd symlink out of the rootfs', () => {
+    const root = fakeRoot();
+    const outside = join(mkdtempSync(join(tmpdir(), 'berth-out-')), 'passwd');
+    writeFileSync(outside, 'ghost:x:4242:4242::/:/bin/sh\n');
+    rmSync(join(root, 'etc/passwd'));
+    symlinkSync(outside, join(root, 'etc/passwd'));
+    assert.throws(() => planLaunch(ctx({ user: 'ghost' }, root)), NotFoundError);
+  });
+
+  it('merges env over defaults and removes undefined values', () => {
+    const { spec } = planLaunch(ctx({ env: { A: '1', PATH: '/x', HOSTNAME: undefined } }));
+    assert.ok(spec.env.includes('A=1'));
+    assert.ok(spec.env.includes('PATH=/x'));
+    assert.ok(!spec.env.some((e) => e.startsWith('HOSTNAME=')));
+    assert.deepEqual(spec.execCandidates, ['/x/sh']);
+  });
+
+  it('shares the host network only when asked, and then keeps the host hostname', () => {
+    const { spec, hostname } = planLaunch(ctx({ network: 'host' }));
+    assert.equal(spec.cloneFlags & CLONE_NEWNET, 0);
+    assert.equal(spec.loopbackUp, false);
+    assert.equal(hostname, osHostname());
+  });
+
+  it('gives a random 12-hex hostname by default', () => {
+    const { hostname } = planLaunch(ctx());
+    assert.match(hostname, /^[0-9a-f]{12}$/);
+  });
+
+  it('adds CLONE_NEWUSER and id maps for userns', () => {
+    const { spec } = planLaunch(ctx({ userns: { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] } }));
+    assert.equal(spec.cloneFlags & CLONE_NEWUSER, CLONE_NEWUSER);
+    assert.equal(spec.uidMap, '0 100000 65536\n');
+  });
+
+  it('privileged turns off seccomp and grants every capability', () => {
+    const { spec } = planLaunch(ctx({ privileged: true }));
+    assert.equal(spec.seccomp, null);
+    assert.ok(spec.capabilities.effective > 0xa80425fbn);
+  });
+});
+
+describe('execCandidates', () => {
+  it('walks PATH for bare names and takes paths as they are', () => {
+    assert.deepEqual(execCandidates('ls', '/usr/bin:/bin/'), ['/usr/bin/ls', '/bin/ls']);
+    assert.deepEqual(execCandidates('./run.sh', '/bin'), ['./run.sh']);
+    assert.deepEqual(execCandidates('/bin/true', '/x'), ['/bin/true']);
+  });
+});
+
+describe('option validation', () => {
+  it('names the option and suggests the right spelling', () => {
+    assert.throws(() => normalizeRunOptions({ Memory: '1m' } as never), (e: ValidationError) => e.option === 'Memory' && /did you mean "memory"/.test(e.message));
+    assert.throws(() => normalizeRunOptions({ memory: 'lots' }), (e: ValidationError) => e.option === 'memory');
+    assert.throws(() => normalizeRunOptions({ workdir: 'rel' }), (e: ValidationError) => e.option === 'workdir');
+    assert.throws(() => normalizeRunOptions({ mounts: [{ type: 'bind', source: 'rel', target: '/x' }] }), (e: ValidationError) => e.option === 'mounts[0].source');
+    assert.throws(() => normalizeRunOptions({ mounts: [{ type: 'tmpfs', target: '/proc' }] }), (e: ValidationError) => e.option === 'mounts[0].target');
+    assert.throws(() => normalizeRunOptions({ network: 'bridge' as never }), (e: ValidationError) => e.option === 'network');
+    assert.throws(() => normalizeRunOptions({ timeout: -1 }), (e: ValidationError) => e.option === 'timeout');
+  });
+
+  it('parses units: memory strings to bytes, cpus to CPUs', () => {
+    const o = normalizeRunOptions({ memory: '64m', cpus: '0.5' });
+    assert.equal(o.memory, 64 * 1024 * 1024);
+    assert.equal(o.cpus, 0.5);
+  });
+});
+
+describe('resolveRlimits', () => {
+  const hard = new Map([['nofile', 4096n]]);
+  it('maps names to RLIMIT numbers', () => {
+    assert.deepEqual(resolveRlimits({ nofile: 1024 }, { hard, privileged: false }), [{ resource: 7, soft: 1024n, hard: 1024n }]);
+  });
+  it('refuses raising a hard limit without CAP_SYS_RESOURCE, and says so', () => {
+    assert.throws(() => resolveRlimits([{ name: 'nofile', soft: 10, hard: 10000 }], { hard, privileged: false }), (e: ValidationError) => /CAP_SYS_RESOURCE/.test(e.message) && e.option === 'ulimits[0].hard');
+    assert.doesNotThrow(() => resolveRlimits([{ name: 'nofile', soft: 10, hard: 10000 }], { hard, privileged: true }));
+  });
+  it('refuses unknown names and soft above hard', () => {
+    assert.throws(() => resolveRlimits({ nofiles: 1 }, { hard }), ValidationError);
+    assert.throws(() => resolveRlimits([{ name: 'nofile', soft: 20, hard: 10 }], { hard }), ValidationError);
+  });
+});
