@@ -24,6 +24,7 @@ export enum MountOpKind {
   MaskInRoot = 9,
   ReadonlyInRoot = 10,
   ReadonlyRoot = 11,
+  RemountReadonlyInRoot = 12,
 }
 
 export enum CreateKind {

@@ -336,6 +336,12 @@ struct Child {
         raw::Close(static_cast<int>(fd));
         return;
       }
+      case MountOpKind::kRemountReadonlyInRoot: {
+        long fd = Check(OpenInRoot(target, O_PATH | O_DIRECTORY), "openat2", target);
+        SetAttr(static_cast<int>(fd), MOUNT_ATTR_RDONLY, false, target);
+        raw::Close(static_cast<int>(fd));
+        return;
+      }
       case MountOpKind::kReadonlyRoot:
         // Only the root mount itself: /proc, /dev, volumes keep their own flags, as in Docker.
         SetAttr(root_fd, MOUNT_ATTR_RDONLY, false, "/");

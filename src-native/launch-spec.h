@@ -30,6 +30,7 @@ enum class MountOpKind : int {
   kMaskInRoot = 9,    // hide: /dev/null over a file, an empty read-only tmpfs over a dir
   kReadonlyInRoot = 10,  // bind a path in the root onto itself, read-only, recursively
   kReadonlyRoot = 11,    // make the root mount itself read-only (readonlyRootfs)
+  kRemountReadonlyInRoot = 12,  // make the mount at a path read-only (no new bind: the mount we made there)
 };
 
 enum class CreateKind : int { kNone = 0, kDir = 1, kFile = 2 };

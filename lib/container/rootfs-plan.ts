@@ -173,7 +173,7 @@ function cgroupOps(input: RootfsPlanInput): NativeMountOp[] {
     ops.push({ kind: MountOpKind.MountInRoot, source: 'cgroup', target: m.target, fstype: m.fstype, flags, ...(m.data ? { data: m.data } : {}), create: CreateKind.Dir });
   }
   if (input.cgroupMounts.some((m) => m.fstype === 'cgroup')) {
-    ops.push({ kind: MountOpKind.ReadonlyInRoot, target: '/sys/fs/cgroup' });
+    ops.push({ kind: MountOpKind.RemountReadonlyInRoot, target: '/sys/fs/cgroup' });
   }
   return ops;
 }

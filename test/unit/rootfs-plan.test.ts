@@ -106,7 +106,7 @@ describe('planRootfs', () => {
     const ops = planRootfs(input({ cgroupMounts: [{ fstype: 'cgroup', data: 'memory', target: '/sys/fs/cgroup/memory' }] }));
     const at = (t: string, k: MountOpKind) => ops.findIndex((o) => o.target === t && o.kind === k);
     assert.ok(at('/sys/fs/cgroup', MountOpKind.MountInRoot) < at('/sys/fs/cgroup/memory', MountOpKind.MountInRoot));
-    assert.ok(at('/sys/fs/cgroup/memory', MountOpKind.MountInRoot) < at('/sys/fs/cgroup', MountOpKind.ReadonlyInRoot));
+    assert.ok(at('/sys/fs/cgroup/memory', MountOpKind.MountInRoot) < at('/sys/fs/cgroup', MountOpKind.RemountReadonlyInRoot));
   });
 
   it('tmpfs mounts carry size and mode, creating their mount point', () => {
