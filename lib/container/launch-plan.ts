@@ -10,7 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { CreateKind, StdioMode, type NativeLaunchSpec } from '../native.js';
 import { planHostEtc, planHostRootSymlinks } from '../rootfs/host-etc.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
-import { resolveCapabilities } from '../security/capabilities.js';
+import { maskToNames, resolveCapabilities } from '../security/capabilities.js';
 import { seccompProgramFor } from '../security/seccomp/index.js';
 import { planRootfs, overlayPathProblem, type CgroupMount, type RootfsSource } from './rootfs-plan.js';
 import type { NormalizedRunOptions } from './run-options.js';
@@ -64,6 +64,34 @@ function readSmallFile(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+let ownPermitted: bigint | undefined;
+/** This process's permitted capabilities: a child can never be given more. */
+export function ownPermittedCapabilities(status?: string): bigint {
+  if (status === undefined && ownPermitted !== undefined) return ownPermitted;
+  const m = /^CapPrm:\s*([0-9a-f]+)$/m.exec(status ?? readFileSync('/proc/self/status', 'utf8'));
+  const value = m ? BigInt(`0x${m[1]}`) : 0n;
+  if (status === undefined) ownPermitted = value;
+  return value;
+}
+
+/**
+ * `privileged` means every capability *this process* holds (root on some hosts lacks
+ * CAP_SYS_RESOURCE); an explicit `capAdd` of one it lacks is refused with the reason.
+ */
+export function grantableCapabilities(
+  caps: { names: string[]; mask: bigint },
+  privileged: boolean,
+  own = ownPermittedCapabilities(),
+): { names: string[]; mask: bigint } {
+  const missing = caps.mask & ~own;
+  if (missing === 0n) return caps;
+  if (privileged) {
+    const mask = caps.mask & own;
+    return { names: maskToNames(mask), mask };
+  }
+  throw new ValidationError('capAdd', `${maskToNames(missing).join(', ')} cannot be granted: this process does not hold it`);
 }
 
 const hostDirCache = new Map<string, boolean>();
@@ -163,7 +191,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   const hostname = o.hostname ?? (network === 'host' ? hostHostname() : randomBytes(6).toString('hex'));
   const user = resolveIdentity(ctx);
   const workdir = o.workdir ?? ctx.imageWorkdir ?? '/';
-  const caps = resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged });
+  const caps = grantableCapabilities(resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged }), o.privileged === true);
   const seccomp = o.privileged ? null : seccompProgramFor(o.seccomp ?? 'default', caps.names);
 
   const files: Array<{ path: string; content: string; mode: number }> = [];

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { execCandidates, planLaunch, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/container/launch-plan.js';
+import { execCandidates, grantableCapabilities, planLaunch, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/container/launch-plan.js';
 import { normalizeRunOptions } from '../../lib/container/run-options.js';
 import { resolveRlimits } from '../../lib/container/rlimits.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
@@ -135,5 +135,17 @@ describe('resolveRlimits', () => {
   it('refuses unknown names and soft above hard', () => {
     assert.throws(() => resolveRlimits({ nofiles: 1 }, { hard }), ValidationError);
     assert.throws(() => resolveRlimits([{ name: 'nofile', soft: 20, hard: 10 }], { hard }), ValidationError);
+  });
+});
+
+describe('grantableCapabilities', () => {
+  const own = 0x1fffeffffffn; // like root without CAP_SYS_RESOURCE (bit 24)
+  it('privileged gives what this process holds', () => {
+    const r = grantableCapabilities({ names: [], mask: (1n << 41n) - 1n }, true, own);
+    assert.equal(r.mask, own);
+    assert.ok(!r.names.includes('CAP_SYS_RESOURCE'));
+  });
+  it('refuses an explicit capAdd this process lacks', () => {
+    assert.throws(() => grantableCapabilities({ names: ['CAP_SYS_RESOURCE'], mask: 1n << 24n }, false, own), (e: ValidationError) => e.option === 'capAdd' && /CAP_SYS_RESOURCE/.test(e.message));
   });
 });
