@@ -25,6 +25,7 @@ export enum MountOpKind {
   ReadonlyInRoot = 10,
   ReadonlyRoot = 11,
   RemountReadonlyInRoot = 12,
+  Overlay = 13,
 }
 
 export enum CreateKind {
@@ -46,6 +47,8 @@ export interface NativeMountOp {
   fstype?: string;
   data?: string;
   content?: string | Buffer;
+  /** Overlay: the lower layers, top first. */
+  lowerDirs?: string[];
   flags?: number;
   mode?: number;
   dev?: number;

@@ -342,11 +342,38 @@ struct Child {
         raw::Close(static_cast<int>(fd));
         return;
       }
+      case MountOpKind::kOverlay:
+        MountOverlay(op);
+        return;
       case MountOpKind::kReadonlyRoot:
         // Only the root mount itself: /proc, /dev, volumes keep their own flags, as in Docker.
         SetAttr(root_fd, MOUNT_ATTR_RDONLY, false, "/");
         return;
     }
+  }
+
+  void MountOverlay(const MountOp& op) {
+    const char* target = op.target.c_str();
+    long fs = Check(Call(SYS_fsopen, "overlay", FSOPEN_CLOEXEC), "fsopen", "overlay");
+    auto set = [&](const char* key, const char* value) {
+      Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_SET_STRING, key, value, 0), "fsconfig", value);
+    };
+    for (const std::string& lower : op.lower_dirs) set("lowerdir+", lower.c_str());
+    set("upperdir", op.source.c_str());
+    set("workdir", op.data.c_str());
+    if (!op.fstype.empty()) {
+      // Extra flag options such as "userxattr", comma-free by construction in TypeScript.
+      Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_SET_FLAG, op.fstype.c_str(), nullptr, 0), "fsconfig",
+            op.fstype.c_str());
+    }
+    Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0), "fsconfig(create)",
+          target);
+    long mnt = Check(Call(SYS_fsmount, static_cast<int>(fs), FSMOUNT_CLOEXEC, AttrFromFlags(op.flags, false)),
+                     "fsmount", target);
+    raw::Close(static_cast<int>(fs));
+    Check(Call(SYS_move_mount, static_cast<int>(mnt), "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "move_mount",
+          target);
+    raw::Close(static_cast<int>(mnt));
   }
 
   void PivotRoot() {

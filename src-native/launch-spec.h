@@ -31,6 +31,11 @@ enum class MountOpKind : int {
   kReadonlyInRoot = 10,  // bind a path in the root onto itself, read-only, recursively
   kReadonlyRoot = 11,    // make the root mount itself read-only (readonlyRootfs)
   kRemountReadonlyInRoot = 12,  // make the mount at a path read-only (no new bind: the mount we made there)
+  // An overlay at a host-absolute `target` from `lower_dirs` (top first), upper `source`,
+  // work dir `data`. Built with fsopen/fsconfig("lowerdir+") so that neither the page-size
+  // limit of mount(2)'s option string (images with 100+ layers) nor ':' and ',' in paths
+  // matter.
+  kOverlay = 13,
 };
 
 enum class CreateKind : int { kNone = 0, kDir = 1, kFile = 2 };
@@ -42,6 +47,7 @@ struct MountOp {
   std::string fstype;
   std::string data;
   std::string content;
+  std::vector<std::string> lower_dirs;
   unsigned long flags = 0;
   uint32_t mode = 0;
   uint64_t dev = 0;

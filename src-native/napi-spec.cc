@@ -112,6 +112,7 @@ bool ParseLaunchSpec(Napi::Env env, Napi::Object js, LaunchSpec* spec) {
       op.fstype = r.Str(o, "fstype", f + ".fstype");
       op.data = r.Str(o, "data", f + ".data");
       op.content = r.Str(o, "content", f + ".content");
+      op.lower_dirs = r.Strings(o, "lowerDirs", f + ".lowerDirs");
       op.flags = static_cast<unsigned long>(r.Num(o, "flags", f + ".flags"));
       op.mode = static_cast<uint32_t>(r.Num(o, "mode", f + ".mode"));
       op.dev = r.U64(o, "dev", f + ".dev");

@@ -12,7 +12,7 @@ import { planHostEtc, planHostRootSymlinks } from '../rootfs/host-etc.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import { maskToNames, resolveCapabilities } from '../security/capabilities.js';
 import { seccompProgramFor } from '../security/seccomp/index.js';
-import { planRootfs, overlayPathProblem, type CgroupMount, type RootfsSource } from './rootfs-plan.js';
+import { planRootfs, type CgroupMount, type RootfsSource } from './rootfs-plan.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import { resolveRlimits } from './rlimits.js';
 import { resolveIdMaps } from './userns.js';
@@ -160,12 +160,7 @@ function rootSource(ctx: LaunchContext): RootfsSource {
     hostRootPlan ??= planHostRootSymlinks('/');
     return { kind: 'host', rootBinds: hostRootPlan.binds, rootSymlinks: hostRootPlan.symlinks };
   }
-  const lowerDirs = ctx.root.kind === 'rootfs' ? [ctx.root.dir] : ctx.root.lowerDirs;
-  for (const dir of lowerDirs) {
-    const problem = overlayPathProblem(dir);
-    if (problem) throw new ValidationError('rootfs', `"${dir}" ${problem}`);
-  }
-  return { kind: 'overlay', lowerDirs };
+  return { kind: 'overlay', lowerDirs: ctx.root.kind === 'rootfs' ? [ctx.root.dir] : ctx.root.lowerDirs };
 }
 
 function bindCreateKinds(spec: NativeLaunchSpec, ctx: LaunchContext): void {

@@ -58,11 +58,6 @@ export interface RootfsPlanInput {
 /** Devices every container gets, bound from the host's /dev (works in user namespaces too). */
 export const DEFAULT_DEVICES: readonly string[] = Object.freeze(['null', 'zero', 'full', 'random', 'urandom', 'tty']);
 
-/** Overlay's mount data is comma-separated and uses ':' between lower dirs: those characters cannot appear in paths. */
-export function overlayPathProblem(path: string): string | undefined {
-  if (/[,:\\]/.test(path)) return `contains one of , : \\ which overlayfs cannot take in a layer path`;
-  return undefined;
-}
 
 function rootOps(input: RootfsPlanInput): NativeMountOp[] {
   const staging = input.stagingDir;
@@ -78,16 +73,15 @@ function rootOps(input: RootfsPlanInput): NativeMountOp[] {
       { kind: MountOpKind.MkdirHost, target: `${staging}/work`, mode: 0o755 },
       { kind: MountOpKind.MkdirHost, target: root, mode: 0o755 },
       {
-        kind: MountOpKind.Mount,
-        source: 'overlay',
+        kind: MountOpKind.Overlay,
         target: root,
-        fstype: 'overlay',
+        lowerDirs: input.source.lowerDirs,
+        source: `${staging}/upper`,
+        data: `${staging}/work`,
+        ...(input.userns ? { fstype: 'userxattr' } : {}),
         // nodev: berth grants CAP_MKNOD as Docker does, so device nodes must be inert
         // everywhere but the few devices bound under /dev.
         flags: input.privileged ? 0 : MS_NODEV,
-        data:
-          `lowerdir=${input.source.lowerDirs.join(':')},upperdir=${staging}/upper,workdir=${staging}/work` +
-          (input.userns ? ',userxattr' : ''),
       },
       { kind: MountOpKind.EnterRoot, target: root },
     );
