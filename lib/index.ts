@@ -7,7 +7,8 @@
  * ```
  * @packageDocumentation
  */
-export { run, type RunResult } from './run.js';
+export { run, type OutputOf, type RunResult } from './run.js';
+export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
 export type {
   BindMount,
   IdMapping,

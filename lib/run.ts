@@ -11,7 +11,10 @@ import { cgroupsForHost } from './container/cgroup-setup.js';
 import { ContainerProcess } from './container/container-process.js';
 import { planLaunch, type LaunchRoot } from './container/launch-plan.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './container/run-options.js';
-import { AbortError, NotFoundError, UnsupportedError, ValidationError } from './errors.js';
+import { commandFor } from './container/image-config.js';
+import { AbortError, NotFoundError, ValidationError } from './errors.js';
+import type { ContainerConfig } from './image/manifest.js';
+import { defaultRuntime } from './runtime.js';
 import { fromNativeError, helperExecutableFd, native } from './native.js';
 
 /** What {@link run} reports. */
@@ -42,10 +45,7 @@ function ensureStagingDir(): void {
   stagingReady = true;
 }
 
-function resolveRoot(source: RunSource): LaunchRoot {
-  if (typeof source === 'string') {
-    throw new UnsupportedError(`image references are not supported by this version of run(): got "${source}"`, { option: 'source' } as never);
-  }
+function resolveRoot(source: Exclude<RunSource, string>): LaunchRoot {
   if (typeof source !== 'object' || source === null) throw new ValidationError('source', 'must be { rootfs }, { host: true } or an image reference');
   if ('host' in source) {
     if (source.host !== true) throw new ValidationError('source.host', 'must be true');
@@ -106,22 +106,51 @@ function feedStdin(proc: ContainerProcess, stdin: RunOptions['stdin']): void {
  * r.exitCode; // 0
  * r.stdout;   // 'hi\n'
  * ```
- * @param source `{ rootfs: '/abs/dir' }`, `{ host: true }`, or (with images) an image reference.
+ * @param source `{ rootfs: '/abs/dir' }`, `{ host: true }`, or an image reference
+ *   (`'127.0.0.1:5000/app:1'`, pulled into the default runtime's store on first use).
+ * @param cmd the argv; for an image, replaces its Cmd (its Entrypoint stays), and may be
+ *   omitted to run the image's default command.
  * @throws ValidationError for a bad option (`.option` names it); NotFoundError for a missing
  *   rootfs, user or bind source; SystemError when a setup syscall fails in the child (`.syscall`
  *   and `.path` say which); AbortError when `signal` aborts.
  */
-export function run(source: RunSource, cmd: string[], options?: RunOptions & { encoding?: 'utf8' }): Promise<RunResult<string>>;
-export function run(source: RunSource, cmd: string[], options: RunOptions & { encoding: 'buffer' }): Promise<RunResult<Buffer>>;
-export function run(source: RunSource, cmd: string[], options?: RunOptions): Promise<RunResult<string | Buffer>>;
-export async function run(source: RunSource, cmd: string[], options: RunOptions = {}): Promise<RunResult<string | Buffer>> {
-  const opts = normalizeRunOptions(options);
-  const argv = checkArgv(cmd);
-  const root = resolveRoot(source);
-  return runPrepared(root, argv, opts);
+export function run<O extends RunOptions = RunOptions>(
+  source: RunSource,
+  cmd?: string[] | null,
+  options?: O,
+): Promise<RunResult<OutputOf<O>>> {
+  if (typeof source === 'string') {
+    return defaultRuntime().then((rt) => rt.run(source, cmd, options)) as Promise<RunResult<OutputOf<O>>>;
+  }
+  return runFromRoot(resolveRoot(source), cmd, options) as Promise<RunResult<OutputOf<O>>>;
 }
 
-async function runPrepared(root: LaunchRoot, argv: string[], opts: NormalizedRunOptions): Promise<RunResult<string | Buffer>> {
+/** `stdout`/`stderr` are Buffers with `encoding: 'buffer'`, strings otherwise. */
+export type OutputOf<O> = O extends { encoding: 'buffer' } ? Buffer : string;
+
+/** @internal The shared path of {@link run} and `Runtime.run`, once the root is known. */
+export async function runFromRoot(
+  root: LaunchRoot,
+  cmd: string[] | null | undefined,
+  options: RunOptions | undefined,
+  image?: ImageDefaults,
+): Promise<RunResult<string | Buffer>> {
+  const opts = normalizeRunOptions(options ?? {});
+  const argv = image ? checkArgv(commandFor(image.config, cmd ?? undefined)) : checkArgv(cmd);
+  return runPrepared(root, argv, opts, image);
+}
+
+/** What an image contributes under the options (Docker's config merge). */
+export interface ImageDefaults {
+  config?: ContainerConfig;
+}
+
+async function runPrepared(
+  root: LaunchRoot,
+  argv: string[],
+  opts: NormalizedRunOptions,
+  image?: ImageDefaults,
+): Promise<RunResult<string | Buffer>> {
   if (opts.signal?.aborted) throw new AbortError('run() was aborted before it started', { cause: opts.signal.reason });
   ensureStagingDir();
   const started = performance.now();
@@ -144,6 +173,9 @@ async function runPrepared(root: LaunchRoot, argv: string[], opts: NormalizedRun
       cgroupProcs: cgroup.procsFiles,
       cgroupMounts: cgroups.mountsFor(cgroup),
       ...(opts.init ? { initFd: helperExecutableFd() } : {}),
+      ...(image?.config?.Env ? { imageEnv: image.config.Env } : {}),
+      ...(image?.config?.WorkingDir ? { imageWorkdir: image.config.WorkingDir } : {}),
+      ...(image?.config?.User ? { imageUser: image.config.User } : {}),
       stdinPiped: opts.stdin !== undefined,
     });
     let spawned;

@@ -16,6 +16,7 @@ import { planRootfs, type CgroupMount, type RootfsSource } from './rootfs-plan.j
 import type { NormalizedRunOptions } from './run-options.js';
 import { resolveRlimits } from './rlimits.js';
 import { resolveIdMaps } from './userns.js';
+import { readLayeredFile } from './image-config.js';
 
 export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWUTS = 0x04000000;
@@ -30,7 +31,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 /** The root filesystem a launch starts from, as the caller resolved it. */
 export type LaunchRoot =
   | { kind: 'rootfs'; dir: string }
-  | { kind: 'layers'; lowerDirs: string[]; rootDir: string }
+  | { kind: 'layers'; lowerDirs: string[] }
   | { kind: 'host' };
 
 export interface LaunchContext {
@@ -64,6 +65,22 @@ function readSmallFile(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A file of the container's root as the container will see it. */
+function readRootFile(root: LaunchRoot, relPath: string): string | undefined {
+  if (root.kind === 'layers') return readLayeredFile(root.lowerDirs, relPath);
+  return readSmallFile(`${root.kind === 'host' ? '' : root.dir}/${relPath}`);
+}
+
+function resolveIdentity(ctx: LaunchContext): ResolvedUser {
+  const user = ctx.options.user ?? ctx.imageUser;
+  const passwd = readRootFile(ctx.root, 'etc/passwd');
+  const group = readRootFile(ctx.root, 'etc/group') ?? '';
+  if (user !== undefined && user !== '' && !/^\d+(:\d+)?$/.test(user) && passwd === undefined) {
+    throw new NotFoundError(`user: unable to find user ${user}: no /etc/passwd in the root filesystem`, { option: 'user' });
+  }
+  return resolveUser(user, { passwd: passwd ?? '', group });
 }
 
 let ownPermitted: bigint | undefined;
@@ -109,19 +126,6 @@ function isHostDir(path: string): boolean {
   return dir;
 }
 
-function resolveIdentity(ctx: LaunchContext): ResolvedUser {
-  const user = ctx.options.user ?? ctx.imageUser;
-  const etc = ctx.root.kind === 'host' ? '/etc' : `${ctx.root.kind === 'rootfs' ? ctx.root.dir : ctx.root.rootDir}/etc`;
-  if (user === undefined || user === '' || /^\d+(:\d+)?$/.test(user)) {
-    // Numeric users need no lookup, except for HOME and supplementary groups.
-    return resolveUser(user, { passwd: readSmallFile(`${etc}/passwd`) ?? '', group: readSmallFile(`${etc}/group`) ?? '' });
-  }
-  const passwd = readSmallFile(`${etc}/passwd`);
-  if (passwd === undefined) {
-    throw new NotFoundError(`user: unable to find user ${user}: no /etc/passwd in the root filesystem`, { option: 'user', path: `${etc}/passwd` });
-  }
-  return resolveUser(user, { passwd, group: readSmallFile(`${etc}/group`) ?? '' });
-}
 
 function buildEnv(ctx: LaunchContext, hostname: string, user: ResolvedUser): string[] {
   const env = new Map<string, string>([
