@@ -84,6 +84,8 @@ export interface NativeLaunchSpec {
   execFd: number;
   stdio: [{ mode: StdioMode; fd?: number }, { mode: StdioMode; fd?: number }, { mode: StdioMode; fd?: number }];
   tty: boolean;
+  /** Record setup timings into {@link NativeSpawnResult.trace} (profiling). */
+  trace?: boolean;
   ttyRows?: number;
   ttyCols?: number;
 }
@@ -101,6 +103,12 @@ export interface NativeSpawnResult {
   pidfd: number;
   stdio: [number, number, number];
   ttyMaster: number;
+  /**
+   * With `spec.trace`: ms since the start of the spawn at each stage — in the child: go,
+   * mounts done, pivot done, stdio done, credentials done, seccomp loaded; in the parent:
+   * clone returned, cgroups joined, exec observed.
+   */
+  trace?: number[];
   /** Set when no exec candidate could run; the process already exited and was reaped. */
   execFailed?: NativeErrorShape & { notFound: boolean };
 }

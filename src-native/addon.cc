@@ -43,6 +43,11 @@ class SpawnWorker : public Napi::AsyncWorker {
     for (uint32_t i = 0; i < 3; ++i) stdio.Set(i, result_.stdio[i]);
     out.Set("stdio", stdio);
     out.Set("ttyMaster", result_.tty_master);
+    if (!result_.trace.empty()) {
+      Napi::Array trace = Napi::Array::New(env, result_.trace.size());
+      for (uint32_t i = 0; i < result_.trace.size(); ++i) trace.Set(i, result_.trace[i]);
+      out.Set("trace", trace);
+    }
     if (result_.exec_failed) {
       Napi::Object f = MakeSystemError(env, error_.err, error_.syscall, error_.path);
       f.Set("notFound", Napi::Boolean::New(env, error_.kind == ChildReportKind::kNotFound));

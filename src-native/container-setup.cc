@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 
 #include <cstddef>
 #include <cstring>
@@ -75,6 +76,14 @@ struct Child {
   ChildContext* ctx;
   const LaunchSpec* spec;
   int root_fd = -1;
+
+  // clock_gettime through the vDSO reads a shared page and, on success, touches no errno.
+  void Mark(TraceStage stage) {
+    if (!ctx->trace) return;
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ctx->trace_ns[stage] = ts.tv_sec * 1000000000LL + ts.tv_nsec - ctx->trace_start_ns;
+  }
 
   [[noreturn]] void Report(ChildReportKind kind, long neg_errno, const char* syscall,
                            const char* path) {
@@ -612,23 +621,27 @@ struct Child {
       r = raw::Read(ctx->sync_fd, &go, 1);
     } while (r == -EINTR);
     if (r != 1 || go != 'G') raw::ExitGroup(125);
+    Mark(kTraceGo);
 
     if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (spec->new_cgroup_ns) Check(Call(SYS_unshare, CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)", "");
 
     for (const MountOp& op : spec->mounts) RunOp(op);
+    Mark(kTraceMounts);
     if (!spec->hostname.empty()) {
       Check(Call(SYS_sethostname, spec->hostname.c_str(), spec->hostname.size()), "sethostname",
             spec->hostname.c_str());
     }
     if (spec->loopback_up) BringLoopbackUp();
     PivotRoot();
+    Mark(kTracePivot);
 
     if (spec->tty) {
       SetupTty();
     } else {
       SetupPlainStdio();
     }
+    Mark(kTraceStdio);
     ApplyRlimits();
     if (spec->set_oom_score_adj) {
       long fd = Check(Call(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open",
@@ -652,6 +665,7 @@ struct Child {
     DropCredentials();
     // Changing credentials cleared the parent-death signal; set it again.
     if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    Mark(kTraceCreds);
     CloseInheritedFds();
     EnterWorkdir();
     Call(SYS_umask, 022);
@@ -661,6 +675,7 @@ struct Child {
     Call(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
     // Seccomp last, so that the setup above is not subject to the container's profile.
     LoadSeccomp();
+    Mark(kTraceSeccomp);
     Exec();
   }
 };

@@ -29,7 +29,15 @@ struct ChildContext {
   int stdio_fds[3];       // child ends of pipes, or -1 for /dev/null (kInheritFd: that fd)
   char* const* argv;      // NULL-terminated, pointing into spec->argv
   char* const* envp;      // NULL-terminated, pointing into spec->env
+  // Setup timing, written by the child into this shared memory (CLONE_VM) when tracing is on:
+  // nanoseconds since clone at each stage, read by the parent after exec.
+  bool trace;
+  int64_t trace_start_ns;
+  int64_t trace_ns[8];
 };
+
+// Stages recorded in ChildContext::trace_ns.
+enum TraceStage { kTraceGo = 0, kTraceMounts, kTracePivot, kTraceStdio, kTraceCreds, kTraceSeccomp, kTraceExec, kTraceCount };
 
 // Entry point passed to clone(). Never returns on success (execve); on failure reports to
 // the parent and exits.

@@ -229,49 +229,28 @@ int ApplyMetaAt(int parent, const std::string& base, bool isSymlink, const Meta&
 // Creates one tar entry. Whatever exists at the path is replaced, except that an existing
 // directory stays (its contents survive) when the entry is a directory too: tar semantics.
 // Returns an fd open for writing for regular files, -1 for everything else, or -errno.
-int MakeEntry(int root, const Entry& e, Failure* f) {
-  Fd parent;
-  std::string base;
-  if (int r = OpenParent(root, e.path, &parent, &base, f); r < 0) return r;
-  const int p = parent.get();
+// Makes the node for `e` at (p, base): 0 (and *fd for files) or -errno with *f set. EEXIST is
+// returned without touching *f, so that the caller can replace what is there.
+int CreateNode(int root, int p, const std::string& base, const Entry& e, int* fd, Failure* f) {
   const char* b = base.c_str();
-
-  struct stat st;
-  bool exists = fstatat(p, b, &st, AT_SYMLINK_NOFOLLOW) == 0;
-  if (!exists && errno != ENOENT) return *f = {errno, "fstatat", e.path}, -f->err;
-  if (exists && !(e.kind == "dir" && S_ISDIR(st.st_mode))) {
-    if (int r = RemoveTree(p, b, 0); r < 0 && r != -ENOENT) return *f = {-r, "unlinkat", e.path}, r;
-    exists = false;
-  }
-
+  auto fail = [&](const char* syscall, const std::string& path) {
+    if (errno == EEXIST) return -EEXIST;
+    *f = {errno, syscall, path};
+    return -f->err;
+  };
   if (e.kind == "file") {
-    int fd = openat(p, b, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return *f = {errno, "openat", e.path}, -f->err;
-    return fd;
+    *fd = openat(p, b, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return *fd < 0 ? fail("openat", e.path) : 0;
   }
-  if (e.kind == "dir") {
-    if (!exists && mkdirat(p, b, 0700) != 0) return *f = {errno, "mkdirat", e.path}, -f->err;
-    int fd = openat(p, b, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return *f = {errno, "openat", e.path}, -f->err;
-    Fd dir(fd);
-    if (int r = ApplyMetaFd(fd, e.meta, e.path, f); r < 0) return r;
-    return -1;
-  }
-  if (e.kind == "symlink") {
-    if (symlinkat(e.target.c_str(), p, b) != 0) return *f = {errno, "symlinkat", e.path}, -f->err;
-    if (int r = ApplyMetaAt(p, base, true, e.meta, e.path, f); r < 0) return r;
-    return -1;
-  }
+  if (e.kind == "dir") return mkdirat(p, b, 0700) != 0 ? fail("mkdirat", e.path) : 0;
+  if (e.kind == "symlink") return symlinkat(e.target.c_str(), p, b) != 0 ? fail("symlinkat", e.path) : 0;
   if (e.kind == "link") {
     Fd tparent;
     std::string tbase;
     if (int r = OpenParent(root, e.target, &tparent, &tbase, f); r < 0) return r;
     // No AT_SYMLINK_FOLLOW: a hard link to a symlink links the symlink itself, as tar does,
     // and can never reach through it.
-    if (linkat(tparent.get(), tbase.c_str(), p, b, 0) != 0) {
-      return *f = {errno, "linkat", e.path + " -> " + e.target}, -f->err;
-    }
-    return -1;
+    return linkat(tparent.get(), tbase.c_str(), p, b, 0) != 0 ? fail("linkat", e.path + " -> " + e.target) : 0;
   }
   mode_t type;
   if (e.kind == "char") {
@@ -281,13 +260,45 @@ int MakeEntry(int root, const Entry& e, Failure* f) {
   } else if (e.kind == "fifo") {
     type = S_IFIFO;
   } else {
-    return *f = {EINVAL, "mknodat", e.path + " (unknown kind " + e.kind + ")"}, -EINVAL;
+    *f = {EINVAL, "mknodat", e.path + " (unknown kind " + e.kind + ")"};
+    return -EINVAL;
   }
-  if (mknodat(p, b, type | 0600, makedev(e.major, e.minor)) != 0) {
-    return *f = {errno, "mknodat", e.path}, -f->err;
+  return mknodat(p, b, type | 0600, makedev(e.major, e.minor)) != 0 ? fail("mknodat", e.path) : 0;
+}
+
+// Creates one tar entry. Whatever exists at the path is replaced, except that an existing
+// directory stays (its contents survive) when the entry is a directory too: tar semantics.
+// Returns 0 or -errno; *fd is a write fd for regular files, -1 otherwise.
+int MakeEntry(int root, const Entry& e, int* fd, Failure* f) {
+  *fd = -1;
+  Fd parent;
+  std::string base;
+  if (int r = OpenParent(root, e.path, &parent, &base, f); r < 0) return r;
+  const int p = parent.get();
+  const char* b = base.c_str();
+
+  // Create first and look only on EEXIST: in a fresh layer nothing is ever in the way.
+  int r = CreateNode(root, p, base, e, fd, f);
+  if (r == -EEXIST) {
+    struct stat st;
+    if (fstatat(p, b, &st, AT_SYMLINK_NOFOLLOW) != 0) return *f = {errno, "fstatat", e.path}, -f->err;
+    if (e.kind == "dir" && S_ISDIR(st.st_mode)) {
+      r = 0;
+    } else {
+      if (int rm = RemoveTree(p, b, 0); rm < 0 && rm != -ENOENT) return *f = {-rm, "unlinkat", e.path}, rm;
+      r = CreateNode(root, p, base, e, fd, f);
+      if (r == -EEXIST) return *f = {EEXIST, "create", e.path}, -EEXIST;
+    }
   }
-  if (int r = ApplyMetaAt(p, base, false, e.meta, e.path, f); r < 0) return r;
-  return -1;
+  if (r < 0) return r;
+  if (e.kind == "file" || e.kind == "link") return 0;
+  if (e.kind == "dir") {
+    int dfd = openat(p, b, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return *f = {errno, "openat", e.path}, -f->err;
+    Fd dir(dfd);
+    return ApplyMetaFd(dfd, e.meta, e.path, f);
+  }
+  return ApplyMetaAt(p, base, e.kind == "symlink", e.meta, e.path, f);
 }
 
 }  // namespace fsops
@@ -400,9 +411,9 @@ Napi::Value FsMakeEntry(const Napi::CallbackInfo& info) {
   if (o.Get("minor").IsNumber()) e.minor = o.Get("minor").As<Napi::Number>().Uint32Value();
   if (!ReadMeta(env, o, &e.meta)) return TypeError(env, "entry.xattrs must be [name: string, value: Buffer][]");
   Failure f;
-  int r = fsops::MakeEntry(root, e, &f);
-  if (r < -1) return Throw(env, f);
-  return Napi::Number::New(env, r);
+  int fd = -1;
+  if (fsops::MakeEntry(root, e, &fd, &f) < 0) return Throw(env, f);
+  return Napi::Number::New(env, fd);
 }
 
 // fsFinishFile(fd, { uid?, gid?, mode?, mtime?, xattrs? }): void — applies metadata, closes fd.

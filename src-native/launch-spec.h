@@ -107,6 +107,7 @@ struct LaunchSpec {
   int exec_fd = -1;  // if >= 0: execveat(exec_fd) instead (the sealed init helper)
 
   StdioSpec stdio[3];
+  bool trace = false;  // record setup timings (SpawnResult::trace)
   bool tty = false;
   uint16_t tty_rows = 24;
   uint16_t tty_cols = 80;

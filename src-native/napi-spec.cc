@@ -190,6 +190,7 @@ bool ParseLaunchSpec(Napi::Env env, Napi::Object js, LaunchSpec* spec) {
     }
   }
   spec->tty = r.Bool(js, "tty");
+  spec->trace = r.Bool(js, "trace");
   spec->tty_rows = static_cast<uint16_t>(r.Num(js, "ttyRows", "ttyRows", 24));
   spec->tty_cols = static_cast<uint16_t>(r.Num(js, "ttyCols", "ttyCols", 80));
   return !r.failed;

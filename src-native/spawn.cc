@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -75,8 +76,18 @@ ssize_t ReceiveMessage(int sock, void* buf, size_t len, int* fd) {
 
 }  // namespace
 
+namespace {
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+}  // namespace
+
 SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   SpawnResult result;
+  const int64_t start_ns = NowNs();
+  int64_t parent_marks[3] = {0, 0, 0};
   int child_stdio[3] = {-1, -1, -1};
   int sync[2] = {-1, -1};
 
@@ -131,6 +142,8 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   for (int i = 0; i < 3; ++i) ctx.stdio_fds[i] = child_stdio[i];
   ctx.argv = argv.data();
   ctx.envp = envp.data();
+  ctx.trace = spec.trace;
+  ctx.trace_start_ns = start_ns;
 
   void* stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -155,6 +168,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   for (int i = 0; i < 3; ++i) CloseIf(child_stdio[i]);
   CloseIf(sync[1]);
+  parent_marks[0] = NowNs() - start_ns;
 
   if (pid < 0) {
     munmap(stack, kChildStackSize);
@@ -190,6 +204,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
       return result;
     }
   }
+  parent_marks[1] = NowNs() - start_ns;
   char go = 'G';
   if (write(sync[0], &go, 1) != 1) {
     SetError(error, errno, "write", "sync socket");
@@ -232,6 +247,11 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     result.exec_failed = true;
     result.pid = pid;
     return result;
+  }
+  parent_marks[2] = NowNs() - start_ns;
+  if (spec.trace) {
+    for (int i = 0; i < kTraceExec; ++i) result.trace.push_back(ctx.trace_ns[i] / 1e6);
+    for (int64_t m : parent_marks) result.trace.push_back(m / 1e6);
   }
   // The child has exec'd (or died and will be reported by the exit watcher): our stack copy
   // is no longer in use.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "container-setup.h"
 #include "launch-spec.h"
@@ -26,6 +27,9 @@ struct SpawnResult {
   // Set when the child reached execve but no candidate could run: the container process has
   // already exited (reaped here) and TypeScript reports Docker's 127/126.
   bool exec_failed = false;
+  // With LaunchSpec::trace: ms since the start of Spawn() at each child stage, then clone
+  // returning in the parent, cgroup join, and exec (EOF on the sync socket).
+  std::vector<double> trace;
 };
 
 // Blocking: runs on a libuv worker thread, never on the JS thread.
