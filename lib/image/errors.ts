@@ -1,0 +1,99 @@
+/**
+ * Image-specific members of the berth error family (see `lib/errors.ts`).
+ * @module
+ */
+import { BerthError, ValidationError, type BerthErrorDetails } from '../errors.js';
+
+/** The part of an image reference that was wrong. */
+export type ReferencePart = 'reference' | 'domain' | 'path' | 'tag' | 'digest';
+
+/** An image reference could not be parsed. `.part` names the offending part. */
+export class InvalidReferenceError extends ValidationError {
+  readonly part: ReferencePart;
+  readonly reference: string;
+  constructor(reference: string, part: ReferencePart, message: string, option = 'ref') {
+    super(option, `invalid ${part} in image reference ${JSON.stringify(reference)}: ${message}`);
+    this.part = part;
+    this.reference = reference;
+  }
+}
+
+/** Content from the wire did not hash to the digest that named it. */
+export class DigestMismatchError extends BerthError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string, what: string, details: BerthErrorDetails = {}) {
+    super('ERR_DIGEST_MISMATCH', `${what}: expected digest ${expected}, got ${actual}`, details);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Content from the wire was longer or shorter than its descriptor declared. */
+export class SizeMismatchError extends BerthError {
+  readonly expected: number;
+  readonly actual: number;
+  constructor(expected: number, actual: number, what: string, details: BerthErrorDetails = {}) {
+    super('ERR_SIZE_MISMATCH', `${what}: declared size ${expected} bytes, ${actual > expected ? 'received more than that' : `received ${actual}`}`, details);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A manifest, index or config is malformed, of an unsupported media type, or of schema 1. */
+export class ImageFormatError extends BerthError {
+  readonly mediaType?: string;
+  constructor(code: 'ERR_IMAGE_FORMAT' | 'ERR_UNSUPPORTED_MEDIA_TYPE' | 'ERR_SCHEMA1', message: string, mediaType?: string, details: BerthErrorDetails = {}) {
+    super(code, message, details);
+    if (mediaType !== undefined) this.mediaType = mediaType;
+  }
+}
+
+/** No manifest in an index matches the requested platform. */
+export class PlatformNotFoundError extends BerthError {
+  constructor(message: string, details: BerthErrorDetails = {}) {
+    super('ERR_PLATFORM_NOT_FOUND', message, details);
+  }
+}
+
+/** A layer tar entry would write outside the layer directory, or is otherwise unsafe. */
+export class UnsafeLayerEntryError extends BerthError {
+  readonly layer: string;
+  readonly entry: string;
+  constructor(layer: string, entry: string, reason: string, details: BerthErrorDetails = {}) {
+    super('ERR_UNSAFE_LAYER_ENTRY', `layer ${layer}: entry ${JSON.stringify(entry)} refused: ${reason}`, details);
+    this.layer = layer;
+    this.entry = entry;
+  }
+}
+
+/** A layer tar stream is malformed (bad header checksum, truncated, bad PAX record). */
+export class LayerFormatError extends BerthError {
+  readonly layer: string;
+  constructor(layer: string, message: string, details: BerthErrorDetails = {}) {
+    super('ERR_LAYER_FORMAT', `layer ${layer}: ${message}`, details);
+    this.layer = layer;
+  }
+}
+
+/** The registry answered with an error other than 401/404. */
+export class RegistryError extends BerthError {
+  /** HTTP status, or 0 when the registry could not be reached. */
+  readonly status: number;
+  /** The `errors[].code` values of an OCI distribution error body. */
+  readonly registryCodes: string[];
+  constructor(code: 'ERR_REGISTRY' | 'ERR_REGISTRY_UNREACHABLE', message: string, status: number, registryCodes: string[] = [], details: BerthErrorDetails = {}) {
+    super(code, message, details);
+    this.status = status;
+    this.registryCodes = registryCodes;
+  }
+}
+
+/** The registry refused our credentials (or demanded some we do not have). */
+export class UnauthorizedError extends BerthError {
+  readonly registry: string;
+  constructor(registry: string, message: string, details: BerthErrorDetails = {}) {
+    super('ERR_UNAUTHORIZED', message, details);
+    this.registry = registry;
+  }
+}

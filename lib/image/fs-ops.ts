@@ -1,0 +1,101 @@
+/**
+ * The native core's confined file-system operations (src-native/fs-ops.cc), typed.
+ *
+ * Every `path` is relative to `rootFd` and resolved by the kernel with
+ * `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`,
+ * so an entry can neither climb out of the root nor pass through a symlink; the last component
+ * is never followed. Failures are thrown as `{ code, errno, syscall, path }` errors.
+ * @internal
+ * @module
+ */
+import { native } from '../native.js';
+
+export type FsEntryKind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
+
+/** Metadata to apply; absent fields are left alone. `mtime` is seconds since the epoch. */
+export interface FsMeta {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+  mtime?: number;
+  xattrs?: Array<[name: string, value: Buffer]>;
+}
+
+export interface FsEntrySpec extends FsMeta {
+  path: string;
+  kind: FsEntryKind;
+  /** Symlink target (verbatim), or hard-link target path (root-relative). */
+  target?: string;
+  major?: number;
+  minor?: number;
+}
+
+export interface FsStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  dev: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  mtime: number;
+}
+
+/** An opaque libzstd decompression stream. */
+export type ZstdHandle = { readonly __zstd: unique symbol };
+
+/** The members of the native binding this service uses (declared in lib/native.ts too). */
+export interface FsOpsBinding {
+  /** Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls. */
+  fsOpenRoot(dir: string): number;
+  /**
+   * Creates one entry, replacing whatever is at the path (an existing directory survives when
+   * the entry is a directory). Returns a write fd for `file` (finish it with fsFinishFile),
+   * -1 otherwise.
+   */
+  fsMakeEntry(rootFd: number, entry: FsEntrySpec): number;
+  /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it. */
+  fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
+  /** Removes a path recursively; false when nothing was there. */
+  fsRemoveAt(rootFd: number, path: string): boolean;
+  /** Names in a directory ("" is the root). */
+  fsReadDirAt(rootFd: number, path: string): string[];
+  /** lstat; null when the path (or a parent) does not exist. "" is the root. */
+  fsLstatAt(rootFd: number, path: string): FsStat | null;
+  /** Opens a path read-only without following a final symlink (for copy-up). */
+  fsOpenAt(rootFd: number, path: string): number;
+  fsSetXattrAt(rootFd: number, path: string, name: string, value: Buffer): void;
+  fsListXattrsAt(rootFd: number, path: string): Array<[name: string, value: Buffer]>;
+  /** Sets atime and mtime (seconds) without following a final symlink. */
+  fsSetTimesAt(rootFd: number, path: string, mtime: number): void;
+  /** syncfs(2) on the file system holding fd. */
+  fsSync(fd: number): void;
+  /** Non-blocking flock(2); false when another holder conflicts. */
+  fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock'): boolean;
+  zstdCreate(): ZstdHandle;
+  zstdDecompress(handle: ZstdHandle, input: Buffer): Buffer;
+  /** Frees the stream; throws (code ERR_ZSTD) if the input ended inside a frame. */
+  zstdEnd(handle: ZstdHandle): void;
+}
+
+let cached: FsOpsBinding | undefined;
+
+/** The native file-system operations; throws UnsupportedError when the addon is not built. */
+export function fsOps(): FsOpsBinding {
+  cached ??= native() as unknown as FsOpsBinding;
+  return cached;
+}
+
+/** A native error object (`{ code, errno, syscall, path }`). */
+export interface NativeFsError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+}
+
+export function isNativeFsError(e: unknown): e is NativeFsError {
+  return e instanceof Error && typeof (e as NativeFsError).code === 'string' && typeof (e as NativeFsError).errno === 'number';
+}

@@ -1,0 +1,489 @@
+/**
+ * Applying a layer tar to a directory, in one of two modes:
+ *
+ * - `layer`: the directory is one overlay lower layer of its own. Whiteouts become what overlay
+ *   expects (`.wh.x` -> char device 0/0 named `x`; `.wh..wh..opq` -> `trusted.overlay.opaque=y`
+ *   on the directory), and a hard link to a file that only exists in a lower layer is resolved
+ *   by copying that file up into this layer (overlay would show two unrelated names otherwise).
+ * - `flatten`: layers are applied one after another to the same directory, like `umoci unpack`;
+ *   whiteouts delete.
+ *
+ * Every entry goes through the native core's confined operations (see `fs-ops.ts`): a hostile
+ * tar can neither name a path outside the root nor reach out through a symlink. Names with `..`
+ * or a leading `/`, and paths whose parent is a symlink, are refused outright with an
+ * {@link UnsafeLayerEntryError} naming the layer and the entry.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, readSync, writeSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { SystemError } from '../errors.js';
+import { DigestMismatchError, LayerFormatError, UnsafeLayerEntryError } from './errors.js';
+import { fsOps, isNativeFsError, type FsOpsBinding, type FsStat } from './fs-ops.js';
+import type { LayerCompression } from './manifest.js';
+import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
+
+export type UnpackMode = 'layer' | 'flatten';
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+const S_IFCHR = 0o020000;
+
+function isWhiteout(st: FsStat): boolean {
+  return (st.mode & S_IFMT) === S_IFCHR && st.rdevMajor === 0 && st.rdevMinor === 0;
+}
+
+/** Thrown inside the sink; converted to the public error with the layer digest attached. */
+class EntryRefused extends Error {
+  constructor(readonly entry: string, readonly reason: string) {
+    super(reason);
+  }
+}
+
+/**
+ * @internal
+ * Normalises a tar name to a root-relative path ("" for the root itself): drops "./" and
+ * repeated slashes; refuses absolute names and any ".." component (no legitimate layer writer
+ * produces either, and accepting them is how CVE-2019-14271-style escapes start).
+ */
+export function cleanEntryName(raw: string): string {
+  if (raw.includes('\0')) throw new EntryRefused(raw, 'name contains a NUL byte');
+  if (raw.startsWith('/')) throw new EntryRefused(raw, 'absolute path');
+  const parts: string[] = [];
+  for (const p of raw.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') throw new EntryRefused(raw, '".." path component');
+    parts.push(p);
+  }
+  return parts.join('/');
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i === -1 ? '' : path.slice(0, i);
+}
+
+function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** Extended attributes a layer may not set: overlay's own metadata would let a layer forge
+ * whiteouts, redirects or metacopy origins in the merged view. */
+function allowedXattr(name: string): boolean {
+  return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.');
+}
+
+interface PendingLink {
+  path: string;
+  target: string;
+  entry: string;
+}
+
+/**
+ * A {@link TarSink} that writes entries below `rootFd`. Synchronous: each call does its
+ * syscalls and returns, so the caller can feed it decompressed chunks as they arrive.
+ */
+export class LayerApplier implements TarSink {
+  private readonly fs: FsOpsBinding;
+  private readonly knownDirs = new Set<string>(['']);
+  private readonly createdInLayer = new Set<string>();
+  private readonly implicitDirs = new Set<string>();
+  private readonly dirTimes = new Map<string, number>();
+  private readonly pendingLinks: PendingLink[] = [];
+  private currentFd = -1;
+  private current: { path: string; header: TarHeader } | undefined;
+  /** Bytes of regular-file content written. */
+  contentBytes = 0;
+
+  constructor(
+    private readonly rootFd: number,
+    private readonly mode: UnpackMode,
+    private layer: string,
+    fs: FsOpsBinding = fsOps(),
+  ) {
+    this.fs = fs;
+  }
+
+  /** Flatten mode applies several layers to one root: start the next one. */
+  nextLayer(layer: string): void {
+    this.layer = layer;
+    this.createdInLayer.clear();
+  }
+
+  entry(h: TarHeader): void {
+    const path = cleanEntryName(h.name);
+    const base = baseOf(path);
+    if (path === '') return; // the layer root itself: the directory we were given
+    if (base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(h.name, parentOf(path), base);
+    this.ensureDir(parentOf(path), h.name);
+    const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
+    const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs };
+    this.forget(path);
+    switch (h.type) {
+      case 'file': {
+        this.currentFd = this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'file' }));
+        this.current = { path, header: h };
+        break;
+      }
+      case 'dir':
+        this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'dir', ...meta, mtime: undefined }));
+        this.knownDirs.add(path);
+        this.implicitDirs.delete(path);
+        this.dirTimes.set(path, h.mtime);
+        break;
+      case 'symlink':
+        if (h.linkname === '') throw new EntryRefused(h.name, 'symlink with an empty target');
+        this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'symlink', target: h.linkname, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs }));
+        break;
+      case 'link':
+        this.hardLink(h, path);
+        break;
+      case 'char':
+      case 'block':
+      case 'fifo':
+        this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: h.type, major: h.devmajor, minor: h.devminor, ...meta }));
+        break;
+    }
+    this.createdInLayer.add(path);
+  }
+
+  data(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) off += writeSync(this.currentFd, chunk, off, chunk.length - off);
+    this.contentBytes += chunk.length;
+  }
+
+  entryEnd(): void {
+    if (this.currentFd < 0 || !this.current) return;
+    const { path, header: h } = this.current;
+    const fd = this.currentFd;
+    this.currentFd = -1;
+    this.current = undefined;
+    const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
+    this.call(h.name, () => this.fs.fsFinishFile(fd, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, path));
+  }
+
+  /** Closes a file left open by an entry that failed half-way. */
+  abort(): void {
+    if (this.currentFd >= 0) closeSync(this.currentFd);
+    this.currentFd = -1;
+  }
+
+  /**
+   * Work that needs the lower layers complete (layer mode): hard links whose target is in a
+   * lower layer are copied up, and directories this layer had to create implicitly take the
+   * metadata of the same directory below (overlay shows the upper directory's metadata).
+   * @param lowerFds root fds of the lower layers, top first
+   */
+  resolveAgainstLowers(lowerFds: number[]): void {
+    this.publicErrors(() => this.resolveLowers(lowerFds));
+  }
+
+  /** Directory mtimes last: creating children changes them. */
+  finish(): void {
+    this.publicErrors(() => {
+      for (const [dir, mtime] of this.dirTimes) this.call(dir, () => this.fs.fsSetTimesAt(this.rootFd, dir, mtime));
+      this.dirTimes.clear();
+    });
+  }
+
+  private publicErrors(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof EntryRefused) throw new UnsafeLayerEntryError(this.layer, e.entry, e.reason);
+      throw e;
+    }
+  }
+
+  private resolveLowers(lowerFds: number[]): void {
+    for (const link of this.pendingLinks) {
+      if (this.call(link.entry, () => this.fs.fsLstatAt(this.rootFd, link.path)) !== null) continue; // replaced later in the tar
+      if (this.call(link.entry, () => this.fs.fsLstatAt(this.rootFd, link.target)) === null) this.copyUp(link, lowerFds);
+      this.ensureDir(parentOf(link.path), link.entry);
+      this.call(link.entry, () => this.fs.fsMakeEntry(this.rootFd, { path: link.path, kind: 'link', target: link.target }));
+    }
+    for (const dir of this.implicitDirs) {
+      const found = this.lookupLower(lowerFds, dir);
+      if (found === null || (found.st.mode & S_IFMT) !== S_IFDIR) continue;
+      const { st } = found;
+      this.call(dir, () => this.fs.fsMakeEntry(this.rootFd, { path: dir, kind: 'dir', uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }));
+      this.dirTimes.set(dir, st.mtime);
+    }
+  }
+
+  /**
+   * Overlay's lookup of `path` through the lower layers (top first): the first layer that has
+   * it wins, unless a whiteout, a non-directory or an opaque directory on the way hides it.
+   */
+  private lookupLower(lowerFds: number[], path: string): { fd: number; st: FsStat } | null {
+    const ancestors: string[] = [];
+    for (let p = parentOf(path); p !== ''; p = parentOf(p)) ancestors.unshift(p);
+    for (const fd of lowerFds) {
+      let opaque = false;
+      let missing = false;
+      for (const a of ancestors) {
+        const st = this.fs.fsLstatAt(fd, a);
+        if (st === null) {
+          missing = true;
+          break;
+        }
+        if ((st.mode & S_IFMT) !== S_IFDIR) return null; // a whiteout or a file hides the subtree
+        if (this.fs.fsListXattrsAt(fd, a).some(([n, v]) => n === OPAQUE_XATTR && v.toString() === 'y')) opaque = true;
+      }
+      if (!missing) {
+        const st = this.fs.fsLstatAt(fd, path);
+        if (st !== null) return isWhiteout(st) ? null : { fd, st };
+      }
+      if (opaque) return null;
+    }
+    return null;
+  }
+
+  /** Paths in one layer dir that share `ino` (hard-link siblings). */
+  private findLinks(fd: number, ino: number, count: number): string[] {
+    const found: string[] = [];
+    const walk = (dir: string) => {
+      for (const name of this.fs.fsReadDirAt(fd, dir)) {
+        if (found.length >= count) return;
+        const path = join(dir, name);
+        const st = this.fs.fsLstatAt(fd, path);
+        if (st === null) continue;
+        if ((st.mode & S_IFMT) === S_IFDIR) walk(path);
+        else if (st.ino === ino) found.push(path);
+      }
+    };
+    walk('');
+    return found;
+  }
+
+  /**
+   * Copies a lower layer's file into this layer so that a hard link to it can be made here.
+   * Its other names in that layer, where still visible, become links to the copy too: in the
+   * merged view the whole hard-link group then stays one inode, as in a flattened unpack.
+   */
+  private copyUp(link: PendingLink, lowerFds: number[]): void {
+    const found = this.lookupLower(lowerFds, link.target);
+    if (found === null) throw new LayerFormatError(this.layer, `entry ${JSON.stringify(link.entry)}: hard link target ${JSON.stringify(link.target)} does not exist`);
+    const { fd: lower, st } = found;
+    if ((st.mode & S_IFMT) !== S_IFREG) {
+      throw new LayerFormatError(this.layer, `entry ${JSON.stringify(link.entry)}: hard link to ${JSON.stringify(link.target)}, which is not a regular file in a lower layer`);
+    }
+    this.ensureDir(parentOf(link.target), link.entry);
+    const src = this.call(link.entry, () => this.fs.fsOpenAt(lower, link.target));
+    try {
+      const dst = this.call(link.entry, () => this.fs.fsMakeEntry(this.rootFd, { path: link.target, kind: 'file' }));
+      try {
+        const buf = Buffer.allocUnsafe(256 * 1024);
+        for (;;) {
+          const n = readSync(src, buf, 0, buf.length, null);
+          if (n === 0) break;
+          let off = 0;
+          while (off < n) off += writeSync(dst, buf, off, n - off);
+        }
+      } catch (e) {
+        closeSync(dst);
+        throw e;
+      }
+      const xattrs = this.fs.fsListXattrsAt(lower, link.target).filter(([n]) => allowedXattr(n));
+      this.call(link.entry, () => this.fs.fsFinishFile(dst, { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime, xattrs }, link.target));
+    } finally {
+      closeSync(src);
+    }
+    if (st.nlink < 2) return;
+    for (const sibling of this.findLinks(lower, st.ino, st.nlink)) {
+      if (sibling === link.target || sibling === link.path) continue;
+      if (this.call(link.entry, () => this.fs.fsLstatAt(this.rootFd, sibling)) !== null) continue; // this layer replaced it
+      const visible = this.lookupLower(lowerFds, sibling);
+      if (visible === null || visible.fd !== lower || visible.st.ino !== st.ino) continue;
+      this.ensureDir(parentOf(sibling), link.entry);
+      this.call(link.entry, () => this.fs.fsMakeEntry(this.rootFd, { path: sibling, kind: 'link', target: link.target }));
+    }
+  }
+
+  private hardLink(h: TarHeader, path: string): void {
+    let target: string;
+    try {
+      target = cleanEntryName(h.linkname);
+    } catch (e) {
+      if (e instanceof EntryRefused) throw new EntryRefused(h.name, `hard link target ${JSON.stringify(h.linkname)}: ${e.reason}`);
+      throw e;
+    }
+    if (target === '') throw new EntryRefused(h.name, 'hard link to the layer root');
+    const st = this.call(h.name, () => this.fs.fsLstatAt(this.rootFd, target));
+    if (st === null) {
+      if (this.mode === 'layer') {
+        this.pendingLinks.push({ path, target, entry: h.name });
+        return;
+      }
+      throw new LayerFormatError(this.layer, `entry ${JSON.stringify(h.name)}: hard link target ${JSON.stringify(h.linkname)} does not exist`);
+    }
+    if ((st.mode & S_IFMT) === S_IFDIR) throw new EntryRefused(h.name, `hard link to a directory (${JSON.stringify(h.linkname)})`);
+    if (target === path) return;
+    this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'link', target }));
+  }
+
+  private whiteout(entry: string, dir: string, base: string): void {
+    if (dir !== '' && !this.knownDirs.has(dir)) {
+      const st = this.call(entry, () => this.fs.fsLstatAt(this.rootFd, dir));
+      if (st !== null && (st.mode & S_IFMT) === S_IFLNK) throw new EntryRefused(entry, `parent ${JSON.stringify(dir)} is a symlink`);
+      // umoci writes `x` (now a file) followed by `x/.wh.child` when a directory became a file:
+      // nothing below a non-directory can be visible, so such whiteouts are moot.
+      if (st !== null && (st.mode & S_IFMT) !== S_IFDIR) return;
+    }
+    if (base === OPAQUE_MARKER) {
+      this.ensureDir(dir, entry);
+      if (this.mode === 'layer') {
+        this.call(entry, () => this.fs.fsSetXattrAt(this.rootFd, dir, OPAQUE_XATTR, Buffer.from('y')));
+      } else {
+        for (const name of this.call(entry, () => this.fs.fsReadDirAt(this.rootFd, dir))) {
+          const child = join(dir, name);
+          if (this.createdInLayer.has(child)) continue;
+          this.forget(child);
+          this.call(entry, () => this.fs.fsRemoveAt(this.rootFd, child));
+        }
+      }
+      return;
+    }
+    const name = base.slice(WHITEOUT_PREFIX.length);
+    // `.wh..wh.*` other than the opaque marker are aufs bookkeeping (e.g. `.wh..wh.plnk`).
+    if (name.startsWith(WHITEOUT_PREFIX)) return;
+    if (name === '' || name === '.' || name === '..') throw new EntryRefused(entry, 'whiteout that names no file in its directory (would point outside it)');
+    const path = join(dir, name);
+    if (this.mode === 'layer') {
+      this.ensureDir(dir, entry);
+      this.forget(path);
+      this.call(entry, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'char', major: 0, minor: 0, uid: 0, gid: 0, mode: 0 }));
+    } else {
+      // A parent that does not exist means there is nothing to delete.
+      if (dir !== '' && !this.knownDirs.has(dir) && this.call(entry, () => this.fs.fsLstatAt(this.rootFd, dir)) === null) return;
+      this.forget(path);
+      this.call(entry, () => this.fs.fsRemoveAt(this.rootFd, path));
+    }
+  }
+
+  /** Makes sure `dir` exists as a directory, creating missing parents (0755 root:root). */
+  private ensureDir(dir: string, entry: string): void {
+    if (this.knownDirs.has(dir)) return;
+    const parts = dir.split('/');
+    let prefix = '';
+    for (const part of parts) {
+      prefix = join(prefix, part);
+      if (this.knownDirs.has(prefix)) continue;
+      const st: FsStat | null = this.call(entry, () => this.fs.fsLstatAt(this.rootFd, prefix));
+      if (st === null) {
+        this.call(entry, () => this.fs.fsMakeEntry(this.rootFd, { path: prefix, kind: 'dir', uid: 0, gid: 0, mode: 0o755 }));
+        this.implicitDirs.add(prefix);
+      } else if ((st.mode & S_IFMT) === S_IFLNK) {
+        throw new EntryRefused(entry, `parent ${JSON.stringify(prefix)} is a symlink`);
+      } else if ((st.mode & S_IFMT) !== S_IFDIR) {
+        throw new LayerFormatError(this.layer, `entry ${JSON.stringify(entry)}: parent ${JSON.stringify(prefix)} is not a directory`);
+      }
+      this.knownDirs.add(prefix);
+    }
+  }
+
+  /** Drops cached knowledge about `path` and, if it was a directory, everything below it. */
+  private forget(path: string): void {
+    if (!this.knownDirs.has(path)) return;
+    const prefix = `${path}/`;
+    for (const d of this.knownDirs) if (d === path || d.startsWith(prefix)) this.knownDirs.delete(d);
+    for (const d of this.dirTimes.keys()) if (d === path || d.startsWith(prefix)) this.dirTimes.delete(d);
+    for (const d of this.implicitDirs) if (d === path || d.startsWith(prefix)) this.implicitDirs.delete(d);
+  }
+
+  /** Runs a native call, turning confinement failures into refusals and others into SystemError. */
+  private call<T>(entry: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (!isNativeFsError(e)) throw e;
+      if (e.code === 'ELOOP') throw new EntryRefused(entry, `a parent directory is a symlink (${e.path ?? ''})`);
+      if (e.code === 'EXDEV') throw new EntryRefused(entry, `path leaves the layer directory or crosses a mount (${e.path ?? ''})`);
+      throw new SystemError(e.code, `layer ${this.layer}: entry ${JSON.stringify(entry)}: ${e.message}`, {
+        errno: e.errno, syscall: e.syscall, ...(e.path !== undefined ? { path: e.path } : {}), cause: e,
+      });
+    }
+  }
+}
+
+/** Decompressed chunks of a layer blob. */
+export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffer>, compression: LayerCompression, fs: () => FsOpsBinding = fsOps): AsyncGenerator<Buffer> {
+  if (compression === 'none') {
+    yield* source;
+    return;
+  }
+  if (compression === 'zstd') {
+    const native = fs();
+    const handle = native.zstdCreate();
+    for await (const chunk of source) {
+      const out = native.zstdDecompress(handle, chunk);
+      if (out.length > 0) yield out;
+    }
+    native.zstdEnd(handle);
+    return;
+  }
+  const input = Readable.from(source, { objectMode: false });
+  const gunzip = createGunzip({ chunkSize: 128 * 1024 });
+  input.on('error', (e) => gunzip.destroy(e));
+  input.pipe(gunzip);
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+}
+
+export interface ApplyLayerOptions {
+  /** The layer's (compressed) digest, for error messages. */
+  layer: string;
+  compression: LayerCompression;
+  /** Expected sha256 of the uncompressed tar; checked after the last byte. */
+  diffId?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Streams a (compressed) layer blob through decompression and the tar parser into `applier`.
+ * Returns the uncompressed digest and size. Throws {@link UnsafeLayerEntryError},
+ * {@link LayerFormatError} or {@link DigestMismatchError}; on failure the caller removes the
+ * partly written directory.
+ */
+export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer>, applier: LayerApplier, options: ApplyLayerOptions): Promise<{ diffId: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const reader = new TarReader(applier);
+  try {
+    for await (const chunk of decompress(source, options.compression)) {
+      options.signal?.throwIfAborted();
+      hash.update(chunk);
+      size += chunk.length;
+      reader.write(chunk);
+    }
+    reader.end();
+  } catch (e) {
+    applier.abort();
+    if (e instanceof EntryRefused) throw new UnsafeLayerEntryError(options.layer, e.entry, e.reason);
+    if (e instanceof TarFormatError) throw new LayerFormatError(options.layer, e.message, { cause: e });
+    if ((e as { code?: string }).code === 'ERR_ZSTD' || (e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
+      throw new LayerFormatError(options.layer, `decompression failed: ${(e as Error).message}`, { cause: e });
+    }
+    throw e;
+  }
+  const diffId = `sha256:${hash.digest('hex')}`;
+  if (options.diffId !== undefined && diffId !== options.diffId) {
+    throw new DigestMismatchError(options.diffId, diffId, `layer ${options.layer}: uncompressed content (diff id)`);
+  }
+  return { diffId, size };
+}
