@@ -1,0 +1,256 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, lstatSync, readFileSync, readlinkSync, existsSync, mkdirSync, closeSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { LayerApplier, applyLayer, cleanEntryName, type UnpackMode } from '../../lib/image/unpack.js';
+import { fsOps } from '../../lib/image/fs-ops.js';
+import { UnsafeLayerEntryError, DigestMismatchError, LayerFormatError } from '../../lib/image/errors.js';
+import { isBerthError } from '../../lib/errors.js';
+import { buildTar, type TarEntrySpec } from '../registry/tar-builder.js';
+
+let work: string;
+before(() => { work = mkdtempSync(join(tmpdir(), 'berth-unpack-')); });
+after(() => rmSync(work, { recursive: true, force: true }));
+
+let n = 0;
+function freshDir(): string {
+  const d = join(work, `d${n++}`);
+  mkdirSync(d);
+  return d;
+}
+
+async function apply(dir: string, tar: Buffer, { mode = 'layer' as UnpackMode, lowers = [] as string[], layer = 'sha256:test', compression = 'none' as 'none' | 'gzip' | 'zstd', diffId = undefined as string | undefined } = {}) {
+  const fs = fsOps();
+  const root = fs.fsOpenRoot(dir);
+  const lowerFds = lowers.map((l) => fs.fsOpenRoot(l));
+  try {
+    const applier = new LayerApplier(root, mode, layer);
+    const result = await applyLayer([tar], applier, { layer, compression, ...(diffId ? { diffId } : {}) });
+    applier.resolveAgainstLowers(lowerFds);
+    applier.finish();
+    return result;
+  } finally {
+    closeSync(root);
+    for (const fd of lowerFds) closeSync(fd);
+  }
+}
+
+function getfattr(path: string, name: string): string | null {
+  const fs = fsOps();
+  const root = fs.fsOpenRoot(dirname(path));
+  try {
+    const found = fs.fsListXattrsAt(root, basename(path)).find(([n]) => n === name);
+    return found ? found[1].toString() : null;
+  } finally {
+    closeSync(root);
+  }
+}
+
+test('cleanEntryName', () => {
+  assert.equal(cleanEntryName('./a//b/./c/'), 'a/b/c');
+  assert.equal(cleanEntryName('./'), '');
+  assert.throws(() => cleanEntryName('/etc/passwd'), /absolute/);
+  assert.throws(() => cleanEntryName('a/../../b'), /"\.\."/);
+  assert.throws(() => cleanEntryName('a\0b'), /NUL/);
+});
+
+test('layer mode: every entry type with owner, mode, mtime and xattrs', async () => {
+  const dir = freshDir();
+  const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+  const tar = buildTar([
+    { name: './', type: 'dir', mode: 0o755 },
+    { name: 'bin/', type: 'dir', mode: 0o755, mtime: 1600000000 },
+    { name: 'bin/busybox', content: 'ELF', mode: 0o4755, uid: 0, gid: 0, mtime: 1600000001 },
+    { name: 'bin/sh', type: 'link', linkname: 'bin/busybox' },
+    { name: 'bin/ping', content: 'ping', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap } },
+    { name: 'home/user/', type: 'dir', mode: 0o2750, uid: 1000, gid: 1000 },
+    { name: 'home/user/f', content: 'x', uid: 1000, gid: 100, mode: 0o600, pax: { 'SCHILY.xattr.user.note': 'hi' } },
+    { name: 'tmp/', type: 'dir', mode: 0o1777 },
+    { name: 'etc/abs', type: 'symlink', linkname: '/etc/passwd' },
+    { name: 'etc/rel', type: 'symlink', linkname: '../bin/busybox' },
+    { name: 'etc/dangling', type: 'symlink', linkname: 'nowhere/at/all' },
+    { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
+    { name: 'dev/loop0', type: 'block', devmajor: 7, devminor: 0, mode: 0o660, gid: 6 },
+    { name: 'run/fifo', type: 'fifo', mode: 0o620 },
+    { name: 'x'.repeat(50) + '/' + 'y'.repeat(120), content: 'long' },
+    { name: 'evil-xattr', content: '', pax: { 'SCHILY.xattr.trusted.overlay.redirect': '/etc' } },
+  ]);
+  const { diffId, size } = await apply(dir, tar, { diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` });
+  assert.equal(size, tar.length);
+  assert.match(diffId, /^sha256:/);
+  const st = (p: string) => lstatSync(join(dir, p));
+  assert.equal(st('bin/busybox').mode & 0o7777, 0o4755);
+  assert.equal(st('bin/busybox').mtimeMs, 1600000001000);
+  assert.equal(st('bin').mtimeMs, 1600000000000, 'directory mtime survives its children');
+  assert.equal(st('bin/sh').ino, st('bin/busybox').ino);
+  assert.equal(st('bin/busybox').nlink, 2);
+  assert.equal(getfattr(join(dir, 'bin/ping'), 'security.capability') !== null, true, 'capability kept (set after content)');
+  assert.equal(st('home/user').mode & 0o7777, 0o2750);
+  assert.equal(st('home/user').uid, 1000);
+  assert.equal(st('home/user/f').gid, 100);
+  assert.equal(getfattr(join(dir, 'home/user/f'), 'user.note'), 'hi');
+  assert.equal(st('tmp').mode & 0o7777, 0o1777);
+  assert.equal(readlinkSync(join(dir, 'etc/abs')), '/etc/passwd');
+  assert.equal(readlinkSync(join(dir, 'etc/rel')), '../bin/busybox');
+  assert.equal(readlinkSync(join(dir, 'etc/dangling')), 'nowhere/at/all');
+  assert.ok(st('dev/null').isCharacterDevice());
+  assert.equal(st('dev/null').rdev, (1 << 8) | 3);
+  assert.ok(st('dev/loop0').isBlockDevice());
+  assert.equal(st('dev/loop0').gid, 6);
+  assert.ok(st('run/fifo').isFIFO());
+  assert.equal(st('run/fifo').mode & 0o777, 0o620);
+  assert.equal(readFileSync(join(dir, 'x'.repeat(50), 'y'.repeat(120)), 'utf8'), 'long');
+  assert.equal(getfattr(join(dir, 'evil-xattr'), 'trusted.overlay.redirect'), null, 'overlay xattrs from a layer are dropped');
+});
+
+test('layer mode: whiteouts and opaque directories in overlay format', async () => {
+  const dir = freshDir();
+  await apply(dir, buildTar([
+    { name: 'etc/', type: 'dir' },
+    { name: 'etc/.wh.motd', content: '' },
+    { name: 'var/cache/', type: 'dir', mode: 0o700 },
+    { name: 'var/cache/.wh..wh..opq', content: '' },
+    { name: 'var/cache/new', content: 'n' },
+    { name: 'gone/deep/.wh.file', content: '' },
+    { name: '.wh..wh..plnk/123', content: '' },
+  ]));
+  const wh = lstatSync(join(dir, 'etc/motd'));
+  assert.ok(wh.isCharacterDevice());
+  assert.equal(wh.rdev, 0);
+  assert.equal(getfattr(join(dir, 'var/cache'), 'trusted.overlay.opaque'), 'y');
+  assert.equal(lstatSync(join(dir, 'var/cache')).mode & 0o777, 0o700);
+  assert.ok(lstatSync(join(dir, 'gone/deep/file')).isCharacterDevice());
+});
+
+test('layer mode: a hard link to a lower layer\'s file is copied up', async () => {
+  const lower = freshDir();
+  await apply(lower, buildTar([
+    { name: 'usr/', type: 'dir', mode: 0o711, uid: 5 },
+    { name: 'usr/bin/', type: 'dir' },
+    { name: 'usr/bin/tool', content: 'tool-bytes', mode: 0o4711, uid: 3, pax: { 'SCHILY.xattr.user.a': 'b' } },
+  ]));
+  const upper = freshDir();
+  await apply(upper, buildTar([{ name: 'alias', type: 'link', linkname: 'usr/bin/tool' }]), { lowers: [lower] });
+  const a = lstatSync(join(upper, 'alias'));
+  const t = lstatSync(join(upper, 'usr/bin/tool'));
+  assert.equal(a.ino, t.ino);
+  assert.equal(readFileSync(join(upper, 'alias'), 'utf8'), 'tool-bytes');
+  assert.equal(t.mode & 0o7777, 0o4711);
+  assert.equal(t.uid, 3);
+  assert.equal(getfattr(join(upper, 'usr/bin/tool'), 'user.a'), 'b');
+  assert.equal(lstatSync(join(upper, 'usr')).mode & 0o7777, 0o711, 'implicit parent takes the lower directory\'s metadata');
+  assert.equal(lstatSync(join(upper, 'usr')).uid, 5);
+});
+
+test('flatten mode: deletions, opaque dirs and type changes across layers', async () => {
+  const dir = freshDir();
+  await apply(dir, buildTar([
+    { name: 'a/', type: 'dir' }, { name: 'a/keep', content: '1' }, { name: 'a/del', content: '2' },
+    { name: 'o/', type: 'dir' }, { name: 'o/old', content: '3' }, { name: 'o/sub/', type: 'dir' },
+    { name: 'f2d', content: 'file' }, { name: 'd2f/', type: 'dir' }, { name: 'd2f/child', content: 'c' },
+  ]), { mode: 'flatten' });
+  await apply(dir, buildTar([
+    { name: 'a/.wh.del', content: '' },
+    { name: 'o/', type: 'dir' }, { name: 'o/new', content: '4' }, { name: 'o/.wh..wh..opq', content: '' },
+    { name: 'f2d/', type: 'dir' }, { name: 'f2d/x', content: 'x' },
+    { name: 'd2f', content: 'now a file' },
+    { name: 'nothing/.wh.here', content: '' },
+  ]), { mode: 'flatten' });
+  assert.ok(existsSync(join(dir, 'a/keep')));
+  assert.ok(!existsSync(join(dir, 'a/del')));
+  assert.deepEqual(readdirSync(join(dir, 'o')).sort(), ['new']);
+  assert.ok(lstatSync(join(dir, 'f2d')).isDirectory());
+  assert.equal(readFileSync(join(dir, 'd2f'), 'utf8'), 'now a file');
+  assert.ok(!existsSync(join(dir, 'nothing')));
+});
+
+test('gzip layers and diff id verification', async () => {
+  const tar = buildTar([{ name: 'f', content: 'gz' }]);
+  const dir = freshDir();
+  await apply(dir, gzipSync(tar), { compression: 'gzip' });
+  assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'gz');
+  await assert.rejects(apply(freshDir(), tar, { diffId: 'sha256:' + '0'.repeat(64) }), (e: unknown) => e instanceof DigestMismatchError && e.code === 'ERR_DIGEST_MISMATCH');
+  await assert.rejects(apply(freshDir(), gzipSync(tar).subarray(0, 30), { compression: 'gzip' }), (e: unknown) => isBerthError(e) && (e instanceof LayerFormatError));
+  await assert.rejects(apply(freshDir(), Buffer.from('not gzip at all'), { compression: 'gzip' }), LayerFormatError);
+});
+
+const escapes: Array<[string, TarEntrySpec[], string]> = [
+  ['dot-dot', [{ name: '../escape', content: 'x' }], '../escape'],
+  ['nested dot-dot', [{ name: 'a/../../escape', content: 'x' }], 'a/../../escape'],
+  ['absolute name', [{ name: '/tmp/escape', content: 'x' }], '/tmp/escape'],
+  ['symlinked parent (absolute)', [{ name: 'evil', type: 'symlink', linkname: '/OUTSIDE' }, { name: 'evil/escape', content: 'x' }], 'evil/escape'],
+  ['symlinked parent (relative)', [{ name: 'evil', type: 'symlink', linkname: '../../../../../../OUTSIDE' }, { name: 'evil/escape', content: 'x' }], 'evil/escape'],
+  ['symlinked grandparent', [{ name: 'd/', type: 'dir' }, { name: 'd/evil', type: 'symlink', linkname: '/' }, { name: 'd/evil/OUTSIDE/escape', type: 'dir' }], 'd/evil/OUTSIDE/escape'],
+  ['hard link to outside (dot-dot)', [{ name: 'h', type: 'link', linkname: '../../../../etc/passwd' }], 'h'],
+  ['hard link to absolute path', [{ name: 'h', type: 'link', linkname: '/etc/passwd' }], 'h'],
+  ['hard link through a symlink', [{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'h', type: 'link', linkname: 'etc/passwd' }], 'h'],
+  ['whiteout of dot-dot', [{ name: 'a/.wh...', content: '' }], 'a/.wh...'],
+  ['whiteout through a symlinked parent', [{ name: 'evil', type: 'symlink', linkname: '/OUTSIDE' }, { name: 'evil/.wh.escape', content: '' }], 'evil/.wh.escape'],
+  ['opaque through a symlinked parent', [{ name: 'evil', type: 'symlink', linkname: '/OUTSIDE' }, { name: 'evil/.wh..wh..opq', content: '' }], 'evil/.wh..wh..opq'],
+  ['GNU long name with dot-dot', [{ name: 'x/'.repeat(60) + '../'.repeat(70) + 'escape', gnuLongName: true, content: 'x' }], 'x/'.repeat(60) + '../'.repeat(70) + 'escape'],
+];
+
+for (const [what, entries, entry] of escapes) {
+  for (const mode of ['layer', 'flatten'] as const) {
+    test(`refuses ${what} (${mode})`, async () => {
+      const outside = join(work, 'OUTSIDE');
+      mkdirSync(outside, { recursive: true });
+      writeFileSync(join(outside, 'escape'), 'original');
+      const dir = join(freshDir(), 'root');
+      mkdirSync(dir);
+      await assert.rejects(apply(dir, buildTar(entries), { mode, layer: 'sha256:' + 'e'.repeat(64) }), (e: unknown) => {
+        assert.ok(e instanceof UnsafeLayerEntryError, `${String(e)}`);
+        assert.equal(e.code, 'ERR_UNSAFE_LAYER_ENTRY');
+        assert.equal(e.entry, entry);
+        assert.equal(e.layer, 'sha256:' + 'e'.repeat(64));
+        assert.ok(e.message.includes(JSON.stringify(entry)));
+        return true;
+      });
+      assert.equal(readFileSync(join(outside, 'escape'), 'utf8'), 'original');
+      assert.deepEqual(readdirSync(outside), ['escape']);
+      assert.ok(!existsSync('/OUTSIDE'));
+      assert.ok(!existsSync(join(work, 'escape')));
+    });
+  }
+}
+
+test('zstd layers through libzstd: whole, multi-frame, truncated, garbage', { skip: existsSync('/usr/bin/zstd') ? false : 'zstd CLI not installed' }, async () => {
+  const { execFileSync } = await import('node:child_process');
+  const tar = buildTar([{ name: 'z', content: 'zstd!'.repeat(100_000) }]);
+  const z = execFileSync('/usr/bin/zstd', ['-q', '-c'], { input: tar });
+  const dir = freshDir();
+  await apply(dir, z, { compression: 'zstd' });
+  assert.equal(readFileSync(join(dir, 'z'), 'utf8').length, 500_000);
+  // Two frames back to back are one stream (as zstd -d reads them).
+  const half = tar.length / 2;
+  const twoFrames = Buffer.concat([execFileSync('/usr/bin/zstd', ['-q', '-c'], { input: tar.subarray(0, half) }), execFileSync('/usr/bin/zstd', ['-q', '-c'], { input: tar.subarray(half) })]);
+  await apply(freshDir(), twoFrames, { compression: 'zstd' });
+  await assert.rejects(apply(freshDir(), z.subarray(0, z.length - 10), { compression: 'zstd' }), (e: unknown) => e instanceof LayerFormatError && /decompression failed|truncated/.test(e.message));
+  await assert.rejects(apply(freshDir(), Buffer.from('definitely not zstd'), { compression: 'zstd' }), LayerFormatError);
+});
+
+test('native errors carry code, errno, syscall and path (EPERM is not mistaken for success)', () => {
+  const dir = freshDir();
+  mkdirSync(join(dir, 'd'));
+  const fs = fsOps();
+  const root = fs.fsOpenRoot(dir);
+  try {
+    assert.throws(() => fs.fsMakeEntry(root, { path: 'hl', kind: 'link', target: 'd' }), (e: unknown) => {
+      const err = e as { code: string; errno: number; syscall: string; path: string };
+      assert.equal(err.code, 'EPERM');
+      assert.equal(err.errno, 1);
+      assert.equal(err.syscall, 'linkat');
+      assert.equal(err.path, 'hl -> d');
+      return true;
+    });
+    assert.throws(() => fs.fsMakeEntry(root, { path: '../x', kind: 'file' }), (e: unknown) => (e as { code: string }).code === 'EINVAL');
+    assert.throws(() => fs.fsLstatAt(root, 'd/../..'), (e: unknown) => (e as { code: string }).code === 'EINVAL');
+    assert.equal(fs.fsLstatAt(root, 'missing/deeper'), null);
+    assert.equal(fs.fsRemoveAt(root, 'missing'), false);
+  } finally {
+    closeSync(root);
+  }
+});
