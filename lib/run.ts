@@ -3,19 +3,17 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { cgroupsForHost } from './container/cgroup-setup.js';
-import { ContainerProcess } from './container/container-process.js';
-import { planLaunch, type LaunchRoot } from './container/launch-plan.js';
+import type { ContainerProcess } from './container/container-process.js';
+import type { LaunchRoot } from './container/launch-plan.js';
+import { launch, type ImageDefaults } from './container/launcher.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './container/run-options.js';
 import { commandFor } from './container/image-config.js';
 import { AbortError, NotFoundError, ValidationError } from './errors.js';
-import type { ContainerConfig } from './image/manifest.js';
 import { defaultRuntime } from './runtime.js';
-import { fromNativeError, helperExecutableFd, native } from './native.js';
 
 /** What {@link run} reports. */
 export interface RunResult<Output = string> {
@@ -33,17 +31,7 @@ export interface RunResult<Output = string> {
   durationMs: number;
 }
 
-/** Where every container's private tmpfs is mounted, inside its own mount namespace only. */
-export const STAGING_DIR = '/run/berth/rootfs';
-/** berth's default cap on tasks per container: a fork bomb stops here. */
-export const DEFAULT_PIDS_LIMIT = 4096;
-
-let stagingReady = false;
-function ensureStagingDir(): void {
-  if (stagingReady) return;
-  mkdirSync(STAGING_DIR, { recursive: true, mode: 0o700 });
-  stagingReady = true;
-}
+export { DEFAULT_PIDS_LIMIT, STAGING_DIR } from './container/launcher.js';
 
 function resolveRoot(source: Exclude<RunSource, string>): LaunchRoot {
   if (typeof source !== 'object' || source === null) throw new ValidationError('source', 'must be { rootfs }, { host: true } or an image reference');
@@ -128,6 +116,8 @@ export function run<O extends RunOptions = RunOptions>(
 /** `stdout`/`stderr` are Buffers with `encoding: 'buffer'`, strings otherwise. */
 export type OutputOf<O> = O extends { encoding: 'buffer' } ? Buffer : string;
 
+export type { ImageDefaults };
+
 /** @internal The shared path of {@link run} and `Runtime.run`, once the root is known. */
 export async function runFromRoot(
   root: LaunchRoot,
@@ -140,62 +130,23 @@ export async function runFromRoot(
   return runPrepared(root, argv, opts, image);
 }
 
-/** What an image contributes under the options (Docker's config merge). */
-export interface ImageDefaults {
-  config?: ContainerConfig;
-}
-
 async function runPrepared(
   root: LaunchRoot,
   argv: string[],
   opts: NormalizedRunOptions,
   image?: ImageDefaults,
 ): Promise<RunResult<string | Buffer>> {
-  if (opts.signal?.aborted) throw new AbortError('run() was aborted before it started', { cause: opts.signal.reason });
-  ensureStagingDir();
   const started = performance.now();
-  const id = randomBytes(16).toString('hex');
-  const cgroups = cgroupsForHost();
-  const cgroup = cgroups.driver.create(id, {
-    memory: opts.memory,
-    memorySwap: opts.memorySwap,
-    cpus: opts.cpus,
-    cpuShares: opts.cpuShares,
-    cpuset: opts.cpuset,
-    pids: opts.pids ?? DEFAULT_PIDS_LIMIT,
-  });
+  const launched = await launch({ id: randomBytes(16).toString('hex'), root, argv, options: opts, ...(image ? { image } : {}) });
   try {
-    const plan = planLaunch({
-      root,
-      argv,
-      options: opts,
-      stagingDir: STAGING_DIR,
-      cgroupProcs: cgroup.procsFiles,
-      cgroupMounts: cgroups.mountsFor(cgroup),
-      ...(opts.init ? { initFd: helperExecutableFd() } : {}),
-      ...(image?.config?.Env ? { imageEnv: image.config.Env } : {}),
-      ...(image?.config?.WorkingDir ? { imageWorkdir: image.config.WorkingDir } : {}),
-      ...(image?.config?.User ? { imageUser: image.config.User } : {}),
-      stdinPiped: opts.stdin !== undefined,
-    });
-    let spawned;
-    try {
-      spawned = await native().spawn(plan.spec);
-    } catch (error) {
-      throw fromNativeError(error, setupHint);
+    if (!launched.process) {
+      const failure = launched.execFailure!;
+      return finish(opts, { exitCode: failure.exitCode, signal: null }, Buffer.alloc(0), Buffer.from(failure.message), false, false, started);
     }
-    if (spawned.execFailed) {
-      const f = spawned.execFailed;
-      const message = f.notFound
-        ? `berth: exec: "${argv[0]}": executable file not found in $PATH\n`
-        : `berth: exec: "${f.path ?? argv[0]}": ${f.code === 'EACCES' ? 'permission denied' : f.message}\n`;
-      for (const fd of spawned.stdio) native().closeFd(fd);
-      return finish(opts, { exitCode: f.notFound ? 127 : 126, signal: null }, Buffer.alloc(0), Buffer.from(message), false, false, started);
-    }
-    const proc = new ContainerProcess(spawned);
-    return await supervise(proc, opts, cgroup.oomKillCount.bind(cgroup), started);
+    const cgroup = launched.cgroup;
+    return await supervise(launched.process, opts, () => cgroup.oomKillCount(), started);
   } finally {
-    cgroup.remove({ timeoutMs: 1000 });
+    launched.cgroup.remove({ timeoutMs: 1000 });
   }
 }
 
@@ -247,13 +198,4 @@ function finish(
     timedOut,
     durationMs: performance.now() - started,
   };
-}
-
-/** Rewrites misleading errnos into hints, as bubblewrap's mount_strerror does. */
-function setupHint(e: { code: string; syscall: string; path?: string }): string | undefined {
-  if (e.syscall === 'mount' && e.code === 'EINVAL' && e.path === '/') return 'overlayfs refused the layers: is the rootfs on a filesystem overlayfs supports?';
-  if (e.syscall === 'clone' && e.code === 'ENOSPC') return 'namespace limit reached: check /proc/sys/user/max_*_namespaces';
-  if (e.syscall === 'open_tree' && e.code === 'ENOENT') return 'the bind source does not exist';
-  if (e.syscall === 'write' && e.path?.endsWith('cgroup.procs')) return 'could not join the container cgroup (pids limit reached?)';
-  return undefined;
 }

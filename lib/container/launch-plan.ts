@@ -48,6 +48,8 @@ export interface LaunchContext {
   /** The sealed init helper's fd, when `init` is set. */
   initFd?: number;
   stdinPiped: boolean;
+  /** A persistent overlay upper (and work) dir; default: a tmpfs that dies with the container. */
+  upper?: { upperDir: string; workDir: string };
 }
 
 /** What to launch plus facts the caller needs afterwards. */
@@ -232,6 +234,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     dirs,
     // The host's own tools need a writable /tmp: a fresh tmpfs, as bubblewrap gives.
     tmpfs: ctx.root.kind === 'host' ? [{ path: '/tmp', mode: 0o1777 }] : [],
+    ...(ctx.upper ? { upper: ctx.upper } : {}),
   });
   const env = buildEnv(ctx, hostname, user);
   const pathVar = env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;

@@ -51,6 +51,8 @@ export interface RootfsPlanInput {
   mounts: MountSpec[];
   /** Extra directories to make (host mode: /etc, /root, home). */
   dirs: Array<{ path: string; mode: number }>;
+  /** A persistent overlay upper/work dir (on the host, e.g. in the state dir); default a tmpfs in the staging dir. */
+  upper?: { upperDir: string; workDir: string };
   /** Fresh tmpfs mounts berth adds itself (host mode's /tmp). */
   tmpfs: Array<{ path: string; mode: number }>;
 }
@@ -68,16 +70,22 @@ function rootOps(input: RootfsPlanInput): NativeMountOp[] {
   ];
   if (input.source.kind === 'overlay') {
     const root = `${staging}/root`;
+    const upperDir = input.upper?.upperDir ?? `${staging}/upper`;
+    const workDir = input.upper?.workDir ?? `${staging}/work`;
+    if (!input.upper) {
+      ops.push(
+        { kind: MountOpKind.MkdirHost, target: upperDir, mode: 0o755 },
+        { kind: MountOpKind.MkdirHost, target: workDir, mode: 0o755 },
+      );
+    }
     ops.push(
-      { kind: MountOpKind.MkdirHost, target: `${staging}/upper`, mode: 0o755 },
-      { kind: MountOpKind.MkdirHost, target: `${staging}/work`, mode: 0o755 },
       { kind: MountOpKind.MkdirHost, target: root, mode: 0o755 },
       {
         kind: MountOpKind.Overlay,
         target: root,
         lowerDirs: input.source.lowerDirs,
-        source: `${staging}/upper`,
-        data: `${staging}/work`,
+        source: upperDir,
+        data: workDir,
         ...(input.userns ? { fstype: 'userxattr' } : {}),
         // nodev: berth grants CAP_MKNOD as Docker does, so device nodes must be inert
         // everywhere but the few devices bound under /dev.

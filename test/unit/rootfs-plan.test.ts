@@ -45,6 +45,14 @@ describe('planRootfs', () => {
     assert.equal(ops[enterAt]!.target, '/run/berth/rootfs/root');
   });
 
+  it('uses a persistent upper dir when given, without staging upper/work', () => {
+    const ops = planRootfs(input({ upper: { upperDir: '/state/c1/upper', workDir: '/state/c1/work' } }));
+    const overlay = ops.find((o) => o.kind === MountOpKind.Overlay)!;
+    assert.equal(overlay.source, '/state/c1/upper');
+    assert.equal(overlay.data, '/state/c1/work');
+    assert.ok(!ops.some((o) => o.kind === MountOpKind.MkdirHost && o.target.endsWith('/upper')));
+  });
+
   it('adds userxattr to the overlay inside a user namespace', () => {
     const overlay = planRootfs(input({ userns: true })).find((o) => o.kind === MountOpKind.Overlay)!;
     assert.equal(overlay.fstype, 'userxattr');

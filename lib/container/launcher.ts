@@ -1,0 +1,129 @@
+/**
+ * Launching a container process: cgroup, plan, native spawn — with every resource released
+ * if any step fails. Shared by `run()` and `Container.start()`.
+ * @module
+ */
+import { mkdirSync } from 'node:fs';
+import type { Cgroup } from '../cgroup/index.js';
+import { AbortError } from '../errors.js';
+import type { ContainerConfig } from '../image/manifest.js';
+import { fromNativeError, helperExecutableFd, native, type NativeSpawnResult } from '../native.js';
+import { cgroupsForHost } from './cgroup-setup.js';
+import { ContainerProcess } from './container-process.js';
+import { planLaunch, type LaunchPlan, type LaunchRoot } from './launch-plan.js';
+import type { NormalizedRunOptions } from './run-options.js';
+
+/** Where every container's private tmpfs is mounted, inside its own mount namespace only. */
+export const STAGING_DIR = '/run/berth/rootfs';
+/** berth's default cap on tasks per container: a fork bomb stops here. */
+export const DEFAULT_PIDS_LIMIT = 4096;
+
+/** What an image contributes under the options (Docker's config merge). */
+export interface ImageDefaults {
+  config?: ContainerConfig;
+}
+
+export interface LaunchRequest {
+  /** Names the cgroup (`berth/<id>`); unique per launch. */
+  id: string;
+  root: LaunchRoot;
+  argv: string[];
+  options: NormalizedRunOptions;
+  image?: ImageDefaults;
+  /** Create accounting controllers (memory, cpu, freezer…) for stats() and pause(). */
+  accounting?: boolean;
+  /** A persistent overlay upper dir (containers: diff/commit/export); default a tmpfs that dies with the container. */
+  upper?: { upperDir: string; workDir: string };
+  /** Keep stdin open as a pipe even without `options.stdin` (attach). */
+  stdinPipe?: boolean;
+  /** The container outlives this process: no parent-death signal. */
+  detached?: boolean;
+}
+
+/** A started container process and what must be released after it exits. */
+export interface Launched {
+  process: ContainerProcess | null;
+  cgroup: Cgroup;
+  plan: LaunchPlan;
+  /** Set when the command could not be executed (exit code 127 or 126, message for stderr). */
+  execFailure?: { exitCode: 127 | 126; message: string };
+}
+
+let stagingReady = false;
+function ensureStagingDir(): void {
+  if (stagingReady) return;
+  mkdirSync(STAGING_DIR, { recursive: true, mode: 0o700 });
+  stagingReady = true;
+}
+
+/** Rewrites misleading errnos into hints, as bubblewrap's mount_strerror does. */
+function setupHint(e: { code: string; syscall: string; path?: string }): string | undefined {
+  if (e.syscall.startsWith('fsconfig') && e.code === 'EINVAL') return 'overlayfs refused the layers: are they on a filesystem overlayfs supports?';
+  if (e.syscall === 'clone' && e.code === 'ENOSPC') return 'namespace limit reached: check /proc/sys/user/max_*_namespaces';
+  if (e.syscall === 'open_tree' && e.code === 'ENOENT') return 'the bind source does not exist';
+  if (e.syscall === 'write' && e.path?.endsWith('cgroup.procs')) return 'could not join the container cgroup (pids limit reached?)';
+  return undefined;
+}
+
+function execFailure(spawned: NativeSpawnResult, argv0: string): Launched['execFailure'] {
+  const f = spawned.execFailed!;
+  const message = f.notFound
+    ? `berth: exec: "${argv0}": executable file not found in $PATH\n`
+    : `berth: exec: "${f.path ?? argv0}": ${f.code === 'EACCES' ? 'permission denied' : f.message}\n`;
+  return { exitCode: f.notFound ? 127 : 126, message };
+}
+
+/**
+ * Creates the cgroup, plans and spawns. On any failure the cgroup is removed before the
+ * error propagates; on success the caller owns `cgroup` and must remove it after exit.
+ */
+export async function launch(req: LaunchRequest): Promise<Launched> {
+  const opts = req.options;
+  if (opts.signal?.aborted) throw new AbortError('aborted before the container started', { cause: opts.signal.reason });
+  ensureStagingDir();
+  const cgroups = cgroupsForHost();
+  const cgroup = cgroups.driver.create(
+    req.id,
+    {
+      memory: opts.memory,
+      memorySwap: opts.memorySwap,
+      cpus: opts.cpus,
+      cpuShares: opts.cpuShares,
+      cpuset: opts.cpuset,
+      pids: opts.pids ?? DEFAULT_PIDS_LIMIT,
+    },
+    { accounting: req.accounting === true },
+  );
+  try {
+    const image = req.image?.config;
+    const plan = planLaunch({
+      root: req.root,
+      argv: req.argv,
+      options: opts,
+      stagingDir: STAGING_DIR,
+      cgroupProcs: cgroup.procsFiles,
+      cgroupMounts: cgroups.mountsFor(cgroup),
+      ...(opts.init ? { initFd: helperExecutableFd() } : {}),
+      ...(image?.Env ? { imageEnv: image.Env } : {}),
+      ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
+      ...(image?.User ? { imageUser: image.User } : {}),
+      ...(req.upper ? { upper: req.upper } : {}),
+      stdinPiped: opts.stdin !== undefined || req.stdinPipe === true,
+    });
+    if (req.detached) plan.spec.dieWithParent = false;
+    let spawned: NativeSpawnResult;
+    try {
+      spawned = await native().spawn(plan.spec);
+    } catch (error) {
+      throw fromNativeError(error, setupHint);
+    }
+    if (spawned.execFailed) {
+      for (const fd of spawned.stdio) native().closeFd(fd);
+      return { process: null, cgroup, plan, execFailure: execFailure(spawned, req.argv[0]!) };
+    }
+    return { process: new ContainerProcess(spawned), cgroup, plan };
+  } catch (error) {
+    cgroup.remove({ timeoutMs: 1000 });
+    throw error;
+  }
+}
