@@ -65,6 +65,8 @@ export interface NativeLaunchSpec {
   uidMap?: string;
   gidMap?: string;
   cgroupProcs: string[];
+  /** Exec into a running container: join the namespaces of `pidfd`'s process instead of creating new ones. */
+  join?: { pidfd: number; namespaces: number };
   mounts: NativeMountOp[];
   hostname?: string;
   loopbackUp: boolean;
@@ -127,6 +129,10 @@ export interface NativeBinding {
   sendSignal(pidfd: number, signal: number): boolean;
   sealExecutable(path: string): number;
   closeFd(fd: number): void;
+  /** A pidfd for a process this one did not start. */
+  pidfdOpen(pid: number): number;
+  /** Sets a terminal's window size (TIOCSWINSZ). */
+  resizeTty(fd: number, rows: number, cols: number): void;
   [name: string]: unknown;
 }
 

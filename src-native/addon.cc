@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -122,6 +124,34 @@ Napi::Value SealExecutable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mem);
 }
 
+// pidfdOpen(pid) -> fd: a stable handle on a process this one did not start (a detached
+// container's PID 1): signals through it can never hit a recycled pid.
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowTypeError(env, "pidfdOpen(pid: number)");
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return ThrowSystemError(env, errno, "pidfd_open", std::to_string(pid));
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// resizeTty(masterFd, rows, cols): TIOCSWINSZ; the kernel sends SIGWINCH to the foreground
+// process group of the container's terminal.
+Napi::Value ResizeTty(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    return ThrowTypeError(env, "resizeTty(fd: number, rows: number, cols: number)");
+  }
+  winsize ws{};
+  ws.ws_row = static_cast<unsigned short>(info[1].As<Napi::Number>().Uint32Value());
+  ws.ws_col = static_cast<unsigned short>(info[2].As<Napi::Number>().Uint32Value());
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0) {
+    return ThrowSystemError(env, errno, "ioctl(TIOCSWINSZ)", "tty");
+  }
+  return env.Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && info[0].IsNumber()) {
     int fd = info[0].As<Napi::Number>().Int32Value();
@@ -136,6 +166,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
   exports.Set("sealExecutable", Napi::Function::New(env, SealExecutable, "sealExecutable"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+  exports.Set("resizeTty", Napi::Function::New(env, ResizeTty, "resizeTty"));
 #ifndef BERTH_NO_FS_OPS
   RegisterFsOps(env, exports);
 #endif

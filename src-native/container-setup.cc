@@ -13,6 +13,7 @@
 #include <linux/openat2.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
@@ -608,34 +609,37 @@ struct Child {
     }
   }
 
-  [[noreturn]] void Run() {
-    // Signal handlers were copied from Node; a signal landing here would run libuv's handler
-    // on memory shared with Node. The parent blocked all signals before clone().
-    ResetSignals();
-    Call(SYS_umask, 0);
-
-    // Wait until the parent has put us in our cgroups (and written id maps).
+  void WaitForGo() {
     char go = 0;
     long r;
     do {
       r = raw::Read(ctx->sync_fd, &go, 1);
     } while (r == -EINTR);
     if (r != 1 || go != 'G') raw::ExitGroup(125);
-    Mark(kTraceGo);
+  }
 
-    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (spec->new_cgroup_ns) Check(Call(SYS_unshare, CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)", "");
+  void WriteOomScoreAdj() {
+    long fd = Check(Call(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open",
+                    "/proc/self/oom_score_adj");
+    char buf[16];
+    int v = spec->oom_score_adj;
+    size_t n = 0;
+    bool neg = v < 0;
+    unsigned u = static_cast<unsigned>(neg ? -v : v);
+    char tmp[12];
+    int d = 0;
+    do {
+      tmp[d++] = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (neg) buf[n++] = '-';
+    while (d > 0) buf[n++] = tmp[--d];
+    raw::Write(static_cast<int>(fd), buf, n);
+    raw::Close(static_cast<int>(fd));
+  }
 
-    for (const MountOp& op : spec->mounts) RunOp(op);
-    Mark(kTraceMounts);
-    if (!spec->hostname.empty()) {
-      Check(Call(SYS_sethostname, spec->hostname.c_str(), spec->hostname.size()), "sethostname",
-            spec->hostname.c_str());
-    }
-    if (spec->loopback_up) BringLoopbackUp();
-    PivotRoot();
-    Mark(kTracePivot);
-
+  // Everything from stdio to execve: shared by a container's PID 1 and an exec'd process.
+  [[noreturn]] void FinishAndExec() {
     if (spec->tty) {
       SetupTty();
     } else {
@@ -643,25 +647,7 @@ struct Child {
     }
     Mark(kTraceStdio);
     ApplyRlimits();
-    if (spec->set_oom_score_adj) {
-      long fd = Check(Call(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open",
-                      "/proc/self/oom_score_adj");
-      char buf[16];
-      int v = spec->oom_score_adj;
-      size_t n = 0;
-      bool neg = v < 0;
-      unsigned u = static_cast<unsigned>(neg ? -v : v);
-      char tmp[12];
-      int d = 0;
-      do {
-        tmp[d++] = static_cast<char>('0' + u % 10);
-        u /= 10;
-      } while (u != 0);
-      if (neg) buf[n++] = '-';
-      while (d > 0) buf[n++] = tmp[--d];
-      raw::Write(static_cast<int>(fd), buf, n);
-      raw::Close(static_cast<int>(fd));
-    }
+    if (spec->set_oom_score_adj) WriteOomScoreAdj();
     DropCredentials();
     // Changing credentials cleared the parent-death signal; set it again.
     if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -677,6 +663,73 @@ struct Child {
     LoadSeccomp();
     Mark(kTraceSeccomp);
     Exec();
+  }
+
+  [[noreturn]] void Run() {
+    // Signal handlers were copied from Node; a signal landing here would run libuv's handler
+    // on memory shared with Node. The parent blocked all signals before clone().
+    ResetSignals();
+    Call(SYS_umask, 0);
+
+    // Wait until the parent has put us in our cgroups (and written id maps).
+    WaitForGo();
+    Mark(kTraceGo);
+    if (spec->join_pidfd >= 0) RunJoin();
+
+    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (spec->new_cgroup_ns) Check(Call(SYS_unshare, CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)", "");
+
+    for (const MountOp& op : spec->mounts) RunOp(op);
+    Mark(kTraceMounts);
+    if (!spec->hostname.empty()) {
+      Check(Call(SYS_sethostname, spec->hostname.c_str(), spec->hostname.size()), "sethostname",
+            spec->hostname.c_str());
+    }
+    if (spec->loopback_up) BringLoopbackUp();
+    PivotRoot();
+    Mark(kTracePivot);
+    FinishAndExec();
+  }
+
+  // Exec into a running container. setns() into its pid namespace only places our *children*
+  // there, so we clone once more: CLONE_PARENT makes that process a child of Node (which can
+  // then reap it), CLONE_VFORK keeps this process parked until it has exec'd, and its pidfd
+  // travels back to Node over the sync socket.
+  [[noreturn]] void RunJoin() {
+    Check(Call(SYS_setns, spec->join_pidfd, spec->join_namespaces), "setns", "container");
+    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    int pidfd = -1;
+    int pid = clone(ExecChildMain, static_cast<char*>(ctx->exec_stack) + ctx->exec_stack_size,
+                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, ctx, &pidfd);
+    if (pid < 0) Fail(-EAGAIN, "clone", "exec");
+    SendPidfd(pid, pidfd);
+    raw::ExitGroup(0);
+  }
+
+  void SendPidfd(int pid, int pidfd) {
+    struct {
+      char tag;
+      int pid;
+    } __attribute__((packed)) payload{'P', pid};
+    iovec iov{&payload, sizeof(payload)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    __builtin_memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+    Check(Call(SYS_sendmsg, ctx->sync_fd, &msg, 0), "sendmsg", "exec pidfd");
+  }
+
+  static int ExecChildMain(void* context) {
+    auto* c = static_cast<ChildContext*>(context);
+    Child child{c, c->spec};
+    child.FinishAndExec();
   }
 };
 

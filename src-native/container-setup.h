@@ -29,6 +29,9 @@ struct ChildContext {
   int stdio_fds[3];       // child ends of pipes, or -1 for /dev/null (kInheritFd: that fd)
   char* const* argv;      // NULL-terminated, pointing into spec->argv
   char* const* envp;      // NULL-terminated, pointing into spec->env
+  // A second stack for the process an exec clones inside the container's pid namespace.
+  void* exec_stack;
+  size_t exec_stack_size;
   // Setup timing, written by the child into this shared memory (CLONE_VM) when tracing is on:
   // nanoseconds since clone at each stage, read by the parent after exec.
   bool trace;

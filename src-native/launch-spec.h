@@ -78,6 +78,10 @@ struct LaunchSpec {
   std::string uid_map;  // "inside outside count\n..." — written by the parent
   std::string gid_map;
   std::vector<std::string> cgroup_procs;  // the parent writes the child's pid into each
+  // Exec into a running container: a pidfd of its PID 1 and the CLONE_NEW* flags to join.
+  // With it, `mounts` is empty and the child setns()es instead of creating namespaces.
+  int join_pidfd = -1;
+  int join_namespaces = 0;
 
   std::vector<MountOp> mounts;
   std::string hostname;

@@ -93,6 +93,13 @@ bool ParseLaunchSpec(Napi::Env env, Napi::Object js, LaunchSpec* spec) {
   spec->uid_map = r.Str(js, "uidMap", "uidMap");
   spec->gid_map = r.Str(js, "gidMap", "gidMap");
   spec->cgroup_procs = r.Strings(js, "cgroupProcs", "cgroupProcs");
+  Napi::Value join = js.Get("join");
+  if (join.IsObject()) {
+    Napi::Object j = join.As<Napi::Object>();
+    spec->join_pidfd = static_cast<int>(r.Num(j, "pidfd", "join.pidfd", -1));
+    spec->join_namespaces = static_cast<int>(r.Num(j, "namespaces", "join.namespaces"));
+    if (spec->join_pidfd < 0) r.Fail("join.pidfd", "a pidfd");
+  }
 
   Napi::Value mounts = js.Get("mounts");
   if (mounts.IsArray()) {

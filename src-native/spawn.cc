@@ -147,6 +147,17 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   void* stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* exec_stack = nullptr;
+  if (stack != MAP_FAILED && spec.join_pidfd >= 0) {
+    exec_stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (exec_stack == MAP_FAILED) {
+      munmap(stack, kChildStackSize);
+      stack = MAP_FAILED;
+      exec_stack = nullptr;
+    }
+  }
+  ctx.exec_stack = exec_stack;
+  ctx.exec_stack_size = kChildStackSize;
   if (stack == MAP_FAILED) {
     SetError(error, errno, "mmap", "child stack");
     cleanup_fds();
@@ -172,6 +183,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   if (pid < 0) {
     munmap(stack, kChildStackSize);
+    if (exec_stack != nullptr) munmap(exec_stack, kChildStackSize);
     SetError(error, clone_errno, "clone", "");
     if (clone_errno == EINVAL || clone_errno == EPERM) {
       error->message = "the kernel refused the namespaces berth asked for";
@@ -186,6 +198,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     Reap(pidfd);
     close(pidfd);
     munmap(stack, kChildStackSize);
+    if (exec_stack != nullptr) munmap(exec_stack, kChildStackSize);
     cleanup_fds();
   };
 
@@ -214,24 +227,64 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   // Until exec, the child may send the tty master and/or one failure report. EOF means the
   // sync socket was closed by execve (it is CLOEXEC) — or that the child died.
+  // Messages until EOF (the child end is CLOEXEC: EOF means every child copy exec'd or died):
+  // the tty master ('T' + fd), an exec'd process's pidfd ('P' + pid + fd), or a ChildReport.
   ChildReport report{};
   bool reported = false;
+  int exec_pid = -1;
+  int exec_pidfd = -1;
   for (;;) {
+    union {
+      ChildReport report;
+      struct {
+        char tag;
+        int pid;
+      } __attribute__((packed)) pidmsg;
+      char tag;
+    } msg{};
     int fd = -1;
-    ssize_t r = ReceiveMessage(sync[0], &report, sizeof(report), &fd);
+    ssize_t r = ReceiveMessage(sync[0], &msg, sizeof(msg), &fd);
     if (r < 0 && errno == EINTR) continue;
-    if (fd >= 0) {
+    if (r <= 0) break;
+    if (fd >= 0 && msg.tag == 'T') {
       result.tty_master = fd;
-      continue;
+    } else if (fd >= 0 && msg.tag == 'P') {
+      exec_pid = msg.pidmsg.pid;
+      exec_pidfd = fd;
+    } else if (r == static_cast<ssize_t>(sizeof(ChildReport)) && !reported) {
+      report = msg.report;
+      reported = true;
+      if (fd >= 0) close(fd);
+    } else if (fd >= 0) {
+      close(fd);
     }
-    if (r == static_cast<ssize_t>(sizeof(report))) reported = true;
-    break;
   }
   CloseIf(sync[0]);
 
-  if (reported) {
+  if (spec.join_pidfd >= 0) {
+    // The cloned child only joined the namespaces and forked the real process: reap it, and
+    // hand the caller the process that exec'd inside the container instead.
     Reap(pidfd);
     close(pidfd);
+    pidfd = exec_pidfd;
+    pid = exec_pid;
+    if (pidfd < 0 && !reported) {
+      SetError(error, ECHILD, "clone", "exec");
+      error->message = "the exec helper exited before starting the process";
+      munmap(stack, kChildStackSize);
+      munmap(exec_stack, kChildStackSize);
+      CloseIf(result.tty_master);
+      cleanup_fds();
+      return result;
+    }
+  }
+  if (exec_stack != nullptr) munmap(exec_stack, kChildStackSize);
+
+  if (reported) {
+    if (pidfd >= 0) {
+      Reap(pidfd);
+      close(pidfd);
+    }
     munmap(stack, kChildStackSize);
     if (report.kind == ChildReportKind::kSetupError) {
       SetError(error, report.err, report.syscall, report.path);
@@ -247,11 +300,6 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     result.exec_failed = true;
     result.pid = pid;
     return result;
-  }
-  parent_marks[2] = NowNs() - start_ns;
-  if (spec.trace) {
-    for (int i = 0; i < kTraceExec; ++i) result.trace.push_back(ctx.trace_ns[i] / 1e6);
-    for (int64_t m : parent_marks) result.trace.push_back(m / 1e6);
   }
   // The child has exec'd (or died and will be reported by the exit watcher): our stack copy
   // is no longer in use.
