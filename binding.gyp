@@ -4,7 +4,7 @@
       "target_name": "berth",
       "sources": [
         "src-native/addon.cc",
-        "src-native/napi-spec.cc",
+        "src-native/spec-codec.cc",
         "src-native/napi-errors.cc",
         "src-native/spawn.cc",
         "src-native/container-setup.cc",
@@ -20,10 +20,16 @@
     {
       "target_name": "berth-helper",
       "type": "executable",
-      "sources": ["src-native/helper-main.cc"],
-      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-O2", "-fno-exceptions", "-fno-rtti"],
-      "cflags_cc!": ["-std=gnu++17"],
-      "ldflags": ["-static", "-s"]
+      "sources": [
+        "src-native/helper-main.cc",
+        "src-native/monitor.cc",
+        "src-native/spawn.cc",
+        "src-native/container-setup.cc",
+        "src-native/spec-codec.cc"
+      ],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Os", "-fno-exceptions", "-fno-rtti", "-fno-pie"],
+      "cflags_cc!": ["-std=gnu++17", "-fPIC"],
+      "ldflags": ["-static", "-no-pie", "-s", "-Wl,--gc-sections"]
     }
   ]
 }

@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeLaunchSpec } from './container/spec-codec.js';
 import { BerthError, SystemError, UnsupportedError } from './errors.js';
 
 /** Kinds of mount operation, mirrored from src-native/launch-spec.h. */
@@ -122,7 +123,7 @@ export interface NativeExitStatus {
   error?: string;
 }
 
-/** The functions the addon exports. */
+/** The functions the addon exports (`spawn` encodes the spec, see lib/container/spec-codec.ts). */
 export interface NativeBinding {
   spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
   watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;
@@ -170,7 +171,11 @@ function load(): Loaded {
     tried.push(file);
     if (!existsSync(file)) continue;
     try {
-      loaded = { binding: require(file) as NativeBinding, dir: dirname(file) };
+      const raw = require(file) as Omit<NativeBinding, 'spawn'> & { spawnEncoded(spec: Buffer): Promise<NativeSpawnResult> };
+      const binding = Object.assign(Object.create(null) as NativeBinding, raw, {
+        spawn: (spec: NativeLaunchSpec) => raw.spawnEncoded(encodeLaunchSpec(spec)),
+      });
+      loaded = { binding, dir: dirname(file) };
       return loaded;
     } catch (error) {
       tried[tried.length - 1] = `${file} (${(error as Error).message})`;
@@ -187,19 +192,21 @@ export function native(): NativeBinding {
   return load().binding;
 }
 
+/** Path of the static helper executable beside the addon (for processes that must outlive Node). */
+export function helperExecutablePath(): string {
+  const path = join(load().dir, 'berth-helper');
+  if (!existsSync(path)) {
+    throw new UnsupportedError(`berth's helper executable is missing: expected ${path} beside the native addon`, { path });
+  }
+  return path;
+}
+
 let helperFd: number | undefined;
 
 /** The sealed-memfd copy of the helper executable that sits beside the addon. */
 export function helperExecutableFd(): number {
   if (helperFd !== undefined) return helperFd;
-  const { binding, dir } = load();
-  const path = join(dir, 'berth-helper');
-  if (!existsSync(path)) {
-    throw new UnsupportedError(`berth's helper executable is missing: expected ${path} beside the native addon`, {
-      path,
-    });
-  }
-  helperFd = binding.sealExecutable(path);
+  helperFd = load().binding.sealExecutable(helperExecutablePath());
   return helperFd;
 }
 

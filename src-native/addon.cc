@@ -14,7 +14,7 @@
 #include "exit-watch.h"
 #include "fs-ops.h"
 #include "napi-errors.h"
-#include "napi-spec.h"
+#include "spec-codec.h"
 #include "spawn.h"
 
 namespace berth {
@@ -65,12 +65,15 @@ class SpawnWorker : public Napi::AsyncWorker {
   NativeError error_;
 };
 
-// spawn(spec) -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
+// spawnEncoded(spec: Buffer) -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
+// The spec arrives in the binary format of spec-codec.h (encoded by lib/container/spec-codec.ts).
 Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) return ThrowTypeError(env, "spawn(spec: object)");
+  if (info.Length() < 1 || !info[0].IsBuffer()) return ThrowTypeError(env, "spawnEncoded(spec: Buffer)");
+  auto buf = info[0].As<Napi::Buffer<char>>();
   LaunchSpec spec;
-  if (!ParseLaunchSpec(env, info[0].As<Napi::Object>(), &spec)) return env.Undefined();
+  std::string error;
+  if (!DecodeLaunchSpec(buf.Data(), buf.Length(), &spec, &error)) return ThrowTypeError(env, error);
   auto* worker = new SpawnWorker(env, std::move(spec));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
@@ -161,7 +164,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
-  exports.Set("spawn", Napi::Function::New(env, SpawnJs, "spawn"));
+  exports.Set("spawnEncoded", Napi::Function::New(env, SpawnJs, "spawnEncoded"));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
   exports.Set("sealExecutable", Napi::Function::New(env, SealExecutable, "sealExecutable"));

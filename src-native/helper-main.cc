@@ -1,6 +1,9 @@
 // berth-helper: the small static executable for work that must not happen inside the
 // multi-threaded Node process. It is exec'd from a sealed memfd (see SealExecutable).
 //
+//   berth-helper monitor --state-dir DIR ...   (see monitor.h)
+//     The parent of a detached container's PID 1: logs, exit status, cgroup cleanup.
+//
 //   berth-helper init -- CMD [ARGS...]
 //     PID 1 of a container started with `init: true`: runs CMD as its child, reaps every
 //     zombie reparented to it, forwards signals to CMD, and exits with CMD's status (128+n if
@@ -13,10 +16,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "monitor.h"
+
 namespace {
 
 int Usage() {
-  fputs("usage: berth-helper init -- CMD [ARGS...]\n", stderr);
+  fputs("usage: berth-helper init -- CMD [ARGS...]\n"
+        "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
+        "                            [--cgroup DIR]... [--oom-file FILE]   (spec on fd 3, status on fd 4)\n",
+        stderr);
   return 125;
 }
 
@@ -79,5 +87,6 @@ int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "init") == 0 && strcmp(argv[2], "--") == 0) {
     return RunInit(argv + 3);
   }
+  if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
   return Usage();
 }

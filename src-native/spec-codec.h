@@ -1,0 +1,16 @@
+// The launch spec's wire format: TypeScript encodes it (lib/container/spec-codec.ts), and
+// both the addon and the static helper (the detached monitor) decode it here, so the two
+// launch paths cannot drift apart. Little-endian, fields in a fixed order, framed by magics.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "launch-spec.h"
+
+namespace berth {
+
+// Returns false and sets *error (naming the field) on malformed input.
+bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::string* error);
+
+}  // namespace berth
