@@ -102,13 +102,14 @@ function feedStdin(proc: ContainerProcess, stdin: RunOptions['stdin']): void {
  *   rootfs, user or bind source; SystemError when a setup syscall fails in the child (`.syscall`
  *   and `.path` say which); AbortError when `signal` aborts.
  */
-export function run<O extends RunOptions = RunOptions>(
+export async function run<O extends RunOptions = RunOptions>(
   source: RunSource,
   cmd?: string[] | null,
   options?: O,
 ): Promise<RunResult<OutputOf<O>>> {
+  // async: every bad input rejects the returned promise, none throws synchronously.
   if (typeof source === 'string') {
-    return defaultRuntime().then((rt) => rt.run(source, cmd, options)) as Promise<RunResult<OutputOf<O>>>;
+    return (await defaultRuntime()).run(source, cmd, options);
   }
   return runFromRoot(resolveRoot(source), cmd, options) as Promise<RunResult<OutputOf<O>>>;
 }

@@ -57,26 +57,36 @@ void Copy(char* dst, size_t cap, const char* src) {
   dst[i] = '\0';
 }
 
+// Writes the decimal digits of v and a NUL at buf.
+void AppendUint(char* buf, unsigned v) {
+  char digits[12];
+  int d = 0;
+  do {
+    digits[d++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  size_t n = 0;
+  while (d > 0) buf[n++] = digits[--d];
+  buf[n] = '\0';
+}
+
 // "/proc/self/fd/<fd>": how mount(2) is pointed at an fd we resolved safely.
 void FdPath(char* buf, int fd) {
   const char prefix[] = "/proc/self/fd/";
   size_t n = sizeof(prefix) - 1;
   for (size_t i = 0; i < n; ++i) buf[i] = prefix[i];
-  char digits[12];
-  int d = 0;
-  unsigned v = static_cast<unsigned>(fd);
-  do {
-    digits[d++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (d > 0) buf[n++] = digits[--d];
-  buf[n] = '\0';
+  AppendUint(buf + n, static_cast<unsigned>(fd));
 }
+
+constexpr int kMaxLayers = 2048;
 
 struct Child {
   ChildContext* ctx;
   const LaunchSpec* spec;
   int root_fd = -1;
+  // Idmapped clones of the overlay's lower dirs, sent by the parent in a user namespace.
+  int layer_fds[kMaxLayers];
+  int layer_count = 0;
 
   // clock_gettime through the vDSO reads a shared page and, on success, touches no errno.
   void Mark(TraceStage stage) {
@@ -368,7 +378,33 @@ struct Child {
     auto set = [&](const char* key, const char* value) {
       Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_SET_STRING, key, value, 0), "fsconfig", value);
     };
-    for (const std::string& lower : op.lower_dirs) set("lowerdir+", lower.c_str());
+    if (layer_count > 0) {
+      // Attach each idmapped layer under the staging tmpfs (ours, in our mount namespace) and
+      // stack those: "<staging>/layers/<i>".
+      char dir[4096];
+      Copy(dir, sizeof(dir), op.target.c_str());
+      size_t len = Len(dir);
+      while (len > 0 && dir[len - 1] != '/') --len;
+      const char suffix[] = "layers";
+      for (size_t k = 0; k < sizeof(suffix) && len + k < sizeof(dir); ++k) dir[len + k] = suffix[k];
+      long r = Call(SYS_mkdirat, AT_FDCWD, dir, 0755);
+      if (r < 0 && r != -EEXIST) Fail(r, "mkdir", dir);
+      size_t base = Len(dir);
+      for (int i = 0; i < layer_count && i < static_cast<int>(op.lower_dirs.size()); ++i) {
+        char path[4096];
+        Copy(path, sizeof(path), dir);
+        path[base] = '/';
+        AppendUint(path + base + 1, static_cast<unsigned>(i));
+        r = Call(SYS_mkdirat, AT_FDCWD, path, 0755);
+        if (r < 0 && r != -EEXIST) Fail(r, "mkdir", path);
+        Check(Call(SYS_move_mount, layer_fds[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH), "move_mount",
+              op.lower_dirs[i].c_str());
+        raw::Close(layer_fds[i]);
+        set("lowerdir+", path);
+      }
+    } else {
+      for (const std::string& lower : op.lower_dirs) set("lowerdir+", lower.c_str());
+    }
     set("upperdir", op.source.c_str());
     set("workdir", op.data.c_str());
     if (!op.fstype.empty()) {
@@ -609,13 +645,32 @@ struct Child {
     }
   }
 
+  // Reads the parent's messages up to "go": idmapped layer trees ('L' + fds) may come first.
   void WaitForGo() {
-    char go = 0;
-    long r;
-    do {
-      r = raw::Read(ctx->sync_fd, &go, 1);
-    } while (r == -EINTR);
-    if (r != 1 || go != 'G') raw::ExitGroup(125);
+    for (;;) {
+      char tag = 0;
+      iovec iov{&tag, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 250)];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      long r = Call(SYS_recvmsg, ctx->sync_fd, &msg, MSG_CMSG_CLOEXEC);
+      if (r == -EINTR) continue;
+      if (r != 1) raw::ExitGroup(125);
+      if (tag == 'G') return;
+      if (tag != 'L') raw::ExitGroup(125);
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; ++i) {
+          int fd;
+          __builtin_memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          if (layer_count < kMaxLayers) layer_fds[layer_count++] = fd;
+        }
+      }
+    }
   }
 
   void WriteOomScoreAdj() {
@@ -676,6 +731,13 @@ struct Child {
     Mark(kTraceGo);
     if (spec->join_pidfd >= 0) RunJoin();
 
+    if (spec->clone_flags & CLONE_NEWUSER) {
+      // clone() does not change our kernel ids: we are still host root, which the new
+      // namespace does not map (it shows as 65534, and files we create would have no owner:
+      // EOVERFLOW). Become the namespace's root now that the parent has written the maps.
+      Check(Call(SYS_setresgid, 0, 0, 0), "setresgid", "userns");
+      Check(Call(SYS_setresuid, 0, 0, 0), "setresuid", "userns");
+    }
     if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (spec->new_cgroup_ns) Check(Call(SYS_unshare, CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)", "");
 

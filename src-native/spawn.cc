@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -72,6 +74,74 @@ ssize_t ReceiveMessage(int sock, void* buf, size_t len, int* fd) {
     memcpy(fd, CMSG_DATA(c), sizeof(int));
   }
   return r;
+}
+
+// In a user namespace the container's root is an unprivileged host id, so image layers owned by
+// host root would be read-only and un-copy-up-able to it. Give the child idmapped clones of the
+// overlay's lower dirs (created here, by host root, against the child's user namespace); it
+// attaches them in its own mount namespace and builds the overlay from those.
+bool SendIdmappedLayers(const LaunchSpec& spec, int pid, int sock, NativeError* error) {
+  std::vector<int> trees;
+  auto close_all = [&]() {
+    for (int fd : trees) close(fd);
+  };
+  std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/user";
+  int userns = -1;
+  for (const MountOp& op : spec.mounts) {
+    if (op.kind != MountOpKind::kOverlay) continue;
+    for (const std::string& lower : op.lower_dirs) {
+      if (userns < 0) {
+        userns = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (userns < 0) {
+          SetError(error, errno, "open", ns_path);
+          return false;
+        }
+      }
+      int tree = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, lower.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      if (tree < 0) {
+        SetError(error, errno, "open_tree", lower);
+        close(userns);
+        close_all();
+        return false;
+      }
+      trees.push_back(tree);
+      mount_attr attr{};
+      attr.attr_set = MOUNT_ATTR_IDMAP;
+      attr.userns_fd = static_cast<uint64_t>(userns);
+      if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+        SetError(error, errno, "mount_setattr(MOUNT_ATTR_IDMAP)", lower);
+        error->message = "the filesystem holding the layers does not support idmapped mounts";
+        close(userns);
+        close_all();
+        return false;
+      }
+    }
+  }
+  if (userns >= 0) close(userns);
+  // SCM_RIGHTS carries at most 253 descriptors per message.
+  for (size_t at = 0; at < trees.size(); at += 250) {
+    size_t n = std::min<size_t>(250, trees.size() - at);
+    char tag = 'L';
+    iovec iov{&tag, 1};
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * n));
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), trees.data() + at, sizeof(int) * n);
+    if (sendmsg(sock, &msg, 0) < 0) {
+      SetError(error, errno, "sendmsg", "idmapped layers");
+      close_all();
+      return false;
+    }
+  }
+  close_all();
+  return true;
 }
 
 }  // namespace
@@ -216,6 +286,10 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
       abort_child();
       return result;
     }
+  }
+  if (!spec.uid_map.empty() && !SendIdmappedLayers(spec, pid, sync[0], error)) {
+    abort_child();
+    return result;
   }
   parent_marks[1] = NowNs() - start_ns;
   char go = 'G';

@@ -3,7 +3,8 @@
  * if any step fails. Shared by `run()` and `Container.start()`.
  * @module
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
 import { AbortError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
@@ -52,7 +53,11 @@ export interface Launched {
 let stagingReady = false;
 function ensureStagingDir(): void {
   if (stagingReady) return;
-  mkdirSync(STAGING_DIR, { recursive: true, mode: 0o700 });
+  mkdirSync(STAGING_DIR, { recursive: true });
+  // Searchable, not readable: a container in a user namespace is "other" to these host-root
+  // dirs and must still be able to look up its mount point; it holds nothing on the host.
+  chmodSync(dirname(STAGING_DIR), 0o711);
+  chmodSync(STAGING_DIR, 0o711);
   stagingReady = true;
 }
 
