@@ -1,0 +1,182 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { loadBerth, loadRuntime, NotAvailable } from '../berth.js';
+import type { BenchContext, Engine } from '../context.js';
+import { alternate } from '../measure.js';
+import type { NsHolder } from '../ns-holder.js';
+import { capture, spawnOk, spawnTimed } from '../spawn-timed.js';
+import type { Subject } from '../subject.js';
+import type { WorkloadResult } from '../report.js';
+
+/** MiB sent per throughput sample, and samples per tool. */
+const MIB_PER_SAMPLE = 256;
+const THROUGHPUT_ROUNDS = 5;
+/** Ports inside the private network namespace (nothing else listens there). */
+const PORT_PUBLISHED = 18080;
+const PORT_DIRECT = 18081;
+/** A sink that reads a connection to EOF and closes it; one per connection, forever. */
+const SINK = ['/bin/nc', '-ll', '-p', '8080', '-e', '/bin/sh', '-c', 'cat >/dev/null'];
+
+/**
+ * The client, run with `node -e` inside the namespace: send N MiB to 127.0.0.1:port, half-close,
+ * wait for the server to close, print MiB/s over connect-to-close.
+ */
+const CLIENT = `
+const [port, mib] = process.argv.slice(1).map(Number);
+const s = require('net').connect(port, '127.0.0.1');
+const buf = Buffer.alloc(1 << 20);
+const t0 = process.hrtime.bigint();
+let n = 0;
+const w = () => { while (n < mib) { n++; if (!s.write(buf)) { s.once('drain', w); return; } } s.end(); };
+s.on('connect', w);
+s.on('data', () => {});
+s.on('error', (e) => { console.error(e.message); process.exitCode = 1; });
+s.on('close', (bad) => { if (bad || process.exitCode) return; const ms = Number(process.hrtime.bigint() - t0) / 1e6; console.log((mib / ms * 1000).toFixed(1)); });
+`;
+
+async function send(holder: NsHolder, port: number, mib: number): Promise<number> {
+  const out = await capture([...holder.netPrefix(), process.execPath, '-e', CLIENT, String(port), String(mib)], { timeoutMs: 60_000 });
+  const v = Number(out.trim());
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`client printed ${JSON.stringify(out.trim())}`);
+  return v;
+}
+
+/** Retry a 1 MiB send until the sink answers (a published port may exist before its listener). */
+async function waitForSink(holder: NsHolder, port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await send(holder, port, 1);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+function podmanStart(ctx: BenchContext, network: 'bridge' | 'none'): Subject {
+  let e: Engine | undefined;
+  return {
+    name: `podman ${network}`,
+    describe: `\`podman run --rm --network ${network} … /bin/true\` inside the private network namespace`,
+    prepare: async () => {
+      e = await ctx.podmanNet();
+    },
+    once: () => {
+      const flags = e!.runFlags.map((f) => (f === 'none' ? network : f));
+      return spawnOk([...e!.argv, 'run', '--rm', ...flags, e!.image, '/bin/true'], { timeoutMs: 30_000 });
+    },
+  };
+}
+
+function berthStart(ctx: BenchContext, network: 'bridge' | 'none'): Subject {
+  const options = { network };
+  return {
+    name: `berth ${network}`,
+    describe: `\`run({ rootfs }, ['/bin/true'], { network: '${network}' })\``,
+    prepare: async () => {
+      await loadBerth();
+    },
+    once: async () => {
+      const api = await loadBerth();
+      const t0 = process.hrtime.bigint();
+      const r = await api.run({ rootfs: ctx.fx.rootfs }, ['/bin/true'], options);
+      if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    },
+  };
+}
+
+function podmanPort(ctx: BenchContext): Subject {
+  let e: (Engine & { holder: NsHolder }) | undefined;
+  let id = '';
+  return {
+    name: 'podman -p',
+    describe: `\`podman run -d -p 127.0.0.1:${PORT_PUBLISHED}:8080\` busybox \`nc\` sink; ${MIB_PER_SAMPLE} MiB sent from the namespace's 127.0.0.1`,
+    prepare: async () => {
+      e = await ctx.podmanNet();
+      const flags = e.runFlags.map((f) => (f === 'none' ? 'bridge' : f));
+      id = (await capture([...e.argv, 'run', '-d', ...flags, '-p', `127.0.0.1:${PORT_PUBLISHED}:8080`, e.image, ...SINK])).trim();
+      await waitForSink(e.holder, PORT_PUBLISHED);
+    },
+    once: () => send(e!.holder, PORT_PUBLISHED, MIB_PER_SAMPLE),
+    dispose: async () => {
+      if (id) await spawnTimed([...e!.argv, 'rm', '-f', id], { timeoutMs: 30_000 });
+    },
+  };
+}
+
+/** The same sink with no container: what the namespace's loopback itself delivers. */
+function directPort(ctx: BenchContext): Subject {
+  let holder: NsHolder | undefined;
+  let sink: ChildProcess | undefined;
+  return {
+    name: 'loopback, no container',
+    describe: `the same busybox \`nc\` sink run directly in the namespace (chroot, no container) on ${PORT_DIRECT}`,
+    prepare: async () => {
+      holder = (await ctx.podmanNet()).holder;
+      const args = [...holder.netPrefix(), 'chroot', ctx.fx.rootfs, ...SINK.map((a) => (a === '8080' ? String(PORT_DIRECT) : a))];
+      sink = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
+      await waitForSink(holder, PORT_DIRECT);
+    },
+    once: () => send(holder!, PORT_DIRECT, MIB_PER_SAMPLE),
+    dispose: async () => {
+      sink?.kill('SIGKILL');
+    },
+  };
+}
+
+function berthPort(): Subject {
+  return {
+    name: 'berth ports',
+    describe: "`ports: ['127.0.0.1:<port>:8080']` on a bridge network",
+    prepare: async () => {
+      await loadRuntime();
+      throw new NotAvailable('berth has no published ports yet');
+    },
+    once: async () => 0,
+  };
+}
+
+/**
+ * Workload 6: bridge-network start cost and published-port throughput. Opt-in (`--only
+ * network`). The peers run inside a private network namespace held by the benchmark, so the
+ * bridge, veths, NAT rules and ip_forward they set up never touch the host's network and
+ * disappear with the namespace; all traffic is to that namespace's 127.0.0.1.
+ */
+export async function network(ctx: BenchContext): Promise<WorkloadResult[]> {
+  const runs = Math.min(ctx.settings.runs, 30);
+  ctx.log(`network start cost: 2 warm-up + ${runs} runs per tool, alternating`);
+  const start = await alternate(
+    ctx.pick([berthStart(ctx, 'bridge'), berthStart(ctx, 'none'), podmanStart(ctx, 'bridge'), podmanStart(ctx, 'none')]),
+    { runs, warmup: 2, log: ctx.log },
+  );
+  ctx.log(`published-port throughput: ${THROUGHPUT_ROUNDS} × ${MIB_PER_SAMPLE} MiB per tool, alternating`);
+  const tput = await alternate(ctx.pick([berthPort(), podmanPort(ctx), directPort(ctx)]), { runs: THROUGHPUT_ROUNDS, warmup: 1, log: ctx.log });
+  return [
+    {
+      id: 'network-start',
+      title: 'Bridge network: start latency of `/bin/true` with and without a bridge',
+      unit: 'ms',
+      better: 'lower',
+      baseline: 'podman none',
+      rows: start,
+      notes: [
+        `${runs} runs per tool. The bridge's cost is the difference between a tool's bridge and none rows. crun has no networking of its own, so there is no crun row; docker is left out because its daemon here runs with \`--bridge none\`.`,
+      ],
+    },
+    {
+      id: 'network-throughput',
+      title: 'Published-port throughput: 127.0.0.1 → container',
+      unit: 'MiB/s',
+      better: 'higher',
+      baseline: 'podman -p',
+      rows: tput,
+      notes: [
+        `${THROUGHPUT_ROUNDS} samples of ${MIB_PER_SAMPLE} MiB each: a Node client sends, half-closes and waits for the sink to close; rate over connect-to-close.`,
+        'The no-container row is a reference, not a ceiling: on this machine the same sink behind veth + DNAT measured faster than over the namespace\'s plain loopback interface.',
+      ],
+    },
+  ];
+}
+
