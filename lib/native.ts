@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeLaunchSpec } from './container/spec-codec.js';
+import { SPEC_FORMAT_VERSION, encodeLaunchSpec } from './container/spec-codec.js';
 import { BerthError, SystemError, UnsupportedError } from './errors.js';
 
 /** Kinds of mount operation, mirrored from src-native/launch-spec.h. */
@@ -59,6 +59,44 @@ export interface NativeMountOp {
   create?: CreateKind;
 }
 
+/**
+ * One network interface of a container (src-native/launch-spec.h `NetInterface`): a veth pair
+ * whose host end joins `bridge` and whose peer is created inside the container's network
+ * namespace as `ifname`, configured before the container runs (planned by lib/network/).
+ */
+export interface NativeNetInterface {
+  /** The host end (at most 15 bytes), e.g. `bv-1a2b3c4d5e6f`. */
+  hostIfname: string;
+  bridge: string;
+  /** The name inside the container (`eth0`). */
+  ifname: string;
+  /** CIDR, e.g. `172.18.0.2/16`. */
+  addresses: string[];
+  /** Default route via this address; absent for none (internal networks, secondary networks). */
+  gateway?: string;
+  /** 0 or absent: the kernel's default. */
+  mtu?: number;
+  /** `02:42:ac:12:00:02`; absent: the kernel picks one. */
+  mac?: string;
+  /** IFLA_IFALIAS of the host end: how reconciliation recognises it. */
+  alias?: string;
+  /** Bridge-port hairpin mode (a container reaching its own published port). Default true. */
+  hairpin?: boolean;
+}
+
+/** A link of the host's network namespace, as `netListLinks` reports it. */
+export interface NativeLinkInfo {
+  index: number;
+  name: string;
+  /** `bridge`, `veth`, … ('' for a physical device). */
+  kind: string;
+  alias: string;
+  /** Index of the bridge this link is a port of; 0 for none. */
+  master: number;
+  mtu: number;
+  up: boolean;
+}
+
 /** A fully resolved launch: what the child does between clone() and execve(), in order. */
 export interface NativeLaunchSpec {
   cloneFlags: number;
@@ -91,6 +129,10 @@ export interface NativeLaunchSpec {
   trace?: boolean;
   ttyRows?: number;
   ttyCols?: number;
+  /** Created and configured by the parent after the cgroup join, before the child runs on. */
+  interfaces?: NativeNetInterface[];
+  /** `network: 'container:<id>'`: an fd of that container's network namespace, joined by the child (no CLONE_NEWNET then). */
+  netnsFd?: number;
 }
 
 /** An error object as the native core builds it. */
@@ -134,6 +176,14 @@ export interface NativeBinding {
   pidfdOpen(pid: number): number;
   /** Sets a terminal's window size (TIOCSWINSZ). */
   resizeTty(fd: number, rows: number, cols: number): void;
+  /** Creates a bridge if missing (idempotent), sets MTU, alias and addresses, brings it up. */
+  netEnsureBridge(bridge: { name: string; addresses: string[]; mtu?: number; mac?: string; alias?: string }): Promise<void>;
+  /** Deletes a link by name (either end of a veth deletes both); false when there was none. */
+  netDeleteLink(name: string): Promise<boolean>;
+  /** Every link of this process's network namespace. */
+  netListLinks(): Promise<NativeLinkInfo[]>;
+  /** Adds interfaces to a running container (its PID 1's `pid` and a `pidfd` of it). */
+  netAttach(request: { pid: number; pidfd: number; interfaces: NativeNetInterface[] }): Promise<void>;
   [name: string]: unknown;
 }
 
@@ -171,7 +221,15 @@ function load(): Loaded {
     tried.push(file);
     if (!existsSync(file)) continue;
     try {
-      const raw = require(file) as Omit<NativeBinding, 'spawn'> & { spawnEncoded(spec: Buffer): Promise<NativeSpawnResult> };
+      const raw = require(file) as Omit<NativeBinding, 'spawn'> & {
+        spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
+        specFormatVersion?: number;
+      };
+      if (raw.specFormatVersion !== SPEC_FORMAT_VERSION) {
+        // A stale prebuild or build/: it would misread every launch spec. Try the next one.
+        tried[tried.length - 1] = `${file} (built for launch spec format ${raw.specFormatVersion ?? 1}, this code needs ${SPEC_FORMAT_VERSION}: rebuild with \`npm run build:native\`)`;
+        continue;
+      }
       const binding = Object.assign(Object.create(null) as NativeBinding, raw, {
         spawn: (spec: NativeLaunchSpec) => raw.spawnEncoded(encodeLaunchSpec(spec)),
       });

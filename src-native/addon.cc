@@ -14,6 +14,7 @@
 #include "exit-watch.h"
 #include "fs-ops.h"
 #include "napi-errors.h"
+#include "netlink-napi.h"
 #include "spec-codec.h"
 #include "spawn.h"
 
@@ -164,6 +165,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("specFormatVersion", Napi::Number::New(env, kSpecFormatVersion));
   exports.Set("spawnEncoded", Napi::Function::New(env, SpawnJs, "spawnEncoded"));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
@@ -171,6 +173,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("resizeTty", Napi::Function::New(env, ResizeTty, "resizeTty"));
+  RegisterNetOps(env, exports);
 #ifndef BERTH_NO_FS_OPS
   RegisterFsOps(env, exports);
 #endif

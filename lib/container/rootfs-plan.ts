@@ -4,10 +4,11 @@
  * order and flags are unit-tested without a kernel.
  * @module
  */
+import { UnsupportedError, ValidationError } from '../errors.js';
 import { CreateKind, MountOpKind, type NativeMountOp } from '../native.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../security/paths.js';
 import { parseBytes } from '../units.js';
-import type { MountSpec } from './run-options.js';
+import type { BindPropagation, MountSpec } from './run-options.js';
 
 export const MS_RDONLY = 0x1;
 export const MS_NOSUID = 0x2;
@@ -15,6 +16,7 @@ export const MS_NODEV = 0x4;
 export const MS_NOEXEC = 0x8;
 export const MS_REC = 0x4000;
 export const MS_PRIVATE = 0x40000;
+export const MS_SLAVE = 0x80000;
 export const MS_STRICTATIME = 0x1000000;
 
 /** A cgroup filesystem to show at /sys/fs/cgroup[/name] inside the container. */
@@ -180,10 +182,44 @@ function cgroupOps(input: RootfsPlanInput): NativeMountOp[] {
   return ops;
 }
 
+/**
+ * Whether the mount namespace starts as a slave of the host's instead of private: only when a
+ * bind asks for slave propagation (as Docker sets the rootfs propagation to rslave then).
+ * Mounts made inside never reach the host either way.
+ */
+function slaveNamespace(mounts: MountSpec[]): boolean {
+  return mounts.some((m) => m.type === 'bind' && (m.propagation === 'slave' || m.propagation === 'rslave'));
+}
+
+/** The mount(2) flags that set a bind's propagation once it is attached. */
+function propagationFlags(p: BindPropagation | undefined, at: string): number {
+  switch (p ?? 'rprivate') {
+    case 'private':
+      return MS_PRIVATE;
+    case 'rprivate':
+      return MS_PRIVATE | MS_REC;
+    case 'slave':
+      return MS_SLAVE;
+    case 'rslave':
+      return MS_SLAVE | MS_REC;
+    default:
+      // A shared bind must be a peer of the host's mount, which a namespace made private or
+      // slave at its start can no longer join: the source would have to be cloned before that.
+      throw new UnsupportedError(`${at}.propagation: "${p}" propagation is not supported yet (mounts made in the container cannot reach the host); use "rslave" to see host mounts`);
+  }
+}
+
 function userMountOps(mounts: MountSpec[], privileged: boolean): NativeMountOp[] {
-  return mounts.map((m, i): NativeMountOp => {
+  const slave = slaveNamespace(mounts);
+  return mounts.flatMap((m, i): NativeMountOp[] => {
+    if (m.type === 'volume') {
+      throw new ValidationError(
+        `mounts[${i}]`,
+        'a volume mount needs a Runtime to resolve it: use rt.run(source, cmd, options) (or a container), which turns volumes into mounts of their data directories',
+      );
+    }
     if (m.type === 'bind') {
-      return {
+      const bind: NativeMountOp = {
         kind: MountOpKind.BindInRoot,
         source: m.source,
         target: m.target,
@@ -193,10 +229,15 @@ function userMountOps(mounts: MountSpec[], privileged: boolean): NativeMountOp[]
         // Filled in by the caller, which knows whether the source is a file or a directory.
         create: CreateKind.Dir,
       };
+      const flags = propagationFlags(m.propagation, `mounts[${i}]`);
+      // In a private namespace every clone is private already. In a slave one, set each bind's
+      // own mode: the target is resolved in the root again, and mount(2) goes through the fd.
+      if (!slave) return [bind];
+      return [bind, { kind: MountOpKind.MountInRoot, source: 'none', target: m.target, fstype: '', flags, create: CreateKind.None }];
     }
     const data = [`mode=${(m.mode ?? 0o1777).toString(8)}`];
     if (m.size !== undefined) data.push(`size=${parseBytes(m.size, `mounts[${i}].size`)}`);
-    return {
+    return [{
       kind: MountOpKind.MountInRoot,
       source: 'tmpfs',
       target: m.target,
@@ -204,7 +245,7 @@ function userMountOps(mounts: MountSpec[], privileged: boolean): NativeMountOp[]
       flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
       data: data.join(','),
       create: CreateKind.Dir,
-    };
+    }];
   });
 }
 
@@ -216,8 +257,9 @@ function userMountOps(mounts: MountSpec[], privileged: boolean): NativeMountOp[]
  */
 export function planRootfs(input: RootfsPlanInput): NativeMountOp[] {
   const ops: NativeMountOp[] = [
-    // Nothing we mount may propagate back to the host, and no host mount event may reach us.
-    { kind: MountOpKind.Mount, source: 'none', target: '/', fstype: '', flags: MS_REC | MS_PRIVATE },
+    // Nothing we mount may propagate back to the host, and no host mount event may reach us
+    // (unless a bind asks for slave propagation: then host events flow in, never out).
+    { kind: MountOpKind.Mount, source: 'none', target: '/', fstype: '', flags: MS_REC | (slaveNamespace(input.mounts) ? MS_SLAVE : MS_PRIVATE) },
     ...rootOps(input),
     ...kernelFsOps(input),
   ];
@@ -245,6 +287,9 @@ export function planRootfs(input: RootfsPlanInput): NativeMountOp[] {
     });
   }
   for (const link of input.symlinks) ops.push({ kind: MountOpKind.SymlinkInRoot, source: link.target, target: link.path });
+  // A scratch image may have no /etc at all: make the parents of generated files first.
+  const fileDirs = new Set(input.files.map((f) => f.path.slice(0, f.path.lastIndexOf('/')) || '/'));
+  for (const dir of fileDirs) if (dir !== '/') ops.push({ kind: MountOpKind.MkdirInRoot, target: dir, mode: 0o755 });
   for (const f of input.files) ops.push({ kind: MountOpKind.WriteInRoot, target: f.path, content: f.content, mode: f.mode });
   if (input.workdir !== '/') ops.push({ kind: MountOpKind.MkdirInRoot, target: input.workdir, mode: 0o755 });
   ops.push(...userMountOps(input.mounts, input.privileged));

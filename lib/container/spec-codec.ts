@@ -6,6 +6,9 @@
  */
 import type { NativeLaunchSpec } from '../native.js';
 
+/** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
+export const SPEC_FORMAT_VERSION = 2;
+
 class Writer {
   #chunks: Buffer[] = [];
   #scratch = Buffer.alloc(8);
@@ -107,6 +110,19 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
   w.bool(spec.tty);
   w.u32(spec.ttyRows ?? 24);
   w.u32(spec.ttyCols ?? 80);
+  w.u32(spec.interfaces?.length ?? 0);
+  for (const nic of spec.interfaces ?? []) {
+    w.str(nic.hostIfname);
+    w.str(nic.bridge);
+    w.str(nic.ifname);
+    w.strs(nic.addresses);
+    w.str(nic.gateway);
+    w.u32(nic.mtu ?? 0);
+    w.str(nic.mac);
+    w.str(nic.alias);
+    w.bool(nic.hairpin ?? true);
+  }
+  w.i32(spec.netnsFd ?? -1);
   w.raw(Buffer.from('END!'));
   return w.done();
 }
