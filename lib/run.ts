@@ -13,7 +13,10 @@ import { launch, type ImageDefaults } from './container/launcher.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './container/run-options.js';
 import { commandFor } from './container/image-config.js';
 import { AbortError, NotFoundError, ValidationError } from './errors.js';
+import type { NetworkService } from './network/network-service.js';
+import { networkServiceOf } from './network/network-options.js';
 import { defaultRuntime } from './runtime.js';
+import { hasVolumeMounts } from './volumes/volume-mounts.js';
 
 /** What {@link run} reports. */
 export interface RunResult<Output = string> {
@@ -108,7 +111,8 @@ export async function run<O extends RunOptions = RunOptions>(
   options?: O,
 ): Promise<RunResult<OutputOf<O>>> {
   // async: every bad input rejects the returned promise, none throws synchronously.
-  if (typeof source === 'string') {
+  // Images and volumes live in a state dir: those runs go through the default runtime.
+  if (typeof source === 'string' || hasVolumeMounts(options)) {
     return (await defaultRuntime()).run(source, cmd, options);
   }
   return runFromRoot(resolveRoot(source), cmd, options) as Promise<RunResult<OutputOf<O>>>;
@@ -128,7 +132,9 @@ export async function runFromRoot(
 ): Promise<RunResult<string | Buffer>> {
   const opts = normalizeRunOptions(options ?? {});
   const argv = image ? checkArgv(commandFor(image.config, cmd ?? undefined)) : checkArgv(cmd);
-  return runPrepared(root, argv, opts, image);
+  // A `Network` option names its own runtime; network names resolve in the default one.
+  const networks = networkServiceOf<NetworkService>(options ?? {});
+  return runPrepared(root, argv, opts, image, networks);
 }
 
 async function runPrepared(
@@ -136,9 +142,17 @@ async function runPrepared(
   argv: string[],
   opts: NormalizedRunOptions,
   image?: ImageDefaults,
+  networks?: NetworkService,
 ): Promise<RunResult<string | Buffer>> {
   const started = performance.now();
-  const launched = await launch({ id: randomBytes(16).toString('hex'), root, argv, options: opts, ...(image ? { image } : {}) });
+  const launched = await launch({
+    id: randomBytes(16).toString('hex'),
+    root,
+    argv,
+    options: opts,
+    ...(image ? { image } : {}),
+    ...(networks ? { networks } : {}),
+  });
   try {
     if (!launched.process) {
       const failure = launched.execFailure!;
@@ -148,6 +162,7 @@ async function runPrepared(
     return await supervise(launched.process, opts, () => cgroup.oomKillCount(), started);
   } finally {
     launched.cgroup.remove({ timeoutMs: 1000 });
+    await launched.network?.release();
   }
 }
 

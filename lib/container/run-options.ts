@@ -5,7 +5,10 @@
  */
 import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
+import { normalizeNetworkOptions, type NormalizedAttachment } from '../network/network-options.js';
+import type { NetworkAttachmentOptions, NetworkMode, NetworkRef, NormalizedPort, PortProtocol, PortSpec } from '../network/types.js';
 import type { SeccompProfile } from '../security/seccomp/types.js';
+import type { Volume } from '../volumes/volume.js';
 import { parseBytes, parseCpus } from '../units.js';
 
 /** Where a container's root filesystem comes from. */
@@ -26,6 +29,34 @@ export interface BindMount {
   target: string;
   /** Mount read-only. Default `false`. */
   readonly?: boolean;
+  /**
+   * Mount propagation, Docker's names. Default `'rprivate'`. `'slave'`/`'rslave'`: mounts made
+   * later on the host under `source` appear in the container (the source must be a shared mount).
+   * `'shared'`/`'rshared'` are not supported yet (UnsupportedError).
+   */
+  propagation?: BindPropagation;
+}
+
+/** Docker's bind propagation modes. */
+export type BindPropagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
+
+/**
+ * A volume: data kept in the runtime's state directory, outliving the container and shareable
+ * between containers. Resolved by a `Runtime` (`rt.run()`, containers) before launch.
+ */
+export interface VolumeMount {
+  type: 'volume';
+  /**
+   * A volume name (created on first use), a {@link Volume}, or absent for an anonymous volume,
+   * which lives as long as its container (for `run()`: the run).
+   */
+  source?: string | Volume;
+  /** Absolute path inside the container, resolved inside its root. */
+  target: string;
+  /** Mount read-only. Default `false`. */
+  readonly?: boolean;
+  /** Do not copy the image's files at `target` into an empty volume (Docker's `nocopy`). */
+  nocopy?: boolean;
 }
 
 /** A fresh tmpfs. */
@@ -39,7 +70,7 @@ export interface TmpfsMount {
   mode?: number;
 }
 
-export type MountSpec = BindMount | TmpfsMount;
+export type MountSpec = BindMount | TmpfsMount | VolumeMount;
 
 /** A resource limit as Docker's `--ulimit name=soft:hard`. */
 export interface Ulimit {
@@ -94,8 +125,27 @@ export interface RunOptions {
   privileged?: boolean;
   /** Extra mounts, applied after the standard ones. */
   mounts?: MountSpec[];
-  /** `'none'` (default: only loopback) or `'host'`. */
-  network?: 'none' | 'host';
+  /**
+   * `'none'` (default: only loopback), `'host'` (the host's network), `'bridge'` (the default
+   * bridge network: an address, outbound NAT), a user network's name or `Network` (peers
+   * resolve each other by name, hostname and alias), or `'container:<id or name>'` (join that
+   * running container's network namespace).
+   */
+  network?: NetworkMode;
+  /** More networks (or, without `network`, the networks), each with optional `aliases` and a static `ip`. */
+  networks?: Array<NetworkRef | NetworkAttachmentOptions>;
+  /**
+   * Published ports (bridge networks): `{ container: 8080, host?: 0 | 18080, hostIp?, protocol? }`
+   * or Docker's `'127.0.0.1:18080:8080/udp'`. `host` 0 or absent picks a free port. A host port
+   * in use fails the start with a ConflictError.
+   */
+  ports?: PortSpec[];
+  /** Name servers for /etc/resolv.conf (default: the host's, minus loopback ones). */
+  dns?: string[];
+  /** Extra /etc/hosts entries: `['name:1.2.3.4']`, `{ name: '1.2.3.4' }`; `host-gateway` is the network's gateway. */
+  extraHosts?: string[] | Record<string, string> | Array<{ host: string; ip: string }>;
+  /** Ports the container listens on (Docker's EXPOSE): recorded, not published. */
+  exposedPorts?: Array<number | string>;
   /** Run a tiny init as PID 1 that reaps zombies and forwards signals (Docker's `--init`). */
   init?: boolean;
   /** Kill the container after this many milliseconds and report `timedOut: true`. */
@@ -113,14 +163,20 @@ export interface RunOptions {
 const KNOWN_OPTIONS = new Set<string>([
   'env', 'workdir', 'user', 'hostname', 'memory', 'memorySwap', 'cpus', 'cpuShares', 'cpuset', 'pids', 'stdin',
   'tty', 'readonlyRootfs', 'capAdd', 'capDrop', 'seccomp', 'privileged', 'mounts', 'network', 'init', 'timeout',
-  'signal', 'ulimits', 'userns', 'encoding',
+  'signal', 'ulimits', 'userns', 'encoding', 'networks', 'ports', 'dns', 'extraHosts', 'exposedPorts',
 ]);
 
 /** Options after validation, with units parsed. */
-export interface NormalizedRunOptions extends Omit<RunOptions, 'memory' | 'memorySwap' | 'cpus'> {
+export interface NormalizedRunOptions extends Omit<RunOptions, 'memory' | 'memorySwap' | 'cpus' | 'network' | 'networks' | 'ports' | 'extraHosts' | 'exposedPorts'> {
   memory?: number;
   memorySwap?: number;
   cpus?: number;
+  /** `'none'`, `'host'`, `'container:<ref>'` or a network's name (a `Network` becomes its name). */
+  network?: string;
+  networks?: NormalizedAttachment[];
+  ports?: NormalizedPort[];
+  extraHosts?: Array<{ host: string; ip: string }>;
+  exposedPorts?: Array<{ port: number; protocol: PortProtocol }>;
 }
 
 function closest(name: string): string | undefined {
@@ -143,8 +199,22 @@ function checkStringArray(value: unknown, option: string): void {
   });
 }
 
+const PROPAGATIONS: readonly string[] = ['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared'];
+/** Docker's volume name rule (see lib/volumes/volume-name.ts). */
+const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+function checkBoolean(value: unknown, option: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new ValidationError(option, 'must be a boolean');
+}
+
+/** `/a//b/` -> `/a/b`: how Docker compares mount targets for duplicates. */
+function cleanTarget(target: string): string {
+  return target.replace(/\/+/g, '/').replace(/(.)\/$/, '$1');
+}
+
 function checkMounts(mounts: unknown): void {
   if (!Array.isArray(mounts)) throw new ValidationError('mounts', 'must be an array');
+  const targets = new Map<string, number>();
   mounts.forEach((m: Partial<MountSpec> | undefined, i) => {
     const at = `mounts[${i}]`;
     if (!m || typeof m !== 'object') throw new ValidationError(at, 'must be an object');
@@ -154,15 +224,35 @@ function checkMounts(mounts: unknown): void {
         throw new ValidationError(`${at}.target`, `cannot mount over "${target}": berth manages it`);
       }
     }
+    const clean = cleanTarget(target);
+    const dup = targets.get(clean);
+    if (dup !== undefined) throw new ValidationError(`${at}.target`, `duplicate mount point "${clean}" (also mounts[${dup}])`);
+    targets.set(clean, i);
     if (m.type === 'bind') {
       checkAbsolute(m.source, `${at}.source`);
+      checkBoolean(m.readonly, `${at}.readonly`);
+      if (m.propagation !== undefined && !PROPAGATIONS.includes(m.propagation)) {
+        throw new ValidationError(`${at}.propagation`, `must be one of ${PROPAGATIONS.join(', ')}, got ${JSON.stringify(m.propagation)}`);
+      }
+    } else if (m.type === 'volume') {
+      const source: unknown = m.source;
+      if (typeof source === 'string') {
+        if (!VOLUME_NAME_RE.test(source) || source.length > 255) {
+          const hint = source.startsWith('/') ? ': to mount a host directory use { type: "bind", source }' : ': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters';
+          throw new ValidationError(`${at}.source`, `invalid volume name ${JSON.stringify(source)}${hint}`);
+        }
+      } else if (source !== undefined && (typeof source !== 'object' || source === null || typeof (source as { name?: unknown }).name !== 'string')) {
+        throw new ValidationError(`${at}.source`, 'must be a volume name, a Volume, or absent for an anonymous volume');
+      }
+      checkBoolean(m.readonly, `${at}.readonly`);
+      checkBoolean(m.nocopy, `${at}.nocopy`);
     } else if (m.type === 'tmpfs') {
       if (m.size !== undefined) parseBytes(m.size, `${at}.size`);
       if (m.mode !== undefined && (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777)) {
         throw new ValidationError(`${at}.mode`, 'must be a permission mode between 0 and 0o7777');
       }
     } else {
-      throw new ValidationError(`${at}.type`, `must be "bind" or "tmpfs", got ${JSON.stringify((m as { type?: unknown }).type)}`);
+      throw new ValidationError(`${at}.type`, `must be "bind", "volume" or "tmpfs", got ${JSON.stringify((m as { type?: unknown }).type)}`);
     }
   });
 }
@@ -226,9 +316,7 @@ export function normalizeRunOptions(options: RunOptions = {}): NormalizedRunOpti
   if (options.capAdd !== undefined) checkStringArray(options.capAdd, 'capAdd');
   if (options.capDrop !== undefined) checkStringArray(options.capDrop, 'capDrop');
   if (options.mounts !== undefined) checkMounts(options.mounts);
-  if (options.network !== undefined && options.network !== 'none' && options.network !== 'host') {
-    throw new ValidationError('network', `must be "none" or "host", got ${JSON.stringify(options.network)}`);
-  }
+  Object.assign(out, normalizeNetworkOptions(options));
   if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !(options.timeout > 0) || !Number.isFinite(options.timeout))) {
     throw new ValidationError('timeout', 'must be a positive number of milliseconds');
   }

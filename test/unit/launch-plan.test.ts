@@ -112,7 +112,7 @@ describe('option validation', () => {
     assert.throws(() => normalizeRunOptions({ workdir: 'rel' }), (e: ValidationError) => e.option === 'workdir');
     assert.throws(() => normalizeRunOptions({ mounts: [{ type: 'bind', source: 'rel', target: '/x' }] }), (e: ValidationError) => e.option === 'mounts[0].source');
     assert.throws(() => normalizeRunOptions({ mounts: [{ type: 'tmpfs', target: '/proc' }] }), (e: ValidationError) => e.option === 'mounts[0].target');
-    assert.throws(() => normalizeRunOptions({ network: 'bridge' as never }), (e: ValidationError) => e.option === 'network');
+    assert.throws(() => normalizeRunOptions({ network: 42 as never }), (e: ValidationError) => e.option === 'network');
     assert.throws(() => normalizeRunOptions({ timeout: -1 }), (e: ValidationError) => e.option === 'timeout');
   });
 
