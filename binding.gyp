@@ -9,7 +9,9 @@
         "src-native/spawn.cc",
         "src-native/container-setup.cc",
         "src-native/exit-watch.cc",
-        "src-native/fs-ops.cc"
+        "src-native/fs-ops.cc",
+        "src-native/netlink.cc",
+        "src-native/netlink-napi.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
@@ -25,7 +27,8 @@
         "src-native/monitor.cc",
         "src-native/spawn.cc",
         "src-native/container-setup.cc",
-        "src-native/spec-codec.cc"
+        "src-native/spec-codec.cc",
+        "src-native/netlink.cc"
       ],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Os", "-fno-exceptions", "-fno-rtti", "-fno-pie"],
       "cflags_cc!": ["-std=gnu++17", "-fPIC"],

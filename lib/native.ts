@@ -184,6 +184,8 @@ export interface NativeBinding {
   netListLinks(): Promise<NativeLinkInfo[]>;
   /** Adds interfaces to a running container (its PID 1's `pid` and a `pidfd` of it). */
   netAttach(request: { pid: number; pidfd: number; interfaces: NativeNetInterface[] }): Promise<void>;
+  /** Deletes the conntrack entries towards `port` (original direction); resolves with how many. */
+  netFlushConntrack(request: { protocol: 'tcp' | 'udp'; port: number }): Promise<number>;
   [name: string]: unknown;
 }
 

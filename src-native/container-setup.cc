@@ -730,6 +730,8 @@ struct Child {
     WaitForGo();
     Mark(kTraceGo);
     if (spec->join_pidfd >= 0) RunJoin();
+    // `container:<id>` networking: join that namespace before anything (sysfs, loopback) looks at it.
+    if (spec->netns_fd >= 0) Check(Call(SYS_setns, spec->netns_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)", "network container");
 
     if (spec->clone_flags & CLONE_NEWUSER) {
       // clone() does not change our kernel ids: we are still host root, which the new

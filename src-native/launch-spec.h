@@ -70,6 +70,21 @@ struct StdioSpec {
   int fd = -1;  // for kInheritFd: a fd of the Node process to give the container as-is
 };
 
+// One network interface of a container: a veth pair whose host end joins `bridge` and whose
+// peer is created inside the container's network namespace as `ifname` (lib/network/ plans it;
+// src-native/netlink.cc builds it between clone() and "go").
+struct NetInterface {
+  std::string host_ifname;             // the host end, e.g. "bv-1a2b3c4d5e6f"
+  std::string bridge;                  // the bridge the host end joins
+  std::string ifname;                  // the name inside the container ("eth0")
+  std::vector<std::string> addresses;  // CIDR ("172.18.0.2/16")
+  std::string gateway;                 // default route via this address; "" for none (internal)
+  uint32_t mtu = 0;                    // 0: the kernel's default (1500)
+  std::string mac;                     // "02:42:ac:12:00:02"; "" lets the kernel pick
+  std::string alias;                   // IFLA_IFALIAS of the host end: reconciliation finds it by this
+  bool hairpin = true;                 // bridge port hairpin mode: a container reaches its own published ports
+};
+
 struct LaunchSpec {
   // CLONE_NEW* flags for clone(); the cgroup namespace is unshared later, once the child is
   // inside its cgroup, so that the namespace's root is the container's own cgroup.
@@ -115,6 +130,12 @@ struct LaunchSpec {
   bool tty = false;
   uint16_t tty_rows = 24;
   uint16_t tty_cols = 80;
+
+  // Created by the parent after the cgroup join, before "go" (SetupContainerNetwork).
+  std::vector<NetInterface> interfaces;
+  // `network: 'container:<id>'`: a descriptor of that container's network namespace, which the
+  // child joins (setns) right after "go"; clone_flags then lack CLONE_NEWNET.
+  int netns_fd = -1;
 };
 
 }  // namespace berth

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "netlink.h"
+
 namespace berth {
 namespace {
 
@@ -286,6 +288,12 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
       abort_child();
       return result;
     }
+  }
+  // Interfaces exist and are configured before "go": the container's first instruction
+  // already sees its network.
+  if (!SetupContainerNetwork(pid, spec, error)) {
+    abort_child();
+    return result;
   }
   if (!spec.uid_map.empty() && !SendIdmappedLayers(spec, pid, sync[0], error)) {
     abort_child();

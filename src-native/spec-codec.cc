@@ -143,6 +143,26 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
   spec->tty = r.Bool("tty");
   spec->tty_rows = static_cast<uint16_t>(r.Int<uint32_t>("ttyRows"));
   spec->tty_cols = static_cast<uint16_t>(r.Int<uint32_t>("ttyCols"));
+  uint32_t ninterfaces = r.Count("interfaces");
+  for (uint32_t i = 0; i < ninterfaces && error->empty(); ++i) {
+    NetInterface nic;
+    nic.host_ifname = r.Str("interfaces.hostIfname");
+    nic.bridge = r.Str("interfaces.bridge");
+    nic.ifname = r.Str("interfaces.ifname");
+    nic.addresses = r.Strs("interfaces.addresses");
+    nic.gateway = r.Str("interfaces.gateway");
+    nic.mtu = r.Int<uint32_t>("interfaces.mtu");
+    nic.mac = r.Str("interfaces.mac");
+    nic.alias = r.Str("interfaces.alias");
+    nic.hairpin = r.Bool("interfaces.hairpin");
+    // Interface names are at most IFNAMSIZ - 1 bytes; the kernel would refuse them later with
+    // a less telling error.
+    if (nic.host_ifname.empty() || nic.host_ifname.size() > 15 || nic.ifname.empty() || nic.ifname.size() > 15) {
+      r.Fail("bad interface name");
+    }
+    spec->interfaces.push_back(std::move(nic));
+  }
+  spec->netns_fd = r.Int<int32_t>("netnsFd");
   if (!r.Magic(kEnd, "trailer")) return false;
   if (r.p != r.end) return r.Fail("trailing bytes");
   if (spec->argv.empty()) return r.Fail("empty argv");

@@ -212,6 +212,11 @@ describe('nothing survives a batch of runs', { skip }, () => {
     assert.equal(outcomes.abort, 'AbortError');
     assert.equal(outcomes.validation, 'ValidationError');
     assert.equal(outcomes['missing-bind-source'], 'NotFoundError');
+    assert.equal(outcomes['abort-before'], 'AbortError');
+    assert.equal(outcomes['bad-bind-target'], 'SystemError');
+    assert.equal(outcomes.oom, 'exit 137');
+    assert.equal(outcomes['init-orphans'], 'exit 0');
+    assert.equal(outcomes['tty-timeout'], 'exit 137');
     for (const [name, outcome] of Object.entries(outcomes)) assert.doesNotMatch(outcome, /NON-BERTH/, `${name}: ${outcome}`);
 
     // Bounded settle window (about 3 s) for asynchronous cleanup.

@@ -17,6 +17,8 @@ import type { NormalizedRunOptions } from './run-options.js';
 import { resolveRlimits } from './rlimits.js';
 import { resolveIdMaps } from './userns.js';
 import { readLayeredFile } from './image-config.js';
+import { networkKind, type PreparedNetwork } from '../network/attach.js';
+import { renderResolvConf } from '../network/etc-files.js';
 
 export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWUTS = 0x04000000;
@@ -50,6 +52,8 @@ export interface LaunchContext {
   stdinPiped: boolean;
   /** A persistent overlay upper (and work) dir; default: a tmpfs that dies with the container. */
   upper?: { upperDir: string; workDir: string };
+  /** Bridge or `container:` networking, prepared by `prepareNetwork()` (lib/network/attach.ts). */
+  network?: Pick<PreparedNetwork, 'kind' | 'hostname' | 'files' | 'interfaces' | 'netnsFd'>;
 }
 
 /** What to launch plus facts the caller needs afterwards. */
@@ -154,8 +158,8 @@ export function execCandidates(argv0: string, path: string): string[] {
   return dirs.map((d) => `${d.replace(/\/+$/, '')}/${argv0}`);
 }
 
-function hostsFile(hostname: string): string {
-  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+function hostsFile(hostname: string, extra: ReadonlyArray<{ host: string; ip: string }> = []): string {
+  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n${extra.map((h) => `${h.ip}\t${h.host}\n`).join('')}`;
 }
 
 let hostRootPlan: ReturnType<typeof planHostRootSymlinks> | undefined;
@@ -187,9 +191,10 @@ function bindCreateKinds(spec: NativeLaunchSpec, ctx: LaunchContext): void {
 /** Builds the launch spec for one container process. */
 export function planLaunch(ctx: LaunchContext): LaunchPlan {
   const o = ctx.options;
-  const network = o.network ?? 'none';
+  const network = networkKind(o);
+  const net = ctx.network;
   const userns = o.userns !== undefined;
-  const hostname = o.hostname ?? (network === 'host' ? hostHostname() : randomBytes(6).toString('hex'));
+  const hostname = net?.hostname ?? o.hostname ?? (network === 'host' ? hostHostname() : randomBytes(6).toString('hex'));
   const user = resolveIdentity(ctx);
   const workdir = o.workdir ?? ctx.imageWorkdir ?? '/';
   const caps = grantableCapabilities(resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged }), o.privileged === true);
@@ -199,7 +204,9 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   const readonlyBinds: Array<{ path: string; dir: boolean }> = [];
   const symlinks: Array<{ path: string; target: string }> = [];
   const dirs: Array<{ path: string; mode: number }> = [];
-  const resolvConf = network === 'host' ? readSmallFile('/etc/resolv.conf') : undefined;
+  const resolvConf =
+    net?.files.resolvConf ??
+    (network === 'host' ? readSmallFile('/etc/resolv.conf') : o.dns ? renderResolvConf(undefined, o.dns) : undefined);
   if (ctx.root.kind === 'host') {
     const etc = planHostEtc({
       hostname,
@@ -210,11 +217,12 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     if (user.home && user.home !== '/' && user.home !== '/root') dirs.push({ path: user.home, mode: 0o755 });
     readonlyBinds.push(...etc.binds.map((path) => ({ path, dir: isHostDir(path) })));
     symlinks.push(...etc.symlinks);
-    files.push(...etc.files);
+    files.push(...etc.files.map((f) => (f.path === '/etc/hosts' && net ? { ...f, content: net.files.hosts } : f)));
   } else {
+    const hosts = net?.files.hosts ?? (network === 'host' ? readSmallFile('/etc/hosts') ?? hostsFile(hostname) : hostsFile(hostname, o.extraHosts));
     files.push(
       { path: '/etc/hostname', content: `${hostname}\n`, mode: 0o644 },
-      { path: '/etc/hosts', content: network === 'host' ? readSmallFile('/etc/hosts') ?? hostsFile(hostname) : hostsFile(hostname), mode: 0o644 },
+      { path: '/etc/hosts', content: hosts, mode: 0o644 },
       { path: '/etc/resolv.conf', content: resolvConf ?? '# berth: network "none" has no DNS\n', mode: 0o644 },
     );
   }
@@ -240,7 +248,8 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   const pathVar = env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   const init = o.init === true && ctx.initFd !== undefined;
   let cloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
-  if (network !== 'host') cloneFlags |= CLONE_NEWNET;
+  // `container:<id>`: no namespace of its own; the child joins the other one (spec.netnsFd).
+  if (network !== 'host' && network !== 'container') cloneFlags |= CLONE_NEWNET;
   const idMaps = userns ? resolveIdMaps(o.userns!) : undefined;
   if (idMaps) cloneFlags |= CLONE_NEWUSER;
 
@@ -251,7 +260,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     cgroupProcs: [...ctx.cgroupProcs],
     mounts,
     hostname,
-    loopbackUp: network !== 'host',
+    loopbackUp: network === 'none' || network === 'bridge',
     rlimits: resolveRlimits(o.ulimits),
     uid: user.uid,
     gid: user.gid,
@@ -275,6 +284,8 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     execFd: init ? ctx.initFd! : -1,
     stdio: [{ mode: ctx.stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
     tty: o.tty === true,
+    ...(net && net.interfaces.length > 0 ? { interfaces: net.interfaces } : {}),
+    ...(net?.netnsFd !== undefined ? { netnsFd: net.netnsFd } : {}),
   };
   bindCreateKinds(spec, ctx);
   return { spec, hostname, user };

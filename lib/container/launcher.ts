@@ -9,6 +9,8 @@ import type { Cgroup } from '../cgroup/index.js';
 import { AbortError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import { fromNativeError, helperExecutableFd, native, type NativeSpawnResult } from '../native.js';
+import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
+import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
 import { ContainerProcess } from './container-process.js';
 import { planLaunch, type LaunchPlan, type LaunchRoot } from './launch-plan.js';
@@ -39,6 +41,10 @@ export interface LaunchRequest {
   stdinPipe?: boolean;
   /** The container outlives this process: no parent-death signal. */
   detached?: boolean;
+  /** Resolves network names of the options; default: the default runtime's networks. */
+  networks?: NetworkService;
+  /** A container of `rt.containers`: its id and name on its networks (default: the launch id, no name). */
+  container?: { id: string; name: string };
 }
 
 /** A started container process and what must be released after it exits. */
@@ -48,6 +54,8 @@ export interface Launched {
   plan: LaunchPlan;
   /** Set when the command could not be executed (exit code 127 or 126, message for stderr). */
   execFailure?: { exitCode: 127 | 126; message: string };
+  /** Bridge networks: the caller must `release()` it after the exit (leases, published ports). */
+  network?: PreparedNetwork;
 }
 
 let stagingReady = false;
@@ -99,7 +107,14 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
     },
     { accounting: req.accounting === true },
   );
+  let network: PreparedNetwork | undefined;
   try {
+    network = await prepareNetwork({
+      launchId: req.id,
+      options: opts,
+      ...(req.networks ? { networks: req.networks } : {}),
+      ...(req.container ? { container: req.container } : {}),
+    });
     const image = req.image?.config;
     const plan = planLaunch({
       root: req.root,
@@ -114,6 +129,7 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
       ...(image?.User ? { imageUser: image.User } : {}),
       ...(req.upper ? { upper: req.upper } : {}),
       stdinPiped: opts.stdin !== undefined || req.stdinPipe === true,
+      ...(network ? { network } : {}),
     });
     if (req.detached) plan.spec.dieWithParent = false;
     let spawned: NativeSpawnResult;
@@ -121,13 +137,18 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
       spawned = await native().spawn(plan.spec);
     } catch (error) {
       throw fromNativeError(error, setupHint);
+    } finally {
+      network?.closeFds();
     }
     if (spawned.execFailed) {
       for (const fd of spawned.stdio) native().closeFd(fd);
+      await network?.release();
       return { process: null, cgroup, plan, execFailure: execFailure(spawned, req.argv[0]!) };
     }
-    return { process: new ContainerProcess(spawned), cgroup, plan };
+    await network?.started(spawned.pid);
+    return { process: new ContainerProcess(spawned), cgroup, plan, ...(network ? { network } : {}) };
   } catch (error) {
+    await network?.release().catch(() => {});
     cgroup.remove({ timeoutMs: 1000 });
     throw error;
   }

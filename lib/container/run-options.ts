@@ -145,7 +145,7 @@ export interface RunOptions {
   /** Extra /etc/hosts entries: `['name:1.2.3.4']`, `{ name: '1.2.3.4' }`; `host-gateway` is the network's gateway. */
   extraHosts?: string[] | Record<string, string> | Array<{ host: string; ip: string }>;
   /** Ports the container listens on (Docker's EXPOSE): recorded, not published. */
-  exposedPorts?: Array<number | string>;
+  exposedPorts?: Array<number | string | { port: number; protocol?: PortProtocol }>;
   /** Run a tiny init as PID 1 that reaps zombies and forwards signals (Docker's `--init`). */
   init?: boolean;
   /** Kill the container after this many milliseconds and report `timedOut: true`. */

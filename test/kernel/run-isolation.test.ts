@@ -4,13 +4,13 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run, type RunOptions } from '../../lib/index.js';
+import { run, NotFoundError, type RunOptions } from '../../lib/index.js';
 import { SECRET_IN_IMAGE, busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
 
@@ -251,5 +251,65 @@ describe('masked and read-only paths, /dev', { skip }, () => {
   test('a block device node of the host disk cannot be read', async () => {
     const r = await sh('mknod /tmp/sda b 8 0; head -c1 /tmp/sda | wc -c; mknod /dev/sda b 8 0; head -c1 /dev/sda | wc -c');
     assert.equal(r.stdout, '0\n0\n', r.stderr);
+  });
+});
+
+describe('unusual and hostile root filesystems', { skip }, () => {
+  test('a minimal rootfs with only /bin/busybox (no /etc, /tmp, /proc dirs) runs, as a scratch image does in Docker', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-minimal-'));
+    try {
+      mkdirSync(join(dir, 'bin'));
+      copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
+      const r = await run({ rootfs: dir }, ['/bin/busybox', 'sh', '-c', 'echo hi; /bin/busybox cat /etc/hostname']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /^hi\n[0-9a-f]{12}\n$/);
+      assert.deepEqual(readdirSync(dir), ['bin'], 'berth wrote into the rootfs directory');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('/etc/hosts and /etc/hostname symlinked to host paths: written inside, never on the host', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-hostile-'));
+    const hostHosts = join(tmpdir(), `berth-hostile-hosts-${process.pid}`);
+    const hostHostname = join(tmpdir(), `berth-hostile-hostname-${process.pid}`);
+    try {
+      cpSync(busyboxRootfs(), dir, { recursive: true, verbatimSymlinks: true });
+      symlinkSync(hostHosts, join(dir, 'etc/hosts'));
+      symlinkSync(hostHostname, join(dir, 'etc/hostname'));
+      const r = await run({ rootfs: dir }, ['sh', '-c', 'cat /etc/hosts; cat /etc/hostname'], { hostname: 'hostile' });
+      assert.equal(existsSync(hostHosts), false, `berth wrote ${hostHosts} on the host`);
+      assert.equal(existsSync(hostHostname), false, `berth wrote ${hostHostname} on the host`);
+      assert.match(r.stdout, /hostile/);
+    } catch (err) {
+      assert.equal(existsSync(hostHosts), false, `berth wrote ${hostHosts} on the host`);
+      assert.equal(existsSync(hostHostname), false, `berth wrote ${hostHostname} on the host`);
+      throw err;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(hostHosts, { force: true });
+      rmSync(hostHostname, { force: true });
+    }
+  });
+
+  test('a user name is never looked up in a host file that the image\'s /etc/passwd links to', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-hostile-'));
+    const hostPasswd = join(tmpdir(), `berth-hostile-passwd-${process.pid}`);
+    try {
+      cpSync(busyboxRootfs(), dir, { recursive: true, verbatimSymlinks: true });
+      writeFileSync(hostPasswd, 'hostonly:x:4242:4242::/:/bin/sh\n');
+      rmSync(join(dir, 'etc/passwd'));
+      symlinkSync(hostPasswd, join(dir, 'etc/passwd'));
+      let uid: string | undefined;
+      try {
+        uid = (await run({ rootfs: dir }, ['id', '-u'], { user: 'hostonly' })).stdout.trim();
+      } catch (err) {
+        assert.ok(err instanceof NotFoundError, String(err));
+      }
+      assert.notEqual(uid, '4242', 'the user came from a host file outside the rootfs');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(hostPasswd, { force: true });
+    }
   });
 });

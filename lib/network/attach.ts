@@ -1,0 +1,178 @@
+/**
+ * A launch's network, between the options and the native spawn: which networks, which
+ * addresses, which ports, the container's /etc/hosts and /etc/resolv.conf, and the interfaces
+ * the native core creates between clone() and "go". Shared by `run()` and containers.
+ *
+ * Order in `launch()`: `prepareNetwork()` (leases, ports, rules) → plan → spawn →
+ * `started(pid)` (the lease now follows the container's PID 1) → … exit → `release()`.
+ * The veth pair needs no release: it dies with the container's network namespace.
+ * @module
+ */
+import { closeSync, constants as FS, openSync } from 'node:fs';
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { NativeNetInterface } from '../native.js';
+import { isAlive, identityOf } from '../containers/process-identity.js';
+import type { NormalizedRunOptions } from '../container/run-options.js';
+import { readContainerFile } from './container-files.js';
+import { renderHosts, type HostsEntry } from './etc-files.js';
+import { DEFAULT_NETWORK, isLive, type NetnsHolder, type NetworkService } from './network-service.js';
+import type { EndpointRecord } from './network-store.js';
+import { defaultNetworkService, openNetworkServices } from './registry.js';
+import type { PublishedPort } from './types.js';
+
+/** How a container is networked, from its options. */
+export type NetworkKind = 'none' | 'host' | 'container' | 'bridge';
+
+/** The kind of network the options ask for (`run()`'s default is `none`). */
+export function networkKind(o: Pick<NormalizedRunOptions, 'network' | 'networks'>): NetworkKind {
+  const n = o.network;
+  if (n === 'none' || n === 'host') return n;
+  if (n?.startsWith('container:')) return 'container';
+  if (n !== undefined) return 'bridge';
+  return o.networks && o.networks.length > 0 ? 'bridge' : 'none';
+}
+
+export interface NetworkLaunchRequest {
+  /** The launch's id (names its cgroup); identifies a `run()` container on its networks. */
+  launchId: string;
+  options: NormalizedRunOptions;
+  /** Resolves network names; default: the default runtime's (see `networkServiceOf` for `Network` options). */
+  networks?: NetworkService;
+  /** Set for containers of `rt.containers`: their id and name (peers resolve the name). */
+  container?: { id: string; name: string };
+}
+
+/** What the plan and the launcher need; see the module comment for the order of calls. */
+export interface PreparedNetwork {
+  kind: 'bridge' | 'container';
+  hostname?: string;
+  files: { hosts: string; resolvConf: string };
+  interfaces: NativeNetInterface[];
+  /** `container:<id>`: a descriptor of the target's network namespace, for the child's setns(). */
+  netnsFd?: number;
+  /** The published ports, host ports chosen. */
+  ports: PublishedPort[];
+  /** @internal */
+  endpoints: EndpointRecord[];
+  /** Closes descriptors the spawn no longer needs. */
+  closeFds(): void;
+  /** Never rejects (the container already runs); a failure is a process warning. */
+  started(pid: number): Promise<void>;
+  /** Idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Finds the container named by `container:<ref>`: through the runtime's containers, else among
+ * the live endpoints of the runtime's networks, then of the other runtimes open in this process.
+ */
+async function findHolder(primary: NetworkService, ref: string): Promise<NetnsHolder | undefined> {
+  for (const service of [primary, ...openNetworkServices().filter((s) => s !== primary)]) {
+    const hit = await findHolderIn(service, ref);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+async function findHolderIn(service: NetworkService, ref: string): Promise<NetnsHolder | undefined> {
+  const resolved = await service.resolveContainer(ref);
+  if (resolved) return resolved;
+  const { endpoints } = await service.store.read();
+  const live = endpoints.endpoints.filter((e) => e.pid && isLive(e));
+  const hit =
+    live.find((e) => e.containerId === ref) ??
+    live.find((e) => e.name === ref) ??
+    (ref.length >= 4 ? live.find((e) => e.containerId.startsWith(ref)) : undefined) ??
+    live.find((e) => e.hostname === ref);
+  return hit ? { id: hit.containerId, pid: hit.pid! } : undefined;
+}
+
+async function prepareJoin(req: NetworkLaunchRequest, service: NetworkService): Promise<PreparedNetwork> {
+  const o = req.options;
+  const ref = o.network!.slice('container:'.length);
+  const holder = await findHolder(service, ref);
+  if (!holder) throw new NotFoundError(`network: container ${ref} is not running (or not found)`, { option: 'network' });
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${holder.pid.pid}/ns/net`, FS.O_RDONLY);
+  } catch {
+    throw new ConflictError(`network: container ${ref} exited`);
+  }
+  // Opened, then checked: if the pid was recycled in between, the identity no longer matches.
+  if (!isAlive(holder.pid)) {
+    closeSync(fd);
+    throw new ConflictError(`network: container ${ref} exited`);
+  }
+  const hosts = readContainerFile(holder.pid, 'etc/hosts') ?? renderHosts([], [], []);
+  const resolvConf = readContainerFile(holder.pid, 'etc/resolv.conf') ?? '';
+  let open = true;
+  return {
+    kind: 'container',
+    files: { hosts, resolvConf },
+    interfaces: [],
+    netnsFd: fd,
+    ports: [],
+    endpoints: [],
+    closeFds: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+    started: async () => {},
+    release: async () => {},
+  };
+}
+
+/**
+ * Leases addresses, claims ports and installs their rules for a launch; undefined for
+ * `none`/`host`. On failure nothing is left held.
+ * @throws NotFoundError for an unknown network or `container:` target; ConflictError for a
+ *   host port in use or an address taken; ValidationError for options that contradict the
+ *   network (ports on an internal network…).
+ */
+export async function prepareNetwork(req: NetworkLaunchRequest): Promise<PreparedNetwork | undefined> {
+  const o = req.options;
+  const kind = networkKind(o);
+  if (kind === 'none' || kind === 'host') return undefined;
+  const attachments: Array<{ network: string; aliases: string[]; ip?: string }> = [];
+  if (o.network !== undefined && kind === 'bridge') attachments.push({ network: o.network, aliases: [] });
+  for (const a of o.networks ?? []) attachments.push({ network: a.network, aliases: a.aliases ?? [], ...(a.ip !== undefined ? { ip: a.ip } : {}) });
+  const service = req.networks ?? (await defaultNetworkService());
+  if (kind === 'container') return prepareJoin(req, service);
+
+  const hostname = o.hostname ?? req.launchId.slice(0, 12);
+  const attached = await service.attach({
+    container: req.container ?? { id: req.launchId, name: '' },
+    hostname,
+    attachments: attachments.length > 0 ? attachments : [{ network: DEFAULT_NETWORK, aliases: [] }],
+    ports: o.ports ?? [],
+    ...(o.dns ? { dns: o.dns } : {}),
+    extraHosts: (o.extraHosts ?? []).map((h): HostsEntry => ({ ip: h.ip, names: [h.host] })),
+  });
+  let released: Promise<void> | undefined;
+  let starting: Promise<void> | undefined;
+  return {
+    kind: 'bridge',
+    hostname,
+    files: { hosts: attached.hostsFile, resolvConf: attached.resolvConf },
+    interfaces: attached.interfaces,
+    ports: attached.ports,
+    endpoints: attached.endpoints,
+    closeFds: () => {},
+    started: (pid) => {
+      if (!identityOf(pid)) return Promise.resolve();
+      // The container already runs: a failure here must not fail its start. Until its pid is
+      // recorded, the lease follows the process that made it, and peers learn its name later.
+      starting = service.started(attached, pid).catch((error: unknown) => {
+        process.emitWarning(`berth: recording the network endpoints of a started container failed: ${(error as Error).message}`, { code: 'BERTH_NETWORK_STARTED' });
+      });
+      return starting;
+    },
+    release: () => {
+      released ??= (async () => {
+        await starting?.catch(() => {});
+        await service.release(attached);
+      })();
+      return released;
+    },
+  };
+}

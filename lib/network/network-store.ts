@@ -1,0 +1,232 @@
+/**
+ * The networks' part of the state directory:
+ *
+ *   networks/<id>.json        one network: its config, its address plan, and the containers
+ *                             connected to it while stopped (durable: fsync'd)
+ *   networks/endpoints.json   the live endpoints of every network: address leases, host veth
+ *                             names, published ports, and the process holding each lease
+ *   locks/networks.lock       every change to either holds it (flock, see containers/lock.ts)
+ *
+ * Endpoints belong to running containers, which do not survive a reboot, so their table is
+ * written atomically (temp + rename) but not fsync'd: a container start pays no disk flush.
+ * The table records the kernel's boot id; a table from an earlier boot holds only stale
+ * leases and is read as empty.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as FS, readFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { LockDir } from '../containers/lock.js';
+import type { ProcessIdentity } from '../containers/process-identity.js';
+import type { PublishedPort } from './types.js';
+
+export const NETWORKS_LOCK = 'networks';
+
+/** A connection that outlives the container's runs (`network.connect()` on any container). */
+export interface MemberRecord {
+  name: string;
+  aliases: string[];
+  /** A static address. */
+  ip?: string;
+}
+
+/** `networks/<id>.json`. */
+export interface NetworkRecord {
+  version: 1;
+  id: string;
+  name: string;
+  driver: 'bridge';
+  /** RFC 3339. */
+  created: string;
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+  internal: boolean;
+  mtu?: number;
+  labels: Record<string, string>;
+  /** The Linux bridge: `berth-` + 9 hex digits of the id. */
+  bridge: string;
+  bridgeMac: string;
+  /** The runtime's default `bridge` network: no name resolution between containers (as Docker's). */
+  isDefault: boolean;
+  /** Containers connected with `network.connect()`, by container id: attached at each start. */
+  members: Record<string, MemberRecord>;
+}
+
+/** One container's interface on one network, while the container runs. */
+export interface EndpointRecord {
+  id: string;
+  networkId: string;
+  /** The container's id (for `run()`: the launch id). */
+  containerId: string;
+  /** The container's name ('' for `run()`). */
+  name: string;
+  hostname: string;
+  aliases: string[];
+  ip: string;
+  mac: string;
+  /** Host end of the veth pair. */
+  hostIfname: string;
+  /** Name inside the container. */
+  ifname: string;
+  /** Published on this endpoint's address (only on the container's primary network). */
+  ports: PublishedPort[];
+  /** The process that made the lease: it holds it until the container's PID 1 is known. */
+  owner: ProcessIdentity;
+  /** The container's PID 1, once started: the lease lives as long as it does. */
+  pid?: ProcessIdentity;
+  /** RFC 3339. */
+  created: string;
+}
+
+/** `networks/endpoints.json`. */
+export interface EndpointTable {
+  version: 1;
+  bootId: string;
+  /** The last address handed out per network (allocation continues after it). */
+  cursors: Record<string, number>;
+  endpoints: EndpointRecord[];
+}
+
+export interface NetworkState {
+  networks: NetworkRecord[];
+  endpoints: EndpointTable;
+}
+
+let bootId: string | undefined;
+export function currentBootId(): string {
+  bootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return bootId;
+}
+
+const ID_FILE = /^[0-9a-f]{64}\.json$/;
+
+/** Temp file + rename (readers see the old or the new file whole); fsync when it must survive a power cut. */
+async function writeAtomic(path: string, data: string, durable: boolean): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fh = await open(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o600);
+  try {
+    await fh.writeFile(data);
+    if (durable) await fh.sync();
+  } catch (error) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  if (durable) {
+    const dir = await open(dirname(path), FS.O_RDONLY | FS.O_DIRECTORY);
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}
+
+function emptyTable(): EndpointTable {
+  return { version: 1, bootId: currentBootId(), cursors: {}, endpoints: [] };
+}
+
+export class NetworkStore {
+  readonly root: string;
+  readonly dir: string;
+  readonly locks: LockDir;
+  #made = false;
+
+  constructor(root: string) {
+    this.root = root;
+    this.dir = join(root, 'networks');
+    this.locks = new LockDir(root);
+  }
+
+  async init(): Promise<void> {
+    if (this.#made) return;
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    this.#made = true;
+  }
+
+  networkPath(id: string): string {
+    return join(this.dir, `${id}.json`);
+  }
+  get endpointsPath(): string {
+    return join(this.dir, 'endpoints.json');
+  }
+
+  /** Every network and the endpoint table, as one consistent snapshot when the lock is held. */
+  async read(): Promise<NetworkState> {
+    await this.init();
+    const names = (await readdir(this.dir)).filter((n) => ID_FILE.test(n));
+    const networks: NetworkRecord[] = [];
+    for (const n of names) {
+      try {
+        networks.push(JSON.parse(await readFile(join(this.dir, n), 'utf8')) as NetworkRecord);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    networks.sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+    return { networks, endpoints: await this.readEndpoints() };
+  }
+
+  async readEndpoints(): Promise<EndpointTable> {
+    let text: string;
+    try {
+      text = await readFile(this.endpointsPath, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyTable();
+      throw error;
+    }
+    let table: EndpointTable;
+    try {
+      table = JSON.parse(text) as EndpointTable;
+    } catch {
+      // Only a power cut can leave a torn table (writes are renames), and then every lease in it is stale.
+      return emptyTable();
+    }
+    if (table.bootId !== currentBootId()) return { ...emptyTable(), cursors: table.cursors ?? {} };
+    return table;
+  }
+
+  /** Runs `fn` holding the networks lock, with a fresh snapshot. */
+  async locked<T>(fn: (state: NetworkState) => Promise<T>): Promise<T> {
+    await this.init();
+    return this.locks.with(NETWORKS_LOCK, async () => fn(await this.read()));
+  }
+
+  /** Runs `fn` holding the networks lock, with a fresh endpoint table only (a container's start and exit). */
+  async lockedEndpoints<T>(fn: (table: EndpointTable) => Promise<T>): Promise<T> {
+    await this.init();
+    return this.locks.with(NETWORKS_LOCK, async () => fn(await this.readEndpoints()));
+  }
+
+  async writeNetwork(rec: NetworkRecord): Promise<void> {
+    await this.init();
+    await writeAtomic(this.networkPath(rec.id), `${JSON.stringify(rec, null, 2)}\n`, true);
+  }
+
+  async deleteNetwork(id: string): Promise<void> {
+    await rm(this.networkPath(id), { force: true });
+  }
+
+  async writeEndpoints(table: EndpointTable): Promise<void> {
+    await this.init();
+    await writeAtomic(this.endpointsPath, JSON.stringify({ ...table, bootId: currentBootId() }), false);
+  }
+
+  /** Temp files of writers that died mid-write. */
+  async removeStaleTemps(isAlive: (pid: number) => boolean): Promise<void> {
+    await this.init();
+    for (const n of await readdir(this.dir)) {
+      const m = /^\..+\.tmp-(\d+)-[0-9a-f]+$/.exec(n);
+      if (m && !isAlive(Number(m[1]))) await rm(join(this.dir, n), { force: true });
+    }
+  }
+}
