@@ -17,7 +17,12 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -120,6 +125,124 @@ int OpenParent(int root, const std::string& path, Fd* parent, std::string* base,
   return 0;
 }
 
+// Parent directories of private roots, one per root: the last one used. A layer tar writes
+// runs of entries into one directory; resolving the parent once per run instead of once per
+// entry saves an openat2 and a close per file. Only for roots opened with `private: true` —
+// a temp dir inside the store that nothing else writes: a cached fd would follow a directory
+// that a concurrent writer renamed out of the root, which resolving with RESOLVE_IN_ROOT on
+// every call rules out for roots other processes can touch (`unpack()` into a user's dir).
+//
+// Each thread has its own cache (the JS thread, and each write-pool worker); anything that
+// removes or replaces an entry bumps a global epoch, which makes every cached entry stale, and
+// the write pool is always drained before such a change. Opening or closing a root forgets that
+// fd's entry (fd numbers are reused).
+std::atomic<uint64_t> g_epoch{0};
+
+struct CachedParent {
+  int root;
+  std::string dir;
+  Fd fd;
+  uint64_t epoch;
+};
+
+struct ParentCache {
+  std::vector<CachedParent> entries;
+};
+
+thread_local ParentCache g_main_cache;
+thread_local std::vector<int> g_private_roots;
+constexpr size_t kMaxCachedRoots = 64;
+
+bool IsPrivateRoot(int root) {
+  for (int r : g_private_roots) if (r == root) return true;
+  return false;
+}
+
+void ForgetRoot(int root) {
+  g_epoch++;
+  auto& v = g_main_cache.entries;
+  for (size_t i = 0; i < v.size(); i++) {
+    if (v[i].root == root) {
+      v.erase(v.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  for (size_t i = 0; i < g_private_roots.size(); i++) {
+    if (g_private_roots[i] == root) {
+      g_private_roots.erase(g_private_roots.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+}
+
+void MarkPrivateRoot(int root) {
+  ForgetRoot(root);
+  if (g_private_roots.size() >= kMaxCachedRoots) {
+    g_private_roots.clear();
+    g_main_cache.entries.clear();
+  }
+  g_private_roots.push_back(root);
+}
+
+// Something was removed or replaced: any cached directory may be gone.
+void ForgetParents() {
+  g_epoch++;
+  g_main_cache.entries.clear();
+}
+
+// Moves a cached parent fd out of `cache` into *owned (so that ForgetParents, which a removal
+// below it triggers, does not close the fd its caller is still using).
+void DetachParent(ParentCache* cache, int fd, Fd* owned) {
+  if (cache == nullptr) return;
+  auto& v = cache->entries;
+  for (size_t i = 0; i < v.size(); i++) {
+    if (v[i].fd.get() == fd) {
+      *owned = std::move(v[i].fd);
+      v.erase(v.begin() + static_cast<long>(i));
+      return;
+    }
+  }
+}
+
+// Like OpenParent; with a cache the parent fd comes from (and goes to) it and *fd is borrowed,
+// without one *owned owns it.
+int ParentOf(int root, const std::string& path, ParentCache* cache, int* fd, Fd* owned, std::string* base, Failure* f) {
+  std::string dir;
+  if (!SplitPath(path, &dir, base)) {
+    *f = {EINVAL, "openat2", path};
+    return -EINVAL;
+  }
+  const uint64_t epoch = g_epoch.load();
+  if (cache) {
+    for (auto& c : cache->entries) {
+      if (c.root == root && c.dir == dir && c.epoch == epoch) {
+        *fd = c.fd.get();
+        return 0;
+      }
+    }
+  }
+  int pfd = OpenInRoot(root, dir, O_PATH | O_DIRECTORY);
+  if (pfd < 0) {
+    *f = {-pfd, "openat2", dir.empty() ? std::string(".") : dir};
+    return pfd;
+  }
+  *fd = pfd;
+  if (!cache) {
+    *owned = Fd(pfd);
+    return 0;
+  }
+  for (auto& c : cache->entries) {
+    if (c.root == root) {
+      c.dir = dir;
+      c.fd = Fd(pfd);
+      c.epoch = epoch;
+      return 0;
+    }
+  }
+  cache->entries.push_back(CachedParent{root, dir, Fd(pfd), epoch});
+  return 0;
+}
+
 std::string ProcPath(int dirfd, const std::string& base) {
   return "/proc/self/fd/" + std::to_string(dirfd) + (base.empty() ? "" : "/" + base);
 }
@@ -152,6 +275,7 @@ int RemoveChildren(int fd, int depth) {
 // Removes `name` in `dirfd` and, if it is a directory, everything beneath it. Never follows a
 // symlink: children are opened with O_NOFOLLOW relative to their parent's fd.
 int RemoveTree(int dirfd, const char* name, int depth) {
+  if (depth == 0) ForgetParents();
   if (unlinkat(dirfd, name, 0) == 0) return 0;
   if (errno != EISDIR && errno != EPERM) return -errno;
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -269,12 +393,12 @@ int CreateNode(int root, int p, const std::string& base, const Entry& e, int* fd
 // Creates one tar entry. Whatever exists at the path is replaced, except that an existing
 // directory stays (its contents survive) when the entry is a directory too: tar semantics.
 // Returns 0 or -errno; *fd is a write fd for regular files, -1 otherwise.
-int MakeEntry(int root, const Entry& e, int* fd, Failure* f) {
+int MakeEntry(int root, const Entry& e, int* fd, Failure* f, ParentCache* cache) {
   *fd = -1;
-  Fd parent;
+  Fd owned;
+  int p = -1;
   std::string base;
-  if (int r = OpenParent(root, e.path, &parent, &base, f); r < 0) return r;
-  const int p = parent.get();
+  if (int r = ParentOf(root, e.path, cache, &p, &owned, &base, f); r < 0) return r;
   const char* b = base.c_str();
 
   // Create first and look only on EEXIST: in a fresh layer nothing is ever in the way.
@@ -285,6 +409,7 @@ int MakeEntry(int root, const Entry& e, int* fd, Failure* f) {
     if (e.kind == "dir" && S_ISDIR(st.st_mode)) {
       r = 0;
     } else {
+      if (owned.get() < 0) DetachParent(cache, p, &owned);
       if (int rm = RemoveTree(p, b, 0); rm < 0 && rm != -ENOENT) return *f = {-rm, "unlinkat", e.path}, rm;
       r = CreateNode(root, p, base, e, fd, f);
       if (r == -EEXIST) return *f = {EEXIST, "create", e.path}, -EEXIST;
@@ -300,6 +425,133 @@ int MakeEntry(int root, const Entry& e, int* fd, Failure* f) {
   }
   return ApplyMetaAt(p, base, e.kind == "symlink", e.meta, e.path, f);
 }
+
+// A layer's regular files, written by worker threads: open(O_CREAT|O_EXCL), write, chown,
+// chmod, xattrs, mtime, close, for each file handed over with its content. On a disk where
+// creating a file costs most of a millisecond, several threads creating at once finish much
+// sooner; on any disk the JS thread is left with parsing and hashing. The caller decides what
+// may run unordered: only new paths under directories that exist, and it drains the pool
+// (Barrier) before anything that depends on or conflicts with a queued file. Only for private
+// roots: workers cache parent directories like the JS thread does.
+struct WriteJob {
+  std::string path;
+  Meta meta;
+  std::vector<char> data;
+};
+
+class WritePool {
+ public:
+  WritePool(int root, unsigned threads) : root_(fcntl(root, F_DUPFD_CLOEXEC, 0)) {
+    if (root_.get() < 0) {
+      failed_ = true;
+      failure_ = {errno, "fcntl", ""};
+      return;
+    }
+    for (unsigned i = 0; i < threads; i++) threads_.emplace_back([this] { Run(); });
+  }
+  ~WritePool() { Stop(); }
+  WritePool(const WritePool&) = delete;
+  WritePool& operator=(const WritePool&) = delete;
+
+  // Queues a file; waits while more than kMaxQueuedBytes are queued (backpressure).
+  void Submit(WriteJob&& job) {
+    if (threads_.empty()) return;  // the constructor failed: Barrier reports it
+    std::unique_lock<std::mutex> lock(mu_);
+    space_.wait(lock, [&] { return queuedBytes_ < kMaxQueuedBytes || queue_.empty(); });
+    queuedBytes_ += job.data.size();
+    queue_.push_back(std::move(job));
+    work_.notify_one();
+  }
+
+  // Waits until every queued file is written; false (and the first failure) if one failed.
+  bool Barrier(Failure* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [&] { return queue_.empty() && active_ == 0; });
+    if (!failed_) return true;
+    *out = failure_;
+    return false;
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    work_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    root_.Reset();  // now, not when the JS handle is collected
+  }
+
+ private:
+  static constexpr size_t kMaxQueuedBytes = 32 << 20;
+
+  void Run() {
+    ParentCache cache;  // this thread's; its fds close when the thread ends
+    for (;;) {
+      WriteJob job;
+      bool skip;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        active_++;
+        skip = failed_;  // after a failure the layer is lost anyway: drain without writing
+      }
+      Failure f;
+      const bool ok = skip || Write(job, &cache, &f);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!ok && !failed_) {
+          failed_ = true;
+          failure_ = f;
+        }
+        active_--;
+        queuedBytes_ -= job.data.size();
+        space_.notify_all();
+        if (queue_.empty() && active_ == 0) idle_.notify_all();
+      }
+    }
+  }
+
+  bool Write(const WriteJob& job, ParentCache* cache, Failure* f) {
+    Entry e;
+    e.path = job.path;
+    e.kind = "file";
+    int fd = -1;
+    if (MakeEntry(root_.get(), e, &fd, f, cache) < 0) return false;
+    Fd file(fd);
+    size_t off = 0;
+    while (off < job.data.size()) {
+      ssize_t n = write(fd, job.data.data() + off, job.data.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        *f = {errno, "write", job.path};
+        return false;
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (ApplyMetaFd(fd, job.meta, job.path, f) < 0) return false;
+    if (close(file.release()) != 0) {
+      *f = {errno, "close", job.path};
+      return false;
+    }
+    return true;
+  }
+
+  Fd root_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable work_, idle_, space_;
+  std::deque<WriteJob> queue_;
+  size_t queuedBytes_ = 0;
+  unsigned active_ = 0;
+  bool stop_ = false;
+  bool failed_ = false;
+  Failure failure_;
+};
 
 }  // namespace fsops
 
@@ -383,14 +635,85 @@ bool ReadMeta(Napi::Env env, Napi::Object o, fsops::Meta* m) {
   return true;
 }
 
-// fsOpenRoot(dir: string): number
+// fsOpenRoot(dir: string, options?: { private?: boolean }): number
 Napi::Value FsOpenRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir;
-  if (!GetString(info, 0, &dir)) return TypeError(env, "fsOpenRoot(dir: string)");
+  if (!GetString(info, 0, &dir)) return TypeError(env, "fsOpenRoot(dir: string, options?: { private?: boolean })");
+  bool priv = false;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Value v = info[1].As<Napi::Object>().Get("private");
+    priv = v.IsBoolean() && v.As<Napi::Boolean>().Value();
+  }
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, errno, "open", dir);
+  // A new root with this number: whatever was cached for an earlier fd of that number is stale.
+  fsops::ForgetRoot(fd);
+  if (priv) fsops::MarkPrivateRoot(fd);
   return Napi::Number::New(env, fd);
+}
+
+// fsCloseRoot(fd): void — closes a root and drops what was cached for it.
+Napi::Value FsCloseRoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return TypeError(env, "fsCloseRoot(fd: number)");
+  fsops::ForgetRoot(fd);
+  if (close(fd) != 0) return ThrowErrno(env, errno, "close", "");
+  return env.Undefined();
+}
+
+// fsWritePoolCreate(rootFd, threads): WritePool — see fsops::WritePool.
+void FreeWritePool(Napi::Env, fsops::WritePool* pool) { delete pool; }
+
+Napi::Value FsWritePoolCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  if (!GetFd(info, 0, &root) || info.Length() < 2 || !info[1].IsNumber()) return TypeError(env, "fsWritePoolCreate(rootFd: number, threads: number)");
+  int threads = info[1].As<Napi::Number>().Int32Value();
+  if (threads < 1 || threads > 64) return TypeError(env, "fsWritePoolCreate: threads must be 1..64");
+  return Napi::External<fsops::WritePool>::New(env, new fsops::WritePool(root, static_cast<unsigned>(threads)), FreeWritePool);
+}
+
+fsops::WritePool* GetPool(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) return nullptr;
+  return info[0].As<Napi::External<fsops::WritePool>>().Data();
+}
+
+// fsWritePoolSubmit(pool, path, meta: { uid?, gid?, mode?, mtime?, xattrs? }, data: Buffer): void
+Napi::Value FsWritePoolSubmit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  std::string path;
+  if (!pool || !GetString(info, 1, &path) || info.Length() < 4 || !info[2].IsObject() || !info[3].IsBuffer()) {
+    return TypeError(env, "fsWritePoolSubmit(pool, path: string, meta: object, data: Buffer)");
+  }
+  fsops::WriteJob job;
+  job.path = std::move(path);
+  if (!ReadMeta(env, info[2].As<Napi::Object>(), &job.meta)) return TypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
+  auto data = info[3].As<Napi::Buffer<char>>();
+  job.data.assign(data.Data(), data.Data() + data.Length());
+  pool->Submit(std::move(job));
+  return env.Undefined();
+}
+
+// fsWritePoolBarrier(pool): void — waits for every queued file; throws the first failure.
+Napi::Value FsWritePoolBarrier(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  if (!pool) return TypeError(env, "fsWritePoolBarrier(pool)");
+  Failure f;
+  if (!pool->Barrier(&f)) return Throw(env, f);
+  return env.Undefined();
+}
+
+// fsWritePoolClose(pool): void — drains and stops the threads (without reporting failures).
+Napi::Value FsWritePoolClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  if (!pool) return TypeError(env, "fsWritePoolClose(pool)");
+  pool->Stop();
+  return env.Undefined();
 }
 
 // fsMakeEntry(rootFd, { path, kind, target?, major?, minor?, uid?, gid?, mode?, mtime?, xattrs? }): number
@@ -412,7 +735,7 @@ Napi::Value FsMakeEntry(const Napi::CallbackInfo& info) {
   if (!ReadMeta(env, o, &e.meta)) return TypeError(env, "entry.xattrs must be [name: string, value: Buffer][]");
   Failure f;
   int fd = -1;
-  if (fsops::MakeEntry(root, e, &fd, &f) < 0) return Throw(env, f);
+  if (fsops::MakeEntry(root, e, &fd, &f, fsops::IsPrivateRoot(root) ? &fsops::g_main_cache : nullptr) < 0) return Throw(env, f);
   return Napi::Number::New(env, fd);
 }
 
@@ -624,6 +947,61 @@ Napi::Value FsSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fsSyncAsync(fd): Promise<void> — syncfs(2) on a libuv thread-pool thread. A layer's data
+// can take long to reach the disk; the main thread keeps unpacking other layers meanwhile, and
+// the store coalesces concurrent requests into one call. The fd is dup'ed so that the caller
+// may close its own at once.
+class SyncFsWorker : public Napi::AsyncWorker {
+ public:
+  SyncFsWorker(Napi::Env env, int fd)
+      : Napi::AsyncWorker(env, "berth:syncfs"), fd_(fd), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    if (syncfs(fd_.get()) != 0) err_ = errno;
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ == 0) {
+      deferred_.Resolve(env.Undefined());
+      return;
+    }
+    const char* name = strerrorname_np(err_);
+    Napi::Error e = Napi::Error::New(env, std::string(name ? name : "E?") + ": " + std::strerror(err_) + ", syncfs");
+    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+    e.Set("errno", Napi::Number::New(env, err_));
+    e.Set("syscall", Napi::String::New(env, "syncfs"));
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Fd fd_;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value FsSyncAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return TypeError(env, "fsSyncAsync(fd: number)");
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) {
+    // A promise-returning function reports failures by rejecting, never by throwing.
+    int err = errno;
+    const char* name = strerrorname_np(err);
+    Napi::Error e = Napi::Error::New(env, std::string(name ? name : "E?") + ": " + std::strerror(err) + ", fcntl");
+    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+    e.Set("errno", Napi::Number::New(env, err));
+    e.Set("syscall", Napi::String::New(env, "fcntl"));
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(e.Value());
+    return deferred.Promise();
+  }
+  auto* worker = new SyncFsWorker(env, dup);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 // fsFlock(fd, op: 'exclusive' | 'shared' | 'unlock'): boolean — never blocks; false when
 // another open file description holds a conflicting lock.
 Napi::Value FsFlock(const Napi::CallbackInfo& info) {
@@ -725,6 +1103,11 @@ Napi::Value ZstdEnd(const Napi::CallbackInfo& info) {
 
 void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsOpenRoot", Napi::Function::New(env, FsOpenRoot, "fsOpenRoot"));
+  exports.Set("fsCloseRoot", Napi::Function::New(env, FsCloseRoot, "fsCloseRoot"));
+  exports.Set("fsWritePoolCreate", Napi::Function::New(env, FsWritePoolCreate, "fsWritePoolCreate"));
+  exports.Set("fsWritePoolSubmit", Napi::Function::New(env, FsWritePoolSubmit, "fsWritePoolSubmit"));
+  exports.Set("fsWritePoolBarrier", Napi::Function::New(env, FsWritePoolBarrier, "fsWritePoolBarrier"));
+  exports.Set("fsWritePoolClose", Napi::Function::New(env, FsWritePoolClose, "fsWritePoolClose"));
   exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
   exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));
   exports.Set("fsRemoveAt", Napi::Function::New(env, FsRemoveAt, "fsRemoveAt"));
@@ -735,6 +1118,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsListXattrsAt", Napi::Function::New(env, FsListXattrsAt, "fsListXattrsAt"));
   exports.Set("fsSetTimesAt", Napi::Function::New(env, FsSetTimesAt, "fsSetTimesAt"));
   exports.Set("fsSync", Napi::Function::New(env, FsSync, "fsSync"));
+  exports.Set("fsSyncAsync", Napi::Function::New(env, FsSyncAsync, "fsSyncAsync"));
   exports.Set("fsFlock", Napi::Function::New(env, FsFlock, "fsFlock"));
   exports.Set("zstdCreate", Napi::Function::New(env, ZstdCreate, "zstdCreate"));
   exports.Set("zstdDecompress", Napi::Function::New(env, ZstdDecompress, "zstdDecompress"));

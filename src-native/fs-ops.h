@@ -14,8 +14,8 @@
 
 namespace berth {
 
-// Adds fsOpenRoot, fsMakeEntry, fsFinishFile, fsRemoveAt, fsReadDirAt, fsLstatAt, fsOpenAt,
-// fsSetXattrAt, fsListXattrsAt, fsSetTimesAt, fsSync, fsFlock, zstdCreate, zstdDecompress and
+// Adds fsOpenRoot, fsCloseRoot, fsWritePool{Create,Submit,Barrier,Close}, fsMakeEntry, fsFinishFile, fsRemoveAt, fsReadDirAt, fsLstatAt, fsOpenAt,
+// fsSetXattrAt, fsListXattrsAt, fsSetTimesAt, fsSync, fsSyncAsync, fsFlock, zstdCreate, zstdDecompress and
 // zstdEnd to `exports`. Their TypeScript declarations live in lib/native.ts.
 void RegisterFsOps(Napi::Env env, Napi::Object exports);
 

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants as FS, openSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, NotFoundError } from '../errors.js';
@@ -35,6 +35,13 @@ export interface IngestOptions {
   signal?: AbortSignal;
   /** How many times an interrupted download is resumed with a Range request. Default 3. */
   retries?: number;
+  /**
+   * Leave the verified blob in tmp/ (`partialPath`) instead of making it durable and renaming
+   * it; the caller batches `durable()` and then calls {@link ContentStore.commitPartial}. Another
+   * process that wants the blob meanwhile finds the complete partial, re-hashes it and commits
+   * it itself: nothing is downloaded twice.
+   */
+  defer?: boolean;
   /** Whether an error from `source` is worth resuming after (network errors, not 4xx). */
   isRetryable?: (error: unknown) => boolean;
 }
@@ -48,6 +55,8 @@ export interface LayerMeta {
   diffId: string;
   /** Bytes of the uncompressed layer tar. */
   size: number;
+  /** Bytes of regular-file content in the layer (Docker's layer `Size`); absent in old stores. */
+  contentSize?: number;
 }
 
 function hexOf(digest: string): string {
@@ -93,6 +102,8 @@ function processAlive(pid: number): boolean {
 }
 
 export class ContentStore {
+  private runningSync: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
   readonly root: string;
   readonly blobsDir: string;
   readonly layersDir: string;
@@ -119,7 +130,7 @@ export class ContentStore {
    */
   async cleanTmp(): Promise<void> {
     for (const name of await readdir(this.tmpDir)) {
-      const m = /^(?:layer-[a-f0-9]+|w|rm-[a-f0-9]+)-(\d+)-/.exec(name);
+      const m = /^(?:layer-[a-f0-9]+|w|rm-[a-f0-9]+|stage)-(\d+)-/.exec(name);
       if (!m) continue;
       const pid = Number(m[1]);
       if (pid === process.pid || processAlive(pid)) continue;
@@ -187,7 +198,7 @@ export class ContentStore {
   }
 
   private async fetchLocked(desc: { digest: string; size: number }, hex: string, options: IngestOptions): Promise<void> {
-    const partial = join(this.tmpDir, `blob-${hex}.partial`);
+    const partial = this.partialPath(desc.digest);
     const what = `blob ${desc.digest}`;
     const hash = createHash('sha256');
     let done = 0;
@@ -248,15 +259,156 @@ export class ContentStore {
       }
       const actual = `sha256:${hash.digest('hex')}`;
       if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual, what);
-      await fh.sync();
       await fh.close();
+      if (options.defer) {
+        keepPartial = true;
+        return;
+      }
+      // Durable before visible. One syncfs shared with the layers being committed at the same
+      // time costs less than an fsync per blob; the rename itself is made durable by the
+      // `durable()` the caller does before it records an image that names this blob.
+      await this.durable();
       await rename(partial, join(this.blobsDir, hex));
-      await syncDir(this.blobsDir);
       keepPartial = true; // renamed: nothing left to remove
     } finally {
       await fh.close().catch(() => {});
       if (!keepPartial) await rm(partial, { force: true });
     }
+  }
+
+  /**
+   * Moves a file whose content was hashed while it was written (under tmp/) into the store as
+   * the blob `digest`. The caller vouches for the hash and has made the file durable
+   * ({@link ContentStore.durable}) first. When the blob is already there the file is removed.
+   */
+  async commitBlobFile(path: string, digest: string): Promise<void> {
+    if (await this.hasBlob(digest)) {
+      await rm(path, { force: true });
+      return;
+    }
+    await rename(path, this.blobPath(digest));
+  }
+
+  /**
+   * Makes everything written under the root so far durable: syncfs(2) on a thread-pool thread.
+   * Callers that ask while a call is running share the next one (they may have written after
+   * the running one started), so N layers finishing together cost one or two calls, not N.
+   */
+  durable(): Promise<void> {
+    if (this.nextSync) return this.nextSync;
+    if (this.runningSync) {
+      const next = this.runningSync.catch(() => {}).then(() => {
+        this.nextSync = undefined;
+        return this.startSync();
+      });
+      this.nextSync = next;
+      return next;
+    }
+    return this.startSync();
+  }
+
+  private startSync(): Promise<void> {
+    const run = (async () => {
+      const native = fsOps();
+      const fd = openSync(this.root, FS.O_RDONLY | FS.O_DIRECTORY);
+      try {
+        if (native.fsSyncAsync) await native.fsSyncAsync(fd);
+        else native.fsSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    })();
+    this.runningSync = run;
+    const clear = () => {
+      if (this.runningSync === run) this.runningSync = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  /** Where a blob's download in progress (or a deferred, verified one) lives. */
+  partialPath(digest: string): string {
+    return join(this.tmpDir, `blob-${hexOf(digest)}.partial`);
+  }
+
+  /** The verified content of a deferred blob (small blobs: configs), re-hashed. */
+  async readPartial(digest: string): Promise<Buffer> {
+    if (await this.hasBlob(digest)) return this.readBlob(digest);
+    const bytes = await readFile(this.partialPath(digest));
+    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (actual !== digest) throw new DigestMismatchError(digest, actual, `downloaded blob ${digest}`);
+    return bytes;
+  }
+
+  /**
+   * Renames a deferred blob (see `IngestOptions.defer`) into the store, under its lock. The
+   * caller made it durable first. Nothing to do when another process committed it meanwhile.
+   */
+  async commitPartial(desc: { digest: string; size: number }): Promise<void> {
+    if (await this.hasBlob(desc.digest)) return;
+    const lock = await this.lock(`blob-${hexOf(desc.digest)}`);
+    try {
+      if (await this.hasBlob(desc.digest)) return;
+      const partial = this.partialPath(desc.digest);
+      const size = (await stat(partial)).size;
+      // Only a process holding this lock ever writes the partial, and only up to its size.
+      if (size !== desc.size) throw new SizeMismatchError(desc.size, size, `blob ${desc.digest} (deferred download)`);
+      await rename(partial, this.blobPath(desc.digest));
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Drops a deferred blob whose content turned out unusable (its layer was refused). */
+  async discardPartial(digest: string): Promise<void> {
+    const lock = await this.lock(`blob-${hexOf(digest)}`);
+    try {
+      await rm(this.partialPath(digest), { force: true });
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Writes bytes to a file under tmp/ (not durable, not visible); commit with {@link ContentStore.commitBlobFile}. */
+  async stageBytes(bytes: Buffer): Promise<string> {
+    const path = join(this.tmpDir, `w-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    await writeFile(path, bytes, { mode: 0o644, flag: 'wx' });
+    return path;
+  }
+
+  /** A fresh directory under tmp/ for staged work (load, import); removed by cleanTmp once its owner is dead. */
+  async stagingDir(): Promise<string> {
+    const dir = join(this.tmpDir, `stage-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    await mkdir(dir, { mode: 0o700 });
+    return dir;
+  }
+
+  /** Takes `locks/<name>.lock` without waiting; undefined when someone else holds it. */
+  tryLock(name: string): StoreLock | undefined {
+    const fd = openSync(join(this.locksDir, `${name}.lock`), FS.O_RDWR | FS.O_CREAT, 0o600);
+    let got = false;
+    try {
+      got = fsOps().fsFlock(fd, 'exclusive');
+    } finally {
+      if (!got) closeSync(fd);
+    }
+    if (!got) return undefined;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        closeSync(fd);
+      },
+    };
+  }
+
+  /** Blob partials (`tmp/blob-<hex>.partial`) left by interrupted downloads. */
+  async listPartials(): Promise<Array<{ hex: string; path: string }>> {
+    return (await readdir(this.tmpDir))
+      .map((n) => /^blob-([a-f0-9]{64})\.partial$/.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ hex: m[1]!, path: join(this.tmpDir, m[0]) }));
   }
 
   /**
@@ -314,18 +466,40 @@ export class ContentStore {
     return dir;
   }
 
-  /** Makes an unpacked layer visible: metadata first, then the directory, atomically. */
+  /**
+   * Makes an unpacked layer visible: metadata first, then the directory, each atomically.
+   * Equivalent to {@link ContentStore.stageLayerMeta}, {@link ContentStore.durable},
+   * {@link ContentStore.publishLayer}; callers committing several layers do those steps
+   * themselves, to share one `durable()`.
+   */
   async commitLayer(tmp: string, meta: LayerMeta): Promise<void> {
-    await writeFileAtomic(`${this.layerDir(meta.chainId)}.json`, JSON.stringify(meta), this.tmpDir);
+    const metaTmp = await this.stageLayerMeta(meta);
+    await this.durable();
+    await this.publishLayer(tmp, metaTmp, meta);
+  }
+
+  /** Writes a layer's metadata into tmp/ (not yet durable, not yet visible). */
+  async stageLayerMeta(meta: LayerMeta): Promise<string> {
+    const path = join(this.tmpDir, `w-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    await writeFile(path, JSON.stringify(meta), { mode: 0o644, flag: 'wx' });
+    return path;
+  }
+
+  /**
+   * Renames a staged layer and its metadata into place. Both must be durable already (the
+   * caller's `durable()` after staging them). The renames become durable with the next
+   * `durable()` (or fsync on the same file system), which must happen before an image record
+   * names the layer.
+   */
+  async publishLayer(tmp: string, metaTmp: string, meta: LayerMeta): Promise<void> {
+    await rename(metaTmp, `${this.layerDir(meta.chainId)}.json`);
     try {
       await rename(tmp, this.layerDir(meta.chainId));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
       await rm(tmp, { recursive: true, force: true }); // someone else committed it first
-      return;
     }
-    await syncDir(this.layersDir);
   }
 
   async removeLayer(chainId: string): Promise<void> {

@@ -8,6 +8,7 @@
  * @internal
  * @module
  */
+import { closeSync } from 'node:fs';
 import { native } from '../native.js';
 
 export type FsEntryKind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
@@ -43,13 +44,23 @@ export interface FsStat {
   mtime: number;
 }
 
+/** An opaque native write pool (see `FsOpsBinding.fsWritePoolCreate`). */
+export type WritePoolHandle = { readonly __writePool: unique symbol };
+
 /** An opaque libzstd decompression stream. */
 export type ZstdHandle = { readonly __zstd: unique symbol };
 
 /** The members of the native binding this service uses (declared in lib/native.ts too). */
 export interface FsOpsBinding {
-  /** Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls. */
-  fsOpenRoot(dir: string): number;
+  /**
+   * Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls.
+   * `private`: nothing but this process writes below it (a temp dir in the store), so
+   * `fsMakeEntry` may reuse the parent directory it resolved last instead of resolving it for
+   * every entry; close such a root with `fsCloseRoot` (older addons ignore the option).
+   */
+  fsOpenRoot(dir: string, options?: { private?: boolean }): number;
+  /** Closes a root and drops what was cached for it (absent in older addons: then closeSync). */
+  fsCloseRoot?(fd: number): void;
   /**
    * Creates one entry, replacing whatever is at the path (an existing directory survives when
    * the entry is a directory). Returns a write fd for `file` (finish it with fsFinishFile),
@@ -58,6 +69,19 @@ export interface FsOpsBinding {
   fsMakeEntry(rootFd: number, entry: FsEntrySpec): number;
   /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it. */
   fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
+  /**
+   * Worker threads that write regular files below a private root: create (O_EXCL), write,
+   * chown, chmod, xattrs, mtime, close. The caller orders: only new paths whose parent exists,
+   * and `fsWritePoolBarrier` before anything that depends on a queued file. Absent in older
+   * addons.
+   */
+  fsWritePoolCreate?(rootFd: number, threads: number): WritePoolHandle;
+  /** Queues one file (the content is copied); blocks while 32 MiB are queued. */
+  fsWritePoolSubmit?(pool: WritePoolHandle, path: string, meta: FsMeta, data: Buffer): void;
+  /** Waits for every queued file; throws the first failure (`{ code, errno, syscall, path }`). */
+  fsWritePoolBarrier?(pool: WritePoolHandle): void;
+  /** Stops the threads after the queue drains; failures are not reported (call the barrier first). */
+  fsWritePoolClose?(pool: WritePoolHandle): void;
   /** Removes a path recursively; false when nothing was there. */
   fsRemoveAt(rootFd: number, path: string): boolean;
   /** Names in a directory ("" is the root). */
@@ -72,6 +96,8 @@ export interface FsOpsBinding {
   fsSetTimesAt(rootFd: number, path: string, mtime: number): void;
   /** syncfs(2) on the file system holding fd. */
   fsSync(fd: number): void;
+  /** syncfs(2) on a thread-pool thread (absent in addons built before it existed). */
+  fsSyncAsync?(fd: number): Promise<void>;
   /** Non-blocking flock(2); false when another holder conflicts. */
   fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock'): boolean;
   zstdCreate(): ZstdHandle;
@@ -98,4 +124,16 @@ export interface NativeFsError extends Error {
 
 export function isNativeFsError(e: unknown): e is NativeFsError {
   return e instanceof Error && typeof (e as NativeFsError).code === 'string' && typeof (e as NativeFsError).errno === 'number';
+}
+
+/** Opens a private root (see `FsOpsBinding.fsOpenRoot`). */
+export function openPrivateRoot(dir: string): number {
+  return fsOps().fsOpenRoot(dir, { private: true });
+}
+
+/** Closes a root opened with {@link openPrivateRoot}. */
+export function closePrivateRoot(fd: number): void {
+  const native = fsOps();
+  if (native.fsCloseRoot) native.fsCloseRoot(fd);
+  else closeSync(fd);
 }

@@ -1,79 +1,60 @@
 /**
- * The image service: pull (manifest -> config -> layers, each layer downloaded, verified and
- * unpacked once, concurrently and as it streams), the local image table (get, list, tag,
- * remove with reference counting), inspect in Docker's shape, `unpack` of a flattened rootfs,
- * and `rootfsFor`, which gives the container side its overlay lower dirs.
+ * The image service (`rt.images`): pull (manifest -> config -> layers, each layer downloaded,
+ * verified and unpacked once, concurrently and as it streams), the local image table (get,
+ * list with Docker's filters, tag, remove and prune with reference counting), inspect and
+ * history in Docker's shape, save/load (docker-save + OCI layout archives), import of a rootfs
+ * tarball, push, `unpack` of a flattened rootfs, and `rootfsFor`, which gives the container
+ * side its overlay lower dirs.
  * @module
  */
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { Readable } from 'node:stream';
+import { AbortError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { RegistryAuth } from './auth.js';
-import { ContentStore, type BlobSource } from './content-store.js';
+import { ContentStore, type BlobSource, type LayerMeta, type StoreLock } from './content-store.js';
 import { ImageFormatError, LayerFormatError, PlatformNotFoundError, SizeMismatchError } from './errors.js';
-import { fsOps } from './fs-ops.js';
+import { closePrivateRoot, fsOps, openPrivateRoot } from './fs-ops.js';
+import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
-  formatPlatform, hostPlatform, layerCompression, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
-  type ImageConfig, type ImageManifest, type Platform,
+  danglingFilter, globToRegExp, labelMatches, normaliseFilters, parseTimeFilter, referenceMatches, single,
+  type ImageListFilters, type ImagePruneFilters,
+} from './image-filters.js';
+import { collectOrphans, deleteImage, type Collected, type GcContext } from './image-gc.js';
+import { importRootfs, prepareImport, type ImportOptions } from './image-import.js';
+import { chainIds, ImageTable, isIdLike, type ImageLayerRecord, type ImageRecord, type StoredRecord } from './image-table.js';
+import { Image, PullTask, type LayerProgress, type LayerState, type PullEmit, type PullProgress, type TotalProgress } from './image.js';
+import { readFileChunks, WRITE_THREADS } from './layer-staging.js';
+import {
+  formatPlatform, hostPlatform, layerCompression, MediaType, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
+  type ContainerConfig, type ImageConfig, type ImageManifest, type Platform,
 } from './manifest.js';
 import { familiarName, formatReference, parseReference, type ImageReference } from './reference.js';
 import { isNetworkError, RegistryClient } from './registry-client.js';
 import { applyLayer, LayerApplier } from './unpack.js';
 
-export type LayerState = 'waiting' | 'downloading' | 'verifying' | 'extracting' | 'done' | 'cached';
+export { chainIds, type ImageLayerRecord, type ImageRecord } from './image-table.js';
+export type { ImageListFilters, ImagePruneFilters } from './image-filters.js';
+export type { ImportOptions } from './image-import.js';
+export type { LayerProgress, LayerState, PullProgress, TotalProgress };
 
-export interface PullProgress {
-  /** The layer's (compressed) digest. */
-  layer: string;
-  /** Position in the manifest, base layer 0. */
-  index: number;
-  state: LayerState;
-  bytesDone: number;
-  bytesTotal: number;
-  /** All layers together. */
-  total: { bytesDone: number; bytesTotal: number; layersDone: number; layers: number };
-}
-
+/** Options of {@link ImageService.pull}. */
 export interface PullOptions {
-  /** `os/arch[/variant]` or an object; default the host's (e.g. linux/amd64). */
+  /** `os/arch[/variant]` or an object, for multi-platform images. Default the host's (e.g. `linux/amd64`). */
   platform?: string | Platform;
+  /** Credentials. Default: the `auths` entry of `~/.docker/config.json` for the registry, else anonymous. */
   auth?: RegistryAuth;
-  /** Allow plain http / unverified TLS for a non-loopback registry. */
+  /** Allow plain http and unverified TLS for a non-loopback registry. Default false (loopback registries may always use http). */
   insecure?: boolean;
+  /** Called for every layer state change and downloaded chunk, with the totals. Same data as the task's `progress` + `total` events. */
   onProgress?: (event: PullProgress) => void;
+  /** Cancels the pull; it rejects with an `AbortError` and leaves nothing half-written visible. */
   signal?: AbortSignal;
   /** Layers downloaded at once. Default 4. */
   concurrency?: number;
 }
 
-export interface ImageLayerRecord {
-  digest: string;
-  size: number;
-  mediaType: string;
-  diffId: string;
-  chainId: string;
-}
-
-/** What the store knows about one image (one platform manifest). */
-export interface ImageRecord {
-  /** The image id: the config digest, as Docker reports it. */
-  id: string;
-  manifestDigest: string;
-  /** The index (manifest list) it was selected from, when pulled through one. */
-  indexDigest?: string;
-  mediaType: string;
-  configDigest: string;
-  platform: Platform;
-  layers: ImageLayerRecord[];
-  /** Canonical `name:tag` references pointing at this image. */
-  repoTags: string[];
-  /** Canonical `name@digest` references. */
-  repoDigests: string[];
-  pulledAt: string;
-}
-
+/** Docker's `image inspect` fields. */
 export interface ImageInspect {
   Id: string;
   RepoTags: string[];
@@ -85,7 +66,7 @@ export interface ImageInspect {
   Variant?: string;
   Config: ImageConfig['config'] | null;
   RootFS: { Type: 'layers'; Layers: string[]; DiffIDs: string[] };
-  /** Uncompressed size of all layers, bytes. */
+  /** Uncompressed size of all layers (bytes of file content), bytes. */
   Size: number;
   /** Compressed size of the manifest's layers, bytes. */
   DownloadSize: number;
@@ -93,33 +74,56 @@ export interface ImageInspect {
   Metadata: { PulledAt: string };
 }
 
+/** One row of `docker history`, newest first. */
+export interface ImageHistoryItem {
+  /** The image id on the top row; `<missing>` below (the intermediate images of a pulled image do not exist locally, as in Docker). */
+  Id: string;
+  /** Unix seconds; 0 when the config does not say. */
+  Created: number;
+  /** The build step (`/bin/sh -c …`, `ADD file:… in /`); empty when unknown. */
+  CreatedBy: string;
+  /** The image's tags on the top row (familiar form), `null` below. */
+  Tags: string[] | null;
+  /** Bytes of file content the step's layer adds; 0 for steps without a layer. */
+  Size: number;
+  Comment: string;
+  /** Whether the step made no layer (ENV, CMD, …). */
+  EmptyLayer: boolean;
+}
+
+/** What {@link ImageService.remove} did. */
 export interface RemoveResult {
+  /** References removed (canonical form). */
   untagged: string[];
+  /** The image id, then blobs and layer chain ids deleted because nothing else used them. */
   deleted: string[];
+}
+
+/** What {@link ImageService.prune} did, as `docker image prune` reports it. */
+export interface PruneResult {
+  /** `{ untagged }` for each reference removed, `{ deleted }` for each image id and layer id deleted. */
+  imagesDeleted: Array<{ untagged: string } | { deleted: string }>;
+  /** Bytes freed: blobs, and the file content of deleted layers. */
+  spaceReclaimed: number;
+}
+
+/** Options of {@link ImageService.list}. */
+export interface ListOptions {
+  /** Docker's filters; see {@link ImageListFilters}. Default none (every image). */
+  filters?: ImageListFilters | Record<string, string[]>;
+}
+
+/** Options of {@link ImageService.prune}. */
+export interface PruneOptions {
+  /** See {@link ImagePruneFilters}. Default `{ dangling: true }`. */
+  filters?: ImagePruneFilters | Record<string, string[]>;
 }
 
 export interface ImageServiceOptions {
   /** Path of a Docker `config.json` for credentials (default `~/.docker/config.json`). */
   dockerConfigPath?: string;
-  /** Whether a container still uses a layer; such layers survive `remove`. */
+  /** Whether a container still uses a layer; such layers (and images whose top layer it is) survive `remove` and `prune`. */
   isLayerInUse?: (chainId: string) => boolean;
-}
-
-interface StoredRecord extends Omit<ImageRecord, 'repoTags' | 'repoDigests'> {}
-
-interface RefTable {
-  tags: Record<string, string>;
-  digests: Record<string, string>;
-}
-
-/** Chain ids as the OCI image spec defines them: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n)). */
-export function chainIds(diffIds: string[]): string[] {
-  const out: string[] = [];
-  for (const d of diffIds) {
-    const prev = out[out.length - 1];
-    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
-  }
-  return out;
 }
 
 class Semaphore {
@@ -140,6 +144,20 @@ class Semaphore {
       else this.free++;
     };
   }
+}
+
+/** What a pull has produced in tmp/ and still has to make durable and visible. */
+interface StagedPull {
+  /** Blobs downloaded and verified, waiting in tmp/ (`IngestOptions.defer`). */
+  partials: Array<{ digest: string; size: number }>;
+  /** Small blobs (index, manifest) written to tmp/. */
+  files: Array<{ path: string; digest: string }>;
+  /** Unpacked layers, base first. */
+  layers: Array<{ tmp: string; metaTmp: string; meta: LayerMeta }>;
+  /** Everything to remove if the pull fails. */
+  temps: string[];
+  /** Layer locks held until the layers are in the store. */
+  locks: StoreLock[];
 }
 
 /** A bounded async queue: the download pushes, the unpacker iterates. */
@@ -200,10 +218,10 @@ class ChunkQueue implements AsyncIterable<Buffer> {
   }
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
-  let resolve!: () => void;
+function deferredValue<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
+  const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;
   });
@@ -211,18 +229,25 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: 
   return { promise, resolve, reject };
 }
 
-async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) yield chunk as Buffer;
-}
 
+
+/**
+ * The images of one state directory: `rt.images`. Every method that names an image accepts a
+ * reference (`busybox`, `name:tag`, `name@sha256:…`), an image id (`sha256:<hex>`), or an id
+ * prefix of at least 4 hex digits, as Docker does.
+ */
 export class ImageService {
+  /** @internal */
   readonly store: ContentStore;
+  /** @internal */
+  readonly table: ImageTable;
   private readonly options: ImageServiceOptions;
   private initialised: Promise<void> | undefined;
 
   /** @param root the state root; the store lives directly in it (`blobs/`, `layers/`, `images/`). */
   constructor(root: string, options: ImageServiceOptions = {}) {
     this.store = new ContentStore(root);
+    this.table = new ImageTable(this.store);
     this.options = options;
   }
 
@@ -230,54 +255,84 @@ export class ImageService {
     this.initialised ??= (async () => {
       await this.store.init();
       await this.store.cleanTmp();
-      await mkdir(join(this.store.imagesDir, 'manifests'), { recursive: true, mode: 0o700 });
+      await mkdir(this.table.manifestsDir, { recursive: true, mode: 0o700 });
     })();
     return this.initialised;
   }
 
-  private recordPath(manifestDigest: string): string {
-    return join(this.store.imagesDir, 'manifests', `${manifestDigest.slice('sha256:'.length)}.json`);
+  private get gc(): GcContext {
+    return { store: this.store, table: this.table, isLayerInUse: this.options.isLayerInUse };
   }
 
-  private get refsPath(): string {
-    return join(this.store.imagesDir, 'refs.json');
+  /** An {@link Image} for a record: reads its config and layer sizes. */
+  private async imageOf(record: ImageRecord): Promise<Image> {
+    const config = await this.configOf(record);
+    return new Image(this, record, config, await this.sizeOf(record));
   }
 
-  private async readRefs(): Promise<RefTable> {
-    return (await this.store.readJson<RefTable>(this.refsPath)) ?? { tags: {}, digests: {} };
-  }
-
-  private async updateRefs(fn: (refs: RefTable) => void | Promise<void>): Promise<void> {
-    const lock = await this.store.lock('images');
-    try {
-      const refs = await this.readRefs();
-      await fn(refs);
-      await this.store.writeJson(this.refsPath, refs);
-    } finally {
-      lock.release();
+  private async sizeOf(record: ImageRecord): Promise<number> {
+    let size = 0;
+    for (const l of record.layers) {
+      const meta = await this.store.layerMeta(l.chainId);
+      size += meta?.contentSize ?? meta?.size ?? l.size;
     }
+    return size;
+  }
+
+  private async configOf(record: StoredRecord): Promise<ImageConfig> {
+    const mediaType = record.mediaType === MediaType.DockerManifest ? MediaType.DockerConfig : MediaType.OciConfig;
+    return parseImageConfig(await this.store.readBlob(record.configDigest), mediaType, record.layers.length);
   }
 
   /**
-   * Pulls an image: resolves the tag, selects the platform from an index, downloads and
-   * verifies the config and every layer, unpacks each layer once into `layers/<chainid>/`.
+   * Pulls an image, like `docker pull`: resolves the tag, selects the platform from an index,
+   * downloads and verifies the config and every layer (digests checked while streaming), and
+   * unpacks each layer once into the shared layer store. Layers already in the store are
+   * `cached`, not downloaded. Moving a tag leaves the image it pointed at untagged (dangling).
+   *
+   * Returns a {@link PullTask}: `await` it for the {@link Image}, and/or subscribe to its
+   * `progress`, `total` and `done` events first:
+   *
+   * ```ts
+   * const img = await rt.images.pull('127.0.0.1:5000/app:1')
+   *   .on('progress', (p) => console.log(p.index, p.state, p.bytesDone, '/', p.bytesTotal))
+   *   .on('total', (t) => console.log(`${t.layersDone}/${t.layers}`));
+   * ```
+   *
+   * @param ref e.g. `busybox`, `127.0.0.1:5000/ns/app:1`, `app@sha256:…`
+   * @throws (rejects with) `InvalidReferenceError`, `UnauthorizedError`, `NotFoundError`,
+   *   `RegistryError`, `PlatformNotFoundError`, `ImageFormatError`, `DigestMismatchError`,
+   *   `SizeMismatchError`, `UnsafeLayerEntryError`, `LayerFormatError`, `AbortError`
    */
-  async pull(refString: string, options: PullOptions = {}): Promise<ImageRecord> {
+  pull(ref: string, options: PullOptions = {}): PullTask {
+    return PullTask.start(async (emit) => {
+      const record = await this.pullRecord(ref, options, emit);
+      const image = await this.imageOf(record);
+      emit('done', image);
+      return image;
+    });
+  }
+
+  private async pullRecord(refString: string, options: PullOptions, emitEvent: PullEmit | undefined): Promise<ImageRecord> {
     const ref = parseReference(refString);
+    if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
     if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
       throw new ValidationError('concurrency', 'must be a positive integer');
     }
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ValidationError('onProgress', 'must be a function');
     const want = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
     await this.init();
     const { signal } = options;
+    if (signal?.aborted) throw new AbortError('pull aborted', { cause: signal.reason });
     const client = new RegistryClient({
       domain: ref.domain,
       ...(options.auth ? { auth: options.auth } : {}),
       ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
       ...(this.options.dockerConfigPath ? { dockerConfigPath: this.options.dockerConfigPath } : {}),
     });
-    // Shared: any number of pulls; `remove` takes it exclusively before deleting anything, so it
-    // never deletes a blob or layer that an unfinished pull has just made.
+    const staged: StagedPull = { partials: [], files: [], layers: [], temps: [], locks: [] };
+    // Shared: any number of pulls; `remove` and `prune` take it exclusively before deleting
+    // anything, so they never delete a blob or layer that an unfinished pull has just made.
     const gcLock = await this.store.lock('gc', { mode: 'shared', signal });
     try {
       const top = await client.getManifest(ref.path, ref.digest ?? ref.tag!, signal);
@@ -287,7 +342,7 @@ export class ImageService {
       let indexDigest: string | undefined;
       if (parsed.kind === 'index') {
         const desc = selectPlatform(parsed, want);
-        await this.store.putBlob(top.bytes, { digest: top.digest });
+        staged.files.push({ path: await this.store.stageBytes(top.bytes), digest: top.digest });
         indexDigest = top.digest;
         const m = await client.getManifest(ref.path, desc.digest, signal);
         if (m.bytes.length !== desc.size) throw new SizeMismatchError(desc.size, m.bytes.length, `manifest ${desc.digest}`);
@@ -298,8 +353,10 @@ export class ImageService {
       }
       const manifest: ImageManifest = parsed;
       const configSource: BlobSource = { open: (offset, s) => client.openBlob(ref.path, manifest.config.digest, offset, s) };
-      await this.store.ingest(manifest.config, { source: configSource, ...(signal ? { signal } : {}), isRetryable: isNetworkError });
-      const config = parseImageConfig(await this.store.readBlob(manifest.config.digest), manifest.config.mediaType, manifest.layers.length);
+      if ((await this.store.ingest(manifest.config, { source: configSource, ...(signal ? { signal } : {}), isRetryable: isNetworkError, defer: true })) === 'fetched') {
+        staged.partials.push(manifest.config);
+      }
+      const config = parseImageConfig(await this.store.readPartial(manifest.config.digest), manifest.config.mediaType, manifest.layers.length);
       const configPlatform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
       if (options.platform !== undefined && !platformMatches(configPlatform, want)) {
         throw new PlatformNotFoundError(`image ${formatReference(ref)} is ${formatPlatform(configPlatform)}, not the requested ${formatPlatform(want)}`);
@@ -309,9 +366,21 @@ export class ImageService {
       const layers: ImageLayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! }));
       for (const l of layers) layerCompression(l.mediaType); // unsupported media types fail before any download
 
-      await this.pullLayers(client, ref, layers, options);
+      await this.pullLayers(client, ref, layers, options, emitEvent, staged);
+      staged.files.push({ path: await this.store.stageBytes(manifestBytes), digest: manifestDigest });
 
-      await this.store.putBlob(manifestBytes, { digest: manifestDigest });
+      // Everything is downloaded, verified and unpacked in tmp/. One syncfs makes it durable;
+      // then blobs and layers (base first) become visible; one more makes the renames durable
+      // before a record names them.
+      await this.store.durable();
+      for (const p of staged.partials) await this.store.commitPartial(p);
+      for (const f of staged.files.splice(0)) await this.store.commitBlobFile(f.path, f.digest);
+      for (const l of staged.layers) {
+        await this.store.publishLayer(l.tmp, l.metaTmp, l.meta);
+        staged.temps = staged.temps.filter((t) => t !== l.tmp && t !== l.metaTmp);
+      }
+      await this.store.durable();
+
       const record: StoredRecord = {
         id: manifest.config.digest,
         manifestDigest,
@@ -322,22 +391,45 @@ export class ImageService {
         layers,
         pulledAt: new Date().toISOString(),
       };
-      await this.store.writeJson(this.recordPath(manifestDigest), record);
-      await this.updateRefs((refs) => {
+      await this.table.writeRecord(record);
+      await this.table.updateRefs((refs) => {
         if (ref.tag !== undefined && ref.digest === undefined) refs.tags[formatReference(ref)] = manifestDigest;
         refs.digests[`${ref.name}@${indexDigest ?? manifestDigest}`] = manifestDigest;
       });
-      return this.withRefs(record, await this.readRefs());
+      return this.table.withRefs(record, await this.table.readRefs());
+    } catch (e) {
+      // Blobs that were downloaded and verified before the failure are kept, as a stored blob
+      // (the next pull does not download them again; `prune` removes them if it never comes).
+      if (staged.partials.length > 0) {
+        await this.store.durable().then(async () => {
+          for (const p of staged.partials) await this.store.commitPartial(p);
+        }).catch(() => {});
+      }
+      throw e;
     } finally {
+      // Unpacked layers and staged files of a failed pull go.
+      for (const t of staged.temps) await rm(t, { recursive: true, force: true });
+      for (const f of staged.files) await rm(f.path, { force: true });
+      for (const l of staged.locks) l.release();
       gcLock.release();
       client.close();
     }
   }
 
-  private async pullLayers(client: RegistryClient, ref: ImageReference, layers: ImageLayerRecord[], options: PullOptions): Promise<void> {
+  /**
+   * Downloads and unpacks the layers into tmp/, up to `concurrency` at once, each streaming
+   * through the unpacker as it downloads. A layer resolves against its lower layers (hard links
+   * into them are copied up, implicit directories take their metadata) as soon as they are
+   * complete, wherever they are (tmp/ or already in the store). Nothing is made durable or
+   * visible here: the caller does that once for the whole image. The layer locks are kept
+   * (in `staged.locks`) until then, so another process wanting the same layer waits and then
+   * finds it in the store.
+   */
+  private async pullLayers(client: RegistryClient, ref: ImageReference, layers: ImageLayerRecord[], options: PullOptions, emitEvent: PullEmit | undefined, staged: StagedPull): Promise<void> {
     const { signal, onProgress } = options;
     const slots = new Semaphore(options.concurrency ?? 4);
-    const committed = layers.map(() => deferred());
+    // Where each complete layer is, for the layers above it.
+    const complete = layers.map(() => deferredValue<string>());
     const done = layers.map(() => 0);
     const bytesTotal = layers.reduce((a, l) => a + l.size, 0);
     let layersDone = 0;
@@ -346,21 +438,25 @@ export class ImageService {
         layersDone++;
         done[i] = layers[i]!.size;
       }
-      onProgress?.({
-        layer: layers[i]!.digest, index: i, state, bytesDone: done[i]!, bytesTotal: layers[i]!.size,
-        total: { bytesDone: done.reduce((a, b) => a + b, 0), bytesTotal, layersDone, layers: layers.length },
-      });
+      const total: TotalProgress = { bytesDone: done.reduce((a, b) => a + b, 0), bytesTotal, layersDone, layers: layers.length };
+      const layer: LayerProgress = { layer: layers[i]!.digest, index: i, state, bytesDone: done[i]!, bytesTotal: layers[i]!.size };
+      onProgress?.({ ...layer, total });
+      emitEvent?.('progress', layer);
+      emitEvent?.('total', total);
     };
     const native = fsOps();
+    const stagedLayers: Array<StagedPull['layers'][number] | undefined> = layers.map(() => undefined);
+
+    // Every layer lock, base first, before any work, held until the layers are in the store.
+    // Base-first is one global order: a chain id fixes every layer below it, so two images that
+    // share a layer share it at the same position with the same layers below — two pulls can
+    // never each hold a lock the other waits for.
+    for (const l of layers) staged.locks.push(await this.store.lock(`layer-${l.chainId.slice(7)}`, { signal }));
 
     const task = async (i: number): Promise<void> => {
       const layer = layers[i]!;
       emit(i, 'waiting');
       const release = await slots.acquire();
-      const lock = await this.store.lock(`layer-${layer.chainId.slice(7)}`, { signal }).catch((e) => {
-        release();
-        throw e;
-      });
       try {
         const haveLayer = await this.store.hasLayer(layer.chainId);
         const haveBlob = await this.store.hasBlob(layer.digest);
@@ -370,9 +466,10 @@ export class ImageService {
           emit(i, 'downloading');
         };
         if (haveLayer) {
+          complete[i]!.resolve(this.store.layerDir(layer.chainId));
           if (!haveBlob) {
             emit(i, 'downloading');
-            await this.store.ingest(layer, { source, onProgress: onBlobProgress, ...(signal ? { signal } : {}), isRetryable: isNetworkError });
+            if ((await this.store.ingest(layer, { source, onProgress: onBlobProgress, ...(signal ? { signal } : {}), isRetryable: isNetworkError, defer: true })) === 'fetched') staged.partials.push(layer);
             release();
             emit(i, 'done');
           } else {
@@ -382,10 +479,10 @@ export class ImageService {
           return;
         }
         const tmp = await this.store.layerTempDir(layer.chainId);
-        let rootFd = -1;
+        staged.temps.push(tmp);
+        const rootFd = openPrivateRoot(tmp);
+        const applier = new LayerApplier(rootFd, 'layer', layer.digest, native, { parallel: WRITE_THREADS });
         try {
-          rootFd = native.fsOpenRoot(tmp);
-          const applier = new LayerApplier(rootFd, 'layer', layer.digest);
           const compression = layerCompression(layer.mediaType);
           let result: { diffId: string; size: number };
           if (haveBlob) {
@@ -393,52 +490,49 @@ export class ImageService {
             result = await applyLayer(readFileChunks(this.store.blobPath(layer.digest)), applier, { layer: layer.digest, compression, diffId: layer.diffId, ...(signal ? { signal } : {}) });
           } else {
             emit(i, 'downloading');
-            result = await this.downloadAndApply(layer, source, applier, compression, onBlobProgress, signal);
+            const fetched = await this.downloadAndApply(layer, source, applier, compression, onBlobProgress, signal);
+            result = fetched.applied;
+            if (fetched.ingested === 'fetched') staged.partials.push(layer);
           }
           release();
           emit(i, 'verifying');
-          // Lower layers must be complete: hard links into them are copied up, and implicit
-          // directories take their metadata.
-          for (let j = 0; j < i; j++) await committed[j]!.promise;
+          const lowerDirs = (await Promise.all(complete.slice(0, i).map((c) => c.promise))).reverse();
           emit(i, 'extracting');
           const lowerFds: number[] = [];
           try {
-            for (let j = i - 1; j >= 0; j--) lowerFds.push(native.fsOpenRoot(this.store.layerDir(layers[j]!.chainId)));
+            for (const d of lowerDirs) lowerFds.push(native.fsOpenRoot(d));
             applier.resolveAgainstLowers(lowerFds);
           } finally {
             for (const fd of lowerFds) closeSync(fd);
           }
           applier.finish();
-          native.fsSync(rootFd);
-          closeSync(rootFd);
-          rootFd = -1;
-          await this.store.commitLayer(tmp, { chainId: layer.chainId, diffId: result.diffId, size: result.size });
+          complete[i]!.resolve(tmp);
+          const meta = { chainId: layer.chainId, diffId: result.diffId, size: result.size, contentSize: applier.contentBytes };
+          const metaTmp = await this.store.stageLayerMeta(meta);
+          staged.temps.push(metaTmp);
+          stagedLayers[i] = { tmp, metaTmp, meta };
           emit(i, 'done');
-        } catch (e) {
-          if (rootFd >= 0) closeSync(rootFd);
-          await rm(tmp, { recursive: true, force: true });
-          throw e;
+        } finally {
+          applier.abort(); // after finish() only a no-op; on failure it stops the write pool
+          closePrivateRoot(rootFd);
         }
       } finally {
         release();
-        lock.release();
       }
     };
 
     const results = await Promise.allSettled(
       layers.map((_, i) =>
-        task(i).then(
-          () => committed[i]!.resolve(),
-          (e) => {
-            committed[i]!.reject(e);
-            throw e;
-          },
-        ),
+        task(i).catch((e) => {
+          complete[i]!.reject(e);
+          throw e;
+        }),
       ),
     );
     // Report the root cause: a lower layer's failure makes every layer above it fail too.
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    for (const l of stagedLayers) if (l) staged.layers.push(l);
   }
 
   /** Streams a layer blob from the registry into the store and, at the same time, the unpacker. */
@@ -449,7 +543,7 @@ export class ImageService {
     compression: ReturnType<typeof layerCompression>,
     onProgress: (n: number) => void,
     signal: AbortSignal | undefined,
-  ): Promise<{ diffId: string; size: number }> {
+  ): Promise<{ applied: { diffId: string; size: number }; ingested: 'cached' | 'fetched' }> {
     const queue = new ChunkQueue();
     const stop = new AbortController();
     const ingestSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
@@ -466,10 +560,11 @@ export class ImageService {
     });
     const ingesting = (async () => {
       try {
-        const r = await this.store.ingest(layer, { source, onData: (c) => queue.push(c), onProgress: (n) => onProgress(n), signal: ingestSignal, isRetryable: isNetworkError });
+        const r = await this.store.ingest(layer, { source, onData: (c) => queue.push(c), onProgress: (n) => onProgress(n), signal: ingestSignal, isRetryable: isNetworkError, defer: true });
         // Another process stored the blob while we waited for its lock: unpack from the store.
         if (r === 'cached') for await (const c of readFileChunks(this.store.blobPath(layer.digest))) await queue.push(c);
         queue.end();
+        return r;
       } catch (e) {
         queue.fail(e);
         throw e;
@@ -479,106 +574,118 @@ export class ImageService {
     // A download that failed on its own (verification, network) explains any unpack failure it
     // caused; a download we aborted because the unpacker refused the content does not.
     if (ingested.status === 'rejected' && !stop.signal.aborted) throw ingested.reason;
-    if (applied.status === 'rejected') throw applied.reason;
-    if (ingested.status === 'rejected') throw ingested.reason;
-    return applied.value;
-  }
-
-  private withRefs(record: StoredRecord, refs: RefTable): ImageRecord {
-    const repoTags = Object.entries(refs.tags).filter(([, d]) => d === record.manifestDigest).map(([t]) => t).sort();
-    const repoDigests = Object.entries(refs.digests).filter(([, d]) => d === record.manifestDigest).map(([t]) => t).sort();
-    return { ...record, repoTags, repoDigests };
-  }
-
-  private async allRecords(): Promise<StoredRecord[]> {
-    await this.init();
-    const dir = join(this.store.imagesDir, 'manifests');
-    const out: StoredRecord[] = [];
-    for (const name of await readdir(dir)) {
-      if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
-      const r = await this.store.readJson<StoredRecord>(join(dir, name));
-      if (r) out.push(r);
+    if (applied.status === 'rejected') {
+      // The blob is what its digest says, but its content was refused: do not keep it.
+      if (ingested.status === 'fulfilled' && ingested.value === 'fetched') await this.store.discardPartial(layer.digest);
+      throw applied.reason;
     }
-    return out;
-  }
-
-  /** All images in the store, with their tags and digests. */
-  async list(): Promise<ImageRecord[]> {
-    const refs = await this.readRefs();
-    return (await this.allRecords()).map((r) => this.withRefs(r, refs));
+    if (ingested.status === 'rejected') throw ingested.reason;
+    return { applied: applied.value, ingested: ingested.value };
   }
 
   /**
-   * Finds an image by reference (`busybox`, `name:tag`, `name@sha256:…`), by id
-   * (`sha256:<config hex>` or an unambiguous hex prefix of at least 4), or by manifest digest.
+   * Images in the store, like `docker images` / `GET /images/json`.
+   *
+   * ```ts
+   * await rt.images.list({ filters: { reference: 'busybox', dangling: false, label: 'org.example=1' } });
+   * await rt.images.list({ filters: { since: 'app:1', until: '24h' } });
+   * ```
+   * @param options.filters Docker's filter names: `reference`, `dangling`, `label`, `before`,
+   *   `since`, `until`, `id` (see {@link ImageListFilters}). Default: none.
    */
-  async get(ref: string): Promise<ImageRecord> {
+  async list(options: ListOptions = {}): Promise<Image[]> {
     await this.init();
-    const refs = await this.readRefs();
-    const manifestDigest = await this.resolve(ref, refs);
-    const record = await this.store.readJson<StoredRecord>(this.recordPath(manifestDigest));
-    if (!record) throw new NotFoundError(`image ${ref} not found (its record is missing)`);
-    return this.withRefs(record, refs);
+    const filters = normaliseFilters(options?.filters, ['reference', 'dangling', 'label', 'before', 'since', 'until', 'id']);
+    const dangling = danglingFilter(filters);
+    const patterns = (filters.get('reference') ?? []).map((p) => globToRegExp(p));
+    const labels = filters.get('label') ?? [];
+    const ids = (filters.get('id') ?? []).map((v) => {
+      const m = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(v);
+      if (!m) throw new ValidationError('filters.id', `${JSON.stringify(v)} is not an image id or id prefix`);
+      return m[1]!;
+    });
+    const createdOf = (img: Image) => img.created?.getTime() ?? 0;
+    const beforeRef = single(filters, 'before');
+    const sinceRef = single(filters, 'since');
+    const untilValue = single(filters, 'until');
+    const before = beforeRef !== undefined ? createdOf(await this.get(beforeRef)) : undefined;
+    const since = sinceRef !== undefined ? createdOf(await this.get(sinceRef)) : undefined;
+    const until = untilValue !== undefined ? parseTimeFilter(untilValue, 'filters.until') : undefined;
+
+    const refs = await this.table.readRefs();
+    const out: Image[] = [];
+    for (const stored of await this.table.allRecords()) {
+      const record = this.table.withRefs(stored, refs);
+      if (dangling !== undefined && (record.repoTags.length === 0) !== dangling) continue;
+      if (ids.length > 0 && !ids.some((p) => record.id.slice(7).startsWith(p))) continue;
+      if (patterns.length > 0 && !patterns.some((p) => referenceMatches(p, [...record.repoTags, ...record.repoDigests]))) continue;
+      const image = await this.imageOf(record);
+      if (!labels.every((l) => labelMatches(image.config.Labels, l))) continue;
+      const created = createdOf(image);
+      if (before !== undefined && !(created < before)) continue;
+      if (since !== undefined && !(created > since)) continue;
+      if (until !== undefined && !(created < until)) continue;
+      out.push(image);
+    }
+    // Newest first, as `docker images` shows them.
+    return out.sort((a, b) => createdOf(b) - createdOf(a) || a.id.localeCompare(b.id));
   }
 
-  private async resolve(ref: string, refs: RefTable): Promise<string> {
-    const idLike = /^(sha256:)?([a-f0-9]{4,64})$/.exec(ref);
-    if (idLike) {
-      const hex = idLike[2]!;
-      const matches = (await this.allRecords()).filter((r) => r.id.slice(7).startsWith(hex) || (hex.length === 64 && r.manifestDigest.slice(7) === hex));
-      const ids = new Set(matches.map((m) => m.id));
-      if (ids.size > 1) throw new ConflictError(`image id prefix ${ref} is ambiguous (${ids.size} images)`);
-      // One id, several manifests (e.g. the same image with gzip and zstd layers): the newest.
-      if (matches.length > 0) return matches.sort((a, b) => b.pulledAt.localeCompare(a.pulledAt))[0]!.manifestDigest;
-      if (idLike[1] || hex.length === 64) throw new NotFoundError(`image ${ref} not found`);
-    }
-    const parsed = parseReference(ref);
-    if (parsed.digest !== undefined) {
-      const key = `${parsed.name}@${parsed.digest}`;
-      if (refs.digests[key]) return refs.digests[key]!;
-      for (const r of await this.allRecords()) if (r.manifestDigest === parsed.digest || r.indexDigest === parsed.digest) return r.manifestDigest;
-      throw new NotFoundError(`image ${familiarName(parsed)} not found`);
-    }
-    const found = refs.tags[formatReference(parsed)];
-    if (!found) throw new NotFoundError(`image ${familiarName(parsed)} not found`);
-    return found;
+  /**
+   * Finds an image by reference, id, id prefix (≥ 4 hex digits) or manifest digest.
+   * @throws NotFoundError; ConflictError for an ambiguous id prefix
+   */
+  async get(ref: string): Promise<Image> {
+    return this.imageOf(await this.record(ref));
   }
 
-  /** Adds a tag (`newRef`, normalised; `latest` when omitted) for an existing image. */
-  async tag(ref: string, newRef: string): Promise<ImageRecord> {
-    const record = await this.get(ref);
+  /** @internal The stored record (layers, digests) behind an image. */
+  async record(ref: string): Promise<ImageRecord> {
+    if (typeof ref !== 'string' || ref === '') throw new ValidationError('ref', 'must be an image reference or id');
+    await this.init();
+    return this.table.get(ref);
+  }
+
+  /**
+   * Adds a tag, like `docker tag ref newRef` (`latest` when `newRef` has none). A tag that named
+   * another image moves (that image may become dangling).
+   * @returns the image, with its tags
+   */
+  async tag(ref: string, newRef: string): Promise<Image> {
+    const record = await this.record(ref);
     const target = parseReference(newRef, 'newRef');
     if (target.digest !== undefined) throw new ValidationError('newRef', 'a tag cannot contain a digest');
-    await this.updateRefs((refs) => {
+    await this.table.updateRefs((refs) => {
       refs.tags[formatReference(target)] = record.manifestDigest;
     });
-    return this.get(formatReference(target));
+    return this.get(record.manifestDigest);
   }
 
   /**
-   * Removes a tag; when no tag or digest reference is left (or when removing by id), deletes
-   * the image and every blob and layer no other image uses. Removing by id an image that has
-   * several tags needs `force`, as in Docker.
+   * Removes an image, like `docker rmi`: by tag, removes that tag, and the image once no tag is
+   * left; by id or digest, removes every reference and the image. Then deletes every blob and
+   * layer no other image (or container, see `isLayerInUse`) uses.
+   * @param options.force remove by id an image that has several tags (default false: ConflictError)
    */
-  async remove(ref: string, { force = false }: { force?: boolean } = {}): Promise<RemoveResult> {
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
     await this.init();
+    const force = options?.force ?? false;
     const result: RemoveResult = { untagged: [], deleted: [] };
     const gc = await this.store.lock('gc');
     try {
-      let doomed: StoredRecord | undefined;
-      await this.updateRefs(async (refs) => {
-        const manifestDigest = await this.resolve(ref, refs);
-        const record = await this.store.readJson<StoredRecord>(this.recordPath(manifestDigest));
+      const doomed = await this.table.updateRefs(async (refs) => {
+        const manifestDigest = await this.table.resolve(ref, refs);
+        const record = await this.table.readRecord(manifestDigest);
         if (!record) throw new NotFoundError(`image ${ref} not found`);
         const tags = Object.keys(refs.tags).filter((t) => refs.tags[t] === manifestDigest);
-        const byName = !/^(sha256:)?[a-f0-9]{4,64}$/.test(ref) && parseReference(ref).digest === undefined;
+        const byName = !isIdLike(ref) && parseReference(ref).digest === undefined;
         if (byName) {
           const key = formatReference(parseReference(ref));
           delete refs.tags[key];
           result.untagged.push(key);
-          if (tags.length > 1) return;
+          if (tags.length > 1) return undefined;
         } else if (tags.length > 1 && !force) {
-          throw new ConflictError(`image ${ref} is referenced by ${tags.length} tags (${tags.join(', ')}); remove them one by one or pass force: true`);
+          throw new ConflictError(`image ${ref} is referenced by ${tags.length} tags (${tags.map((t) => familiarName(parseReference(t))).join(', ')}); remove them one by one or pass force: true`);
         }
         for (const t of tags) {
           if (refs.tags[t] === undefined) continue;
@@ -591,56 +698,118 @@ export class ImageService {
             result.untagged.push(d);
           }
         }
-        doomed = record;
+        return record;
       });
-      if (doomed) await this.deleteUnused(doomed, result);
+      if (doomed) {
+        const collected: Collected = { deleted: [], bytes: 0 };
+        await deleteImage(this.gc, doomed, collected);
+        result.deleted.push(...collected.deleted);
+      }
     } finally {
       gc.release();
     }
     return result;
   }
 
-  private async deleteUnused(doomed: StoredRecord, result: RemoveResult): Promise<void> {
-    await rm(this.recordPath(doomed.manifestDigest), { force: true });
-    const others = (await this.allRecords()).filter((r) => r.manifestDigest !== doomed.manifestDigest);
-    const usedBlobs = new Set<string>();
-    const usedLayers = new Set<string>();
-    for (const r of others) {
-      usedBlobs.add(r.manifestDigest);
-      usedBlobs.add(r.configDigest);
-      if (r.indexDigest) usedBlobs.add(r.indexDigest);
-      for (const l of r.layers) {
-        usedBlobs.add(l.digest);
-        usedLayers.add(l.chainId);
+  /**
+   * Removes unused images, like `docker image prune`: by default the dangling ones (no tag),
+   * with `dangling: false` every image whose layers no container uses; then every blob, layer
+   * and abandoned download that no image holds. Images and layers in use (`isLayerInUse`) are
+   * never deleted, nor anything another image needs.
+   *
+   * ```ts
+   * const { imagesDeleted, spaceReclaimed } = await rt.images.prune();
+   * await rt.images.prune({ filters: { dangling: false, until: '24h', label: '!keep' } });
+   * ```
+   * @param options.filters `dangling` (default true), `until`, `label` (see {@link ImagePruneFilters})
+   */
+  async prune(options: PruneOptions = {}): Promise<PruneResult> {
+    await this.init();
+    const filters = normaliseFilters(options?.filters, ['dangling', 'until', 'label']);
+    const danglingOnly = danglingFilter(filters) ?? true;
+    const untilValue = single(filters, 'until');
+    const until = untilValue !== undefined ? parseTimeFilter(untilValue, 'filters.until') : undefined;
+    const labels = filters.get('label') ?? [];
+    const result: PruneResult = { imagesDeleted: [], spaceReclaimed: 0 };
+    const collected: Collected = { deleted: [], bytes: 0 };
+    const gc = await this.store.lock('gc');
+    try {
+      for (const stored of await this.table.allRecords()) {
+        const top = stored.layers.at(-1)?.chainId;
+        if (top !== undefined && this.options.isLayerInUse?.(top)) continue;
+        if (until !== undefined || labels.length > 0) {
+          const config = await this.configOf(stored).catch(() => undefined);
+          const created = config?.created ? Date.parse(config.created) : 0;
+          if (until !== undefined && !(created < until)) continue;
+          if (!labels.every((l) => labelMatches(config?.config?.Labels, l))) continue;
+        }
+        // Decided under the ref lock: a concurrent `tag` either happened before (and the image
+        // is kept) or happens after it is gone (and fails with NotFoundError).
+        const untagged = await this.table.updateRefs((refs) => {
+          const tags = Object.keys(refs.tags).filter((t) => refs.tags[t] === stored.manifestDigest);
+          if (danglingOnly && tags.length > 0) return undefined;
+          const names = [...tags, ...Object.keys(refs.digests).filter((d) => refs.digests[d] === stored.manifestDigest)];
+          for (const t of tags) delete refs.tags[t];
+          for (const d of names) delete refs.digests[d];
+          return names;
+        });
+        if (untagged === undefined) continue;
+        for (const u of untagged) result.imagesDeleted.push({ untagged: familiarName(parseReference(u)) });
+        const before = collected.deleted.length;
+        await deleteImage(this.gc, stored, collected);
+        for (const d of collected.deleted.slice(before)) if (d === stored.id || (stored.layers.some((l) => l.chainId === d))) result.imagesDeleted.push({ deleted: d });
       }
+      const before = collected.deleted.length;
+      await collectOrphans(this.gc, collected);
+      for (const d of collected.deleted.slice(before)) result.imagesDeleted.push({ deleted: d });
+    } finally {
+      gc.release();
     }
-    const blobs = [doomed.manifestDigest, doomed.configDigest, ...(doomed.indexDigest ? [doomed.indexDigest] : []), ...doomed.layers.map((l) => l.digest)];
-    for (const b of new Set(blobs)) {
-      if (usedBlobs.has(b)) continue;
-      await this.store.removeBlob(b);
-      result.deleted.push(b);
-    }
-    for (const l of doomed.layers) {
-      if (usedLayers.has(l.chainId) || this.options.isLayerInUse?.(l.chainId)) continue;
-      const lock = await this.store.lock(`layer-${l.chainId.slice(7)}`);
-      try {
-        await this.store.removeLayer(l.chainId);
-      } finally {
-        lock.release();
+    result.spaceReclaimed = collected.bytes;
+    return result;
+  }
+
+  /**
+   * Docker's `image history`: one row per config history entry, newest first, each non-empty
+   * entry aligned with its layer (and that layer's size). Layers the history does not describe
+   * (images built without history, e.g. by `umoci`) get rows of their own.
+   * @throws ImageFormatError when the history claims more layers than the image has
+   */
+  async history(ref: string): Promise<ImageHistoryItem[]> {
+    const record = await this.record(ref);
+    const config = await this.configOf(record);
+    const rows: Array<Omit<ImageHistoryItem, 'Id' | 'Tags'>> = [];
+    const layerSize = async (i: number) => {
+      const meta = await this.store.layerMeta(record.layers[i]!.chainId);
+      return meta?.contentSize ?? meta?.size ?? 0;
+    };
+    let next = 0;
+    for (const h of config.history ?? []) {
+      const empty = h.empty_layer === true;
+      let size = 0;
+      if (!empty) {
+        if (next >= record.layers.length) throw new ImageFormatError('ERR_IMAGE_FORMAT', `image ${record.id}: config history has more non-empty entries than the image has layers (${record.layers.length})`);
+        size = await layerSize(next++);
       }
-      result.deleted.push(l.chainId);
+      const created = h.created ? Math.floor(Date.parse(h.created) / 1000) : 0;
+      rows.push({ Created: Number.isFinite(created) ? created : 0, CreatedBy: h.created_by ?? '', Size: size, Comment: h.comment ?? '', EmptyLayer: empty });
     }
-    result.deleted.unshift(doomed.id);
+    while (next < record.layers.length) rows.push({ Created: 0, CreatedBy: '', Size: await layerSize(next++), Comment: '', EmptyLayer: false });
+    const tags = record.repoTags.map((t) => familiarName(parseReference(t)));
+    return rows.reverse().map((r, i) => (i === 0 ? { Id: record.id, Tags: tags, ...r } : { Id: '<missing>', Tags: null, ...r }));
   }
 
   /**
    * Pushes an image from the store to the registry `ref` names (`targetRef` when given, else
    * `ref` itself): each blob is checked with HEAD, mounted from the repository it was pulled
    * from when that is on the same registry, uploaded otherwise; then the manifest is PUT.
-   * Returns the pushed manifest's digest.
+   * @param options.targetRef where to push (default `ref`)
+   * @param options.auth credentials (default: `~/.docker/config.json`, else anonymous)
+   * @param options.insecure allow http / unverified TLS to a non-loopback registry (default false)
+   * @returns the pushed manifest's digest
    */
   async push(ref: string, { targetRef, auth, insecure, signal }: { targetRef?: string; auth?: RegistryAuth; insecure?: boolean; signal?: AbortSignal } = {}): Promise<string> {
-    const record = await this.get(ref);
+    const record = await this.record(ref);
     const target = parseReference(targetRef ?? ref, targetRef ? 'targetRef' : 'ref');
     const client = new RegistryClient({
       domain: target.domain,
@@ -676,16 +845,13 @@ export class ImageService {
 
   /** The image's config (parsed and validated). */
   async config(ref: string): Promise<ImageConfig> {
-    const record = await this.get(ref);
-    return parseImageConfig(await this.store.readBlob(record.configDigest), record.mediaType.includes('oci') ? 'application/vnd.oci.image.config.v1+json' : 'application/vnd.docker.container.image.v1+json', record.layers.length);
+    return this.configOf(await this.record(ref));
   }
 
   /** Docker-like `image inspect`. */
   async inspect(ref: string): Promise<ImageInspect> {
-    const record = await this.get(ref);
-    const config = await this.config(record.manifestDigest);
-    let size = 0;
-    for (const l of record.layers) size += (await this.store.layerMeta(l.chainId))?.size ?? l.size;
+    const record = await this.record(ref);
+    const config = await this.configOf(record);
     const diffIds = record.layers.map((l) => l.diffId);
     return {
       Id: record.id,
@@ -698,22 +864,105 @@ export class ImageService {
       ...(config.variant ? { Variant: config.variant } : {}),
       Config: config.config ?? null,
       RootFS: { Type: 'layers', Layers: diffIds, DiffIDs: diffIds },
-      Size: size,
+      Size: await this.sizeOf(record),
       DownloadSize: record.layers.reduce((a, l) => a + l.size, 0),
       ManifestDigest: record.manifestDigest,
       Metadata: { PulledAt: record.pulledAt },
     };
   }
 
+  /**
+   * Writes images to a tar stream, like `docker save`: the docker-save format (`manifest.json`,
+   * `repositories`) and, in the same archive, an OCI image layout (`oci-layout`, `index.json`,
+   * `blobs/sha256/…`), as Docker ≥ 25 does. Layers are written uncompressed (their digests are
+   * their diff ids), configs byte for byte (image ids survive a save/load round trip).
+   *
+   * ```ts
+   * await pipeline(rt.images.save(['busybox:latest', 'app']), createWriteStream('images.tar'));
+   * ```
+   * @param refs `name:tag` (that tag), `name` (every tag of the repository), an id or
+   *   `name@digest` (the image, untagged in the archive)
+   * @param options.signal stops the stream with an `AbortError`
+   * @returns a stream; unknown images and store damage surface as its `error` event
+   */
+  save(refs: string | readonly string[], options: { signal?: AbortSignal } = {}): Readable {
+    const list = typeof refs === 'string' ? [refs] : [...refs];
+    if (list.length === 0) throw new ValidationError('refs', 'name at least one image');
+    const { signal } = options;
+    const self = this;
+    async function* generate(): AsyncGenerator<Buffer> {
+      await self.init();
+      // Shared: a concurrent remove/prune must not delete a blob half-way through the stream.
+      const gc = await self.store.lock('gc', { mode: 'shared', signal });
+      try {
+        const targets = await resolveSaveTargets(self.table, list);
+        yield* saveArchive(self.store, targets, signal);
+      } finally {
+        gc.release();
+      }
+    }
+    return Readable.from(generate(), { objectMode: false, highWaterMark: 1024 * 1024 });
+  }
+
+  /**
+   * Loads images from a tar stream or file, like `docker load`: a `docker save` archive (any
+   * Docker version, including the older `<id>/layer.tar` layout) or an OCI image layout
+   * archive (`skopeo copy … oci-archive:`), plain, gzip or zstd. Every blob's digest and every
+   * layer's diff id is verified while reading; a malformed or tampered archive rejects with a
+   * typed error (`ImageFormatError`, `DigestMismatchError`, `SizeMismatchError`,
+   * `UnsafeLayerEntryError`) and leaves the store as it was. Tags in the archive
+   * (`RepoTags`, or `io.containerd.image.name` / a `name:tag` `org.opencontainers.image.ref.name`)
+   * are applied, moving them from other images.
+   * @param options.signal cancels the load
+   * @returns the loaded images, in archive order
+   */
+  async load(archive: Readable | AsyncIterable<Uint8Array> | string, options: { signal?: AbortSignal } = {}): Promise<Image[]> {
+    const source = toChunks(archive, 'archive');
+    await this.init();
+    const gc = await this.store.lock('gc', { mode: 'shared', signal: options.signal });
+    let records: ImageRecord[];
+    try {
+      records = await loadArchive(this.store, this.table, source, options.signal);
+    } finally {
+      gc.release();
+    }
+    return Promise.all(records.map((r) => this.imageOf(r)));
+  }
+
+  /**
+   * Creates a one-layer image from a tarball of a root file system, like `docker import`.
+   * The tarball may be plain, gzip or zstd (detected).
+   *
+   * ```ts
+   * const img = await rt.images.import('/tmp/rootfs.tar.gz', { ref: 'local/rootfs:1', changes: ['CMD ["/bin/sh"]', 'ENV LANG=C.UTF-8'] });
+   * ```
+   * @param rootfsTar a path or a stream of the tarball
+   * @param options see {@link ImportOptions}: `ref` (default none: dangling), `config`
+   *   (default `{}`), `changes`, `message`, `platform` (default the host's), `signal`
+   */
+  async import(rootfsTar: Readable | AsyncIterable<Uint8Array> | string, options: ImportOptions = {}): Promise<Image> {
+    prepareImport(options); // option errors before the stream is touched
+    if (typeof rootfsTar !== 'string' && !isAsyncIterable(rootfsTar)) throw new ValidationError('rootfsTar', 'must be a path or a readable stream');
+    await this.init();
+    const gc = await this.store.lock('gc', { mode: 'shared', signal: options.signal });
+    let record: ImageRecord;
+    try {
+      record = await importRootfs(this.store, this.table, rootfsTar, options);
+    } finally {
+      gc.release();
+    }
+    return this.imageOf(record);
+  }
+
   /** What the container side needs: overlay lower dirs (top layer first) and the config. */
   async rootfsFor(ref: string): Promise<{ lowerDirs: string[]; config: ImageConfig; image: ImageRecord }> {
-    const record = await this.get(ref);
+    const record = await this.record(ref);
     const lowerDirs: string[] = [];
     for (const l of [...record.layers].reverse()) {
       if (!(await this.store.hasLayer(l.chainId))) throw new NotFoundError(`layer ${l.chainId} of image ${ref} is missing from the store; pull the image again`, { path: this.store.layerDir(l.chainId) });
       lowerDirs.push(this.store.layerDir(l.chainId));
     }
-    return { lowerDirs, config: await this.config(record.manifestDigest), image: record };
+    return { lowerDirs, config: await this.configOf(record), image: record };
   }
 
   /**
@@ -721,7 +970,7 @@ export class ImageService {
    * exists), applying the layers' blobs in order with whiteouts as deletions, like `umoci unpack`.
    */
   async unpack(ref: string, destDir: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
-    const record = await this.get(ref);
+    const record = await this.record(ref);
     await mkdir(destDir, { recursive: true, mode: 0o755 });
     if ((await readdir(destDir)).length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
     const native = fsOps();
@@ -738,3 +987,20 @@ export class ImageService {
     }
   }
 }
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<Uint8Array> {
+  return typeof v === 'object' && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+async function* toBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const c of source) yield Buffer.isBuffer(c) ? c : Buffer.from(c);
+}
+
+function toChunks(input: Readable | AsyncIterable<Uint8Array> | string, option: string): AsyncIterable<Buffer> {
+  if (typeof input === 'string') return readFileChunks(input);
+  if (!isAsyncIterable(input)) throw new ValidationError(option, 'must be a path or a readable stream');
+  return toBuffers(input);
+}
+
+/** Keeps `ContainerConfig` in this module's public surface for the re-export in index.ts. */
+export type { ContainerConfig };

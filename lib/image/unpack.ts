@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { SystemError } from '../errors.js';
 import { DigestMismatchError, LayerFormatError, UnsafeLayerEntryError } from './errors.js';
-import { fsOps, isNativeFsError, type FsOpsBinding, type FsStat } from './fs-ops.js';
+import { fsOps, isNativeFsError, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
 import type { LayerCompression } from './manifest.js';
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
 
@@ -83,6 +83,18 @@ function allowedXattr(name: string): boolean {
   return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.');
 }
 
+/** Options of a {@link LayerApplier}. */
+export interface ApplierOptions {
+  /**
+   * Threads writing regular files (layer mode, private roots only: see `fsOpenRoot`). 0: every
+   * entry is written by the calling thread, in order. Default 0.
+   */
+  parallel?: number;
+}
+
+/** Files up to this size go to the write pool with their content; larger ones are streamed. */
+const POOL_MAX_FILE = 1024 * 1024;
+
 interface PendingLink {
   path: string;
   target: string;
@@ -104,14 +116,54 @@ export class LayerApplier implements TarSink {
   private current: { path: string; header: TarHeader } | undefined;
   /** Bytes of regular-file content written. */
   contentBytes = 0;
+  // Parallel writing (see `ApplierOptions.parallel`): the pool, the files queued to it since
+  // the last barrier (path -> tar name, for errors), every path this layer has made, and the
+  // file being collected for the pool.
+  private pool: WritePoolHandle | undefined;
+  private readonly pending = new Map<string, string>();
+  private readonly made = new Set<string>();
+  private collecting: { path: string; header: TarHeader; chunks: Buffer[] } | undefined;
 
   constructor(
     private readonly rootFd: number,
     private readonly mode: UnpackMode,
     private layer: string,
     fs: FsOpsBinding = fsOps(),
+    options: ApplierOptions = {},
   ) {
     this.fs = fs;
+    const threads = options.parallel ?? 0;
+    if (threads > 0 && mode === 'layer' && fs.fsWritePoolCreate) this.pool = fs.fsWritePoolCreate(rootFd, threads);
+  }
+
+  /**
+   * Waits until every file queued to the pool is written. Called before anything that could
+   * depend on one (a hard link to it, a path made before, a parent that is one, lower-layer
+   * lookups, directory mtimes) — the only reorderings the pool may do are of new files among
+   * themselves.
+   */
+  private drain(): void {
+    if (!this.pool || this.pending.size === 0) return;
+    try {
+      this.fs.fsWritePoolBarrier!(this.pool);
+    } catch (e) {
+      // The native path is the file's, or `file (xattr.name)` for an xattr that failed.
+      const path = isNativeFsError(e) ? e.path ?? '' : '';
+      let entry = this.pending.get(path);
+      if (entry === undefined) for (const [p, name] of this.pending) if (path.startsWith(`${p} (`)) entry = name;
+      this.pending.clear();
+      this.call(entry ?? path, () => {
+        throw e;
+      });
+    }
+    this.pending.clear();
+  }
+
+  private closePool(): void {
+    if (!this.pool) return;
+    const pool = this.pool;
+    this.pool = undefined;
+    this.fs.fsWritePoolClose!(pool);
   }
 
   /** Flatten mode applies several layers to one root: start the next one. */
@@ -124,13 +176,28 @@ export class LayerApplier implements TarSink {
     const path = cleanEntryName(h.name);
     const base = baseOf(path);
     if (path === '') return; // the layer root itself: the directory we were given
-    if (base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(h.name, parentOf(path), base);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      this.drain(); // whiteouts look at and replace what is there
+      return this.whiteout(h.name, parentOf(path), base);
+    }
     this.ensureDir(parentOf(path), h.name);
     const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
     const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs };
     this.forget(path);
+    // Replacing something this layer made: it must be on disk first, and the replacement
+    // happens here, in order.
+    const replacing = this.made.has(path);
+    if (this.pool) {
+      if (replacing) this.drain();
+      this.made.add(path);
+    }
     switch (h.type) {
       case 'file': {
+        // A new small file goes to the pool with its content; anything else is written here.
+        if (this.pool && !replacing && h.size <= POOL_MAX_FILE) {
+          this.collecting = { path, header: h, chunks: [] };
+          break;
+        }
         this.currentFd = this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'file' }));
         this.current = { path, header: h };
         break;
@@ -158,12 +225,26 @@ export class LayerApplier implements TarSink {
   }
 
   data(chunk: Buffer): void {
+    if (this.collecting) {
+      this.collecting.chunks.push(chunk);
+      this.contentBytes += chunk.length;
+      return;
+    }
     let off = 0;
     while (off < chunk.length) off += writeSync(this.currentFd, chunk, off, chunk.length - off);
     this.contentBytes += chunk.length;
   }
 
   entryEnd(): void {
+    if (this.collecting) {
+      const { path, header: h, chunks } = this.collecting;
+      this.collecting = undefined;
+      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
+      this.fs.fsWritePoolSubmit!(this.pool!, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, data);
+      this.pending.set(path, h.name);
+      return;
+    }
     if (this.currentFd < 0 || !this.current) return;
     const { path, header: h } = this.current;
     const fd = this.currentFd;
@@ -173,10 +254,13 @@ export class LayerApplier implements TarSink {
     this.call(h.name, () => this.fs.fsFinishFile(fd, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, path));
   }
 
-  /** Closes a file left open by an entry that failed half-way. */
+  /** Closes a file left open by an entry that failed half-way, and stops the write pool. */
   abort(): void {
     if (this.currentFd >= 0) closeSync(this.currentFd);
     this.currentFd = -1;
+    this.collecting = undefined;
+    this.pending.clear();
+    this.closePool();
   }
 
   /**
@@ -186,16 +270,25 @@ export class LayerApplier implements TarSink {
    * @param lowerFds root fds of the lower layers, top first
    */
   resolveAgainstLowers(lowerFds: number[]): void {
-    this.publicErrors(() => this.resolveLowers(lowerFds));
-  }
-
-  /** Directory mtimes last: creating children changes them. */
-  finish(): void {
     this.publicErrors(() => {
-      for (const [dir, mtime] of this.dirTimes) this.call(dir, () => this.fs.fsSetTimesAt(this.rootFd, dir, mtime));
-      this.dirTimes.clear();
+      this.drain();
+      this.resolveLowers(lowerFds);
     });
   }
+
+  /** Directory mtimes last: creating children changes them. Stops the write pool. */
+  finish(): void {
+    try {
+      this.publicErrors(() => {
+        this.drain();
+        for (const [dir, mtime] of this.dirTimes) this.call(dir, () => this.fs.fsSetTimesAt(this.rootFd, dir, mtime));
+        this.dirTimes.clear();
+      });
+    } finally {
+      this.closePool();
+    }
+  }
+
 
   private publicErrors(fn: () => void): void {
     try {
@@ -320,6 +413,7 @@ export class LayerApplier implements TarSink {
       throw e;
     }
     if (target === '') throw new EntryRefused(h.name, 'hard link to the layer root');
+    if (this.pending.has(target)) this.drain();
     const st = this.call(h.name, () => this.fs.fsLstatAt(this.rootFd, target));
     if (st === null) {
       if (this.mode === 'layer') {
@@ -380,6 +474,7 @@ export class LayerApplier implements TarSink {
     for (const part of parts) {
       prefix = join(prefix, part);
       if (this.knownDirs.has(prefix)) continue;
+      if (this.pending.has(prefix)) this.drain(); // a queued file: let it exist, then refuse it as a parent
       const st: FsStat | null = this.call(entry, () => this.fs.fsLstatAt(this.rootFd, prefix));
       if (st === null) {
         this.call(entry, () => this.fs.fsMakeEntry(this.rootFd, { path: prefix, kind: 'dir', uid: 0, gid: 0, mode: 0o755 }));
@@ -483,6 +578,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
   }
   const diffId = `sha256:${hash.digest('hex')}`;
   if (options.diffId !== undefined && diffId !== options.diffId) {
+    applier.abort();
     throw new DigestMismatchError(options.diffId, diffId, `layer ${options.layer}: uncompressed content (diff id)`);
   }
   return { diffId, size };

@@ -69,11 +69,11 @@ test('an OCI index: the host platform by default, another on request, none that 
   publish(fake, 'multi/app:1', index, 'application/vnd.oci.image.index.v1+json');
   const svc = fresh();
   const host = await svc.pull(`${fake.host}/multi/app:1`, { platform: 'linux/amd64' });
-  assert.equal(host.manifestDigest, sha256(amd.manifest));
-  assert.equal(host.indexDigest, sha256(index));
+  assert.equal(host.digest, sha256(amd.manifest));
+  assert.equal((await svc.record(host.digest)).indexDigest, sha256(index));
   assert.deepEqual(host.repoDigests, [`${fake.host}/multi/app@${sha256(index)}`], 'RepoDigest names the index, as Docker does');
   const armImg = await svc.pull(`${fake.host}/multi/app:1`, { platform: 'linux/arm64' });
-  assert.equal(armImg.manifestDigest, sha256(arm.manifest));
+  assert.equal(armImg.digest, sha256(arm.manifest));
   assert.deepEqual(armImg.platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
   await assert.rejects(svc.pull(`${fake.host}/multi/app:1`, { platform: 'linux/s390x' }), (e: unknown) => e instanceof PlatformNotFoundError && /available: linux\/arm64\/v8, linux\/amd64/.test(e.message));
   // A single-platform manifest of the wrong architecture, asked for explicitly.
@@ -127,7 +127,7 @@ test('pulling by digest verifies the manifest against it', async () => {
   publish(fake, 'digest/app:1', img.manifest, OCI_MANIFEST);
   const svc = fresh();
   const pulled = await svc.pull(`${fake.host}/digest/app@${sha256(img.manifest)}`);
-  assert.equal(pulled.manifestDigest, sha256(img.manifest));
+  assert.equal(pulled.digest, sha256(img.manifest));
   assert.deepEqual(pulled.repoTags, []);
   // The registry answers a digest request with other bytes.
   const other = addImage(fake, { layers: [tar('x', 'impostor')] });

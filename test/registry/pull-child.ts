@@ -8,4 +8,4 @@ const image = await new ImageService(root!).pull(ref!, {
     if (e.state === 'done' || e.state === 'cached') states[e.state] = (states[e.state] ?? 0) + 1;
   },
 });
-process.stdout.write(JSON.stringify({ manifestDigest: image.manifestDigest, states }));
+process.stdout.write(JSON.stringify({ manifestDigest: image.digest, states }));

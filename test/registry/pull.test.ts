@@ -152,7 +152,7 @@ test('zstd layers (skopeo --dest-compress-format zstd) unpack to the same tree',
   const svc = freshService();
   const zref = `${registry.host}/fixtures/busybox:zstd`;
   const img = await svc.pull(zref);
-  const manifest = parseManifest(await svc.store.readBlob(img.manifestDigest));
+  const manifest = parseManifest(await svc.store.readBlob(img.digest));
   assert.ok(manifest.kind === 'manifest' && manifest.layers.every((l) => l.mediaType.endsWith('+zstd')), 'layers really are zstd');
   const dest = join(work.path, 'ours-zstd');
   await svc.unpack(zref, dest);
@@ -170,12 +170,12 @@ test('tag, get, list, remove with reference counts', { skip }, async () => {
   assert.equal((await svc.store.listLayers()).length, 6, 'layers shared');
 
   await svc.tag(ref, 'localhost/mine:v2');
-  assert.equal((await svc.get('localhost/mine:v2')).manifestDigest, base.manifestDigest);
+  assert.equal((await svc.get('localhost/mine:v2')).digest, base.digest);
   assert.equal((await svc.get(base.id.slice(7, 19))).id, base.id, 'short id (both images have it)');
-  assert.equal((await svc.get(base.repoDigests[0]!)).manifestDigest, base.manifestDigest);
+  assert.equal((await svc.get(base.repoDigests[0]!)).digest, base.digest);
   assert.equal((await svc.list()).length, 2);
   await assert.rejects(svc.get('localhost/nope:1'), NotFoundError);
-  await assert.rejects(svc.remove(base.manifestDigest), (e: unknown) => e instanceof ConflictError || e instanceof NotFoundError);
+  await assert.rejects(svc.remove(base.digest), (e: unknown) => e instanceof ConflictError || e instanceof NotFoundError);
 
   // Untag: the image stays while another tag names it.
   let r = await svc.remove('localhost/mine:v2');
@@ -183,11 +183,11 @@ test('tag, get, list, remove with reference counts', { skip }, async () => {
   assert.deepEqual(r.deleted, []);
   // The zstd image goes: its blobs go, the layers stay (the gzip image uses them).
   r = await svc.remove(`${registry.host}/fixtures/busybox:zstd`);
-  assert.ok(r.deleted.includes(z.manifestDigest));
+  assert.ok(r.deleted.includes(z.digest));
   for (const l of z.layers) assert.ok(!(await svc.store.hasBlob(l.digest)), 'zstd blob deleted');
   for (const l of base.layers) assert.ok(await svc.store.hasBlob(l.digest), 'gzip blob kept');
   assert.equal((await svc.store.listLayers()).length, 6);
-  assert.ok(await svc.store.hasBlob(base.configDigest), 'shared config kept');
+  assert.ok(await svc.store.hasBlob(base.id), 'shared config kept');
   // Removing by id with two tags needs force.
   await svc.tag(ref, 'localhost/other:1');
   await assert.rejects(svc.remove(base.id), ConflictError);
@@ -225,7 +225,7 @@ test('push: blob upload (monolithic and chunked), cross-repo mount, manifest put
   const client = new RegistryClient({ domain: registry.host });
   try {
     const read = (digest: string) => async (offset: number, length: number) => readFileSync(svc.store.blobPath(digest)).subarray(offset, offset + length);
-    const blobs = [{ digest: img.configDigest, size: (await svc.store.blobSize(img.configDigest))! }, ...img.layers];
+    const blobs = [{ digest: img.id, size: (await svc.store.blobSize(img.id))! }, ...img.layers];
     // Same registry, other repository: every blob can be mounted.
     for (const b of blobs) assert.equal(await client.pushBlob('copies/mounted', b, read(b.digest), { mountFrom: 'fixtures/busybox' }), 'mounted');
     // Fresh content is uploaded: in one PUT, or in PATCH chunks.
@@ -235,9 +235,9 @@ test('push: blob upload (monolithic and chunked), cross-repo mount, manifest put
     assert.equal(await client.pushBlob('copies/chunked', d1, async (o, l) => fresh.subarray(o, o + l), { chunkSize: 4096 }), 'uploaded');
     assert.equal(await client.pushBlob('copies/chunked', d1, async (o, l) => fresh.subarray(o, o + l)), 'exists');
     assert.equal(await client.blobExists('copies/chunked', d1.digest), fresh.length);
-    const manifest = await svc.store.readBlob(img.manifestDigest);
-    const pushed = await client.putManifest('copies/mounted', 'v1', manifest, img.mediaType);
-    assert.equal(pushed, img.manifestDigest);
+    const manifest = await svc.store.readBlob(img.digest);
+    const pushed = await client.putManifest('copies/mounted', 'v1', manifest, (await svc.record(img.digest)).mediaType);
+    assert.equal(pushed, img.digest);
     // skopeo, an independent client, reads it back.
     const { stdout } = await execFileP('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${registry.host}/copies/mounted:v1`]);
     assert.equal(stdout, manifest.toString());
@@ -250,10 +250,10 @@ test('ImageService.push: to another repository (mounted) and to another registry
   const svc = freshService();
   const img = await svc.pull(ref);
   const digest = await svc.push(ref, { targetRef: `${registry.host}/pushed/busybox:copy` });
-  assert.equal(digest, img.manifestDigest);
+  assert.equal(digest, img.digest);
   const other = await startRegistry();
   try {
-    assert.equal(await svc.push(ref, { targetRef: `${other.host}/elsewhere/busybox:1` }), img.manifestDigest);
+    assert.equal(await svc.push(ref, { targetRef: `${other.host}/elsewhere/busybox:1` }), img.digest);
     // Pulled back by an independent client and unpacked by umoci: the same tree.
     const oci = join(work.path, 'pushed-oci');
     await execFileP('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${other.host}/elsewhere/busybox:1`, `oci:${oci}:t`]);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ContentStore, type BlobSource } from '../../lib/image/content-store.js';
 import { DigestMismatchError, SizeMismatchError } from '../../lib/image/errors.js';
 import { AbortError } from '../../lib/errors.js';
+import { fsOps } from '../../lib/image/fs-ops.js';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'berth-store-')); });
@@ -150,8 +151,90 @@ test('cleanTmp removes what dead processes left, keeps blob partials', async () 
   const deadPid = 2 ** 22 + 12345; // above pid_max's default: never alive
   writeFileSync(join(s.tmpDir, `w-${deadPid}-abc`), 'x');
   writeFileSync(join(s.tmpDir, `layer-abcdef-${deadPid}-x`), 'x');
+  writeFileSync(join(s.tmpDir, `stage-${deadPid}-x`), 'x');
   writeFileSync(join(s.tmpDir, `layer-abcdef-${process.pid}-y`), 'x');
   writeFileSync(join(s.tmpDir, `blob-${'a'.repeat(64)}.partial`), 'x');
   await s.cleanTmp();
   assert.deepEqual(readdirSync(s.tmpDir).sort(), [`blob-${'a'.repeat(64)}.partial`, `layer-abcdef-${process.pid}-y`].sort());
+});
+
+test('durable: concurrent callers share syncfs calls; later callers wait for a later call', async (t) => {
+  const s = await store();
+  const native = fsOps();
+  const original = native.fsSyncAsync;
+  assert.equal(typeof original, 'function', 'the addon has fsSyncAsync');
+  const calls: Array<() => void> = [];
+  let started = 0;
+  // Hold each syncfs until the test lets it go, to see who waits for which call.
+  native.fsSyncAsync = (fd: number) => {
+    started++;
+    return original!.call(native, fd).then(() => new Promise<void>((r) => calls.push(r)));
+  };
+  t.after(() => {
+    native.fsSyncAsync = original;
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+  const order: string[] = [];
+  const first = s.durable().then(() => order.push('first'));
+  await settle();
+  assert.equal(started, 1);
+  // Ten callers arrive while the first call runs: they share one more call, not ten.
+  const later = Array.from({ length: 10 }, (_, i) => s.durable().then(() => order.push(`later${i}`)));
+  await settle();
+  assert.equal(started, 1, 'nobody starts a second syncfs while one runs');
+  calls.shift()!();
+  await first;
+  await settle();
+  assert.equal(started, 2);
+  assert.deepEqual(order, ['first'], 'the later callers wait for the call that started after them');
+  calls.shift()!();
+  await Promise.all(later);
+  assert.equal(order.length, 11);
+  assert.equal(started, 2);
+  // Idle again: the next caller starts its own call at once.
+  const alone = s.durable();
+  await settle();
+  assert.equal(started, 3);
+  calls.shift()!();
+  await alone;
+});
+
+test('durable: a failing syncfs rejects its callers and does not wedge the next one', async (t) => {
+  const s = await store();
+  const native = fsOps();
+  const original = native.fsSyncAsync;
+  let fail = true;
+  native.fsSyncAsync = (fd: number) => (fail ? Promise.reject(Object.assign(new Error('EIO: i/o error, syncfs'), { code: 'EIO' })) : original!.call(native, fd));
+  t.after(() => {
+    native.fsSyncAsync = original;
+  });
+  await assert.rejects(s.durable(), /EIO/);
+  fail = false;
+  await s.durable();
+  // The real call, on a real file system: an fd that is not open is EBADF from the native side.
+  await assert.rejects(original!.call(native, 987654), (e: unknown) => (e as { code?: string }).code === 'EBADF');
+});
+
+test('tryLock, commitBlobFile, stagingDir', async () => {
+  const s = await store();
+  const a = s.tryLock('x');
+  assert.ok(a);
+  assert.equal(s.tryLock('x'), undefined, 'held (flock is per open file description)');
+  a.release();
+  const b = s.tryLock('x');
+  assert.ok(b);
+  b.release();
+  const stage = await s.stagingDir();
+  assert.match(stage, new RegExp(`/stage-${process.pid}-`));
+  const data = Buffer.from('staged blob');
+  writeFileSync(join(stage, 'f'), data);
+  await s.commitBlobFile(join(stage, 'f'), digestOf(data));
+  assert.ok(await s.hasBlob(digestOf(data)));
+  assert.ok(!existsSync(join(stage, 'f')));
+  writeFileSync(join(stage, 'g'), data);
+  await s.commitBlobFile(join(stage, 'g'), digestOf(data));
+  assert.ok(!existsSync(join(stage, 'g')), 'already there: the copy is dropped');
+  assert.deepEqual((await s.listPartials()), []);
+  writeFileSync(join(s.tmpDir, `blob-${'b'.repeat(64)}.partial`), 'p');
+  assert.deepEqual((await s.listPartials()).map((p) => p.hex), ['b'.repeat(64)]);
 });

@@ -10,6 +10,7 @@ import { fsOps } from '../../lib/image/fs-ops.js';
 import { UnsafeLayerEntryError, DigestMismatchError, LayerFormatError } from '../../lib/image/errors.js';
 import { isBerthError } from '../../lib/errors.js';
 import { buildTar, type TarEntrySpec } from '../registry/tar-builder.js';
+import { describeTree, diffTrees } from '../registry/tree-compare.js';
 
 let work: string;
 before(() => { work = mkdtempSync(join(tmpdir(), 'berth-unpack-')); });
@@ -22,18 +23,21 @@ function freshDir(): string {
   return d;
 }
 
-async function apply(dir: string, tar: Buffer, { mode = 'layer' as UnpackMode, lowers = [] as string[], layer = 'sha256:test', compression = 'none' as 'none' | 'gzip' | 'zstd', diffId = undefined as string | undefined } = {}) {
+async function apply(dir: string, tar: Buffer, { mode = 'layer' as UnpackMode, lowers = [] as string[], layer = 'sha256:test', compression = 'none' as 'none' | 'gzip' | 'zstd', diffId = undefined as string | undefined, privateRoot = false, parallel = 0 } = {}) {
   const fs = fsOps();
-  const root = fs.fsOpenRoot(dir);
+  // A private root (what pull uses for its temp layer dirs) lets the native side reuse the
+  // parent directory it resolved last; `parallel` writes small files on worker threads.
+  const root = fs.fsOpenRoot(dir, { private: privateRoot || parallel > 0 });
   const lowerFds = lowers.map((l) => fs.fsOpenRoot(l));
   try {
-    const applier = new LayerApplier(root, mode, layer);
+    const applier = new LayerApplier(root, mode, layer, fs, { parallel });
     const result = await applyLayer([tar], applier, { layer, compression, ...(diffId ? { diffId } : {}) });
     applier.resolveAgainstLowers(lowerFds);
     applier.finish();
     return result;
   } finally {
-    closeSync(root);
+    if (privateRoot || parallel > 0) fs.fsCloseRoot!(root);
+    else closeSync(root);
     for (const fd of lowerFds) closeSync(fd);
   }
 }
@@ -191,17 +195,21 @@ const escapes: Array<[string, TarEntrySpec[], string]> = [
   ['whiteout through a symlinked parent', [{ name: 'evil', type: 'symlink', linkname: '/OUTSIDE' }, { name: 'evil/.wh.escape', content: '' }], 'evil/.wh.escape'],
   ['opaque through a symlinked parent', [{ name: 'evil', type: 'symlink', linkname: '/OUTSIDE' }, { name: 'evil/.wh..wh..opq', content: '' }], 'evil/.wh..wh..opq'],
   ['GNU long name with dot-dot', [{ name: 'x/'.repeat(60) + '../'.repeat(70) + 'escape', gnuLongName: true, content: 'x' }], 'x/'.repeat(60) + '../'.repeat(70) + 'escape'],
+  // A directory already used as a parent, then replaced by a symlink: a cached parent fd must
+  // not survive the replacement.
+  ['a used directory replaced by a symlink', [{ name: 'd/', type: 'dir' }, { name: 'd/x', content: 'x' }, { name: 'd', type: 'symlink', linkname: '/OUTSIDE' }, { name: 'd/escape', content: 'x' }], 'd/escape'],
 ];
 
 for (const [what, entries, entry] of escapes) {
-  for (const mode of ['layer', 'flatten'] as const) {
-    test(`refuses ${what} (${mode})`, async () => {
+  for (const variant of ['layer', 'flatten', 'layer, private root', 'layer, parallel'] as const) {
+    const mode = variant === 'flatten' ? 'flatten' : 'layer';
+    test(`refuses ${what} (${variant})`, async () => {
       const outside = join(work, 'OUTSIDE');
       mkdirSync(outside, { recursive: true });
       writeFileSync(join(outside, 'escape'), 'original');
       const dir = join(freshDir(), 'root');
       mkdirSync(dir);
-      await assert.rejects(apply(dir, buildTar(entries), { mode, layer: 'sha256:' + 'e'.repeat(64) }), (e: unknown) => {
+      await assert.rejects(apply(dir, buildTar(entries), { mode, layer: 'sha256:' + 'e'.repeat(64), privateRoot: variant === 'layer, private root', parallel: variant === 'layer, parallel' ? 4 : 0 }), (e: unknown) => {
         assert.ok(e instanceof UnsafeLayerEntryError, `${String(e)}`);
         assert.equal(e.code, 'ERR_UNSAFE_LAYER_ENTRY');
         assert.equal(e.entry, entry);
@@ -253,4 +261,97 @@ test('native errors carry code, errno, syscall and path (EPERM is not mistaken f
   } finally {
     closeSync(root);
   }
+});
+
+test('private root: cached parent directories never outlive a replacement', async () => {
+  // dir -> file -> dir again, twice, with writes in between: every write must land in the
+  // directory that is there now, not in one a cached fd still points to.
+  const entries: TarEntrySpec[] = [
+    { name: 'a/', type: 'dir' },
+    { name: 'a/old', content: 'old' },
+    { name: 'a', content: 'now a file' },
+    { name: 'a/', type: 'dir' },
+    { name: 'a/new', content: 'new' },
+    { name: 'b/', type: 'dir' },
+    { name: 'b/c/', type: 'dir' },
+    { name: 'b/c/1', content: '1' },
+    { name: 'b/c', type: 'symlink', linkname: 'elsewhere' },
+    { name: 'b/c', type: 'dir' },
+    { name: 'b/c/2', content: '2' },
+    { name: 'b/c/.wh.2', content: '' },
+  ];
+  const results: string[] = [];
+  for (const privateRoot of [false, true]) {
+    const dir = freshDir();
+    await apply(dir, buildTar(entries), { privateRoot });
+    assert.deepEqual(readdirSync(join(dir, 'a')), ['new']);
+    assert.equal(readFileSync(join(dir, 'a/new'), 'utf8'), 'new');
+    assert.ok(lstatSync(join(dir, 'b/c')).isDirectory());
+    assert.deepEqual(readdirSync(join(dir, 'b/c')), ['2']);
+    assert.ok(lstatSync(join(dir, 'b/c/2')).isCharacterDevice(), 'the whiteout replaced the file');
+    results.push(JSON.stringify([...readdirSync(dir)].sort()));
+  }
+  assert.equal(results[0], results[1]);
+  // Many private roots at once (as a pull of many layers opens), closed again: no fd is left.
+  const fs = fsOps();
+  const before = readdirSync('/proc/self/fd').length;
+  const roots = Array.from({ length: 80 }, () => fs.fsOpenRoot(freshDir(), { private: true }));
+  for (const r of roots) fs.fsMakeEntry(r, { path: 'x', kind: 'dir', mode: 0o755 });
+  for (const r of roots) fs.fsMakeEntry(r, { path: 'x/y', kind: 'dir', mode: 0o755 });
+  for (const r of roots) fs.fsCloseRoot!(r);
+  assert.equal(readdirSync('/proc/self/fd').length, before, 'cached parent fds are closed with their root');
+});
+
+test('parallel writing gives the same tree as writing in order, for every kind of entry and reordering hazard', async () => {
+  const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+  const entries: TarEntrySpec[] = [
+    { name: 'bin/', type: 'dir', mode: 0o755, mtime: 1600000000 },
+    { name: 'bin/busybox', content: 'ELF'.repeat(1000), mode: 0o4755, mtime: 1600000001 },
+    { name: 'bin/sh', type: 'link', linkname: 'bin/busybox' }, // a hard link to a queued file
+    { name: 'bin/ping', content: 'ping', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap } },
+    { name: 'home/user/', type: 'dir', mode: 0o2750, uid: 1000, gid: 1000 },
+    { name: 'home/user/f', content: 'x', uid: 1000, gid: 100, mode: 0o600, pax: { 'SCHILY.xattr.user.note': 'hi' } },
+    { name: 'dup', content: 'first' },
+    { name: 'dup', content: 'second, longer' }, // the same path twice: the last one wins
+    { name: 'f2d', content: 'a file' },
+    { name: 'f2d/', type: 'dir' }, // a queued file replaced by a directory
+    { name: 'f2d/inside', content: 'in' },
+    { name: 'd2f/', type: 'dir' },
+    { name: 'd2f/child', content: 'c' },
+    { name: 'd2f', content: 'now a file' }, // a directory with a queued child replaced by a file
+    { name: 'big', content: Buffer.alloc(1_500_000, 7) }, // too big for the pool: streamed in order
+    { name: 'etc/.wh.gone', content: '' },
+    { name: 'etc/conf', content: 'conf', mtime: 1600000002 },
+    { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
+    { name: 'x'.repeat(50) + '/' + 'y'.repeat(120), content: 'long' },
+    ...Array.from({ length: 300 }, (_, i): TarEntrySpec => ({ name: `many/d${i % 7}/f${i}`, content: `file ${i}`, mode: 0o640, mtime: 1600000000 + i })),
+  ];
+  const tar = buildTar(entries);
+  const inOrder = freshDir();
+  await apply(inOrder, tar);
+  const parallel = freshDir();
+  await apply(parallel, tar, { parallel: 4 });
+  assert.deepEqual(diffTrees(describeTree(parallel, { mtimes: true }), describeTree(inOrder, { mtimes: true }), ['parallel', 'in order']), []);
+  assert.equal(readFileSync(join(parallel, 'dup'), 'utf8'), 'second, longer');
+  assert.equal(lstatSync(join(parallel, 'bin/sh')).ino, lstatSync(join(parallel, 'bin/busybox')).ino);
+  assert.ok(lstatSync(join(parallel, 'd2f')).isFile());
+  assert.equal(lstatSync(join(parallel, 'bin')).mtimeMs, 1600000000000, 'directory mtimes after every queued child');
+});
+
+test('parallel writing: a failure on a worker names its entry; a queued file as a parent is refused', async () => {
+  // An xattr name the file system refuses fails inside the worker that writes the file.
+  await assert.rejects(apply(freshDir(), buildTar([{ name: 'ok', content: 'x' }, { name: 'bad', content: 'y', pax: { 'SCHILY.xattr.nonsense.name': 'v' } }]), { parallel: 2 }), (e: unknown) => {
+    assert.ok(isBerthError(e), String(e));
+    assert.match((e as Error).message, /entry "bad"/);
+    assert.equal((e as { syscall?: string }).syscall, 'fsetxattr');
+    return true;
+  });
+  await assert.rejects(apply(freshDir(), buildTar([{ name: 'a', content: 'a file' }, { name: 'a/b', content: 'under a file' }]), { parallel: 2 }), (e: unknown) => e instanceof LayerFormatError && /parent "a" is not a directory/.test(e.message));
+  // Threads stop with the applier: no fd or thread is left behind.
+  const before = readdirSync('/proc/self/fd').length;
+  const threads = () => readdirSync('/proc/self/task').length;
+  const t0 = threads();
+  await apply(freshDir(), buildTar(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, content: 'x' }))), { parallel: 4 });
+  assert.equal(readdirSync('/proc/self/fd').length, before);
+  assert.equal(threads(), t0);
 });
