@@ -11,13 +11,61 @@ export { run, type OutputOf, type RunResult } from './run.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
 export type {
   BindMount,
+  BindPropagation,
   IdMapping,
   MountSpec,
   RunOptions,
   RunSource,
   TmpfsMount,
   Ulimit,
+  VolumeMount,
 } from './container/run-options.js';
+export { Image, PullTask, type ImageEvents, type ImageLayer, type LayerProgress, type LayerState, type PullEvents, type PullProgress, type TotalProgress } from './image/image.js';
+export type {
+  ImageHistoryItem,
+  ImageInspect,
+  ImageListFilters,
+  ImagePruneFilters,
+  ImageService,
+  ImportOptions,
+  ListOptions,
+  PruneOptions,
+  PruneResult,
+  PullOptions,
+  RemoveResult,
+} from './image/image-service.js';
+export type { ContainerConfig, ImageConfig, Platform } from './image/manifest.js';
+export type { RegistryAuth } from './image/auth.js';
+export {
+  DigestMismatchError,
+  ImageFormatError,
+  InvalidReferenceError,
+  LayerFormatError,
+  PlatformNotFoundError,
+  RegistryError,
+  SizeMismatchError,
+  UnauthorizedError,
+  UnsafeLayerEntryError,
+} from './image/errors.js';
+export { Volume, type VolumeEvents, type VolumeInspect, type VolumeMountEvent, type VolumeUserRef } from './volumes/volume.js';
+export { VolumeService, type CreateVolumeOptions, type VolumePruneResult } from './volumes/volume-service.js';
+export type { VolumeDriverOpts } from './volumes/volume-backend.js';
+export type { VolumeFilters } from './volumes/volume-filters.js';
+export { Container, type AttachSession, type ContainerRemoveOptions, type StopOptions, type WaitForExitOptions } from './containers/container.js';
+export { ContainerService, type ContainerListFilters, type ContainerListOptions, type ContainerSummary } from './containers/container-service.js';
+export type { ContainerCreateOptions, ContainerImage } from './containers/container-options.js';
+export type { ContainerStatus, Lifetime } from './containers/container-record.js';
+export { EventSubscription, type ContainerAction, type ContainerEvents, type EventsOptions, type ExitInfo, type RuntimeEvent } from './containers/events.js';
+export type { ExecOptions, ExecResult, ExecSession } from './containers/exec.js';
+export type { HealthcheckOptions, HealthLogEntry, HealthState, HealthStatus } from './containers/healthcheck.js';
+export type { ContainerInspect } from './containers/inspect.js';
+export { ContainerLogs, type LogEntry, type LogsOptions } from './containers/log-reader.js';
+export type { RestartPolicy, RestartPolicyInput } from './containers/restart-policy.js';
+export type { ContainerStats } from './containers/stats.js';
+export type { TopProcess, TopResult } from './containers/top.js';
+export type { Change, ChangeKind } from './containers/diff.js';
+export type { CommitOptions } from './containers/commit.js';
+export { WaitTimeoutError, type WaitOptions } from './containers/wait-strategies.js';
 export type {
   SeccompAction,
   SeccompArg,
@@ -36,3 +84,15 @@ export {
   isBerthError,
   type BerthErrorDetails,
 } from './errors.js';
+export { Network, type ConnectOptions, type NetworkEndpointEvent, type NetworkEvents } from './network/network.js';
+export type {
+  NetworkAttachmentOptions,
+  NetworkCreateOptions,
+  NetworkInspect,
+  NetworkMode,
+  PortMapping,
+  PortProtocol,
+  PortSpec,
+  PublishedPort,
+} from './network/types.js';
+export { NetworkService } from './network/network-service.js';

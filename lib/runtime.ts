@@ -3,11 +3,18 @@
  * shared safely by every Node process that opens it.
  * @module
  */
-import { mkdirSync } from 'node:fs';
-import type { RunOptions } from './container/run-options.js';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunOptions, RunSource } from './container/run-options.js';
 import { NotFoundError, ValidationError, isBerthError } from './errors.js';
 import { ImageService } from './image/image-service.js';
-import { runFromRoot, type OutputOf, type RunResult } from './run.js';
+import { ContainerService } from './containers/container-service.js';
+import type { EventSubscription, EventsOptions } from './containers/events.js';
+import { run as runSource, runFromRoot, type OutputOf, type RunResult } from './run.js';
+import { withRunVolumes } from './volumes/run-volumes.js';
+import { VolumeService } from './volumes/volume-service.js';
+import type { NetworkService } from './network/network-service.js';
+import { networkServiceFor } from './network/registry.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -24,10 +31,29 @@ export class Runtime {
   readonly root: string;
   /** Images: pull, push, list, inspect, tag, remove, save/load, unpack. */
   readonly images: ImageService;
+  /** Volumes: create, get, list, inspect, remove, prune; typed events. */
+  readonly volumes: VolumeService;
+  /** Containers: create, get, list; each a `Container` with Docker's lifecycle. */
+  readonly containers: ContainerService;
+  /** Networks: bridge networks with IPAM, NAT, names and published ports. */
+  readonly networks: NetworkService;
 
   private constructor(root: string) {
     this.root = root;
-    this.images = new ImageService(root);
+    // A layer a container was created from stays on disk while the container exists.
+    this.images = new ImageService(root, { isLayerInUse: (chainId) => this.containers.layerInUse(chainId) });
+    this.volumes = new VolumeService(root);
+    this.networks = networkServiceFor(root);
+    this.containers = new ContainerService(root, this.images);
+  }
+
+  /**
+   * Every container event of this runtime from now on (create, start, exit, oom, pause,
+   * unpause, restart, health_status, rename, destroy), as an async iterable (`.stream()` for
+   * an object-mode Readable). Events of this process only: there is no daemon.
+   */
+  events(options: EventsOptions = {}): EventSubscription {
+    return this.containers.events(options);
   }
 
   /** Opens (creating if needed) a state directory. Several processes may open the same one. */
@@ -35,16 +61,30 @@ export class Runtime {
     const root = options.root ?? DEFAULT_ROOT;
     if (typeof root !== 'string' || !root.startsWith('/')) throw new ValidationError('root', `must be an absolute path, got ${JSON.stringify(root)}`);
     mkdirSync(root, { recursive: true, mode: 0o700 });
-    return new Runtime(root);
+    const rt = new Runtime(root);
+    // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
+    if (existsSync(rt.containers.stateDir)) await rt.containers.reconcile();
+    // Leases, veths, bridges and NAT rules whose container or owner is gone.
+    if (existsSync(join(root, 'networks'))) await rt.networks.ready();
+    return rt;
   }
 
   /**
-   * {@link run} from an image in this runtime's store, pulling it first if it is not there.
-   * Docker's rules apply: `cmd` replaces the image's Cmd, Env/WorkingDir/User are defaults
-   * under the options.
+   * {@link run} with this runtime's volumes (`{ type: 'volume' }` mounts, the image's
+   * `Volumes`), from an image in this runtime's store (pulled first if it is not there), a
+   * `{ rootfs }` directory or `{ host: true }`. Docker's rules apply: `cmd` replaces the image's
+   * Cmd, Env/WorkingDir/User are defaults under the options; an empty volume mounted over image
+   * files gets a copy of them; anonymous volumes last as long as the run.
    */
-  async run<O extends RunOptions = RunOptions>(image: string, cmd?: string[] | null, options?: O): Promise<RunResult<OutputOf<O>>> {
-    if (typeof image !== 'string' || image === '') throw new ValidationError('image', 'must be an image reference');
+  async run<O extends RunOptions = RunOptions>(source: RunSource, cmd?: string[] | null, options?: O): Promise<RunResult<OutputOf<O>>> {
+    if (typeof source !== 'string') {
+      const dir = typeof source === 'object' && source !== null ? (source as { rootfs?: unknown }).rootfs : undefined;
+      // An invalid source is left to run(), which names the problem; copy-up reads a valid one.
+      const valid = typeof dir === 'string' && dir.startsWith('/') && isDirectory(dir);
+      return withRunVolumes(this.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) => runSource(source, cmd, opts)) as Promise<RunResult<OutputOf<O>>>;
+    }
+    const image = source;
+    if (image === '') throw new ValidationError('image', 'must be an image reference');
     try {
       await this.images.get(image);
     } catch (error) {
@@ -52,7 +92,18 @@ export class Runtime {
       await this.images.pull(image, options?.signal ? { signal: options.signal } : {});
     }
     const { lowerDirs, config } = await this.images.rootfsFor(image);
-    return runFromRoot({ kind: 'layers', lowerDirs }, cmd, options, config.config ? { config: config.config } : {}) as Promise<RunResult<OutputOf<O>>>;
+    const imageVolumes = Object.keys(config.config?.Volumes ?? {});
+    return withRunVolumes(this.volumes, { copyUp: { layers: lowerDirs }, imageVolumes }, options, (opts) =>
+      runFromRoot({ kind: 'layers', lowerDirs }, cmd, opts, config.config ? { config: config.config } : {}),
+    ) as Promise<RunResult<OutputOf<O>>>;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -43,11 +43,13 @@ export class ContainerProcess {
   /** Resolves once the process has exited and was reaped. */
   readonly exited: Promise<ExitStatus>;
   #pidfd: number;
+  #ttyMaster: number;
   #done = false;
 
   constructor(spawned: NativeSpawnResult) {
     this.pid = spawned.pid;
     this.#pidfd = spawned.pidfd;
+    this.#ttyMaster = spawned.ttyMaster;
     const [inFd, outFd, errFd] = spawned.stdio;
     if (spawned.ttyMaster >= 0) {
       // One terminal carries both directions and both output streams, as with `docker run -t`.
@@ -72,6 +74,20 @@ export class ContainerProcess {
         });
       });
     });
+  }
+
+  /** Whether the process has a terminal (`tty: true`). */
+  get hasTty(): boolean {
+    return this.#ttyMaster >= 0;
+  }
+
+  /**
+   * Sets the terminal's size; the kernel signals SIGWINCH to the container's foreground
+   * process group. A no-op without a terminal or after exit.
+   */
+  resize(rows: number, cols: number): void {
+    if (this.#ttyMaster < 0 || this.#done) return;
+    native().resizeTty(this.#ttyMaster, rows, cols);
   }
 
   /** Whether the process has been reaped. */

@@ -1,0 +1,302 @@
+/**
+ * `rt.containers`: create, find and list the containers of one state directory. Keeps one
+ * {@link Container} object per id, so that every `get()` of a container sees the same events.
+ * @module
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { hostname as hostHostname } from 'node:os';
+import { join } from 'node:path';
+import { cgroupsForHost } from '../container/cgroup-setup.js';
+import { commandFor } from '../container/image-config.js';
+import { DEFAULT_PATH } from '../container/launch-plan.js';
+import { ConflictError, NotFoundError, ValidationError, isBerthError } from '../errors.js';
+import type { ImageService } from '../image/image-service.js';
+import type { ContainerConfig } from '../image/manifest.js';
+import { Container, type ContainerContext } from './container.js';
+import { normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
+import { initialState, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
+import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
+import { resolveHealthcheck } from './healthcheck.js';
+import { resolveImageSource } from './image-source.js';
+import { imageAttribute } from './inspect.js';
+import { generateName } from './names.js';
+import { reconcileAll } from './reconcile.js';
+import { StateStore, isContainerId, newContainerId } from './state-store.js';
+
+/** Filters of {@link ContainerService.list}, Docker's names. */
+export interface ContainerListFilters {
+  /** Only these states. */
+  status?: ContainerStatus | ContainerStatus[];
+  /** `key` or `key=value`; every one must match. */
+  label?: string | string[];
+  /** Substring of the name, or a RegExp. */
+  name?: string | RegExp;
+  /** Id prefix. */
+  id?: string;
+}
+
+export interface ContainerListOptions {
+  /** Include containers that are not running. Default false (as `docker ps`). */
+  all?: boolean;
+  filters?: ContainerListFilters;
+}
+
+/** One row of {@link ContainerService.list} (Docker's `ContainerSummary`). */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  /** Unix seconds. */
+  Created: number;
+  State: ContainerStatus;
+  /** Human text: `Up 3 seconds`, `Exited (0) 2 minutes ago`. */
+  Status: string;
+  Labels: Record<string, string>;
+}
+
+function ago(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 1) return 'Less than a second';
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
+  const h = Math.round(m / 60);
+  if (h < 48) return `${h} hour${h === 1 ? '' : 's'}`;
+  return `${Math.round(h / 24)} days`;
+}
+
+export function statusText(state: ContainerState): string {
+  switch (state.status) {
+    case 'created': return 'Created';
+    case 'running': return `Up ${ago(state.startedAt)}${state.health ? ` (${state.health.status === 'starting' ? 'health: starting' : state.health.status})` : ''}`;
+    case 'paused': return `Up ${ago(state.startedAt)} (Paused)`;
+    case 'restarting': return `Restarting (${state.exitCode}) ${ago(state.finishedAt)} ago`;
+    case 'removing': return 'Removal In Progress';
+    case 'dead': return 'Dead';
+    case 'exited': return `Exited (${state.exitCode}) ${ago(state.finishedAt)} ago`;
+  }
+}
+
+function asList<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** Image Env, then PATH/HOSTNAME defaults where missing, then the options: what inspect shows as Config.Env. */
+function resolvedEnv(image: ContainerConfig | undefined, options: Record<string, string | undefined> | undefined, hostname: string): string[] {
+  const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOSTNAME', hostname]]);
+  for (const kv of image?.Env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  for (const [k, v] of Object.entries(options ?? {})) {
+    if (v === undefined) env.delete(k);
+    else env.set(k, v);
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+export class ContainerService {
+  readonly #store: StateStore;
+  readonly #hub: EventHub;
+  readonly #ctx: ContainerContext;
+  readonly #objects = new Map<string, Container>();
+
+  /** @internal */
+  constructor(root: string, images: ImageService, hub = new EventHub()) {
+    this.#store = new StateStore(root);
+    this.#hub = hub;
+    this.#ctx = { store: this.#store, hub, images, root, forget: (id) => this.#objects.delete(id) };
+  }
+
+  #object(record: ContainerRecord): Container {
+    let c = this.#objects.get(record.id);
+    if (!c) {
+      c = new Container(this.#ctx, record);
+      this.#objects.set(record.id, c);
+    }
+    return c;
+  }
+
+  /**
+   * Creates a container (state `created`; nothing runs until `start()`). An image reference
+   * that is not in the store is pulled first.
+   * @throws ValidationError for a bad option; ConflictError when the name is taken;
+   *   NotFoundError for a missing image or rootfs directory.
+   */
+  async create(options: ContainerCreateOptions): Promise<Container> {
+    const n = normalizeCreateOptions(options);
+    const { source, imageConfig } = await resolveImageSource(this.#ctx.images, n.image);
+    if (source.kind !== 'image' && n.cmd === null && n.entrypoint === null) {
+      throw new ValidationError('cmd', 'a command is required without an image (an array of strings, e.g. ["sh", "-c", "echo hi"])');
+    }
+    const argv = commandFor(imageConfig, n.cmd ?? undefined, n.entrypoint ?? undefined);
+    if (argv[0] === '') throw new ValidationError('cmd[0]', 'must not be empty');
+    const id = newContainerId();
+    const network = n.run.network ?? 'none';
+    const hostname = n.run.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
+    const record: ContainerRecord = {
+      version: 1,
+      id,
+      name: n.name ?? generateName(),
+      created: new Date().toISOString(),
+      source,
+      ...(imageConfig ? { imageConfig } : {}),
+      cmd: n.cmd,
+      entrypoint: n.entrypoint,
+      argv,
+      env: resolvedEnv(imageConfig, n.run.env, hostname),
+      options: n.run,
+      hostname,
+      labels: n.labels,
+      restart: n.restart,
+      autoRemove: n.autoRemove,
+      healthcheck: resolveHealthcheck(n.healthcheck, imageConfig?.Healthcheck),
+      lifetime: n.lifetime,
+      stopSignal: n.stopSignal ?? (imageConfig?.StopSignal ? signalName(imageConfig.StopSignal, 'image StopSignal') : 'SIGTERM'),
+      stopTimeoutMs: n.stopTimeoutMs,
+      openStdin: n.openStdin,
+      log: n.log,
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#store.create(record, initialState());
+        break;
+      } catch (error) {
+        // A generated name that collides: draw another (bounded); a chosen name is the caller's conflict.
+        if (n.name !== undefined || attempt >= 10 || !(isBerthError(error) && error instanceof ConflictError)) throw error;
+        record.name = generateName();
+      }
+    }
+    const c = this.#object(record);
+    this.#hub.publish({
+      type: 'container',
+      action: 'create',
+      id,
+      name: record.name,
+      time: record.created,
+      attributes: { name: record.name, image: imageAttribute(record), ...Object.fromEntries(Object.entries(record.labels).map(([k, v]) => [`label.${k}`, v])) },
+    });
+    return c;
+  }
+
+  /** By full id, name (with or without Docker's leading `/`), or unambiguous id prefix. */
+  async get(idOrName: string): Promise<Container> {
+    if (typeof idOrName !== 'string' || idOrName === '') throw new ValidationError('idOrName', 'must be a container id or name');
+    const key = idOrName.startsWith('/') ? idOrName.slice(1) : idOrName;
+    let id: string | undefined;
+    if (isContainerId(key) && this.#store.exists(key)) id = key;
+    if (id === undefined) {
+      const byName = (await this.#store.readNames())[key];
+      if (byName !== undefined && this.#store.exists(byName)) id = byName;
+    }
+    if (id === undefined && /^[0-9a-f]+$/.test(key)) {
+      const matches = (await this.#store.listIds()).filter((i) => i.startsWith(key));
+      if (matches.length > 1) throw new ConflictError(`container id prefix ${key} is ambiguous (${matches.length} containers)`);
+      id = matches[0];
+    }
+    if (id === undefined) throw new NotFoundError(`no such container: ${idOrName}`);
+    const record = await this.#store.readRecord(id);
+    if (!record) throw new NotFoundError(`no such container: ${idOrName}`);
+    return this.#object(record);
+  }
+
+  /** Containers as `docker ps` lists them (running only, unless `all`). */
+  async list(options: ContainerListOptions = {}): Promise<ContainerSummary[]> {
+    if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
+    const f = options.filters ?? {};
+    const statuses = asList(f.status);
+    const labels = asList(f.label);
+    const out: Array<ContainerSummary & { created: string }> = [];
+    for (const id of await this.#store.listIds()) {
+      let pair;
+      try {
+        // Through the object: an exit nobody recorded yet (a dead owner) is discovered here.
+        pair = await this.#object((await this.#store.read(id)).record).read();
+      } catch (error) {
+        if (isBerthError(error) && error instanceof NotFoundError) continue; // removed meanwhile
+        throw error;
+      }
+      const { record, state } = pair;
+      if (!options.all && statuses.length === 0 && state.status !== 'running' && state.status !== 'paused' && state.status !== 'restarting') continue;
+      if (statuses.length > 0 && !statuses.includes(state.status)) continue;
+      if (f.id !== undefined && !id.startsWith(f.id)) continue;
+      if (f.name !== undefined && !(typeof f.name === 'string' ? record.name.includes(f.name.replace(/^\//, '')) : f.name.test(record.name))) continue;
+      const allLabels = { ...(record.imageConfig?.Labels ?? {}), ...record.labels };
+      if (!labels.every((l) => {
+        const eq = l.indexOf('=');
+        return eq < 0 ? l in allLabels : allLabels[l.slice(0, eq)] === l.slice(eq + 1);
+      })) continue;
+      out.push({
+        Id: id,
+        Names: [`/${record.name}`],
+        Image: imageAttribute(record),
+        ImageID: record.source.kind === 'image' ? record.source.imageId : '',
+        Command: record.argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+        Created: Math.floor(Date.parse(record.created) / 1000),
+        State: state.status,
+        Status: statusText(state),
+        Labels: allLabels,
+        created: record.created,
+      });
+    }
+    // Newest first, as docker ps.
+    return out.sort((a, b) => b.created.localeCompare(a.created)).map(({ created: _c, ...s }) => s);
+  }
+
+  /** Every container event of this runtime, from now on. */
+  events(options: EventsOptions = {}): EventSubscription {
+    return this.#hub.subscribe(options);
+  }
+
+  /**
+   * Repairs what crashed processes left (see `reconcile.ts`); `Runtime.open()` calls it.
+   * Publishes an `exit` event for each container found dead.
+   */
+  async reconcile(): Promise<void> {
+    let driver;
+    try {
+      driver = cgroupsForHost().driver;
+    } catch {
+      driver = undefined; // no cgroup filesystem: nothing of ours can be there either
+    }
+    const findings = await reconcileAll(this.#store, driver);
+    for (const f of findings) {
+      if (!f.exit) continue;
+      this.#hub.publish({
+        type: 'container',
+        action: 'exit',
+        id: f.id,
+        name: f.name,
+        time: new Date().toISOString(),
+        attributes: { name: f.name, exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) },
+      });
+    }
+  }
+
+  /** Whether any container of this runtime was created from a layer (the image service keeps such layers). */
+  layerInUse(chainId: string): boolean {
+    let names: string[];
+    try {
+      names = readdirSync(this.#store.containersDir);
+    } catch {
+      return false;
+    }
+    for (const id of names) {
+      if (!isContainerId(id)) continue;
+      try {
+        const record = JSON.parse(readFileSync(join(this.#store.containersDir, id, 'config.json'), 'utf8')) as ContainerRecord;
+        if (record.source.kind === 'image' && record.source.chainIds.includes(chainId)) return true;
+      } catch {
+        // being created or removed
+      }
+    }
+    return false;
+  }
+
+  /** Whether the state dir has containers at all (reconciliation is skipped without). @internal */
+  get stateDir(): string {
+    return this.#store.containersDir;
+  }
+}

@@ -1,0 +1,916 @@
+/**
+ * `Container`: one container of a runtime, Docker's lifecycle over the state directory.
+ *
+ * Every transition happens under the container's flock, reading state.json first and writing
+ * it atomically after, so that several objects — in this process or in others — can hold the
+ * same container. The object that started a `lifetime: 'process'` container supervises it:
+ * it holds the pipes (logs, attach), the pidfd (signals, exit), the health monitor and the
+ * restart timer. Any other holder works from the state files and signals through the pid
+ * checked against its start time; it learns of exits by watching state.json.
+ * @module
+ */
+import { EventEmitter } from 'eventemitter3';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Cgroup } from '../cgroup/index.js';
+import { cgroupsForHost } from '../container/cgroup-setup.js';
+import { signalNumber, type ContainerProcess, type ExitStatus } from '../container/container-process.js';
+import type { LaunchRoot } from '../container/launch-plan.js';
+import { launch } from '../container/launcher.js';
+import { AbortError, ConflictError, NotFoundError, SystemError, UnsupportedError, ValidationError, isBerthError } from '../errors.js';
+import type { ImageService } from '../image/image-service.js';
+import { native } from '../native.js';
+import { commitContainer, type CommitOptions } from './commit.js';
+import { signalName } from './container-options.js';
+import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
+import { diffLayers, type Change } from './diff.js';
+import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
+import { checkExecArgv, execResult, execSession, execSupported, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
+import { HealthMonitor, type HealthState } from './healthcheck.js';
+import { buildInspect, imageAttribute, type ContainerInspect } from './inspect.js';
+import { launchDetached } from './detached-launch.js';
+import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader.js';
+import { LogWriter, encodeRecord, logTimestamp } from './log-writer.js';
+import { normalizeName } from './names.js';
+import { identityOf, isAlive, processStartTime, selfIdentity } from './process-identity.js';
+import { reconcileOne } from './reconcile.js';
+import { nextBackoff, shouldRestart } from './restart-policy.js';
+import { mergedArchive } from './rootfs-archive.js';
+import { assertAllowed } from './state-machine.js';
+import { oneShot, streamStats, type ContainerStats } from './stats.js';
+import type { StateStore } from './state-store.js';
+import { topOf, type TopResult } from './top.js';
+import { waitForHealthy, waitForLog, waitForPort, type WaitOptions, type WaitTarget } from './wait-strategies.js';
+
+/** What a container needs from its service. @internal */
+export interface ContainerContext {
+  readonly store: StateStore;
+  readonly hub: EventHub;
+  readonly images: ImageService;
+  readonly root: string;
+  forget(id: string): void;
+}
+
+export interface StopOptions {
+  /** Milliseconds to wait after the stop signal before SIGKILL. Default: the container's stopTimeout (10 s). */
+  timeout?: number;
+  /** Signal to send first. Default: the container's stop signal (image StopSignal or SIGTERM). */
+  signal?: NodeJS.Signals;
+}
+
+export interface WaitForExitOptions {
+  /**
+   * `'not-running'` (default): resolves at once if the container is not running, else at its
+   * next stop (not between policy restarts). `'next-exit'`: at the next exit of a process.
+   * `'removed'`: once the container is removed.
+   */
+  condition?: 'not-running' | 'next-exit' | 'removed';
+  signal?: AbortSignal;
+}
+
+export interface ContainerRemoveOptions {
+  /** Kill a running container first. */
+  force?: boolean;
+  /** Remove anonymous volumes too (berth creates none yet: accepted for Docker parity). */
+  volumes?: boolean;
+}
+
+/** The live streams of a running container (`attach()`). */
+export interface AttachSession {
+  /** Writes go to the container's stdin (needs `openStdin: true`); ending it closes the container's stdin. */
+  stdin: Writable | null;
+  stdout: Readable;
+  /** `null` with a TTY (one stream carries both). */
+  stderr: Readable | null;
+  /** Stops receiving output; the container keeps running. */
+  detach(): void;
+}
+
+interface LiveRun {
+  proc: ContainerProcess;
+  cgroup: Cgroup;
+  log: LogWriter;
+  startedAtMs: number;
+  health: HealthMonitor | undefined;
+  attachments: Set<() => void>;
+}
+
+const POLL_MS = 100;
+
+function launchRoot(record: ContainerRecord): LaunchRoot {
+  const s = record.source;
+  return s.kind === 'image' ? { kind: 'layers', lowerDirs: s.lowerDirs } : s.kind === 'rootfs' ? { kind: 'rootfs', dir: s.dir } : { kind: 'host' };
+}
+
+/** A container. Get one from `rt.containers.create()` or `get()`. */
+export class Container extends EventEmitter<ContainerEvents> implements AsyncDisposable {
+  /** 64 hex digits. */
+  readonly id: string;
+  readonly #ctx: ContainerContext;
+  #name: string;
+  #live: LiveRun | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #backoffMs = 0;
+  /** Wakes waiters when this process changes the state. */
+  #changed = new EventEmitter<{ changed: [] }>();
+
+  /** @internal */
+  constructor(ctx: ContainerContext, record: ContainerRecord) {
+    super();
+    this.#ctx = ctx;
+    this.id = record.id;
+    this.#name = record.name;
+  }
+
+  /** The name as last seen by this object (`rename()` changes it). */
+  get name(): string {
+    return this.#name;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // State access
+
+  /** config + state, with exits of unsupervised runs discovered on the way. @internal */
+  async read(): Promise<{ record: ContainerRecord; state: ContainerState }> {
+    let r = await this.#ctx.store.read(this.id);
+    this.#name = r.record.name;
+    if (isActive(r.state.status) && !this.#live && this.#orphanSuspected(r.record, r.state)) {
+      const f = await reconcileOne(this.#ctx.store, this.id, cgroupsForHost().driver).catch(() => undefined);
+      if (f?.exit) {
+        this.#publish('exit', [f.exit], { exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) }, r.record);
+        this.#changed.emit('changed');
+      }
+      r = await this.#ctx.store.read(this.id);
+    }
+    return r;
+  }
+
+  #orphanSuspected(record: ContainerRecord, state: ContainerState): boolean {
+    if (record.lifetime === 'detached') return true; // reconcileOne checks exit.json and the monitor
+    if (state.status === 'restarting' && state.owner?.pid === process.pid) return false;
+    return !isAlive(state.owner);
+  }
+
+  async #state(): Promise<ContainerState> {
+    return (await this.read()).state;
+  }
+
+  async #withLock<T>(fn: (record: ContainerRecord, state: ContainerState) => Promise<T>): Promise<T> {
+    return this.#ctx.store.withContainer(this.id, async () => {
+      const { record, state } = await this.#ctx.store.read(this.id);
+      this.#name = record.name;
+      return fn(record, state);
+    });
+  }
+
+  #publish<K extends ContainerAction>(action: K, args: ContainerEvents[K], extra: Record<string, string> = {}, record?: ContainerRecord): void {
+    const attributes: Record<string, string> = { name: this.#name, ...extra };
+    if (record) {
+      attributes.image = imageAttribute(record);
+      for (const [k, v] of Object.entries(record.labels)) attributes[`label.${k}`] = v;
+    }
+    this.#ctx.hub.publish({ type: 'container', action, id: this.id, name: this.#name, time: new Date().toISOString(), attributes });
+    try {
+      (this.emit as (event: K, ...a: ContainerEvents[K]) => boolean)(action, ...args);
+    } catch {
+      // a listener's exception must not break the state machine
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /**
+   * Starts the container (from `created` or `exited`).
+   * @throws ConflictError when it is running, paused or restarting; NotFoundError (exit code
+   *   127) or SystemError EACCES (126) when its command cannot be executed — the state then
+   *   records the exit code and the error, as Docker does.
+   */
+  async start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ValidationError('signal', 'must be an AbortSignal');
+    if (signal?.aborted) throw new AbortError('start() was aborted', { cause: signal.reason });
+    let record!: ContainerRecord;
+    await this.#withLock(async (rec, state) => {
+      record = rec;
+      assertAllowed('start', state.status, rec.name);
+      this.#cancelRestart();
+      await this.#launch(rec, state, true, signal);
+    });
+    this.#publish('start', [], {}, record);
+    if (signal?.aborted) {
+      await this.kill('SIGKILL').catch(() => {});
+      throw new AbortError('start() was aborted; the container was killed', { cause: signal.reason });
+    }
+  }
+
+  /** Launches under the lock; writes the new state. */
+  async #launch(record: ContainerRecord, state: ContainerState, userStart: boolean, signal?: AbortSignal): Promise<void> {
+    const store = this.#ctx.store;
+    const driver = cgroupsForHost().driver;
+    // A cgroup left by a run nobody cleaned up (crash) would make create() fail with EEXIST.
+    const stale = driver.open(this.id);
+    if (stale) {
+      stale.kill({ timeoutMs: 1000 });
+      stale.remove({ timeoutMs: 1000 });
+    }
+    const o = record.options;
+    const options = {
+      ...o,
+      ...(o.hostname === undefined && (o.network ?? 'none') !== 'host' ? { hostname: record.hostname } : {}),
+      ...(signal ? { signal } : {}),
+    };
+    const req = {
+      id: this.id,
+      root: launchRoot(record),
+      argv: record.argv,
+      options,
+      ...(record.imageConfig ? { image: { config: record.imageConfig } } : {}),
+      accounting: true,
+      ...(record.source.kind !== 'host' ? { upper: { upperDir: store.upperDir(this.id), workDir: store.workDir(this.id) } } : {}),
+      stdinPipe: record.openStdin,
+    };
+    const now = new Date().toISOString();
+    const next: ContainerState = {
+      ...state,
+      startedAt: now,
+      exitCode: 0,
+      signal: null,
+      oomKilled: false,
+      error: '',
+      manuallyStopped: false,
+      retries: userStart ? 0 : state.retries,
+    };
+    delete next.health;
+    if (userStart) this.#backoffMs = 0;
+
+    if (record.lifetime === 'detached') {
+      const d = await launchDetached(req, { stateDir: store.dir(this.id), logMaxSize: record.log.maxSize, logMaxFiles: record.log.maxFiles });
+      if (d.execFailure) return this.#recordExecFailure(record, next, d.execFailure);
+      Object.assign(next, { status: 'running', pid: d.pid, pidStartTime: processStartTime(d.pid) });
+      const monitor = identityOf(d.monitorPid);
+      if (monitor) next.monitor = monitor;
+      delete next.owner;
+      await store.writeState(this.id, next);
+      return;
+    }
+
+    const launched = await launch(req);
+    if (!launched.process) {
+      launched.cgroup.remove({ timeoutMs: 1000 });
+      return this.#recordExecFailure(record, next, launched.execFailure!);
+    }
+    const proc = launched.process;
+    const log = new LogWriter({ path: store.logPath(this.id), maxSize: record.log.maxSize, maxFiles: record.log.maxFiles });
+    log.consume(proc.stdout, 'stdout');
+    log.consume(proc.stderr, 'stderr');
+    const live: LiveRun = { proc, cgroup: launched.cgroup, log, startedAtMs: Date.now(), health: undefined, attachments: new Set() };
+    this.#live = live;
+    Object.assign(next, { status: 'running', pid: proc.pid, owner: selfIdentity() });
+    const st = processStartTime(proc.pid);
+    if (st !== undefined) next.pidStartTime = st;
+    if (record.healthcheck) next.health = { status: 'starting', failingStreak: 0, log: [] };
+    delete next.monitor;
+    try {
+      await store.writeState(this.id, next);
+    } catch (error) {
+      proc.kill(9);
+      throw error;
+    }
+    void proc.exited
+      .then((status) => this.#onExit(live, status))
+      .catch((error: unknown) => {
+        // Nothing may reject unhandled in the caller's process; the next reconciliation (or a
+        // read of this container) repairs a state this could not write.
+        process.emitWarning(`berth: recording the exit of container ${this.#name} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_CONTAINER_EXIT' });
+      });
+    if (record.healthcheck) {
+      live.health = new HealthMonitor(record.healthcheck, {
+        probe: (argv, sig) => this.#probe(argv, sig),
+        onResult: (h, changed) => this.#onHealth(live, h, changed),
+      });
+      live.health.start();
+    }
+  }
+
+  async #recordExecFailure(record: ContainerRecord, next: ContainerState, failure: { exitCode: 126 | 127; message: string }): Promise<never> {
+    try {
+      appendFileSync(this.#ctx.store.logPath(this.id), encodeRecord(failure.message, 'stderr', logTimestamp()), { mode: 0o640 });
+    } catch {
+      // the log is a convenience; the state below is the record
+    }
+    Object.assign(next, { status: 'exited', pid: 0, exitCode: failure.exitCode, error: failure.message.trim(), finishedAt: next.startedAt });
+    delete next.pidStartTime;
+    delete next.owner;
+    await this.#ctx.store.writeState(this.id, next);
+    this.#changed.emit('changed');
+    const message = `container ${record.name}: ${failure.message.replace(/^berth: /, '').trim()}`;
+    if (failure.exitCode === 127) throw new NotFoundError(message, { path: record.argv[0]! });
+    throw new SystemError('EACCES', message, { path: record.argv[0]! });
+  }
+
+  async #onExit(live: LiveRun, status: ExitStatus): Promise<void> {
+    live.health?.stop();
+    try {
+      await Promise.race([live.log.drained, sleep(2000)]);
+    } finally {
+      live.log.close();
+    }
+    for (const end of live.attachments) end();
+    let oomKilled = false;
+    try {
+      oomKilled = live.cgroup.oomKillCount() > 0;
+      live.cgroup.kill({ timeoutMs: 1000 });
+      live.cgroup.remove({ timeoutMs: 1000 });
+    } catch {
+      // left for reconciliation
+    }
+    if (this.#live === live) this.#live = undefined;
+    const exit: ExitInfo = { exitCode: status.exitCode, signal: status.signal, oomKilled };
+    let record: ContainerRecord | undefined;
+    let restart = false;
+    let removed = false;
+    try {
+      await this.#withLock(async (rec, state) => {
+        record = rec;
+        restart = shouldRestart(rec.restart, { exitCode: exit.exitCode, manuallyStopped: state.manuallyStopped, retries: state.retries });
+        const next: ContainerState = {
+          ...state,
+          status: state.status === 'removing' ? 'removing' : restart ? 'restarting' : 'exited',
+          pid: 0,
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          oomKilled,
+          finishedAt: new Date().toISOString(),
+        };
+        if (live.health) next.health = live.health.state;
+        delete next.pidStartTime;
+        if (!restart) delete next.owner;
+        await this.#ctx.store.writeState(this.id, next);
+      });
+    } catch (error) {
+      if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
+      removed = true; // removed meanwhile (forced remove from another process)
+    }
+    if (oomKilled) this.#publish('oom', [], {}, record);
+    this.#publish('exit', [exit], { exitCode: String(exit.exitCode), ...(exit.signal ? { signal: exit.signal } : {}), oomKilled: String(oomKilled) }, record);
+    this.#changed.emit('changed');
+    if (removed || !record) return;
+    if (restart) {
+      this.#backoffMs = nextBackoff(this.#backoffMs, Date.now() - live.startedAtMs);
+      this.#restartTimer = setTimeout(() => void this.#policyRestart(), this.#backoffMs);
+    } else if (record.autoRemove) {
+      await this.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  async #policyRestart(): Promise<void> {
+    this.#restartTimer = undefined;
+    let record: ContainerRecord | undefined;
+    try {
+      await this.#withLock(async (rec, state) => {
+        if (state.status !== 'restarting') return;
+        record = rec;
+        state.restartCount++;
+        state.retries++;
+        await this.#launch(rec, state, false);
+      });
+    } catch (error) {
+      // The restart failed (command gone, cgroup trouble): the state says why, or says exited.
+      if (!(isBerthError(error) && (error instanceof NotFoundError || error.code === 'EACCES'))) {
+        await this.#withLock(async (_rec, state) => {
+          if (state.status !== 'restarting') return;
+          await this.#ctx.store.writeState(this.id, { ...state, status: 'exited', error: `restart failed: ${(error as Error).message}` });
+        }).catch(() => {});
+      }
+      this.#changed.emit('changed');
+      return;
+    }
+    if (record) {
+      this.#publish('restart', [], {}, record);
+      this.#publish('start', [], {}, record);
+    }
+  }
+
+  #cancelRestart(): void {
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+  }
+
+  /** Sends `sig` to PID 1: by pidfd when this object supervises it, else by pid checked against its start time. */
+  #signal(sig: number, state: ContainerState): boolean {
+    if (this.#live) return this.#live.proc.kill(sig);
+    if (state.pid <= 0 || processStartTime(state.pid) !== state.pidStartTime) return false;
+    if (execSupported()) {
+      let fd: number;
+      try {
+        fd = openContainerPidfd(state.pid, state.pidStartTime);
+      } catch {
+        return false;
+      }
+      try {
+        return native().sendSignal(fd, sig);
+      } finally {
+        native().closeFd(fd);
+      }
+    }
+    try {
+      process.kill(state.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Resolves when `done(state)` holds; false on timeout. Bounded polling plus local wake-ups. */
+  async #waitFor(done: (s: ContainerState | undefined) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let s: ContainerState | undefined;
+      try {
+        s = await this.#state();
+      } catch (error) {
+        if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
+        s = undefined;
+      }
+      if (done(s)) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      if (signal?.aborted) throw new AbortError('wait was aborted', { cause: signal.reason });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(finish, Math.min(POLL_MS, left));
+        const onAbort = () => finish();
+        function finish() {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', onAbort);
+          wake.removeListener('changed', finish);
+          resolve();
+        }
+        const wake = this.#changed;
+        wake.once('changed', finish);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  }
+
+  async #thawIfPaused(record: ContainerRecord): Promise<void> {
+    let thawed = false;
+    await this.#withLock(async (_r, state) => {
+      if (state.status !== 'paused') return;
+      cgroupsForHost().driver.open(this.id)?.thaw();
+      await this.#ctx.store.writeState(this.id, { ...state, status: 'running' });
+      thawed = true;
+    });
+    if (thawed) this.#publish('unpause', [], {}, record);
+  }
+
+  /**
+   * Stops the container: its stop signal, then SIGKILL after `timeout` ms (default 10 s). A
+   * container that is not running is left as it is (Docker's no-op). No restart policy applies.
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
+    const { record, state } = await this.read();
+    const timeout = options.timeout ?? record.stopTimeoutMs;
+    if (!(timeout >= 0) || !Number.isFinite(timeout)) throw new ValidationError('timeout', 'must be a non-negative number of milliseconds');
+    const sig = signalNumber(options.signal !== undefined ? signalName(options.signal, 'signal') : record.stopSignal)!;
+    if (!isActive(state.status)) return;
+    if (await this.#stopRestarting()) return;
+    await this.#withLock(async (_r, s) => {
+      if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
+    });
+    const now = await this.#state();
+    this.#signal(sig, now);
+    await this.#thawIfPaused(record);
+    if (await this.#waitFor((s) => !s || !isActive(s.status), timeout)) return;
+    this.#signal(9, await this.#state());
+    await this.#thawIfPaused(record);
+    if (!(await this.#waitFor((s) => !s || !isActive(s.status), 10_000))) {
+      throw new SystemError('EBUSY', `container ${this.#name} did not exit 10 s after SIGKILL (a process stuck in the kernel?)`);
+    }
+  }
+
+  /** A container waiting for its policy restart: cancel the restart, mark it exited. */
+  async #stopRestarting(): Promise<boolean> {
+    let stopped = false;
+    await this.#withLock(async (_r, s) => {
+      if (s.status !== 'restarting') return;
+      this.#cancelRestart();
+      const next: ContainerState = { ...s, status: 'exited', manuallyStopped: true };
+      delete next.owner;
+      await this.#ctx.store.writeState(this.id, next);
+      stopped = true;
+    });
+    if (stopped) this.#changed.emit('changed');
+    return stopped;
+  }
+
+  /**
+   * Sends a signal to the container's PID 1 (default SIGKILL). SIGKILL and the stop signal
+   * count as a manual stop: no restart policy applies afterwards.
+   * @throws ConflictError when the container is not running.
+   */
+  async kill(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
+    const name = signalName(signal, 'signal');
+    const sig = signalNumber(name)!;
+    const { record, state } = await this.read();
+    assertAllowed('kill', state.status, record.name);
+    if (await this.#stopRestarting()) return;
+    if (sig === 9 || name === record.stopSignal) {
+      await this.#withLock(async (_r, s) => {
+        if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
+      });
+    }
+    if (!this.#signal(sig, await this.#state())) {
+      const s = await this.#state();
+      if (isActive(s.status)) throw new ConflictError(`container ${record.name} is not running (its process is gone)`);
+    }
+    if (sig === 9) await this.#thawIfPaused(record);
+  }
+
+  /** `stop()` then `start()`; emits `restart`. */
+  async restart(options: StopOptions = {}): Promise<void> {
+    await this.stop(options);
+    await this.start();
+    const { record } = await this.read();
+    this.#publish('restart', [], {}, record);
+  }
+
+  /** How the container ended; see {@link WaitForExitOptions.condition}. */
+  async wait(options: WaitForExitOptions = {}): Promise<ExitInfo> {
+    const condition = options.condition ?? 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(condition)) throw new ValidationError('condition', 'must be "not-running", "next-exit" or "removed"');
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ValidationError('signal', 'must be an AbortSignal');
+    let last: ContainerState | undefined;
+    const first = await this.#state().catch((e) => {
+      if (condition === 'removed' && isBerthError(e) && e instanceof NotFoundError) return undefined;
+      throw e;
+    });
+    last = first;
+    const startFinished = first?.finishedAt;
+    const done = (s: ContainerState | undefined): boolean => {
+      if (s) last = s;
+      if (condition === 'removed') return s === undefined;
+      if (!s) return true;
+      if (condition === 'next-exit') return s.finishedAt !== startFinished && s.pid === 0;
+      return !isActive(s.status);
+    };
+    const ok = await this.#waitFor(done, Number.MAX_SAFE_INTEGER, signal);
+    if (!ok) throw new AbortError('wait was aborted');
+    if (!last) throw new NotFoundError(`no such container: ${this.id}`);
+    return { exitCode: last.exitCode, signal: last.signal, oomKilled: last.oomKilled };
+  }
+
+  /**
+   * Removes the container: its state, logs, writable layer and cgroup.
+   * @throws ConflictError when it is running and `force` is not set.
+   */
+  async remove(options: ContainerRemoveOptions = {}): Promise<void> {
+    const { record, state } = await this.read();
+    assertAllowed('remove', state.status, record.name, { force: options.force === true });
+    if (isActive(state.status)) {
+      if (!(await this.#stopRestarting())) {
+        await this.kill('SIGKILL').catch((e) => {
+          if (!(isBerthError(e) && e instanceof ConflictError)) throw e;
+        });
+      }
+      if (!(await this.#waitFor((s) => !s || !isActive(s.status), 10_000))) {
+        throw new SystemError('EBUSY', `container ${record.name} did not exit after SIGKILL`);
+      }
+    }
+    let gone = false;
+    await this.#withLock(async (rec, s) => {
+      assertAllowed('remove', s.status, rec.name, { force: false });
+      await this.#ctx.store.writeState(this.id, { ...s, status: 'removing' });
+      const cg = cgroupsForHost().driver.open(this.id);
+      try {
+        cg?.kill({ timeoutMs: 1000 });
+        cg?.remove({ timeoutMs: 1000 });
+      } catch (error) {
+        await this.#ctx.store.writeState(this.id, { ...s, status: 'dead', error: `removal failed: ${(error as Error).message}` });
+        throw error;
+      }
+    }).catch((e) => {
+      if (isBerthError(e) && e instanceof NotFoundError) {
+        gone = true;
+        return;
+      }
+      throw e;
+    });
+    if (gone) return;
+    this.#cancelRestart();
+    await this.#ctx.store.destroy(this.id, record.name);
+    this.#publish('destroy', [], {}, record);
+    this.#changed.emit('changed');
+    this.#ctx.forget(this.id);
+  }
+
+  /** Freezes every process of the container (cgroup freezer). */
+  async pause(): Promise<void> {
+    const record = await this.#withLock(async (rec, state) => {
+      assertAllowed('pause', state.status, rec.name);
+      const cg = cgroupsForHost().driver.open(this.id);
+      if (!cg) throw new ConflictError(`container ${rec.name} has no cgroup (its process is gone)`);
+      cg.freeze();
+      await this.#ctx.store.writeState(this.id, { ...state, status: 'paused' });
+      return rec;
+    });
+    this.#publish('pause', [], {}, record);
+  }
+
+  async unpause(): Promise<void> {
+    const record = await this.#withLock(async (rec, state) => {
+      assertAllowed('unpause', state.status, rec.name);
+      cgroupsForHost().driver.open(this.id)?.thaw();
+      await this.#ctx.store.writeState(this.id, { ...state, status: 'running' });
+      return rec;
+    });
+    this.#publish('unpause', [], {}, record);
+  }
+
+  /** Changes the name (unique in the runtime). */
+  async rename(name: string): Promise<void> {
+    const newName = normalizeName(name);
+    let oldName = '';
+    const record = await this.#withLock(async (rec, state) => {
+      assertAllowed('rename', state.status, rec.name);
+      oldName = rec.name;
+      if (newName === oldName) return rec;
+      await this.#ctx.store.rename(this.id, oldName, newName, () => this.#ctx.store.writeRecord(this.id, { ...rec, name: newName }));
+      return { ...rec, name: newName };
+    });
+    if (newName === oldName) return;
+    this.#name = newName;
+    this.#publish('rename', [{ oldName, name: newName }], { oldName }, record);
+  }
+
+  /** Sets the TTY size of a container started with `tty: true`. */
+  async resize(size: { rows: number; cols: number }): Promise<void> {
+    if (!size || !Number.isInteger(size.rows) || !Number.isInteger(size.cols) || size.rows < 1 || size.cols < 1 || size.rows > 65535 || size.cols > 65535) {
+      throw new ValidationError('size', 'must be { rows, cols } with integers from 1 to 65535');
+    }
+    const { record, state } = await this.read();
+    assertAllowed('resize', state.status, record.name);
+    if (record.options.tty !== true) throw new ConflictError(`container ${record.name} has no TTY (create it with tty: true)`);
+    if (!this.#live) throw new ConflictError(`container ${record.name} is supervised by another process (pid ${state.owner?.pid ?? state.monitor?.pid}); resize it there`);
+    this.#live.proc.resize(size.rows, size.cols);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // I/O
+
+  /** The container's output: iterate for lines, or `.stream()` for text. */
+  logs(options: LogsOptions = {}): ContainerLogs {
+    const opts = resolveLogOptions(options);
+    return new ContainerLogs(
+      {
+        path: this.#ctx.store.logPath(this.id),
+        isDone: async () => {
+          try {
+            const s = await this.#state();
+            return !isActive(s.status);
+          } catch {
+            return true;
+          }
+        },
+      },
+      opts,
+    );
+  }
+
+  /** The live stdin/stdout/stderr of a running container this object supervises. */
+  async attach(): Promise<AttachSession> {
+    const { record, state } = await this.read();
+    assertAllowed('attach', state.status, record.name);
+    const live = this.#live;
+    const tty = record.options.tty === true;
+    if (!live) {
+      if (record.lifetime !== 'detached') {
+        throw new ConflictError(`container ${record.name} is supervised by process ${state.owner?.pid}: only that process holds its pipes (attach there, or read logs({ follow: true }))`);
+      }
+      // A detached container's monitor holds the pipes: output comes from the log as it grows.
+      const ac = new AbortController();
+      const out = this.logs({ follow: true, since: new Date(), signal: ac.signal, ...(tty ? {} : { stderr: false }) }).stream();
+      const err = tty ? null : this.logs({ follow: true, since: new Date(), signal: ac.signal, stdout: false }).stream();
+      return { stdin: null, stdout: out, stderr: err, detach: () => ac.abort() };
+    }
+    const stdout = new PassThrough();
+    const stderr = tty ? null : new PassThrough();
+    const untap = live.log.tap((stream, chunk) => (stream === 'stdout' || tty ? stdout : stderr)?.write(chunk));
+    const end = () => {
+      untap();
+      stdout.end();
+      stderr?.end();
+      live.attachments.delete(end);
+    };
+    live.attachments.add(end);
+    const target = live.proc.stdin;
+    const stdin = record.openStdin && target
+      ? new Writable({
+          write(chunk, _enc, cb) {
+            if (target.write(chunk)) cb();
+            else target.once('drain', () => cb());
+          },
+          final(cb) {
+            target.end();
+            cb();
+          },
+        })
+      : null;
+    return { stdin, stdout, stderr, detach: end };
+  }
+
+  async #execPlan(cmd: string[], opts: ExecOptions) {
+    const argv = checkExecArgv(cmd);
+    if (opts.signal?.aborted) throw new AbortError('exec() was aborted', { cause: opts.signal.reason });
+    const { record, state } = await this.read();
+    assertAllowed('exec', state.status, record.name);
+    if (!execSupported()) throw new UnsupportedError('exec needs the native core\'s join support (pidfdOpen, spec.join): not in this build yet');
+    const cg = cgroupsForHost().driver.open(this.id);
+    if (!cg) throw new ConflictError(`container ${record.name} has no cgroup (its process is gone)`);
+    const pidfd = openContainerPidfd(state.pid, state.pidStartTime);
+    try {
+      const spec = planContainerExec({ record, pid: state.pid, pidfd, cgroupProcs: cg.procsFiles }, argv, opts);
+      return await spawnExec(spec, argv[0]!);
+    } finally {
+      native().closeFd(pidfd);
+    }
+  }
+
+  /**
+   * Runs `cmd` in the running container and resolves with its result. The exit code is a
+   * result, not an error (127: not found, 126: not executable).
+   */
+  async exec<O extends ExecOptions = ExecOptions>(cmd: string[], options?: O): Promise<ExecResult<O extends { encoding: 'buffer' } ? Buffer : string>> {
+    const opts: ExecOptions = options ?? {};
+    const started = await this.#execPlan(cmd, { ...opts, ...(opts.stdin === true ? { stdin: undefined } : {}) });
+    return execResult(started, opts) as Promise<ExecResult<O extends { encoding: 'buffer' } ? Buffer : string>>;
+  }
+
+  /** The streaming form of {@link exec}: the process's streams and its exit. `stdin: true` keeps stdin open. */
+  async execStream(cmd: string[], options: ExecOptions = {}): Promise<ExecSession> {
+    return execSession(await this.#execPlan(cmd, options), options);
+  }
+
+  async #probe(argv: string[], signal: AbortSignal) {
+    const s = await this.#state().catch(() => undefined);
+    if (!s || s.status !== 'running') return null;
+    const r = await this.exec(argv, { signal }).catch((error: unknown) => {
+      if (signal.aborted) throw error;
+      return { exitCode: -1, stdout: '', stderr: (error as Error).message, signal: null };
+    });
+    return { exitCode: r.exitCode, output: r.stdout + r.stderr };
+  }
+
+  async #onHealth(live: LiveRun, health: HealthState, changed: boolean): Promise<void> {
+    if (this.#live !== live) return;
+    let record: ContainerRecord | undefined;
+    await this.#withLock(async (rec, state) => {
+      record = rec;
+      if (!isActive(state.status)) return;
+      await this.#ctx.store.writeState(this.id, { ...state, health });
+    }).catch(() => {});
+    if (changed) this.#publish('health_status', [health.status], { healthStatus: health.status }, record);
+    this.#changed.emit('changed');
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inspection
+
+  /** Docker-like `inspect`. */
+  async inspect(): Promise<ContainerInspect> {
+    const { record, state } = await this.read();
+    const store = this.#ctx.store;
+    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id) });
+  }
+
+  /** The current status (`running`, `exited`, ...). */
+  async status(): Promise<ContainerState['status']> {
+    return (await this.#state()).status;
+  }
+
+  #cgroupOf(name: string): Cgroup {
+    const cg = cgroupsForHost().driver.open(this.id);
+    if (!cg) throw new ConflictError(`container ${name} is not running`);
+    return cg;
+  }
+
+  /**
+   * Resource use: one reading (CPU over `interval` ms, default 200), or with `stream: true` an
+   * async iterable of readings every `interval` ms (default 1000) until the container stops.
+   */
+  stats(options?: { stream?: false; interval?: number; signal?: AbortSignal }): Promise<ContainerStats>;
+  stats(options: { stream: true; interval?: number; signal?: AbortSignal }): AsyncIterable<ContainerStats>;
+  stats(options: { stream?: boolean; interval?: number; signal?: AbortSignal } = {}): Promise<ContainerStats> | AsyncIterable<ContainerStats> {
+    const interval = options.interval ?? (options.stream ? 1000 : 200);
+    if (!(interval > 0)) throw new ValidationError('interval', 'must be a positive number of milliseconds');
+    const prepare = async () => {
+      const { record, state } = await this.read();
+      assertAllowed('stats', state.status, record.name);
+      const cg = this.#cgroupOf(record.name);
+      return () => cg.stats();
+    };
+    if (options.stream) {
+      const self = this;
+      return (async function* () {
+        const read = await prepare();
+        yield* streamStats(read, async () => isActive((await self.#state().catch(() => undefined))?.status ?? 'exited'), interval, options.signal);
+      })();
+    }
+    return prepare().then((read) => oneShot(read, interval, options.signal));
+  }
+
+  /** The processes in the container (`docker top`). */
+  async top(): Promise<TopResult> {
+    const { record, state } = await this.read();
+    assertAllowed('top', state.status, record.name);
+    return topOf(this.#cgroupOf(record.name).pids());
+  }
+
+  #layers(record: ContainerRecord): { upper: string; lowers: string[] } {
+    const s = record.source;
+    if (s.kind === 'host') throw new UnsupportedError(`container ${record.name} runs on the host's root ({ host: true }): it has no layers to diff, commit or export`);
+    return { upper: this.#ctx.store.upperDir(this.id), lowers: s.kind === 'image' ? s.lowerDirs : [s.dir] };
+  }
+
+  /** Files added (`A`), changed (`C`) and deleted (`D`) relative to the image. */
+  async diff(): Promise<Change[]> {
+    const { record } = await this.read();
+    const { upper, lowers } = this.#layers(record);
+    return diffLayers(upper, lowers);
+  }
+
+  /** The merged root filesystem as a tar stream (`docker export`). */
+  export(options: { signal?: AbortSignal } = {}): Readable {
+    const self = this;
+    return Readable.from(
+      (async function* () {
+        const { record } = await self.read();
+        const { upper, lowers } = self.#layers(record);
+        yield* mergedArchive([upper, ...lowers], options.signal);
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  /** A new image from the container's changes; resolves with its id. Pauses the container while it reads its files (unless `pause: false`). */
+  async commit(options: CommitOptions = {}): Promise<string> {
+    const { record, state } = await this.read();
+    this.#layers(record);
+    const pause = options.pause !== false && state.status === 'running';
+    if (pause) await this.pause();
+    try {
+      return await commitContainer(this.#ctx.images, record, this.#ctx.store.upperDir(this.id), join(this.#ctx.root, 'tmp'), options);
+    } finally {
+      if (pause) await this.unpause().catch(() => {});
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Waits for harnesses
+
+  #waitTarget(record: ContainerRecord): WaitTarget {
+    return {
+      name: record.name,
+      logs: (o) => this.logs(o),
+      readState: () => this.#state(),
+      network: () => record.options.network ?? 'none',
+      pids: () => cgroupsForHost().driver.open(this.id)?.pids() ?? [],
+    };
+  }
+
+  /** Resolves with the first line matching `pattern` (`times` lines with `times`). */
+  async waitForLog(pattern: RegExp | string, options: WaitOptions & { times?: number; stream?: 'stdout' | 'stderr' } = {}) {
+    const { record } = await this.read();
+    return waitForLog(this.#waitTarget(record), pattern, options);
+  }
+
+  /** Resolves once a process of the container listens on TCP `port` (any network mode, no exec needed). */
+  async waitForPort(port: number, options: WaitOptions & { interval?: number } = {}): Promise<void> {
+    const { record } = await this.read();
+    return waitForPort(this.#waitTarget(record), port, options);
+  }
+
+  /** Resolves once the healthcheck says `healthy`. */
+  async waitForHealthy(options: WaitOptions = {}): Promise<void> {
+    const { record } = await this.read();
+    return waitForHealthy(this.#waitTarget(record), record.healthcheck !== null, options);
+  }
+
+  /** `await using c = await rt.containers.create(...)`: removed (forcibly) at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      await this.remove({ force: true });
+    } catch (error) {
+      if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
+    }
+  }
+
+  /** @internal Whether this object supervises a run. */
+  get supervising(): boolean {
+    return this.#live !== undefined || this.#restartTimer !== undefined;
+  }
+}
+

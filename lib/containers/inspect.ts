@@ -1,0 +1,162 @@
+/**
+ * `inspect()`: a container in the shape of `docker inspect`, built from config.json and
+ * state.json. Durations are Docker's (nanoseconds in Healthcheck, seconds in StopTimeout).
+ * @module
+ */
+import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
+import type { HealthLogEntry } from './healthcheck.js';
+
+export interface ContainerInspect {
+  Id: string;
+  /** RFC 3339. */
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: {
+    Status: ContainerState['status'];
+    Running: boolean;
+    Paused: boolean;
+    Restarting: boolean;
+    OOMKilled: boolean;
+    Dead: boolean;
+    Pid: number;
+    ExitCode: number;
+    Error: string;
+    StartedAt: string;
+    FinishedAt: string;
+    Health?: { Status: string; FailingStreak: number; Log: Array<{ Start: string; End: string; ExitCode: number; Output: string }> };
+  };
+  /** The image id (`sha256:…`), or '' for a rootfs directory or host container. */
+  Image: string;
+  /** `/name`, as Docker. */
+  Name: string;
+  RestartCount: number;
+  LogPath: string;
+  Platform: 'linux';
+  HostConfig: {
+    Memory: number;
+    MemorySwap: number;
+    NanoCpus: number;
+    CpuShares: number;
+    CpusetCpus: string;
+    PidsLimit: number;
+    Privileged: boolean;
+    ReadonlyRootfs: boolean;
+    CapAdd: string[] | null;
+    CapDrop: string[] | null;
+    NetworkMode: string;
+    RestartPolicy: { Name: string; MaximumRetryCount: number };
+    AutoRemove: boolean;
+    Init: boolean;
+    LogConfig: { Type: 'json-file'; Config: Record<string, string> };
+  };
+  GraphDriver: { Name: 'overlay' | 'host'; Data: Record<string, string> | null };
+  Mounts: Array<{ Type: 'bind' | 'tmpfs'; Source: string; Destination: string; RW: boolean; Propagation: string }>;
+  Config: {
+    Hostname: string;
+    User: string;
+    Env: string[];
+    Cmd: string[] | null;
+    Entrypoint: string[] | null;
+    Image: string;
+    WorkingDir: string;
+    Labels: Record<string, string>;
+    StopSignal: string;
+    /** Seconds. */
+    StopTimeout: number;
+    Tty: boolean;
+    OpenStdin: boolean;
+    Healthcheck?: { Test: string[]; Interval: number; Timeout: number; StartPeriod: number; StartInterval: number; Retries: number };
+  };
+  /** berth's own facts. */
+  Berth: { Lifetime: ContainerRecord['lifetime']; OwnerPid: number | null; Source: ContainerRecord['source']['kind'] };
+}
+
+function imageName(record: ContainerRecord): string {
+  const s = record.source;
+  return s.kind === 'image' ? s.ref : s.kind === 'rootfs' ? `rootfs:${s.dir}` : 'host';
+}
+
+export function imageAttribute(record: ContainerRecord): string {
+  return imageName(record);
+}
+
+function healthLog(log: HealthLogEntry[]) {
+  return log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output }));
+}
+
+export function buildInspect(record: ContainerRecord, state: ContainerState, paths: { log: string; upper: string; work: string }): ContainerInspect {
+  const o = record.options;
+  const s = record.source;
+  const hc = record.healthcheck;
+  const ms2ns = (ms: number) => Math.round(ms * 1e6);
+  return {
+    Id: record.id,
+    Created: record.created,
+    Path: record.argv[0]!,
+    Args: record.argv.slice(1),
+    State: {
+      Status: state.status,
+      Running: isActive(state.status),
+      Paused: state.status === 'paused',
+      Restarting: state.status === 'restarting',
+      OOMKilled: state.oomKilled,
+      Dead: state.status === 'dead',
+      Pid: state.pid,
+      ExitCode: state.exitCode,
+      Error: state.error,
+      StartedAt: state.startedAt,
+      FinishedAt: state.finishedAt,
+      ...(state.health ? { Health: { Status: state.health.status, FailingStreak: state.health.failingStreak, Log: healthLog(state.health.log) } } : {}),
+    },
+    Image: s.kind === 'image' ? s.imageId : '',
+    Name: `/${record.name}`,
+    RestartCount: state.restartCount,
+    LogPath: paths.log,
+    Platform: 'linux',
+    HostConfig: {
+      Memory: o.memory ?? 0,
+      MemorySwap: o.memorySwap ?? 0,
+      NanoCpus: o.cpus !== undefined ? Math.round(o.cpus * 1e9) : 0,
+      CpuShares: o.cpuShares ?? 0,
+      CpusetCpus: o.cpuset ?? '',
+      PidsLimit: o.pids ?? 0,
+      Privileged: o.privileged === true,
+      ReadonlyRootfs: o.readonlyRootfs === true,
+      CapAdd: o.capAdd ?? null,
+      CapDrop: o.capDrop ?? null,
+      NetworkMode: o.network ?? 'none',
+      RestartPolicy: { Name: record.restart.name, MaximumRetryCount: record.restart.maximumRetryCount },
+      AutoRemove: record.autoRemove,
+      Init: o.init === true,
+      LogConfig: { Type: 'json-file', Config: { 'max-size': String(record.log.maxSize), 'max-file': String(record.log.maxFiles) } },
+    },
+    GraphDriver:
+      s.kind === 'host'
+        ? { Name: 'host', Data: null }
+        : { Name: 'overlay', Data: { LowerDir: (s.kind === 'image' ? s.lowerDirs : [s.dir]).join(':'), UpperDir: paths.upper, WorkDir: paths.work } },
+    Mounts: (o.mounts ?? []).map((m) =>
+      m.type === 'bind'
+        ? { Type: 'bind' as const, Source: m.source, Destination: m.target, RW: m.readonly !== true, Propagation: 'rprivate' }
+        : { Type: 'tmpfs' as const, Source: '', Destination: m.target, RW: true, Propagation: '' },
+    ),
+    Config: {
+      Hostname: record.hostname,
+      User: o.user ?? record.imageConfig?.User ?? '',
+      Env: record.env,
+      Cmd: record.cmd ?? (record.entrypoint === null ? record.imageConfig?.Cmd ?? null : null),
+      Entrypoint: record.entrypoint ?? record.imageConfig?.Entrypoint ?? null,
+      Image: imageName(record),
+      WorkingDir: o.workdir ?? record.imageConfig?.WorkingDir ?? '',
+      Labels: { ...(record.imageConfig?.Labels ?? {}), ...record.labels },
+      StopSignal: record.stopSignal,
+      StopTimeout: Math.round(record.stopTimeoutMs / 1000),
+      Tty: o.tty === true,
+      OpenStdin: record.openStdin,
+      ...(hc
+        ? { Healthcheck: { Test: hc.test, Interval: ms2ns(hc.intervalMs), Timeout: ms2ns(hc.timeoutMs), StartPeriod: ms2ns(hc.startPeriodMs), StartInterval: ms2ns(hc.startIntervalMs), Retries: hc.retries } }
+        : {}),
+    },
+    Berth: { Lifetime: record.lifetime, OwnerPid: state.owner?.pid ?? null, Source: s.kind },
+  };
+}

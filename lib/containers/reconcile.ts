@@ -1,0 +1,181 @@
+/**
+ * Reconciliation: what `Runtime.open()` does with the state a crash left behind.
+ *
+ * - A `lifetime: 'process'` container recorded as running whose owning Node process is gone
+ *   died with it (the kernel sent its PID 1 the parent-death signal, SIGKILL, and tore down its
+ *   pid namespace): it is marked `exited` with exit code 137 and signal SIGKILL, which is
+ *   exactly what happened, and `State.Error` names the owner.
+ * - A detached container whose monitor wrote `exit.json` gets that status. One whose monitor
+ *   and PID 1 are both gone without a record is marked `exited` with Docker's 255 ("exit
+ *   status unknown"). Berth never uses `dead` for these: `dead` means a removal that failed.
+ * - Containers still owned by a live process (pid *and* start time match) are left alone, so
+ *   several processes can open one state dir at any time.
+ * - The cgroup of every container that is not running is removed — only `berth/<id>` for ids
+ *   of this state dir; berth never touches cgroups of other state dirs or of `run()`.
+ * - A removal interrupted half-way (`removing`) is finished; staging (`.new-*`), trash
+ *   (`.trash-*`) and temp files of dead writers are deleted; the name table is made to match
+ *   the container directories.
+ * @module
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CgroupDriver } from '../cgroup/index.js';
+import { TEMP_NAME, readJson } from './atomic-file.js';
+import { isActive, type ContainerState } from './container-record.js';
+import type { ExitInfo } from './events.js';
+import { isAlive } from './process-identity.js';
+import type { StateStore } from './state-store.js';
+
+/** Exit code recorded when a detached container's end was never observed (Docker's "unknown"). */
+export const UNKNOWN_EXIT_CODE = 255;
+
+/** What a monitor writes to exit.json. */
+export interface ExitRecord {
+  exitCode: number;
+  signal: NodeJS.Signals | null;
+  oomKilled: boolean;
+  finishedAt: string;
+}
+
+export interface ReconcileFinding {
+  id: string;
+  name: string;
+  exit?: ExitInfo;
+  removed?: boolean;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function removeCgroup(driver: CgroupDriver | undefined, id: string): void {
+  if (!driver) return;
+  const cg = driver.open(id);
+  if (!cg) return;
+  try {
+    cg.kill({ timeoutMs: 1000 });
+    cg.remove({ timeoutMs: 1000 });
+  } catch {
+    // a process stuck in D state: the next reconciliation retries
+  }
+}
+
+/**
+ * Decides the exit of an active container nobody supervises any more, or undefined when it is
+ * still supervised (owner or monitor alive) or still running.
+ */
+export async function orphanedExit(store: StateStore, id: string, lifetime: 'process' | 'detached', state: ContainerState): Promise<(ExitInfo & { error: string; finishedAt: string }) | undefined> {
+  if (lifetime === 'detached') {
+    const rec = await readJson<ExitRecord>(store.exitPath(id)).catch(() => undefined);
+    if (rec && rec.finishedAt >= state.startedAt) return { exitCode: rec.exitCode, signal: rec.signal, oomKilled: rec.oomKilled, finishedAt: rec.finishedAt, error: '' };
+    if (isAlive(state.monitor) || isAlive(state.pid > 0 ? { pid: state.pid, startTime: state.pidStartTime ?? '' } : undefined)) return undefined;
+    return { exitCode: UNKNOWN_EXIT_CODE, signal: null, oomKilled: false, finishedAt: new Date().toISOString(), error: 'exit status unknown: the monitor process is gone and recorded no exit' };
+  }
+  if (isAlive(state.owner)) return undefined;
+  return {
+    exitCode: 137,
+    signal: 'SIGKILL',
+    oomKilled: false,
+    finishedAt: new Date().toISOString(),
+    error: `the owning process (pid ${state.owner?.pid ?? '?'}) exited; the container was killed with it (parent-death signal)`,
+  };
+}
+
+/** Reconciles one container under its lock. */
+export async function reconcileOne(store: StateStore, id: string, driver: CgroupDriver | undefined): Promise<ReconcileFinding | undefined> {
+  let finding: ReconcileFinding | undefined;
+  await store.withContainer(id, async () => {
+    const record = await store.readRecord(id);
+    const state = await store.readState(id);
+    if (!record || !state) return;
+    if (state.status === 'removing') {
+      removeCgroup(driver, id);
+      finding = { id, name: record.name, removed: true };
+      return;
+    }
+    if (isActive(state.status)) {
+      const exit = await orphanedExit(store, id, record.lifetime, state);
+      if (!exit) return;
+      // Whatever survived (it should not) goes with the cgroup.
+      removeCgroup(driver, id);
+      const next: ContainerState = {
+        ...state,
+        status: 'exited',
+        pid: 0,
+        exitCode: exit.exitCode,
+        signal: exit.signal,
+        oomKilled: exit.oomKilled,
+        finishedAt: exit.finishedAt,
+        error: exit.error,
+      };
+      delete next.pidStartTime;
+      delete next.owner;
+      delete next.monitor;
+      await store.writeState(id, next);
+      finding = { id, name: record.name, exit: { exitCode: exit.exitCode, signal: exit.signal, oomKilled: exit.oomKilled } };
+      return;
+    }
+    removeCgroup(driver, id);
+  }, { timeoutMs: 30_000 });
+  if (finding?.removed) await store.destroy(id, finding.name);
+  return finding;
+}
+
+async function cleanLeftovers(store: StateStore): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(store.containersDir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^\.(?:new|trash)-[0-9a-f]{64}-(\d+)$/.exec(n) ?? TEMP_NAME.exec(n);
+    if (m && !pidAlive(Number(m[1]))) await rm(join(store.containersDir, n), { recursive: true, force: true });
+  }
+}
+
+/** Everything at `Runtime.open()`; returns what changed, for events. */
+export async function reconcileAll(store: StateStore, driver: CgroupDriver | undefined): Promise<ReconcileFinding[]> {
+  await cleanLeftovers(store);
+  const findings: ReconcileFinding[] = [];
+  const ids = await store.listIds();
+  for (const id of ids) {
+    // Cheap unlocked look first: most containers need nothing.
+    const state = await store.readState(id).catch(() => undefined);
+    const needs = !state || isActive(state.status) || state.status === 'removing' || driver?.open(id) !== undefined;
+    if (!needs) continue;
+    const f = await reconcileOne(store, id, driver);
+    if (f) findings.push(f);
+    for (const t of await readdir(store.dir(id)).catch(() => [] as string[])) {
+      const m = TEMP_NAME.exec(t);
+      if (m && !pidAlive(Number(m[1]))) await rm(join(store.dir(id), t), { force: true });
+    }
+  }
+  // The name table follows the directories: drop names of vanished containers, restore missing ones.
+  await store.withNames(async (table) => {
+    const live = new Set(await store.listIds());
+    let changed = false;
+    for (const [name, id] of Object.entries(table)) {
+      if (!live.has(id)) {
+        delete table[name];
+        changed = true;
+      }
+    }
+    const named = new Set(Object.values(table));
+    for (const id of live) {
+      if (named.has(id)) continue;
+      const record = await store.readRecord(id).catch(() => undefined);
+      if (record && table[record.name] === undefined) {
+        table[record.name] = id;
+        changed = true;
+      }
+    }
+    if (changed) await store.writeNames(table);
+  });
+  return findings;
+}
