@@ -15,6 +15,7 @@ import { commandFor } from './container/image-config.js';
 import { AbortError, NotFoundError, ValidationError } from './errors.js';
 import type { NetworkService } from './network/network-service.js';
 import { networkServiceOf } from './network/network-options.js';
+import { runCgroupId } from './container/orphan-sweep.js';
 import { defaultRuntime } from './runtime.js';
 import { hasVolumeMounts } from './volumes/volume-mounts.js';
 
@@ -146,7 +147,7 @@ async function runPrepared(
 ): Promise<RunResult<string | Buffer>> {
   const started = performance.now();
   const launched = await launch({
-    id: randomBytes(16).toString('hex'),
+    id: runCgroupId(randomBytes(12).toString('hex')),
     root,
     argv,
     options: opts,

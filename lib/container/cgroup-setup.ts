@@ -5,6 +5,7 @@
 import { basename } from 'node:path';
 import { CgroupV1, CgroupV1Driver, probeCgroups, type Cgroup, type CgroupDriver } from '../cgroup/index.js';
 import type { CgroupMount } from './rootfs-plan.js';
+import { sweepOrphanRunCgroups } from './orphan-sweep.js';
 
 export interface HostCgroups {
   driver: CgroupDriver;
@@ -18,6 +19,8 @@ let cached: HostCgroups | undefined;
 export function cgroupsForHost(): HostCgroups {
   if (cached) return cached;
   const driver = probeCgroups();
+  // Once per process: cgroups of run()s whose owner was killed before cleaning up.
+  sweepOrphanRunCgroups(driver);
   cached = {
     driver,
     mountsFor(cgroup: Cgroup): CgroupMount[] {
