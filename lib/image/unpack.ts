@@ -49,11 +49,13 @@ class EntryRefused extends Error {
 /**
  * @internal
  * Normalises a tar name to a root-relative path ("" for the root itself): drops "./" and
- * repeated slashes; refuses absolute names and any ".." component (no legitimate layer writer
+ * repeated slashes; refuses absolute names (except "/" alone, the root) and any ".." component (no legitimate layer writer
  * produces either, and accepting them is how CVE-2019-14271-style escapes start).
  */
 export function cleanEntryName(raw: string): string {
   if (raw.includes('\0')) throw new EntryRefused(raw, 'name contains a NUL byte');
+  // umoci writes the layer's root directory itself as "/": that names the root, not a host path.
+  if (raw === '/') return '';
   if (raw.startsWith('/')) throw new EntryRefused(raw, 'absolute path');
   const parts: string[] = [];
   for (const p of raw.split('/')) {

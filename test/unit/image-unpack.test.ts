@@ -56,7 +56,9 @@ function getfattr(path: string, name: string): string | null {
 test('cleanEntryName', () => {
   assert.equal(cleanEntryName('./a//b/./c/'), 'a/b/c');
   assert.equal(cleanEntryName('./'), '');
+  assert.equal(cleanEntryName('/'), '', 'umoci names the layer root "/"');
   assert.throws(() => cleanEntryName('/etc/passwd'), /absolute/);
+  assert.throws(() => cleanEntryName('//etc'), /absolute/);
   assert.throws(() => cleanEntryName('a/../../b'), /"\.\."/);
   assert.throws(() => cleanEntryName('a\0b'), /NUL/);
 });
