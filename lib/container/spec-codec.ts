@@ -9,40 +9,61 @@ import type { NativeLaunchSpec } from '../native.js';
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
 export const SPEC_FORMAT_VERSION = 2;
 
-class Writer {
-  #chunks: Buffer[] = [];
-  #scratch = Buffer.alloc(8);
+// One growable buffer, reused: encoding runs on every container start, and a Buffer per
+// field (the obvious way) showed up in profiles.
+let scratch = Buffer.allocUnsafe(64 * 1024);
 
+class Writer {
+  #buf = scratch;
+  #at = 0;
+
+  #room(n: number): void {
+    if (this.#at + n <= this.#buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#at + n));
+    this.#buf.copy(bigger, 0, 0, this.#at);
+    this.#buf = bigger;
+    scratch = bigger;
+  }
   raw(b: Buffer): void {
-    this.#chunks.push(b);
+    this.#room(b.length);
+    b.copy(this.#buf, this.#at);
+    this.#at += b.length;
   }
   i32(v: number): void {
-    this.#scratch.writeInt32LE(v | 0, 0);
-    this.#chunks.push(Buffer.from(this.#scratch.subarray(0, 4)));
+    this.#room(4);
+    this.#at = this.#buf.writeInt32LE(v | 0, this.#at);
   }
   u32(v: number): void {
-    this.#scratch.writeUInt32LE(v >>> 0, 0);
-    this.#chunks.push(Buffer.from(this.#scratch.subarray(0, 4)));
+    this.#room(4);
+    this.#at = this.#buf.writeUInt32LE(v >>> 0, this.#at);
   }
   u64(v: bigint | number): void {
     const big = typeof v === 'bigint' ? v : v < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(Math.trunc(v));
-    this.#scratch.writeBigUInt64LE(BigInt.asUintN(64, big), 0);
-    this.#chunks.push(Buffer.from(this.#scratch));
+    this.#room(8);
+    this.#at = this.#buf.writeBigUInt64LE(BigInt.asUintN(64, big), this.#at);
   }
   bool(v: boolean | undefined): void {
-    this.#chunks.push(Buffer.from([v ? 1 : 0]));
+    this.#room(1);
+    this.#buf[this.#at++] = v ? 1 : 0;
   }
   str(v: string | Buffer | undefined | null): void {
-    const b = v === undefined || v === null ? Buffer.alloc(0) : Buffer.isBuffer(v) ? v : Buffer.from(v, 'utf8');
-    this.u32(b.length);
-    this.#chunks.push(b);
+    if (v === undefined || v === null) return this.u32(0);
+    if (Buffer.isBuffer(v)) {
+      this.u32(v.length);
+      return this.raw(v);
+    }
+    const len = Buffer.byteLength(v, 'utf8');
+    this.u32(len);
+    this.#room(len);
+    this.#at += this.#buf.write(v, this.#at, 'utf8');
   }
   strs(v: readonly string[] | undefined): void {
     this.u32(v?.length ?? 0);
     for (const s of v ?? []) this.str(s);
   }
+  /** A copy: the scratch buffer is reused by the next encode. */
   done(): Buffer {
-    return Buffer.concat(this.#chunks);
+    return Buffer.from(this.#buf.subarray(0, this.#at));
   }
 }
 
