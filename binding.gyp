@@ -7,6 +7,7 @@
         "src-native/spec-codec.cc",
         "src-native/napi-errors.cc",
         "src-native/spawn.cc",
+        "src-native/netns-pool.cc",
         "src-native/container-setup.cc",
         "src-native/exit-watch.cc",
         "src-native/fs-ops.cc",
@@ -25,6 +26,7 @@
       "sources": [
         "src-native/helper-main.cc",
         "src-native/monitor.cc",
+        "src-native/netns-pool.cc",
         "src-native/spawn.cc",
         "src-native/container-setup.cc",
         "src-native/spec-codec.cc",

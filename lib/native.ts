@@ -172,6 +172,8 @@ export interface NativeBinding {
   sendSignal(pidfd: number, signal: number): boolean;
   sealExecutable(path: string): number;
   closeFd(fd: number): void;
+  /** Descriptors held by the pool of ready network namespaces (see src-native/netns-pool.h). */
+  netnsPoolFds(): number[];
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
   /** Sets a terminal's window size (TIOCSWINSZ). */

@@ -14,6 +14,7 @@
 #include "exit-watch.h"
 #include "fs-ops.h"
 #include "napi-errors.h"
+#include "netns-pool.h"
 #include "netlink-napi.h"
 #include "spec-codec.h"
 #include "spawn.h"
@@ -156,6 +157,14 @@ Napi::Value ResizeTty(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// netnsPoolFds() -> number[]: descriptors the network-namespace pool holds (not leaks).
+Napi::Value NetnsPoolFdsJs(const Napi::CallbackInfo& info) {
+  std::vector<int> fds = NetnsPoolFds();
+  Napi::Array out = Napi::Array::New(info.Env(), fds.size());
+  for (uint32_t i = 0; i < fds.size(); ++i) out.Set(i, fds[i]);
+  return out;
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && info[0].IsNumber()) {
     int fd = info[0].As<Napi::Number>().Int32Value();
@@ -165,12 +174,16 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  // Join the pool's thread before the process (or worker) tears the addon down.
+  EnableNetnsPool();
+  napi_add_env_cleanup_hook(env, [](void*) { StopNetnsPool(); }, nullptr);
   exports.Set("specFormatVersion", Napi::Number::New(env, kSpecFormatVersion));
   exports.Set("spawnEncoded", Napi::Function::New(env, SpawnJs, "spawnEncoded"));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
   exports.Set("sealExecutable", Napi::Function::New(env, SealExecutable, "sealExecutable"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("netnsPoolFds", Napi::Function::New(env, NetnsPoolFdsJs, "netnsPoolFds"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("resizeTty", Napi::Function::New(env, ResizeTty, "resizeTty"));
   RegisterNetOps(env, exports);

@@ -732,6 +732,7 @@ struct Child {
     if (spec->join_pidfd >= 0) RunJoin();
     // `container:<id>` networking: join that namespace before anything (sysfs, loopback) looks at it.
     if (spec->netns_fd >= 0) Check(Call(SYS_setns, spec->netns_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)", "network container");
+    if (ctx->pooled_netns_fd >= 0) Check(Call(SYS_setns, ctx->pooled_netns_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)", "pooled netns");
 
     if (spec->clone_flags & CLONE_NEWUSER) {
       // clone() does not change our kernel ids: we are still host root, which the new
@@ -749,7 +750,7 @@ struct Child {
       Check(Call(SYS_sethostname, spec->hostname.c_str(), spec->hostname.size()), "sethostname",
             spec->hostname.c_str());
     }
-    if (spec->loopback_up) BringLoopbackUp();
+    if (spec->loopback_up && ctx->pooled_netns_fd < 0) BringLoopbackUp();
     PivotRoot();
     Mark(kTracePivot);
     FinishAndExec();

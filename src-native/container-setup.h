@@ -29,6 +29,9 @@ struct ChildContext {
   int stdio_fds[3];       // child ends of pipes, or -1 for /dev/null (kInheritFd: that fd)
   char* const* argv;      // NULL-terminated, pointing into spec->argv
   char* const* envp;      // NULL-terminated, pointing into spec->env
+  // A network namespace from the pool (netns-pool.h) to join instead of CLONE_NEWNET; its
+  // loopback is already up. -1 when not pooled.
+  int pooled_netns_fd;
   // A second stack for the process an exec clones inside the container's pid namespace.
   void* exec_stack;
   size_t exec_stack_size;

@@ -1,5 +1,7 @@
 #include "spawn.h"
 
+#include "netns-pool.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
@@ -244,13 +246,26 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   int pidfd = -1;
   // CLONE_VM without CLONE_VFORK: no page-table copy of the (large) Node process, and this
   // thread stays free to write id maps and cgroup files while the child waits for "go".
-  int flags = CLONE_VM | CLONE_PIDFD | spec.clone_flags | SIGCHLD;
+  int clone_flags = spec.clone_flags;
+  // Network "none" (a new, empty namespace with loopback): take one made ahead of time. Not
+  // with a user namespace (the netns must belong to it) nor with interfaces to set up (that
+  // code configures the child's own netns before "go").
+  int pooled_netns = -1;
+  if ((clone_flags & CLONE_NEWNET) && !(clone_flags & CLONE_NEWUSER) && spec.interfaces.empty() &&
+      spec.netns_fd < 0 && spec.join_pidfd < 0) {
+    pooled_netns = TakePooledNetns();
+    if (pooled_netns >= 0) clone_flags &= ~CLONE_NEWNET;
+  }
+  ctx.pooled_netns_fd = pooled_netns;
+  int flags = CLONE_VM | CLONE_PIDFD | clone_flags | SIGCHLD;
   int pid = clone(ChildMain, static_cast<char*>(stack) + kChildStackSize, flags, &ctx, &pidfd);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   for (int i = 0; i < 3; ++i) CloseIf(child_stdio[i]);
   CloseIf(sync[1]);
+  // The child has its own copy of the pooled netns fd (clone copied the fd table).
+  CloseIf(pooled_netns);
   parent_marks[0] = NowNs() - start_ns;
 
   if (pid < 0) {
