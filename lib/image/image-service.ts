@@ -843,12 +843,12 @@ export class ImageService {
     }
   }
 
-  /** The image's config (parsed and validated). */
+  /** The image's config as stored (parsed and validated), Docker's and OCI's shape. */
   async config(ref: string): Promise<ImageConfig> {
     return this.configOf(await this.record(ref));
   }
 
-  /** Docker-like `image inspect`. */
+  /** Docker's `image inspect`: id, tags and digests (familiar form), config, rootfs diff ids, sizes. */
   async inspect(ref: string): Promise<ImageInspect> {
     const record = await this.record(ref);
     const config = await this.configOf(record);
@@ -968,6 +968,10 @@ export class ImageService {
   /**
    * Writes the image's flattened root file system into `destDir` (created; must be empty if it
    * exists), applying the layers' blobs in order with whiteouts as deletions, like `umoci unpack`.
+   * Every path is resolved inside `destDir` by the kernel on every call (no caching, no write
+   * pool), so a concurrent writer in `destDir` cannot redirect a write out of it.
+   * @param options.signal cancels the unpack (what was written stays; remove `destDir`)
+   * @throws ValidationError when `destDir` is not empty; the unpack errors of `pull`
    */
   async unpack(ref: string, destDir: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
     const record = await this.record(ref);

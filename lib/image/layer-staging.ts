@@ -7,13 +7,18 @@
  */
 import { closeSync, createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { ContentStore, LayerMeta } from './content-store.js';
 import { closePrivateRoot, fsOps, openPrivateRoot } from './fs-ops.js';
 import { layerCompression } from './manifest.js';
 import { applyLayer, LayerApplier } from './unpack.js';
 
-/** Threads writing a layer's small files (see `ApplierOptions.parallel`). */
-export const WRITE_THREADS = 4;
+/**
+ * Threads writing a layer's small files (see `ApplierOptions.parallel`): one per core, at most
+ * 4. Creating a file is kernel CPU work on most file systems; more threads than cores only
+ * contend (measured: see docs/design/images.md, Timing).
+ */
+export const WRITE_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 
 export interface StagedLayer {
   /** The directory under tmp/ holding the unpacked layer. */
