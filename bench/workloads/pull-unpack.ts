@@ -54,13 +54,13 @@ function enginePull(ctx: BenchContext, name: 'docker' | 'podman'): Subject {
   };
 }
 
-/** berth: `Runtime.open({ stateDir })` on a fresh state dir, `images.pull(ref)`. Skipped until that API exists. */
+/** berth: `Runtime.open({ root })` on a fresh state dir, `images.pull(ref)`. Skipped until that API exists. */
 function berthPull(ctx: BenchContext): Subject {
   let n = 0;
   let Runtime: Awaited<ReturnType<typeof loadRuntime>> | undefined;
   return {
     name: 'berth',
-    describe: '`(await Runtime.open({ stateDir: <fresh> })).images.pull(ref)`: fetch, verify and unpack every layer',
+    describe: '`(await Runtime.open({ root: <fresh> })).images.pull(ref)`: fetch, verify and unpack every layer',
     prepare: async () => {
       Runtime = await loadRuntime();
       await ctx.registry();
@@ -70,7 +70,7 @@ function berthPull(ctx: BenchContext): Subject {
       const stateDir = join(ctx.fx.dir, 'pull', `berth-${++n}`);
       try {
         const t0 = process.hrtime.bigint();
-        const rt = (await Runtime!.open({ stateDir })) as { images: { pull(r: string): Promise<unknown> }; close?(): Promise<void> };
+        const rt = (await Runtime!.open({ root: stateDir })) as { images: { pull(r: string): Promise<unknown> }; close?(): Promise<void> };
         await rt.images.pull(ref);
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         await rt.close?.();
