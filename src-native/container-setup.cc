@@ -372,39 +372,60 @@ struct Child {
     }
   }
 
+  // "<staging>/layers": where idmapped layer clones are attached (see WaitForGo).
+  void StagedLayersDir(const MountOp& op, char* dir, size_t cap) {
+    Copy(dir, cap, op.target.c_str());
+    size_t len = Len(dir);
+    while (len > 0 && dir[len - 1] != '/') --len;
+    Copy(dir + len, cap - len, "layers");
+  }
+
+  // The path of lower layer i: the image's directory, or its idmapped clone's mount point.
+  const char* LowerPath(const MountOp& op, int i, char* buf, size_t cap) {
+    if (layer_count == 0) return op.lower_dirs[i].c_str();
+    StagedLayersDir(op, buf, cap);
+    size_t n = Len(buf);
+    buf[n] = '/';
+    AppendUint(buf + n + 1, static_cast<unsigned>(i));
+    return buf;
+  }
+
+  void AttachIdmappedLayers(const MountOp& op) {
+    char dir[4096];
+    StagedLayersDir(op, dir, sizeof(dir));
+    long r = Call(SYS_mkdirat, AT_FDCWD, dir, 0755);
+    if (r < 0 && r != -EEXIST) Fail(r, "mkdir", dir);
+    for (int i = 0; i < layer_count && i < static_cast<int>(op.lower_dirs.size()); ++i) {
+      char path[4096];
+      LowerPath(op, i, path, sizeof(path));
+      r = Call(SYS_mkdirat, AT_FDCWD, path, 0755);
+      if (r < 0 && r != -EEXIST) Fail(r, "mkdir", path);
+      Check(Call(SYS_move_mount, layer_fds[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH), "move_mount",
+            op.lower_dirs[i].c_str());
+      raw::Close(layer_fds[i]);
+    }
+  }
+
   void MountOverlay(const MountOp& op) {
     const char* target = op.target.c_str();
+    if (layer_count > 0) AttachIdmappedLayers(op);
+    const int layers = static_cast<int>(op.lower_dirs.size());
     long fs = Check(Call(SYS_fsopen, "overlay", FSOPEN_CLOEXEC), "fsopen", "overlay");
     auto set = [&](const char* key, const char* value) {
       Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_SET_STRING, key, value, 0), "fsconfig", value);
     };
-    if (layer_count > 0) {
-      // Attach each idmapped layer under the staging tmpfs (ours, in our mount namespace) and
-      // stack those: "<staging>/layers/<i>".
-      char dir[4096];
-      Copy(dir, sizeof(dir), op.target.c_str());
-      size_t len = Len(dir);
-      while (len > 0 && dir[len - 1] != '/') --len;
-      const char suffix[] = "layers";
-      for (size_t k = 0; k < sizeof(suffix) && len + k < sizeof(dir); ++k) dir[len + k] = suffix[k];
-      long r = Call(SYS_mkdirat, AT_FDCWD, dir, 0755);
-      if (r < 0 && r != -EEXIST) Fail(r, "mkdir", dir);
-      size_t base = Len(dir);
-      for (int i = 0; i < layer_count && i < static_cast<int>(op.lower_dirs.size()); ++i) {
-        char path[4096];
-        Copy(path, sizeof(path), dir);
-        path[base] = '/';
-        AppendUint(path + base + 1, static_cast<unsigned>(i));
-        r = Call(SYS_mkdirat, AT_FDCWD, path, 0755);
-        if (r < 0 && r != -EEXIST) Fail(r, "mkdir", path);
-        Check(Call(SYS_move_mount, layer_fds[i], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH), "move_mount",
-              op.lower_dirs[i].c_str());
-        raw::Close(layer_fds[i]);
-        set("lowerdir+", path);
-      }
-    } else {
-      for (const std::string& lower : op.lower_dirs) set("lowerdir+", lower.c_str());
+    char buf[4096];
+    long first = layers > 0 ? Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_SET_STRING, "lowerdir+",
+                                   LowerPath(op, 0, buf, sizeof(buf)), 0)
+                            : -EINVAL;
+    if (first == -EINVAL) {
+      // Kernels before 6.8 know no "lowerdir+": fall back to mount(2)'s one-page option string.
+      raw::Close(static_cast<int>(fs));
+      MountOverlayLegacy(op);
+      return;
     }
+    Check(first, "fsconfig", op.lower_dirs[0].c_str());
+    for (int i = 1; i < layers; ++i) set("lowerdir+", LowerPath(op, i, buf, sizeof(buf)));
     set("upperdir", op.source.c_str());
     set("workdir", op.data.c_str());
     if (!op.fstype.empty()) {
@@ -420,6 +441,36 @@ struct Child {
     Check(Call(SYS_move_mount, static_cast<int>(mnt), "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "move_mount",
           target);
     raw::Close(static_cast<int>(mnt));
+  }
+
+  // "lowerdir=a:b,upperdir=u,workdir=w": limited to a page, and ':' ',' '\\' cannot appear in
+  // paths. Reported as E2BIG / EINVAL naming the problem path.
+  void MountOverlayLegacy(const MountOp& op) {
+    char data[4096];
+    size_t n = 0;
+    auto append = [&](const char* text, bool is_path) {
+      for (size_t i = 0; text[i] != '\0'; ++i) {
+        if (is_path && (text[i] == ':' || text[i] == ',' || text[i] == '\\')) Fail(-EINVAL, "mount(overlay): path has : , or \\", text);
+        if (n + 1 >= sizeof(data)) Fail(-E2BIG, "mount(overlay): too many layers for this kernel's option page (needs Linux 6.8)", text);
+        data[n++] = text[i];
+      }
+      data[n] = '\0';
+    };
+    append("lowerdir=", false);
+    char buf[4096];
+    for (int i = 0; i < static_cast<int>(op.lower_dirs.size()); ++i) {
+      if (i > 0) append(":", false);
+      append(LowerPath(op, i, buf, sizeof(buf)), true);
+    }
+    append(",upperdir=", false);
+    append(op.source.c_str(), true);
+    append(",workdir=", false);
+    append(op.data.c_str(), true);
+    if (!op.fstype.empty()) {
+      append(",", false);
+      append(op.fstype.c_str(), false);
+    }
+    Check(Call(SYS_mount, "overlay", op.target.c_str(), "overlay", op.flags, data), "mount(overlay)", op.target.c_str());
   }
 
   void PivotRoot() {
