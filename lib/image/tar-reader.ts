@@ -210,7 +210,11 @@ export class TarReader {
 
   /** Checks that the archive did not stop in the middle of an entry. */
   end(): void {
-    if (this.state === 'end' || (this.state === 'header' && this.pendingLength === 0)) {
+    // An archive whose last entry is complete but whose block padding (and end marker) is
+    // missing: umoci writes such layers, and Go's archive/tar (skopeo, containerd, Docker)
+    // reads them. Every byte of every entry arrived, so nothing is lost by accepting it.
+    const onlyPaddingMissing = this.state === 'padding';
+    if (this.state === 'end' || onlyPaddingMissing || (this.state === 'header' && this.pendingLength === 0)) {
       if (this.longName !== undefined || this.longLink !== undefined || this.pax.path !== undefined) {
         throw new TarFormatError('archive ends after a long-name or PAX header without its entry');
       }

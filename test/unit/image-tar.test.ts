@@ -108,3 +108,12 @@ test('base-256 numbers', () => {
   tar.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
   assert.equal(parse(tar)[0]!.uid, 3000000000);
 });
+
+test('a last entry without its block padding or end marker is complete (umoci writes these)', () => {
+  const full = buildTar([{ name: 'hello.txt', content: 'hi\n' }]);
+  const cut = full.subarray(0, 512 + 3); // header + the 3 content bytes, nothing after
+  const e = parse(cut);
+  assert.deepEqual(e.map((x) => [x.name, x.body]), [['hello.txt', 'hi\n']]);
+  // One byte less and the entry itself is incomplete: still refused.
+  assert.throws(() => parse(full.subarray(0, 512 + 2)), (err: unknown) => err instanceof TarFormatError && /truncated/.test(err.message));
+});
