@@ -95,12 +95,12 @@ function berthAttached(ctx: BenchContext): IdleStarter {
   };
 }
 
-/** berth detached: Runtime containers.create({ detached: true }); skipped until that API exists. */
+/** berth detached: Runtime containers.create({ lifetime: 'detached' }); skipped until that API exists. */
 function berthDetached(ctx: BenchContext): IdleStarter {
   interface Container { start(): Promise<void>; stop(): Promise<void>; remove(): Promise<void> }
   return {
     name: 'berth detached',
-    describe: '`containers.create({ image, cmd: [sleep], detached: true })` + `start()`: the monitor that outlives Node',
+    describe: '`containers.create({ image, cmd: [sleep], lifetime: "detached" })` + `start()`: the monitor that outlives Node',
     prepare: async () => {
       await loadRuntime();
       await ctx.registry();
@@ -109,7 +109,7 @@ function berthDetached(ctx: BenchContext): IdleStarter {
       const Runtime = await loadRuntime();
       const rt = (await Runtime.open()) as { images: { pull(r: string): Promise<unknown> }; containers: { create(o: object): Promise<Container> } };
       const image = await rt.images.pull((await ctx.registry()).ref('busybox'));
-      const c = await rt.containers.create({ image, cmd: ['/bin/sleep', marker], detached: true });
+      const c = await rt.containers.create({ image, cmd: ['/bin/sleep', marker], lifetime: 'detached' });
       await c.start();
       return async () => {
         await c.stop();
