@@ -44,7 +44,7 @@ export class Runtime {
     this.images = new ImageService(root, { isLayerInUse: (chainId) => this.containers.layerInUse(chainId) });
     this.volumes = new VolumeService(root);
     this.networks = networkServiceFor(root);
-    this.containers = new ContainerService(root, this.images);
+    this.containers = new ContainerService(root, { images: this.images, volumes: this.volumes, networks: this.networks });
   }
 
   /**

@@ -32,6 +32,8 @@ export interface DetachedStart {
 
 /** The fd number the sealed init helper gets in the monitor, when the spec uses it. */
 const MONITOR_EXEC_FD = 5;
+/** The fd number of the joined network namespace (`container:<id>`) in the monitor. */
+const MONITOR_NETNS_FD = 6;
 
 /**
  * Starts the monitor, hands it the spec, and resolves once the container's PID 1 has exec'd
@@ -42,10 +44,18 @@ export async function spawnDetached(spec: NativeLaunchSpec, options: DetachedOpt
   for (const dir of options.cgroupPaths) args.push('--cgroup', dir);
   if (options.oomFile) args.push('--oom-file', options.oomFile);
   const inherited = spec.execFd >= 0 ? spec.execFd : 'ignore';
-  const sent: NativeLaunchSpec = { ...spec, dieWithParent: false, ...(spec.execFd >= 0 ? { execFd: MONITOR_EXEC_FD } : {}) };
+  const netns = spec.netnsFd !== undefined && spec.netnsFd >= 0 ? spec.netnsFd : undefined;
+  // Descriptors the spec names reach the monitor at fixed numbers, and the spec is rewritten to
+  // them: the monitor's Spawn() uses them exactly as launch() uses this process's.
+  const sent: NativeLaunchSpec = {
+    ...spec,
+    dieWithParent: false,
+    ...(spec.execFd >= 0 ? { execFd: MONITOR_EXEC_FD } : {}),
+    ...(netns !== undefined ? { netnsFd: MONITOR_NETNS_FD } : {}),
+  };
   const child = spawn(helperExecutablePath(), args, {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', inherited],
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', inherited, ...(netns !== undefined ? [netns] : [])],
   });
   const specPipe = child.stdio[3] as Writable;
   const statusPipe = child.stdio[4] as Readable;

@@ -6,9 +6,10 @@
  */
 import { constants as osConstants } from 'node:os';
 import { signalNumber } from '../container/container-process.js';
-import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions } from '../container/run-options.js';
+import { normalizeRunOptions, type MountSpec, type NormalizedRunOptions, type RunOptions } from '../container/run-options.js';
 import { ValidationError } from '../errors.js';
 import { parseBytes } from '../units.js';
+import { parseVolumesFrom } from '../volumes/volume-mounts.js';
 import { parseDuration } from './duration.js';
 import type { HealthcheckOptions } from './healthcheck.js';
 import { normalizeName } from './names.js';
@@ -51,9 +52,17 @@ export interface ContainerCreateOptions extends Omit<RunOptions, 'stdin' | 'time
   openStdin?: boolean;
   /** Log rotation: size of one file (bytes or `'20m'`) and files kept. Default 20 MiB x 5 (Docker's `local` driver). */
   log?: { maxSize?: number | string; maxFiles?: number };
+  /**
+   * Docker's `--volumes-from`: every volume and bind mount of these containers (names or ids),
+   * `'db:ro'` / `'db:rw'` to override their mode. Explicit `mounts` win a target.
+   */
+  volumesFrom?: string[];
 }
 
-/** The run options as stored in config.json (JSON-safe: no streams, signals or timers). */
+/**
+ * The run options as stored in config.json (JSON-safe: no streams, signals or timers; mounts
+ * are stored resolved, as `ContainerRecord.mounts`).
+ */
 export type StoredRunOptions = Omit<NormalizedRunOptions, 'stdin' | 'timeout' | 'signal' | 'encoding'>;
 
 /** The container-only options after validation. */
@@ -71,11 +80,16 @@ export interface NormalizedCreateOptions {
   stopTimeoutMs: number;
   openStdin: boolean;
   log: { maxSize: number; maxFiles: number };
+  /** The mounts as given (a `Volume` source still an object); resolved by the service at create. */
+  mounts: MountSpec[];
+  volumesFrom: Array<{ container: string; mode?: 'ro' | 'rw' }>;
+  /** Without `mounts`. */
   run: StoredRunOptions;
 }
 
 const CONTAINER_KEYS = new Set([
   'image', 'cmd', 'entrypoint', 'name', 'labels', 'autoRemove', 'restart', 'healthcheck', 'lifetime', 'stopSignal', 'stopTimeout', 'openStdin', 'log',
+  'volumesFrom',
 ]);
 const RUN_ONLY = new Map<string, string>([
   ['stdin', 'containers take input through attach(): set openStdin: true'],
@@ -134,17 +148,12 @@ export function normalizeCreateOptions(options: ContainerCreateOptions): Normali
   }
   // Unknown keys are reported by the run-option validator, with its "did you mean".
   const run = normalizeRunOptions(runPart as RunOptions) as StoredRunOptions;
-  (run.mounts ?? []).forEach((m, i) => {
-    // Volumes need the volume service's in-use records for as long as the container exists.
-    if ((m as { type: string }).type === 'volume') throw new ValidationError(`mounts[${i}]`, 'volume mounts are not supported by containers yet (run() supports them); use a bind mount of a directory');
-  });
-  // Networks with addresses and published ports need the network service for the container's
-  // whole life (attach at each start, release at removal): not wired into containers yet.
-  const net = (run as { network?: unknown }).network;
-  if (net !== undefined && net !== 'none' && net !== 'host') throw new ValidationError('network', 'containers support "none" and "host" for now (run() supports bridge and user networks)');
-  for (const key of ['networks', 'ports']) {
-    const v = (run as Record<string, unknown>)[key];
-    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) throw new ValidationError(key, 'is not supported by containers yet (run() supports it)');
+  const mounts = [...(run.mounts ?? [])];
+  delete run.mounts;
+  let volumesFrom: NormalizedCreateOptions['volumesFrom'] = [];
+  if (options.volumesFrom !== undefined) {
+    if (!Array.isArray(options.volumesFrom)) throw new ValidationError('volumesFrom', 'must be an array of container names or ids (optionally with ":ro" or ":rw")');
+    volumesFrom = options.volumesFrom.map((v, i) => parseVolumesFrom(v, `volumesFrom[${i}]`));
   }
   if (options.image === undefined) throw new ValidationError('image', 'is required: an image reference, { rootfs: "/abs/dir" } or { host: true }');
   const image = checkImage(options.image);
@@ -190,6 +199,8 @@ export function normalizeCreateOptions(options: ContainerCreateOptions): Normali
     stopTimeoutMs,
     openStdin: options.openStdin === true,
     log,
+    mounts,
+    volumesFrom,
     run,
   };
 }

@@ -9,6 +9,7 @@ import type { ProcessIdentity } from './process-identity.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { HealthcheckConfig, HealthState } from './healthcheck.js';
 import type { StoredRunOptions } from './container-options.js';
+import type { MountRecord } from '../volumes/volume-mounts.js';
 
 /** Docker's container states, plus `removing` while a removal is under way. */
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -38,7 +39,14 @@ export interface ContainerRecord {
   argv: string[];
   /** The environment shown by inspect (image Env, defaults, then the options). */
   env: string[];
+  /** `options` without `mounts`: those are in {@link ContainerRecord.mounts}. */
   options: StoredRunOptions;
+  /**
+   * Every mount, resolved at create: volumes by name (named, anonymous, inherited with
+   * `volumesFrom`, the image's `Volumes`), binds and tmpfs as given; parents before children.
+   * Absent in records written before volumes were supported: their mounts are in `options`.
+   */
+  mounts?: MountRecord[];
   hostname: string;
   labels: Record<string, string>;
   restart: RestartPolicy;
@@ -78,6 +86,8 @@ export interface ContainerState {
   /** stop(), kill() or remove() ended the last run: no policy restart. */
   manuallyStopped: boolean;
   health?: HealthState;
+  /** Set with `removing`: the removal also takes the anonymous volumes (so a reconciliation finishing it does too). */
+  removeVolumes?: boolean;
 }
 
 export function initialState(): ContainerState {

@@ -12,15 +12,21 @@ import { DEFAULT_PATH } from '../container/launch-plan.js';
 import { ConflictError, NotFoundError, ValidationError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { ContainerConfig } from '../image/manifest.js';
+import { networkServiceOf } from '../network/network-options.js';
+import type { NetnsHolder, NetworkService } from '../network/network-service.js';
+import type { VolumesFromSource } from '../volumes/volume-mounts.js';
+import type { VolumeService } from '../volumes/volume-service.js';
 import { Container, type ContainerContext } from './container.js';
+import { forgetContainerNetwork, releaseContainerNetwork } from './container-network.js';
 import { normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
-import { initialState, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
+import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
+import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from './container-volumes.js';
 import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
 import { resolveHealthcheck } from './healthcheck.js';
 import { resolveImageSource } from './image-source.js';
 import { imageAttribute } from './inspect.js';
 import { generateName } from './names.js';
-import { reconcileAll } from './reconcile.js';
+import { reconcileAll, type ReconcileHooks } from './reconcile.js';
 import { StateStore, isContainerId, newContainerId } from './state-store.js';
 
 /** Filters of {@link ContainerService.list}, Docker's names. */
@@ -104,10 +110,36 @@ export class ContainerService {
   readonly #objects = new Map<string, Container>();
 
   /** @internal */
-  constructor(root: string, images: ImageService, hub = new EventHub()) {
+  constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService }, hub = new EventHub()) {
     this.#store = new StateStore(root);
     this.#hub = hub;
-    this.#ctx = { store: this.#store, hub, images, root, forget: (id) => this.#objects.delete(id) };
+    const { images, volumes, networks } = services;
+    const hooks: ReconcileHooks = {
+      exited: (record) => releaseContainerNetwork(networks, record),
+      removing: async (record, state) => {
+        try {
+          await releaseContainerVolumes(volumes, record, state.removeVolumes === true);
+        } finally {
+          await forgetContainerNetwork(networks, record);
+        }
+      },
+    };
+    this.#ctx = { store: this.#store, hub, images, volumes, networks, hooks, root, forget: (id) => this.#objects.delete(id) };
+    // `network: 'container:<id or name>'` finds the running containers of this runtime.
+    networks.setContainerResolver((ref) => this.#runningHolder(ref));
+  }
+
+  async #runningHolder(ref: string): Promise<NetnsHolder | undefined> {
+    let c: Container;
+    try {
+      c = await this.get(ref);
+    } catch (error) {
+      if (isBerthError(error) && error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+    const { state } = await c.read();
+    if (!isActive(state.status) || state.pid <= 0 || state.pidStartTime === undefined) return undefined;
+    return { id: c.id, pid: { pid: state.pid, startTime: state.pidStartTime } };
   }
 
   #object(record: ContainerRecord): Container {
@@ -127,12 +159,27 @@ export class ContainerService {
    */
   async create(options: ContainerCreateOptions): Promise<Container> {
     const n = normalizeCreateOptions(options);
+    const own = networkServiceOf<NetworkService>(options);
+    if (own !== undefined && own !== this.#ctx.networks) {
+      throw new ValidationError('network', 'is a Network of another runtime: get it from this runtime\'s networks');
+    }
     const { source, imageConfig } = await resolveImageSource(this.#ctx.images, n.image);
     if (source.kind !== 'image' && n.cmd === null && n.entrypoint === null) {
       throw new ValidationError('cmd', 'a command is required without an image (an array of strings, e.g. ["sh", "-c", "echo hi"])');
     }
     const argv = commandFor(imageConfig, n.cmd ?? undefined, n.entrypoint ?? undefined);
     if (argv[0] === '') throw new ValidationError('cmd[0]', 'must not be empty');
+    const volumesFrom: VolumesFromSource[] = [];
+    for (const [i, v] of n.volumesFrom.entries()) {
+      let from: Container;
+      try {
+        from = await this.get(v.container);
+      } catch (error) {
+        if (isBerthError(error) && error instanceof NotFoundError) throw new NotFoundError(`volumesFrom: no such container: ${v.container}`, { option: `volumesFrom[${i}]` });
+        throw error;
+      }
+      volumesFrom.push({ mounts: storedMounts((await from.read()).record), ...(v.mode ? { mode: v.mode } : {}) });
+    }
     const id = newContainerId();
     const network = n.run.network ?? 'none';
     const hostname = n.run.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
@@ -159,15 +206,24 @@ export class ContainerService {
       openStdin: n.openStdin,
       log: n.log,
     };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#store.create(record, initialState());
-        break;
-      } catch (error) {
-        // A generated name that collides: draw another (bounded); a chosen name is the caller's conflict.
-        if (n.name !== undefined || attempt >= 10 || !(isBerthError(error) && error instanceof ConflictError)) throw error;
-        record.name = generateName();
+    // Volumes are attached before the container exists on disk: a crash in between leaves a
+    // user record that is stale (no config.json, owner gone), never a container without them.
+    const mounts = await resolveContainerMounts(this.#ctx.volumes, { id, source, imageConfig, mounts: n.mounts, volumesFrom });
+    record.mounts = mounts.records;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.#store.create(record, initialState());
+          break;
+        } catch (error) {
+          // A generated name that collides: draw another (bounded); a chosen name is the caller's conflict.
+          if (n.name !== undefined || attempt >= 10 || !(isBerthError(error) && error instanceof ConflictError)) throw error;
+          record.name = generateName();
+        }
       }
+    } catch (error) {
+      await mounts.release({ removeAnonymous: true }).catch(() => undefined);
+      throw error;
     }
     const c = this.#object(record);
     this.#hub.publish({
@@ -261,7 +317,7 @@ export class ContainerService {
     } catch {
       driver = undefined; // no cgroup filesystem: nothing of ours can be there either
     }
-    const findings = await reconcileAll(this.#store, driver);
+    const findings = await reconcileAll(this.#store, driver, this.#ctx.hooks);
     for (const f of findings) {
       if (!f.exit) continue;
       this.#hub.publish({

@@ -22,9 +22,14 @@ import { launch } from '../container/launcher.js';
 import { AbortError, ConflictError, NotFoundError, SystemError, UnsupportedError, ValidationError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import { native } from '../native.js';
+import type { PreparedNetwork } from '../network/attach.js';
+import type { NetworkService } from '../network/network-service.js';
+import type { VolumeService } from '../volumes/volume-service.js';
 import { commitContainer, type CommitOptions } from './commit.js';
+import { bindingsOf, forgetContainerNetwork, networkSettingsOf, portKey, releaseContainerNetwork, usesBridge, type PortBinding } from './container-network.js';
 import { signalName } from './container-options.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
+import { launchMounts, releaseContainerVolumes } from './container-volumes.js';
 import { diffLayers, type Change } from './diff.js';
 import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
 import { checkExecArgv, execResult, execSession, execSupported, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
@@ -35,7 +40,7 @@ import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader
 import { LogWriter, encodeRecord, logTimestamp } from './log-writer.js';
 import { normalizeName } from './names.js';
 import { identityOf, isAlive, processStartTime, selfIdentity } from './process-identity.js';
-import { reconcileOne } from './reconcile.js';
+import { reconcileOne, type ReconcileHooks } from './reconcile.js';
 import { nextBackoff, shouldRestart } from './restart-policy.js';
 import { mergedArchive } from './rootfs-archive.js';
 import { assertAllowed } from './state-machine.js';
@@ -49,6 +54,10 @@ export interface ContainerContext {
   readonly store: StateStore;
   readonly hub: EventHub;
   readonly images: ImageService;
+  readonly volumes: VolumeService;
+  readonly networks: NetworkService;
+  /** What reconciliation tells the volume and network services. */
+  readonly hooks: ReconcileHooks;
   readonly root: string;
   forget(id: string): void;
 }
@@ -73,7 +82,10 @@ export interface WaitForExitOptions {
 export interface ContainerRemoveOptions {
   /** Kill a running container first. */
   force?: boolean;
-  /** Remove anonymous volumes too (berth creates none yet: accepted for Docker parity). */
+  /**
+   * Also remove the container's anonymous volumes (mounts without a source, the image's
+   * `Volumes`) that no other container uses, as `docker rm -v`. `autoRemove` always does.
+   */
   volumes?: boolean;
 }
 
@@ -95,6 +107,8 @@ interface LiveRun {
   startedAtMs: number;
   health: HealthMonitor | undefined;
   attachments: Set<() => void>;
+  /** Bridge networks: the leases of this run, released at its exit. */
+  network: PreparedNetwork | undefined;
 }
 
 const POLL_MS = 100;
@@ -137,7 +151,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     let r = await this.#ctx.store.read(this.id);
     this.#name = r.record.name;
     if (isActive(r.state.status) && !this.#live && this.#orphanSuspected(r.record, r.state)) {
-      const f = await reconcileOne(this.#ctx.store, this.id, cgroupsForHost().driver).catch(() => undefined);
+      const f = await reconcileOne(this.#ctx.store, this.id, cgroupsForHost().driver, this.#ctx.hooks).catch(() => undefined);
       if (f?.exit) {
         this.#publish('exit', [f.exit], { exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) }, r.record);
         this.#changed.emit('changed');
@@ -217,8 +231,11 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       stale.remove({ timeoutMs: 1000 });
     }
     const o = record.options;
+    // Volumes were attached at create; each start binds their data dirs again.
+    const mounts = await launchMounts(this.#ctx.volumes, record);
     const options = {
       ...o,
+      ...(mounts.length > 0 ? { mounts } : {}),
       ...(o.hostname === undefined && (o.network ?? 'none') !== 'host' ? { hostname: record.hostname } : {}),
       ...(signal ? { signal } : {}),
     };
@@ -231,6 +248,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       accounting: true,
       ...(record.source.kind !== 'host' ? { upper: { upperDir: store.upperDir(this.id), workDir: store.workDir(this.id) } } : {}),
       stdinPipe: record.openStdin,
+      networks: this.#ctx.networks,
+      container: { id: this.id, name: record.name },
     };
     const now = new Date().toISOString();
     const next: ContainerState = {
@@ -253,7 +272,14 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       const monitor = identityOf(d.monitorPid);
       if (monitor) next.monitor = monitor;
       delete next.owner;
-      await store.writeState(this.id, next);
+      try {
+        await store.writeState(this.id, next);
+      } catch (error) {
+        // Not recorded, so nobody would ever stop it: it must not run.
+        if (d.pid > 0) this.#signal(9, next);
+        await releaseContainerNetwork(this.#ctx.networks, record).catch(() => {});
+        throw error;
+      }
       return;
     }
 
@@ -266,7 +292,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const log = new LogWriter({ path: store.logPath(this.id), maxSize: record.log.maxSize, maxFiles: record.log.maxFiles });
     log.consume(proc.stdout, 'stdout');
     log.consume(proc.stderr, 'stderr');
-    const live: LiveRun = { proc, cgroup: launched.cgroup, log, startedAtMs: Date.now(), health: undefined, attachments: new Set() };
+    const live: LiveRun = { proc, cgroup: launched.cgroup, log, startedAtMs: Date.now(), health: undefined, attachments: new Set(), network: launched.network };
     this.#live = live;
     Object.assign(next, { status: 'running', pid: proc.pid, owner: selfIdentity() });
     const st = processStartTime(proc.pid);
@@ -277,6 +303,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       await store.writeState(this.id, next);
     } catch (error) {
       proc.kill(9);
+      this.#live = undefined;
+      await live.network?.release().catch(() => {});
       throw error;
     }
     void proc.exited
@@ -328,6 +356,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       // left for reconciliation
     }
     if (this.#live === live) this.#live = undefined;
+    // Before the exit is written: whoever sees the container stopped may reuse its port or
+    // remove its network at once.
+    await this.#releaseNetwork(live);
     const exit: ExitInfo = { exitCode: status.exitCode, signal: status.signal, oomKilled };
     let record: ContainerRecord | undefined;
     let restart = false;
@@ -362,7 +393,18 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       this.#backoffMs = nextBackoff(this.#backoffMs, Date.now() - live.startedAtMs);
       this.#restartTimer = setTimeout(() => void this.#policyRestart(), this.#backoffMs);
     } else if (record.autoRemove) {
-      await this.remove({ force: true }).catch(() => {});
+      await this.remove({ force: true, volumes: true }).catch(() => {});
+    }
+  }
+
+  /** The run's leases, and any a `connect()` added while it ran. Never throws: the exit must be recorded. */
+  async #releaseNetwork(live: LiveRun): Promise<void> {
+    if (!live.network) return;
+    try {
+      await live.network.release();
+      await this.#ctx.networks.releaseContainer(this.id);
+    } catch (error) {
+      process.emitWarning(`berth: releasing the network of container ${this.#name} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_NETWORK_RELEASE' });
     }
   }
 
@@ -581,9 +623,11 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       }
     }
     let gone = false;
+    const removeVolumes = options.volumes === true;
     await this.#withLock(async (rec, s) => {
       assertAllowed('remove', s.status, rec.name, { force: false });
-      await this.#ctx.store.writeState(this.id, { ...s, status: 'removing' });
+      // The intent is recorded: a reconciliation that finishes this removal takes the same volumes.
+      await this.#ctx.store.writeState(this.id, { ...s, status: 'removing', ...(removeVolumes ? { removeVolumes } : {}) });
       const cg = cgroupsForHost().driver.open(this.id);
       try {
         cg?.kill({ timeoutMs: 1000 });
@@ -601,10 +645,27 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     });
     if (gone) return;
     this.#cancelRestart();
+    // `removing` refuses every start from here on, so what the container holds can go.
+    let released: unknown;
+    try {
+      await releaseContainerVolumes(this.#ctx.volumes, record, removeVolumes);
+    } catch (error) {
+      released = error;
+    }
+    try {
+      await forgetContainerNetwork(this.#ctx.networks, record);
+    } catch (error) {
+      released ??= error;
+    }
     await this.#ctx.store.destroy(this.id, record.name);
     this.#publish('destroy', [], {}, record);
     this.#changed.emit('changed');
     this.#ctx.forget(this.id);
+    if (released !== undefined) {
+      // The container is gone either way; what it held is stale for every process once its
+      // directory is gone and its creator exits, and `rt.volumes.prune()` finds such volumes.
+      process.emitWarning(`berth: container ${record.name} was removed, but releasing its volumes or networks failed: ${(released as Error)?.message ?? String(released)}`, { code: 'BERTH_CONTAINER_RELEASE' });
+    }
   }
 
   /** Freezes every process of the container (cgroup freezer). */
@@ -783,7 +844,20 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   async inspect(): Promise<ContainerInspect> {
     const { record, state } = await this.read();
     const store = this.#ctx.store;
-    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id) });
+    const volumes = this.#ctx.volumes.store;
+    const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
+    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name) }, network);
+  }
+
+  /**
+   * The host addresses a container port is published on, as `docker port`: `port(8080)`,
+   * `port('53/udp')`. Empty when the port is not published or the container is not running.
+   */
+  async port(containerPort: number | string, protocol?: 'tcp' | 'udp'): Promise<PortBinding[]> {
+    const key = portKey(containerPort, protocol);
+    const { record, state } = await this.read();
+    if (!isActive(state.status) || !usesBridge(record)) return [];
+    return bindingsOf(await this.#ctx.networks.settingsFor(this.id), key);
   }
 
   /** The current status (`running`, `exited`, ...). */

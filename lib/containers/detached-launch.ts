@@ -1,7 +1,13 @@
 /**
- * Launching a `lifetime: 'detached'` container: the cgroup and plan as `launch()` makes them,
- * then `spawnDetached` (`lib/container/detached.ts`), whose `berth-helper monitor` becomes
- * PID 1's parent, outlives this process, writes the logs and records the exit in `exit.json`.
+ * Launching a `lifetime: 'detached'` container: the cgroup, network and plan as `launch()`
+ * makes them, then `spawnDetached` (`lib/container/detached.ts`), whose `berth-helper monitor`
+ * becomes PID 1's parent, outlives this process, writes the logs and records the exit in
+ * `exit.json`.
+ *
+ * The network is prepared here, in the creating process (leases, ports, rules: TypeScript
+ * state), and only its interfaces travel in the spec; the monitor's `Spawn()` creates them.
+ * The leases follow PID 1 once it runs, so whichever process later sees the exit (a `stop()`,
+ * a read, the next `Runtime.open()`) releases them by container id.
  * @module
  */
 import { mkdirSync } from 'node:fs';
@@ -12,6 +18,7 @@ import { spawnDetached } from '../container/detached.js';
 import { planLaunch } from '../container/launch-plan.js';
 import { DEFAULT_PIDS_LIMIT, STAGING_DIR, type LaunchRequest } from '../container/launcher.js';
 import { helperExecutableFd } from '../native.js';
+import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 
 export interface DetachedLaunched {
   monitorPid: number;
@@ -38,7 +45,14 @@ export async function launchDetached(req: LaunchRequest, where: { stateDir: stri
     { memory: opts.memory, memorySwap: opts.memorySwap, cpus: opts.cpus, cpuShares: opts.cpuShares, cpuset: opts.cpuset, pids: opts.pids ?? DEFAULT_PIDS_LIMIT },
     { accounting: true },
   );
+  let network: PreparedNetwork | undefined;
   try {
+    network = await prepareNetwork({
+      launchId: req.id,
+      options: opts,
+      ...(req.networks ? { networks: req.networks } : {}),
+      ...(req.container ? { container: req.container } : {}),
+    });
     const image = req.image?.config;
     const plan = planLaunch({
       root: req.root,
@@ -54,17 +68,26 @@ export async function launchDetached(req: LaunchRequest, where: { stateDir: stri
       ...(req.upper ? { upper: req.upper } : {}),
       // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
       stdinPiped: false,
+      ...(network ? { network } : {}),
     });
     const oomFile = oomFileOf(cgroup);
-    const r = await spawnDetached(plan.spec, { ...where, cgroupPaths: cgroup.paths, ...(oomFile ? { oomFile } : {}) });
+    let r;
+    try {
+      r = await spawnDetached(plan.spec, { ...where, cgroupPaths: cgroup.paths, ...(oomFile ? { oomFile } : {}) });
+    } finally {
+      network?.closeFds();
+    }
     if (r.execFailed) {
       const f = r.execFailed;
       const message = f.notFound ? `berth: exec: "${req.argv[0]}": executable file not found in $PATH\n` : `berth: exec: "${f.path ?? req.argv[0]}": ${f.code === 'EACCES' ? 'permission denied' : f.message}\n`;
+      await network?.release();
       cgroup.remove({ timeoutMs: 1000 });
       return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: { exitCode: f.notFound ? 127 : 126, message } };
     }
+    await network?.started(r.pid);
     return { monitorPid: r.monitorPid, pid: r.pid, cgroup };
   } catch (error) {
+    await network?.release().catch(() => {});
     try {
       cgroup.remove({ timeoutMs: 1000 });
     } catch {

@@ -3,7 +3,10 @@
  * state.json. Durations are Docker's (nanoseconds in Healthcheck, seconds in StopTimeout).
  * @module
  */
+import { networkKind } from '../network/attach.js';
+import { exposedPortsOf, type NetworkSettings } from './container-network.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
+import { storedMounts } from './container-volumes.js';
 import type { HealthLogEntry } from './healthcheck.js';
 
 export interface ContainerInspect {
@@ -44,14 +47,20 @@ export interface ContainerInspect {
     ReadonlyRootfs: boolean;
     CapAdd: string[] | null;
     CapDrop: string[] | null;
+    /** `none`, `host`, `container:<ref>`, or the primary network's name (`bridge`, a user network). */
     NetworkMode: string;
+    /** Published ports as asked (`HostPort` '' when berth picks one; the chosen one is in NetworkSettings.Ports). */
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+    Dns: string[];
+    ExtraHosts: string[] | null;
     RestartPolicy: { Name: string; MaximumRetryCount: number };
     AutoRemove: boolean;
     Init: boolean;
     LogConfig: { Type: 'json-file'; Config: Record<string, string> };
   };
   GraphDriver: { Name: 'overlay' | 'host'; Data: Record<string, string> | null };
-  Mounts: Array<{ Type: 'bind' | 'tmpfs'; Source: string; Destination: string; RW: boolean; Propagation: string }>;
+  /** Volumes have their `Name` and `Driver`; `Source` is the data directory on the host. */
+  Mounts: Array<{ Type: 'bind' | 'tmpfs' | 'volume'; Name?: string; Driver?: 'local'; Source: string; Destination: string; RW: boolean; Propagation: string }>;
   Config: {
     Hostname: string;
     User: string;
@@ -66,8 +75,11 @@ export interface ContainerInspect {
     StopTimeout: number;
     Tty: boolean;
     OpenStdin: boolean;
+    /** The image's exposed ports, `exposedPorts` and the published ones: `{ "8080/tcp": {} }`. */
+    ExposedPorts: Record<string, Record<string, never>>;
     Healthcheck?: { Test: string[]; Interval: number; Timeout: number; StartPeriod: number; StartInterval: number; Retries: number };
   };
+  NetworkSettings: NetworkSettings;
   /** berth's own facts. */
   Berth: { Lifetime: ContainerRecord['lifetime']; OwnerPid: number | null; Source: ContainerRecord['source']['kind'] };
 }
@@ -85,7 +97,25 @@ function healthLog(log: HealthLogEntry[]) {
   return log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output }));
 }
 
-export function buildInspect(record: ContainerRecord, state: ContainerState, paths: { log: string; upper: string; work: string }): ContainerInspect {
+/** `NetworkMode` as Docker reports it: the primary network's name for bridge networking. */
+export function networkModeOf(record: Pick<ContainerRecord, 'options'>): string {
+  const o = record.options;
+  if (networkKind(o) === 'bridge') return o.network ?? o.networks![0]!.network;
+  return o.network ?? 'none';
+}
+
+function portBindings(record: Pick<ContainerRecord, 'options'>): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of record.options.ports ?? []) (out[`${p.container}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: p.host === 0 ? '' : String(p.host) });
+  return out;
+}
+
+export function buildInspect(
+  record: ContainerRecord,
+  state: ContainerState,
+  paths: { log: string; upper: string; work: string; volumeData(name: string): string },
+  network: NetworkSettings,
+): ContainerInspect {
   const o = record.options;
   const s = record.source;
   const hc = record.healthcheck;
@@ -125,7 +155,10 @@ export function buildInspect(record: ContainerRecord, state: ContainerState, pat
       ReadonlyRootfs: o.readonlyRootfs === true,
       CapAdd: o.capAdd ?? null,
       CapDrop: o.capDrop ?? null,
-      NetworkMode: o.network ?? 'none',
+      NetworkMode: networkModeOf(record),
+      PortBindings: portBindings(record),
+      Dns: o.dns ?? [],
+      ExtraHosts: o.extraHosts ? o.extraHosts.map((h) => `${h.host}:${h.ip}`) : null,
       RestartPolicy: { Name: record.restart.name, MaximumRetryCount: record.restart.maximumRetryCount },
       AutoRemove: record.autoRemove,
       Init: o.init === true,
@@ -135,10 +168,12 @@ export function buildInspect(record: ContainerRecord, state: ContainerState, pat
       s.kind === 'host'
         ? { Name: 'host', Data: null }
         : { Name: 'overlay', Data: { LowerDir: (s.kind === 'image' ? s.lowerDirs : [s.dir]).join(':'), UpperDir: paths.upper, WorkDir: paths.work } },
-    Mounts: (o.mounts ?? []).map((m) =>
+    Mounts: storedMounts(record).map((m) =>
       m.type === 'bind'
-        ? { Type: 'bind' as const, Source: m.source, Destination: m.target, RW: m.readonly !== true, Propagation: 'rprivate' }
-        : { Type: 'tmpfs' as const, Source: '', Destination: m.target, RW: true, Propagation: '' },
+        ? { Type: 'bind' as const, Source: m.source, Destination: m.target, RW: m.readonly !== true, Propagation: m.propagation ?? 'rprivate' }
+        : m.type === 'volume'
+          ? { Type: 'volume' as const, Name: m.name, Driver: 'local' as const, Source: paths.volumeData(m.name), Destination: m.target, RW: !m.readonly, Propagation: '' }
+          : { Type: 'tmpfs' as const, Source: '', Destination: m.target, RW: true, Propagation: '' },
     ),
     Config: {
       Hostname: record.hostname,
@@ -153,10 +188,12 @@ export function buildInspect(record: ContainerRecord, state: ContainerState, pat
       StopTimeout: Math.round(record.stopTimeoutMs / 1000),
       Tty: o.tty === true,
       OpenStdin: record.openStdin,
+      ExposedPorts: exposedPortsOf(record),
       ...(hc
         ? { Healthcheck: { Test: hc.test, Interval: ms2ns(hc.intervalMs), Timeout: ms2ns(hc.timeoutMs), StartPeriod: ms2ns(hc.startPeriodMs), StartInterval: ms2ns(hc.startIntervalMs), Retries: hc.retries } }
         : {}),
     },
+    NetworkSettings: network,
     Berth: { Lifetime: record.lifetime, OwnerPid: state.owner?.pid ?? null, Source: s.kind },
   };
 }

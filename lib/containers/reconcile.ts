@@ -15,13 +15,15 @@
  * - A removal interrupted half-way (`removing`) is finished; staging (`.new-*`), trash
  *   (`.trash-*`) and temp files of dead writers are deleted; the name table is made to match
  *   the container directories.
+ * - What other services hold for a container is released through {@link ReconcileHooks}: the
+ *   network leases of a run found ended, the volumes and connections of a finished removal.
  * @module
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver } from '../cgroup/index.js';
 import { TEMP_NAME, readJson } from './atomic-file.js';
-import { isActive, type ContainerState } from './container-record.js';
+import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ExitInfo } from './events.js';
 import { isAlive } from './process-identity.js';
 import type { StateStore } from './state-store.js';
@@ -35,6 +37,27 @@ export interface ExitRecord {
   signal: NodeJS.Signals | null;
   oomKilled: boolean;
   finishedAt: string;
+}
+
+/**
+ * What the other services must hear from a reconciliation; called under the container's lock.
+ * A hook's failure does not stop the reconciliation: it is a process warning, and the stale
+ * record it leaves is ignored everywhere (leases and volume users are checked against live
+ * processes and existing containers).
+ */
+export interface ReconcileHooks {
+  /** A run found ended (dead owner, detached exit): before its exit is written. */
+  exited?(record: ContainerRecord): Promise<void>;
+  /** A removal being finished: before the container's directory goes. */
+  removing?(record: ContainerRecord, state: ContainerState): Promise<void>;
+}
+
+async function callHook(what: string, record: ContainerRecord, fn: (() => Promise<void> | undefined) | undefined): Promise<void> {
+  try {
+    await fn?.();
+  } catch (error) {
+    process.emitWarning(`berth: reconciling container ${record.name}: ${what} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_RECONCILE' });
+  }
 }
 
 export interface ReconcileFinding {
@@ -87,7 +110,7 @@ export async function orphanedExit(store: StateStore, id: string, lifetime: 'pro
 }
 
 /** Reconciles one container under its lock. */
-export async function reconcileOne(store: StateStore, id: string, driver: CgroupDriver | undefined): Promise<ReconcileFinding | undefined> {
+export async function reconcileOne(store: StateStore, id: string, driver: CgroupDriver | undefined, hooks: ReconcileHooks = {}): Promise<ReconcileFinding | undefined> {
   let finding: ReconcileFinding | undefined;
   await store.withContainer(id, async () => {
     const record = await store.readRecord(id);
@@ -95,6 +118,7 @@ export async function reconcileOne(store: StateStore, id: string, driver: Cgroup
     if (!record || !state) return;
     if (state.status === 'removing') {
       removeCgroup(driver, id);
+      await callHook('releasing its volumes and networks', record, () => hooks.removing?.(record, state));
       finding = { id, name: record.name, removed: true };
       return;
     }
@@ -103,6 +127,7 @@ export async function reconcileOne(store: StateStore, id: string, driver: Cgroup
       if (!exit) return;
       // Whatever survived (it should not) goes with the cgroup.
       removeCgroup(driver, id);
+      await callHook('releasing its network leases', record, () => hooks.exited?.(record));
       const next: ContainerState = {
         ...state,
         status: 'exited',
@@ -140,7 +165,7 @@ async function cleanLeftovers(store: StateStore): Promise<void> {
 }
 
 /** Everything at `Runtime.open()`; returns what changed, for events. */
-export async function reconcileAll(store: StateStore, driver: CgroupDriver | undefined): Promise<ReconcileFinding[]> {
+export async function reconcileAll(store: StateStore, driver: CgroupDriver | undefined, hooks: ReconcileHooks = {}): Promise<ReconcileFinding[]> {
   await cleanLeftovers(store);
   const findings: ReconcileFinding[] = [];
   const ids = await store.listIds();
@@ -149,7 +174,7 @@ export async function reconcileAll(store: StateStore, driver: CgroupDriver | und
     const state = await store.readState(id).catch(() => undefined);
     const needs = !state || isActive(state.status) || state.status === 'removing' || driver?.open(id) !== undefined;
     if (!needs) continue;
-    const f = await reconcileOne(store, id, driver);
+    const f = await reconcileOne(store, id, driver, hooks);
     if (f) findings.push(f);
     for (const t of await readdir(store.dir(id)).catch(() => [] as string[])) {
       const m = TEMP_NAME.exec(t);

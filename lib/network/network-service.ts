@@ -401,7 +401,9 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     const info = await container.inspect();
     const mode = info.HostConfig?.NetworkMode;
     if (mode === 'none' || mode === 'host' || mode?.startsWith('container:')) {
-      throw new ConflictError(`container ${container.name} uses network mode "${mode}" and cannot be connected to a network`);
+      // berth's containers default to "none" (Docker's default is "bridge"): say how to get one that can be connected.
+      const hint = mode === 'none' ? ' (create it with network: "bridge" or a network name)' : '';
+      throw new ConflictError(`container ${container.name} uses network mode "${mode}" and cannot be connected to a network${hint}`);
     }
     const running = info.State.Running && info.State.Pid > 0 ? identityOf(info.State.Pid) : undefined;
     const result = await this.store.locked(async (state) => {
@@ -504,6 +506,17 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       return nets;
     });
     if (touched.length > 0) await this.#refreshHosts(touched);
+  }
+
+  /**
+   * @internal Releases every lease `containerId` still holds: its run ended, whoever noticed
+   * (the supervising process, or a reconciliation in any process for a crashed owner or a
+   * detached container). Covers endpoints added by `connect()` while it ran. Idempotent.
+   */
+  async releaseContainer(containerId: string): Promise<void> {
+    const { networks, endpoints } = await this.store.read();
+    const mine = endpoints.endpoints.filter((e) => e.containerId === containerId);
+    if (mine.length > 0) await this.release({ endpoints: mine, networks });
   }
 
   /** Docker's `NetworkSettings` of a container from its live endpoints. */

@@ -211,6 +211,25 @@ describe('create options', () => {
     assert.equal(n.name, undefined);
   });
 
+  test('volumes, volumesFrom and networking are accepted; mounts are kept apart from the stored run options', () => {
+    const n = normalizeCreateOptions({
+      image: 'x',
+      mounts: [{ type: 'volume', source: 'data', target: '/data' }, { type: 'volume', target: '/cache' }],
+      volumesFrom: ['db', 'conf:ro'],
+      network: 'app',
+      ports: ['127.0.0.1::8080'],
+      dns: ['10.0.0.53'],
+      extraHosts: ['gw:host-gateway'],
+      exposedPorts: [9090],
+    });
+    assert.equal(n.mounts.length, 2);
+    assert.equal(n.run.mounts, undefined, 'config.json stores the resolved mounts instead');
+    assert.deepEqual(n.volumesFrom, [{ container: 'db' }, { container: 'conf', mode: 'ro' }]);
+    assert.equal(n.run.network, 'app');
+    assert.deepEqual(n.run.ports, [{ container: 8080, host: 0, hostIp: '127.0.0.1', protocol: 'tcp' }]);
+    assert.deepEqual(n.run.exposedPorts, [{ port: 9090, protocol: 'tcp' }]);
+  });
+
   test('errors name the option', () => {
     const bad: Array<[Record<string, unknown>, RegExp]> = [
       [{ cmd: ['x'] }, /^image: is required/],
@@ -226,8 +245,11 @@ describe('create options', () => {
       [{ image: 'x', stopSignal: 'SIGNOPE' }, /^stopSignal: unknown signal/],
       [{ image: 'x', log: { maxFiles: 0 } }, /^log.maxFiles/],
       [{ image: 'x', cmd: 'ls' }, /^cmd: must be an array/],
-      // Refused by the container layer (volumes not wired in yet) or, without volume support, by the run options.
-      [{ image: 'x', mounts: [{ type: 'volume', source: 'data', target: '/data' }] }, /^mounts\[0\]/],
+      [{ image: 'x', mounts: [{ type: 'volume', source: '/srv/data', target: '/data' }] }, /^mounts\[0\]\.source: invalid volume name.*bind/],
+      [{ image: 'x', volumesFrom: 'db' }, /^volumesFrom: must be an array/],
+      [{ image: 'x', volumesFrom: ['db:rx'] }, /^volumesFrom\[0\]: invalid volumesFrom/],
+      [{ image: 'x', ports: [8080] }, /^ports: publishing ports needs a bridge network/],
+      [{ image: 'x', network: 'container:db', hostname: 'h' }, /^hostname: conflicts with network/],
     ];
     for (const [opts, re] of bad) assert.throws(() => normalizeCreateOptions(opts as never), (e: Error) => e instanceof ValidationError && re.test(e.message), JSON.stringify(opts));
   });
