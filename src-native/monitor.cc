@@ -281,6 +281,10 @@ int RunMonitor(int argc, char** argv) {
 
   NativeError error;
   SpawnResult result = Spawn(spec, &error);
+  // The child joined these before exec; holding them would pin the namespaces (and the
+  // init helper's memfd) for as long as this monitor lives.
+  if (spec.netns_fd >= 0) close(spec.netns_fd);
+  if (spec.exec_fd >= 0) close(spec.exec_fd);
   if (result.exec_failed) {
     Status("{\"execFailed\":" + ErrorJson(error) + ",\"notFound\":" +
            (error.kind == ChildReportKind::kNotFound ? "true" : "false") + "}");
