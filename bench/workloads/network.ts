@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { loadBerth, loadRuntime, NotAvailable } from '../berth.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { loadRuntime } from '../berth.js';
 import type { BenchContext, Engine } from '../context.js';
 import { alternate } from '../measure.js';
 import type { NsHolder } from '../ns-holder.js';
@@ -69,22 +72,57 @@ function podmanStart(ctx: BenchContext, network: 'bridge' | 'none'): Subject {
   };
 }
 
+/** A runtime in a temp state dir, so that its default bridge network is removed afterwards. */
+async function tempRuntime(ctx: BenchContext): Promise<{ rt: BerthRuntime; root: string }> {
+  const Runtime = (await loadRuntime()) as unknown as { open(o: { root: string }): Promise<BerthRuntime> };
+  const root = mkdtempSync(join(ctx.fx.dir, 'berth-net-'));
+  return { rt: await Runtime.open({ root }), root };
+}
+
+interface BerthNetwork {
+  remove(): Promise<unknown>;
+}
+interface BerthRuntime {
+  networks: { get(name: string): Promise<BerthNetwork>; create(o: { name: string }): Promise<BerthNetwork> };
+  run(source: unknown, cmd: string[], options: Record<string, unknown>): Promise<{ exitCode: number }>;
+}
+
 function berthStart(ctx: BenchContext, network: 'bridge' | 'none'): Subject {
-  const options = { network };
+  let rt: BerthRuntime | undefined;
+  let root = '';
+  let net: BerthNetwork | undefined;
   return {
     name: `berth ${network}`,
-    describe: `\`run({ rootfs }, ['/bin/true'], { network: '${network}' })\``,
+    describe: `\`run({ rootfs }, ['/bin/true'], { network: ${network === 'bridge' ? "<the runtime's default bridge>" : "'none'"} })\``,
     prepare: async () => {
-      await loadBerth();
+      ({ rt, root } = await tempRuntime(ctx));
+      if (network === 'bridge') net = await rt.networks.get('bridge');
     },
     once: async () => {
-      const api = await loadBerth();
       const t0 = process.hrtime.bigint();
-      const r = await api.run({ rootfs: ctx.fx.rootfs }, ['/bin/true'], options);
+      const r = await rt!.run({ rootfs: ctx.fx.rootfs }, ['/bin/true'], { network: net ?? 'none' });
       if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
       return Number(process.hrtime.bigint() - t0) / 1e6;
     },
+    dispose: async () => {
+      await net?.remove().catch(() => {});
+      if (root) rmSync(root, { recursive: true, force: true });
+    },
   };
+}
+
+/** The host's own loopback: berth publishes on the host, not in the benchmark's namespace. */
+const HOST: NsHolder = { netPrefix: () => [] } as unknown as NsHolder;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function podmanPort(ctx: BenchContext): Subject {
@@ -126,15 +164,50 @@ function directPort(ctx: BenchContext): Subject {
   };
 }
 
-function berthPort(): Subject {
+function berthPort(ctx: BenchContext): Subject {
+  let rt: BerthRuntime | undefined;
+  let root = '';
+  let net: BerthNetwork | undefined;
+  let port = 0;
+  const ac = new AbortController();
+  let running: Promise<unknown> | undefined;
   return {
     name: 'berth ports',
-    describe: "`ports: ['127.0.0.1:<port>:8080']` on a bridge network",
+    describe: `\`ports: ['127.0.0.1:<free>:8080']\` on a user bridge network, the same \`nc\` sink; ${MIB_PER_SAMPLE} MiB sent from the host's 127.0.0.1`,
     prepare: async () => {
-      await loadRuntime();
-      throw new NotAvailable('berth has no published ports yet');
+      ({ rt, root } = await tempRuntime(ctx));
+      net = await rt.networks.create({ name: 'bench' });
+      port = await freePort();
+      running = rt.run({ rootfs: ctx.fx.rootfs }, SINK, { network: net, ports: [`127.0.0.1:${port}:8080`], signal: ac.signal }).catch(() => {});
+      await waitForSink(HOST, port);
     },
-    once: async () => 0,
+    once: () => send(HOST, port, MIB_PER_SAMPLE),
+    dispose: async () => {
+      ac.abort();
+      await running;
+      await net?.remove().catch(() => {});
+      if (root) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** berth's baseline: the same sink on the host's loopback, no container (chroot). */
+function hostDirectPort(ctx: BenchContext): Subject {
+  let sink: ChildProcess | undefined;
+  let port = 0;
+  return {
+    name: 'host loopback, no container',
+    describe: "the same busybox `nc` sink run with chroot on the host's 127.0.0.1 (berth ports' baseline)",
+    prepare: async () => {
+      port = await freePort();
+      const args = ['chroot', ctx.fx.rootfs, ...SINK.map((a) => (a === '8080' ? String(port) : a))];
+      sink = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
+      await waitForSink(HOST, port);
+    },
+    once: () => send(HOST, port, MIB_PER_SAMPLE),
+    dispose: async () => {
+      if (sink?.pid) process.kill(sink.pid, 'SIGKILL');
+    },
   };
 }
 
@@ -152,7 +225,7 @@ export async function network(ctx: BenchContext): Promise<WorkloadResult[]> {
     { runs, warmup: 2, log: ctx.log },
   );
   ctx.log(`published-port throughput: ${THROUGHPUT_ROUNDS} × ${MIB_PER_SAMPLE} MiB per tool, alternating`);
-  const tput = await alternate(ctx.pick([berthPort(), podmanPort(ctx), directPort(ctx)]), { runs: THROUGHPUT_ROUNDS, warmup: 1, log: ctx.log });
+  const tput = await alternate(ctx.pick([berthPort(ctx), hostDirectPort(ctx), podmanPort(ctx), directPort(ctx)]), { runs: THROUGHPUT_ROUNDS, warmup: 1, log: ctx.log });
   return [
     {
       id: 'network-start',
