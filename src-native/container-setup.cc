@@ -508,9 +508,9 @@ struct Child {
     }
   }
 
-  void SendFd(int fd) {
-    char byte = 'T';
-    iovec iov{&byte, 1};
+  // One message to the parent: `payload` (its first byte a tag) with `fd` as SCM_RIGHTS.
+  void SendWithFd(const void* payload, size_t len, int fd, const char* what) {
+    iovec iov{const_cast<void*>(payload), len};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -522,7 +522,12 @@ struct Child {
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     __builtin_memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    Check(Call(SYS_sendmsg, ctx->sync_fd, &msg, 0), "sendmsg", "tty");
+    Check(Call(SYS_sendmsg, ctx->sync_fd, &msg, 0), "sendmsg", what);
+  }
+
+  void SendFd(int fd) {
+    char tag = 'T';
+    SendWithFd(&tag, 1, fd, "tty");
   }
 
   // A terminal from the container's own devpts instance: the master goes back to the parent
@@ -827,19 +832,7 @@ struct Child {
       char tag;
       int pid;
     } __attribute__((packed)) payload{'P', pid};
-    iovec iov{&payload, sizeof(payload)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    __builtin_memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
-    Check(Call(SYS_sendmsg, ctx->sync_fd, &msg, 0), "sendmsg", "exec pidfd");
+    SendWithFd(&payload, sizeof(payload), pidfd, "exec pidfd");
   }
 
   static int ExecChildMain(void* context) {
