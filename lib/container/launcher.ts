@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
 import { AbortError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
-import { fromNativeError, helperExecutableFd, native, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, helperExecutableFd, native, type NativeErrorShape, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
@@ -59,7 +59,8 @@ export interface Launched {
 }
 
 let stagingReady = false;
-function ensureStagingDir(): void {
+/** Creates the staging dir (once per process) with the modes a user-namespaced root needs. */
+export function ensureStagingDir(): void {
   if (stagingReady) return;
   mkdirSync(STAGING_DIR, { recursive: true });
   // Searchable, not readable: a container in a user namespace is "other" to these host-root
@@ -78,19 +79,21 @@ function setupHint(e: { code: string; syscall: string; path?: string }): string 
   return undefined;
 }
 
-function execFailure(spawned: NativeSpawnResult, argv0: string): Launched['execFailure'] {
-  const f = spawned.execFailed!;
-  const message = f.notFound
-    ? `berth: exec: "${argv0}": executable file not found in $PATH\n`
-    : `berth: exec: "${f.path ?? argv0}": ${f.code === 'EACCES' ? 'permission denied' : f.message}\n`;
-  return { exitCode: f.notFound ? 127 : 126, message };
+
+/** A launch made ready: cgroup created, network prepared, spec planned. */
+export interface PreparedLaunch {
+  cgroup: Cgroup;
+  network?: PreparedNetwork;
+  plan: LaunchPlan;
+  /** Releases the network and removes the cgroup (after a failed or abandoned launch). */
+  abandon(): Promise<void>;
 }
 
 /**
- * Creates the cgroup, plans and spawns. On any failure the cgroup is removed before the
- * error propagates; on success the caller owns `cgroup` and must remove it after exit.
+ * Everything before the spawn, shared by `launch()` and the detached launcher: the cgroup, the
+ * network (leases, ports, rules) and the plan. On failure nothing is left behind.
  */
-export async function launch(req: LaunchRequest): Promise<Launched> {
+export async function prepareLaunch(req: LaunchRequest, how: { accounting: boolean; stdinPiped: boolean }): Promise<PreparedLaunch> {
   const opts = req.options;
   if (opts.signal?.aborted) throw new AbortError('aborted before the container started', { cause: opts.signal.reason });
   ensureStagingDir();
@@ -105,9 +108,17 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
       cpuset: opts.cpuset,
       pids: opts.pids ?? DEFAULT_PIDS_LIMIT,
     },
-    { accounting: req.accounting === true },
+    { accounting: how.accounting },
   );
   let network: PreparedNetwork | undefined;
+  const abandon = async (): Promise<void> => {
+    await network?.release().catch(() => {});
+    try {
+      cgroup.remove({ timeoutMs: 1000 });
+    } catch {
+      // the launch error is the one to report
+    }
+  };
   try {
     network = await prepareNetwork({
       launchId: req.id,
@@ -128,9 +139,35 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
       ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
       ...(image?.User ? { imageUser: image.User } : {}),
       ...(req.upper ? { upper: req.upper } : {}),
-      stdinPiped: opts.stdin !== undefined || req.stdinPipe === true,
+      stdinPiped: how.stdinPiped,
       ...(network ? { network } : {}),
     });
+    return { cgroup, plan, abandon, ...(network ? { network } : {}) };
+  } catch (error) {
+    await abandon();
+    throw error;
+  }
+}
+
+/** The message and exit code Docker gives when the command cannot be executed. */
+export function execFailureOf(f: NativeErrorShape & { notFound: boolean }, argv0: string): { exitCode: 127 | 126; message: string } {
+  const message = f.notFound
+    ? `berth: exec: "${argv0}": executable file not found in $PATH\n`
+    : `berth: exec: "${f.path ?? argv0}": ${f.code === 'EACCES' ? 'permission denied' : f.message}\n`;
+  return { exitCode: f.notFound ? 127 : 126, message };
+}
+
+/**
+ * Creates the cgroup, plans and spawns. On any failure the cgroup is removed before the
+ * error propagates; on success the caller owns `cgroup` and must remove it after exit.
+ */
+export async function launch(req: LaunchRequest): Promise<Launched> {
+  const opts = req.options;
+  const { cgroup, network, plan, abandon } = await prepareLaunch(req, {
+    accounting: req.accounting === true,
+    stdinPiped: opts.stdin !== undefined || req.stdinPipe === true,
+  });
+  try {
     if (req.detached) plan.spec.dieWithParent = false;
     let spawned: NativeSpawnResult;
     try {
@@ -143,13 +180,12 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
     if (spawned.execFailed) {
       for (const fd of spawned.stdio) native().closeFd(fd);
       await network?.release();
-      return { process: null, cgroup, plan, execFailure: execFailure(spawned, req.argv[0]!) };
+      return { process: null, cgroup, plan, execFailure: execFailureOf(spawned.execFailed, req.argv[0]!) };
     }
     await network?.started(spawned.pid);
     return { process: new ContainerProcess(spawned), cgroup, plan, ...(network ? { network } : {}) };
   } catch (error) {
-    await network?.release().catch(() => {});
-    cgroup.remove({ timeoutMs: 1000 });
+    await abandon();
     throw error;
   }
 }

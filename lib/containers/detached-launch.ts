@@ -10,15 +10,10 @@
  * a read, the next `Runtime.open()`) releases them by container id.
  * @module
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupV1, type Cgroup } from '../cgroup/index.js';
-import { cgroupsForHost } from '../container/cgroup-setup.js';
 import { spawnDetached } from '../container/detached.js';
-import { planLaunch } from '../container/launch-plan.js';
-import { DEFAULT_PIDS_LIMIT, STAGING_DIR, type LaunchRequest } from '../container/launcher.js';
-import { helperExecutableFd } from '../native.js';
-import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
+import { execFailureOf, prepareLaunch, type LaunchRequest } from '../container/launcher.js';
 
 export interface DetachedLaunched {
   monitorPid: number;
@@ -37,39 +32,9 @@ function oomFileOf(cgroup: Cgroup): string | undefined {
 }
 
 export async function launchDetached(req: LaunchRequest, where: { stateDir: string; logMaxSize: number; logMaxFiles: number }): Promise<DetachedLaunched> {
-  const opts = req.options;
-  mkdirSync(STAGING_DIR, { recursive: true, mode: 0o700 });
-  const cgroups = cgroupsForHost();
-  const cgroup = cgroups.driver.create(
-    req.id,
-    { memory: opts.memory, memorySwap: opts.memorySwap, cpus: opts.cpus, cpuShares: opts.cpuShares, cpuset: opts.cpuset, pids: opts.pids ?? DEFAULT_PIDS_LIMIT },
-    { accounting: true },
-  );
-  let network: PreparedNetwork | undefined;
+  // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
+  const { cgroup, network, plan, abandon } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
   try {
-    network = await prepareNetwork({
-      launchId: req.id,
-      options: opts,
-      ...(req.networks ? { networks: req.networks } : {}),
-      ...(req.container ? { container: req.container } : {}),
-    });
-    const image = req.image?.config;
-    const plan = planLaunch({
-      root: req.root,
-      argv: req.argv,
-      options: opts,
-      stagingDir: STAGING_DIR,
-      cgroupProcs: cgroup.procsFiles,
-      cgroupMounts: cgroups.mountsFor(cgroup),
-      ...(opts.init ? { initFd: helperExecutableFd() } : {}),
-      ...(image?.Env ? { imageEnv: image.Env } : {}),
-      ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
-      ...(image?.User ? { imageUser: image.User } : {}),
-      ...(req.upper ? { upper: req.upper } : {}),
-      // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
-      stdinPiped: false,
-      ...(network ? { network } : {}),
-    });
     const oomFile = oomFileOf(cgroup);
     let r;
     try {
@@ -78,21 +43,14 @@ export async function launchDetached(req: LaunchRequest, where: { stateDir: stri
       network?.closeFds();
     }
     if (r.execFailed) {
-      const f = r.execFailed;
-      const message = f.notFound ? `berth: exec: "${req.argv[0]}": executable file not found in $PATH\n` : `berth: exec: "${f.path ?? req.argv[0]}": ${f.code === 'EACCES' ? 'permission denied' : f.message}\n`;
-      await network?.release();
-      cgroup.remove({ timeoutMs: 1000 });
-      return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: { exitCode: f.notFound ? 127 : 126, message } };
+      // The monitor has already removed the cgroup; release the network too.
+      await abandon();
+      return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: execFailureOf(r.execFailed, req.argv[0]!) };
     }
     await network?.started(r.pid);
     return { monitorPid: r.monitorPid, pid: r.pid, cgroup };
   } catch (error) {
-    await network?.release().catch(() => {});
-    try {
-      cgroup.remove({ timeoutMs: 1000 });
-    } catch {
-      // the launch error is the one to report
-    }
+    await abandon();
     throw error;
   }
 }
