@@ -22,7 +22,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver } from '../cgroup/index.js';
-import { TEMP_NAME, readJson } from './atomic-file.js';
+import { TEMP_NAME, readJson } from '../state/atomic-file.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ExitInfo } from './events.js';
 import { isAlive } from './process-identity.js';

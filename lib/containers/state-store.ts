@@ -15,9 +15,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError } from '../errors.js';
-import { readJson, writeJsonAtomic } from './atomic-file.js';
+import { readJson, writeJsonAtomic } from '../state/atomic-file.js';
+import { LockDir, type HeldLock, type LockOptions } from '../state/lock.js';
 import type { ContainerRecord, ContainerState } from './container-record.js';
-import { LockDir, type HeldLock, type LockOptions } from './lock.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const NAMES_LOCK = 'container-names';

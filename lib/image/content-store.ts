@@ -16,8 +16,9 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants as FS, openSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, NotFoundError } from '../errors.js';
+import { writeFileAtomic as replaceFile } from '../state/atomic-file.js';
+import { acquireFileLock, tryFileLock, type HeldLock } from '../state/lock.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
 import { fsOps } from './fs-ops.js';
 import { isSha256Digest } from './reference.js';
@@ -46,9 +47,7 @@ export interface IngestOptions {
   isRetryable?: (error: unknown) => boolean;
 }
 
-export interface StoreLock {
-  release(): void;
-}
+export type StoreLock = HeldLock;
 
 export interface LayerMeta {
   chainId: string;
@@ -66,30 +65,8 @@ function hexOf(digest: string): string {
 
 /** Writes a file so that readers see the old content or the new, never a mix or nothing. */
 export async function writeFileAtomic(path: string, data: string | Buffer, tmpDir: string): Promise<void> {
-  const tmp = join(tmpDir, `w-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await syncDir(join(path, '..'));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, FS.O_RDONLY | FS.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  // The temp file lives in tmp/ under a `w-<pid>-` name, so cleanTmp removes a dead writer's leftovers.
+  await replaceFile(path, data, { mode: 0o644, tempPath: join(tmpDir, `w-${process.pid}-${Math.random().toString(36).slice(2)}`) });
 }
 
 function processAlive(pid: number): boolean {
@@ -385,22 +362,7 @@ export class ContentStore {
 
   /** Takes `locks/<name>.lock` without waiting; undefined when someone else holds it. */
   tryLock(name: string): StoreLock | undefined {
-    const fd = openSync(join(this.locksDir, `${name}.lock`), FS.O_RDWR | FS.O_CREAT, 0o600);
-    let got = false;
-    try {
-      got = fsOps().fsFlock(fd, 'exclusive');
-    } finally {
-      if (!got) closeSync(fd);
-    }
-    if (!got) return undefined;
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        closeSync(fd);
-      },
-    };
+    return tryFileLock(join(this.locksDir, `${name}.lock`));
   }
 
   /** Blob partials (`tmp/blob-<hex>.partial`) left by interrupted downloads. */
@@ -412,31 +374,11 @@ export class ContentStore {
   }
 
   /**
-   * Takes `locks/<name>.lock` with flock(2), polling without blocking the event loop. The
-   * kernel drops the lock when the process dies, so there are no stale locks to detect.
+   * Takes `locks/<name>.lock` with flock(2) (see state/lock.ts). No timeout: a layer's lock is
+   * held for a whole download and unpack, which can take any time.
    */
-  async lock(name: string, { signal, mode = 'exclusive' }: { signal?: AbortSignal | undefined; mode?: 'exclusive' | 'shared' } = {}): Promise<StoreLock> {
-    const fd = openSync(join(this.locksDir, `${name}.lock`), FS.O_RDWR | FS.O_CREAT, 0o600);
-    const native = fsOps();
-    let delay = 2;
-    try {
-      while (!native.fsFlock(fd, mode)) {
-        if (signal?.aborted) throw new AbortError('aborted while waiting for a store lock', { cause: signal.reason });
-        await sleep(delay);
-        delay = Math.min(delay * 2, 50);
-      }
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        closeSync(fd);
-      },
-    };
+  lock(name: string, { signal, mode = 'exclusive' }: { signal?: AbortSignal | undefined; mode?: 'exclusive' | 'shared' } = {}): Promise<StoreLock> {
+    return acquireFileLock(join(this.locksDir, `${name}.lock`), { signal, mode, what: 'a store lock', firstDelayMs: 2, maxDelayMs: 50 });
   }
 
   layerDir(chainId: string): string {

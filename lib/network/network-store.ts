@@ -5,7 +5,7 @@
  *                             connected to it while stopped (durable: fsync'd)
  *   networks/endpoints.json   the live endpoints of every network: address leases, host veth
  *                             names, published ports, and the process holding each lease
- *   locks/networks.lock       every change to either holds it (flock, see containers/lock.ts)
+ *   locks/networks.lock       every change to either holds it (flock, see state/lock.ts)
  *
  * Endpoints belong to running containers, which do not survive a reboot, so their table is
  * written atomically (temp + rename) but not fsync'd: a container start pays no disk flush.
@@ -13,12 +13,12 @@
  * leases and is read as empty.
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { constants as FS, readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { LockDir } from '../containers/lock.js';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ProcessIdentity } from '../containers/process-identity.js';
+import { TEMP_NAME, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
+import { LockDir } from '../state/lock.js';
 import type { PublishedPort } from './types.js';
 
 export const NETWORKS_LOCK = 'networks';
@@ -102,35 +102,6 @@ export function currentBootId(): string {
 
 const ID_FILE = /^[0-9a-f]{64}\.json$/;
 
-/** Temp file + rename (readers see the old or the new file whole); fsync when it must survive a power cut. */
-async function writeAtomic(path: string, data: string, durable: boolean): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o600);
-  try {
-    await fh.writeFile(data);
-    if (durable) await fh.sync();
-  } catch (error) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  if (durable) {
-    const dir = await open(dirname(path), FS.O_RDONLY | FS.O_DIRECTORY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  }
-}
-
 function emptyTable(): EndpointTable {
   return { version: 1, bootId: currentBootId(), cursors: {}, endpoints: [] };
 }
@@ -209,7 +180,7 @@ export class NetworkStore {
 
   async writeNetwork(rec: NetworkRecord): Promise<void> {
     await this.init();
-    await writeAtomic(this.networkPath(rec.id), `${JSON.stringify(rec, null, 2)}\n`, true);
+    await writeJsonAtomic(this.networkPath(rec.id), rec);
   }
 
   async deleteNetwork(id: string): Promise<void> {
@@ -218,14 +189,15 @@ export class NetworkStore {
 
   async writeEndpoints(table: EndpointTable): Promise<void> {
     await this.init();
-    await writeAtomic(this.endpointsPath, JSON.stringify({ ...table, bootId: currentBootId() }), false);
+    // Not durable: see the module comment.
+    await writeFileAtomic(this.endpointsPath, JSON.stringify({ ...table, bootId: currentBootId() }), { durable: false });
   }
 
   /** Temp files of writers that died mid-write. */
   async removeStaleTemps(isAlive: (pid: number) => boolean): Promise<void> {
     await this.init();
     for (const n of await readdir(this.dir)) {
-      const m = /^\..+\.tmp-(\d+)-[0-9a-f]+$/.exec(n);
+      const m = TEMP_NAME.exec(n);
       if (m && !isAlive(Number(m[1]))) await rm(join(this.dir, n), { force: true });
     }
   }

@@ -18,11 +18,11 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, SystemError, ValidationError } from '../errors.js';
 import { fsOps, isNativeFsError } from '../image/fs-ops.js';
-import { readJson, syncDir, writeJsonAtomic } from './atomic-json.js';
+import { readJson, syncDir, writeJsonAtomic } from '../state/atomic-file.js';
+import { LockDir, type LockOptions } from '../state/lock.js';
 import { copyUp, type CopyUpSource } from './copy-up.js';
 import { mountAt } from './host-mount.js';
 import { ensureBackendMounted, planBackend, probeSizeLimitSupport, setupBackend, teardownBackend, type VolumeBackend, type VolumeDriverOpts } from './volume-backend.js';
-import { VolumeLocks, type VolumeLockOptions } from './volume-lock.js';
 import { ANONYMOUS_LABEL, anonymousVolumeName, checkVolumeName, isVolumeName } from './volume-name.js';
 import { isProcessAlive, isStaleUser, sameUser, selfRef, type VolumeUser, type VolumeUserKind } from './volume-users.js';
 
@@ -95,12 +95,13 @@ function describeUsers(users: VolumeUser[]): string {
 export class VolumeStore {
   readonly root: string;
   readonly dir: string;
-  readonly locks: VolumeLocks;
+  readonly locks: LockDir;
 
   constructor(root: string) {
     this.root = root;
     this.dir = join(root, 'volumes');
-    this.locks = new VolumeLocks(root);
+    // A copy-up of a large image directory holds a volume's lock: hence the long timeout.
+    this.locks = new LockDir(root, { prefix: 'volume-', timeoutMs: 120_000, describe: (name) => `the lock of volume ${name}` });
   }
 
   volumeDir(name: string): string {
@@ -154,7 +155,7 @@ export class VolumeStore {
     return writeJsonAtomic(this.metaPath(meta.name), meta);
   }
 
-  private withLock<T>(name: string, fn: () => Promise<T>, options?: VolumeLockOptions): Promise<T> {
+  private withLock<T>(name: string, fn: () => Promise<T>, options?: Omit<LockOptions, 'mode'>): Promise<T> {
     return this.locks.with(name, fn, options);
   }
 
