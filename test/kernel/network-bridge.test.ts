@@ -88,7 +88,9 @@ describe('bridge networks', { skip }, () => {
     const net = await box.svc.create({ name: 'late', subnet: testSubnet(3) });
     const first = background(`${retry('grep -w second /etc/hosts', 100)} && sleep 30`, { network: net, hostname: 'first' });
     try {
-      const second = await sh(retry('grep -w first /etc/hosts'), { network: net, hostname: 'second' });
+      // second stays a moment: first polls its /etc/hosts and must catch second while it is
+      // on the network (it is removed from first's hosts again when second ends).
+      const second = await sh(`${retry('grep -w first /etc/hosts')} && sleep 2`, { network: net, hostname: 'second' });
       assert.equal(second.exitCode, 0, second.stderr);
       assert.match(second.stdout, /10\.231\.3\.\d+\s+first/);
     } finally {
