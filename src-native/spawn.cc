@@ -398,6 +398,11 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     result.pid = pid;
     return result;
   }
+  parent_marks[2] = NowNs() - start_ns;
+  if (spec.trace) {
+    for (int i = 0; i < kTraceExec; ++i) result.trace.push_back(ctx.trace_ns[i] / 1e6);
+    for (int64_t m : parent_marks) result.trace.push_back(m / 1e6);
+  }
   // The child has exec'd (or died and will be reported by the exit watcher): our stack copy
   // is no longer in use.
   munmap(stack, kChildStackSize);
