@@ -7,6 +7,7 @@
         "src-native/spec-codec.cc",
         "src-native/napi-errors.cc",
         "src-native/spawn.cc",
+        "src-native/clone3-vm.cc",
         "src-native/netns-pool.cc",
         "src-native/container-setup.cc",
         "src-native/exit-watch.cc",
@@ -26,6 +27,7 @@
       "sources": [
         "src-native/helper-main.cc",
         "src-native/monitor.cc",
+        "src-native/clone3-vm.cc",
         "src-native/netns-pool.cc",
         "src-native/spawn.cc",
         "src-native/container-setup.cc",

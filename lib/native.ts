@@ -104,6 +104,8 @@ export interface NativeLaunchSpec {
   uidMap?: string;
   gidMap?: string;
   cgroupProcs: string[];
+  /** cgroup v2: clone the child straight into this directory (CLONE_INTO_CGROUP). */
+  cgroupDir?: string;
   /** Exec into a running container: join the namespaces of `pidfd`'s process instead of creating new ones. */
   join?: { pidfd: number; namespaces: number };
   mounts: NativeMountOp[];

@@ -85,7 +85,7 @@ struct Child {
   const LaunchSpec* spec;
   int root_fd = -1;
   // Idmapped clones of the overlay's lower dirs, sent by the parent in a user namespace.
-  int layer_fds[kMaxLayers];
+  int layer_fds[kMaxLayers]{};
   int layer_count = 0;
 
   // clock_gettime through the vDSO reads a shared page and, on success, touches no errno.

@@ -93,6 +93,9 @@ struct LaunchSpec {
   std::string uid_map;  // "inside outside count\n..." — written by the parent
   std::string gid_map;
   std::vector<std::string> cgroup_procs;  // the parent writes the child's pid into each
+  // cgroup v2: the container's cgroup directory. The child is cloned straight into it
+  // (clone3 CLONE_INTO_CGROUP) and `cgroup_procs` is only the fallback for kernels without it.
+  std::string cgroup_dir;
   // Exec into a running container: a pidfd of its PID 1 and the CLONE_NEW* flags to join.
   // With it, `mounts` is empty and the child setns()es instead of creating namespaces.
   int join_pidfd = -1;

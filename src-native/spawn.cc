@@ -1,5 +1,6 @@
 #include "spawn.h"
 
+#include "clone3-vm.h"
 #include "netns-pool.h"
 
 #include <errno.h>
@@ -258,8 +259,32 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   }
   ctx.pooled_netns_fd = pooled_netns;
   int flags = CLONE_VM | CLONE_PIDFD | clone_flags | SIGCHLD;
-  int pid = clone(ChildMain, static_cast<char*>(stack) + kChildStackSize, flags, &ctx, &pidfd);
-  int clone_errno = errno;
+  int pid = -1;
+  int clone_errno = 0;
+  bool in_cgroup = false;
+  int cgroup_fd = spec.cgroup_dir.empty() ? -1 : open(spec.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup_fd >= 0) {
+    clone_args args{};
+    args.flags = static_cast<uint64_t>(CLONE_VM | CLONE_PIDFD | clone_flags) | CLONE_INTO_CGROUP;
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    args.stack = reinterpret_cast<uint64_t>(stack);
+    args.stack_size = kChildStackSize;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    long r = berth_clone3_vm(&args, sizeof(args), ChildMain, &ctx);
+    close(cgroup_fd);
+    if (r >= 0) {
+      pid = static_cast<int>(r);
+      in_cgroup = true;
+    } else if (r != -ENOSYS && r != -E2BIG && r != -EINVAL && r != -EOPNOTSUPP) {
+      clone_errno = static_cast<int>(-r);
+    }
+    // Kernels without clone3 or CLONE_INTO_CGROUP fall through to clone + cgroup.procs.
+  }
+  if (pid < 0 && clone_errno == 0) {
+    pid = clone(ChildMain, static_cast<char*>(stack) + kChildStackSize, flags, &ctx, &pidfd);
+    clone_errno = errno;
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   for (int i = 0; i < 3; ++i) CloseIf(child_stdio[i]);
@@ -298,7 +323,8 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     }
   }
   std::string pid_text = std::to_string(pid);
-  for (const auto& procs : spec.cgroup_procs) {
+  // Born in its cgroup (clone3): no migration, so no wait on the threadgroup rwsem.
+  for (const auto& procs : in_cgroup ? std::vector<std::string>{} : spec.cgroup_procs) {
     if (!WriteFile(procs, pid_text, error)) {
       abort_child();
       return result;

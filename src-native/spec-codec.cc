@@ -163,6 +163,7 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
     spec->interfaces.push_back(std::move(nic));
   }
   spec->netns_fd = r.Int<int32_t>("netnsFd");
+  spec->cgroup_dir = r.Str("cgroupDir");
   if (!r.Magic(kEnd, "trailer")) return false;
   if (r.p != r.end) return r.Fail("trailing bytes");
   if (spec->argv.empty()) return r.Fail("empty argv");

@@ -42,6 +42,8 @@ export interface LaunchContext {
   options: NormalizedRunOptions;
   stagingDir: string;
   cgroupProcs: readonly string[];
+  /** cgroup v2: the container's cgroup directory, to clone straight into (CLONE_INTO_CGROUP). */
+  cgroupDir?: string;
   cgroupMounts: CgroupMount[];
   /** Image defaults (Env, WorkingDir, User) applied under the options. */
   imageEnv?: string[];
@@ -258,6 +260,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     newCgroupNs: true,
     ...(idMaps ? { uidMap: idMaps.uidMap, gidMap: idMaps.gidMap } : {}),
     cgroupProcs: [...ctx.cgroupProcs],
+    ...(ctx.cgroupDir ? { cgroupDir: ctx.cgroupDir } : {}),
     mounts,
     hostname,
     loopbackUp: network === 'none' || network === 'bridge',

@@ -133,6 +133,9 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       options: opts,
       stagingDir: STAGING_DIR,
       cgroupProcs: cgroup.procsFiles,
+      // v2: born in the cgroup. A cgroup.procs write (the fallback, and all v1 can do) takes the
+      // kernel's threadgroup rwsem for writing, which waits a grace period when idle (~10 ms).
+      ...(cgroup.version === 2 && cgroup.paths[0] ? { cgroupDir: cgroup.paths[0] } : {}),
       cgroupMounts: cgroups.mountsFor(cgroup),
       ...(opts.init ? { initFd: helperExecutableFd() } : {}),
       ...(image?.Env ? { imageEnv: image.Env } : {}),

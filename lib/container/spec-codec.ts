@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from '../native.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 2;
+export const SPEC_FORMAT_VERSION = 3;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.
@@ -144,6 +144,7 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
     w.bool(nic.hairpin ?? true);
   }
   w.i32(spec.netnsFd ?? -1);
+  w.str(spec.cgroupDir);
   w.raw(Buffer.from('END!'));
   return w.done();
 }

@@ -149,3 +149,13 @@ describe('grantableCapabilities', () => {
     assert.throws(() => grantableCapabilities({ names: ['CAP_SYS_RESOURCE'], mask: 1n << 24n }, false, own), (e: ValidationError) => e.option === 'capAdd' && /CAP_SYS_RESOURCE/.test(e.message));
   });
 });
+
+describe('cgroup v2 launch', () => {
+  it('passes the cgroup directory for CLONE_INTO_CGROUP and keeps cgroup.procs as the fallback', () => {
+    const c = ctx();
+    const { spec } = planLaunch({ ...c, cgroupDir: '/sys/fs/cgroup/berth/x', cgroupProcs: ['/sys/fs/cgroup/berth/x/cgroup.procs'] });
+    assert.equal(spec.cgroupDir, '/sys/fs/cgroup/berth/x');
+    assert.deepEqual(spec.cgroupProcs, ['/sys/fs/cgroup/berth/x/cgroup.procs']);
+    assert.equal(planLaunch(c).spec.cgroupDir, undefined);
+  });
+});
