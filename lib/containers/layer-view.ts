@@ -12,28 +12,21 @@
  */
 import { closeSync, readlinkSync } from 'node:fs';
 import { fsOps, isNativeFsError, type FsStat } from '../image/fs-ops.js';
+import { isDir, isOpaqueXattr, isWhiteout } from '../image/overlay-format.js';
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
-export const S_IFIFO = 0o010000;
-
-export const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
-/** Overlay's own bookkeeping, never part of what a user sees. */
-export function isOverlayXattr(name: string): boolean {
-  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
-}
-
-export function isDir(st: FsStat): boolean {
-  return (st.mode & S_IFMT) === S_IFDIR;
-}
-
-export function isWhiteout(st: FsStat): boolean {
-  return (st.mode & S_IFMT) === S_IFCHR && st.rdevMajor === 0 && st.rdevMinor === 0;
-}
+export {
+  OPAQUE_XATTRS,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  isDir,
+  isOverlayXattr,
+  isWhiteout,
+} from '../image/overlay-format.js';
 
 function join(a: string, b: string): string {
   return a === '' ? b : `${a}/${b}`;
@@ -83,7 +76,7 @@ export class ConfinedDir {
   }
 
   isOpaque(rel: string): boolean {
-    return this.xattrs(rel).some(([n, v]) => OPAQUE_XATTRS.includes(n) && v.toString() === 'y');
+    return this.xattrs(rel).some(([n, v]) => isOpaqueXattr(n, v));
   }
 
   /** A symlink's target, read through the pinned parent directory (never re-resolved by path). */

@@ -22,22 +22,13 @@ import { SystemError } from '../errors.js';
 import { DigestMismatchError, LayerFormatError, UnsafeLayerEntryError } from './errors.js';
 import { fsOps, isNativeFsError, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
 import type { LayerCompression } from './manifest.js';
+import { OPAQUE_XATTR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, isOpaqueXattr, isWhiteout } from './overlay-format.js';
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
 
 export type UnpackMode = 'layer' | 'flatten';
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
-const S_IFCHR = 0o020000;
-
-function isWhiteout(st: FsStat): boolean {
-  return (st.mode & S_IFMT) === S_IFCHR && st.rdevMajor === 0 && st.rdevMinor === 0;
-}
 
 /** Thrown inside the sink; converted to the public error with the layer digest attached. */
 class EntryRefused extends Error {
@@ -334,7 +325,7 @@ export class LayerApplier implements TarSink {
           break;
         }
         if ((st.mode & S_IFMT) !== S_IFDIR) return null; // a whiteout or a file hides the subtree
-        if (this.fs.fsListXattrsAt(fd, a).some(([n, v]) => n === OPAQUE_XATTR && v.toString() === 'y')) opaque = true;
+        if (this.fs.fsListXattrsAt(fd, a).some(([n, v]) => isOpaqueXattr(n, v))) opaque = true;
       }
       if (!missing) {
         const st = this.fs.fsLstatAt(fd, path);

@@ -2,7 +2,7 @@
  * A read-only view of overlay layer directories (top first) as the merged mount would show
  * them, read without mounting anything: the topmost layer that has a name wins; a whiteout (a
  * 0/0 character device) hides it; a non-directory or an opaque directory
- * (`trusted.overlay.opaque=y`) ends the merge below it. A `{ rootfs }` directory is one layer.
+ * (`trusted.overlay.opaque=y`, or `user.overlay.opaque` from a user namespace) ends the merge below it. A `{ rootfs }` directory is one layer.
  *
  * Every access goes through the native confined operations (`fs-ops.ts`): paths are resolved by
  * the kernel beneath each layer's root with no symlink followed, so a layer cannot point a
@@ -12,26 +12,11 @@
  */
 import { closeSync, readlinkSync } from 'node:fs';
 import { fsOps, type FsOpsBinding, type FsStat } from '../image/fs-ops.js';
+import { S_IFLNK, S_IFMT, isDir, isOpaqueXattr, isWhiteout } from '../image/overlay-format.js';
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
-export const S_IFIFO = 0o010000;
-export const S_IFSOCK = 0o140000;
+export { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, isDir } from '../image/overlay-format.js';
 
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const MAX_SYMLINKS = 40;
-
-export function isDir(st: FsStat): boolean {
-  return (st.mode & S_IFMT) === S_IFDIR;
-}
-
-function isWhiteout(st: FsStat): boolean {
-  return (st.mode & S_IFMT) === S_IFCHR && st.rdevMajor === 0 && st.rdevMinor === 0;
-}
 
 function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
@@ -73,7 +58,7 @@ export class MergedTree {
   }
 
   private opaque(layer: number, rel: string): boolean {
-    return this.#fs.fsListXattrsAt(this.#fds[layer]!, rel).some(([n, v]) => n === OPAQUE_XATTR && v.toString() === 'y');
+    return this.#fs.fsListXattrsAt(this.#fds[layer]!, rel).some(([n, v]) => isOpaqueXattr(n, v));
   }
 
   /**
