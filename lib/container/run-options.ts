@@ -5,8 +5,8 @@
  */
 import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
-import { normalizeNetworkOptions, type NormalizedAttachment } from '../network/network-options.js';
-import type { NetworkAttachmentOptions, NetworkMode, NetworkRef, NormalizedPort, PortProtocol, PortSpec } from '../network/types.js';
+import { normalizeNetworkOptions, type NetworkRunOptions, type NormalizedAttachment } from '../network/network-options.js';
+import type { NormalizedPort, PortProtocol } from '../network/types.js';
 import type { SeccompProfile } from '../security/seccomp/types.js';
 import type { Volume } from '../volumes/volume.js';
 import { parseBytes, parseCpus } from '../units.js';
@@ -88,7 +88,7 @@ export interface IdMapping {
 }
 
 /** Options of {@link run}. Names follow Docker's. */
-export interface RunOptions {
+export interface RunOptions extends Pick<NetworkRunOptions, 'network' | 'networks' | 'ports' | 'dns' | 'extraHosts' | 'exposedPorts'> {
   /** Environment variables, merged over the defaults (`PATH`, `HOSTNAME`, `HOME`). `undefined` values remove. */
   env?: Record<string, string | undefined>;
   /** Working directory inside the container; created if missing. Default `/`. */
@@ -125,27 +125,6 @@ export interface RunOptions {
   privileged?: boolean;
   /** Extra mounts, applied after the standard ones. */
   mounts?: MountSpec[];
-  /**
-   * `'none'` (default: only loopback), `'host'` (the host's network), `'bridge'` (the default
-   * bridge network: an address, outbound NAT), a user network's name or `Network` (peers
-   * resolve each other by name, hostname and alias), or `'container:<id or name>'` (join that
-   * running container's network namespace).
-   */
-  network?: NetworkMode;
-  /** More networks (or, without `network`, the networks), each with optional `aliases` and a static `ip`. */
-  networks?: Array<NetworkRef | NetworkAttachmentOptions>;
-  /**
-   * Published ports (bridge networks): `{ container: 8080, host?: 0 | 18080, hostIp?, protocol? }`
-   * or Docker's `'127.0.0.1:18080:8080/udp'`. `host` 0 or absent picks a free port. A host port
-   * in use fails the start with a ConflictError.
-   */
-  ports?: PortSpec[];
-  /** Name servers for /etc/resolv.conf (default: the host's, minus loopback ones). */
-  dns?: string[];
-  /** Extra /etc/hosts entries: `['name:1.2.3.4']`, `{ name: '1.2.3.4' }`; `host-gateway` is the network's gateway. */
-  extraHosts?: string[] | Record<string, string> | Array<{ host: string; ip: string }>;
-  /** Ports the container listens on (Docker's EXPOSE): recorded, not published. */
-  exposedPorts?: Array<number | string | { port: number; protocol?: PortProtocol }>;
   /** Run a tiny init as PID 1 that reaps zombies and forwards signals (Docker's `--init`). */
   init?: boolean;
   /** Kill the container after this many milliseconds and report `timedOut: true`. */

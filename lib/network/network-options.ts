@@ -15,15 +15,32 @@ type WithService = { service?: unknown };
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const HOSTNAME_RE = /^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,253})$/;
 
-/** The networking options as a user writes them. */
+/** The networking options as a user writes them (part of `RunOptions` and container options). */
 export interface NetworkRunOptions {
+  /**
+   * `'none'` (default: only loopback), `'host'` (the host's network), `'bridge'` (the default
+   * bridge network: an address, outbound NAT), a user network's name or `Network` (peers
+   * resolve each other by name, hostname and alias), or `'container:<id or name>'` (join that
+   * running container's network namespace).
+   */
   network?: NetworkMode;
+  /** More networks (or, without `network`, the networks), each with optional `aliases` and a static `ip`. */
   networks?: Array<NetworkRef | NetworkAttachmentOptions>;
+  /**
+   * Published ports (bridge networks): `{ container: 8080, host?: 0 | 18080, hostIp?, protocol? }`
+   * or Docker's `'127.0.0.1:18080:8080/udp'`. `host` 0 or absent picks a free port. A host port
+   * in use fails the start with a ConflictError.
+   */
   ports?: PortSpec[];
+  /** Name servers for /etc/resolv.conf (default: the host's, minus loopback ones). */
   dns?: string[];
+  /** Extra /etc/hosts entries: `['name:1.2.3.4']`, `{ name: '1.2.3.4' }`; `host-gateway` is the network's gateway. */
   extraHosts?: string[] | Record<string, string> | Array<{ host: string; ip: string }>;
+  /** Ports the container listens on (Docker's EXPOSE): recorded, not published. */
   exposedPorts?: Array<number | string | { port: number; protocol?: PortProtocol }>;
+  /** Read for validation only (a network alias defaults to it); documented on `RunOptions`. */
   hostname?: string;
+  /** Read for validation only (bridge networks and user namespaces); documented on `RunOptions`. */
   userns?: unknown;
 }
 
