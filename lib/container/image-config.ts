@@ -2,10 +2,9 @@
  * Docker's rules for turning an image config and run options into what a container runs.
  * @module
  */
-import { lstatSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ValidationError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
+import { readRootFile } from '../rootfs/root-files.js';
 
 /**
  * The argv: `Entrypoint` + `Cmd`, where a `cmd` given by the caller replaces the image's Cmd,
@@ -25,25 +24,10 @@ export function commandFor(config: ContainerConfig | undefined, cmd?: string[], 
 
 /**
  * Reads a small file from a stack of overlay lower dirs (top first) the way the merged view
- * would show it: the topmost layer that has it wins; an overlay whiteout (a 0/0 character
- * device) hides it. Never follows a symlink out of a layer.
+ * would show it: the topmost layer that has it wins; whiteouts and opaque directories hide;
+ * symlinks (of the file or of a directory on the way) resolve inside the image, never on the
+ * host. See lib/rootfs/root-files.ts.
  */
 export function readLayeredFile(lowerDirs: readonly string[], relPath: string): string | undefined {
-  for (const dir of lowerDirs) {
-    const path = join(dir, relPath);
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      continue;
-    }
-    if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-    if (!st.isFile()) return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
+  return readRootFile(lowerDirs, `/${relPath}`);
 }

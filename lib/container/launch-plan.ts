@@ -16,7 +16,7 @@ import { planRootfs, type CgroupMount, type RootfsSource } from './rootfs-plan.j
 import type { NormalizedRunOptions } from './run-options.js';
 import { resolveRlimits } from './rlimits.js';
 import { resolveIdMaps } from './userns.js';
-import { readLayeredFile } from './image-config.js';
+import { readRootFile } from '../rootfs/root-files.js';
 import { networkKind, type PreparedNetwork } from '../network/attach.js';
 import { renderResolvConf } from '../network/etc-files.js';
 
@@ -75,16 +75,20 @@ function readSmallFile(path: string): string | undefined {
   }
 }
 
-/** A file of the container's root as the container will see it. */
-function readRootFile(root: LaunchRoot, relPath: string): string | undefined {
-  if (root.kind === 'layers') return readLayeredFile(root.lowerDirs, relPath);
-  return readSmallFile(`${root.kind === 'host' ? '' : root.dir}/${relPath}`);
+/**
+ * A file of the container's root as the container will see it. An image or rootfs is read
+ * confined to itself (its /etc may be a symlink to the host's: lib/rootfs/root-files.ts); the
+ * host's own root is the host's.
+ */
+function readContainerRootFile(root: LaunchRoot, relPath: string): string | undefined {
+  if (root.kind === 'host') return readSmallFile(`/${relPath}`);
+  return readRootFile(root.kind === 'layers' ? root.lowerDirs : [root.dir], `/${relPath}`);
 }
 
 function resolveIdentity(ctx: LaunchContext): ResolvedUser {
   const user = ctx.options.user ?? ctx.imageUser;
-  const passwd = readRootFile(ctx.root, 'etc/passwd');
-  const group = readRootFile(ctx.root, 'etc/group') ?? '';
+  const passwd = readContainerRootFile(ctx.root, 'etc/passwd');
+  const group = readContainerRootFile(ctx.root, 'etc/group') ?? '';
   if (user !== undefined && user !== '' && !/^\d+(:\d+)?$/.test(user) && passwd === undefined) {
     throw new NotFoundError(`user: unable to find user ${user}: no /etc/passwd in the root filesystem`, { option: 'user' });
   }

@@ -1,0 +1,59 @@
+/**
+ * Reading a file of an image or a `{ rootfs }` directory on the host (`/etc/passwd`,
+ * `/etc/group` for the `user` option), the way the container will see it.
+ *
+ * The image is hostile: its `/etc` may be a symlink to `/etc` or `../../../../etc`, its
+ * `/etc/passwd` a symlink to the host's. A host path such as `join(rootfs, 'etc/passwd')`
+ * resolves those symlinks against the host's root and reads the host's files. Here every
+ * component is looked up beneath a layer's root by the kernel (`openat2` with
+ * `RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS`, see {@link MergedTree}); symlinks are followed in
+ * TypeScript inside the merged view, so `/` and `..` stay at the image's root; and the file is
+ * opened only after its type is checked on the pinned inode (`fsOpenAt`).
+ * @module
+ */
+import { closeSync, readSync } from 'node:fs';
+import { fsOps, isNativeFsError } from '../image/fs-ops.js';
+import { MergedTree, S_IFMT, S_IFREG } from '../volumes/merged-tree.js';
+
+/** Larger than any real passwd or group file; a bigger one is cut here rather than read whole. */
+export const ROOT_FILE_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * The content of `path` (absolute, as in the container) in the merged view of `layerDirs` (top
+ * first; a `{ rootfs }` directory is one layer), or undefined when it is missing, not a regular
+ * file, or names something outside through too many symlinks.
+ */
+export function readRootFile(layerDirs: readonly string[], path: string, limit = ROOT_FILE_LIMIT): string | undefined {
+  let tree: MergedTree;
+  try {
+    tree = new MergedTree(layerDirs);
+  } catch (error) {
+    if (isNativeFsError(error)) return undefined;
+    throw error;
+  }
+  try {
+    const rel = tree.resolve(path);
+    if (rel === null || rel === '') return undefined;
+    const entry = tree.lookup(rel);
+    if (!entry || (entry.st.mode & S_IFMT) !== S_IFREG) return undefined;
+    const fd = fsOps().fsOpenAt(tree.layerFd(entry.layer), rel);
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(limit, Math.max(entry.st.size, 0) + 1));
+      let n = 0;
+      while (n < buf.length) {
+        const r = readSync(fd, buf, n, buf.length - n, n);
+        if (r === 0) break;
+        n += r;
+      }
+      return buf.toString('utf8', 0, Math.min(n, limit));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    // Swapped, removed or refused (a device or FIFO where a file was): as good as absent.
+    if (isNativeFsError(error)) return undefined;
+    throw error;
+  } finally {
+    tree.close();
+  }
+}
