@@ -833,14 +833,39 @@ Napi::Value FsLstatAt(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// fsOpenAt(rootFd, path): number — read-only, never following a symlink (for copy-up).
+// fsOpenAt(rootFd, path): number — read-only, never following a symlink; only a regular file
+// or a directory is ever opened.
+//
+// The paths read here (a running container's upper dir, a live container's root) are written
+// by the container, which can swap a file for a device node, a FIFO or a symlink between any
+// lstat and the open. open(2) of a device runs its driver's open on the host (a disk, a tty
+// that becomes our controlling terminal) and a FIFO's reader open can wait for a writer. So the
+// entry is pinned with O_PATH (which opens nothing), its type checked on that very inode, and
+// only then reopened through /proc/self/fd for reading: the reopen names the pinned inode, not
+// the path, so a swap after the check changes nothing.
 Napi::Value FsOpenAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   std::string path;
   if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsOpenAt(rootFd: number, path: string)");
-  int fd = fsops::OpenInRoot(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return ThrowErrno(env, -fd, "openat2", path);
+  int pinned = fsops::OpenInRoot(root, path, O_PATH | O_NOFOLLOW);
+  if (pinned < 0) return ThrowErrno(env, -pinned, "openat2", path);
+  struct stat st;
+  if (fstat(pinned, &st) != 0) {
+    int e = errno;
+    close(pinned);
+    return ThrowErrno(env, e, "fstat", path);
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    close(pinned);
+    // ELOOP for a symlink, as O_NOFOLLOW reports it; ENXIO ("no such device") for the rest.
+    return ThrowErrno(env, S_ISLNK(st.st_mode) ? ELOOP : ENXIO, "open (not a regular file or directory)", path);
+  }
+  std::string proc = "/proc/self/fd/" + std::to_string(pinned);
+  int fd = open(proc.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+  int e = errno;
+  close(pinned);
+  if (fd < 0) return ThrowErrno(env, e, "open", path);
   return Napi::Number::New(env, fd);
 }
 
