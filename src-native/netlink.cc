@@ -354,6 +354,46 @@ void NoIpv6LinkLocal(Msg& m) {
   m.End(spec);
 }
 
+// Writes one sysctl of the calling thread's network namespace (/proc/sys/net resolves by the
+// namespace of the opener). ENOENT passes: a kernel without IPv6 has no such file and nothing
+// to defend.
+bool WriteNetSysctl(const std::string& path, const char* value, NativeError* e) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return true;
+    SetError(e, errno, "open", path);
+    return false;
+  }
+  ssize_t len = static_cast<ssize_t>(strlen(value));
+  ssize_t n;
+  do {
+    n = write(fd, value, static_cast<size_t>(len));
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 ? errno : EIO;
+  close(fd);
+  if (n != len) {
+    SetError(e, err, "write", path);
+    return false;
+  }
+  return true;
+}
+
+// IPv6 off on a host-side link, before it first goes up: a router advertisement that a
+// container sends to ff02::1 reaches the bridge, and with the kernel's defaults (accept_ra=1,
+// autoconf=1; addr_gen_mode=none does not stop SLAAC) the host would configure an address and
+// a default route from it (the CVE-2020-13401 class). accept_ra=0 ignores RAs; disable_ipv6=1
+// (berth's networks are IPv4) drops every IPv6 packet addressed to the host on this link and
+// removes any address an older berth let it gain. Bridged IPv6 between containers is not
+// affected: that is layer 2.
+bool Ipv6Off(const std::string& ifname, NativeError* e) {
+  if (ifname.empty() || ifname == "." || ifname == ".." || ifname.find('/') != std::string::npos) {
+    SetError(e, EINVAL, "sysctl", ifname, "not an interface name");
+    return false;
+  }
+  const std::string dir = "/proc/sys/net/ipv6/conf/" + ifname + "/";
+  return WriteNetSysctl(dir + "accept_ra", "0", e) && WriteNetSysctl(dir + "disable_ipv6", "1", e);
+}
+
 Request LinkUp(const std::string& name, int index) {
   Request r{Msg(RTM_NEWLINK, NLM_F_ACK), "RTM_NEWLINK", name};
   ifinfomsg ifi{};
@@ -434,12 +474,26 @@ Request TagHostEnd(const NetInterface& nic) {
 struct NetnsSocket {
   int netns_fd;
   int result;
+  NativeError sysctl_error;
 };
+
+// The container's interfaces are created later, with IPv6 off from birth: a neighbour on the
+// same bridge can forge router advertisements too (with capAdd NET_RAW), and a container must
+// not take an address or a default route from them. `default` applies to links registered
+// after this, in this namespace only; loopback (and its ::1) already exists and keeps IPv6.
+bool ContainerIpv6Defaults(NativeError* e) {
+  return WriteNetSysctl("/proc/sys/net/ipv6/conf/default/accept_ra", "0", e) &&
+         WriteNetSysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", e);
+}
 
 void* OpenInNetns(void* arg) {
   auto* job = static_cast<NetnsSocket*>(arg);
   if (setns(job->netns_fd, CLONE_NEWNET) < 0) {
     job->result = -errno;
+    return nullptr;
+  }
+  if (!ContainerIpv6Defaults(&job->sysctl_error)) {
+    job->result = -EINVAL;
     return nullptr;
   }
   job->result = Rtnl::Create();
@@ -458,6 +512,10 @@ bool OpenRtnlIn(int netns_fd, Rtnl* rtnl, NativeError* e) {
     return false;
   }
   pthread_join(thread, nullptr);
+  if (job.sysctl_error.err != 0) {
+    *e = job.sysctl_error;
+    return false;
+  }
   if (job.result < 0) {
     SetError(e, -job.result, job.result == -EINVAL || job.result == -EPERM ? "setns(CLONE_NEWNET)" : "socket", "container network namespace");
     return false;
@@ -534,6 +592,7 @@ bool ConfigureInterfaces(int netns_fd, const std::vector<NetInterface>& interfac
     create.push_back(CreateVeth(nic, bridge, netns_fd));
     if (!host.Run(create, error)) return fail();
     created.push_back(nic.host_ifname);
+    if (!Ipv6Off(nic.host_ifname, error)) return fail();
     std::vector<Request> tag;
     tag.push_back(TagHostEnd(nic));
     tag.push_back(LinkUp(nic.host_ifname, 0));
@@ -573,6 +632,10 @@ bool EnsureBridge(const BridgeSpec& bridge, NativeError* error) {
   create.msg.Str(IFLA_INFO_KIND, "bridge");
   create.msg.End(linkinfo);
   requests.push_back(std::move(create));
+  if (!rtnl.Run(requests, error)) return false;
+  // A new bridge is still down here: IPv6 goes off before it can receive anything.
+  if (!Ipv6Off(bridge.name, error)) return false;
+  requests.clear();
   Request tag = ModifyLink(bridge.name);
   if (!bridge.alias.empty()) tag.msg.Str(IFLA_IFALIAS, bridge.alias);
   NoIpv6LinkLocal(tag.msg);
