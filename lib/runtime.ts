@@ -3,7 +3,7 @@
  * shared safely by every Node process that opens it.
  * @module
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunOptions, RunSource } from './container/run-options.js';
 import { NotFoundError, ValidationError, isBerthError } from './errors.js';
@@ -15,6 +15,7 @@ import { withRunVolumes } from './volumes/run-volumes.js';
 import { VolumeService } from './volumes/volume-service.js';
 import type { NetworkService } from './network/network-service.js';
 import { networkServiceFor } from './network/registry.js';
+import { secureStateDir } from './state/state-dir.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -60,7 +61,8 @@ export class Runtime {
   static async open(options: RuntimeOptions = {}): Promise<Runtime> {
     const root = options.root ?? DEFAULT_ROOT;
     if (typeof root !== 'string' || !root.startsWith('/')) throw new ValidationError('root', `must be an absolute path, got ${JSON.stringify(root)}`);
-    mkdirSync(root, { recursive: true, mode: 0o700 });
+    // Owner and mode checked and tightened: see lib/state/state-dir.ts (CVE-2021-41091 class).
+    secureStateDir(root);
     const rt = new Runtime(root);
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
     if (existsSync(rt.containers.stateDir)) await rt.containers.reconcile();

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, SystemError, ValidationError } from '../errors.js';
 import { fsOps, isNativeFsError } from '../image/fs-ops.js';
@@ -115,9 +115,12 @@ export class VolumeStore {
   }
 
   async init(): Promise<void> {
-    // 0701: others may traverse (a user-namespaced container's setup opens _data as its
-    // mapped root) but not list the volume names.
-    await mkdir(this.dir, { recursive: true, mode: 0o701 });
+    // 0700, and each volume's dir too: `_data` holds whatever containers wrote, setuid-root
+    // files included, and volume names are easy to guess, so no other host user may traverse
+    // to it (CVE-2021-41091 class). The state dir is 0700 as well (lib/state/state-dir.ts);
+    // this holds even if that one is loosened. A dir made 0701 by an older berth is tightened.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await chmod(this.dir, 0o700);
   }
 
   read(name: string): Promise<VolumeMeta | undefined> {
@@ -210,7 +213,7 @@ export class VolumeStore {
       users: [],
     };
     const staging = join(this.dir, `.new-${plan.name}-${process.pid}-${randomBytes(4).toString('hex')}`);
-    await mkdir(staging, { mode: 0o701 });
+    await mkdir(staging, { mode: 0o700 });
     try {
       await setupBackend(plan.backend, staging);
       await writeJsonAtomic(join(staging, 'meta.json'), meta);
