@@ -27,6 +27,8 @@ export enum MountOpKind {
   ReadonlyRoot = 11,
   RemountReadonlyInRoot = 12,
   Overlay = 13,
+  /** Write `content` into an existing host-absolute file (a sysctl of the container's own netns). */
+  WriteHost = 14,
 }
 
 export enum CreateKind {

@@ -369,6 +369,18 @@ struct Child {
         // Only the root mount itself: /proc, /dev, volumes keep their own flags, as in Docker.
         SetAttr(root_fd, MOUNT_ATTR_RDONLY, false, "/");
         return;
+      case MountOpKind::kWriteHost: {
+        long fd = Check(Call(SYS_openat, AT_FDCWD, target, O_WRONLY | O_CLOEXEC | O_NOFOLLOW), "open", target);
+        // One write: a sysctl parses each write(2) as a whole value.
+        long w;
+        do {
+          w = raw::Write(static_cast<int>(fd), op.content.data(), op.content.size());
+        } while (w == -EINTR);
+        raw::Close(static_cast<int>(fd));
+        if (w < 0) Fail(w, "write", target);
+        if (static_cast<size_t>(w) != op.content.size()) Fail(-EIO, "write", target);
+        return;
+      }
     }
   }
 

@@ -36,6 +36,12 @@ enum class MountOpKind : int {
   // limit of mount(2)'s option string (images with 100+ layers) nor ':' and ',' in paths
   // matter.
   kOverlay = 13,
+  // Write `content` into an existing file at a host-absolute path: no create, no truncate, no
+  // symlink at the end. For the sysctls of the container's own namespaces, which the kernel
+  // resolves by the writer's namespaces (/proc/sys/net/... is per network namespace of the
+  // process that opens it), so the child writes them after it is in its netns and before
+  // pivot_root, while /proc/sys is still writable. Runs wherever the plan puts it.
+  kWriteHost = 14,
 };
 
 enum class CreateKind : int { kNone = 0, kDir = 1, kFile = 2 };

@@ -19,6 +19,7 @@ import { resolveIdMaps } from './userns.js';
 import { readRootFile } from '../rootfs/root-files.js';
 import { networkKind, type PreparedNetwork } from '../network/attach.js';
 import { renderResolvConf } from '../network/etc-files.js';
+import { netnsSysctlOps } from '../network/netns-sysctls.js';
 
 export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWUTS = 0x04000000;
@@ -258,6 +259,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   if (network !== 'host' && network !== 'container') cloneFlags |= CLONE_NEWNET;
   const idMaps = userns ? resolveIdMaps(o.userns!) : undefined;
   if (idMaps) cloneFlags |= CLONE_NEWUSER;
+  mounts.push(...netnsSysctlOps(network, idMaps?.gidMap));
 
   const spec: NativeLaunchSpec = {
     cloneFlags,

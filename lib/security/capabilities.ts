@@ -66,8 +66,13 @@ export function capabilityBit(name: string): number | undefined {
 }
 
 /**
- * Docker's default capability set, in Docker's order (`oci/caps/defaults.go`). Its mask is
- * `0x00000000a80425fb`, the `CapEff` a default `docker run` shows in `/proc/self/status`.
+ * The default capability set: Docker's 14 (`oci/caps/defaults.go`, in Docker's order) minus
+ * `CAP_NET_RAW`, as Podman ships. NET_RAW lets a container open `AF_PACKET` and raw IP sockets
+ * and forge any frame on its network: ARP replies and IPv6 router advertisements that poison
+ * its neighbours and the host. Unprivileged ICMP (`ping`) keeps working through ICMP datagram
+ * sockets, which berth allows with `net.ipv4.ping_group_range` in the container's own network
+ * namespace; `capAdd: ['NET_RAW']` restores raw sockets. Mask `0x00000000a80405fb` (Docker's
+ * is `0xa80425fb`), the `CapEff` a default container shows in `/proc/self/status`.
  */
 export const DEFAULT_CAPABILITIES: readonly string[] = Object.freeze([
   'CAP_CHOWN',
@@ -75,7 +80,6 @@ export const DEFAULT_CAPABILITIES: readonly string[] = Object.freeze([
   'CAP_FSETID',
   'CAP_FOWNER',
   'CAP_MKNOD',
-  'CAP_NET_RAW',
   'CAP_SETGID',
   'CAP_SETUID',
   'CAP_SETFCAP',

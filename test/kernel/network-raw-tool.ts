@@ -20,7 +20,7 @@
  * @module
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -201,6 +201,8 @@ export function rawToolDir(): string {
   if (dir) return dir;
   const d = mkdtempSync(join(tmpdir(), 'berth-rawnet-'));
   process.once('exit', () => rmSync(d, { recursive: true, force: true }));
+  // Non-root users and user-namespaced containers run it too.
+  chmodSync(d, 0o755);
   writeFileSync(join(d, 'rawnet.c'), SOURCE);
   execFileSync('cc', ['-static', '-O2', '-o', join(d, 'rawnet'), join(d, 'rawnet.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
   dir = d;

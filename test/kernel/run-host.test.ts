@@ -98,7 +98,7 @@ describe('{ host: true }: files', { skip }, () => {
 describe('{ host: true }: isolation', { skip }, () => {
   test('same security floor as a rootfs container', async () => {
     const r = await hostSh('grep -E "^(CapEff|Seccomp|NoNewPrivs):" /proc/self/status');
-    assert.match(r.stdout, /^CapEff:\s+00000000a80425fb$/m);
+    assert.match(r.stdout, /^CapEff:\s+00000000a80405fb$/m);
     assert.match(r.stdout, /^Seccomp:\s+2$/m);
     assert.match(r.stdout, /^NoNewPrivs:\s+1$/m);
   });

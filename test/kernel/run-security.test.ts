@@ -15,7 +15,8 @@ import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 const skip = kernelSkipReason();
 const sh = <O extends RunOptions = RunOptions>(script: string, options?: O) => run({ rootfs: busyboxRootfs() }, ['sh', '-c', script], options);
 
-const DOCKER_DEFAULT_CAPS = 0xa80425fbn;
+/** Docker's 14 minus CAP_NET_RAW (Podman's default set). */
+const DEFAULT_CAPS = 0xa80405fbn;
 const CAP_CHOWN = 0;
 const CAP_NET_ADMIN = 12;
 const CAP_SYS_ADMIN = 21;
@@ -40,11 +41,11 @@ const hex = (n: bigint): string => n.toString(16).padStart(16, '0');
 const hostStatus = (): Map<string, string> => statusFields(readFileSync('/proc/self/status', 'utf8'));
 
 describe('capabilities, seccomp, no_new_privs', { skip }, () => {
-  test("defaults: Docker's 14 capabilities, seccomp filter, no_new_privs", async () => {
+  test("defaults: Docker's 14 capabilities minus NET_RAW, seccomp filter, no_new_privs", async () => {
     const s = await status();
-    assert.equal(s.get('CapEff'), '00000000a80425fb');
-    assert.equal(s.get('CapPrm'), '00000000a80425fb');
-    assert.equal(s.get('CapBnd'), '00000000a80425fb');
+    assert.equal(s.get('CapEff'), '00000000a80405fb');
+    assert.equal(s.get('CapPrm'), '00000000a80405fb');
+    assert.equal(s.get('CapBnd'), '00000000a80405fb');
     assert.equal(s.get('CapInh'), '0000000000000000');
     assert.equal(s.get('CapAmb'), '0000000000000000');
     assert.equal(s.get('Seccomp'), '2');
@@ -59,12 +60,12 @@ describe('capabilities, seccomp, no_new_privs', { skip }, () => {
 
   test("capAdd ['NET_ADMIN'] adds bit 12 to the defaults", async () => {
     const s = await status({ capAdd: ['NET_ADMIN'] });
-    assert.equal(s.get('CapEff'), hex(DOCKER_DEFAULT_CAPS | (1n << BigInt(CAP_NET_ADMIN))));
+    assert.equal(s.get('CapEff'), hex(DEFAULT_CAPS | (1n << BigInt(CAP_NET_ADMIN))));
   });
 
   test("capDrop ['CHOWN'] removes bit 0, and chown then fails", async () => {
     const s = await status({ capDrop: ['CHOWN'] });
-    assert.equal(s.get('CapEff'), hex(DOCKER_DEFAULT_CAPS & ~(1n << BigInt(CAP_CHOWN))));
+    assert.equal(s.get('CapEff'), hex(DEFAULT_CAPS & ~(1n << BigInt(CAP_CHOWN))));
     const r = await sh('touch /tmp/f && chown 1000 /tmp/f', { capDrop: ['CHOWN'] });
     assert.notEqual(r.exitCode, 0);
     assert.match(r.stderr, /not permitted/i);
@@ -88,7 +89,7 @@ describe('capabilities, seccomp, no_new_privs', { skip }, () => {
     const s = await status({ seccomp: 'unconfined' });
     assert.equal(s.get('Seccomp'), '0');
     assert.equal(s.get('NoNewPrivs'), '1');
-    assert.equal(s.get('CapEff'), '00000000a80425fb');
+    assert.equal(s.get('CapEff'), '00000000a80405fb');
   });
 
   test('a custom Docker-shaped profile that fails mkdir/mkdirat with EPERM', async () => {

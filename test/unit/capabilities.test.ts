@@ -12,7 +12,8 @@ import {
 } from '../../lib/security/capabilities.js';
 import { ValidationError, isBerthError } from '../../lib/errors.js';
 
-const DEFAULT_MASK = 0x00000000a80425fbn;
+/** Docker's 14 minus CAP_NET_RAW (Podman's default set). */
+const DEFAULT_MASK = 0x00000000a80405fbn;
 const ALL_41 = (1n << 41n) - 1n;
 
 function bit(name: string): bigint {
@@ -50,11 +51,13 @@ test('the name table matches linux/capability.h at the anchor points', () => {
   assert.ok(Object.isFrozen(CAPABILITY_NAMES));
 });
 
-test("DEFAULT_CAPABILITIES is Docker's 14 with mask 0xa80425fb", () => {
-  assert.equal(DEFAULT_CAPABILITIES.length, 14);
+test("DEFAULT_CAPABILITIES is Docker's 14 minus NET_RAW: 13 with mask 0xa80405fb", () => {
+  assert.equal(DEFAULT_CAPABILITIES.length, 13);
   let mask = 0n;
   for (const name of DEFAULT_CAPABILITIES) mask |= bit(name);
   assert.equal(mask, DEFAULT_MASK);
+  assert.equal(mask | bit('CAP_NET_RAW'), 0xa80425fbn, "plus NET_RAW it is Docker's set");
+  assert.ok(!DEFAULT_CAPABILITIES.includes('CAP_NET_RAW'), 'raw sockets forge ARP and router advertisements');
   assert.ok(Object.isFrozen(DEFAULT_CAPABILITIES));
 });
 
@@ -63,7 +66,7 @@ test('no options: the defaults, names sorted by bit', () => {
   assert.equal(r.mask, DEFAULT_MASK);
   assert.deepEqual(r.names, [
     'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-    'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_CHROOT', 'CAP_MKNOD', 'CAP_AUDIT_WRITE',
+    'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_MKNOD', 'CAP_AUDIT_WRITE',
     'CAP_SETFCAP',
   ]);
   assert.deepEqual(resolveCapabilities(), resolveCapabilities({}));
@@ -82,10 +85,17 @@ test('capAdd adds; names are case-insensitive with or without CAP_', () => {
   assert.equal(resolveCapabilities({ capAdd: ['CHOWN'], lastCap: 40 }).mask, DEFAULT_MASK, 'adding a default is a no-op');
 });
 
+test('capAdd NET_RAW restores raw sockets', () => {
+  const r = resolveCapabilities({ capAdd: ['NET_RAW'], lastCap: 40 });
+  assert.equal(r.mask, DEFAULT_MASK | bit('CAP_NET_RAW'));
+  assert.ok(r.names.includes('CAP_NET_RAW'));
+});
+
 test('capDrop removes from the defaults', () => {
-  const r = resolveCapabilities({ capDrop: ['net_raw', 'CAP_MKNOD'], lastCap: 40 });
-  assert.equal(r.mask, DEFAULT_MASK & ~bit('CAP_NET_RAW') & ~bit('CAP_MKNOD'));
-  assert.ok(!r.names.includes('CAP_NET_RAW'));
+  const r = resolveCapabilities({ capDrop: ['kill', 'CAP_MKNOD'], lastCap: 40 });
+  assert.equal(r.mask, DEFAULT_MASK & ~bit('CAP_KILL') & ~bit('CAP_MKNOD'));
+  assert.ok(!r.names.includes('CAP_KILL'));
+  assert.equal(resolveCapabilities({ capDrop: ['NET_RAW'], lastCap: 40 }).mask, DEFAULT_MASK, 'NET_RAW is not a default');
   assert.equal(resolveCapabilities({ capDrop: ['SYS_ADMIN'], lastCap: 40 }).mask, DEFAULT_MASK, 'dropping a non-default is a no-op');
 });
 

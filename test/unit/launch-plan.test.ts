@@ -30,10 +30,10 @@ function ctx(options: Parameters<typeof normalizeRunOptions>[0] = {}, root = fak
 }
 
 describe('planLaunch', () => {
-  it('applies Docker defaults: 14 capabilities, empty inheritable, seccomp, no_new_privs, own netns', () => {
+  it('applies Docker defaults: 14 capabilities minus NET_RAW, empty inheritable, seccomp, no_new_privs, own netns', () => {
     const { spec } = planLaunch(ctx());
-    assert.equal(spec.capabilities.effective, 0xa80425fbn);
-    assert.equal(spec.capabilities.bounding, 0xa80425fbn);
+    assert.equal(spec.capabilities.effective, 0xa80405fbn);
+    assert.equal(spec.capabilities.bounding, 0xa80405fbn);
     assert.equal(spec.capabilities.inheritable, 0n);
     assert.ok(spec.seccomp && spec.seccomp.length % 8 === 0);
     assert.equal(spec.noNewPrivileges, true);
@@ -93,7 +93,7 @@ describe('planLaunch', () => {
   it('privileged turns off seccomp and grants every capability', () => {
     const { spec } = planLaunch(ctx({ privileged: true }));
     assert.equal(spec.seccomp, null);
-    assert.ok(spec.capabilities.effective > 0xa80425fbn);
+    assert.ok(spec.capabilities.effective > 0xa80405fbn);
   });
 });
 
