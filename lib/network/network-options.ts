@@ -30,6 +30,10 @@ export interface NetworkRunOptions {
    * Published ports (bridge networks): `{ container: 8080, host?: 0 | 18080, hostIp?, protocol? }`
    * or Docker's `'127.0.0.1:18080:8080/udp'`. `host` 0 or absent picks a free port. A host port
    * in use fails the start with a ConflictError.
+   *
+   * `hostIp` defaults to `'127.0.0.1'`: a published port is reachable from this host only, not
+   * from the networks it is on (Docker publishes on every address). `hostIp: '0.0.0.0'` (or
+   * `'0.0.0.0:8080:80'`) opts in to every address of the host.
    */
   ports?: PortSpec[];
   /** Name servers for /etc/resolv.conf (default: the host's, minus loopback ones). */

@@ -23,8 +23,15 @@ function protocolOf(value: unknown, option: string): PortProtocol {
   throw new ValidationError(option, `must be "tcp" or "udp", got ${JSON.stringify(value)}`);
 }
 
+/**
+ * Where a port is published when no `hostIp` is given: the host's loopback only. berth is
+ * embedded in apps and test harnesses, where Docker's `0.0.0.0` quietly exposed a container
+ * (often one running untrusted code) to every network the host is on. `0.0.0.0` opts in.
+ */
+export const DEFAULT_HOST_IP = '127.0.0.1';
+
 function hostIpOf(value: unknown, option: string): string {
-  if (value === undefined || value === '') return '0.0.0.0';
+  if (value === undefined || value === '') return DEFAULT_HOST_IP;
   if (parseIpv4(value) === undefined) throw new ValidationError(option, `must be an IPv4 address of this host, got ${JSON.stringify(value)}`);
   return value as string;
 }
@@ -40,19 +47,19 @@ function parsePortString(text: string, option: string): NormalizedPort {
   if (parts.some((p) => p.includes('-'))) throw new ValidationError(option, `"${text}": port ranges are not supported; list each port`);
   const container = portNumber(parts[parts.length - 1], option, false);
   const host = parts.length >= 2 && parts[parts.length - 2] !== '' ? portNumber(parts[parts.length - 2], option, true) : 0;
-  const hostIp = parts.length === 3 ? hostIpOf(parts[0], option) : '0.0.0.0';
+  const hostIp = parts.length === 3 ? hostIpOf(parts[0], option) : DEFAULT_HOST_IP;
   return { container, host, hostIp, protocol };
 }
 
 /**
- * Validates `ports` and gives each its defaults (host 0 = pick, hostIp 0.0.0.0, tcp).
+ * Validates `ports` and gives each its defaults (host 0 = pick, hostIp 127.0.0.1, tcp).
  * @throws ValidationError naming `ports[i]`.
  */
 export function normalizePorts(ports: unknown, option = 'ports'): NormalizedPort[] {
   if (!Array.isArray(ports)) throw new ValidationError(option, 'must be an array of port mappings');
   const out = ports.map((p: PortSpec, i): NormalizedPort => {
     const at = `${option}[${i}]`;
-    if (typeof p === 'number') return { container: portNumber(p, at, false), host: 0, hostIp: '0.0.0.0', protocol: 'tcp' };
+    if (typeof p === 'number') return { container: portNumber(p, at, false), host: 0, hostIp: DEFAULT_HOST_IP, protocol: 'tcp' };
     if (typeof p === 'string') return parsePortString(p, at);
     if (!p || typeof p !== 'object') throw new ValidationError(at, 'must be { container, host?, hostIp?, protocol? }, a number or a string such as "127.0.0.1:8080:80"');
     for (const key of Object.keys(p)) {

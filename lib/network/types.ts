@@ -13,7 +13,11 @@ export interface PortMapping {
   container: number;
   /** The host port; `0` or absent picks a free one (see the container's `inspect()` / `port()`). */
   host?: number;
-  /** The host address to publish on. Default `'0.0.0.0'` (every address of the host, as Docker). */
+  /**
+   * The host address to publish on. Default `'127.0.0.1'`: only the host itself reaches the
+   * port (Docker's default, `'0.0.0.0'`, exposes it on every network the host is on). Pass
+   * `'0.0.0.0'` to publish on every address of the host, or one of its addresses.
+   */
   hostIp?: string;
   /** Default `'tcp'`. */
   protocol?: PortProtocol;
@@ -21,7 +25,9 @@ export interface PortMapping {
 
 /**
  * A port to publish: a {@link PortMapping}, a container port number, or Docker's `-p` syntax
- * (`'8080'`, `'18080:8080'`, `'127.0.0.1:18080:8080'`, `'127.0.0.1::8080/udp'`).
+ * (`'8080'`, `'18080:8080'`, `'0.0.0.0:18080:8080'`, `'127.0.0.1::8080/udp'`). Without a host
+ * address the port is published on `127.0.0.1` only (unlike Docker); `'0.0.0.0:…'` publishes
+ * it on every address of the host.
  */
 export type PortSpec = PortMapping | number | string;
 

@@ -144,14 +144,15 @@ describe('bridge networks', { skip }, () => {
     await assert.rejects(tcpRead(port, { attempts: 1 }), 'nothing answers once the container is gone');
   });
 
-  test('hairpin: containers reach a published port through the host\'s addresses, itself included', async () => {
+  test('hairpin: containers reach a port published on 0.0.0.0 through the host\'s addresses, itself included', async () => {
     const net = await box.svc.create({ name: 'hair', subnet: testSubnet(11) });
     const other = await box.svc.create({ name: 'hair-other', subnet: testSubnet(12) });
     const port = await freePort();
     // The server also fetches its own published port through its gateway (self-hairpin).
     const web = background(`mkdir -p /www && echo hairpin-ok > /www/index.html && httpd -p 8080 -h /www && { ${retry(get('10.231.11.1', port))}; } > /tmp/self; exec sleep 60`, {
       network: net,
-      ports: [{ container: 8080, host: port }],
+      // The host's bridge addresses are not loopback: only an all-addresses publication reaches them.
+      ports: [{ container: 8080, host: port, hostIp: '0.0.0.0' }],
     });
     try {
       const same = await sh(retry(get('10.231.11.1', port)), { network: net });

@@ -14,16 +14,23 @@ const invalid = (options: unknown, option: string, re?: RegExp) =>
   );
 
 describe('ports', () => {
-  it('accepts objects, numbers and Docker\'s -p syntax, with Docker\'s defaults', () => {
+  it('accepts objects, numbers and Docker\'s -p syntax, with Docker\'s defaults but loopback', () => {
     assert.deepEqual(normalizePorts([8080, '80', '18080:80', '127.0.0.1:18081:81/udp', '127.0.0.1::82', { container: 83, host: 0, hostIp: '127.0.0.1', protocol: 'udp' }, { container: 84 }]), [
-      { container: 8080, host: 0, hostIp: '0.0.0.0', protocol: 'tcp' },
-      { container: 80, host: 0, hostIp: '0.0.0.0', protocol: 'tcp' },
-      { container: 80, host: 18080, hostIp: '0.0.0.0', protocol: 'tcp' },
+      { container: 8080, host: 0, hostIp: '127.0.0.1', protocol: 'tcp' },
+      { container: 80, host: 0, hostIp: '127.0.0.1', protocol: 'tcp' },
+      { container: 80, host: 18080, hostIp: '127.0.0.1', protocol: 'tcp' },
       { container: 81, host: 18081, hostIp: '127.0.0.1', protocol: 'udp' },
       { container: 82, host: 0, hostIp: '127.0.0.1', protocol: 'tcp' },
       { container: 83, host: 0, hostIp: '127.0.0.1', protocol: 'udp' },
-      { container: 84, host: 0, hostIp: '0.0.0.0', protocol: 'tcp' },
+      { container: 84, host: 0, hostIp: '127.0.0.1', protocol: 'tcp' },
     ]);
+  });
+
+  it('publishes on 127.0.0.1 unless hostIp says otherwise; 0.0.0.0 opts in to every address', () => {
+    for (const spec of [80, '80', '18080:80', ':80', '18080:80/udp', { container: 80 }, { container: 80, hostIp: '' }]) {
+      assert.equal(normalizePorts([spec])[0]!.hostIp, '127.0.0.1', JSON.stringify(spec));
+    }
+    assert.deepEqual(normalizePorts(['0.0.0.0:18080:80', '0.0.0.0::81/udp', { container: 82, hostIp: '0.0.0.0' }]).map((p) => p.hostIp), ['0.0.0.0', '0.0.0.0', '0.0.0.0']);
   });
 
   it('names the bad entry', () => {
@@ -39,6 +46,7 @@ describe('ports', () => {
     bad([{ container: 80, hostIp: '::1' }], 'ports[0].hostIp');
     bad([{ container: 80, proto: 'udp' }], 'ports[0].proto');
     bad(['18080:80', '127.0.0.1:18080:81'], 'ports[1]', /published twice/);
+    bad(['0.0.0.0:18080:80', '18080:81'], 'ports[1]', /published twice/);
     bad([null], 'ports[0]');
   });
 
