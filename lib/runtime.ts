@@ -21,6 +21,12 @@ import { secureStateDir } from './state/state-dir.js';
 export interface RuntimeOptions {
   /** The state directory. Default `/var/lib/berth`. */
   root?: string;
+  /**
+   * Uncompressed bytes one image layer may have in pull, load, import and unpack (each call
+   * may override it); past it `LayerTooLargeError`, the defence against decompression bombs.
+   * Default 64 GiB.
+   */
+  maxLayerSize?: number;
 }
 
 /** The default state directory (root-owned, like Docker's /var/lib/docker). */
@@ -39,10 +45,13 @@ export class Runtime {
   /** Networks: bridge networks with IPAM, NAT, names and published ports. */
   readonly networks: NetworkService;
 
-  private constructor(root: string) {
+  private constructor(root: string, options: RuntimeOptions = {}) {
     this.root = root;
     // A layer a container was created from stays on disk while the container exists.
-    this.images = new ImageService(root, { isLayerInUse: (chainId) => this.containers.layerInUse(chainId) });
+    this.images = new ImageService(root, {
+      isLayerInUse: (chainId) => this.containers.layerInUse(chainId),
+      ...(options.maxLayerSize !== undefined ? { maxLayerSize: options.maxLayerSize } : {}),
+    });
     this.volumes = new VolumeService(root);
     this.networks = networkServiceFor(root);
     this.containers = new ContainerService(root, { images: this.images, volumes: this.volumes, networks: this.networks });
@@ -63,7 +72,7 @@ export class Runtime {
     if (typeof root !== 'string' || !root.startsWith('/')) throw new ValidationError('root', `must be an absolute path, got ${JSON.stringify(root)}`);
     // Owner and mode checked and tightened: see lib/state/state-dir.ts (CVE-2021-41091 class).
     secureStateDir(root);
-    const rt = new Runtime(root);
+    const rt = new Runtime(root, options);
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
     if (existsSync(rt.containers.stateDir)) await rt.containers.reconcile();
     // Leases, veths, bridges and NAT rules whose container or owner is gone.

@@ -1050,6 +1050,10 @@ struct ZstdStream {
   ZSTD_DStream* ds = nullptr;
   bool frameDone = false;  // true between frames: where the input may legally end
   bool ended = false;
+  // One step's output. Its size is ZSTD_DStreamOutSize() (one block), never anything a frame
+  // header claims: a few hundred KiB of hostile input decode to gigabytes (a decompression
+  // bomb), so each call hands back at most this much and JavaScript loops, consuming as it goes.
+  std::vector<char> scratch;
 };
 
 void FreeZstd(Napi::Env, ZstdStream* z) {
@@ -1075,6 +1079,7 @@ Napi::Value ZstdCreate(const Napi::CallbackInfo& info) {
   }
   // Bound the window a hostile frame may ask for (128 MiB, zstd's own default for --long).
   ZSTD_DCtx_setParameter(z->ds, ZSTD_d_windowLogMax, 27);
+  z->scratch.resize(ZSTD_DStreamOutSize());
   return Napi::External<ZstdStream>::New(env, z, FreeZstd);
 }
 
@@ -1084,27 +1089,30 @@ ZstdStream* GetZstd(const Napi::CallbackInfo& info) {
   return z && z->ds && !z->ended ? z : nullptr;
 }
 
-// zstdDecompress(handle, input: Buffer): Buffer — all output this input produces.
+// zstdDecompress(handle, input: Buffer, offset: number): { output, offset, more } — one
+// bounded step: decodes from input[offset..] into at most one ZSTD_DStreamOutSize() buffer.
+// `offset` is where the next step starts; `more` says the output buffer filled up, so the
+// decoder may hold more output even when the input is consumed (call again).
 Napi::Value ZstdDecompress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ZstdStream* z = GetZstd(info);
-  if (!z || info.Length() < 2 || !info[1].IsBuffer()) return TypeError(env, "zstdDecompress(handle: ZstdHandle, input: Buffer)");
-  auto in = info[1].As<Napi::Buffer<char>>();
-  ZSTD_inBuffer input{in.Data(), in.Length(), 0};
-  std::vector<char> out;
-  std::vector<char> chunk(ZSTD_DStreamOutSize());
-  // Call until the input is consumed and the decoder stopped filling whole output chunks:
-  // a full chunk may mean more is buffered inside the decoder.
-  for (;;) {
-    ZSTD_outBuffer output{chunk.data(), chunk.size(), 0};
-    size_t r = ZSTD_decompressStream(z->ds, &output, &input);
-    if (ZSTD_isError(r)) return ZstdError(env, r, "zstd");
-    out.insert(out.end(), chunk.data(), chunk.data() + output.pos);
-    // 0 means a frame was completely decoded and flushed: a legal place for input to end.
-    z->frameDone = r == 0;
-    if (input.pos == input.size && output.pos < output.size) break;
+  if (!z || info.Length() < 3 || !info[1].IsBuffer() || !info[2].IsNumber()) {
+    return TypeError(env, "zstdDecompress(handle: ZstdHandle, input: Buffer, offset: number)");
   }
-  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
+  auto in = info[1].As<Napi::Buffer<char>>();
+  double off = info[2].As<Napi::Number>().DoubleValue();
+  if (!(off >= 0) || off > static_cast<double>(in.Length())) return TypeError(env, "zstdDecompress: offset out of range");
+  ZSTD_inBuffer input{in.Data(), in.Length(), static_cast<size_t>(off)};
+  ZSTD_outBuffer output{z->scratch.data(), z->scratch.size(), 0};
+  size_t r = ZSTD_decompressStream(z->ds, &output, &input);
+  if (ZSTD_isError(r)) return ZstdError(env, r, "zstd");
+  // 0 means a frame was completely decoded and flushed: a legal place for input to end.
+  z->frameDone = r == 0;
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("output", Napi::Buffer<char>::Copy(env, z->scratch.data(), output.pos));
+  result.Set("offset", Napi::Number::New(env, static_cast<double>(input.pos)));
+  result.Set("more", Napi::Boolean::New(env, output.pos == output.size));
+  return result;
 }
 
 // zstdEnd(handle): void — throws when the input stopped in the middle of a frame.

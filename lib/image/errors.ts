@@ -97,3 +97,19 @@ export class UnauthorizedError extends BerthError {
     this.registry = registry;
   }
 }
+
+/**
+ * A layer's uncompressed content ran past the size limit (`maxLayerSize`): a decompression
+ * bomb, or simply a layer larger than this runtime accepts. Nothing of it was kept.
+ */
+export class LayerTooLargeError extends BerthError {
+  /** The layer's digest (for a loaded archive, the archive or member it came from). */
+  readonly layer: string;
+  /** The limit, bytes. */
+  readonly limit: number;
+  constructor(layer: string, limit: number, details: BerthErrorDetails = {}) {
+    super('ERR_LAYER_TOO_LARGE', `layer ${layer}: uncompressed content is larger than the limit of ${limit} bytes (maxLayerSize); refused`, details);
+    this.layer = layer;
+    this.limit = limit;
+  }
+}

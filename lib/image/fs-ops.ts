@@ -101,7 +101,12 @@ export interface FsOpsBinding {
   /** Non-blocking flock(2); false when another holder conflicts. */
   fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock'): boolean;
   zstdCreate(): ZstdHandle;
-  zstdDecompress(handle: ZstdHandle, input: Buffer): Buffer;
+  /**
+   * One bounded step: decodes `input` from `offset` into at most one block (128 KiB) of
+   * output. `offset` in the result is where the next step starts; `more` means the output
+   * filled up and the decoder may hold more even once the input is consumed (call again).
+   */
+  zstdDecompress(handle: ZstdHandle, input: Buffer, offset: number): { output: Buffer; offset: number; more: boolean };
   /** Frees the stream; throws (code ERR_ZSTD) if the input ended inside a frame. */
   zstdEnd(handle: ZstdHandle): void;
 }

@@ -22,7 +22,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { ContentStore } from './content-store.js';
-import { DigestMismatchError, ImageFormatError, SizeMismatchError } from './errors.js';
+import { DigestMismatchError, ImageFormatError, LayerTooLargeError, SizeMismatchError } from './errors.js';
 import { chainIds, isIdLike, type ImageLayerRecord, type ImageRecord, type ImageTable, type StoredRecord } from './image-table.js';
 import { readFileChunks, stageLayer, type StagedLayer } from './layer-staging.js';
 import {
@@ -32,7 +32,7 @@ import {
 import { familiarName, formatReference, parseReference } from './reference.js';
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
 import { tarHeader, tarPadding, tarTrailer } from './tar-writer.js';
-import { decompress } from './unpack.js';
+import { decompress, DEFAULT_MAX_LAYER_SIZE, type DecompressOptions } from './unpack.js';
 
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
@@ -209,12 +209,14 @@ class StagingSink implements TarSink {
   private size = 0;
   private n = 0;
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string, private readonly maxMember: number) {}
 
   entry(h: TarHeader): void {
     const name = archivePath(h.name);
     if (name === undefined || h.name.startsWith('/')) throw archiveError(`member ${JSON.stringify(h.name)} has an unsafe name`);
     if (h.type === 'file') {
+      // Refused on the header's word, before a byte is staged: a member is a layer (or JSON).
+      if (h.size > this.maxMember) throw new LayerTooLargeError(`image archive member ${name}`, this.maxMember);
       this.name = name;
       this.size = 0;
       this.hash = createHash('sha256');
@@ -281,7 +283,7 @@ export function magicCompression(head: Buffer): LayerCompression {
 const LAYER_TYPE: Record<LayerCompression, string> = { none: MediaType.OciLayer, gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd };
 
 /** The first chunk and the rest again, after peeking at the first for a compression magic. */
-export async function* sniffedDecompress(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* sniffedDecompress(source: AsyncIterable<Buffer>, options: DecompressOptions = {}): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
   let first = await it.next();
   while (!first.done && first.value.length < 4) {
@@ -299,7 +301,7 @@ export async function* sniffedDecompress(source: AsyncIterable<Buffer>): AsyncGe
       yield r.value;
     }
   }
-  yield* decompress(all(), magicCompression(head));
+  yield* decompress(all(), magicCompression(head), options);
 }
 
 /** One image the archive holds, checked and ready to commit. */
@@ -453,9 +455,9 @@ function ociPlans(sink: StagingSink, index: { bytes: Buffer }): LoadPlan[] {
   return plans;
 }
 
-async function verifyDiffId(file: StagedFile, mediaType: string, diffId: string, signal?: AbortSignal): Promise<void> {
+async function verifyDiffId(file: StagedFile, mediaType: string, diffId: string, limit: number, signal?: AbortSignal): Promise<void> {
   const hash = createHash('sha256');
-  for await (const chunk of decompress(readFileChunks(file.file), layerCompression(mediaType))) {
+  for await (const chunk of decompress(readFileChunks(file.file), layerCompression(mediaType), { layer: file.digest, limit })) {
     signal?.throwIfAborted();
     hash.update(chunk);
   }
@@ -465,17 +467,18 @@ async function verifyDiffId(file: StagedFile, mediaType: string, diffId: string,
 
 /**
  * Loads every image of an archive into the store. Returns the records in archive order.
- * The caller holds the `gc` lock shared.
+ * The caller holds the `gc` lock shared. `maxLayerSize` caps each layer's uncompressed
+ * content, each member, and the decompressed stream of a compressed archive.
  */
-export async function loadArchive(store: ContentStore, table: ImageTable, input: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<ImageRecord[]> {
+export async function loadArchive(store: ContentStore, table: ImageTable, input: AsyncIterable<Buffer>, signal?: AbortSignal, maxLayerSize = DEFAULT_MAX_LAYER_SIZE): Promise<ImageRecord[]> {
   const staging = await store.stagingDir();
   const staged: StagedLayer[] = [];
   const metaFiles: string[] = [];
   try {
-    const sink = new StagingSink(staging);
+    const sink = new StagingSink(staging, maxLayerSize);
     const reader = new TarReader(sink);
     try {
-      for await (const chunk of sniffedDecompress(input)) {
+      for await (const chunk of sniffedDecompress(input, { layer: 'image archive', limit: maxLayerSize })) {
         signal?.throwIfAborted();
         reader.write(chunk);
       }
@@ -507,10 +510,10 @@ export async function loadArchive(store: ContentStore, table: ImageTable, input:
           dir = store.layerDir(record.chainId);
           // The store's layer is right by construction (same chain id); the archive's blob,
           // which becomes this image's blob, must be too.
-          if (!verifiedBlobs.has(`${file.digest} ${record.diffId}`)) await verifyDiffId(file, record.mediaType, record.diffId, signal);
+          if (!verifiedBlobs.has(`${file.digest} ${record.diffId}`)) await verifyDiffId(file, record.mediaType, record.diffId, maxLayerSize, signal);
         }
         if (dir === undefined) {
-          const s = await stageLayer(store, record, readFileChunks(file.file), [...below].reverse(), signal);
+          const s = await stageLayer(store, record, readFileChunks(file.file), [...below].reverse(), signal, maxLayerSize);
           staged.push(s);
           dir = s.dir;
           stagedByChain.set(record.chainId, dir);

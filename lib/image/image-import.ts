@@ -18,7 +18,8 @@ import type { ImageRecord, ImageTable, StoredRecord } from './image-table.js';
 import { readFileChunks, stageLayer } from './layer-staging.js';
 import { hostPlatform, MediaType, parsePlatform, type ContainerConfig, type ImageConfig, type Platform } from './manifest.js';
 import { formatReference, parseReference } from './reference.js';
-import { decompress } from './unpack.js';
+import { LayerTooLargeError } from './errors.js';
+import { decompress, maxLayerSizeOption } from './unpack.js';
 
 /** Options of `rt.images.import()`. */
 export interface ImportOptions {
@@ -33,6 +34,12 @@ export interface ImportOptions {
   /** `os/arch[/variant]` recorded in the config. Default the host's. */
   platform?: string | Platform;
   signal?: AbortSignal;
+  /**
+   * Refuse a tarball whose size, compressed or uncompressed, passes this many bytes
+   * (`LayerTooLargeError`): the defence against decompression bombs. Default the runtime's
+   * `maxLayerSize` (64 GiB).
+   */
+  maxLayerSize?: number;
 }
 
 const LAYER_TYPE = { none: MediaType.OciLayer, gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd } as const;
@@ -57,6 +64,7 @@ export function prepareImport(options: ImportOptions): { tag?: string; config: C
 export async function importRootfs(store: ContentStore, table: ImageTable, input: Readable | AsyncIterable<Uint8Array> | string, options: ImportOptions): Promise<ImageRecord> {
   const { tag, config: containerConfig, platform } = prepareImport(options);
   const { signal } = options;
+  const limit = maxLayerSizeOption(options.maxLayerSize);
   const staging = await store.stagingDir();
   let stagedDir: string | undefined;
   try {
@@ -86,6 +94,7 @@ export async function importRootfs(store: ContentStore, table: ImageTable, input
         while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
         hash.update(chunk);
         size += chunk.length;
+        if (size > limit) throw new LayerTooLargeError(typeof input === 'string' ? input : 'rootfs tarball', limit);
       }
     } finally {
       closeSync(fd);
@@ -97,14 +106,17 @@ export async function importRootfs(store: ContentStore, table: ImageTable, input
 
     // 2. The diff id (the uncompressed tar's digest) names the layer.
     const diffHash = createHash('sha256');
-    for await (const c of decompress(readFileChunks(blobFile), compression)) diffHash.update(c);
+    for await (const c of decompress(readFileChunks(blobFile), compression, { layer: blobDigest, limit })) {
+      signal?.throwIfAborted();
+      diffHash.update(c);
+    }
     const diffId = `sha256:${diffHash.digest('hex')}`;
     const chainId = diffId;
 
     // 3. Unpack (refusing escapes, verifying the tar) unless the store has this layer already.
     let meta;
     if (!(await store.hasLayer(chainId))) {
-      const s = await stageLayer(store, { digest: blobDigest, mediaType, diffId, chainId }, readFileChunks(blobFile), [], signal);
+      const s = await stageLayer(store, { digest: blobDigest, mediaType, diffId, chainId }, readFileChunks(blobFile), [], signal, limit);
       stagedDir = s.dir;
       meta = s.meta;
     }

@@ -31,7 +31,7 @@ import {
 } from './manifest.js';
 import { familiarName, formatReference, parseReference, type ImageReference } from './reference.js';
 import { isNetworkError, RegistryClient } from './registry-client.js';
-import { applyLayer, LayerApplier } from './unpack.js';
+import { applyLayer, LayerApplier, maxLayerSizeOption } from './unpack.js';
 
 export { chainIds, type ImageLayerRecord, type ImageRecord } from './image-table.js';
 export type { ImageListFilters, ImagePruneFilters } from './image-filters.js';
@@ -52,6 +52,11 @@ export interface PullOptions {
   signal?: AbortSignal;
   /** Layers downloaded at once. Default 4. */
   concurrency?: number;
+  /**
+   * Refuse a layer whose uncompressed content passes this many bytes (`LayerTooLargeError`),
+   * the defence against decompression bombs. Default: the runtime's `maxLayerSize` (64 GiB).
+   */
+  maxLayerSize?: number;
 }
 
 /** Docker's `image inspect` fields. */
@@ -124,6 +129,8 @@ export interface ImageServiceOptions {
   dockerConfigPath?: string;
   /** Whether a container still uses a layer; such layers (and images whose top layer it is) survive `remove` and `prune`. */
   isLayerInUse?: (chainId: string) => boolean;
+  /** Default uncompressed size limit of one layer for pull, load, import and unpack, bytes. Default 64 GiB. */
+  maxLayerSize?: number;
 }
 
 class Semaphore {
@@ -242,6 +249,8 @@ export class ImageService {
   /** @internal */
   readonly table: ImageTable;
   private readonly options: ImageServiceOptions;
+  /** Uncompressed bytes one layer may have (see `ImageServiceOptions.maxLayerSize`). */
+  private readonly maxLayerSize: number;
   private initialised: Promise<void> | undefined;
 
   /** @param root the state root; the store lives directly in it (`blobs/`, `layers/`, `images/`). */
@@ -249,6 +258,12 @@ export class ImageService {
     this.store = new ContentStore(root);
     this.table = new ImageTable(this.store);
     this.options = options;
+    this.maxLayerSize = maxLayerSizeOption(options.maxLayerSize);
+  }
+
+  /** The `maxLayerSize` of one call, else the service's. */
+  private layerLimit(value: unknown): number {
+    return maxLayerSizeOption(value, 'maxLayerSize', this.maxLayerSize);
   }
 
   private async init(): Promise<void> {
@@ -320,6 +335,7 @@ export class ImageService {
       throw new ValidationError('concurrency', 'must be a positive integer');
     }
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ValidationError('onProgress', 'must be a function');
+    const maxLayerSize = this.layerLimit(options.maxLayerSize);
     const want = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
     await this.init();
     const { signal } = options;
@@ -366,7 +382,7 @@ export class ImageService {
       const layers: ImageLayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! }));
       for (const l of layers) layerCompression(l.mediaType); // unsupported media types fail before any download
 
-      await this.pullLayers(client, ref, layers, options, emitEvent, staged);
+      await this.pullLayers(client, ref, layers, { ...options, maxLayerSize }, emitEvent, staged);
       staged.files.push({ path: await this.store.stageBytes(manifestBytes), digest: manifestDigest });
 
       // Everything is downloaded, verified and unpacked in tmp/. One syncfs makes it durable;
@@ -427,6 +443,7 @@ export class ImageService {
    */
   private async pullLayers(client: RegistryClient, ref: ImageReference, layers: ImageLayerRecord[], options: PullOptions, emitEvent: PullEmit | undefined, staged: StagedPull): Promise<void> {
     const { signal, onProgress } = options;
+    const maxLayerSize = this.layerLimit(options.maxLayerSize);
     const slots = new Semaphore(options.concurrency ?? 4);
     // Where each complete layer is, for the layers above it.
     const complete = layers.map(() => deferredValue<string>());
@@ -487,10 +504,10 @@ export class ImageService {
           let result: { diffId: string; size: number };
           if (haveBlob) {
             emit(i, 'extracting');
-            result = await applyLayer(readFileChunks(this.store.blobPath(layer.digest)), applier, { layer: layer.digest, compression, diffId: layer.diffId, ...(signal ? { signal } : {}) });
+            result = await applyLayer(readFileChunks(this.store.blobPath(layer.digest)), applier, { layer: layer.digest, compression, diffId: layer.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
           } else {
             emit(i, 'downloading');
-            const fetched = await this.downloadAndApply(layer, source, applier, compression, onBlobProgress, signal);
+            const fetched = await this.downloadAndApply(layer, source, applier, { compression, maxSize: maxLayerSize }, onBlobProgress, signal);
             result = fetched.applied;
             if (fetched.ingested === 'fetched') staged.partials.push(layer);
           }
@@ -540,14 +557,14 @@ export class ImageService {
     layer: ImageLayerRecord,
     source: BlobSource,
     applier: LayerApplier,
-    compression: ReturnType<typeof layerCompression>,
+    { compression, maxSize }: { compression: ReturnType<typeof layerCompression>; maxSize: number },
     onProgress: (n: number) => void,
     signal: AbortSignal | undefined,
   ): Promise<{ applied: { diffId: string; size: number }; ingested: 'cached' | 'fetched' }> {
     const queue = new ChunkQueue();
     const stop = new AbortController();
     const ingestSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-    const applying = applyLayer(queue, applier, { layer: layer.digest, compression, diffId: layer.diffId, ...(signal ? { signal } : {}) }).catch((e) => {
+    const applying = applyLayer(queue, applier, { layer: layer.digest, compression, diffId: layer.diffId, maxSize, ...(signal ? { signal } : {}) }).catch((e) => {
       if (e instanceof LayerFormatError) {
         // Garbage in the stream: finish the download anyway, so that a blob which does not
         // match its digest is reported as that (the cause) rather than as a broken tar.
@@ -914,15 +931,19 @@ export class ImageService {
    * (`RepoTags`, or `io.containerd.image.name` / a `name:tag` `org.opencontainers.image.ref.name`)
    * are applied, moving them from other images.
    * @param options.signal cancels the load
+   * @param options.maxLayerSize uncompressed bytes one layer (and one archive member, and a
+   *   compressed archive as a whole) may have; past it `LayerTooLargeError`. Default the
+   *   runtime's (64 GiB).
    * @returns the loaded images, in archive order
    */
-  async load(archive: Readable | AsyncIterable<Uint8Array> | string, options: { signal?: AbortSignal } = {}): Promise<Image[]> {
+  async load(archive: Readable | AsyncIterable<Uint8Array> | string, options: { signal?: AbortSignal; maxLayerSize?: number } = {}): Promise<Image[]> {
+    const maxLayerSize = this.layerLimit(options?.maxLayerSize);
     const source = toChunks(archive, 'archive');
     await this.init();
     const gc = await this.store.lock('gc', { mode: 'shared', signal: options.signal });
     let records: ImageRecord[];
     try {
-      records = await loadArchive(this.store, this.table, source, options.signal);
+      records = await loadArchive(this.store, this.table, source, options.signal, maxLayerSize);
     } finally {
       gc.release();
     }
@@ -938,16 +959,18 @@ export class ImageService {
    * ```
    * @param rootfsTar a path or a stream of the tarball
    * @param options see {@link ImportOptions}: `ref` (default none: dangling), `config`
-   *   (default `{}`), `changes`, `message`, `platform` (default the host's), `signal`
+   *   (default `{}`), `changes`, `message`, `platform` (default the host's), `signal`,
+   *   `maxLayerSize` (default the runtime's, 64 GiB)
    */
   async import(rootfsTar: Readable | AsyncIterable<Uint8Array> | string, options: ImportOptions = {}): Promise<Image> {
     prepareImport(options); // option errors before the stream is touched
+    const maxLayerSize = this.layerLimit(options.maxLayerSize);
     if (typeof rootfsTar !== 'string' && !isAsyncIterable(rootfsTar)) throw new ValidationError('rootfsTar', 'must be a path or a readable stream');
     await this.init();
     const gc = await this.store.lock('gc', { mode: 'shared', signal: options.signal });
     let record: ImageRecord;
     try {
-      record = await importRootfs(this.store, this.table, rootfsTar, options);
+      record = await importRootfs(this.store, this.table, rootfsTar, { ...options, maxLayerSize });
     } finally {
       gc.release();
     }
@@ -983,7 +1006,7 @@ export class ImageService {
       const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '');
       for (const l of record.layers) {
         applier.nextLayer(l.digest);
-        await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, ...(signal ? { signal } : {}) });
+        await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: this.maxLayerSize, ...(signal ? { signal } : {}) });
       }
       applier.finish();
     } finally {

@@ -35,7 +35,8 @@ export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
  * Unpacks `source` (a layer blob of `layer.mediaType`) into a fresh temp dir in layer mode:
  * whiteouts as overlay expects, hard links into lower layers copied up, implicit directories
  * with the metadata of the directory below. Throws when the uncompressed content does not
- * hash to `layer.diffId` (when given); the temp dir is then gone.
+ * hash to `layer.diffId` (when given), or grows past `maxSize` bytes uncompressed
+ * (`LayerTooLargeError`); the temp dir is then gone.
  * @param lowerDirs the layer directories below this one, top first (committed or staged)
  */
 export async function stageLayer(
@@ -44,6 +45,7 @@ export async function stageLayer(
   source: AsyncIterable<Buffer>,
   lowerDirs: string[],
   signal?: AbortSignal,
+  maxSize?: number,
 ): Promise<StagedLayer> {
   const native = fsOps();
   const dir = await store.layerTempDir(layer.chainId);
@@ -52,7 +54,7 @@ export async function stageLayer(
   try {
     rootFd = openPrivateRoot(dir);
     applier = new LayerApplier(rootFd, 'layer', layer.digest, native, { parallel: WRITE_THREADS });
-    const result = await applyLayer(source, applier, { layer: layer.digest, compression: layerCompression(layer.mediaType), ...(layer.diffId ? { diffId: layer.diffId } : {}), ...(signal ? { signal } : {}) });
+    const result = await applyLayer(source, applier, { layer: layer.digest, compression: layerCompression(layer.mediaType), ...(layer.diffId ? { diffId: layer.diffId } : {}), ...(signal ? { signal } : {}), ...(maxSize !== undefined ? { maxSize } : {}) });
     const lowerFds: number[] = [];
     try {
       for (const d of lowerDirs) lowerFds.push(native.fsOpenRoot(d));

@@ -18,8 +18,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { SystemError } from '../errors.js';
-import { DigestMismatchError, LayerFormatError, UnsafeLayerEntryError } from './errors.js';
+import { SystemError, ValidationError } from '../errors.js';
+import { DigestMismatchError, LayerFormatError, LayerTooLargeError, UnsafeLayerEntryError } from './errors.js';
 import { fsOps, isNativeFsError, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
 import type { LayerCompression } from './manifest.js';
 import { OPAQUE_XATTR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, isOpaqueXattr, isWhiteout } from './overlay-format.js';
@@ -505,28 +505,76 @@ export class LayerApplier implements TarSink {
   }
 }
 
-/** Decompressed chunks of a layer blob. */
-export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffer>, compression: LayerCompression, fs: () => FsOpsBinding = fsOps): AsyncGenerator<Buffer> {
+/**
+ * Default cap on a layer's uncompressed size (`maxLayerSize`): 64 GiB. Far above real image
+ * layers (rarely more than a few GiB), and it stops a decompression bomb (zstd expands up to
+ * ~32000:1, so 130 KiB become 4 GiB; gzip ~1000:1) before it fills the disk.
+ */
+export const DEFAULT_MAX_LAYER_SIZE = 64 * 1024 ** 3;
+
+/** Validates a `maxLayerSize` option; returns the limit to use. */
+export function maxLayerSizeOption(value: unknown, option = 'maxLayerSize', fallback = DEFAULT_MAX_LAYER_SIZE): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new ValidationError(option, `must be a positive whole number of bytes, got ${String(value)}`);
+  return value;
+}
+
+/** Options of {@link decompress}. */
+export interface DecompressOptions {
+  /**
+   * Refuse (with {@link LayerTooLargeError}) once the output passes this many bytes. Default
+   * {@link DEFAULT_MAX_LAYER_SIZE}.
+   */
+  limit?: number;
+  /** Names the layer in the error: its digest, or the archive member it came from. */
+  layer?: string;
+}
+
+/** gzip output per step; Node's own default chunk is 16 KiB. */
+const GZIP_CHUNK = 128 * 1024;
+
+/**
+ * Decompressed chunks of a layer blob, produced in bounded steps (at most 128 KiB each, and
+ * only as fast as the consumer takes them), so that memory never depends on how far the input
+ * expands. Throws {@link LayerTooLargeError} as soon as the output passes `limit`.
+ */
+export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffer>, compression: LayerCompression, options: DecompressOptions = {}, fs: () => FsOpsBinding = fsOps): AsyncGenerator<Buffer> {
+  const limit = options.limit ?? DEFAULT_MAX_LAYER_SIZE;
+  let total = 0;
+  const count = (chunk: Buffer): Buffer => {
+    total += chunk.length;
+    if (total > limit) throw new LayerTooLargeError(options.layer ?? 'content', limit);
+    return chunk;
+  };
   if (compression === 'none') {
-    yield* source;
+    for await (const chunk of source) yield count(chunk);
     return;
   }
   if (compression === 'zstd') {
     const native = fs();
     const handle = native.zstdCreate();
     for await (const chunk of source) {
-      const out = native.zstdDecompress(handle, chunk);
-      if (out.length > 0) yield out;
+      // One native step yields at most one zstd block; the loop hands each to the consumer
+      // before decoding the next, so a chunk that expands a millionfold costs no memory.
+      let offset = 0;
+      for (;;) {
+        const step = native.zstdDecompress(handle, chunk, offset);
+        offset = step.offset;
+        if (step.output.length > 0) yield count(step.output);
+        if (offset >= chunk.length && !step.more) break;
+      }
     }
     native.zstdEnd(handle);
     return;
   }
+  // Node's zlib stream honours backpressure: with the output pulled one chunk at a time it
+  // inflates no further than its readable buffer (one highWaterMark) ahead of us.
   const input = Readable.from(source, { objectMode: false });
-  const gunzip = createGunzip({ chunkSize: 128 * 1024 });
+  const gunzip = createGunzip({ chunkSize: GZIP_CHUNK });
   input.on('error', (e) => gunzip.destroy(e));
   input.pipe(gunzip);
   try {
-    for await (const chunk of gunzip) yield chunk as Buffer;
+    for await (const chunk of gunzip) yield count(chunk as Buffer);
   } finally {
     input.destroy();
     gunzip.destroy();
@@ -540,12 +588,14 @@ export interface ApplyLayerOptions {
   /** Expected sha256 of the uncompressed tar; checked after the last byte. */
   diffId?: string;
   signal?: AbortSignal;
+  /** Uncompressed bytes allowed; past them {@link LayerTooLargeError}. Default {@link DEFAULT_MAX_LAYER_SIZE}. */
+  maxSize?: number;
 }
 
 /**
  * Streams a (compressed) layer blob through decompression and the tar parser into `applier`.
  * Returns the uncompressed digest and size. Throws {@link UnsafeLayerEntryError},
- * {@link LayerFormatError} or {@link DigestMismatchError}; on failure the caller removes the
+ * {@link LayerFormatError}, {@link LayerTooLargeError} or {@link DigestMismatchError}; on failure the caller removes the
  * partly written directory.
  */
 export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer>, applier: LayerApplier, options: ApplyLayerOptions): Promise<{ diffId: string; size: number }> {
@@ -553,7 +603,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
   let size = 0;
   const reader = new TarReader(applier);
   try {
-    for await (const chunk of decompress(source, options.compression)) {
+    for await (const chunk of decompress(source, options.compression, { layer: options.layer, ...(options.maxSize !== undefined ? { limit: options.maxSize } : {}) })) {
       options.signal?.throwIfAborted();
       hash.update(chunk);
       size += chunk.length;

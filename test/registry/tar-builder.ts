@@ -102,3 +102,8 @@ export function buildTar(entries: TarEntrySpec[], { end = true }: { end?: boolea
   if (end) out.push(Buffer.alloc(1024));
   return Buffer.concat(out);
 }
+
+/** The header of a regular file of `size` bytes (< 8 GiB), without its content: for streams too big to hold. */
+export function fileHeader(name: string, size: number, mode = 0o644): Buffer {
+  return header({ name, mode, uid: 0, gid: 0, size, mtime: 1700000000, flag: '0', linkname: '', devmajor: 0, devminor: 0 });
+}
