@@ -7,10 +7,13 @@
         "src-native/spec-codec.cc",
         "src-native/napi-errors.cc",
         "src-native/spawn.cc",
+        "src-native/spawn-io.cc",
+        "src-native/spawn-exec.cc",
         "src-native/clone3-vm.cc",
         "src-native/netns-pool.cc",
         "src-native/container-setup.cc",
         "src-native/exit-watch.cc",
+        "src-native/launch-watch.cc",
         "src-native/fs-ops.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc"
@@ -26,7 +29,9 @@
       "type": "executable",
       "sources": [
         "src-native/helper-main.cc",
+        "src-native/exec-helper.cc",
         "src-native/monitor.cc",
+        "src-native/spawn-io.cc",
         "src-native/clone3-vm.cc",
         "src-native/netns-pool.cc",
         "src-native/spawn.cc",

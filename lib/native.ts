@@ -108,8 +108,12 @@ export interface NativeLaunchSpec {
   cgroupProcs: string[];
   /** cgroup v2: clone the child straight into this directory (CLONE_INTO_CGROUP). */
   cgroupDir?: string;
-  /** Exec into a running container: join the namespaces of `pidfd`'s process instead of creating new ones. */
-  join?: { pidfd: number; namespaces: number };
+  /**
+   * Exec into a running container: join the namespaces of `pidfd`'s process instead of
+   * creating new ones. `helperFd` is the sealed berth-helper that performs the join, so that
+   * no process sharing Node's memory ever enters the container (src-native/spawn-exec.cc).
+   */
+  join?: { pidfd: number; namespaces: number; helperFd: number };
   mounts: NativeMountOp[];
   hostname?: string;
   loopbackUp: boolean;
@@ -159,6 +163,19 @@ export interface NativeSpawnResult {
    */
   trace?: number[];
   /** Set when no exec candidate could run; the process already exited and was reaped. */
+  execFailed?: NativeErrorShape & { notFound: boolean };
+  /**
+   * An exec (`spec.join`) resolves as soon as the process exists; what happens up to its
+   * execve arrives here, watched on the event loop: the tty master, or why it could not
+   * exec (then the process exits by itself and must still be reaped). Rejects with the
+   * setup error the process reported.
+   */
+  launched?: Promise<NativeLaunchStatus>;
+}
+
+/** How an exec'd process's setup ended (see {@link NativeSpawnResult.launched}). */
+export interface NativeLaunchStatus {
+  ttyMaster: number;
   execFailed?: NativeErrorShape & { notFound: boolean };
 }
 

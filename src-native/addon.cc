@@ -12,6 +12,7 @@
 #include <string>
 
 #include "exit-watch.h"
+#include "launch-watch.h"
 #include "fs-ops.h"
 #include "napi-errors.h"
 #include "netns-pool.h"
@@ -26,13 +27,15 @@ namespace {
 // matters: PR_SET_PDEATHSIG fires when the *thread* that cloned the child exits.
 class SpawnWorker : public Napi::AsyncWorker {
  public:
-  SpawnWorker(Napi::Env env, LaunchSpec spec)
+  SpawnWorker(Napi::Env env, LaunchSpec spec, std::string encoded)
       : Napi::AsyncWorker(env, "berth:spawn"), deferred_(Napi::Promise::Deferred::New(env)),
-        spec_(std::move(spec)) {}
+        spec_(std::move(spec)), encoded_(std::move(encoded)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override { result_ = Spawn(spec_, &error_); }
+  void Execute() override {
+    result_ = spec_.join_pidfd >= 0 ? SpawnExec(spec_, encoded_, &error_) : Spawn(spec_, &error_);
+  }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -47,6 +50,8 @@ class SpawnWorker : public Napi::AsyncWorker {
     for (uint32_t i = 0; i < 3; ++i) stdio.Set(i, result_.stdio[i]);
     out.Set("stdio", stdio);
     out.Set("ttyMaster", result_.tty_master);
+    if (result_.helper_pidfd >= 0) ReapWhenExited(env, result_.helper_pidfd);
+    if (result_.status_fd >= 0) out.Set("launched", WatchLaunch(env, result_.status_fd));
     if (!result_.trace.empty()) {
       Napi::Array trace = Napi::Array::New(env, result_.trace.size());
       for (uint32_t i = 0; i < result_.trace.size(); ++i) trace.Set(i, result_.trace[i]);
@@ -63,6 +68,7 @@ class SpawnWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   LaunchSpec spec_;
+  std::string encoded_;  // an exec's spec, handed on to berth-helper as is
   SpawnResult result_;
   NativeError error_;
 };
@@ -76,7 +82,8 @@ Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   LaunchSpec spec;
   std::string error;
   if (!DecodeLaunchSpec(buf.Data(), buf.Length(), &spec, &error)) return ThrowTypeError(env, error);
-  auto* worker = new SpawnWorker(env, std::move(spec));
+  std::string encoded = spec.join_pidfd >= 0 ? std::string(buf.Data(), buf.Length()) : std::string();
+  auto* worker = new SpawnWorker(env, std::move(spec), std::move(encoded));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

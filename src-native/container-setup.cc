@@ -797,7 +797,6 @@ struct Child {
     // Wait until the parent has put us in our cgroups (and written id maps).
     WaitForGo();
     Mark(kTraceGo);
-    if (spec->join_pidfd >= 0) RunJoin();
     // `container:<id>` networking: join that namespace before anything (sysfs, loopback) looks at it.
     if (spec->netns_fd >= 0) Check(Call(SYS_setns, spec->netns_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)", "network container");
     if (ctx->pooled_netns_fd >= 0) Check(Call(SYS_setns, ctx->pooled_netns_fd, CLONE_NEWNET), "setns(CLONE_NEWNET)", "pooled netns");
@@ -824,33 +823,49 @@ struct Child {
     FinishAndExec();
   }
 
-  // Exec into a running container. setns() into its pid namespace only places our *children*
-  // there, so we clone once more: CLONE_PARENT makes that process a child of Node (which can
-  // then reap it), CLONE_VFORK keeps this process parked until it has exec'd, and its pidfd
-  // travels back to Node over the sync socket.
+  // Exec into a running container (from berth-helper: see spawn-exec.cc). setns() into the
+  // pid namespace only places our *children* there, so we fork once more: CLONE_PARENT makes
+  // that process a child of Node (which reaps it), and it reports on a status socket of its
+  // own, so that Node's worker thread, which reads only this helper's messages, never waits
+  // for a process the container can stop.
   [[noreturn]] void RunJoin() {
+    WaitForGo();
     Check(Call(SYS_setns, spec->join_pidfd, spec->join_namespaces), "setns", "container");
-    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    raw::Close(spec->join_pidfd);
+    int status[2];
+    Check(Call(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, status), "socketpair", "exec status");
     int pidfd = -1;
-    int pid = clone(ExecChildMain, static_cast<char*>(ctx->exec_stack) + ctx->exec_stack_size,
-                    CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD, ctx, &pidfd);
-    if (pid < 0) Fail(-EAGAIN, "clone", "exec");
-    SendPidfd(pid, pidfd);
-    raw::ExitGroup(0);
-  }
-
-  void SendPidfd(int pid, int pidfd) {
+    // A fork (no CLONE_VM): the child gets a copy of this small helper, nothing of Node's.
+    long pid = Call(SYS_clone, CLONE_PARENT | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, 0);
+    if (pid < 0) Fail(pid, "clone", "exec");
+    if (pid == 0) {
+      raw::Close(ctx->sync_fd);
+      raw::Close(status[0]);
+      ctx->sync_fd = status[1];
+      FinishAndExec();
+    }
+    raw::Close(status[1]);
     struct {
       char tag;
       int pid;
-    } __attribute__((packed)) payload{'P', pid};
-    SendWithFd(&payload, sizeof(payload), pidfd, "exec pidfd");
-  }
-
-  static int ExecChildMain(void* context) {
-    auto* c = static_cast<ChildContext*>(context);
-    Child child{c, c->spec};
-    child.FinishAndExec();
+    } __attribute__((packed)) payload{'P', static_cast<int>(pid)};
+    int fds[2] = {pidfd, status[0]};
+    iovec iov{&payload, sizeof(payload)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(fds))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    __builtin_memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    long sent = Call(SYS_sendmsg, ctx->sync_fd, &msg, 0);
+    // Node never learnt of the process: it must not run.
+    if (sent < 0) Call(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    raw::ExitGroup(sent < 0 ? 125 : 0);
   }
 };
 
@@ -860,6 +875,11 @@ int ChildMain(void* context) {
   auto* ctx = static_cast<ChildContext*>(context);
   Child child{ctx, ctx->spec};
   child.Run();
+}
+
+void RunExecJoin(ChildContext* ctx) {
+  Child child{ctx, ctx->spec};
+  child.RunJoin();
 }
 
 }  // namespace berth

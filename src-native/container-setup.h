@@ -32,9 +32,6 @@ struct ChildContext {
   // A network namespace from the pool (netns-pool.h) to join instead of CLONE_NEWNET; its
   // loopback is already up. -1 when not pooled.
   int pooled_netns_fd;
-  // A second stack for the process an exec clones inside the container's pid namespace.
-  void* exec_stack;
-  size_t exec_stack_size;
   // Setup timing, written by the child into this shared memory (CLONE_VM) when tracing is on:
   // nanoseconds since clone at each stage, read by the parent after exec.
   bool trace;
@@ -48,5 +45,10 @@ enum TraceStage { kTraceGo = 0, kTraceMounts, kTracePivot, kTraceStdio, kTraceCr
 // Entry point passed to clone(). Never returns on success (execve); on failure reports to
 // the parent and exits.
 int ChildMain(void* context);
+
+// Exec into a running container, run by berth-helper (exec-helper.cc), never on Node's
+// memory: waits for "go", joins the namespaces of `spec->join_pidfd`, forks the process into
+// them and sends Node its pid, pidfd and status socket ('P'). Never returns.
+[[noreturn]] void RunExecJoin(ChildContext* ctx);
 
 }  // namespace berth

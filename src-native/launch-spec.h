@@ -106,6 +106,9 @@ struct LaunchSpec {
   // With it, `mounts` is empty and the child setns()es instead of creating namespaces.
   int join_pidfd = -1;
   int join_namespaces = 0;
+  // The sealed berth-helper memfd that performs the join (spawn-exec.cc): Node's own thread
+  // never enters a container's namespaces.
+  int join_helper_fd = -1;
 
   std::vector<MountOp> mounts;
   std::string hostname;

@@ -1,6 +1,7 @@
 #include "spawn.h"
 
 #include "clone3-vm.h"
+#include "spawn-io.h"
 #include "netns-pool.h"
 
 #include <errno.h>
@@ -27,12 +28,8 @@ namespace berth {
 namespace {
 
 constexpr size_t kChildStackSize = 256 * 1024;
-
-void SetError(NativeError* e, int err, const char* syscall, const std::string& path) {
-  e->err = err;
-  e->syscall = syscall;
-  e->path = path;
-}
+// How long a container's own setup (mounts, pivot, credentials) may take before berth gives up.
+constexpr int64_t kSetupDeadlineNs = 60LL * 1000 * 1000 * 1000;
 
 bool WriteFile(const std::string& path, const std::string& content, NativeError* e) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -48,37 +45,6 @@ bool WriteFile(const std::string& path, const std::string& content, NativeError*
     return false;
   }
   return true;
-}
-
-void CloseIf(int& fd) {
-  if (fd >= 0) close(fd);
-  fd = -1;
-}
-
-// Reaps a child that failed before exec, so that no zombie is left behind.
-void Reap(int pidfd) {
-  siginfo_t info{};
-  while (waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED) < 0 && errno == EINTR) {
-  }
-}
-
-// One message from the child: a ChildReport, or a one-byte message carrying the tty master
-// as SCM_RIGHTS. Returns recvmsg's result; *fd is set when a descriptor came along.
-ssize_t ReceiveMessage(int sock, void* buf, size_t len, int* fd) {
-  iovec iov{buf, len};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  if (r <= 0) return r;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-    memcpy(fd, CMSG_DATA(c), sizeof(int));
-  }
-  return r;
 }
 
 // In a user namespace the container's root is an unprivileged host id, so image layers owned by
@@ -151,16 +117,13 @@ bool SendIdmappedLayers(const LaunchSpec& spec, int pid, int sock, NativeError* 
 
 }  // namespace
 
-namespace {
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-}  // namespace
-
 SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   SpawnResult result;
+  if (spec.join_pidfd >= 0) {
+    SetError(error, EINVAL, "spawn", "join");
+    error->message = "an exec into a running container goes through SpawnExec";
+    return result;
+  }
   const int64_t start_ns = NowNs();
   int64_t parent_marks[3] = {0, 0, 0};
   int child_stdio[3] = {-1, -1, -1};
@@ -175,27 +138,9 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     CloseIf(sync[1]);
   };
 
-  if (!spec.tty) {
-    for (int i = 0; i < 3; ++i) {
-      if (spec.stdio[i].mode == StdioMode::kPipe) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0) {
-          SetError(error, errno, "pipe2", "stdio");
-          cleanup_fds();
-          return result;
-        }
-        // stdin: the child reads p[0]; stdout/stderr: the child writes p[1].
-        child_stdio[i] = i == 0 ? p[0] : p[1];
-        result.stdio[i] = i == 0 ? p[1] : p[0];
-      } else if (spec.stdio[i].mode == StdioMode::kInheritFd) {
-        child_stdio[i] = fcntl(spec.stdio[i].fd, F_DUPFD_CLOEXEC, 3);
-        if (child_stdio[i] < 0) {
-          SetError(error, errno, "fcntl", "stdio");
-          cleanup_fds();
-          return result;
-        }
-      }
-    }
+  if (!MakeStdio(spec, child_stdio, result.stdio, error)) {
+    cleanup_fds();
+    return result;
   }
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
     SetError(error, errno, "socketpair", "");
@@ -222,17 +167,6 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   void* stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  void* exec_stack = nullptr;
-  if (stack != MAP_FAILED && spec.join_pidfd >= 0) {
-    exec_stack = mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (exec_stack == MAP_FAILED) {
-      munmap(stack, kChildStackSize);
-      stack = MAP_FAILED;
-      exec_stack = nullptr;
-    }
-  }
-  ctx.exec_stack = exec_stack;
-  ctx.exec_stack_size = kChildStackSize;
   if (stack == MAP_FAILED) {
     SetError(error, errno, "mmap", "child stack");
     cleanup_fds();
@@ -253,7 +187,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   // code configures the child's own netns before "go").
   int pooled_netns = -1;
   if ((clone_flags & CLONE_NEWNET) && !(clone_flags & CLONE_NEWUSER) && spec.interfaces.empty() &&
-      spec.netns_fd < 0 && spec.join_pidfd < 0) {
+      spec.netns_fd < 0) {
     pooled_netns = TakePooledNetns();
     if (pooled_netns >= 0) clone_flags &= ~CLONE_NEWNET;
   }
@@ -295,7 +229,6 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   if (pid < 0) {
     munmap(stack, kChildStackSize);
-    if (exec_stack != nullptr) munmap(exec_stack, kChildStackSize);
     SetError(error, clone_errno, "clone", "");
     if (clone_errno == EINVAL || clone_errno == EPERM) {
       error->message = "the kernel refused the namespaces berth asked for";
@@ -310,7 +243,6 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     Reap(pidfd);
     close(pidfd);
     munmap(stack, kChildStackSize);
-    if (exec_stack != nullptr) munmap(exec_stack, kChildStackSize);
     cleanup_fds();
   };
 
@@ -348,60 +280,43 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     return result;
   }
 
-  // Until exec, the child may send the tty master and/or one failure report. EOF means the
-  // sync socket was closed by execve (it is CLOEXEC) — or that the child died.
-  // Messages until EOF (the child end is CLOEXEC: EOF means every child copy exec'd or died):
-  // the tty master ('T' + fd), an exec'd process's pidfd ('P' + pid + fd), or a ChildReport.
+  // Until exec the child may send the tty master ('T' + fd) and/or one failure report. EOF
+  // means the sync socket was closed by execve (it is CLOEXEC), or that the child died.
+  // Nothing but berth's own setup runs in the child until then (it is PID 1 of namespaces
+  // nobody else has entered), but the wait still has a deadline: a worker thread must never
+  // block without bound.
   ChildReport report{};
   bool reported = false;
-  int exec_pid = -1;
-  int exec_pidfd = -1;
+  const int64_t deadline = NowNs() + kSetupDeadlineNs;
   for (;;) {
-    union {
-      ChildReport report;
-      struct {
-        char tag;
-        int pid;
-      } __attribute__((packed)) pidmsg;
-      char tag;
-    } msg{};
-    int fd = -1;
-    ssize_t r = ReceiveMessage(sync[0], &msg, sizeof(msg), &fd);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    if (fd >= 0 && msg.tag == 'T') {
-      result.tty_master = fd;
-    } else if (fd >= 0 && msg.tag == 'P') {
-      exec_pid = msg.pidmsg.pid;
-      exec_pidfd = fd;
-    } else if (r == static_cast<ssize_t>(sizeof(ChildReport)) && !reported) {
-      report = msg.report;
-      reported = true;
-      if (fd >= 0) close(fd);
-    } else if (fd >= 0) {
-      close(fd);
-    }
-  }
-  CloseIf(sync[0]);
-
-  if (spec.join_pidfd >= 0) {
-    // The cloned child only joined the namespaces and forked the real process: reap it, and
-    // hand the caller the process that exec'd inside the container instead.
-    Reap(pidfd);
-    close(pidfd);
-    pidfd = exec_pidfd;
-    pid = exec_pid;
-    if (pidfd < 0 && !reported) {
-      SetError(error, ECHILD, "clone", "exec");
-      error->message = "the exec helper exited before starting the process";
-      munmap(stack, kChildStackSize);
-      munmap(exec_stack, kChildStackSize);
+    int ready = WaitReadable(sync[0], deadline);
+    if (ready == 0) {
+      SetError(error, ETIMEDOUT, "spawn", "container setup");
+      error->message = "the container's setup did not finish within 60 s; it was killed";
       CloseIf(result.tty_master);
-      cleanup_fds();
+      abort_child();
       return result;
     }
+    union {
+      ChildReport report;
+      char tag;
+    } msg{};
+    int fds[2] = {-1, -1};
+    ssize_t r = ReceiveMessage(sync[0], &msg, sizeof(msg), fds);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r <= 0) break;
+    if (fds[0] >= 0 && msg.tag == 'T' && result.tty_master < 0) {
+      result.tty_master = fds[0];
+    } else {
+      if (r == static_cast<ssize_t>(sizeof(ChildReport)) && !reported) {
+        report = msg.report;
+        reported = true;
+      }
+      CloseIf(fds[0]);
+    }
+    CloseIf(fds[1]);
   }
-  if (exec_stack != nullptr) munmap(exec_stack, kChildStackSize);
+  CloseIf(sync[0]);
 
   if (reported) {
     if (pidfd >= 0) {

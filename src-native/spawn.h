@@ -27,12 +27,23 @@ struct SpawnResult {
   // Set when the child reached execve but no candidate could run: the container process has
   // already exited (reaped here) and TypeScript reports Docker's 127/126.
   bool exec_failed = false;
+  // SpawnExec only. The exec'd process's status socket: its tty master ('T'), a failure report
+  // and, at execve, EOF arrive here, read on the event loop (launch-watch.h), never on a
+  // worker thread. And a pidfd of the exec helper, which exits on its own: reaped there too.
+  int status_fd = -1;
+  int helper_pidfd = -1;
   // With LaunchSpec::trace: ms since the start of Spawn() at each child stage, then clone
   // returning in the parent, cgroup join, and exec (EOF on the sync socket).
   std::vector<double> trace;
 };
 
-// Blocking: runs on a libuv worker thread, never on the JS thread.
+// Blocking: runs on a libuv worker thread, never on the JS thread. Every wait in it has a
+// deadline. Creates a container (its PID 1); `spec.join_pidfd` must be -1.
 SpawnResult Spawn(const LaunchSpec& spec, NativeError* error);
+
+// Blocking, bounded: starts a process inside the running container of `spec.join_pidfd`
+// through berth-helper (see spawn-exec.cc). `encoded` is the spec's wire form, handed to the
+// helper. Returns once the process exists; its exec is reported through `status_fd`.
+SpawnResult SpawnExec(const LaunchSpec& spec, const std::string& encoded, NativeError* error);
 
 }  // namespace berth

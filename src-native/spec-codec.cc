@@ -82,6 +82,7 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
   spec->cgroup_procs = r.Strs("cgroupProcs");
   spec->join_pidfd = r.Int<int32_t>("join.pidfd");
   spec->join_namespaces = r.Int<int32_t>("join.namespaces");
+  spec->join_helper_fd = r.Int<int32_t>("join.helperFd");
 
   uint32_t nmounts = r.Count("mounts");
   for (uint32_t i = 0; i < nmounts && error->empty(); ++i) {

@@ -12,7 +12,7 @@ namespace berth {
 
 // Bumped whenever the wire format or the meaning of a field changes; lib/native.ts refuses an
 // addon built for another version (a stale prebuild) instead of failing with a decode error.
-constexpr int kSpecFormatVersion = 3;
+constexpr int kSpecFormatVersion = 4;
 
 // Returns false and sets *error (naming the field) on malformed input.
 bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::string* error);

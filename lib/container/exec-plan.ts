@@ -34,7 +34,7 @@ export function execNamespaces(container: { network: 'none' | 'host' | string; u
  * A launch spec that joins the container of `pidfd`. `ctx` is the container's launch context
  * with the exec's argv and options merged in (env over the container's, user, workdir).
  */
-export function planExec(ctx: LaunchContext, join: { pidfd: number; namespaces: number }): NativeLaunchSpec {
+export function planExec(ctx: LaunchContext, join: { pidfd: number; namespaces: number; helperFd: number }): NativeLaunchSpec {
   const { spec } = planLaunch(ctx);
   return {
     ...spec,

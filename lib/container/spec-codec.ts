@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from '../native.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 3;
+export const SPEC_FORMAT_VERSION = 4;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.
@@ -78,6 +78,7 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
   w.strs(spec.cgroupProcs);
   w.i32(spec.join?.pidfd ?? -1);
   w.i32(spec.join?.namespaces ?? 0);
+  w.i32(spec.join?.helperFd ?? -1);
   w.u32(spec.mounts.length);
   for (const m of spec.mounts) {
     w.i32(m.kind);

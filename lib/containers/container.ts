@@ -794,7 +794,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const pidfd = openContainerPidfd(state.pid, state.pidStartTime);
     try {
       const spec = planContainerExec({ record, pid: state.pid, pidfd, cgroupProcs: cg.procsFiles }, argv, opts);
-      return await spawnExec(spec, argv[0]!);
+      return await spawnExec(spec, argv[0]!, opts.signal);
     } finally {
       native().closeFd(pidfd);
     }

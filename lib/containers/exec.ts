@@ -16,7 +16,7 @@ import { execNamespaces, planExec } from '../container/exec-plan.js';
 import { STAGING_DIR } from '../container/launcher.js';
 import type { NormalizedRunOptions } from '../container/run-options.js';
 import { AbortError, ConflictError, SystemError, UnsupportedError, ValidationError } from '../errors.js';
-import { fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, helperExecutableFd, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import type { ContainerRecord } from './container-record.js';
 import { ConfinedDir, S_IFMT, S_IFREG } from './layer-view.js';
@@ -150,21 +150,49 @@ export function planContainerExec(ctx: ExecContext, argv: string[], opts: ExecOp
       imageEnv: rec.env,
       stdinPiped: opts.stdin !== undefined && opts.stdin !== false,
     },
-    { pidfd: ctx.pidfd, namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: rec.options.userns !== undefined }) },
+    {
+      pidfd: ctx.pidfd,
+      namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: rec.options.userns !== undefined }),
+      helperFd: helperExecutableFd(),
+    },
   );
   return { ...spec, uid: user.uid, gid: user.gid, groups: user.additionalGids };
 }
 
+/**
+ * Waits, on the event loop, until the exec'd process has exec'd (or failed to). The process is
+ * visible to the container until then, so the container may stop it: `signal` kills it, and
+ * nothing but this promise waits for it.
+ */
+async function awaitLaunch(spawned: NativeSpawnResult, signal: AbortSignal | undefined): Promise<NativeSpawnResult> {
+  if (!spawned.launched) return spawned;
+  const kill = () => native().sendSignal(spawned.pidfd, 9);
+  signal?.addEventListener('abort', kill, { once: true });
+  if (signal?.aborted) kill();
+  try {
+    const status = await spawned.launched;
+    return { ...spawned, ttyMaster: status.ttyMaster, ...(status.execFailed ? { execFailed: status.execFailed } : {}) };
+  } catch (error) {
+    for (const fd of spawned.stdio) native().closeFd(fd);
+    native().watchExit(spawned.pidfd, () => {});
+    throw fromNativeError(error);
+  } finally {
+    signal?.removeEventListener('abort', kill);
+  }
+}
+
 /** Spawns the planned exec; `execFailed` comes back as exit code 127/126 with a message. */
-export async function spawnExec(spec: NativeLaunchSpec, argv0: string): Promise<{ process: ContainerProcess } | { failure: { exitCode: 126 | 127; message: string } }> {
+export async function spawnExec(spec: NativeLaunchSpec, argv0: string, signal?: AbortSignal): Promise<{ process: ContainerProcess } | { failure: { exitCode: 126 | 127; message: string } }> {
   let spawned: NativeSpawnResult;
   try {
-    spawned = await native().spawn(spec);
+    spawned = await awaitLaunch(await native().spawn(spec), signal);
   } catch (error) {
     throw fromNativeError(error);
   }
   if (spawned.execFailed) {
     for (const fd of spawned.stdio) native().closeFd(fd);
+    // The process reported and exits by itself; reap it whenever it does.
+    if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
     const f = spawned.execFailed;
     const message = f.notFound
       ? `berth: exec: "${argv0}": executable file not found in $PATH\n`
@@ -253,6 +281,7 @@ export function execSession(started: Started, opts: ExecOptions): ExecSession {
   feed(proc, opts.stdin);
   const onAbort = () => proc.kill(9);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
   const exited = proc.exited.then((s) => {
     opts.signal?.removeEventListener('abort', onAbort);
     return s;

@@ -113,3 +113,28 @@ export class LayerTooLargeError extends BerthError {
     this.limit = limit;
   }
 }
+
+/** What a {@link ContentTooLargeError} was about. */
+export type CappedContent = 'manifest' | 'config';
+
+/**
+ * A manifest, index or image config is larger than berth parses (4 MiB for manifests and
+ * indexes, 8 MiB for configs, as containerd caps them): by its declared size or by the bytes
+ * that actually arrived.
+ */
+export class ContentTooLargeError extends BerthError {
+  readonly kind: CappedContent;
+  /** The content's digest or reference, as far as known. */
+  readonly what: string;
+  /** The limit, bytes. */
+  readonly limit: number;
+  /** The size declared (descriptor, Content-Length) or counted so far, bytes. */
+  readonly size: number;
+  constructor(kind: CappedContent, what: string, size: number, limit: number, details: BerthErrorDetails = {}) {
+    super('ERR_CONTENT_TOO_LARGE', `${kind} ${what} is larger than the ${limit} bytes berth accepts (${size} bytes declared or received); refused`, details);
+    this.kind = kind;
+    this.what = what;
+    this.limit = limit;
+    this.size = size;
+  }
+}

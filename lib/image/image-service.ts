@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { AbortError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { RegistryAuth } from './auth.js';
 import { ContentStore, type BlobSource, type LayerMeta, type StoreLock } from './content-store.js';
-import { ImageFormatError, LayerFormatError, PlatformNotFoundError, SizeMismatchError } from './errors.js';
+import { ContentTooLargeError, ImageFormatError, LayerFormatError, PlatformNotFoundError, SizeMismatchError } from './errors.js';
 import { closePrivateRoot, fsOps, openPrivateRoot } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
@@ -26,7 +26,7 @@ import { chainIds, ImageTable, isIdLike, type ImageLayerRecord, type ImageRecord
 import { Image, PullTask, type LayerProgress, type LayerState, type PullEmit, type PullProgress, type TotalProgress } from './image.js';
 import { readFileChunks, WRITE_THREADS } from './layer-staging.js';
 import {
-  formatPlatform, hostPlatform, layerCompression, MediaType, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
+  formatPlatform, hostPlatform, layerCompression, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MediaType, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
   type ContainerConfig, type ImageConfig, type ImageManifest, type Platform,
 } from './manifest.js';
 import { familiarName, formatReference, parseReference, type ImageReference } from './reference.js';
@@ -358,6 +358,7 @@ export class ImageService {
       let indexDigest: string | undefined;
       if (parsed.kind === 'index') {
         const desc = selectPlatform(parsed, want);
+        if (desc.size > MAX_MANIFEST_BYTES) throw new ContentTooLargeError('manifest', desc.digest, desc.size, MAX_MANIFEST_BYTES);
         staged.files.push({ path: await this.store.stageBytes(top.bytes), digest: top.digest });
         indexDigest = top.digest;
         const m = await client.getManifest(ref.path, desc.digest, signal);
@@ -368,6 +369,9 @@ export class ImageService {
         manifestDigest = m.digest;
       }
       const manifest: ImageManifest = parsed;
+      // On the descriptor's word before a byte is fetched; `ingest` then refuses any byte past
+      // the declared size, so the config that is parsed is never larger than this either.
+      if (manifest.config.size > MAX_CONFIG_BYTES) throw new ContentTooLargeError('config', manifest.config.digest, manifest.config.size, MAX_CONFIG_BYTES);
       const configSource: BlobSource = { open: (offset, s) => client.openBlob(ref.path, manifest.config.digest, offset, s) };
       if ((await this.store.ingest(manifest.config, { source: configSource, ...(signal ? { signal } : {}), isRetryable: isNetworkError, defer: true })) === 'fetched') {
         staged.partials.push(manifest.config);

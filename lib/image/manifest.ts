@@ -5,7 +5,7 @@
  * index; schema 1 refused with a message that says what to do.
  * @module
  */
-import { ImageFormatError, PlatformNotFoundError } from './errors.js';
+import { ContentTooLargeError, ImageFormatError, PlatformNotFoundError } from './errors.js';
 import { isSha256Digest } from './reference.js';
 
 export const MediaType = Object.freeze({
@@ -32,6 +32,11 @@ export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList
 
 /** Manifests larger than this are refused before parsing (the distribution spec suggests 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/**
+ * Image configs larger than this are refused before downloading or parsing (containerd's cap
+ * too): a config is parsed whole in memory, and real ones are a few KiB.
+ */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 const MAX_LAYERS = 1000;
 
 export interface Platform {
@@ -172,7 +177,7 @@ function rejectSchema1(mediaType: string): never {
  */
 export function parseManifest(bytes: Buffer | string, contentType?: string): ImageManifest | ImageIndex {
   const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
-  if (size > MAX_MANIFEST_BYTES) fail(`manifest is ${size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
+  if (size > MAX_MANIFEST_BYTES) throw new ContentTooLargeError('manifest', `(${contentType ?? 'unknown type'})`, size, MAX_MANIFEST_BYTES);
   const header = contentType?.split(';')[0]?.trim();
   if (header === MediaType.DockerSchema1 || header === MediaType.DockerSchema1Signed) rejectSchema1(header);
   const m = parseJson(bytes, 'manifest');
@@ -237,6 +242,8 @@ export function parseImageConfig(bytes: Buffer | string, mediaType: string, laye
   if (mediaType !== MediaType.DockerConfig && mediaType !== MediaType.OciConfig) {
     throw new ImageFormatError('ERR_UNSUPPORTED_MEDIA_TYPE', `config media type ${JSON.stringify(mediaType)} is not an image config (is this an artifact, not an image?)`, mediaType);
   }
+  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+  if (size > MAX_CONFIG_BYTES) throw new ContentTooLargeError('config', `(${mediaType})`, size, MAX_CONFIG_BYTES);
   const c = parseJson(bytes, 'image config');
   if (typeof c.os !== 'string' || typeof c.architecture !== 'string') fail('image config needs string "os" and "architecture"', mediaType);
   const rootfs = c.rootfs as Record<string, unknown> | undefined;

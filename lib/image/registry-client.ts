@@ -12,7 +12,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { AbortError, NotFoundError } from '../errors.js';
 import { basicAuthorization, credentialsFromDockerConfig, parseChallenges, parseTokenResponse, type AuthChallenge, type CachedToken, type RegistryAuth } from './auth.js';
-import { DigestMismatchError, RegistryError, UnauthorizedError } from './errors.js';
+import { ContentTooLargeError, DigestMismatchError, RegistryError, UnauthorizedError } from './errors.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from './manifest.js';
 import { isLoopbackDomain, registryHost, isSha256Digest } from './reference.js';
 
@@ -59,14 +59,18 @@ export function isNetworkError(e: unknown): boolean {
   return typeof code === 'string' && NETWORK_CODES.has(code);
 }
 
-async function readBody(res: IncomingMessage, limit: number, what: string): Promise<Buffer> {
+/**
+ * Reads a body, counting the bytes that really arrive (Content-Length is the sender's word,
+ * and chunked responses have none). `tooLarge` makes the error when it passes `limit`.
+ */
+async function readBody(res: IncomingMessage, limit: number, what: string, tooLarge?: (size: number) => Error): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of res) {
     n += (chunk as Buffer).length;
     if (n > limit) {
       res.destroy();
-      throw new RegistryError('ERR_REGISTRY', `${what} is larger than ${limit} bytes`, res.statusCode ?? 0);
+      throw tooLarge?.(n) ?? new RegistryError('ERR_REGISTRY', `${what} is larger than ${limit} bytes`, res.statusCode ?? 0);
     }
     chunks.push(chunk as Buffer);
   }
@@ -234,7 +238,10 @@ export class RegistryClient {
     let retried = false;
     for (;;) {
       let url = o.path.startsWith('http://') || o.path.startsWith('https://') ? new URL(o.path) : new URL(o.path, this.base);
-      const origin = url.origin;
+      // The origin the credentials were given for: the registry's, not the request's. An
+      // absolute path (an upload Location) or a redirect may name any host; the registry
+      // chooses those, and a hostile or compromised one would harvest the password.
+      const origin = this.base!.origin;
       const auth = await this.authorization(o.scopes, o.signal);
       let method = o.method;
       let body = o.body;
@@ -321,12 +328,13 @@ export class RegistryClient {
     const res = await this.send(o);
     const what = `manifest ${repo}${isSha256Digest(reference) ? '@' : ':'}${reference}`;
     if (res.statusCode !== 200) return this.fail(res, o, what);
+    const tooLarge = (size: number) => new ContentTooLargeError('manifest', `${repo}${isSha256Digest(reference) ? '@' : ':'}${reference}`, size, MAX_MANIFEST_BYTES);
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > MAX_MANIFEST_BYTES) {
       res.destroy();
-      throw new RegistryError('ERR_REGISTRY', `${what} is ${declared} bytes, more than ${MAX_MANIFEST_BYTES}`, 200);
+      throw tooLarge(declared);
     }
-    const bytes = await readBody(res, MAX_MANIFEST_BYTES, what);
+    const bytes = await readBody(res, MAX_MANIFEST_BYTES, what, tooLarge);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (isSha256Digest(reference) && digest !== reference) throw new DigestMismatchError(reference, digest, what);
     const header = res.headers['docker-content-digest'];

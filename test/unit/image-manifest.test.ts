@@ -4,7 +4,7 @@ import {
   MediaType, parseManifest, parseImageConfig, selectPlatform, parsePlatform, hostPlatform, layerCompression, platformMatches,
   type ImageIndex,
 } from '../../lib/image/manifest.js';
-import { ImageFormatError, PlatformNotFoundError } from '../../lib/image/errors.js';
+import { ContentTooLargeError, ImageFormatError, PlatformNotFoundError } from '../../lib/image/errors.js';
 
 const dg = (c: string) => 'sha256:' + c.repeat(64);
 const desc = (mediaType: string, c: string, size = 10, extra: object = {}) => ({ mediaType, digest: dg(c), size, ...extra });
@@ -72,7 +72,7 @@ test('unknown media types and malformed manifests are typed errors', () => {
   assert.throws(() => parseManifest(JSON.stringify({ ...dockerManifest, layers: [{ ...dockerManifest.layers[0], digest: 'sha256:abc' }] })), isFormatError('ERR_IMAGE_FORMAT', /layers\[0\].digest/));
   assert.throws(() => parseManifest(JSON.stringify({ ...dockerManifest, layers: [{ ...dockerManifest.layers[0], digest: 'sha512:' + 'a'.repeat(128) }] })), isFormatError('ERR_UNSUPPORTED_MEDIA_TYPE', /algorithm/));
   assert.throws(() => parseManifest(JSON.stringify({ ...dockerManifest, layers: [{ digest: dg('1'), size: 1 }] })), isFormatError('ERR_IMAGE_FORMAT', /mediaType/));
-  assert.throws(() => parseManifest(Buffer.alloc(5 * 1024 * 1024, 32)), isFormatError('ERR_IMAGE_FORMAT', /more than/));
+  assert.throws(() => parseManifest(Buffer.alloc(5 * 1024 * 1024, 32)), (e: unknown) => e instanceof ContentTooLargeError && e.code === 'ERR_CONTENT_TOO_LARGE' && e.kind === 'manifest' && e.limit === 4 * 1024 * 1024);
   assert.throws(() => parseManifest(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: 'x', digest: dg('a'), size: 1, platform: { os: 1 } }] })), isFormatError('ERR_IMAGE_FORMAT', /platform/));
 });
 
@@ -88,6 +88,8 @@ test('image config validation', () => {
   const cfg = { os: 'linux', architecture: 'amd64', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [dg('1'), dg('2')] } };
   assert.equal(parseImageConfig(JSON.stringify(cfg), MediaType.OciConfig, 2).config?.Cmd?.[0], 'sh');
   assert.throws(() => parseImageConfig(JSON.stringify(cfg), MediaType.OciConfig, 3), isFormatError('ERR_IMAGE_FORMAT', /2 diff ids for 3/));
+  const huge = JSON.stringify({ ...cfg, padding: 'x'.repeat(8 * 1024 * 1024) });
+  assert.throws(() => parseImageConfig(huge, MediaType.OciConfig, 2), (e: unknown) => e instanceof ContentTooLargeError && e.kind === 'config' && e.limit === 8 * 1024 * 1024);
   assert.throws(() => parseImageConfig(JSON.stringify(cfg), 'application/vnd.example.config+json', 2), isFormatError('ERR_UNSUPPORTED_MEDIA_TYPE'));
   assert.throws(() => parseImageConfig(JSON.stringify({ ...cfg, rootfs: { type: 'x', diff_ids: [] } }), MediaType.DockerConfig, 0), isFormatError('ERR_IMAGE_FORMAT', /rootfs/));
   assert.throws(() => parseImageConfig(JSON.stringify({ ...cfg, config: { Cmd: 'sh' } }), MediaType.DockerConfig, 2), isFormatError('ERR_IMAGE_FORMAT', /Cmd/));
