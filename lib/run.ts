@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import type { ContainerProcess } from './container/container-process.js';
 import type { LaunchRoot } from './container/launch-plan.js';
 import { launch, type ImageDefaults } from './container/launcher.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './container/run-options.js';
 import { commandFor } from './container/image-config.js';
 import { AbortError, NotFoundError, ValidationError } from './errors.js';
+import { collectBounded, DEFAULT_MAX_BUFFER, type BoundedOutput } from './container/bounded-output.js';
 import type { NetworkService } from './network/network-service.js';
 import { networkServiceOf } from './network/network-options.js';
 import { runCgroupId } from './container/orphan-sweep.js';
@@ -31,6 +31,11 @@ export interface RunResult<Output = string> {
   oomKilled: boolean;
   /** The `timeout` option expired and the container was killed. */
   timedOut: boolean;
+  /**
+   * stdout or stderr wrote more than `maxBuffer` bytes: the rest was read and discarded (the
+   * container was never blocked on a full pipe).
+   */
+  truncated: boolean;
   /** Wall time from the start of the launch to the exit, in milliseconds. */
   durationMs: number;
 }
@@ -66,17 +71,6 @@ function checkArgv(cmd: unknown): string[] {
   });
   if (cmd[0] === '') throw new ValidationError('cmd[0]', 'must not be empty');
   return cmd as string[];
-}
-
-function collect(stream: Readable | null): Promise<Buffer> {
-  if (!stream) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    // A tty master reports EIO once the last slave fd closes: that is its end of file.
-    stream.on('error', () => resolve(Buffer.concat(chunks)));
-    stream.on('close', () => resolve(Buffer.concat(chunks)));
-  });
 }
 
 function feedStdin(proc: ContainerProcess, stdin: RunOptions['stdin']): void {
@@ -157,7 +151,7 @@ async function runPrepared(
   try {
     if (!launched.process) {
       const failure = launched.execFailure!;
-      return finish(opts, { exitCode: failure.exitCode, signal: null }, Buffer.alloc(0), Buffer.from(failure.message), false, false, started);
+      return finish(opts, { exitCode: failure.exitCode, signal: null }, { data: Buffer.alloc(0), truncated: false }, { data: Buffer.from(failure.message), truncated: false }, false, false, started);
     }
     const cgroup = launched.cgroup;
     return await supervise(launched.process, opts, () => cgroup.oomKillCount(), started);
@@ -187,7 +181,8 @@ async function supervise(
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   feedStdin(proc, opts.stdin);
   try {
-    const [status, stdout, stderr] = await Promise.all([proc.exited, collect(proc.stdout), collect(proc.stderr)]);
+    const max = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
+    const [status, stdout, stderr] = await Promise.all([proc.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
     if (aborted) throw new AbortError('run() was aborted; the container was killed', { cause: opts.signal?.reason });
     return finish(opts, status, stdout, stderr, oomKills() > 0, timedOut, started);
   } finally {
@@ -199,8 +194,8 @@ async function supervise(
 function finish(
   opts: NormalizedRunOptions,
   status: { exitCode: number; signal: NodeJS.Signals | null },
-  stdout: Buffer,
-  stderr: Buffer,
+  stdout: BoundedOutput,
+  stderr: BoundedOutput,
   oomKilled: boolean,
   timedOut: boolean,
   started: number,
@@ -209,10 +204,11 @@ function finish(
   return {
     exitCode: status.exitCode,
     signal: status.signal,
-    stdout: asText ? stdout.toString('utf8') : stdout,
-    stderr: asText ? stderr.toString('utf8') : stderr,
+    stdout: asText ? stdout.data.toString('utf8') : stdout.data,
+    stderr: asText ? stderr.data.toString('utf8') : stderr.data,
     oomKilled,
     timedOut,
+    truncated: stdout.truncated || stderr.truncated,
     durationMs: performance.now() - started,
   };
 }

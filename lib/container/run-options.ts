@@ -3,6 +3,7 @@
  * validation. Validation happens before anything touches the kernel and names the option.
  * @module
  */
+import { checkMaxBuffer } from './bounded-output.js';
 import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { normalizeNetworkOptions, type NetworkRunOptions, type NormalizedAttachment } from '../network/network-options.js';
@@ -137,12 +138,18 @@ export interface RunOptions extends Pick<NetworkRunOptions, 'network' | 'network
   userns?: { uidMap: IdMapping[]; gidMap: IdMapping[] } | 'auto';
   /** `'utf8'` (default): stdout/stderr are strings; `'buffer'`: Buffers. */
   encoding?: 'utf8' | 'buffer';
+  /**
+   * Bytes of stdout and of stderr kept in the result (each; default 16 MiB). Past it the rest
+   * is read and discarded, so the container never blocks on a full pipe and Node's memory
+   * stays flat whatever the container writes; the result then has `truncated: true`.
+   */
+  maxBuffer?: number;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
   'env', 'workdir', 'user', 'hostname', 'memory', 'memorySwap', 'cpus', 'cpuShares', 'cpuset', 'pids', 'stdin',
   'tty', 'readonlyRootfs', 'capAdd', 'capDrop', 'seccomp', 'privileged', 'mounts', 'network', 'init', 'timeout',
-  'signal', 'ulimits', 'userns', 'encoding', 'networks', 'ports', 'dns', 'extraHosts', 'exposedPorts',
+  'signal', 'ulimits', 'userns', 'encoding', 'maxBuffer', 'networks', 'ports', 'dns', 'extraHosts', 'exposedPorts',
 ]);
 
 /** Options after validation, with units parsed. */
@@ -305,6 +312,7 @@ export function normalizeRunOptions(options: RunOptions = {}): NormalizedRunOpti
   if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') {
     throw new ValidationError('encoding', 'must be "utf8" or "buffer"');
   }
+  if (options.maxBuffer !== undefined) checkMaxBuffer(options.maxBuffer);
   if (
     options.seccomp !== undefined &&
     options.seccomp !== 'default' &&

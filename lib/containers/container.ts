@@ -32,6 +32,7 @@ import { isActive, type ContainerRecord, type ContainerState } from './container
 import { launchMounts, releaseContainerVolumes } from './container-volumes.js';
 import { diffLayers, type Change } from './diff.js';
 import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
+import { checkMaxBuffer } from '../container/bounded-output.js';
 import { checkExecArgv, execResult, execSession, execSupported, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
 import { HealthMonitor, type HealthState } from './healthcheck.js';
 import { buildInspect, imageAttribute, type ContainerInspect } from './inspect.js';
@@ -806,6 +807,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
    */
   async exec<O extends ExecOptions = ExecOptions>(cmd: string[], options?: O): Promise<ExecResult<O extends { encoding: 'buffer' } ? Buffer : string>> {
     const opts: ExecOptions = options ?? {};
+    checkMaxBuffer(opts.maxBuffer);
     const started = await this.#execPlan(cmd, { ...opts, ...(opts.stdin === true ? { stdin: undefined } : {}) });
     return execResult(started, opts) as Promise<ExecResult<O extends { encoding: 'buffer' } ? Buffer : string>>;
   }
@@ -818,7 +820,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   async #probe(argv: string[], signal: AbortSignal) {
     const s = await this.#state().catch(() => undefined);
     if (!s || s.status !== 'running') return null;
-    const r = await this.exec(argv, { signal }).catch((error: unknown) => {
+    // Docker keeps 4 KiB of a probe's output; a probe cannot make Node hold more.
+    const r = await this.exec(argv, { signal, maxBuffer: 4096 }).catch((error: unknown) => {
       if (signal.aborted) throw error;
       return { exitCode: -1, stdout: '', stderr: (error as Error).message, signal: null };
     });

@@ -11,6 +11,7 @@
  */
 import { closeSync, readSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
+import { checkMaxBuffer, collectBounded } from '../container/bounded-output.js';
 import { ContainerProcess, signalNumber } from '../container/container-process.js';
 import { execNamespaces, planExec } from '../container/exec-plan.js';
 import { STAGING_DIR } from '../container/launcher.js';
@@ -39,6 +40,11 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Result form: `'utf8'` (default) strings or `'buffer'`. */
   encoding?: 'utf8' | 'buffer';
+  /**
+   * Result form: bytes of stdout and of stderr kept (each; default 16 MiB). Past it the rest is
+   * read and discarded and the result has `truncated: true`.
+   */
+  maxBuffer?: number;
 }
 
 /** The result form of `exec()`. */
@@ -47,6 +53,8 @@ export interface ExecResult<Output = string> {
   signal: NodeJS.Signals | null;
   stdout: Output;
   stderr: Output;
+  /** stdout or stderr wrote more than `maxBuffer` bytes; the rest was discarded. */
+  truncated: boolean;
 }
 
 /** True when the loaded native core can join a running container (`pidfdOpen` and `spec.join`). */
@@ -225,17 +233,6 @@ export interface ExecSession {
 
 type Started = { process: ContainerProcess } | { failure: { exitCode: 126 | 127; message: string } };
 
-function collect(stream: Readable | null): Promise<Buffer> {
-  if (!stream) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    // A tty master reports EIO once the last slave fd closes: that is its end of file.
-    stream.on('error', () => resolve(Buffer.concat(chunks)));
-    stream.on('close', () => resolve(Buffer.concat(chunks)));
-  });
-}
-
 function feed(proc: ContainerProcess, stdin: ExecOptions['stdin']): void {
   if (!proc.stdin || stdin === undefined || typeof stdin === 'boolean') return;
   if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) proc.stdin.end(stdin);
@@ -246,7 +243,8 @@ function feed(proc: ContainerProcess, stdin: ExecOptions['stdin']): void {
 export async function execResult(started: Started, opts: ExecOptions): Promise<ExecResult<string | Buffer>> {
   const asText = opts.encoding !== 'buffer';
   const out = (b: Buffer) => (asText ? b.toString('utf8') : b);
-  if ('failure' in started) return { exitCode: started.failure.exitCode, signal: null, stdout: out(Buffer.alloc(0)), stderr: out(Buffer.from(started.failure.message)) };
+  if ('failure' in started) return { exitCode: started.failure.exitCode, signal: null, stdout: out(Buffer.alloc(0)), stderr: out(Buffer.from(started.failure.message)), truncated: false };
+  const max = checkMaxBuffer(opts.maxBuffer);
   const proc = started.process;
   feed(proc, opts.stdin);
   let aborted = false;
@@ -255,10 +253,11 @@ export async function execResult(started: Started, opts: ExecOptions): Promise<E
     proc.kill(9);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
   try {
-    const [status, stdout, stderr] = await Promise.all([proc.exited, collect(proc.stdout), collect(proc.stderr)]);
+    const [status, stdout, stderr] = await Promise.all([proc.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
     if (aborted) throw new AbortError('exec() was aborted; the process was killed', { cause: opts.signal?.reason });
-    return { exitCode: status.exitCode, signal: status.signal, stdout: out(stdout), stderr: out(stderr) };
+    return { exitCode: status.exitCode, signal: status.signal, stdout: out(stdout.data), stderr: out(stderr.data), truncated: stdout.truncated || stderr.truncated };
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
