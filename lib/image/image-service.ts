@@ -7,8 +7,8 @@
  * side its overlay lower dirs.
  * @module
  */
-import { closeSync } from 'node:fs';
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { closeSync, fchmodSync, fstatSync } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AbortError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { RegistryAuth } from './auth.js';
@@ -56,6 +56,15 @@ export interface PullOptions {
    * Refuse a layer whose uncompressed content passes this many bytes (`LayerTooLargeError`),
    * the defence against decompression bombs. Default: the runtime's `maxLayerSize` (64 GiB).
    */
+  maxLayerSize?: number;
+}
+
+/** Options of {@link ImageService.unpack}. */
+export interface UnpackOptions {
+  signal?: AbortSignal;
+  /** Create the image's character and block device nodes in the destination. Default false: skipped. */
+  devices?: boolean;
+  /** Uncompressed bytes one layer may have (`LayerTooLargeError`). Default the runtime's `maxLayerSize` (64 GiB). */
   maxLayerSize?: number;
 }
 
@@ -997,20 +1006,38 @@ export class ImageService {
    * exists), applying the layers' blobs in order with whiteouts as deletions, like `umoci unpack`.
    * Every path is resolved inside `destDir` by the kernel on every call (no caching, no write
    * pool), so a concurrent writer in `destDir` cannot redirect a write out of it.
+   *
+   * `destDir` is made mode 0700 (as umoci makes its bundles), also when it already existed:
+   * the image's setuid-root files keep their bits, and only the owner of `destDir` may reach
+   * them. An existing `destDir` owned by another user is refused. Device nodes are skipped
+   * unless `devices: true` (a character or block device in an image is a host device here).
    * @param options.signal cancels the unpack (what was written stays; remove `destDir`)
-   * @throws ValidationError when `destDir` is not empty; the unpack errors of `pull`
+   * @param options.devices create the image's character and block devices. Default false.
+   * @param options.maxLayerSize uncompressed bytes per layer. Default the runtime's (64 GiB).
+   * @throws ValidationError when `destDir` is not empty or not ours; the unpack errors of `pull`
    */
-  async unpack(ref: string, destDir: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+  async unpack(ref: string, destDir: string, options: UnpackOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
+    const { signal, devices = false } = options;
+    if (typeof devices !== 'boolean') throw new ValidationError('devices', 'must be a boolean');
+    const maxLayerSize = this.layerLimit(options.maxLayerSize);
+    if (typeof destDir !== 'string' || destDir === '') throw new ValidationError('destDir', 'must be a directory path');
     const record = await this.record(ref);
-    await mkdir(destDir, { recursive: true, mode: 0o755 });
-    if ((await readdir(destDir)).length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
+    await mkdir(destDir, { recursive: true, mode: 0o700 });
     const native = fsOps();
     const rootFd = native.fsOpenRoot(destDir);
     try {
-      const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '');
+      // Checked and tightened through the fd we write below, so a rename of destDir in
+      // between cannot make us trust one directory and fill another.
+      const st = fstatSync(rootFd);
+      const uid = process.geteuid?.() ?? st.uid;
+      if (st.uid !== uid) throw new ValidationError('destDir', `${destDir} belongs to uid ${st.uid}, not to us (uid ${uid}); unpack into a directory of our own`);
+      if (native.fsReadDirAt(rootFd, '').length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
+      fchmodSync(rootFd, 0o700);
+      const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '', native, { devices });
       for (const l of record.layers) {
         applier.nextLayer(l.digest);
-        await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: this.maxLayerSize, ...(signal ? { signal } : {}) });
+        await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
       }
       applier.finish();
     } finally {

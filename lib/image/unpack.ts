@@ -83,6 +83,13 @@ export interface ApplierOptions {
    * entry is written by the calling thread, in order. Default 0.
    */
   parallel?: number;
+  /**
+   * Create character and block device entries (flatten mode). false: skip them, removing what
+   * a lower layer had at that path (the entry replaced it). Layers for overlay always keep
+   * them: a container sees them only through its own mount, with `nodev` and the device
+   * cgroup in force. Default true.
+   */
+  devices?: boolean;
 }
 
 /** Files up to this size go to the write pool with their content; larger ones are streamed. */
@@ -116,6 +123,9 @@ export class LayerApplier implements TarSink {
   private readonly pending = new Map<string, string>();
   private readonly made = new Set<string>();
   private collecting: { path: string; header: TarHeader; chunks: Buffer[] } | undefined;
+  private readonly devices: boolean;
+  /** Device entries skipped (see `ApplierOptions.devices`): a hard link to one is skipped too. */
+  private readonly skippedDevices = new Set<string>();
 
   constructor(
     private readonly rootFd: number,
@@ -125,6 +135,7 @@ export class LayerApplier implements TarSink {
     options: ApplierOptions = {},
   ) {
     this.fs = fs;
+    this.devices = mode === 'layer' || (options.devices ?? true);
     const threads = options.parallel ?? 0;
     if (threads > 0 && mode === 'layer' && fs.fsWritePoolCreate) this.pool = fs.fsWritePoolCreate(rootFd, threads);
   }
@@ -177,6 +188,14 @@ export class LayerApplier implements TarSink {
     const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
     const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs };
     this.forget(path);
+    if ((h.type === 'char' || h.type === 'block') && !this.devices) {
+      // Not made on the host (a block device here would be the host's disk), but it still
+      // replaces whatever a lower layer had at this path.
+      this.call(h.name, () => this.fs.fsRemoveAt(this.rootFd, path));
+      this.skippedDevices.add(path);
+      this.createdInLayer.add(path);
+      return;
+    }
     // Replacing something this layer made: it must be on disk first, and the replacement
     // happens here, in order.
     const replacing = this.made.has(path);
@@ -406,6 +425,11 @@ export class LayerApplier implements TarSink {
       throw e;
     }
     if (target === '') throw new EntryRefused(h.name, 'hard link to the layer root');
+    if (this.skippedDevices.has(target)) {
+      this.call(h.name, () => this.fs.fsRemoveAt(this.rootFd, path));
+      this.skippedDevices.add(path);
+      return;
+    }
     if (this.pending.has(target)) this.drain();
     const st = this.call(h.name, () => this.fs.fsLstatAt(this.rootFd, target));
     if (st === null) {
@@ -483,6 +507,7 @@ export class LayerApplier implements TarSink {
 
   /** Drops cached knowledge about `path` and, if it was a directory, everything below it. */
   private forget(path: string): void {
+    this.skippedDevices.delete(path);
     if (!this.knownDirs.has(path)) return;
     const prefix = `${path}/`;
     for (const d of this.knownDirs) if (d === path || d.startsWith(prefix)) this.knownDirs.delete(d);

@@ -139,7 +139,7 @@ test('save -> load: same id, layers and tag; loading again changes nothing; gzip
   assert.equal(l.size, img.size);
   assert.deepEqual(readdirSync(svc.store.tmpDir), []);
   const dest = file('loaded-unpack');
-  await svc.unpack(ref, dest);
+  await svc.unpack(ref, dest, { devices: true });
   sameTree(dest, 'loaded');
 
   const before = storeSnapshot(svc);
@@ -178,7 +178,7 @@ test('archives written by skopeo (docker-archive:, oci-archive:) and by tar from
   assert.equal((await svc.store.listLayers()).length, img.layers.length, 'layers shared by all three');
   for (const [name, r] of [['da', 'localhost/from/skopeo:da'], ['oci', 'localhost/from/skopeo:oci'], ['layout', c!.digest]] as const) {
     const dest = file(`loaded-${name}`);
-    await svc.unpack(r, dest);
+    await svc.unpack(r, dest, { devices: true });
     sameTree(dest, name);
   }
 });
@@ -295,7 +295,7 @@ test('malformed and tampered archives: typed errors, the store exactly as before
   const svc = fresh();
   const [img2] = await svc.load(ok);
   assert.deepEqual(img2!.repoTags, ['localhost/hand:1']);
-  await svc.unpack('localhost/hand:1', file('hand-unpacked'));
+  await svc.unpack('localhost/hand:1', file('hand-unpacked'), { devices: true });
   assert.equal(readFileSync(join(file('hand-unpacked'), 'hello'), 'utf8'), 'handmade\n');
 });
 
@@ -336,7 +336,7 @@ test('import: a rootfs tarball (plain path, gzip stream) with config and changes
   assert.equal(history[0]!.Comment, `Imported from ${plain}`);
   assert.equal(history[0]!.Id, img.id);
   const dest = file('imported-unpack');
-  await svc.unpack(img.id, dest);
+  await svc.unpack(img.id, dest, { devices: true });
   const tree = describeTree(dest);
   assert.equal(tree.get('srv/data')?.owner, '33:33');
   assert.equal(tree.get('bin/sh')?.target, 'busybox');

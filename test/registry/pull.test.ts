@@ -96,7 +96,7 @@ test('unpack() matches umoci unpack entry by entry', { skip }, async () => {
   const svc = freshService();
   await svc.pull(ref);
   const dest = join(work.path, 'ours-gzip');
-  await svc.unpack(ref, dest);
+  await svc.unpack(ref, dest, { devices: true });
   const diffs = diffTrees(describeTree(dest, { mtimes: true }), describeTree(await umociRootfs(), { mtimes: true }), ['berth', 'umoci']);
   assert.deepEqual(diffs, []);
   // The fixture really has what the comparison is meant to cover.
@@ -140,7 +140,7 @@ test('the layer dirs, mounted as overlay lower layers, show the same tree', { sk
   }
   try {
     const dest = join(work.path, 'ours-for-overlay');
-    await svc.unpack(ref, dest);
+    await svc.unpack(ref, dest, { devices: true });
     const diffs = diffTrees(describeTree(mnt, { ignoreXattrs: ['trusted.overlay.'] }), describeTree(dest), ['overlay', 'unpack']);
     assert.deepEqual(diffs, []);
   } finally {
@@ -155,7 +155,7 @@ test('zstd layers (skopeo --dest-compress-format zstd) unpack to the same tree',
   const manifest = parseManifest(await svc.store.readBlob(img.digest));
   assert.ok(manifest.kind === 'manifest' && manifest.layers.every((l) => l.mediaType.endsWith('+zstd')), 'layers really are zstd');
   const dest = join(work.path, 'ours-zstd');
-  await svc.unpack(zref, dest);
+  await svc.unpack(zref, dest, { devices: true });
   assert.deepEqual(diffTrees(describeTree(dest, { mtimes: true }), describeTree(await umociRootfs(), { mtimes: true }), ['berth-zstd', 'umoci']), []);
 });
 
@@ -212,7 +212,7 @@ test('two processes pulling the same image at once download each blob once', { s
     assert.equal((await svc.store.listLayers()).length, 6);
     assert.deepEqual(readdirSync(svc.store.tmpDir), []);
     const dest = join(work.path, 'ours-concurrent');
-    await svc.unpack(`${proxy.host}/fixtures/busybox:1`, dest);
+    await svc.unpack(`${proxy.host}/fixtures/busybox:1`, dest, { devices: true });
     assert.deepEqual(diffTrees(describeTree(dest), describeTree(await umociRootfs()), ['berth', 'umoci']), []);
   } finally {
     await proxy.stop();
@@ -269,7 +269,7 @@ test('timing: berth pull + unpack vs skopeo copy + umoci unpack', { skip }, asyn
   let t0 = performance.now();
   await svc.pull(ref);
   const dest = join(work.path, 'timing-berth');
-  await svc.unpack(ref, dest);
+  await svc.unpack(ref, dest, { devices: true });
   const berth = performance.now() - t0;
   t0 = performance.now();
   const ociDir = join(work.path, 'timing-oci');
