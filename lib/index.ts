@@ -33,19 +33,23 @@ export type {
   PruneResult,
   PullOptions,
   RemoveResult,
+  UnpackOptions,
 } from './image/image-service.js';
 export type { ContainerConfig, ImageConfig, Platform } from './image/manifest.js';
 export type { RegistryAuth } from './image/auth.js';
 export {
+  ContentTooLargeError,
   DigestMismatchError,
   ImageFormatError,
   InvalidReferenceError,
   LayerFormatError,
+  LayerTooLargeError,
   PlatformNotFoundError,
   RegistryError,
   SizeMismatchError,
   UnauthorizedError,
   UnsafeLayerEntryError,
+  type CappedContent,
 } from './image/errors.js';
 export { Volume, type VolumeEvents, type VolumeInspect, type VolumeMountEvent, type VolumeUserRef } from './volumes/volume.js';
 export { VolumeService, type CreateVolumeOptions, type VolumePruneResult } from './volumes/volume-service.js';
