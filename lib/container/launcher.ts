@@ -15,6 +15,7 @@ import { cgroupsForHost } from './cgroup-setup.js';
 import { ContainerProcess } from './container-process.js';
 import { planLaunch, type LaunchPlan, type LaunchRoot } from './launch-plan.js';
 import type { NormalizedRunOptions } from './run-options.js';
+import { allocateAutoRange, releaseAutoRange } from './userns.js';
 
 /** Where every container's private tmpfs is mounted, inside its own mount namespace only. */
 export const STAGING_DIR = '/run/berth/rootfs';
@@ -87,6 +88,8 @@ export interface PreparedLaunch {
   plan: LaunchPlan;
   /** Releases the network and removes the cgroup (after a failed or abandoned launch). */
   abandon(): Promise<void>;
+  /** Gives back a `userns: 'auto'` range allocated for this launch, once its process is gone. */
+  releaseIds?: () => Promise<void>;
 }
 
 /**
@@ -111,8 +114,10 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
     { accounting: how.accounting },
   );
   let network: PreparedNetwork | undefined;
+  let idRange: { key: string } | undefined;
   const abandon = async (): Promise<void> => {
     await network?.release().catch(() => {});
+    if (idRange) await releaseAutoRange(idRange.key).catch(() => {});
     try {
       cgroup.remove({ timeoutMs: 1000 });
     } catch {
@@ -127,10 +132,18 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       ...(req.container ? { container: req.container } : {}),
     });
     const image = req.image?.config;
+    let options = opts;
+    if (opts.userns === 'auto') {
+      // A range of its own until it exits (lib/container/userns.ts); containers of
+      // rt.containers come here with the explicit maps allocated at create.
+      idRange = { key: `run:${req.id}` };
+      const range = await allocateAutoRange(idRange);
+      options = { ...opts, userns: { uidMap: range.uidMap, gidMap: range.gidMap } };
+    }
     const plan = planLaunch({
       root: req.root,
       argv: req.argv,
-      options: opts,
+      options,
       stagingDir: STAGING_DIR,
       cgroupProcs: cgroup.procsFiles,
       // v2: born in the cgroup. A cgroup.procs write (the fallback, and all v1 can do) takes the
@@ -145,7 +158,8 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       stdinPiped: how.stdinPiped,
       ...(network ? { network } : {}),
     });
-    return { cgroup, plan, abandon, ...(network ? { network } : {}) };
+    const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
+    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}) };
   } catch (error) {
     await abandon();
     throw error;
@@ -166,7 +180,7 @@ export function execFailureOf(f: NativeErrorShape & { notFound: boolean }, argv0
  */
 export async function launch(req: LaunchRequest): Promise<Launched> {
   const opts = req.options;
-  const { cgroup, network, plan, abandon } = await prepareLaunch(req, {
+  const { cgroup, network, plan, abandon, releaseIds } = await prepareLaunch(req, {
     accounting: req.accounting === true,
     stdinPiped: opts.stdin !== undefined || req.stdinPipe === true,
   });
@@ -183,10 +197,15 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
     if (spawned.execFailed) {
       for (const fd of spawned.stdio) native().closeFd(fd);
       await network?.release();
+      await releaseIds?.();
       return { process: null, cgroup, plan, execFailure: execFailureOf(spawned.execFailed, req.argv[0]!) };
     }
     await network?.started(spawned.pid);
-    return { process: new ContainerProcess(spawned), cgroup, plan, ...(network ? { network } : {}) };
+    const proc = new ContainerProcess(spawned);
+    // The ids are free again once nothing of the container runs: its PID 1 exited and, with a
+    // pid namespace, the kernel killed everything else in it.
+    if (releaseIds) void proc.exited.finally(() => releaseIds().catch(() => {}));
+    return { process: proc, cgroup, plan, ...(network ? { network } : {}) };
   } catch (error) {
     await abandon();
     throw error;

@@ -19,6 +19,7 @@ import type { VolumeService } from '../volumes/volume-service.js';
 import { Container, type ContainerContext } from './container.js';
 import { forgetContainerNetwork, releaseContainerNetwork } from './container-network.js';
 import { normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
+import { allocateAutoRange, releaseAutoRange } from '../container/userns.js';
 import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
 import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from './container-volumes.js';
 import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
@@ -181,6 +182,9 @@ export class ContainerService {
       volumesFrom.push({ mounts: storedMounts((await from.read()).record), ...(v.mode ? { mode: v.mode } : {}) });
     }
     const id = newContainerId();
+    // userns 'auto': the container's own host id range, held until remove (lib/container/userns.ts).
+    const autoIds = n.run.userns === 'auto' ? await allocateAutoRange({ key: `container:${id}`, containerDir: this.#store.dir(id) }) : undefined;
+    if (autoIds) n.run.userns = { uidMap: autoIds.uidMap, gidMap: autoIds.gidMap };
     const network = n.run.network ?? 'none';
     const hostname = n.run.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
     const record: ContainerRecord = {
@@ -223,6 +227,7 @@ export class ContainerService {
       }
     } catch (error) {
       await mounts.release({ removeAnonymous: true }).catch(() => undefined);
+      if (autoIds) await releaseAutoRange(`container:${id}`).catch(() => undefined);
       throw error;
     }
     const c = this.#object(record);

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cgroup } from '../cgroup/index.js';
+import { releaseAutoRange } from '../container/userns.js';
 import { cgroupsForHost } from '../container/cgroup-setup.js';
 import { signalNumber, type ContainerProcess, type ExitStatus } from '../container/container-process.js';
 import type { LaunchRoot } from '../container/launch-plan.js';
@@ -659,6 +660,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       released ??= error;
     }
     await this.#ctx.store.destroy(this.id, record.name);
+    // A userns 'auto' range goes back to the pool only now that the files it owns are gone.
+    if (record.options.userns !== undefined) await releaseAutoRange(`container:${this.id}`).catch(() => {});
     this.#publish('destroy', [], {}, record);
     this.#changed.emit('changed');
     this.#ctx.forget(this.id);
