@@ -14,6 +14,7 @@
         "src-native/container-setup.cc",
         "src-native/exit-watch.cc",
         "src-native/launch-watch.cc",
+        "src-native/device-filter.cc",
         "src-native/fs-ops.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc"

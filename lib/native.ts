@@ -197,6 +197,10 @@ export interface NativeBinding {
   netnsPoolFds(): number[];
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
+  /** Loads a BPF_CGROUP_DEVICE program (lib/security/device-filter.ts); returns its fd. */
+  loadDeviceFilter(program: Buffer): number;
+  /** Attaches a loaded device program to a cgroup v2 directory (BPF_F_ALLOW_MULTI). */
+  attachDeviceFilter(cgroupDir: string, programFd: number): void;
   /** Sets a terminal's window size (TIOCSWINSZ). */
   resizeTty(fd: number, rows: number, cols: number): void;
   /** Creates a bridge if missing (idempotent), sets MTU, alias and addresses, brings it up. */

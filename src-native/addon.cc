@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "device-filter.h"
 #include "exit-watch.h"
 #include "launch-watch.h"
 #include "fs-ops.h"
@@ -172,6 +173,29 @@ Napi::Value NetnsPoolFdsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// loadDeviceFilter(program: Buffer) -> fd: the cgroup v2 device allow-list (BPF_CGROUP_DEVICE).
+Napi::Value LoadDeviceFilterJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) return ThrowTypeError(env, "loadDeviceFilter(program: Buffer)");
+  auto program = info[0].As<Napi::Buffer<char>>();
+  std::string log;
+  int fd = LoadDeviceFilter(program.Data(), program.Length(), &log);
+  if (fd < 0) return ThrowSystemError(env, -fd, "bpf(BPF_PROG_LOAD)", "device filter", log);
+  return Napi::Number::New(env, fd);
+}
+
+// attachDeviceFilter(cgroupDir: string, programFd: number): attaches it to a cgroup v2 directory.
+Napi::Value AttachDeviceFilterJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    return ThrowTypeError(env, "attachDeviceFilter(cgroupDir: string, programFd: number)");
+  }
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  int r = AttachDeviceFilter(dir, info[1].As<Napi::Number>().Int32Value());
+  if (r < 0) return ThrowSystemError(env, -r, "bpf(BPF_PROG_ATTACH)", dir);
+  return env.Undefined();
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && info[0].IsNumber()) {
     int fd = info[0].As<Napi::Number>().Int32Value();
@@ -193,6 +217,8 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsPoolFds", Napi::Function::New(env, NetnsPoolFdsJs, "netnsPoolFds"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("resizeTty", Napi::Function::New(env, ResizeTty, "resizeTty"));
+  exports.Set("loadDeviceFilter", Napi::Function::New(env, LoadDeviceFilterJs, "loadDeviceFilter"));
+  exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilterJs, "attachDeviceFilter"));
   RegisterNetOps(env, exports);
 #ifndef BERTH_NO_FS_OPS
   RegisterFsOps(env, exports);

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { SystemError, ValidationError, isBerthError } from '../errors.js';
+import { attachDefaultDeviceFilter } from './device-program.js';
 
 /** Resource limits for one container's cgroup. Every field is optional; `undefined` = no limit. */
 export interface CgroupLimits {
@@ -109,36 +110,7 @@ export const BERTH_PARENT = 'berth';
 /** CFS period berth uses for `cpus`, in microseconds (Docker's and the kernel's default). */
 export const CPU_PERIOD_US = 100_000;
 
-/** One device-cgroup rule: `type major:minor access`. */
-export interface DeviceRule {
-  readonly type: 'c' | 'b';
-  readonly major: number;
-  readonly minor: number | '*';
-  readonly access: string;
-}
-
-/**
- * The only devices a container may open or mknod; everything else is denied. Berth keeps
- * CAP_MKNOD (Docker's default set), so without this list a container could mknod the host's
- * disks and read them. On v1 the driver writes it to `devices.allow`; on v2 there is no devices
- * controller and the native core must attach an equivalent BPF_CGROUP_DEVICE program.
- */
-export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = Object.freeze([
-  { type: 'c', major: 1, minor: 3, access: 'rwm' }, // null
-  { type: 'c', major: 1, minor: 5, access: 'rwm' }, // zero
-  { type: 'c', major: 1, minor: 7, access: 'rwm' }, // full
-  { type: 'c', major: 1, minor: 8, access: 'rwm' }, // random
-  { type: 'c', major: 1, minor: 9, access: 'rwm' }, // urandom
-  { type: 'c', major: 5, minor: 0, access: 'rwm' }, // tty
-  { type: 'c', major: 5, minor: 1, access: 'rwm' }, // console
-  { type: 'c', major: 5, minor: 2, access: 'rwm' }, // ptmx
-  { type: 'c', major: 136, minor: '*', access: 'rwm' }, // /dev/pts/*
-] as const);
-
-/** The kernel's text form of a device rule, e.g. `c 1:3 rwm`. */
-export function deviceRuleString(rule: DeviceRule): string {
-  return `${rule.type} ${rule.major}:${rule.minor} ${rule.access}`;
-}
+export { DEFAULT_DEVICE_RULES, deviceRuleString, type DeviceRule } from '../security/device-rules.js';
 
 // ---------------------------------------------------------------------------------------------
 // Limits: validation and Docker's rules, decided once for both drivers.
@@ -290,6 +262,11 @@ export interface CgroupFs {
   listDirs(path: string): string[];
   /** Send `signal` to `pid`; a pid that already exited (ESRCH) is not an error. */
   kill(pid: number, signal: NodeJS.Signals): void;
+  /**
+   * cgroup v2: enforce the device allow-list ({@link DEFAULT_DEVICE_RULES}) on the cgroup
+   * directory `path` by attaching a `BPF_CGROUP_DEVICE` program.
+   */
+  attachDeviceFilter(path: string): void;
 }
 
 const VERBS: Record<string, string> = {
@@ -398,6 +375,9 @@ export const nodeCgroupFs: CgroupFs = Object.freeze({
       if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
       throw toSystemError(err, 'kill', `pid ${pid}`);
     }
+  },
+  attachDeviceFilter(path: string): void {
+    attachDefaultDeviceFilter(path);
   },
 });
 

@@ -5,7 +5,8 @@
  * in `<root>/cgroup.subtree_control` and in `berth/cgroup.subtree_control`. Berth writes the
  * latter (it owns `berth`) but never the root's: a missing controller there is an
  * UnsupportedError that says the command to run. v2 has no devices controller; the device
- * whitelist ({@link DEFAULT_DEVICE_RULES}) must be enforced by a BPF program from the native core.
+ * allow-list is a BPF_CGROUP_DEVICE program attached to each container's directory
+ * (`CgroupFs.attachDeviceFilter`, lib/security/device-filter.ts).
  * @module
  */
 
@@ -112,6 +113,8 @@ export class CgroupV2Driver implements CgroupDriver {
     const dir = join(parent, id);
     this.#fs.mkdir(dir);
     try {
+      // Before any process can join: the allow-list holds from the container's first instruction.
+      this.#fs.attachDeviceFilter(dir);
       this.#configure(dir, r);
     } catch (err) {
       try {

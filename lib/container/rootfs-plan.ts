@@ -63,12 +63,23 @@ export interface RootfsPlanInput {
 export const DEFAULT_DEVICES: readonly string[] = Object.freeze(['null', 'zero', 'full', 'random', 'urandom', 'tty']);
 
 
+/**
+ * Flags of every filesystem a container can write: device nodes it creates (it keeps
+ * CAP_MKNOD, as in Docker) cannot be opened, and set-id bits do nothing. `privileged` lifts
+ * both, as Docker's --privileged does.
+ */
+export function writableFlags(privileged: boolean | undefined): number {
+  return privileged ? 0 : MS_NODEV | MS_NOSUID;
+}
+
 function rootOps(input: RootfsPlanInput): NativeMountOp[] {
   const staging = input.stagingDir;
   // The tmpfs lives only in this container's mount namespace: when the last process exits,
   // the kernel frees it with the namespace, so a crashed owner leaks nothing on the host.
+  // In host mode it *is* the container's writable root (/, /root, /etc, /var/tmp): like every
+  // writable filesystem, nodev and nosuid (the container keeps CAP_MKNOD, as in Docker).
   const ops: NativeMountOp[] = [
-    { kind: MountOpKind.Mount, source: 'tmpfs', target: staging, fstype: 'tmpfs', flags: 0, data: 'mode=0755' },
+    { kind: MountOpKind.Mount, source: 'tmpfs', target: staging, fstype: 'tmpfs', flags: writableFlags(input.privileged), data: 'mode=0755' },
   ];
   if (input.source.kind === 'overlay') {
     const root = `${staging}/root`;
@@ -90,8 +101,9 @@ function rootOps(input: RootfsPlanInput): NativeMountOp[] {
         data: workDir,
         ...(input.userns ? { fstype: 'userxattr' } : {}),
         // nodev: berth grants CAP_MKNOD as Docker does, so device nodes must be inert
-        // everywhere but the few devices bound under /dev.
-        flags: input.privileged ? 0 : MS_NODEV,
+        // everywhere but the few devices bound under /dev. nosuid: no_new_privs already makes
+        // set-id bits inert; the mount flag makes that true without it, too.
+        flags: writableFlags(input.privileged),
       },
       { kind: MountOpKind.EnterRoot, target: root },
     );
@@ -225,7 +237,7 @@ function userMountOps(mounts: MountSpec[], privileged: boolean): NativeMountOp[]
         target: m.target,
         readonly: m.readonly === true,
         recursive: true,
-        flags: privileged ? 0 : MS_NODEV,
+        flags: writableFlags(privileged),
         // Filled in by the caller, which knows whether the source is a file or a directory.
         create: CreateKind.Dir,
       };

@@ -1,7 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { SystemError, UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { toSystemError } from '../../lib/cgroup/types.js';
 import { CgroupV2Driver, cpuSharesToWeight, nodeCgroupFs, detectCgroupLayout, probeCgroups, resolveLimits, type CgroupLimits } from '../../lib/cgroup/index.js';
@@ -46,6 +46,18 @@ describe('probe (v2)', () => {
 });
 
 describe('create (v2)', () => {
+  test('attaches the device allow-list program to the new cgroup before anything joins it', () => {
+    const { fake, driver } = setup();
+    driver.create('dev1', {});
+    assert.deepEqual(fake.deviceFilters.map((d) => relative(fake.root, d)), ['berth/dev1']);
+    // A failed attach fails the create and leaves no directory behind.
+    fake.attachDeviceFilter = () => {
+      throw new Error('bpf refused');
+    };
+    assert.throws(() => driver.create('dev2', {}), /bpf refused/);
+    assert.equal(existsSync(join(fake.root, 'berth/dev2')), false);
+  });
+
   test('writes exactly the files for memory/swap/cpus/shares/cpuset/pids', () => {
     const { fake, driver } = setup();
     const before = fake.snapshotOutsideBerth();
