@@ -116,7 +116,7 @@ export interface RunOptions extends Pick<NetworkRunOptions, 'network' | 'network
   tty?: boolean;
   /** Mount the root filesystem read-only. */
   readonlyRootfs?: boolean;
-  /** Capabilities to add to Docker's 14 defaults (`'NET_ADMIN'`, `'ALL'`). */
+  /** Capabilities to add to the defaults (Docker's 14 minus NET_RAW): `'NET_RAW'`, `'NET_ADMIN'`, `'ALL'`. */
   capAdd?: string[];
   /** Capabilities to drop (`'ALL'` to start from none). */
   capDrop?: string[];

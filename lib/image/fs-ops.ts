@@ -88,7 +88,12 @@ export interface FsOpsBinding {
   fsReadDirAt(rootFd: number, path: string): string[];
   /** lstat; null when the path (or a parent) does not exist. "" is the root. */
   fsLstatAt(rootFd: number, path: string): FsStat | null;
-  /** Opens a path read-only without following a final symlink (for copy-up). */
+  /**
+   * Opens a regular file or directory read-only, confined to the root: the entry is pinned
+   * with O_PATH|O_NOFOLLOW, its type checked on that inode, then the same inode reopened
+   * (O_NOCTTY|O_NONBLOCK). Anything else is refused (ENXIO; ELOOP for a symlink), so a
+   * container swapping a file for a device or FIFO never gets it opened on the host.
+   */
   fsOpenAt(rootFd: number, path: string): number;
   fsSetXattrAt(rootFd: number, path: string, name: string, value: Buffer): void;
   fsListXattrsAt(rootFd: number, path: string): Array<[name: string, value: Buffer]>;
