@@ -774,6 +774,29 @@ Napi::Value FsRemoveAt(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// fsRenameAt(rootFd, from, to): renames `from` over `to` atomically; both must be in one
+// directory, resolved once inside the root (a reader of `to` sees the old file or the new one,
+// never a missing or half-written one).
+Napi::Value FsRenameAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string from, to;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &from) || !GetString(info, 2, &to)) {
+    return TypeError(env, "fsRenameAt(rootFd: number, from: string, to: string)");
+  }
+  Fd parent;
+  std::string from_base, to_dir, to_base;
+  Failure f;
+  if (fsops::OpenParent(root, from, &parent, &from_base, &f) < 0) return Throw(env, f);
+  std::string from_dir;
+  if (!fsops::SplitPath(from, &from_dir, &from_base) || !fsops::SplitPath(to, &to_dir, &to_base) || from_dir != to_dir) {
+    return ThrowErrno(env, EXDEV, "renameat", to);
+  }
+  if (renameat(parent.get(), from_base.c_str(), parent.get(), to_base.c_str()) < 0) return ThrowErrno(env, errno, "renameat", to);
+  fsops::g_epoch.fetch_add(1);
+  return env.Undefined();
+}
+
 // fsReadDirAt(rootFd, path): string[] — "" lists the root.
 Napi::Value FsReadDirAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1144,6 +1167,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
   exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));
   exports.Set("fsRemoveAt", Napi::Function::New(env, FsRemoveAt, "fsRemoveAt"));
+  exports.Set("fsRenameAt", Napi::Function::New(env, FsRenameAt, "fsRenameAt"));
   exports.Set("fsReadDirAt", Napi::Function::New(env, FsReadDirAt, "fsReadDirAt"));
   exports.Set("fsLstatAt", Napi::Function::New(env, FsLstatAt, "fsLstatAt"));
   exports.Set("fsOpenAt", Napi::Function::New(env, FsOpenAt, "fsOpenAt"));

@@ -84,6 +84,8 @@ export interface FsOpsBinding {
   fsWritePoolClose?(pool: WritePoolHandle): void;
   /** Removes a path recursively; false when nothing was there. */
   fsRemoveAt(rootFd: number, path: string): boolean;
+  /** Atomic rename of `from` over `to`, both in the same directory of the root. */
+  fsRenameAt(rootFd: number, from: string, to: string): void;
   /** Names in a directory ("" is the root). */
   fsReadDirAt(rootFd: number, path: string): string[];
   /** lstat; null when the path (or a parent) does not exist. "" is the root. */

@@ -43,19 +43,33 @@ function withContainerRoot<T>(pid: ProcessIdentity, fn: (rootFd: number) => T): 
   }
 }
 
-/** Replaces a small file in a running container. False when the container is gone or the write failed (read-only root, path replaced). */
+/**
+ * Replaces a small file in a running container. False when the container is gone or the write
+ * failed (read-only root, path replaced). The new content is written beside the file and
+ * renamed over it: the container's resolver reads /etc/hosts at any moment, and replacing it in
+ * place showed it a missing or empty file ("bad address") while a peer joined.
+ */
 export function writeContainerFile(pid: ProcessIdentity, relPath: string, content: string, mode = 0o644): boolean {
   try {
     return (
       withContainerRoot(pid, (rootFd) => {
-        const fd = fsOps().fsMakeEntry(rootFd, { path: relPath, kind: 'file', mode });
+        const slash = relPath.lastIndexOf('/');
+        const temp = `${relPath.slice(0, slash + 1)}.${relPath.slice(slash + 1)}.berth-${process.pid}`;
+        const fd = fsOps().fsMakeEntry(rootFd, { path: temp, kind: 'file', mode });
         try {
           writeSync(fd, content);
         } catch (error) {
           closeSync(fd);
+          fsOps().fsRemoveAt(rootFd, temp);
           throw error;
         }
-        fsOps().fsFinishFile(fd, { mode }, relPath);
+        fsOps().fsFinishFile(fd, { mode }, temp);
+        try {
+          fsOps().fsRenameAt(rootFd, temp, relPath);
+        } catch (error) {
+          fsOps().fsRemoveAt(rootFd, temp);
+          throw error;
+        }
         return true;
       }) ?? false
     );
