@@ -15,6 +15,8 @@
         "src-native/exit-watch.cc",
         "src-native/launch-watch.cc",
         "src-native/device-filter.cc",
+        "src-native/process-setup.cc",
+        "src-native/exec-plan-writer.cc",
         "src-native/fs-ops.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc"
@@ -30,7 +32,7 @@
       "type": "executable",
       "sources": [
         "src-native/helper-main.cc",
-        "src-native/exec-helper.cc",
+        "src-native/process-setup.cc",
         "src-native/monitor.cc",
         "src-native/spawn-io.cc",
         "src-native/clone3-vm.cc",
@@ -43,6 +45,21 @@
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Os", "-fno-exceptions", "-fno-rtti", "-fno-pie"],
       "cflags_cc!": ["-std=gnu++17", "-fPIC"],
       "ldflags": ["-static", "-no-pie", "-s", "-Wl,--gc-sections"]
+    },
+    {
+      "target_name": "berth-exec",
+      "type": "executable",
+      "sources": [
+        "src-native/exec-main.cc",
+        "src-native/exec-plan-reader.cc",
+        "src-native/process-setup.cc",
+        "src-native/clone3-vm.cc"
+      ],
+      "defines": ["BERTH_FREESTANDING"],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Os", "-ffreestanding", "-fno-exceptions", "-fno-rtti",
+                    "-fno-stack-protector", "-fno-pie", "-fno-asynchronous-unwind-tables", "-fno-threadsafe-statics"],
+      "cflags_cc!": ["-std=gnu++17", "-fPIC"],
+      "ldflags": ["-static", "-nostdlib", "-nostartfiles", "-no-pie", "-s", "-Wl,--gc-sections"]
     }
   ]
 }

@@ -110,8 +110,8 @@ export interface NativeLaunchSpec {
   cgroupDir?: string;
   /**
    * Exec into a running container: join the namespaces of `pidfd`'s process instead of
-   * creating new ones. `helperFd` is the sealed berth-helper that performs the join, so that
-   * no process sharing Node's memory ever enters the container (src-native/spawn-exec.cc).
+   * creating new ones. `helperFd` is the sealed berth-exec that performs the join, so that no
+   * process sharing Node's memory ever enters the container (src-native/spawn-exec.cc).
    */
   join?: { pidfd: number; namespaces: number; helperFd: number };
   mounts: NativeMountOp[];
@@ -295,6 +295,22 @@ export function helperExecutableFd(): number {
   if (helperFd !== undefined) return helperFd;
   helperFd = load().binding.sealExecutable(helperExecutablePath());
   return helperFd;
+}
+
+let execHelperFd: number | undefined;
+
+/**
+ * The sealed-memfd copy of `berth-exec`, the freestanding program that performs every exec
+ * into a running container (src-native/exec-main.cc), beside the addon.
+ */
+export function execHelperExecutableFd(): number {
+  if (execHelperFd !== undefined) return execHelperFd;
+  const path = join(load().dir, 'berth-exec');
+  if (!existsSync(path)) {
+    throw new UnsupportedError(`berth's exec helper is missing: expected ${path} beside the native addon`, { path });
+  }
+  execHelperFd = load().binding.sealExecutable(path);
+  return execHelperFd;
 }
 
 /** Converts an error object from the native core into the BerthError family. */

@@ -28,14 +28,14 @@ namespace {
 // matters: PR_SET_PDEATHSIG fires when the *thread* that cloned the child exits.
 class SpawnWorker : public Napi::AsyncWorker {
  public:
-  SpawnWorker(Napi::Env env, LaunchSpec spec, std::string encoded)
+  SpawnWorker(Napi::Env env, LaunchSpec spec)
       : Napi::AsyncWorker(env, "berth:spawn"), deferred_(Napi::Promise::Deferred::New(env)),
-        spec_(std::move(spec)), encoded_(std::move(encoded)) {}
+        spec_(std::move(spec)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    result_ = spec_.join_pidfd >= 0 ? SpawnExec(spec_, encoded_, &error_) : Spawn(spec_, &error_);
+    result_ = spec_.join_pidfd >= 0 ? SpawnExec(spec_, &error_) : Spawn(spec_, &error_);
   }
 
   void OnOK() override {
@@ -69,7 +69,6 @@ class SpawnWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   LaunchSpec spec_;
-  std::string encoded_;  // an exec's spec, handed on to berth-helper as is
   SpawnResult result_;
   NativeError error_;
 };
@@ -83,8 +82,7 @@ Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   LaunchSpec spec;
   std::string error;
   if (!DecodeLaunchSpec(buf.Data(), buf.Length(), &spec, &error)) return ThrowTypeError(env, error);
-  std::string encoded = spec.join_pidfd >= 0 ? std::string(buf.Data(), buf.Length()) : std::string();
-  auto* worker = new SpawnWorker(env, std::move(spec), std::move(encoded));
+  auto* worker = new SpawnWorker(env, std::move(spec));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

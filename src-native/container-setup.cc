@@ -96,19 +96,8 @@ struct Child {
     ctx->trace_ns[stage] = ts.tv_sec * 1000000000LL + ts.tv_nsec - ctx->trace_start_ns;
   }
 
-  [[noreturn]] void Report(ChildReportKind kind, long neg_errno, const char* syscall,
-                           const char* path) {
-    ChildReport report;
-    report.kind = kind;
-    report.err = static_cast<int32_t>(neg_errno < 0 ? -neg_errno : neg_errno);
-    Copy(report.syscall, sizeof(report.syscall), syscall);
-    Copy(report.path, sizeof(report.path), path);
-    raw::Write(ctx->sync_fd, &report, sizeof(report));
-    raw::ExitGroup(kind == ChildReportKind::kNotFound ? 127 : 126);
-  }
-
   [[noreturn]] void Fail(long neg_errno, const char* syscall, const char* path) {
-    Report(ChildReportKind::kSetupError, neg_errno, syscall, path);
+    ReportAndExit(ctx->sync_fd, ChildReportKind::kSetupError, neg_errno, syscall, path);
   }
 
   long Check(long ret, const char* syscall, const char* path) {
@@ -507,198 +496,6 @@ struct Child {
     raw::Close(static_cast<int>(s));
   }
 
-  // Puts fds onto 0, 1, 2. Sources are first moved above 2 so that a source that already sits
-  // on 0..2 is not clobbered by an earlier dup3.
-  void SetupStdio(const int (&sources)[3]) {
-    int high[3];
-    for (int i = 0; i < 3; ++i) {
-      high[i] = static_cast<int>(Check(Call(SYS_fcntl, sources[i], F_DUPFD_CLOEXEC, 3), "fcntl", "stdio"));
-    }
-    for (int i = 0; i < 3; ++i) {
-      Check(Call(SYS_dup3, high[i], i, 0), "dup3", "stdio");
-      raw::Close(high[i]);
-    }
-  }
-
-  // One message to the parent: `payload` (its first byte a tag) with `fd` as SCM_RIGHTS.
-  void SendWithFd(const void* payload, size_t len, int fd, const char* what) {
-    iovec iov{const_cast<void*>(payload), len};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    __builtin_memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    Check(Call(SYS_sendmsg, ctx->sync_fd, &msg, 0), "sendmsg", what);
-  }
-
-  void SendFd(int fd) {
-    char tag = 'T';
-    SendWithFd(&tag, 1, fd, "tty");
-  }
-
-  // A terminal from the container's own devpts instance: the master goes back to the parent
-  // over the sync socket, the slave becomes the controlling terminal and stdio.
-  void SetupTty() {
-    long master = Check(Call(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC),
-                        "open", "/dev/ptmx");
-    int unlock = 0;
-    Check(Call(SYS_ioctl, static_cast<int>(master), TIOCSPTLCK, &unlock), "ioctl(TIOCSPTLCK)", "/dev/ptmx");
-    unsigned int n = 0;
-    Check(Call(SYS_ioctl, static_cast<int>(master), TIOCGPTN, &n), "ioctl(TIOCGPTN)", "/dev/ptmx");
-    char name[32];
-    Copy(name, sizeof(name), "/dev/pts/");
-    size_t len = Len(name);
-    char digits[12];
-    int d = 0;
-    do {
-      digits[d++] = static_cast<char>('0' + n % 10);
-      n /= 10;
-    } while (n != 0);
-    while (d > 0) name[len++] = digits[--d];
-    name[len] = '\0';
-    long slave = Check(Call(SYS_openat, AT_FDCWD, name, O_RDWR | O_NOCTTY | O_CLOEXEC), "open", name);
-    winsize ws{};
-    ws.ws_row = spec->tty_rows;
-    ws.ws_col = spec->tty_cols;
-    Call(SYS_ioctl, static_cast<int>(slave), TIOCSWINSZ, &ws);
-    Check(Call(SYS_setsid), "setsid", name);
-    Check(Call(SYS_ioctl, static_cast<int>(slave), TIOCSCTTY, 0), "ioctl(TIOCSCTTY)", name);
-    int fds[3] = {static_cast<int>(slave), static_cast<int>(slave), static_cast<int>(slave)};
-    SetupStdio(fds);
-    SendFd(static_cast<int>(master));
-    raw::Close(static_cast<int>(master));
-    raw::Close(static_cast<int>(slave));
-  }
-
-  void SetupPlainStdio() {
-    int fds[3];
-    long null_fd = -1;
-    for (int i = 0; i < 3; ++i) {
-      if (ctx->stdio_fds[i] >= 0) {
-        fds[i] = ctx->stdio_fds[i];
-      } else {
-        if (null_fd < 0) {
-          null_fd = Check(Call(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null");
-        }
-        fds[i] = static_cast<int>(null_fd);
-      }
-    }
-    SetupStdio(fds);
-    if (null_fd >= 0) raw::Close(static_cast<int>(null_fd));
-    Call(SYS_setsid);
-  }
-
-  void ApplyRlimits() {
-    for (const Rlimit& r : spec->rlimits) {
-      struct {
-        uint64_t cur, max;
-      } lim{r.soft, r.hard};
-      Check(Call(SYS_prlimit64, 0, r.resource, &lim, nullptr), "prlimit64", "ulimits");
-    }
-  }
-
-  void DropCredentials() {
-    // The bounding set first: PR_CAPBSET_DROP needs CAP_SETPCAP, which we may be about to lose.
-    for (int cap = 0; cap < 64; ++cap) {
-      if (spec->cap_bounding & (uint64_t{1} << cap)) continue;
-      long r = Call(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
-      if (r == -EINVAL) break;  // past the kernel's last capability
-      Check(r, "prctl(PR_CAPBSET_DROP)", "capabilities");
-    }
-    Check(Call(SYS_setgroups, spec->groups.size(), spec->groups.data()), "setgroups", "user");
-    Check(Call(SYS_setresgid, spec->gid, spec->gid, spec->gid), "setresgid", "user");
-    // Keep the permitted set across the uid change; capset below sets the exact sets.
-    Check(Call(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)", "user");
-    Check(Call(SYS_setresuid, spec->uid, spec->uid, spec->uid), "setresuid", "user");
-    Check(Call(SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)", "user");
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2];
-    for (int i = 0; i < 2; ++i) {
-      data[i].effective = static_cast<uint32_t>(spec->cap_effective >> (32 * i));
-      data[i].permitted = static_cast<uint32_t>(spec->cap_permitted >> (32 * i));
-      data[i].inheritable = static_cast<uint32_t>(spec->cap_inheritable >> (32 * i));
-    }
-    Check(Call(SYS_capset, &header, data), "capset", "capabilities");
-    Check(Call(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)",
-          "capabilities");
-    for (int cap = 0; cap < 64; ++cap) {
-      if (!(spec->cap_ambient & (uint64_t{1} << cap))) continue;
-      Check(Call(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), "prctl(PR_CAP_AMBIENT_RAISE)",
-            "capabilities");
-    }
-  }
-
-  // Closes every fd above 2 except the ones still needed until execve (which are CLOEXEC).
-  // Done before chdir(workdir): a Node fd left open there is the CVE-2024-21626 escape.
-  void CloseInheritedFds() {
-    int keep[2] = {ctx->sync_fd, spec->exec_fd};
-    if (keep[0] > keep[1]) {
-      int t = keep[0];
-      keep[0] = keep[1];
-      keep[1] = t;
-    }
-    unsigned lo = 3;
-    for (int k : keep) {
-      if (k < static_cast<int>(lo)) continue;
-      if (static_cast<unsigned>(k) > lo) Call(SYS_close_range, lo, static_cast<unsigned>(k) - 1, 0);
-      lo = static_cast<unsigned>(k) + 1;
-    }
-    Call(SYS_close_range, lo, ~0U, 0);
-  }
-
-  void EnterWorkdir() {
-    open_how how{};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_NO_MAGICLINKS;
-    const char* cwd = spec->cwd.empty() ? "/" : spec->cwd.c_str();
-    long fd = Call(SYS_openat2, AT_FDCWD, cwd, &how, sizeof(how));
-    if (fd < 0) Fail(fd, "chdir", cwd);
-    Check(Call(SYS_fchdir, static_cast<int>(fd)), "chdir", cwd);
-    raw::Close(static_cast<int>(fd));
-  }
-
-  void LoadSeccomp() {
-    if (spec->seccomp.empty()) return;
-    sock_fprog prog{};
-    prog.len = static_cast<unsigned short>(spec->seccomp.size() / sizeof(sock_filter));
-    prog.filter = reinterpret_cast<sock_filter*>(const_cast<char*>(spec->seccomp.data()));
-    Check(Call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog), "seccomp", "seccomp");
-  }
-
-  [[noreturn]] void Exec() {
-    if (spec->exec_fd >= 0) {
-      long r = Call(SYS_execveat, spec->exec_fd, "", ctx->argv, ctx->envp, AT_EMPTY_PATH);
-      Fail(r, "execveat", "berth-init");
-    }
-    long first_other = 0;
-    const char* other_path = "";
-    bool denied = false;
-    const char* denied_path = "";
-    for (const std::string& candidate : spec->exec_candidates) {
-      long r = Call(SYS_execve, candidate.c_str(), ctx->argv, ctx->envp);
-      if (r == -ENOENT || r == -ENOTDIR) continue;
-      if (r == -EACCES) {
-        if (!denied) denied_path = candidate.c_str();
-        denied = true;
-        continue;
-      }
-      if (first_other == 0) {
-        first_other = r;
-        other_path = candidate.c_str();
-      }
-    }
-    if (denied) Report(ChildReportKind::kNotExecutable, -EACCES, "execve", denied_path);
-    if (first_other != 0) Report(ChildReportKind::kNotExecutable, first_other, "execve", other_path);
-    Report(ChildReportKind::kNotFound, -ENOENT, "execve",
-           spec->argv.empty() ? "" : spec->argv[0].c_str());
-  }
-
   void ResetSignals() {
     struct KernelSigaction {
       void* handler;
@@ -741,51 +538,11 @@ struct Child {
     }
   }
 
-  void WriteOomScoreAdj() {
-    long fd = Check(Call(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open",
-                    "/proc/self/oom_score_adj");
-    char buf[16];
-    int v = spec->oom_score_adj;
-    size_t n = 0;
-    bool neg = v < 0;
-    unsigned u = static_cast<unsigned>(neg ? -v : v);
-    char tmp[12];
-    int d = 0;
-    do {
-      tmp[d++] = static_cast<char>('0' + u % 10);
-      u /= 10;
-    } while (u != 0);
-    if (neg) buf[n++] = '-';
-    while (d > 0) buf[n++] = tmp[--d];
-    raw::Write(static_cast<int>(fd), buf, n);
-    raw::Close(static_cast<int>(fd));
-  }
-
-  // Everything from stdio to execve: shared by a container's PID 1 and an exec'd process.
+  // Everything from stdio to execve (process-setup.cc), on this child's own context.
   [[noreturn]] void FinishAndExec() {
-    if (spec->tty) {
-      SetupTty();
-    } else {
-      SetupPlainStdio();
-    }
-    Mark(kTraceStdio);
-    ApplyRlimits();
-    if (spec->set_oom_score_adj) WriteOomScoreAdj();
-    DropCredentials();
-    // Changing credentials cleared the parent-death signal; set it again.
-    if (spec->die_with_parent) Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    Mark(kTraceCreds);
-    CloseInheritedFds();
-    EnterWorkdir();
-    Call(SYS_umask, 022);
-    if (spec->no_new_privs) Check(Call(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)", "");
-    // Unblock signals only now: from here on default dispositions apply.
-    uint64_t empty = 0;
-    Call(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
-    // Seccomp last, so that the setup above is not subject to the container's profile.
-    LoadSeccomp();
-    Mark(kTraceSeccomp);
-    Exec();
+    ProcessContext process{ctx->process_spec, ctx->sync_fd, {ctx->stdio_fds[0], ctx->stdio_fds[1], ctx->stdio_fds[2]},
+                           ctx->argv, ctx->envp, ctx->trace ? ctx->trace_ns : nullptr, ctx->trace_start_ns};
+    berth::FinishAndExec(&process);
   }
 
   [[noreturn]] void Run() {
@@ -823,68 +580,6 @@ struct Child {
     FinishAndExec();
   }
 
-  // Exec into a running container (from berth-helper: see spawn-exec.cc). setns() into the
-  // pid namespace only places our *children* there, so we fork once more: CLONE_PARENT makes
-  // that process a child of Node (which reaps it), and it reports on a status socket of its
-  // own, so that Node's worker thread, which reads only this helper's messages, never waits
-  // for a process the container can stop.
-  [[noreturn]] void RunJoin() {
-    WaitForGo();
-    Check(Call(SYS_setns, spec->join_pidfd, spec->join_namespaces), "setns", "container");
-    raw::Close(spec->join_pidfd);
-    int status[2];
-    Check(Call(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, status), "socketpair", "exec status");
-    // The process shares this helper's memory (CLONE_VM), never Node's: the helper is a program
-    // of its own. No page tables to copy — on some hosts a fork costs more than all the rest of
-    // an exec — and the helper's exit does not tear the memory down under the process (it holds
-    // its own reference until its execve). It runs on its own stack with its own context.
-    static ExecChild exec_child;
-    exec_child.ctx = *ctx;
-    exec_child.ctx.sync_fd = status[1];
-    exec_child.close_in_child[0] = ctx->sync_fd;
-    exec_child.close_in_child[1] = status[0];
-    alignas(16) static char stack[256 * 1024];
-    int pidfd = -1;
-    int pid = clone(ExecChildMain, stack + sizeof(stack), CLONE_VM | CLONE_PARENT | CLONE_PIDFD | SIGCHLD, &exec_child,
-                    &pidfd);
-    if (pid < 0) Fail(-EAGAIN, "clone", "exec");
-    raw::Close(status[1]);
-    struct {
-      char tag;
-      int pid;
-    } __attribute__((packed)) payload{'P', static_cast<int>(pid)};
-    int fds[2] = {pidfd, status[0]};
-    iovec iov{&payload, sizeof(payload)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(fds))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(fds));
-    __builtin_memcpy(CMSG_DATA(c), fds, sizeof(fds));
-    long sent = Call(SYS_sendmsg, ctx->sync_fd, &msg, 0);
-    // Node never learnt of the process: it must not run.
-    if (sent < 0) Call(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-    raw::ExitGroup(sent < 0 ? 125 : 0);
-  }
-
-  struct ExecChild {
-    ChildContext ctx;
-    int close_in_child[2];  // the helper's sync socket and the status socket's other end
-  };
-
-  static int ExecChildMain(void* arg) {
-    auto* e = static_cast<ExecChild*>(arg);
-    // Without CLONE_FILES this fd table is the process's own copy: closing here leaves the
-    // helper's descriptors alone.
-    for (int fd : e->close_in_child) raw::Close(fd);
-    Child child{&e->ctx, e->ctx.spec};
-    child.FinishAndExec();
-  }
 };
 
 }  // namespace
@@ -895,9 +590,5 @@ int ChildMain(void* context) {
   child.Run();
 }
 
-void RunExecJoin(ChildContext* ctx) {
-  Child child{ctx, ctx->spec};
-  child.RunJoin();
-}
 
 }  // namespace berth

@@ -4,10 +4,6 @@
 //   berth-helper monitor --state-dir DIR ...   (see monitor.h)
 //     The parent of a detached container's PID 1: logs, exit status, cgroup cleanup.
 //
-//   berth-helper exec   (descriptors 3..8 as exec-helper.h numbers them)
-//     Started by the addon for Container.exec(): joins a running container and starts the
-//     process there, so that no process sharing Node's memory ever enters a container.
-//
 //   berth-helper init -- CMD [ARGS...]
 //     PID 1 of a container started with `init: true`: runs CMD as its child, reaps every
 //     zombie reparented to it, forwards signals to CMD, and exits with CMD's status (128+n if
@@ -20,7 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "exec-helper.h"
 #include "monitor.h"
 
 namespace {
@@ -92,7 +87,6 @@ int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "init") == 0 && strcmp(argv[2], "--") == 0) {
     return RunInit(argv + 3);
   }
-  if (argc == 2 && strcmp(argv[1], "exec") == 0) berth::RunExecHelper();
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
   return Usage();
 }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "process-setup.h"
+
 namespace berth {
 
 enum class MountOpKind : int {
@@ -63,11 +65,8 @@ struct MountOp {
   CreateKind create = CreateKind::kNone;
 };
 
-struct Rlimit {
-  int resource = 0;
-  uint64_t soft = 0;
-  uint64_t hard = 0;
-};
+// One layout for the spec and for the process setup, which reads the vector's data in place.
+using Rlimit = ProcessRlimit;
 
 enum class StdioMode : int { kNull = 0, kPipe = 1, kInheritFd = 2 };
 
@@ -106,8 +105,8 @@ struct LaunchSpec {
   // With it, `mounts` is empty and the child setns()es instead of creating namespaces.
   int join_pidfd = -1;
   int join_namespaces = 0;
-  // The sealed berth-helper memfd that performs the join (spawn-exec.cc): Node's own thread
-  // never enters a container's namespaces.
+  // The sealed berth-exec memfd that performs the join (spawn-exec.cc): no process of Node's
+  // ever enters a container's namespaces.
   int join_helper_fd = -1;
 
   std::vector<MountOp> mounts;

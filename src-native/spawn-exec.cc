@@ -7,13 +7,14 @@
 // nothing Node's worker threads wait for may be something the container can stop.
 //
 //   1. This worker thread clones a trampoline (CLONE_VM | CLONE_VFORK) that, outside every
-//      container namespace, moves a few descriptors to fixed numbers and execs berth-helper
-//      from its sealed memfd. From then on it is a separate program with its own small
-//      address space (the helper, H). CLONE_VFORK holds this thread until that execve only.
+//      container namespace, moves a few descriptors to fixed numbers and execs berth-exec
+//      (exec-main.cc) from its sealed memfd. From then on it is a separate program with its own
+//      small address space (the helper, H). CLONE_VFORK holds this thread until that execve.
 //   2. Node writes H into the container's cgroups and says "go". H is non-dumpable; it joins
-//      the container's namespaces and forks the process (P) into the container's pid
-//      namespace with CLONE_PARENT, so that Node reaps it. P inherits non-dumpability until its
-//      own execve: the container can neither ptrace it nor open its /proc/<pid>/{mem,environ,fd}.
+//      the container's namespaces and clones the process (P) into the container's pid
+//      namespace with CLONE_PARENT, so that Node reaps it. P shares H's memory (never Node's)
+//      and its non-dumpability until its own execve: the container can neither ptrace it nor
+//      open its /proc/<pid>/{mem,environ,fd}.
 //   3. H sends P's pidfd and a status socket back and exits. This thread returns then: H is
 //      invisible to the container, so the wait is bounded by berth's own work (with a
 //      deadline all the same). P's tty master, failure report and execve (EOF) arrive on the
@@ -33,7 +34,7 @@
 #include <vector>
 
 #include "container-setup.h"
-#include "exec-helper.h"
+#include "exec-plan.h"
 #include "raw-syscall.h"
 #include "spawn-io.h"
 #include "spawn.h"
@@ -51,7 +52,7 @@ constexpr int64_t kHelperDeadlineNs = 10LL * 1000 * 1000 * 1000;
 
 struct Trampoline {
   int helper_fd;
-  int sources[kExecFdCount];  // moved to kExecSpecFd + i; -1: leave that number closed
+  int sources[kExecFdCount];  // moved to kExecPlanFd + i; -1: leave that number closed
   char* const* argv;
   char* const* envp;
 };
@@ -69,18 +70,18 @@ int TrampolineMain(void* arg) {
   long helper = raw::Call(SYS_fcntl, t->helper_fd, F_DUPFD_CLOEXEC, 64);
   if (helper < 0) raw::ExitGroup(125);
   for (int i = 0; i < kExecFdCount; ++i) {
-    if (high[i] >= 0 && raw::Call(SYS_dup3, high[i], kExecSpecFd + i, 0) < 0) raw::ExitGroup(125);
+    if (high[i] >= 0 && raw::Call(SYS_dup3, high[i], kExecPlanFd + i, 0) < 0) raw::ExitGroup(125);
   }
   // Nothing else of Node's survives the execve: only 0..2 (replaced by the helper at once)
   // and the numbered descriptors above.
-  raw::Call(SYS_close_range, kExecSpecFd + kExecFdCount, ~0U, CLOSE_RANGE_CLOEXEC);
+  raw::Call(SYS_close_range, kExecPlanFd + kExecFdCount, ~0U, CLOSE_RANGE_CLOEXEC);
   long r = raw::Call(SYS_execveat, static_cast<int>(helper), "", t->argv, t->envp, AT_EMPTY_PATH);
   ChildReport report{};
   report.kind = ChildReportKind::kSetupError;
   report.err = static_cast<int32_t>(-r);
   const char what[] = "execveat";
   for (size_t i = 0; i < sizeof(what); ++i) report.syscall[i] = what[i];
-  const char path[] = "berth-helper exec";
+  const char path[] = "berth-exec";
   for (size_t i = 0; i < sizeof(path); ++i) report.path[i] = path[i];
   raw::Write(kExecSyncFd, &report, sizeof(report));
   raw::ExitGroup(125);
@@ -112,7 +113,7 @@ bool WriteText(const std::string& path, const std::string& text, NativeError* er
 
 }  // namespace
 
-SpawnResult SpawnExec(const LaunchSpec& spec, const std::string& encoded, NativeError* error) {
+SpawnResult SpawnExec(const LaunchSpec& spec, NativeError* error) {
   SpawnResult result;
   int child_stdio[3] = {-1, -1, -1};
   int sync[2] = {-1, -1};
@@ -140,16 +141,21 @@ SpawnResult SpawnExec(const LaunchSpec& spec, const std::string& encoded, Native
     cleanup();
     return result;
   }
-  spec_fd = memfd_create("berth-exec-spec", MFD_CLOEXEC);
-  if (spec_fd < 0 || !WriteAllFd(spec_fd, encoded) || lseek(spec_fd, 0, SEEK_SET) != 0) {
-    SetError(error, errno, "memfd_create", "exec spec");
+  if (spec.exec_fd >= 0) {
+    SetError(error, EINVAL, "spawn", "exec");
+    error->message = "an exec cannot use the init helper";
+    cleanup();
+    return result;
+  }
+  spec_fd = memfd_create("berth-exec-plan", MFD_CLOEXEC);
+  if (spec_fd < 0 || !WriteAllFd(spec_fd, WriteExecPlan(spec))) {
+    SetError(error, errno, "memfd_create", "exec plan");
     cleanup();
     return result;
   }
 
-  char arg0[] = "berth-helper";
-  char arg1[] = "exec";
-  char* argv[] = {arg0, arg1, nullptr};
+  char arg0[] = "berth-exec";
+  char* argv[] = {arg0, nullptr};
   char* envp[] = {nullptr};
   Trampoline t{spec.join_helper_fd, {spec_fd, sync[1], spec.join_pidfd, child_stdio[0], child_stdio[1], child_stdio[2]}, argv, envp};
   void* stack = mmap(nullptr, kTrampolineStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -205,7 +211,7 @@ SpawnResult SpawnExec(const LaunchSpec& spec, const std::string& encoded, Native
     int ready = WaitReadable(sync[0], deadline);
     if (ready <= 0) {
       SetError(error, ready == 0 ? ETIMEDOUT : -ready, "poll", "exec helper");
-      if (ready == 0) error->message = "berth-helper did not start the process within 10 s; it was killed";
+      if (ready == 0) error->message = "berth-exec did not start the process within 10 s; it was killed";
       fail();
       return result;
     }

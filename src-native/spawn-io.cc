@@ -77,6 +77,37 @@ ssize_t ReceiveMessage(int sock, void* buf, size_t len, int (&fds)[2]) {
   return r;
 }
 
+void FillProcessSpec(const LaunchSpec& spec, ProcessSpec* out, std::vector<const char*>* candidates) {
+  candidates->clear();
+  for (const std::string& c : spec.exec_candidates) candidates->push_back(c.c_str());
+  ProcessSpec& p = *out;
+  p.tty = spec.tty;
+  p.tty_rows = spec.tty_rows;
+  p.tty_cols = spec.tty_cols;
+  p.rlimits = spec.rlimits.data();
+  p.rlimit_count = static_cast<uint32_t>(spec.rlimits.size());
+  p.set_oom_score_adj = spec.set_oom_score_adj;
+  p.oom_score_adj = spec.oom_score_adj;
+  p.uid = spec.uid;
+  p.gid = spec.gid;
+  p.groups = spec.groups.data();
+  p.group_count = static_cast<uint32_t>(spec.groups.size());
+  p.cap_bounding = spec.cap_bounding;
+  p.cap_effective = spec.cap_effective;
+  p.cap_permitted = spec.cap_permitted;
+  p.cap_inheritable = spec.cap_inheritable;
+  p.cap_ambient = spec.cap_ambient;
+  p.die_with_parent = spec.die_with_parent;
+  p.no_new_privs = spec.no_new_privs;
+  p.cwd = spec.cwd.c_str();
+  p.seccomp = spec.seccomp.empty() ? nullptr : spec.seccomp.data();
+  p.seccomp_bytes = static_cast<uint32_t>(spec.seccomp.size());
+  p.exec_fd = spec.exec_fd;
+  p.exec_candidates = candidates->data();
+  p.exec_candidate_count = static_cast<uint32_t>(candidates->size());
+  p.argv0 = spec.argv.empty() ? "" : spec.argv[0].c_str();
+}
+
 int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "launch-spec.h"
 #include "spawn.h"
@@ -25,6 +26,10 @@ bool MakeStdio(const LaunchSpec& spec, int (&child_ends)[3], int (&parent_ends)[
 // One message from the child: a payload and up to two descriptors (SCM_RIGHTS). Returns
 // recvmsg's result; fds[i] is set (close-on-exec) for each descriptor that came along.
 ssize_t ReceiveMessage(int sock, void* buf, size_t len, int (&fds)[2]);
+
+// The process part of `spec` as plain pointers for the child (process-setup.h); `candidates`
+// holds the exec candidates' pointers and must outlive the child's setup.
+void FillProcessSpec(const LaunchSpec& spec, ProcessSpec* out, std::vector<const char*>* candidates);
 
 // Monotonic nanoseconds.
 int64_t NowNs();

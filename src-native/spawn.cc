@@ -156,8 +156,14 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   for (const auto& v : spec.env) envp.push_back(const_cast<char*>(v.c_str()));
   envp.push_back(nullptr);
 
+  // The child may not allocate: the process part of the spec is laid out as pointers first.
+  std::vector<const char*> candidates;
+  ProcessSpec process{};
+  FillProcessSpec(spec, &process, &candidates);
+
   ChildContext ctx{};
   ctx.spec = &spec;
+  ctx.process_spec = &process;
   ctx.sync_fd = sync[1];
   for (int i = 0; i < 3; ++i) ctx.stdio_fds[i] = child_stdio[i];
   ctx.argv = argv.data();

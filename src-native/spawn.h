@@ -42,8 +42,8 @@ struct SpawnResult {
 SpawnResult Spawn(const LaunchSpec& spec, NativeError* error);
 
 // Blocking, bounded: starts a process inside the running container of `spec.join_pidfd`
-// through berth-helper (see spawn-exec.cc). `encoded` is the spec's wire form, handed to the
-// helper. Returns once the process exists; its exec is reported through `status_fd`.
-SpawnResult SpawnExec(const LaunchSpec& spec, const std::string& encoded, NativeError* error);
+// through berth-exec (see spawn-exec.cc). Returns once the process exists; its exec is
+// reported through `status_fd`.
+SpawnResult SpawnExec(const LaunchSpec& spec, NativeError* error);
 
 }  // namespace berth

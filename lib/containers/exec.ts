@@ -17,7 +17,7 @@ import { execNamespaces, planExec } from '../container/exec-plan.js';
 import { STAGING_DIR } from '../container/launcher.js';
 import type { NormalizedRunOptions } from '../container/run-options.js';
 import { AbortError, ConflictError, SystemError, UnsupportedError, ValidationError } from '../errors.js';
-import { fromNativeError, helperExecutableFd, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import type { ContainerRecord } from './container-record.js';
 import { ConfinedDir, S_IFMT, S_IFREG } from './layer-view.js';
@@ -161,7 +161,7 @@ export function planContainerExec(ctx: ExecContext, argv: string[], opts: ExecOp
     {
       pidfd: ctx.pidfd,
       namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: rec.options.userns !== undefined }),
-      helperFd: helperExecutableFd(),
+      helperFd: execHelperExecutableFd(),
     },
   );
   return { ...spec, uid: user.uid, gid: user.gid, groups: user.additionalGids };
