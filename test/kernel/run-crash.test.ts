@@ -22,11 +22,14 @@ describe('a run() whose owner is SIGKILLed', { skip }, () => {
     const rootfs = busyboxRootfs();
     const owner = runChild(`import { run } from '${lib}'; process.stdout.write('go\\n'); await run({ rootfs: '${rootfs}' }, ['sleep', '30']);`);
     await new Promise<void>((resolve) => owner.stdout!.once('data', () => resolve()));
-    // Bounded wait until the container (and so its cgroup) exists.
-    for (let i = 0; i < 100 && runCgroupsOf(owner.pid!).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    // Bounded wait until the container runs in its cgroup: the cgroup is made before the
+    // process is cloned and written into it, so its existence alone is not enough.
+    const { readFileSync } = await import('node:fs');
+    const procsOf = (dir: string) => readFileSync(`/sys/fs/cgroup/pids/berth/${dir}/cgroup.procs`, 'utf8').trim();
+    for (let i = 0; i < 100 && !runCgroupsOf(owner.pid!).some((d) => procsOf(d).length > 0); i++) await new Promise((r) => setTimeout(r, 50));
     const left = runCgroupsOf(owner.pid!);
     assert.equal(left.length, 1, 'the owner made one run cgroup');
-    const procs = (await import('node:fs')).readFileSync(`/sys/fs/cgroup/pids/berth/${left[0]}/cgroup.procs`, 'utf8').trim();
+    const procs = procsOf(left[0]!);
     assert.ok(procs.length > 0, 'the container runs in it');
     owner.kill('SIGKILL');
     await new Promise((r) => owner.once('exit', r));
