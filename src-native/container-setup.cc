@@ -87,6 +87,16 @@ struct Child {
   // Idmapped clones of the overlay's lower dirs, sent by the parent in a user namespace.
   int layer_fds[kMaxLayers]{};
   int layer_count = 0;
+  // In a user namespace the parent opens what lies on host paths (SendHostTrees in spawn.cc):
+  // the directory of a persistent upper dir, and every bind source in the order of the ops.
+  int upper_tree_fd = -1;
+  int bind_fds[kMaxLayers]{};
+  int bind_count = 0;
+  int next_bind = 0;
+  bool host_trees = false;
+  // Where the upper tree is attached, and the upper and work dirs inside it.
+  char upper_path[4096]{};
+  char work_path[4096]{};
 
   // clock_gettime through the vDSO reads a shared page and, on success, touches no errno.
   void Mark(TraceStage stage) {
@@ -250,13 +260,23 @@ struct Child {
         return;
       }
       case MountOpKind::kBindInRoot: {
+        // The parent's tree comes with its flags set; one is consumed per bind op, in order.
+        long tree = -1;
+        if (host_trees) {
+          if (next_bind >= bind_count) Fail(-EBADF, "open_tree", op.source.c_str());
+          tree = bind_fds[next_bind++];
+        }
         long fd = MountTarget(op);
-        if (fd < 0) return;
-        long tree = Call(SYS_open_tree, AT_FDCWD, op.source.c_str(),
-                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op.recursive ? AT_RECURSIVE : 0));
-        if (tree < 0) Fail(tree, "open_tree", op.source.c_str());
-        SetAttr(static_cast<int>(tree), AttrFromFlags(op.flags, op.readonly), op.recursive,
-                op.source.c_str());
+        if (fd < 0) {
+          if (tree >= 0) raw::Close(static_cast<int>(tree));
+          return;
+        }
+        if (tree < 0) {
+          tree = Call(SYS_open_tree, AT_FDCWD, op.source.c_str(),
+                      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op.recursive ? AT_RECURSIVE : 0));
+          if (tree < 0) Fail(tree, "open_tree", op.source.c_str());
+          SetAttr(static_cast<int>(tree), AttrFromFlags(op.flags, op.readonly), op.recursive, op.source.c_str());
+        }
         MoveOnto(static_cast<int>(tree), static_cast<int>(fd), target);
         raw::Close(static_cast<int>(tree));
         raw::Close(static_cast<int>(fd));
@@ -407,9 +427,42 @@ struct Child {
     }
   }
 
+  // The upper and work dirs: the host paths, or their places in the tree the parent opened
+  // (attached at "<staging>/rw").
+  void ResolveUpper(const MountOp& op, const char** upper, const char** work) {
+    *upper = op.source.c_str();
+    *work = op.data.c_str();
+    if (upper_tree_fd < 0) return;
+    char dir[4096];
+    StagedLayersDir(op, dir, sizeof(dir));
+    size_t len = Len(dir);
+    while (len > 0 && dir[len - 1] != '/') --len;
+    Copy(dir + len, sizeof(dir) - len, "rw");
+    long r = Call(SYS_mkdirat, AT_FDCWD, dir, 0755);
+    if (r < 0 && r != -EEXIST) Fail(r, "mkdir", dir);
+    Check(Call(SYS_move_mount, upper_tree_fd, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH), "move_mount", *upper);
+    raw::Close(upper_tree_fd);
+    upper_tree_fd = -1;
+    auto join = [&](char* out, const char* host) {
+      const char* base = host + Len(host);
+      while (base > host && base[-1] != '/') --base;
+      Copy(out, 4096, dir);
+      size_t n = Len(out);
+      out[n] = '/';
+      Copy(out + n + 1, 4096 - n - 1, base);
+    };
+    join(upper_path, *upper);
+    join(work_path, *work);
+    *upper = upper_path;
+    *work = work_path;
+  }
+
   void MountOverlay(const MountOp& op) {
     const char* target = op.target.c_str();
     if (layer_count > 0) AttachIdmappedLayers(op);
+    const char* upper;
+    const char* work;
+    ResolveUpper(op, &upper, &work);
     const int layers = static_cast<int>(op.lower_dirs.size());
     long fs = Check(Call(SYS_fsopen, "overlay", FSOPEN_CLOEXEC), "fsopen", "overlay");
     auto set = [&](const char* key, const char* value) {
@@ -422,13 +475,13 @@ struct Child {
     if (first == -EINVAL) {
       // Kernels before 6.8 know no "lowerdir+": fall back to mount(2)'s one-page option string.
       raw::Close(static_cast<int>(fs));
-      MountOverlayLegacy(op);
+      MountOverlayLegacy(op, upper, work);
       return;
     }
     Check(first, "fsconfig", op.lower_dirs[0].c_str());
     for (int i = 1; i < layers; ++i) set("lowerdir+", LowerPath(op, i, buf, sizeof(buf)));
-    set("upperdir", op.source.c_str());
-    set("workdir", op.data.c_str());
+    set("upperdir", upper);
+    set("workdir", work);
     if (!op.fstype.empty()) {
       // Extra flag options such as "userxattr", comma-free by construction in TypeScript.
       Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_SET_FLAG, op.fstype.c_str(), nullptr, 0), "fsconfig",
@@ -446,7 +499,7 @@ struct Child {
 
   // "lowerdir=a:b,upperdir=u,workdir=w": limited to a page, and ':' ',' '\\' cannot appear in
   // paths. Reported as E2BIG / EINVAL naming the problem path.
-  void MountOverlayLegacy(const MountOp& op) {
+  void MountOverlayLegacy(const MountOp& op, const char* upper, const char* work) {
     char data[4096];
     size_t n = 0;
     auto append = [&](const char* text, bool is_path) {
@@ -464,9 +517,9 @@ struct Child {
       append(LowerPath(op, i, buf, sizeof(buf)), true);
     }
     append(",upperdir=", false);
-    append(op.source.c_str(), true);
+    append(upper, true);
     append(",workdir=", false);
-    append(op.data.c_str(), true);
+    append(work, true);
     if (!op.fstype.empty()) {
       append(",", false);
       append(op.fstype.c_str(), false);
@@ -525,14 +578,17 @@ struct Child {
       if (r == -EINTR) continue;
       if (r != 1) raw::ExitGroup(125);
       if (tag == 'G') return;
-      if (tag != 'L') raw::ExitGroup(125);
+      if (tag != 'L' && tag != 'U' && tag != 'B') raw::ExitGroup(125);
+      if (tag != 'L') host_trees = true;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < n; ++i) {
           int fd;
           __builtin_memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          if (layer_count < kMaxLayers) layer_fds[layer_count++] = fd;
+          if (tag == 'L' && layer_count < kMaxLayers) layer_fds[layer_count++] = fd;
+          if (tag == 'U') upper_tree_fd = fd;
+          if (tag == 'B' && bind_count < kMaxLayers) bind_fds[bind_count++] = fd;
         }
       }
     }

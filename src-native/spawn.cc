@@ -47,6 +47,40 @@ bool WriteFile(const std::string& path, const std::string& content, NativeError*
   return true;
 }
 
+// Sends descriptors to the child as `tag` messages (SCM_RIGHTS carries at most 253 a message).
+bool SendTrees(int sock, char tag, const std::vector<int>& trees, const char* what, NativeError* error) {
+  for (size_t at = 0; at < trees.size(); at += 250) {
+    size_t n = std::min<size_t>(250, trees.size() - at);
+    iovec iov{&tag, 1};
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * n));
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), trees.data() + at, sizeof(int) * n);
+    if (sendmsg(sock, &msg, 0) < 0) {
+      SetError(error, errno, "sendmsg", what);
+      return false;
+    }
+  }
+  return true;
+}
+
+// MS_* flags of a mount op as mount_setattr attributes.
+uint64_t MountAttrFromFlags(unsigned long flags, bool readonly) {
+  uint64_t a = 0;
+  if (readonly || (flags & MS_RDONLY)) a |= MOUNT_ATTR_RDONLY;
+  if (flags & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+  if (flags & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+  if (flags & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+  return a;
+}
+
 // In a user namespace the container's root is an unprivileged host id, so image layers owned by
 // host root would be read-only and un-copy-up-able to it. Give the child idmapped clones of the
 // overlay's lower dirs (created here, by host root, against the child's user namespace); it
@@ -89,30 +123,65 @@ bool SendIdmappedLayers(const LaunchSpec& spec, int pid, int sock, NativeError* 
     }
   }
   if (userns >= 0) close(userns);
-  // SCM_RIGHTS carries at most 253 descriptors per message.
-  for (size_t at = 0; at < trees.size(); at += 250) {
-    size_t n = std::min<size_t>(250, trees.size() - at);
-    char tag = 'L';
-    iovec iov{&tag, 1};
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * n));
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-    memcpy(CMSG_DATA(c), trees.data() + at, sizeof(int) * n);
-    if (sendmsg(sock, &msg, 0) < 0) {
-      SetError(error, errno, "sendmsg", "idmapped layers");
-      close_all();
-      return false;
+  bool ok = SendTrees(sock, 'L', trees, "idmapped layers", error);
+  close_all();
+  return ok;
+}
+
+// Host paths a user-namespaced child must mount, opened here by host root as detached trees:
+// the child runs as an unprivileged host id, which cannot even traverse the (0700) state dir
+// to a container's persistent upper dir or a volume's data. 'U': the directory holding a
+// persistent overlay's upper and work dirs; 'B': each bind source, in the order of the ops,
+// with its mount flags already set (the child may not change flags on a tree it did not make).
+bool SendHostTrees(const LaunchSpec& spec, int sock, NativeError* error) {
+  std::vector<int> binds;
+  auto close_all = [&]() {
+    for (int fd : binds) close(fd);
+  };
+  for (const MountOp& op : spec.mounts) {
+    if (op.kind == MountOpKind::kOverlay && !op.source.empty() && op.source[0] == '/' &&
+        op.source.compare(0, op.target.rfind('/') + 1, op.target, 0, op.target.rfind('/') + 1) != 0) {
+      std::string dir = op.source.substr(0, op.source.rfind('/'));
+      if (op.data.substr(0, op.data.rfind('/')) != dir) {
+        SetError(error, EINVAL, "overlay", op.data);
+        error->message = "the upper and work dirs of a user-namespaced container must share a directory";
+        close_all();
+        return false;
+      }
+      int tree = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      if (tree < 0) {
+        SetError(error, errno, "open_tree", dir);
+        close_all();
+        return false;
+      }
+      bool ok = SendTrees(sock, 'U', {tree}, "upper dir", error);
+      close(tree);
+      if (!ok) {
+        close_all();
+        return false;
+      }
+    } else if (op.kind == MountOpKind::kBindInRoot) {
+      int tree = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, op.source.c_str(),
+                                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op.recursive ? AT_RECURSIVE : 0)));
+      if (tree < 0) {
+        SetError(error, errno, "open_tree", op.source);
+        close_all();
+        return false;
+      }
+      binds.push_back(tree);
+      mount_attr attr{};
+      attr.attr_set = MountAttrFromFlags(op.flags, op.readonly);
+      if (attr.attr_set != 0 &&
+          syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (op.recursive ? AT_RECURSIVE : 0), &attr, sizeof(attr)) < 0) {
+        SetError(error, errno, "mount_setattr", op.source);
+        close_all();
+        return false;
+      }
     }
   }
+  bool ok = SendTrees(sock, 'B', binds, "bind sources", error);
   close_all();
-  return true;
+  return ok;
 }
 
 }  // namespace
@@ -274,7 +343,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     abort_child();
     return result;
   }
-  if (!spec.uid_map.empty() && !SendIdmappedLayers(spec, pid, sync[0], error)) {
+  if (!spec.uid_map.empty() && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
     abort_child();
     return result;
   }

@@ -166,3 +166,10 @@ export function resolveIdMaps(userns: NonNullable<RunOptions['userns']>): { uidM
   return { uidMap: render(userns.uidMap, 'userns.uidMap'), gidMap: render(userns.gidMap, 'userns.gidMap') };
 }
 
+
+/** The host id a map gives the container's root (id 0); throws when the map leaves 0 unmapped. */
+export function hostIdOfRoot(map: readonly IdMapping[]): number {
+  const m = map.find((e) => e.containerId <= 0 && e.containerId + e.size > 0);
+  if (!m) throw new ValidationError('userns', "the id map does not map the container's root (id 0)");
+  return m.hostId - m.containerId;
+}

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cgroup } from '../cgroup/index.js';
-import { releaseAutoRange } from '../container/userns.js';
+import { hostIdOfRoot, releaseAutoRange } from '../container/userns.js';
 import { cgroupsForHost } from '../container/cgroup-setup.js';
 import { signalNumber, type ContainerProcess, type ExitStatus } from '../container/container-process.js';
 import type { LaunchRoot } from '../container/launch-plan.js';
@@ -241,6 +241,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       ...(o.hostname === undefined && (o.network ?? 'none') !== 'host' ? { hostname: record.hostname } : {}),
       ...(signal ? { signal } : {}),
     };
+    if (record.source.kind !== 'host' && o.userns !== undefined && o.userns !== 'auto') {
+      await store.giveUpperTo(this.id, { uid: hostIdOfRoot(o.userns.uidMap), gid: hostIdOfRoot(o.userns.gidMap) });
+    }
     const req = {
       id: this.id,
       root: launchRoot(record),

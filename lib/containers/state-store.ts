@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../state/atomic-file.js';
@@ -59,6 +59,17 @@ export class StateStore {
   }
   workDir(id: string): string {
     return join(this.dir(id), 'work');
+  }
+  /**
+   * A user-namespaced container writes its upper and work dirs as its own root, an
+   * unprivileged host id: they are given to that id, and the container's directory lets it
+   * pass (0711, no listing). The state dir above stays 0700, so no other host user gets in;
+   * the launch hands the child this directory as an opened tree (src-native/spawn.cc).
+   */
+  async giveUpperTo(id: string, owner: { uid: number; gid: number }): Promise<void> {
+    await chown(this.upperDir(id), owner.uid, owner.gid);
+    await chown(this.workDir(id), owner.uid, owner.gid);
+    await chmod(this.dir(id), 0o711);
   }
   exitPath(id: string): string {
     return join(this.dir(id), 'exit.json');

@@ -67,18 +67,29 @@ describe("userns: 'auto' gives every container its own host id range", { skip },
     const root = mkdtempSync(join(tmpdir(), 'berth-userns-rt-'));
     const rt = await Runtime.open({ root });
     try {
-      const a = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['true'], userns: 'auto' });
-      const b = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['true'], userns: 'auto' });
+      const a = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sleep', '30'], userns: 'auto' });
+      const b = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sleep', '30'], userns: 'auto' });
       const mapsOf = async (c: typeof a) => (await c.read()).record.options.userns as { uidMap: IdMapping[]; gidMap: IdMapping[] };
       const [ma, mb] = [await mapsOf(a), await mapsOf(b)];
       const range = (m: IdMapping[]) => ({ start: m[0]!.hostId, size: m[0]!.size });
       assert.ok(!overlaps(range(ma.uidMap), range(mb.uidMap)), `uid ranges overlap: ${JSON.stringify([ma.uidMap, mb.uidMap])}`);
       assert.ok(!overlaps(range(ma.gidMap), range(mb.gidMap)), `gid ranges overlap: ${JSON.stringify([ma.gidMap, mb.gidMap])}`);
+      // Both run at once, each in its own range, and their root can write their own files.
+      await a.start();
+      await b.start();
+      const live = async (c: typeof a) => {
+        const r = await c.exec(['sh', '-c', 'touch /written && cat /proc/self/uid_map']);
+        assert.equal(r.exitCode, 0, r.stderr);
+        return outside(r.stdout);
+      };
+      const [la, lb] = [await live(a), await live(b)];
+      for (const x of la) for (const y of lb) assert.ok(!overlaps(x, y), `live uid maps overlap: ${JSON.stringify([la, lb])}`);
+      assert.deepEqual(la, [range(ma.uidMap)]);
       const registry = () => readFileSync(join(USERNS_REGISTRY_DIR, 'userns-ranges.json'), 'utf8');
       assert.match(registry(), new RegExp(`container:${a.id}`));
-      await a.remove();
+      await a.remove({ force: true });
       assert.doesNotMatch(registry(), new RegExp(`container:${a.id}`), 'remove() gives the range back');
-      await b.remove();
+      await b.remove({ force: true });
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
