@@ -111,7 +111,7 @@ function rootOps(input: RootfsPlanInput): NativeMountOp[] {
   }
   ops.push({ kind: MountOpKind.EnterRoot, target: staging });
   for (const path of input.source.rootBinds) {
-    ops.push({ kind: MountOpKind.BindInRoot, source: path, target: path, readonly: true, recursive: true, flags: MS_NODEV, create: CreateKind.Dir });
+    ops.push({ kind: MountOpKind.BindInRoot, source: path, target: path, readonly: true, recursive: true, flags: MS_NODEV | MS_NOSUID, create: CreateKind.Dir });
   }
   for (const link of input.source.rootSymlinks) {
     ops.push({ kind: MountOpKind.SymlinkInRoot, source: link.target, target: link.path });
