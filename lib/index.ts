@@ -19,7 +19,7 @@ export type {
   TmpfsMount,
   Ulimit,
   VolumeMount,
-} from './container/run-options.js';
+} from './launch/run-options.js';
 export { Image, PullTask, type ImageEvents, type ImageLayer, type LayerProgress, type LayerState, type PullEvents, type PullProgress, type TotalProgress } from './image/image.js';
 export type {
   ImageHistoryItem,

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SPEC_FORMAT_VERSION, encodeLaunchSpec } from './container/spec-codec.js';
+import { SPEC_FORMAT_VERSION, encodeLaunchSpec } from './launch/spec-codec.js';
 import { BerthError, SystemError, UnsupportedError } from './errors.js';
 
 /** Kinds of mount operation, mirrored from src-native/launch-spec.h. */
@@ -186,7 +186,7 @@ export interface NativeExitStatus {
   error?: string;
 }
 
-/** The functions the addon exports (`spawn` encodes the spec, see lib/container/spec-codec.ts). */
+/** The functions the addon exports (`spawn` encodes the spec, see lib/launch/spec-codec.ts). */
 export interface NativeBinding {
   spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
   watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;

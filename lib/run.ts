@@ -6,16 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ContainerProcess } from './container/container-process.js';
-import type { LaunchRoot } from './container/launch-plan.js';
-import { launch, type ImageDefaults } from './container/launcher.js';
-import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './container/run-options.js';
-import { commandFor } from './container/image-config.js';
+import type { ContainerProcess } from './launch/container-process.js';
+import type { LaunchRoot } from './launch/launch-plan.js';
+import { launch, type ImageDefaults } from './launch/launcher.js';
+import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './launch/run-options.js';
+import { commandFor } from './launch/image-config.js';
 import { AbortError, NotFoundError, ValidationError } from './errors.js';
-import { collectBounded, DEFAULT_MAX_BUFFER, type BoundedOutput } from './container/bounded-output.js';
+import { collectBounded, DEFAULT_MAX_BUFFER, type BoundedOutput } from './launch/bounded-output.js';
 import type { NetworkService } from './network/network-service.js';
 import { networkServiceOf } from './network/network-options.js';
-import { runCgroupId } from './container/orphan-sweep.js';
+import { runCgroupId } from './launch/orphan-sweep.js';
 import { defaultRuntime } from './runtime.js';
 import { hasVolumeMounts } from './volumes/volume-mounts.js';
 
@@ -40,7 +40,7 @@ export interface RunResult<Output = string> {
   durationMs: number;
 }
 
-export { DEFAULT_PIDS_LIMIT, STAGING_DIR } from './container/launcher.js';
+export { DEFAULT_PIDS_LIMIT, STAGING_DIR } from './launch/launcher.js';
 
 function resolveRoot(source: Exclude<RunSource, string>): LaunchRoot {
   if (typeof source !== 'object' || source === null) throw new ValidationError('source', 'must be { rootfs }, { host: true } or an image reference');

@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunOptions, RunSource } from './container/run-options.js';
+import type { RunOptions, RunSource } from './launch/run-options.js';
 import { NotFoundError, ValidationError, isBerthError } from './errors.js';
 import { ImageService } from './image/image-service.js';
 import { ContainerService } from './containers/container-service.js';

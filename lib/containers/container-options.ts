@@ -5,8 +5,8 @@
  * @module
  */
 import { constants as osConstants } from 'node:os';
-import { signalNumber } from '../container/container-process.js';
-import { normalizeRunOptions, type MountSpec, type NormalizedRunOptions, type RunOptions } from '../container/run-options.js';
+import { signalNumber } from '../launch/container-process.js';
+import { normalizeRunOptions, type MountSpec, type NormalizedRunOptions, type RunOptions } from '../launch/run-options.js';
 import { ValidationError } from '../errors.js';
 import { parseBytes } from '../units.js';
 import { parseVolumesFrom } from '../volumes/volume-mounts.js';

@@ -6,9 +6,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
-import { cgroupsForHost } from '../container/cgroup-setup.js';
-import { commandFor } from '../container/image-config.js';
-import { DEFAULT_PATH } from '../container/launch-plan.js';
+import { cgroupsForHost } from '../launch/cgroup-setup.js';
+import { commandFor } from '../launch/image-config.js';
+import { DEFAULT_PATH } from '../launch/launch-plan.js';
 import { ConflictError, NotFoundError, ValidationError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { ContainerConfig } from '../image/manifest.js';
@@ -19,7 +19,7 @@ import type { VolumeService } from '../volumes/volume-service.js';
 import { Container, type ContainerContext } from './container.js';
 import { forgetContainerNetwork, releaseContainerNetwork } from './container-network.js';
 import { normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
-import { allocateAutoRange, releaseAutoRange } from '../container/userns.js';
+import { allocateAutoRange, releaseAutoRange } from '../launch/userns.js';
 import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
 import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from './container-volumes.js';
 import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
@@ -182,7 +182,7 @@ export class ContainerService {
       volumesFrom.push({ mounts: storedMounts((await from.read()).record), ...(v.mode ? { mode: v.mode } : {}) });
     }
     const id = newContainerId();
-    // userns 'auto': the container's own host id range, held until remove (lib/container/userns.ts).
+    // userns 'auto': the container's own host id range, held until remove (lib/launch/userns.ts).
     const autoIds = n.run.userns === 'auto' ? await allocateAutoRange({ key: `container:${id}`, containerDir: this.#store.dir(id) }) : undefined;
     if (autoIds) n.run.userns = { uidMap: autoIds.uidMap, gidMap: autoIds.gidMap };
     const network = n.run.network ?? 'none';

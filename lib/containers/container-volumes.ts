@@ -11,7 +11,7 @@
  *   anonymous ones are removed with `autoRemove` / `remove({ volumes: true })`.
  * @module
  */
-import type { MountSpec } from '../container/run-options.js';
+import type { MountSpec } from '../launch/run-options.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import {
   mountsForRecords,

@@ -1,6 +1,6 @@
 /**
  * Launching a `lifetime: 'detached'` container: the cgroup, network and plan as `launch()`
- * makes them, then `spawnDetached` (`lib/container/detached.ts`), whose `berth-helper monitor`
+ * makes them, then `spawnDetached` (`lib/launch/detached.ts`), whose `berth-helper monitor`
  * becomes PID 1's parent, outlives this process, writes the logs and records the exit in
  * `exit.json`.
  *
@@ -12,8 +12,8 @@
  */
 import { join } from 'node:path';
 import { CgroupV1, type Cgroup } from '../cgroup/index.js';
-import { spawnDetached } from '../container/detached.js';
-import { execFailureOf, prepareLaunch, type LaunchRequest } from '../container/launcher.js';
+import { spawnDetached } from '../launch/detached.js';
+import { execFailureOf, prepareLaunch, type LaunchRequest } from '../launch/launcher.js';
 
 export interface DetachedLaunched {
   monitorPid: number;

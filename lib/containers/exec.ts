@@ -1,7 +1,7 @@
 /**
  * `exec()`: a new process in a running container's namespaces and cgroup, with the
  * container's security settings (capabilities, seccomp, no_new_privs, rlimits), launched by
- * the native core's join path (`spec.join`, planned by `lib/container/exec-plan.ts`; see
+ * the native core's join path (`spec.join`, planned by `lib/launch/exec-plan.ts`; see
  * `docs/design/containers.md`).
  *
  * The user is resolved in the container's *current* root filesystem (its `/etc/passwd` may
@@ -11,11 +11,11 @@
  */
 import { closeSync, readSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
-import { checkMaxBuffer, collectBounded } from '../container/bounded-output.js';
-import { ContainerProcess, signalNumber } from '../container/container-process.js';
-import { execNamespaces, planExec } from '../container/exec-plan.js';
-import { STAGING_DIR } from '../container/launcher.js';
-import type { NormalizedRunOptions } from '../container/run-options.js';
+import { checkMaxBuffer, collectBounded } from '../launch/bounded-output.js';
+import { ContainerProcess, signalNumber } from '../launch/container-process.js';
+import { execNamespaces, planExec } from '../launch/exec-plan.js';
+import { STAGING_DIR } from '../launch/launcher.js';
+import type { NormalizedRunOptions } from '../launch/run-options.js';
 import { AbortError, ConflictError, SystemError, UnsupportedError, ValidationError } from '../errors.js';
 import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';

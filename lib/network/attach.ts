@@ -12,7 +12,7 @@ import { closeSync, constants as FS, openSync } from 'node:fs';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { NativeNetInterface } from '../native.js';
 import { isAlive, identityOf } from '../containers/process-identity.js';
-import type { NormalizedRunOptions } from '../container/run-options.js';
+import type { NormalizedRunOptions } from '../launch/run-options.js';
 import { readContainerFile } from './container-files.js';
 import { renderHosts, type HostsEntry } from './etc-files.js';
 import { DEFAULT_NETWORK, isLive, type NetnsHolder, type NetworkService } from './network-service.js';

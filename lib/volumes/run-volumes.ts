@@ -5,7 +5,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { normalizeRunOptions, type RunOptions } from '../container/run-options.js';
+import { normalizeRunOptions, type RunOptions } from '../launch/run-options.js';
 import type { CopyUpSource } from './copy-up.js';
 import { hasVolumeMounts, resolveVolumeMounts } from './volume-mounts.js';
 import type { VolumeService } from './volume-service.js';

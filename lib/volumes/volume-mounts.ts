@@ -17,7 +17,7 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
-import { normalizeRunOptions, type BindMount, type MountSpec, type TmpfsMount, type VolumeMount } from '../container/run-options.js';
+import { normalizeRunOptions, type BindMount, type MountSpec, type TmpfsMount, type VolumeMount } from '../launch/run-options.js';
 import type { CopyUpSource } from './copy-up.js';
 import { Volume, type VolumeUserRef } from './volume.js';
 import { anonymousVolumeName } from './volume-name.js';

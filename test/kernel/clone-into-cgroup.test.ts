@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ContainerProcess } from '../../lib/container/container-process.js';
-import { planLaunch } from '../../lib/container/launch-plan.js';
-import { normalizeRunOptions } from '../../lib/container/run-options.js';
+import { ContainerProcess } from '../../lib/launch/container-process.js';
+import { planLaunch } from '../../lib/launch/launch-plan.js';
+import { normalizeRunOptions } from '../../lib/launch/run-options.js';
 import { native } from '../../lib/native.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 

@@ -3,7 +3,7 @@
  * it can, prints the slots as JSON, and exits; the ranges stay held for `containerDir`, which
  * exists (a container outlives its creator).
  */
-import { allocateAutoRange } from '../../lib/container/userns.js';
+import { allocateAutoRange } from '../../lib/launch/userns.js';
 
 const [dir, tag, count, containerDir] = process.argv.slice(2) as [string, string, string, string];
 const slots: number[] = [];

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { run } from '../../lib/run.js';
 import { Runtime } from '../../lib/runtime.js';
-import { AUTO_SIZE, USERNS_REGISTRY_DIR, allocateAutoRange, autoPool, releaseAutoRange } from '../../lib/container/userns.js';
-import type { IdMapping } from '../../lib/container/run-options.js';
+import { AUTO_SIZE, USERNS_REGISTRY_DIR, allocateAutoRange, autoPool, releaseAutoRange } from '../../lib/launch/userns.js';
+import type { IdMapping } from '../../lib/launch/run-options.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 
 const skip = kernelSkipReason();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import { commandFor, readLayeredFile } from '../../lib/container/image-config.js';
+import { commandFor, readLayeredFile } from '../../lib/launch/image-config.js';
 import { ValidationError } from '../../lib/errors.js';
 
 describe('commandFor (Docker Entrypoint/Cmd rules)', () => {

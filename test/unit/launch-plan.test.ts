@@ -4,9 +4,9 @@ import { hostname as osHostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { execCandidates, grantableCapabilities, planLaunch, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/container/launch-plan.js';
-import { normalizeRunOptions } from '../../lib/container/run-options.js';
-import { resolveRlimits } from '../../lib/container/rlimits.js';
+import { execCandidates, grantableCapabilities, planLaunch, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/launch/launch-plan.js';
+import { normalizeRunOptions } from '../../lib/launch/run-options.js';
+import { resolveRlimits } from '../../lib/launch/rlimits.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
 
 function fakeRoot(): string {

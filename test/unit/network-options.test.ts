@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeRunOptions, type RunOptions } from '../../lib/container/run-options.js';
+import { normalizeRunOptions, type RunOptions } from '../../lib/launch/run-options.js';
 import { ValidationError } from '../../lib/errors.js';
 import { networkKind } from '../../lib/network/attach.js';
 import { networkServiceOf } from '../../lib/network/network-options.js';

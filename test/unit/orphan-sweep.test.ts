@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isOrphanRunCgroup, processStartTime, runCgroupId } from '../../lib/container/orphan-sweep.js';
+import { isOrphanRunCgroup, processStartTime, runCgroupId } from '../../lib/launch/orphan-sweep.js';
 import { isCgroupId } from '../../lib/cgroup/index.js';
 
 describe('run() cgroup ownership', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planRootfs, MS_NODEV, MS_RDONLY, MS_REC, MS_PRIVATE, type RootfsPlanInput } from '../../lib/container/rootfs-plan.js';
+import { planRootfs, MS_NODEV, MS_RDONLY, MS_REC, MS_PRIVATE, type RootfsPlanInput } from '../../lib/launch/rootfs-plan.js';
 import { MountOpKind, CreateKind } from '../../lib/native.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../lib/security/paths.js';
 

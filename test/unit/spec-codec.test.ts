@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeLaunchSpec } from '../../lib/container/spec-codec.js';
+import { encodeLaunchSpec } from '../../lib/launch/spec-codec.js';
 import { native, StdioMode, MountOpKind, type NativeLaunchSpec } from '../../lib/native.js';
 
 const spec: NativeLaunchSpec = {

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeRunOptions } from '../../lib/container/run-options.js';
-import { MS_PRIVATE, MS_REC, MS_SLAVE, planRootfs, type RootfsPlanInput } from '../../lib/container/rootfs-plan.js';
+import { normalizeRunOptions } from '../../lib/launch/run-options.js';
+import { MS_PRIVATE, MS_REC, MS_SLAVE, planRootfs, type RootfsPlanInput } from '../../lib/launch/rootfs-plan.js';
 import { UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { CreateKind, MountOpKind } from '../../lib/native.js';
 import { mountAt, mountHolding, readMountInfo } from '../../lib/volumes/host-mount.js';

@@ -134,7 +134,7 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
     const image = req.image?.config;
     let options = opts;
     if (opts.userns === 'auto') {
-      // A range of its own until it exits (lib/container/userns.ts); containers of
+      // A range of its own until it exits (lib/launch/userns.ts); containers of
       // rt.containers come here with the explicit maps allocated at create.
       idRange = { key: `run:${req.id}` };
       const range = await allocateAutoRange(idRange);
