@@ -17,7 +17,7 @@ import { UnsupportedError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { ContainerConfig, ImageConfig } from '../image/manifest.js';
 import { archiveHeader, archivePadding, archiveTrailer } from './archive-writer.js';
-import { applyChanges } from './config-changes.js';
+import { applyConfigChanges } from '../image/config-changes.js';
 import type { ContainerRecord } from './container-record.js';
 import { GENERATED_FILES } from './diff.js';
 import { layerArchive, mergedArchive } from './rootfs-archive.js';
@@ -28,7 +28,7 @@ export interface CommitOptions {
   /** Recorded in the image history's comment. */
   message?: string;
   author?: string;
-  /** Dockerfile instructions: `['CMD ["sh"]', 'ENV A=1']`. */
+  /** Dockerfile instructions, as `docker commit --change` and `images.import({ changes })` (one parser): `['CMD ["sh"]', 'ENV A=1']`. */
   changes?: string[];
   /** Freeze the container while its files are read (Docker's default). Default true. */
   pause?: boolean;
@@ -59,7 +59,7 @@ export function committedConfig(record: ContainerRecord, changes: readonly strin
     ...(record.options.user ?? base.User ? { User: record.options.user ?? base.User } : {}),
     ...(record.stopSignal !== 'SIGTERM' ? { StopSignal: record.stopSignal } : {}),
   };
-  return applyChanges(cfg, changes);
+  return applyConfigChanges(cfg, changes);
 }
 
 async function* archiveOf(members: Array<{ name: string; size: number; body: () => AsyncIterable<Buffer> }>): AsyncGenerator<Buffer> {

@@ -13,7 +13,6 @@ import { generateName, normalizeName } from '../../lib/containers/names.js';
 import { parseDuration, parseGoDuration, parseTimePoint } from '../../lib/containers/duration.js';
 import { HealthMonitor, resolveHealthcheck, probeArgv, type ProbeResult } from '../../lib/containers/healthcheck.js';
 import { normalizeCreateOptions, signalName } from '../../lib/containers/container-options.js';
-import { applyChanges } from '../../lib/containers/config-changes.js';
 import { computeStats } from '../../lib/containers/stats.js';
 
 describe('restart policy', () => {
@@ -259,34 +258,6 @@ describe('create options', () => {
     assert.equal(signalName('term', 's'), 'SIGTERM');
     assert.equal(signalName('9', 's'), 'SIGKILL');
     assert.equal(signalName(2, 's'), 'SIGINT');
-  });
-});
-
-describe('commit changes', () => {
-  test('CMD/ENTRYPOINT exec and shell forms, ENV, LABEL, EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL', () => {
-    const out = applyChanges({ Env: ['A=1', 'PATH=/bin'], Cmd: ['old'], WorkingDir: '/app' }, [
-      'CMD ["sh", "-c", "echo hi"]',
-      'ENTRYPOINT /entry.sh --flag',
-      'ENV A=2 B="two words"',
-      'ENV C three words',
-      'LABEL org.x=y z=w',
-      'EXPOSE 80 53/udp',
-      'VOLUME ["/data"]',
-      'USER app',
-      'WORKDIR sub',
-      'STOPSIGNAL SIGINT',
-    ]);
-    assert.deepEqual(out.Cmd, ['sh', '-c', 'echo hi']);
-    assert.deepEqual(out.Entrypoint, ['/bin/sh', '-c', '/entry.sh --flag']);
-    assert.deepEqual(out.Env, ['A=2', 'PATH=/bin', 'B=two words', 'C=three words']);
-    assert.deepEqual(out.Labels, { 'org.x': 'y', z: 'w' });
-    assert.deepEqual(out.ExposedPorts, { '80/tcp': {}, '53/udp': {} });
-    assert.deepEqual(out.Volumes, { '/data': {} });
-    assert.equal(out.User, 'app');
-    assert.equal(out.WorkingDir, '/app/sub');
-    assert.equal(out.StopSignal, 'SIGINT');
-    assert.throws(() => applyChanges({}, ['RUN apt-get update']), /RUN is not supported by commit/);
-    assert.throws(() => applyChanges({}, ['CMD ["unterminated']), /changes\[0\]/);
   });
 });
 

@@ -1,7 +1,10 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../lib/errors.js';
 import { applyConfigChanges, splitWords } from '../../lib/image/config-changes.js';
+import { prepareImport } from '../../lib/image/image-import.js';
+import { committedConfig } from '../../lib/containers/commit.js';
+import type { ContainerRecord } from '../../lib/containers/container-record.js';
 
 test('CMD and ENTRYPOINT: exec (JSON) form and shell form', () => {
   assert.deepEqual(applyConfigChanges({}, ['CMD ["sh", "-c", "echo hi"]']).Cmd, ['sh', '-c', 'echo hi']);
@@ -71,4 +74,60 @@ test('refusals name the change; the input config is not modified', () => {
 test('splitWords: quotes group, backslash escapes, single quotes are literal', () => {
   assert.deepEqual(splitWords(`a "b c" 'd \\e' f\\ g ""`, 'x'), ['a', 'b c', 'd \\e', 'f g', '']);
   assert.deepEqual(splitWords('  ', 'x'), []);
+});
+
+describe('commit and import accept the same changes, as Docker', () => {
+  const record = {
+    imageConfig: { Env: ['PATH=/bin'], WorkingDir: '/app', Labels: { from: 'image' } },
+    env: ['PATH=/bin', 'A=1'],
+    cmd: ['old'],
+    entrypoint: null,
+    labels: {},
+    options: {},
+    stopSignal: 'SIGTERM',
+  } as unknown as ContainerRecord;
+  const base = committedConfig(record, []);
+  const viaImport = (changes: string[]) => prepareImport({ config: base, changes }).config;
+  const viaCommit = (changes: string[]) => committedConfig(record, changes);
+  const refusal = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof ValidationError);
+      return `${e.option}: ${e.message}`;
+    }
+    assert.fail('no refusal');
+  };
+
+  test('every instruction of docker commit --change / import --change gives one config', () => {
+    const changes = [
+      'CMD ["sh", "-c", "echo hi"]',
+      'ENTRYPOINT /entry.sh --flag',
+      'ENV A=2 B="two words"',
+      'ENV C three words',
+      'LABEL org.x=y z=w',
+      'EXPOSE 80 53/udp',
+      'VOLUME ["/data"]',
+      'USER app',
+      'WORKDIR sub',
+      'STOPSIGNAL SIGINT',
+      'ONBUILD RUN make',
+      'HEALTHCHECK --interval=5s CMD true',
+      'CMD [not json',
+    ];
+    const committed = viaCommit(changes);
+    assert.deepEqual(committed, viaImport(changes));
+    assert.deepEqual(committed.Env, ['PATH=/bin', 'A=2', 'B=two words', 'C=three words']);
+    assert.deepEqual(committed.Entrypoint, ['/bin/sh', '-c', '/entry.sh --flag']);
+    assert.deepEqual(committed.Cmd, ['/bin/sh', '-c', '[not json']);
+    assert.equal(committed.WorkingDir, '/app/sub');
+    assert.deepEqual(committed.OnBuild, ['RUN make']);
+    assert.deepEqual(committed.Healthcheck, { Interval: 5e9, Test: ['CMD-SHELL', 'true'] });
+  });
+
+  test('and refuse the same changes with the same message', () => {
+    for (const change of ['RUN apt-get update', 'FROM busybox', 'EXPOSE http', 'HEALTHCHECK --every=5s CMD true', 'ENV']) {
+      assert.equal(refusal(() => viaCommit([change])), refusal(() => viaImport([change])), change);
+    }
+  });
 });
