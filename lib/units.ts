@@ -1,6 +1,6 @@
 /**
  * Parsers for the unit-bearing options users write by hand: byte sizes (`memory: '64m'`), CPU
- * counts (`cpus: 1.5`) and CPU lists (`cpusetCpus: '0-2,4'`). Each follows the Docker CLI's rule
+ * counts (`cpus: 1.5`), CPU lists (`cpusetCpus: '0-2,4'`) and Go durations (`'1m30s'`). Each follows the Docker CLI's rule
  * for the same option, so a value that works with `docker run` works here, and each failure is a
  * {@link ValidationError} naming the option and quoting the value.
  * @module
@@ -164,4 +164,27 @@ function formatCpuList(sorted: readonly number[]): string {
     i = j + 1;
   }
   return parts.join(',');
+}
+
+const NS_PER_UNIT: Readonly<Record<string, number>> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
+
+/**
+ * Go's `time.ParseDuration` for the non-negative durations Docker's options and filters take
+ * (`'1h2m3.5s'`, `'500ms'`, `'0'`): the one parser behind healthcheck flags, `stopTimeout`,
+ * `since`/`until` and image filters, so they agree on what a duration is.
+ * @returns nanoseconds, or undefined when `text` is not a duration.
+ */
+export function parseGoDurationNs(text: string): number | undefined {
+  if (text === '0') return 0;
+  if (!GO_DURATION.test(text)) return undefined;
+  let ns = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ns += Number(m[1]) * NS_PER_UNIT[m[2]!]!;
+  return ns;
+}
+
+/** {@link parseGoDurationNs} in milliseconds (Node's unit for timeouts). */
+export function parseGoDuration(text: string): number | undefined {
+  const ns = parseGoDurationNs(text);
+  return ns === undefined ? undefined : ns / 1e6;
 }

@@ -6,16 +6,7 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
-
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `'1h2m3.5s'` -> milliseconds; undefined when the string is not a Go duration. */
-export function parseGoDuration(text: string): number | undefined {
-  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return text === '0' ? 0 : undefined;
-  let ms = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-  return ms;
-}
+import { parseGoDuration } from '../units.js';
 
 /** A duration option: a non-negative number of milliseconds or a Go duration string. */
 export function parseDuration(value: unknown, option: string): number {

@@ -6,14 +6,12 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
+import { parseGoDurationNs } from '../units.js';
 import type { ContainerConfig } from './manifest.js';
 
-const DURATION_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
 function duration(value: string, option: string, flag: string): number {
-  if (!/^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/.test(value)) throw new ValidationError(option, `${flag}: ${JSON.stringify(value)} is not a duration (e.g. 30s, 1m30s)`);
-  let ns = 0;
-  for (const m of value.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) ns += Number(m[1]) * DURATION_NS[m[2]!]!;
+  const ns = parseGoDurationNs(value);
+  if (ns === undefined) throw new ValidationError(option, `${flag}: ${JSON.stringify(value)} is not a duration (e.g. 30s, 1m30s)`);
   return Math.round(ns);
 }
 

@@ -8,6 +8,7 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
+import { parseGoDuration } from '../units.js';
 import { familiarName, parseReference } from './reference.js';
 
 /** A filter's value: one string, several, or (for `dangling`) a boolean. */
@@ -183,8 +184,6 @@ export function labelMatches(labels: Readonly<Record<string, string>> | undefine
   return negate ? !has : has;
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /**
  * A point in time as Docker's `until` takes it: Unix seconds (`1700000000`, `1700000000.5`),
  * an RFC 3339 / ISO date (`2024-01-31`, `2024-01-31T10:00:00Z`), or a Go duration back from
@@ -198,11 +197,8 @@ export function parseTimeFilter(value: string | number | Date, option: string, n
   if (typeof value === 'number') return value * 1000;
   const v = value.trim();
   if (/^-?[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v) * 1000;
-  if (/^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
-    let ms = 0;
-    for (const m of v.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    return now - ms;
-  }
+  const ago = parseGoDuration(v);
+  if (ago !== undefined) return now - ago;
   if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) {
     const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v.replace(' ', 'T'));
     if (!Number.isNaN(t)) return t;

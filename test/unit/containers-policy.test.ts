@@ -10,7 +10,8 @@ import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, nextBackoff, parseRestartPolicy, sh
 import { assertAllowed, refusal, type ContainerOperation } from '../../lib/containers/state-machine.js';
 import type { ContainerStatus } from '../../lib/containers/container-record.js';
 import { generateName, normalizeName } from '../../lib/containers/names.js';
-import { parseDuration, parseGoDuration, parseTimePoint } from '../../lib/containers/duration.js';
+import { parseDuration, parseTimePoint } from '../../lib/containers/duration.js';
+import { parseGoDuration } from '../../lib/units.js';
 import { HealthMonitor, resolveHealthcheck, probeArgv, type ProbeResult } from '../../lib/containers/healthcheck.js';
 import { normalizeCreateOptions, signalName } from '../../lib/containers/container-options.js';
 import { computeStats } from '../../lib/containers/stats.js';

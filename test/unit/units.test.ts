@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseBytes, parseCpus, parseCpuset } from '../../lib/units.js';
+import { parseBytes, parseCpus, parseCpuset, parseGoDuration, parseGoDurationNs } from '../../lib/units.js';
+import { applyConfigChanges } from '../../lib/image/config-changes.js';
+import { parseDuration } from '../../lib/containers/duration.js';
+import { parseTimeFilter } from '../../lib/image/image-filters.js';
 import { ValidationError } from '../../lib/errors.js';
 
 const KiB = 1024;
@@ -148,4 +151,29 @@ test('parseCpuset: invalid lists name the option and quote the value', () => {
   assertInvalid(() => parseCpuset('0-4000000000', 'cpusetCpus'), 'cpusetCpus', '"0-4000000000"', '8191');
   assertInvalid(() => parseCpuset('8192', 'cpusetCpus'), 'cpusetCpus', '8191');
   assertInvalid(() => parseCpuset(3 as unknown as string, 'cpusetCpus'), 'cpusetCpus', 'number');
+});
+
+test('Go durations: one parser, in nanoseconds or milliseconds', () => {
+  assert.equal(parseGoDurationNs('1h2m3.5s'), 3723.5e9);
+  assert.equal(parseGoDurationNs('1ns'), 1);
+  assert.equal(parseGoDurationNs('2us'), 2000);
+  assert.equal(parseGoDurationNs('2µs'), 2000);
+  assert.equal(parseGoDurationNs('0'), 0);
+  assert.equal(parseGoDuration('1m30s'), 90_000);
+  assert.equal(parseGoDuration('250ms'), 250);
+  for (const bad of ['', '5', '-1s', '1d', 's', '1.s', '1 s', ' 1s']) assert.equal(parseGoDurationNs(bad), undefined, bad);
+});
+
+test('healthcheck flags, duration options and time filters agree on what a duration is', () => {
+  const now = 1_700_000_000_000;
+  for (const text of ['90s', '1m30s', '1.5m', '90000ms', '1h', '0']) {
+    const ms = parseGoDuration(text)!;
+    assert.equal(parseDuration(text, 'stopTimeout'), ms, text);
+    assert.equal(parseTimeFilter(text === '0' ? '0s' : text, 'until', now), now - ms, text);
+    assert.equal(applyConfigChanges({}, [`HEALTHCHECK --interval=${text} CMD true`]).Healthcheck?.Interval, ms * 1e6, text);
+  }
+  for (const bad of ['5', '1d', 'soon']) {
+    assert.throws(() => parseDuration(bad, 'stopTimeout'), ValidationError, bad);
+    assert.throws(() => applyConfigChanges({}, [`HEALTHCHECK --interval=${bad} CMD true`]), /not a duration/, bad);
+  }
 });
