@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { UnsupportedError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { ContainerConfig, ImageConfig } from '../image/manifest.js';
-import { archiveHeader, archivePadding, archiveTrailer } from './archive-writer.js';
+import { tarHeader, tarPadding, tarTrailer } from '../image/tar-writer.js';
 import { applyConfigChanges } from '../image/config-changes.js';
 import type { ContainerRecord } from './container-record.js';
 import { GENERATED_FILES } from './diff.js';
@@ -64,11 +64,11 @@ export function committedConfig(record: ContainerRecord, changes: readonly strin
 
 async function* archiveOf(members: Array<{ name: string; size: number; body: () => AsyncIterable<Buffer> }>): AsyncGenerator<Buffer> {
   for (const m of members) {
-    yield archiveHeader({ name: m.name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: m.size, mtime: 0 });
+    yield tarHeader({ name: m.name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: m.size, mtime: 0 });
     for await (const c of m.body()) yield c;
-    yield archivePadding(m.size);
+    yield tarPadding(m.size);
   }
-  yield archiveTrailer();
+  yield tarTrailer();
 }
 
 /**

@@ -13,13 +13,13 @@
 import { closeSync, fstatSync, read } from 'node:fs';
 import { promisify } from 'node:util';
 import type { FsStat } from '../image/fs-ops.js';
-import { archiveHeader, archivePadding, archiveTrailer, type ArchiveEntry, type ArchiveEntryType } from './archive-writer.js';
+import { tarHeader, tarPadding, tarTrailer, type TarEntry, type TarEntryType } from '../image/tar-writer.js';
 import { ConfinedDir, LayerStack, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, isOverlayXattr, isWhiteout } from './layer-view.js';
 
 const readAsync = promisify(read);
 const CHUNK = 256 * 1024;
 
-function entryType(mode: number): ArchiveEntryType | undefined {
+function entryType(mode: number): TarEntryType | undefined {
   switch (mode & S_IFMT) {
     case S_IFREG: return 'file';
     case S_IFDIR: return 'dir';
@@ -35,7 +35,7 @@ function entryType(mode: number): ArchiveEntryType | undefined {
 async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlinkTo?: string): AsyncGenerator<Buffer> {
   const type = entryType(st.mode);
   if (type === undefined) return;
-  const base: ArchiveEntry = {
+  const base: TarEntry = {
     name: path,
     type,
     mode: st.mode & 0o7777,
@@ -45,7 +45,7 @@ async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlin
     xattrs: layer.xattrs(path).filter(([n]) => !isOverlayXattr(n)),
   };
   if (hardlinkTo !== undefined) {
-    yield archiveHeader({ ...base, type: 'link', linkname: hardlinkTo, xattrs: [] });
+    yield tarHeader({ ...base, type: 'link', linkname: hardlinkTo, xattrs: [] });
     return;
   }
   if (type === 'symlink') {
@@ -55,15 +55,15 @@ async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlin
     } catch {
       return; // replaced or removed meanwhile
     }
-    yield archiveHeader({ ...base, linkname: target });
+    yield tarHeader({ ...base, linkname: target });
     return;
   }
   if (type === 'char' || type === 'block') {
-    yield archiveHeader({ ...base, devmajor: st.rdevMajor, devminor: st.rdevMinor });
+    yield tarHeader({ ...base, devmajor: st.rdevMajor, devminor: st.rdevMinor });
     return;
   }
   if (type !== 'file') {
-    yield archiveHeader(base);
+    yield tarHeader(base);
     return;
   }
   let fd: number;
@@ -76,7 +76,7 @@ async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlin
     const now = fstatSync(fd);
     if (!now.isFile()) return;
     const size = now.size;
-    yield archiveHeader({ ...base, size });
+    yield tarHeader({ ...base, size });
     let done = 0;
     while (done < size) {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - done));
@@ -86,7 +86,7 @@ async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlin
       yield buf.subarray(0, bytesRead);
     }
     if (done < size) yield Buffer.alloc(size - done);
-    yield archivePadding(size);
+    yield tarPadding(size);
   } finally {
     closeSync(fd);
   }
@@ -108,14 +108,14 @@ export async function* mergedArchive(dirs: string[], signal?: AbortSignal, skip:
       }
       yield* entryBytes(e.layer, e.path, e.stat, linkTo);
     }
-    yield archiveTrailer();
+    yield tarTrailer();
   } finally {
     stack.close();
   }
 }
 
 function emptyFile(name: string, mtime: number): Buffer {
-  return archiveHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime });
+  return tarHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime });
 }
 
 /** One upper dir as an OCI layer tar; `skip` names (relative paths) are left out. */
@@ -150,7 +150,7 @@ export async function* layerArchive(upperDir: string, signal?: AbortSignal, skip
       }
       for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]!);
     }
-    yield archiveTrailer();
+    yield tarTrailer();
   } finally {
     upper.close();
   }

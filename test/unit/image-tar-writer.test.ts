@@ -63,3 +63,54 @@ test('our reader reads it back, including a PAX size above 8 GiB', () => {
   assert.equal(tarPadding(512).length, 0);
   assert.equal(tarPadding(1).length, 511);
 });
+
+type Entry = TarHeader & { body: string };
+function readAll(tar: Buffer): Entry[] {
+  const out: Entry[] = [];
+  let body: Buffer[] = [];
+  const r = new TarReader({
+    entry: (h) => {
+      out.push({ ...h, body: '' });
+      body = [];
+    },
+    data: (c) => body.push(Buffer.from(c)),
+    entryEnd: () => {
+      out[out.length - 1]!.body = Buffer.concat(body).toString();
+    },
+  });
+  r.write(tar);
+  r.end();
+  return out;
+}
+
+test('every type, long names, long link targets, big ids and xattrs round-trip through the tar reader', () => {
+  const long = `${'d'.repeat(120)}/${'f'.repeat(120)}`;
+  const veryLong = 'x/'.repeat(200) + 'leaf';
+  const parts: Buffer[] = [
+    tarHeader({ name: 'dir', type: 'dir', mode: 0o1777, uid: 1, gid: 2, mtime: 123 }),
+    tarHeader({ name: 'dir/file', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 1, size: 5 }),
+    Buffer.from('hello'),
+    tarPadding(5),
+    tarHeader({ name: 'sym', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: `/${'t'.repeat(150)}` }),
+    tarHeader({ name: 'hard', type: 'link', mode: 0o644, uid: 0, gid: 0, mtime: 0, linkname: 'dir/file' }),
+    tarHeader({ name: 'null', type: 'char', mode: 0o666, uid: 0, gid: 0, mtime: 0, devmajor: 1, devminor: 3 }),
+    tarHeader({ name: 'fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime: 0 }),
+    tarHeader({ name: long, type: 'file', mode: 0o600, uid: 3_000_000, gid: 4_000_000, mtime: 0, size: 0, xattrs: [['security.capability', Buffer.from([1, 0, 0, 2])], ['user.note', Buffer.from('a=b\n')]] }),
+    tarHeader({ name: veryLong, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 }),
+    tarHeader({ name: 'ünïcode', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 }),
+    tarTrailer(),
+  ];
+  const e = readAll(Buffer.concat(parts));
+  assert.deepEqual(e.map((x) => [x.name, x.type]), [
+    ['dir/', 'dir'], ['dir/file', 'file'], ['sym', 'symlink'], ['hard', 'link'], ['null', 'char'], ['fifo', 'fifo'], [long, 'file'], [veryLong, 'file'], ['ünïcode', 'file'],
+  ]);
+  assert.equal(e[0]!.mode, 0o1777);
+  assert.equal(e[1]!.body, 'hello');
+  assert.equal(e[1]!.mode, 0o4755);
+  assert.equal(e[2]!.linkname, `/${'t'.repeat(150)}`);
+  assert.equal(e[3]!.linkname, 'dir/file');
+  assert.deepEqual([e[4]!.devmajor, e[4]!.devminor], [1, 3]);
+  assert.equal(e[6]!.uid, 3_000_000);
+  assert.equal(e[6]!.gid, 4_000_000);
+  assert.deepEqual(e[6]!.xattrs.map(([k, v]) => [k, [...v]]), [['security.capability', [1, 0, 0, 2]], ['user.note', [...Buffer.from('a=b\n')]]]);
+});
