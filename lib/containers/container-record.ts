@@ -5,7 +5,7 @@
  * @module
  */
 import type { ContainerConfig } from '../image/manifest.js';
-import type { ProcessIdentity } from './process-identity.js';
+import type { ProcessIdentity } from '../state/process-identity.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { HealthcheckConfig, HealthState } from './healthcheck.js';
 import type { StoredRunOptions } from './container-options.js';

@@ -41,7 +41,7 @@ import { launchDetached } from './detached-launch.js';
 import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader.js';
 import { LogWriter, encodeRecord, logTimestamp } from './log-writer.js';
 import { normalizeName } from './names.js';
-import { identityOf, isAlive, processStartTime, selfIdentity } from './process-identity.js';
+import { identityOf, isAlive, processStartTime, selfIdentity } from '../state/process-identity.js';
 import { reconcileOne, type ReconcileHooks } from './reconcile.js';
 import { nextBackoff, shouldRestart } from './restart-policy.js';
 import { mergedArchive } from './rootfs-archive.js';

@@ -21,7 +21,7 @@ import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec,
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import type { ContainerRecord } from './container-record.js';
 import { ConfinedDir, S_IFMT, S_IFREG } from './layer-view.js';
-import { processStartTime } from './process-identity.js';
+import { processStartTime } from '../state/process-identity.js';
 
 /** Options of `exec()`. */
 export interface ExecOptions {

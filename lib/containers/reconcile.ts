@@ -25,7 +25,7 @@ import type { CgroupDriver } from '../cgroup/index.js';
 import { TEMP_NAME, readJson } from '../state/atomic-file.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ExitInfo } from './events.js';
-import { isAlive } from './process-identity.js';
+import { isAlive } from '../state/process-identity.js';
 import type { StateStore } from './state-store.js';
 
 /** Exit code recorded when a detached container's end was never observed (Docker's "unknown"). */

@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { statFields } from './process-identity.js';
+import { statFields } from '../state/process-identity.js';
 
 /** Linux's USER_HZ on every architecture berth supports. */
 const CLK_TCK = 100;

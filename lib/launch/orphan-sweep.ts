@@ -5,38 +5,24 @@
  * /proc/<pid>/stat makes the owner's identity exact.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import type { CgroupDriver } from '../cgroup/index.js';
+import { processStartTime, selfIdentity } from '../state/process-identity.js';
 
 const RUN_ID = /^run-(\d+)-(\d+)-[0-9a-f]+$/;
 
-/** This process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat). */
-export function processStartTime(pid: number | 'self' = 'self'): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may contain spaces and parentheses: fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
-}
-
-let selfStart: number | undefined;
-
 /** A cgroup id for one `run()` of this process. */
 export function runCgroupId(random: string): string {
-  selfStart ??= processStartTime() ?? 0;
-  return `run-${process.pid}-${selfStart}-${random}`;
+  const self = selfIdentity();
+  return `run-${self.pid}-${self.startTime}-${random}`;
 }
 
 /** Whether `id` is a run() cgroup whose owning process no longer exists. */
-export function isOrphanRunCgroup(id: string, startTimeOf: (pid: number) => number | undefined = processStartTime): boolean {
+export function isOrphanRunCgroup(id: string, startTimeOf: (pid: number) => string | undefined = processStartTime): boolean {
   const m = RUN_ID.exec(id);
   if (!m) return false;
   const pid = Number(m[1]);
   if (pid === process.pid) return false;
-  return startTimeOf(pid) !== Number(m[2]);
+  return startTimeOf(pid) !== m[2];
 }
 
 /**

@@ -19,7 +19,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, ValidationError } from '../errors.js';
-import { isAlive, processStartTime, type ProcessIdentity } from '../containers/process-identity.js';
+import { isAlive, processStartTime, type ProcessIdentity } from '../state/process-identity.js';
 import { readJson, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir } from '../state/lock.js';
 import type { IdMapping, RunOptions } from './run-options.js';

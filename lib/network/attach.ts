@@ -11,7 +11,7 @@
 import { closeSync, constants as FS, openSync } from 'node:fs';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { NativeNetInterface } from '../native.js';
-import { isAlive, identityOf } from '../containers/process-identity.js';
+import { isAlive, identityOf } from '../state/process-identity.js';
 import type { NormalizedRunOptions } from '../launch/run-options.js';
 import { readContainerFile } from './container-files.js';
 import { renderHosts, type HostsEntry } from './etc-files.js';

@@ -6,7 +6,7 @@
  * @module
  */
 import { closeSync, readSync, statSync, writeSync } from 'node:fs';
-import { isAlive, type ProcessIdentity } from '../containers/process-identity.js';
+import { isAlive, type ProcessIdentity } from '../state/process-identity.js';
 import { fsOps } from '../image/fs-ops.js';
 import { native } from '../native.js';
 

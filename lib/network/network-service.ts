@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
-import { identityOf, isAlive, selfIdentity, type ProcessIdentity } from '../containers/process-identity.js';
+import { identityOf, isAlive, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { fromNativeError, native, type NativeLinkInfo, type NativeNetInterface } from '../native.js';
 import { bridgeNameFor, deleteLink, ensureBridge, linkExists, newVethName, randomMac, rootTag, VETH_PREFIX, vethAlias } from './bridge-driver.js';

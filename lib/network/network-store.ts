@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProcessIdentity } from '../containers/process-identity.js';
+import type { ProcessIdentity } from '../state/process-identity.js';
 import { TEMP_NAME, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir } from '../state/lock.js';
 import type { PublishedPort } from './types.js';

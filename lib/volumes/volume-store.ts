@@ -20,11 +20,12 @@ import { ConflictError, NotFoundError, SystemError, ValidationError } from '../e
 import { fsOps, isNativeFsError } from '../image/fs-ops.js';
 import { readJson, syncDir, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir, type LockOptions } from '../state/lock.js';
+import { isAlive, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
 import { copyUp, type CopyUpSource } from './copy-up.js';
 import { mountAt } from './host-mount.js';
 import { ensureBackendMounted, planBackend, probeSizeLimitSupport, setupBackend, teardownBackend, type VolumeBackend, type VolumeDriverOpts } from './volume-backend.js';
 import { ANONYMOUS_LABEL, anonymousVolumeName, checkVolumeName, isVolumeName } from './volume-name.js';
-import { isProcessAlive, isStaleUser, sameUser, selfRef, type VolumeUser, type VolumeUserKind } from './volume-users.js';
+import { isStaleUser, sameUser, type VolumeUser, type VolumeUserKind } from './volume-users.js';
 
 /** `meta.json`. */
 export interface VolumeMeta {
@@ -41,7 +42,7 @@ export interface VolumeMeta {
   anonymous: boolean;
   users: VolumeUser[];
   /** Set while a copy-up runs: a dead owner's half copy is wiped and done again. */
-  copyUp?: { owner: { pid: number; startTime: string }; target: string };
+  copyUp?: { owner: ProcessIdentity; target: string };
 }
 
 export interface CreateVolumeRequest {
@@ -298,14 +299,14 @@ export class VolumeStore {
         const dir = this.volumeDir(name);
         await ensureBackendMounted(meta.backend, dir);
         meta.users = this.liveUsers(meta);
-        if (meta.copyUp && !isProcessAlive(meta.copyUp.owner) && meta.users.length === 0) {
+        if (meta.copyUp && !isAlive(meta.copyUp.owner) && meta.users.length === 0) {
           // A copy-up died half-way: the volume holds part of the image's files. Start again.
           await this.wipeData(name);
           delete meta.copyUp;
         }
         let copied = false;
         if (req.copyUp && (await this.isEmpty(name))) {
-          meta.copyUp = { owner: selfRef(), target: req.copyUp.target };
+          meta.copyUp = { owner: selfIdentity(), target: req.copyUp.target };
           await this.write(meta);
           try {
             copied = await copyUp(req.copyUp.source, req.copyUp.target, this.dataDir(name), req.signal ? { signal: req.signal } : {});
@@ -321,7 +322,7 @@ export class VolumeStore {
         if (mine) {
           if (!mine.targets.includes(req.target)) mine.targets.push(req.target);
         } else {
-          meta.users.push({ kind: user.kind, id: user.id, owner: selfRef(), since: new Date().toISOString(), targets: [req.target] });
+          meta.users.push({ kind: user.kind, id: user.id, owner: selfIdentity(), since: new Date().toISOString(), targets: [req.target] });
         }
         await this.write(meta);
         return { meta, created, copied };

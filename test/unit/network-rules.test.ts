@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { selfIdentity } from '../../lib/containers/process-identity.js';
+import { selfIdentity } from '../../lib/state/process-identity.js';
 import { FALLBACK_NAMESERVERS, renderHosts, renderResolvConf } from '../../lib/network/etc-files.js';
 import { iptablesJumps, renderIptables, renderNft, type FirewallModel } from '../../lib/network/firewall-rules.js';
 import { hostsFileFor } from '../../lib/network/network-service.js';
