@@ -19,6 +19,7 @@ export type {
   TmpfsMount,
   Ulimit,
   VolumeMount,
+  VolumeSource,
 } from './launch/run-options.js';
 export { Image, PullTask, type ImageEvents, type ImageLayer, type LayerProgress, type LayerState, type PullEvents, type PullProgress, type TotalProgress } from './image/image.js';
 export type {

@@ -9,7 +9,6 @@ import { ValidationError } from '../errors.js';
 import { normalizeNetworkOptions, type NetworkRunOptions, type NormalizedAttachment } from '../network/network-options.js';
 import type { NormalizedPort, PortProtocol } from '../network/types.js';
 import type { SeccompProfile } from '../security/seccomp/types.js';
-import type { Volume } from '../volumes/volume.js';
 import { parseBytes, parseCpus } from '../units.js';
 
 /** Where a container's root filesystem comes from. */
@@ -42,16 +41,25 @@ export interface BindMount {
 export type BindPropagation = 'private' | 'rprivate' | 'slave' | 'rslave' | 'shared' | 'rshared';
 
 /**
+ * A `Volume` of `rt.volumes` given as a mount source. The launch options sit below the volume
+ * service (docs/design/layers.md), so they name the shape they read, not the class.
+ */
+export interface VolumeSource {
+  readonly name: string;
+  readonly mountpoint: string;
+}
+
+/**
  * A volume: data kept in the runtime's state directory, outliving the container and shareable
  * between containers. Resolved by a `Runtime` (`rt.run()`, containers) before launch.
  */
 export interface VolumeMount {
   type: 'volume';
   /**
-   * A volume name (created on first use), a {@link Volume}, or absent for an anonymous volume,
-   * which lives as long as its container (for `run()`: the run).
+   * A volume name (created on first use), a `Volume` (see {@link VolumeSource}), or absent for
+   * an anonymous volume, which lives as long as its container (for `run()`: the run).
    */
-  source?: string | Volume;
+  source?: string | VolumeSource;
   /** Absolute path inside the container, resolved inside its root. */
   target: string;
   /** Mount read-only. Default `false`. */

@@ -12,9 +12,9 @@ import { closeSync, constants as FS, openSync } from 'node:fs';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { NativeNetInterface } from '../native.js';
 import { isAlive, identityOf } from '../state/process-identity.js';
-import type { NormalizedRunOptions } from '../launch/run-options.js';
 import { readContainerFile } from './container-files.js';
 import { renderHosts, type HostsEntry } from './etc-files.js';
+import type { NormalizedNetworkOptions } from './network-options.js';
 import { DEFAULT_NETWORK, isLive, type NetnsHolder, type NetworkService } from './network-service.js';
 import type { EndpointRecord } from './network-store.js';
 import { defaultNetworkService, openNetworkServices } from './registry.js';
@@ -24,7 +24,7 @@ import type { PublishedPort } from './types.js';
 export type NetworkKind = 'none' | 'host' | 'container' | 'bridge';
 
 /** The kind of network the options ask for (`run()`'s default is `none`). */
-export function networkKind(o: Pick<NormalizedRunOptions, 'network' | 'networks'>): NetworkKind {
+export function networkKind(o: Pick<NormalizedNetworkOptions, 'network' | 'networks'>): NetworkKind {
   const n = o.network;
   if (n === 'none' || n === 'host') return n;
   if (n?.startsWith('container:')) return 'container';
@@ -35,7 +35,8 @@ export function networkKind(o: Pick<NormalizedRunOptions, 'network' | 'networks'
 export interface NetworkLaunchRequest {
   /** The launch's id (names its cgroup); identifies a `run()` container on its networks. */
   launchId: string;
-  options: NormalizedRunOptions;
+  /** The launch's normalized options; only the networking ones (and `hostname`) are read. */
+  options: NormalizedNetworkOptions & { hostname?: string };
   /** Resolves network names; default: the default runtime's (see `networkServiceOf` for `Network` options). */
   networks?: NetworkService;
   /** Set for containers of `rt.containers`: their id and name (peers resolve the name). */
