@@ -14,7 +14,7 @@ import { AbortError, ConflictError, NotFoundError, ValidationError } from '../er
 import type { RegistryAuth } from './auth.js';
 import { ContentStore, type BlobSource, type LayerMeta, type StoreLock } from './content-store.js';
 import { ContentTooLargeError, ImageFormatError, LayerFormatError, PlatformNotFoundError, SizeMismatchError } from './errors.js';
-import { closePrivateRoot, fsOps, openPrivateRoot } from './fs-ops.js';
+import { fsOps } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
   danglingFilter, globToRegExp, labelMatches, normaliseFilters, parseTimeFilter, referenceMatches, single,
@@ -24,7 +24,7 @@ import { collectOrphans, deleteImage, type Collected, type GcContext } from './i
 import { importRootfs, prepareImport, type ImportOptions } from './image-import.js';
 import { chainIds, ImageTable, isIdLike, type ImageLayerRecord, type ImageRecord, type StoredRecord } from './image-table.js';
 import { Image, PullTask, type LayerProgress, type LayerState, type PullEmit, type PullProgress, type TotalProgress } from './image.js';
-import { readFileChunks, WRITE_THREADS } from './layer-staging.js';
+import { LayerStage, readFileChunks } from './layer-staging.js';
 import {
   formatPlatform, hostPlatform, layerCompression, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MediaType, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
   type ContainerConfig, type ImageConfig, type ImageManifest, type Platform,
@@ -474,7 +474,6 @@ export class ImageService {
       emitEvent?.('progress', layer);
       emitEvent?.('total', total);
     };
-    const native = fsOps();
     const stagedLayers: Array<StagedPull['layers'][number] | undefined> = layers.map(() => undefined);
 
     // Every layer lock, base first, before any work, held until the layers are in the store.
@@ -508,19 +507,17 @@ export class ImageService {
           }
           return;
         }
-        const tmp = await this.store.layerTempDir(layer.chainId);
-        staged.temps.push(tmp);
-        const rootFd = openPrivateRoot(tmp);
-        const applier = new LayerApplier(rootFd, 'layer', layer.digest, native, { parallel: WRITE_THREADS });
+        const stage = await LayerStage.open(this.store, layer);
+        staged.temps.push(stage.dir);
         try {
           const compression = layerCompression(layer.mediaType);
           let result: { diffId: string; size: number };
           if (haveBlob) {
             emit(i, 'extracting');
-            result = await applyLayer(readFileChunks(this.store.blobPath(layer.digest)), applier, { layer: layer.digest, compression, diffId: layer.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
+            result = await applyLayer(readFileChunks(this.store.blobPath(layer.digest)), stage.applier, { layer: layer.digest, compression, diffId: layer.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
           } else {
             emit(i, 'downloading');
-            const fetched = await this.downloadAndApply(layer, source, applier, { compression, maxSize: maxLayerSize }, onBlobProgress, signal);
+            const fetched = await this.downloadAndApply(layer, source, stage.applier, { compression, maxSize: maxLayerSize }, onBlobProgress, signal);
             result = fetched.applied;
             if (fetched.ingested === 'fetched') staged.partials.push(layer);
           }
@@ -528,23 +525,14 @@ export class ImageService {
           emit(i, 'verifying');
           const lowerDirs = (await Promise.all(complete.slice(0, i).map((c) => c.promise))).reverse();
           emit(i, 'extracting');
-          const lowerFds: number[] = [];
-          try {
-            for (const d of lowerDirs) lowerFds.push(native.fsOpenRoot(d));
-            applier.resolveAgainstLowers(lowerFds);
-          } finally {
-            for (const fd of lowerFds) closeSync(fd);
-          }
-          applier.finish();
-          complete[i]!.resolve(tmp);
-          const meta = { chainId: layer.chainId, diffId: result.diffId, size: result.size, contentSize: applier.contentBytes };
+          const meta = stage.finish(layer.chainId, result, lowerDirs);
+          complete[i]!.resolve(stage.dir);
           const metaTmp = await this.store.stageLayerMeta(meta);
           staged.temps.push(metaTmp);
-          stagedLayers[i] = { tmp, metaTmp, meta };
+          stagedLayers[i] = { tmp: stage.dir, metaTmp, meta };
           emit(i, 'done');
         } finally {
-          applier.abort(); // after finish() only a no-op; on failure it stops the write pool
-          closePrivateRoot(rootFd);
+          stage.close(); // after finish() only a no-op; on failure it stops the write pool
         }
       } finally {
         release();

@@ -1,8 +1,9 @@
 /**
  * One layer blob -> one unpacked layer directory under tmp/, verified (diff id) but not yet
- * durable or visible (see `ContentStore.commitLayer`). `load` and `import` stage every layer of an archive this way first and
- * commit only when all of them verified, so a bad archive leaves the store as it was.
- * (`pull` does the same steps inline, overlapped with the download.)
+ * durable or visible (see `ContentStore.commitLayer`). `load`, `import` and `pull` stage every
+ * layer of an image this way first and commit only when all of them verified, so a bad image
+ * leaves the store as it was. `pull` uses the two steps of {@link LayerStage} apart: it applies
+ * a layer while it downloads, and resolves it against its lower layers once those are complete.
  * @module
  */
 import { closeSync, createReadStream } from 'node:fs';
@@ -32,11 +33,66 @@ export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
 }
 
 /**
- * Unpacks `source` (a layer blob of `layer.mediaType`) into a fresh temp dir in layer mode:
- * whiteouts as overlay expects, hard links into lower layers copied up, implicit directories
- * with the metadata of the directory below. Throws when the uncompressed content does not
- * hash to `layer.diffId` (when given), or grows past `maxSize` bytes uncompressed
- * (`LayerTooLargeError`); the temp dir is then gone.
+ * A layer being unpacked into a fresh temp dir in layer mode: whiteouts as overlay expects, hard
+ * links into lower layers copied up, implicit directories with the metadata of the directory
+ * below. First {@link LayerStage.applier} takes the blob (`applyLayer`), then
+ * {@link LayerStage.finish} resolves it against the lower layers. {@link LayerStage.close}
+ * always follows; the directory stays for the caller to publish or remove.
+ */
+export class LayerStage {
+  readonly dir: string;
+  readonly applier: LayerApplier;
+  #rootFd: number;
+
+  private constructor(dir: string, rootFd: number, applier: LayerApplier) {
+    this.dir = dir;
+    this.#rootFd = rootFd;
+    this.applier = applier;
+  }
+
+  /** A temp dir for `layer` with its applier; nothing is left behind when this throws. */
+  static async open(store: ContentStore, layer: { digest: string; chainId: string }): Promise<LayerStage> {
+    const dir = await store.layerTempDir(layer.chainId);
+    let rootFd = -1;
+    try {
+      rootFd = openPrivateRoot(dir);
+      return new LayerStage(dir, rootFd, new LayerApplier(rootFd, 'layer', layer.digest, fsOps(), { parallel: WRITE_THREADS }));
+    } catch (e) {
+      if (rootFd >= 0) closePrivateRoot(rootFd);
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Completes the applied layer against `lowerDirs` (the layers below it, top first, committed
+   * or staged) and closes its root.
+   */
+  finish(chainId: string, applied: { diffId: string; size: number }, lowerDirs: readonly string[]): LayerMeta {
+    const lowerFds: number[] = [];
+    try {
+      for (const d of lowerDirs) lowerFds.push(fsOps().fsOpenRoot(d));
+      this.applier.resolveAgainstLowers(lowerFds);
+    } finally {
+      for (const fd of lowerFds) closeSync(fd);
+    }
+    this.applier.finish();
+    this.close();
+    return { chainId, diffId: applied.diffId, size: applied.size, contentSize: this.applier.contentBytes };
+  }
+
+  /** Stops the write pool (a no-op after {@link finish}) and closes the root; idempotent. */
+  close(): void {
+    this.applier.abort();
+    if (this.#rootFd >= 0) closePrivateRoot(this.#rootFd);
+    this.#rootFd = -1;
+  }
+}
+
+/**
+ * Stages `source` (a layer blob of `layer.mediaType`) in one go, see {@link LayerStage}. Throws
+ * when the uncompressed content does not hash to `layer.diffId` (when given), or grows past
+ * `maxSize` bytes uncompressed (`LayerTooLargeError`); the temp dir is then gone.
  * @param lowerDirs the layer directories below this one, top first (committed or staged)
  */
 export async function stageLayer(
@@ -47,29 +103,13 @@ export async function stageLayer(
   signal?: AbortSignal,
   maxSize?: number,
 ): Promise<StagedLayer> {
-  const native = fsOps();
-  const dir = await store.layerTempDir(layer.chainId);
-  let rootFd = -1;
-  let applier: LayerApplier | undefined;
+  const stage = await LayerStage.open(store, layer);
   try {
-    rootFd = openPrivateRoot(dir);
-    applier = new LayerApplier(rootFd, 'layer', layer.digest, native, { parallel: WRITE_THREADS });
-    const result = await applyLayer(source, applier, { layer: layer.digest, compression: layerCompression(layer.mediaType), ...(layer.diffId ? { diffId: layer.diffId } : {}), ...(signal ? { signal } : {}), ...(maxSize !== undefined ? { maxSize } : {}) });
-    const lowerFds: number[] = [];
-    try {
-      for (const d of lowerDirs) lowerFds.push(native.fsOpenRoot(d));
-      applier.resolveAgainstLowers(lowerFds);
-    } finally {
-      for (const fd of lowerFds) closeSync(fd);
-    }
-    applier.finish();
-    closePrivateRoot(rootFd);
-    rootFd = -1;
-    return { dir, meta: { chainId: layer.chainId, diffId: result.diffId, size: result.size, contentSize: applier.contentBytes } };
+    const result = await applyLayer(source, stage.applier, { layer: layer.digest, compression: layerCompression(layer.mediaType), ...(layer.diffId ? { diffId: layer.diffId } : {}), ...(signal ? { signal } : {}), ...(maxSize !== undefined ? { maxSize } : {}) });
+    return { dir: stage.dir, meta: stage.finish(layer.chainId, result, lowerDirs) };
   } catch (e) {
-    applier?.abort();
-    if (rootFd >= 0) closePrivateRoot(rootFd);
-    await rm(dir, { recursive: true, force: true });
+    stage.close();
+    await rm(stage.dir, { recursive: true, force: true });
     throw e;
   }
 }
