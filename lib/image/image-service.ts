@@ -1,6 +1,5 @@
 /**
- * The image service (`rt.images`): pull (manifest -> config -> layers, each layer downloaded,
- * verified and unpacked once, concurrently and as it streams), the local image table (get,
+ * The image service (`rt.images`): pull (in `pull.ts`), the local image table (get,
  * list with Docker's filters, tag, remove and prune with reference counting), inspect and
  * history in Docker's shape, save/load (docker-save + OCI layout archives), import of a rootfs
  * tarball, push, `unpack` of a flattened rootfs, and `rootfsFor`, which gives the container
@@ -8,12 +7,12 @@
  * @module
  */
 import { closeSync, fchmodSync, fstatSync } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { AbortError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { RegistryAuth } from './auth.js';
-import { ContentStore, type BlobSource, type LayerMeta, type StoreLock } from './content-store.js';
-import { ContentTooLargeError, ImageFormatError, LayerFormatError, PlatformNotFoundError, SizeMismatchError } from './errors.js';
+import { ContentStore } from './content-store.js';
+import { ImageFormatError } from './errors.js';
 import { fsOps } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
@@ -22,42 +21,20 @@ import {
 } from './image-filters.js';
 import { collectOrphans, deleteImage, type Collected, type GcContext } from './image-gc.js';
 import { importRootfs, prepareImport, type ImportOptions } from './image-import.js';
-import { chainIds, ImageTable, isIdLike, type ImageLayerRecord, type ImageRecord, type StoredRecord } from './image-table.js';
-import { Image, PullTask, type LayerProgress, type LayerState, type PullEmit, type PullProgress, type TotalProgress } from './image.js';
-import { LayerStage, readFileChunks } from './layer-staging.js';
-import {
-  formatPlatform, hostPlatform, layerCompression, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MediaType, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
-  type ContainerConfig, type ImageConfig, type ImageManifest, type Platform,
-} from './manifest.js';
-import { familiarName, formatReference, parseReference, type ImageReference } from './reference.js';
-import { isNetworkError, RegistryClient } from './registry-client.js';
+import { ImageTable, isIdLike, type ImageRecord, type StoredRecord } from './image-table.js';
+import { Image, PullTask, type LayerProgress, type LayerState, type PullProgress, type TotalProgress } from './image.js';
+import { readFileChunks } from './layer-staging.js';
+import { layerCompression, MediaType, parseImageConfig, type ContainerConfig, type ImageConfig } from './manifest.js';
+import { familiarName, formatReference, parseReference } from './reference.js';
+import { pullImage, type PullContext, type PullOptions } from './pull.js';
+import { RegistryClient } from './registry-client.js';
 import { applyLayer, LayerApplier, maxLayerSizeOption } from './unpack.js';
 
 export { chainIds, type ImageLayerRecord, type ImageRecord } from './image-table.js';
+export type { PullOptions } from './pull.js';
 export type { ImageListFilters, ImagePruneFilters } from './image-filters.js';
 export type { ImportOptions } from './image-import.js';
 export type { LayerProgress, LayerState, PullProgress, TotalProgress };
-
-/** Options of {@link ImageService.pull}. */
-export interface PullOptions {
-  /** `os/arch[/variant]` or an object, for multi-platform images. Default the host's (e.g. `linux/amd64`). */
-  platform?: string | Platform;
-  /** Credentials. Default: the `auths` entry of `~/.docker/config.json` for the registry, else anonymous. */
-  auth?: RegistryAuth;
-  /** Allow plain http and unverified TLS for a non-loopback registry. Default false (loopback registries may always use http). */
-  insecure?: boolean;
-  /** Called for every layer state change and downloaded chunk, with the totals. Same data as the task's `progress` + `total` events. */
-  onProgress?: (event: PullProgress) => void;
-  /** Cancels the pull; it rejects with an `AbortError` and leaves nothing half-written visible. */
-  signal?: AbortSignal;
-  /** Layers downloaded at once. Default 4. */
-  concurrency?: number;
-  /**
-   * Refuse a layer whose uncompressed content passes this many bytes (`LayerTooLargeError`),
-   * the defence against decompression bombs. Default: the runtime's `maxLayerSize` (64 GiB).
-   */
-  maxLayerSize?: number;
-}
 
 /** Options of {@link ImageService.unpack}. */
 export interface UnpackOptions {
@@ -142,111 +119,6 @@ export interface ImageServiceOptions {
   maxLayerSize?: number;
 }
 
-class Semaphore {
-  private free: number;
-  private readonly waiters: Array<() => void> = [];
-  constructor(n: number) {
-    this.free = n;
-  }
-  async acquire(): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve));
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
-}
-
-/** What a pull has produced in tmp/ and still has to make durable and visible. */
-interface StagedPull {
-  /** Blobs downloaded and verified, waiting in tmp/ (`IngestOptions.defer`). */
-  partials: Array<{ digest: string; size: number }>;
-  /** Small blobs (index, manifest) written to tmp/. */
-  files: Array<{ path: string; digest: string }>;
-  /** Unpacked layers, base first. */
-  layers: Array<{ tmp: string; metaTmp: string; meta: LayerMeta }>;
-  /** Everything to remove if the pull fails. */
-  temps: string[];
-  /** Layer locks held until the layers are in the store. */
-  locks: StoreLock[];
-}
-
-/** A bounded async queue: the download pushes, the unpacker iterates. */
-class ChunkQueue implements AsyncIterable<Buffer> {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  private ended = false;
-  private error: unknown;
-  private wakeConsumer: (() => void) | undefined;
-  private wakeProducer: (() => void) | undefined;
-  private consumerGone: unknown;
-  private discarding = false;
-  constructor(private readonly highWater = 8 * 1024 * 1024) {}
-
-  async push(chunk: Buffer): Promise<void> {
-    if (this.discarding) return;
-    if (this.consumerGone !== undefined) throw this.consumerGone;
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    this.wakeConsumer?.();
-    while (this.bytes > this.highWater && this.consumerGone === undefined && !this.discarding) await new Promise<void>((r) => (this.wakeProducer = r));
-    if (this.consumerGone !== undefined) throw this.consumerGone;
-  }
-  end(): void {
-    this.ended = true;
-    this.wakeConsumer?.();
-  }
-  fail(e: unknown): void {
-    this.error = e;
-    this.wakeConsumer?.();
-  }
-  /** The consumer stopped but the producer should run to its end: drop what it pushes. */
-  discard(): void {
-    this.discarding = true;
-    this.chunks = [];
-    this.bytes = 0;
-    this.wakeProducer?.();
-  }
-  /** The consumer stopped (with this error): release a waiting producer. */
-  abandon(e: unknown): void {
-    this.consumerGone = e ?? new Error('consumer stopped');
-    this.wakeProducer?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      if (this.chunks.length > 0) {
-        const c = this.chunks.shift()!;
-        this.bytes -= c.length;
-        if (this.bytes <= this.highWater) this.wakeProducer?.();
-        yield c;
-        continue;
-      }
-      if (this.error !== undefined) throw this.error;
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.wakeConsumer = r));
-      this.wakeConsumer = undefined;
-    }
-  }
-}
-
-function deferredValue<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
-
-
-
 /**
  * The images of one state directory: `rt.images`. Every method that names an image accepts a
  * reference (`busybox`, `name:tag`, `name@sha256:…`), an image id (`sha256:<hex>`), or an id
@@ -261,6 +133,7 @@ export class ImageService {
   /** Uncompressed bytes one layer may have (see `ImageServiceOptions.maxLayerSize`). */
   private readonly maxLayerSize: number;
   private initialised: Promise<void> | undefined;
+  readonly #puller: PullContext;
 
   /** @param root the state root; the store lives directly in it (`blobs/`, `layers/`, `images/`). */
   constructor(root: string, options: ImageServiceOptions = {}) {
@@ -268,6 +141,13 @@ export class ImageService {
     this.table = new ImageTable(this.store);
     this.options = options;
     this.maxLayerSize = maxLayerSizeOption(options.maxLayerSize);
+    this.#puller = {
+      store: this.store,
+      table: this.table,
+      ...(options.dockerConfigPath ? { dockerConfigPath: options.dockerConfigPath } : {}),
+      maxLayerSize: this.maxLayerSize,
+      ready: () => this.init(),
+    };
   }
 
   /** The `maxLayerSize` of one call, else the service's. */
@@ -330,275 +210,11 @@ export class ImageService {
    */
   pull(ref: string, options: PullOptions = {}): PullTask {
     return PullTask.start(async (emit) => {
-      const record = await this.pullRecord(ref, options, emit);
+      const record = await pullImage(this.#puller, ref, options, emit);
       const image = await this.imageOf(record);
       emit('done', image);
       return image;
     });
-  }
-
-  private async pullRecord(refString: string, options: PullOptions, emitEvent: PullEmit | undefined): Promise<ImageRecord> {
-    const ref = parseReference(refString);
-    if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
-    if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
-      throw new ValidationError('concurrency', 'must be a positive integer');
-    }
-    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ValidationError('onProgress', 'must be a function');
-    const maxLayerSize = this.layerLimit(options.maxLayerSize);
-    const want = options.platform !== undefined ? parsePlatform(options.platform) : hostPlatform();
-    await this.init();
-    const { signal } = options;
-    if (signal?.aborted) throw new AbortError('pull aborted', { cause: signal.reason });
-    const client = new RegistryClient({
-      domain: ref.domain,
-      ...(options.auth ? { auth: options.auth } : {}),
-      ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
-      ...(this.options.dockerConfigPath ? { dockerConfigPath: this.options.dockerConfigPath } : {}),
-    });
-    const staged: StagedPull = { partials: [], files: [], layers: [], temps: [], locks: [] };
-    // Shared: any number of pulls; `remove` and `prune` take it exclusively before deleting
-    // anything, so they never delete a blob or layer that an unfinished pull has just made.
-    const gcLock = await this.store.lock('gc', { mode: 'shared', signal });
-    try {
-      const top = await client.getManifest(ref.path, ref.digest ?? ref.tag!, signal);
-      let parsed = parseManifest(top.bytes, top.mediaType);
-      let manifestBytes = top.bytes;
-      let manifestDigest = top.digest;
-      let indexDigest: string | undefined;
-      if (parsed.kind === 'index') {
-        const desc = selectPlatform(parsed, want);
-        if (desc.size > MAX_MANIFEST_BYTES) throw new ContentTooLargeError('manifest', desc.digest, desc.size, MAX_MANIFEST_BYTES);
-        staged.files.push({ path: await this.store.stageBytes(top.bytes), digest: top.digest });
-        indexDigest = top.digest;
-        const m = await client.getManifest(ref.path, desc.digest, signal);
-        if (m.bytes.length !== desc.size) throw new SizeMismatchError(desc.size, m.bytes.length, `manifest ${desc.digest}`);
-        parsed = parseManifest(m.bytes, desc.mediaType);
-        if (parsed.kind === 'index') throw new ImageFormatError('ERR_IMAGE_FORMAT', `index ${top.digest} points at another index (${desc.digest}); nested indexes are not supported`);
-        manifestBytes = m.bytes;
-        manifestDigest = m.digest;
-      }
-      const manifest: ImageManifest = parsed;
-      // On the descriptor's word before a byte is fetched; `ingest` then refuses any byte past
-      // the declared size, so the config that is parsed is never larger than this either.
-      if (manifest.config.size > MAX_CONFIG_BYTES) throw new ContentTooLargeError('config', manifest.config.digest, manifest.config.size, MAX_CONFIG_BYTES);
-      const configSource: BlobSource = { open: (offset, s) => client.openBlob(ref.path, manifest.config.digest, offset, s) };
-      if ((await this.store.ingest(manifest.config, { source: configSource, ...(signal ? { signal } : {}), isRetryable: isNetworkError, defer: true })) === 'fetched') {
-        staged.partials.push(manifest.config);
-      }
-      const config = parseImageConfig(await this.store.readPartial(manifest.config.digest), manifest.config.mediaType, manifest.layers.length);
-      const configPlatform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
-      if (options.platform !== undefined && !platformMatches(configPlatform, want)) {
-        throw new PlatformNotFoundError(`image ${formatReference(ref)} is ${formatPlatform(configPlatform)}, not the requested ${formatPlatform(want)}`);
-      }
-      const diffIds = config.rootfs.diff_ids;
-      const chains = chainIds(diffIds);
-      const layers: ImageLayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! }));
-      for (const l of layers) layerCompression(l.mediaType); // unsupported media types fail before any download
-
-      await this.pullLayers(client, ref, layers, { ...options, maxLayerSize }, emitEvent, staged);
-      staged.files.push({ path: await this.store.stageBytes(manifestBytes), digest: manifestDigest });
-
-      // Everything is downloaded, verified and unpacked in tmp/. One syncfs makes it durable;
-      // then blobs and layers (base first) become visible; one more makes the renames durable
-      // before a record names them.
-      await this.store.durable();
-      for (const p of staged.partials) await this.store.commitPartial(p);
-      for (const f of staged.files.splice(0)) await this.store.commitBlobFile(f.path, f.digest);
-      for (const l of staged.layers) {
-        await this.store.publishLayer(l.tmp, l.metaTmp, l.meta);
-        staged.temps = staged.temps.filter((t) => t !== l.tmp && t !== l.metaTmp);
-      }
-      await this.store.durable();
-
-      const record: StoredRecord = {
-        id: manifest.config.digest,
-        manifestDigest,
-        ...(indexDigest ? { indexDigest } : {}),
-        mediaType: manifest.mediaType,
-        configDigest: manifest.config.digest,
-        platform: configPlatform,
-        layers,
-        pulledAt: new Date().toISOString(),
-      };
-      await this.table.writeRecord(record);
-      await this.table.updateRefs((refs) => {
-        if (ref.tag !== undefined && ref.digest === undefined) refs.tags[formatReference(ref)] = manifestDigest;
-        refs.digests[`${ref.name}@${indexDigest ?? manifestDigest}`] = manifestDigest;
-      });
-      return this.table.withRefs(record, await this.table.readRefs());
-    } catch (e) {
-      // Blobs that were downloaded and verified before the failure are kept, as a stored blob
-      // (the next pull does not download them again; `prune` removes them if it never comes).
-      if (staged.partials.length > 0) {
-        await this.store.durable().then(async () => {
-          for (const p of staged.partials) await this.store.commitPartial(p);
-        }).catch(() => {});
-      }
-      throw e;
-    } finally {
-      // Unpacked layers and staged files of a failed pull go.
-      for (const t of staged.temps) await rm(t, { recursive: true, force: true });
-      for (const f of staged.files) await rm(f.path, { force: true });
-      for (const l of staged.locks) l.release();
-      gcLock.release();
-      client.close();
-    }
-  }
-
-  /**
-   * Downloads and unpacks the layers into tmp/, up to `concurrency` at once, each streaming
-   * through the unpacker as it downloads. A layer resolves against its lower layers (hard links
-   * into them are copied up, implicit directories take their metadata) as soon as they are
-   * complete, wherever they are (tmp/ or already in the store). Nothing is made durable or
-   * visible here: the caller does that once for the whole image. The layer locks are kept
-   * (in `staged.locks`) until then, so another process wanting the same layer waits and then
-   * finds it in the store.
-   */
-  private async pullLayers(client: RegistryClient, ref: ImageReference, layers: ImageLayerRecord[], options: PullOptions, emitEvent: PullEmit | undefined, staged: StagedPull): Promise<void> {
-    const { signal, onProgress } = options;
-    const maxLayerSize = this.layerLimit(options.maxLayerSize);
-    const slots = new Semaphore(options.concurrency ?? 4);
-    // Where each complete layer is, for the layers above it.
-    const complete = layers.map(() => deferredValue<string>());
-    const done = layers.map(() => 0);
-    const bytesTotal = layers.reduce((a, l) => a + l.size, 0);
-    let layersDone = 0;
-    const emit = (i: number, state: LayerState) => {
-      if (state === 'done' || state === 'cached') {
-        layersDone++;
-        done[i] = layers[i]!.size;
-      }
-      const total: TotalProgress = { bytesDone: done.reduce((a, b) => a + b, 0), bytesTotal, layersDone, layers: layers.length };
-      const layer: LayerProgress = { layer: layers[i]!.digest, index: i, state, bytesDone: done[i]!, bytesTotal: layers[i]!.size };
-      onProgress?.({ ...layer, total });
-      emitEvent?.('progress', layer);
-      emitEvent?.('total', total);
-    };
-    const stagedLayers: Array<StagedPull['layers'][number] | undefined> = layers.map(() => undefined);
-
-    // Every layer lock, base first, before any work, held until the layers are in the store.
-    // Base-first is one global order: a chain id fixes every layer below it, so two images that
-    // share a layer share it at the same position with the same layers below — two pulls can
-    // never each hold a lock the other waits for.
-    for (const l of layers) staged.locks.push(await this.store.lock(`layer-${l.chainId.slice(7)}`, { signal }));
-
-    const task = async (i: number): Promise<void> => {
-      const layer = layers[i]!;
-      emit(i, 'waiting');
-      const release = await slots.acquire();
-      try {
-        const haveLayer = await this.store.hasLayer(layer.chainId);
-        const haveBlob = await this.store.hasBlob(layer.digest);
-        const source: BlobSource = { open: (offset, s) => client.openBlob(ref.path, layer.digest, offset, s) };
-        const onBlobProgress = (n: number) => {
-          done[i] = n;
-          emit(i, 'downloading');
-        };
-        if (haveLayer) {
-          complete[i]!.resolve(this.store.layerDir(layer.chainId));
-          if (!haveBlob) {
-            emit(i, 'downloading');
-            if ((await this.store.ingest(layer, { source, onProgress: onBlobProgress, ...(signal ? { signal } : {}), isRetryable: isNetworkError, defer: true })) === 'fetched') staged.partials.push(layer);
-            release();
-            emit(i, 'done');
-          } else {
-            release();
-            emit(i, 'cached');
-          }
-          return;
-        }
-        const stage = await LayerStage.open(this.store, layer);
-        staged.temps.push(stage.dir);
-        try {
-          const compression = layerCompression(layer.mediaType);
-          let result: { diffId: string; size: number };
-          if (haveBlob) {
-            emit(i, 'extracting');
-            result = await applyLayer(readFileChunks(this.store.blobPath(layer.digest)), stage.applier, { layer: layer.digest, compression, diffId: layer.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
-          } else {
-            emit(i, 'downloading');
-            const fetched = await this.downloadAndApply(layer, source, stage.applier, { compression, maxSize: maxLayerSize }, onBlobProgress, signal);
-            result = fetched.applied;
-            if (fetched.ingested === 'fetched') staged.partials.push(layer);
-          }
-          release();
-          emit(i, 'verifying');
-          const lowerDirs = (await Promise.all(complete.slice(0, i).map((c) => c.promise))).reverse();
-          emit(i, 'extracting');
-          const meta = stage.finish(layer.chainId, result, lowerDirs);
-          complete[i]!.resolve(stage.dir);
-          const metaTmp = await this.store.stageLayerMeta(meta);
-          staged.temps.push(metaTmp);
-          stagedLayers[i] = { tmp: stage.dir, metaTmp, meta };
-          emit(i, 'done');
-        } finally {
-          stage.close(); // after finish() only a no-op; on failure it stops the write pool
-        }
-      } finally {
-        release();
-      }
-    };
-
-    const results = await Promise.allSettled(
-      layers.map((_, i) =>
-        task(i).catch((e) => {
-          complete[i]!.reject(e);
-          throw e;
-        }),
-      ),
-    );
-    // Report the root cause: a lower layer's failure makes every layer above it fail too.
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    for (const l of stagedLayers) if (l) staged.layers.push(l);
-  }
-
-  /** Streams a layer blob from the registry into the store and, at the same time, the unpacker. */
-  private async downloadAndApply(
-    layer: ImageLayerRecord,
-    source: BlobSource,
-    applier: LayerApplier,
-    { compression, maxSize }: { compression: ReturnType<typeof layerCompression>; maxSize: number },
-    onProgress: (n: number) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<{ applied: { diffId: string; size: number }; ingested: 'cached' | 'fetched' }> {
-    const queue = new ChunkQueue();
-    const stop = new AbortController();
-    const ingestSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-    const applying = applyLayer(queue, applier, { layer: layer.digest, compression, diffId: layer.diffId, maxSize, ...(signal ? { signal } : {}) }).catch((e) => {
-      if (e instanceof LayerFormatError) {
-        // Garbage in the stream: finish the download anyway, so that a blob which does not
-        // match its digest is reported as that (the cause) rather than as a broken tar.
-        queue.discard();
-      } else {
-        queue.abandon(e);
-        stop.abort(e);
-      }
-      throw e;
-    });
-    const ingesting = (async () => {
-      try {
-        const r = await this.store.ingest(layer, { source, onData: (c) => queue.push(c), onProgress: (n) => onProgress(n), signal: ingestSignal, isRetryable: isNetworkError, defer: true });
-        // Another process stored the blob while we waited for its lock: unpack from the store.
-        if (r === 'cached') for await (const c of readFileChunks(this.store.blobPath(layer.digest))) await queue.push(c);
-        queue.end();
-        return r;
-      } catch (e) {
-        queue.fail(e);
-        throw e;
-      }
-    })();
-    const [ingested, applied] = await Promise.allSettled([ingesting, applying]);
-    // A download that failed on its own (verification, network) explains any unpack failure it
-    // caused; a download we aborted because the unpacker refused the content does not.
-    if (ingested.status === 'rejected' && !stop.signal.aborted) throw ingested.reason;
-    if (applied.status === 'rejected') {
-      // The blob is what its digest says, but its content was refused: do not keep it.
-      if (ingested.status === 'fulfilled' && ingested.value === 'fetched') await this.store.discardPartial(layer.digest);
-      throw applied.reason;
-    }
-    if (ingested.status === 'rejected') throw ingested.reason;
-    return { applied: applied.value, ingested: ingested.value };
   }
 
   /**
