@@ -90,3 +90,11 @@ export class AbortError extends BerthError {
 export function isBerthError(value: unknown): value is BerthError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
+
+/**
+ * True for a failed syscall: a {@link SystemError} (the native core builds them itself) with
+ * its `.errno` and `.syscall`, from any copy of the package.
+ */
+export function isSystemError(value: unknown): value is SystemError & { errno: number; syscall: string } {
+  return isBerthError(value) && typeof value.errno === 'number' && typeof value.syscall === 'string';
+}

@@ -1,6 +1,13 @@
 /**
- * The native core's contract, declared once. Everything that must be a syscall in a
- * particular process goes through here; everything else stays in TypeScript.
+ * The native core's contract, declared once: every function the addon exports, their data
+ * types, and the loader that checks a build against this contract. Everything that must be a
+ * syscall in a particular process goes through here; everything else stays in TypeScript.
+ *
+ * Services take a {@link NativeBinding} (defaulting to {@link native}), so that unit tests can
+ * hand them the recording fake in test/helpers/native-fake.ts instead of the kernel.
+ *
+ * Failures arrive as {@link SystemError}s built by the addon itself (src-native/napi-errors.h):
+ * see docs/design/errors.md.
  * @internal
  * @module
  */
@@ -9,7 +16,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SPEC_FORMAT_VERSION, encodeLaunchSpec } from './launch/spec-codec.js';
-import { BerthError, SystemError, UnsupportedError } from './errors.js';
+import { BerthError, SystemError, UnsupportedError, isBerthError, isSystemError } from './errors.js';
 
 /** Kinds of mount operation, mirrored from src-native/launch-spec.h. */
 export enum MountOpKind {
@@ -20,7 +27,7 @@ export enum MountOpKind {
   BindInRoot = 4,
   MkdirInRoot = 5,
   SymlinkInRoot = 6,
-  MknodInRoot = 7,
+  // 7 was MknodInRoot, which nothing emitted; the number stays unused.
   WriteInRoot = 8,
   MaskInRoot = 9,
   ReadonlyInRoot = 10,
@@ -54,7 +61,6 @@ export interface NativeMountOp {
   lowerDirs?: string[];
   flags?: number;
   mode?: number;
-  dev?: number;
   readonly?: boolean;
   recursive?: boolean;
   optional?: boolean;
@@ -143,12 +149,17 @@ export interface NativeLaunchSpec {
   netnsFd?: number;
 }
 
-/** An error object as the native core builds it. */
-export interface NativeErrorShape extends Error {
+/**
+ * The facts of a native failure. Thrown ones are {@link SystemError}s already; this shape is for
+ * failures that arrive as data: an exec that found no candidate (`execFailed`), the status the
+ * detached monitor writes as JSON.
+ */
+export interface NativeErrorShape {
   code: string;
   errno: number;
   syscall: string;
   path?: string;
+  message: string;
 }
 
 export interface NativeSpawnResult {
@@ -186,15 +197,58 @@ export interface NativeExitStatus {
   error?: string;
 }
 
-/** The functions the addon exports (`spawn` encodes the spec, see lib/launch/spec-codec.ts). */
+export type FsEntryKind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
+
+/** Metadata to apply; absent fields are left alone. `mtime` is seconds since the epoch. */
+export interface FsMeta {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+  mtime?: number;
+  xattrs?: Array<[name: string, value: Buffer]>;
+}
+
+export interface FsEntrySpec extends FsMeta {
+  path: string;
+  kind: FsEntryKind;
+  /** Symlink target (verbatim), or hard-link target path (root-relative). */
+  target?: string;
+  major?: number;
+  minor?: number;
+}
+
+export interface FsStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  dev: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  mtime: number;
+}
+
+/** An opaque native write pool (see {@link NativeBinding.fsWritePoolCreate}). */
+export type WritePoolHandle = { readonly __writePool: unique symbol };
+
+/** An opaque libzstd decompression stream. */
+export type ZstdHandle = { readonly __zstd: unique symbol };
+
+/**
+ * Every function the addon exports (`spawn` encodes the spec, see lib/launch/spec-codec.ts).
+ *
+ * The `fs*` functions (src-native/fs-ops.h) take paths relative to a `rootFd` and resolve them
+ * with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`,
+ * so an entry can neither climb out of the root nor pass through a symlink; the last component
+ * is never followed.
+ */
 export interface NativeBinding {
   spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
   watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;
   sendSignal(pidfd: number, signal: number): boolean;
   sealExecutable(path: string): number;
-  closeFd(fd: number): void;
-  /** Descriptors held by the pool of ready network namespaces (see src-native/netns-pool.h). */
-  netnsPoolFds(): number[];
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
   /** Loads a BPF_CGROUP_DEVICE program (lib/security/device-filter.ts); returns its fd. */
@@ -213,8 +267,84 @@ export interface NativeBinding {
   netAttach(request: { pid: number; pidfd: number; interfaces: NativeNetInterface[] }): Promise<void>;
   /** Deletes the conntrack entries towards `port` (original direction); resolves with how many. */
   netFlushConntrack(request: { protocol: 'tcp' | 'udp'; port: number }): Promise<number>;
-  [name: string]: unknown;
+
+  /**
+   * Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls.
+   * `private`: nothing but this process writes below it (a temp dir in the store), so
+   * `fsMakeEntry` may reuse the parent directory it resolved last instead of resolving it for
+   * every entry; close such a root with `fsCloseRoot`.
+   */
+  fsOpenRoot(dir: string, options?: { private?: boolean }): number;
+  /** Closes a root and drops what was cached for it. */
+  fsCloseRoot(fd: number): void;
+  /**
+   * Creates one entry, replacing whatever is at the path (an existing directory survives when
+   * the entry is a directory). Returns a write fd for `file` (finish it with fsFinishFile),
+   * -1 otherwise.
+   */
+  fsMakeEntry(rootFd: number, entry: FsEntrySpec): number;
+  /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it. */
+  fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
+  /**
+   * Worker threads that write regular files below a private root: create (O_EXCL), write,
+   * chown, chmod, xattrs, mtime, close. The caller orders: only new paths whose parent exists,
+   * and `fsWritePoolBarrier` before anything that depends on a queued file.
+   */
+  fsWritePoolCreate(rootFd: number, threads: number): WritePoolHandle;
+  /** Queues one file (the content is copied); blocks while 32 MiB are queued. */
+  fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, data: Buffer): void;
+  /** Waits for every queued file; throws the first failure. */
+  fsWritePoolBarrier(pool: WritePoolHandle): void;
+  /** Stops the threads after the queue drains; failures are not reported (call the barrier first). */
+  fsWritePoolClose(pool: WritePoolHandle): void;
+  /** Removes a path recursively; false when nothing was there. */
+  fsRemoveAt(rootFd: number, path: string): boolean;
+  /** Atomic rename of `from` over `to`, both in the same directory of the root. */
+  fsRenameAt(rootFd: number, from: string, to: string): void;
+  /** Names in a directory ("" is the root). */
+  fsReadDirAt(rootFd: number, path: string): string[];
+  /** lstat; null when the path (or a parent) does not exist. "" is the root. */
+  fsLstatAt(rootFd: number, path: string): FsStat | null;
+  /**
+   * Opens a regular file or directory read-only, confined to the root: the entry is pinned
+   * with O_PATH|O_NOFOLLOW, its type checked on that inode, then the same inode reopened
+   * (O_NOCTTY|O_NONBLOCK). Anything else is refused (ENXIO; ELOOP for a symlink), so a
+   * container swapping a file for a device or FIFO never gets it opened on the host.
+   */
+  fsOpenAt(rootFd: number, path: string): number;
+  fsSetXattrAt(rootFd: number, path: string, name: string, value: Buffer): void;
+  fsListXattrsAt(rootFd: number, path: string): Array<[name: string, value: Buffer]>;
+  /** Sets atime and mtime (seconds) without following a final symlink. */
+  fsSetTimesAt(rootFd: number, path: string, mtime: number): void;
+  /** syncfs(2) on the file system holding fd. */
+  fsSync(fd: number): void;
+  /** syncfs(2) on a thread-pool thread. */
+  fsSyncAsync(fd: number): Promise<void>;
+  /** Non-blocking flock(2); false when another holder conflicts. */
+  fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock'): boolean;
+
+  zstdCreate(): ZstdHandle;
+  /**
+   * One bounded step: decodes `input` from `offset` into at most one block (128 KiB) of
+   * output. `offset` in the result is where the next step starts; `more` means the output
+   * filled up and the decoder may hold more even once the input is consumed (call again).
+   */
+  zstdDecompress(handle: ZstdHandle, input: Buffer, offset: number): { output: Buffer; offset: number; more: boolean };
+  /**
+   * Frees the stream; throws if the input ended inside a frame. Decoder failures are
+   * SystemErrors with `syscall: 'zstd'` (EINVAL: not a valid frame, EIO: truncated, ENOMEM).
+   */
+  zstdEnd(handle: ZstdHandle): void;
 }
+
+/** What the addon file itself exports: the binding, less `spawn`, plus what the loader uses. */
+type AddonExports = Omit<NativeBinding, 'spawn'> & {
+  /** src-native/spec-codec.h `kSpecFormatVersion`: the one version of the whole contract. */
+  specFormatVersion: number;
+  /** Hands the addon the class it builds every failure with (src-native/napi-errors.h). */
+  initialize(errorClass: typeof SystemError): void;
+  spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
+};
 
 function packageRoot(): string {
   // lib/native.ts (tsx) and dist/index.js (bundle) both sit one level below the root.
@@ -250,17 +380,17 @@ function load(): Loaded {
     tried.push(file);
     if (!existsSync(file)) continue;
     try {
-      const raw = require(file) as Omit<NativeBinding, 'spawn'> & {
-        spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
-        specFormatVersion?: number;
-      };
+      const raw = require(file) as AddonExports;
       if (raw.specFormatVersion !== SPEC_FORMAT_VERSION) {
         // A stale prebuild or build/: it would misread every launch spec. Try the next one.
         tried[tried.length - 1] = `${file} (built for launch spec format ${raw.specFormatVersion ?? 1}, this code needs ${SPEC_FORMAT_VERSION}: rebuild with \`npm run build:native\`)`;
         continue;
       }
-      const binding = Object.assign(Object.create(null) as NativeBinding, raw, {
-        spawn: (spec: NativeLaunchSpec) => raw.spawnEncoded(encodeLaunchSpec(spec)),
+      raw.initialize(SystemError);
+      const { specFormatVersion: _version, initialize: _initialize, spawnEncoded, ...rest } = raw;
+      const binding: NativeBinding = Object.freeze({
+        ...rest,
+        spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
       });
       loaded = { binding, dir: dirname(file) };
       return loaded;
@@ -313,18 +443,36 @@ export function execHelperExecutableFd(): number {
   return execHelperFd;
 }
 
-/** Converts an error object from the native core into the BerthError family. */
-export function fromNativeError(error: unknown, hint?: (e: NativeErrorShape) => string | undefined): BerthError {
-  if (error instanceof BerthError) return error;
-  const e = error as Partial<NativeErrorShape>;
-  if (e && typeof e.code === 'string' && typeof e.errno === 'number') {
-    const extra = hint?.(e as NativeErrorShape);
-    return new SystemError(e.code, extra ? `${e.message}: ${extra}` : String(e.message), {
-      errno: e.errno,
-      ...(e.syscall ? { syscall: e.syscall } : {}),
-      ...(e.path ? { path: e.path } : {}),
-      cause: error,
-    });
+/** Options of {@link fromNativeError}. */
+export interface NativeErrorContext {
+  /** Words put before the native message: what berth was doing (`copy-up into volume`). */
+  context?: string;
+  /** The path to report instead of the native (often root-relative) one. */
+  path?: string;
+  /** A hint for an errno that misleads (overlayfs' EINVAL, clone's ENOSPC), appended to the message. */
+  hint?: (e: NativeErrorShape) => string | undefined;
+}
+
+/**
+ * The one conversion of a native failure into the BerthError family: a thrown SystemError
+ * (given context or a hint, a new one that has it as `.cause`), a failure that arrived as data
+ * ({@link NativeErrorShape}), or anything else (wrapped as `ERR_NATIVE`).
+ */
+export function fromNativeError(error: unknown, how: NativeErrorContext = {}): BerthError {
+  const e = error as Partial<NativeErrorShape> | null;
+  const facts = isSystemError(error) || (!isBerthError(error) && e !== null && typeof e === 'object' && typeof e.code === 'string' && typeof e.errno === 'number');
+  if (!facts) {
+    if (isBerthError(error)) return error;
+    return new BerthError('ERR_NATIVE', error instanceof Error ? error.message : String(error), { cause: error });
   }
-  return new BerthError('ERR_NATIVE', error instanceof Error ? error.message : String(error), { cause: error });
+  const shape = { code: e!.code!, errno: e!.errno!, syscall: e!.syscall ?? '', message: String(e!.message ?? e!.code), ...(e!.path !== undefined ? { path: e!.path } : {}) };
+  const extra = how.hint?.(shape);
+  if (isSystemError(error) && how.context === undefined && how.path === undefined && extra === undefined) return error;
+  const path = how.path ?? shape.path;
+  return new SystemError(shape.code, `${how.context !== undefined ? `${how.context}: ` : ''}${shape.message}${extra ? `: ${extra}` : ''}`, {
+    errno: shape.errno,
+    ...(shape.syscall ? { syscall: shape.syscall } : {}),
+    ...(path !== undefined ? { path } : {}),
+    cause: error,
+  });
 }

@@ -41,7 +41,7 @@ class SpawnWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (!result_.exec_failed && !error_.ok()) {
-      deferred_.Reject(MakeSystemError(env, error_.err, error_.syscall, error_.path, error_.message));
+      deferred_.Reject(MakeSystemError(env, error_));
       return;
     }
     Napi::Object out = Napi::Object::New(env);
@@ -60,7 +60,7 @@ class SpawnWorker : public Napi::AsyncWorker {
     }
     if (result_.exec_failed) {
       Napi::Object f = MakeSystemError(env, error_.err, error_.syscall, error_.path);
-      f.Set("notFound", Napi::Boolean::New(env, error_.kind == ChildReportKind::kNotFound));
+      f.Set("notFound", Napi::Boolean::New(env, error_.not_found));
       out.Set("execFailed", f);
     }
     deferred_.Resolve(out);
@@ -74,7 +74,7 @@ class SpawnWorker : public Napi::AsyncWorker {
 };
 
 // spawnEncoded(spec: Buffer) -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
-// The spec arrives in the binary format of spec-codec.h (encoded by lib/container/spec-codec.ts).
+// The spec arrives in the binary format of spec-codec.h (encoded by lib/launch/spec-codec.ts).
 Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) return ThrowTypeError(env, "spawnEncoded(spec: Buffer)");
@@ -163,14 +163,6 @@ Napi::Value ResizeTty(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// netnsPoolFds() -> number[]: descriptors the network-namespace pool holds (not leaks).
-Napi::Value NetnsPoolFdsJs(const Napi::CallbackInfo& info) {
-  std::vector<int> fds = NetnsPoolFds();
-  Napi::Array out = Napi::Array::New(info.Env(), fds.size());
-  for (uint32_t i = 0; i < fds.size(); ++i) out.Set(i, fds[i]);
-  return out;
-}
-
 // loadDeviceFilter(program: Buffer) -> fd: the cgroup v2 device allow-list (BPF_CGROUP_DEVICE).
 Napi::Value LoadDeviceFilterJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -194,33 +186,22 @@ Napi::Value AttachDeviceFilterJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value CloseFd(const Napi::CallbackInfo& info) {
-  if (info.Length() > 0 && info[0].IsNumber()) {
-    int fd = info[0].As<Napi::Number>().Int32Value();
-    if (fd >= 0) close(fd);
-  }
-  return info.Env().Undefined();
-}
-
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   // Join the pool's thread before the process (or worker) tears the addon down.
   EnableNetnsPool();
   napi_add_env_cleanup_hook(env, [](void*) { StopNetnsPool(); }, nullptr);
   exports.Set("specFormatVersion", Napi::Number::New(env, kSpecFormatVersion));
+  exports.Set("initialize", Napi::Function::New(env, InitializeErrors, "initialize"));
   exports.Set("spawnEncoded", Napi::Function::New(env, SpawnJs, "spawnEncoded"));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
   exports.Set("sealExecutable", Napi::Function::New(env, SealExecutable, "sealExecutable"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
-  exports.Set("netnsPoolFds", Napi::Function::New(env, NetnsPoolFdsJs, "netnsPoolFds"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("resizeTty", Napi::Function::New(env, ResizeTty, "resizeTty"));
   exports.Set("loadDeviceFilter", Napi::Function::New(env, LoadDeviceFilterJs, "loadDeviceFilter"));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilterJs, "attachDeviceFilter"));
   RegisterNetOps(env, exports);
-#ifndef BERTH_NO_FS_OPS
   RegisterFsOps(env, exports);
-#endif
   return exports;
 }
 

@@ -299,14 +299,6 @@ struct Child {
         if (r < 0 && r != -EEXIST) Fail(r, "symlinkat", target);
         return;
       }
-      case MountOpKind::kMknodInRoot: {
-        const char* base;
-        long pfd = OpenParentInRoot(target, &base);
-        long r = Call(SYS_mknodat, static_cast<int>(pfd), base, op.mode, op.dev);
-        raw::Close(static_cast<int>(pfd));
-        if (r < 0 && r != -EEXIST) Fail(r, "mknodat", target);
-        return;
-      }
       case MountOpKind::kWriteInRoot: {
         const char* base;
         long pfd = OpenParentInRoot(target, &base);

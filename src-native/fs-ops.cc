@@ -5,6 +5,8 @@
 // errors carrying { code, errno, syscall, path }.
 #include "fs-ops.h"
 
+#include "napi-errors.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -16,6 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <atomic>
 #include <cerrno>
@@ -562,25 +565,7 @@ namespace {
 using fsops::Failure;
 using fsops::Fd;
 
-Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path) {
-  const char* name = strerrorname_np(err);
-  std::string message = std::string(name ? name : "E?") + ": " + std::strerror(err) + ", " +
-                        syscall + (path.empty() ? "" : " '" + path + "'");
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) e.Set("path", Napi::String::New(env, path));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-Napi::Value Throw(Napi::Env env, const Failure& f) { return ThrowErrno(env, f.err, f.syscall, f.path); }
-
-Napi::Value TypeError(Napi::Env env, const char* message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+Napi::Value Throw(Napi::Env env, const Failure& f) { return ThrowSystemError(env, f.err, f.syscall, f.path); }
 
 bool GetFd(const Napi::CallbackInfo& info, size_t i, int* fd) {
   if (info.Length() <= i || !info[i].IsNumber()) return false;
@@ -639,14 +624,14 @@ bool ReadMeta(Napi::Env env, Napi::Object o, fsops::Meta* m) {
 Napi::Value FsOpenRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir;
-  if (!GetString(info, 0, &dir)) return TypeError(env, "fsOpenRoot(dir: string, options?: { private?: boolean })");
+  if (!GetString(info, 0, &dir)) return ThrowTypeError(env, "fsOpenRoot(dir: string, options?: { private?: boolean })");
   bool priv = false;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Value v = info[1].As<Napi::Object>().Get("private");
     priv = v.IsBoolean() && v.As<Napi::Boolean>().Value();
   }
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ThrowErrno(env, errno, "open", dir);
+  if (fd < 0) return ThrowSystemError(env, errno, "open", dir);
   // A new root with this number: whatever was cached for an earlier fd of that number is stale.
   fsops::ForgetRoot(fd);
   if (priv) fsops::MarkPrivateRoot(fd);
@@ -657,9 +642,9 @@ Napi::Value FsOpenRoot(const Napi::CallbackInfo& info) {
 Napi::Value FsCloseRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
-  if (!GetFd(info, 0, &fd)) return TypeError(env, "fsCloseRoot(fd: number)");
+  if (!GetFd(info, 0, &fd)) return ThrowTypeError(env, "fsCloseRoot(fd: number)");
   fsops::ForgetRoot(fd);
-  if (close(fd) != 0) return ThrowErrno(env, errno, "close", "");
+  if (close(fd) != 0) return ThrowSystemError(env, errno, "close", "");
   return env.Undefined();
 }
 
@@ -669,9 +654,9 @@ void FreeWritePool(Napi::Env, fsops::WritePool* pool) { delete pool; }
 Napi::Value FsWritePoolCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
-  if (!GetFd(info, 0, &root) || info.Length() < 2 || !info[1].IsNumber()) return TypeError(env, "fsWritePoolCreate(rootFd: number, threads: number)");
+  if (!GetFd(info, 0, &root) || info.Length() < 2 || !info[1].IsNumber()) return ThrowTypeError(env, "fsWritePoolCreate(rootFd: number, threads: number)");
   int threads = info[1].As<Napi::Number>().Int32Value();
-  if (threads < 1 || threads > 64) return TypeError(env, "fsWritePoolCreate: threads must be 1..64");
+  if (threads < 1 || threads > 64) return ThrowTypeError(env, "fsWritePoolCreate: threads must be 1..64");
   return Napi::External<fsops::WritePool>::New(env, new fsops::WritePool(root, static_cast<unsigned>(threads)), FreeWritePool);
 }
 
@@ -686,11 +671,11 @@ Napi::Value FsWritePoolSubmit(const Napi::CallbackInfo& info) {
   fsops::WritePool* pool = GetPool(info);
   std::string path;
   if (!pool || !GetString(info, 1, &path) || info.Length() < 4 || !info[2].IsObject() || !info[3].IsBuffer()) {
-    return TypeError(env, "fsWritePoolSubmit(pool, path: string, meta: object, data: Buffer)");
+    return ThrowTypeError(env, "fsWritePoolSubmit(pool, path: string, meta: object, data: Buffer)");
   }
   fsops::WriteJob job;
   job.path = std::move(path);
-  if (!ReadMeta(env, info[2].As<Napi::Object>(), &job.meta)) return TypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
+  if (!ReadMeta(env, info[2].As<Napi::Object>(), &job.meta)) return ThrowTypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
   auto data = info[3].As<Napi::Buffer<char>>();
   job.data.assign(data.Data(), data.Data() + data.Length());
   pool->Submit(std::move(job));
@@ -701,7 +686,7 @@ Napi::Value FsWritePoolSubmit(const Napi::CallbackInfo& info) {
 Napi::Value FsWritePoolBarrier(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   fsops::WritePool* pool = GetPool(info);
-  if (!pool) return TypeError(env, "fsWritePoolBarrier(pool)");
+  if (!pool) return ThrowTypeError(env, "fsWritePoolBarrier(pool)");
   Failure f;
   if (!pool->Barrier(&f)) return Throw(env, f);
   return env.Undefined();
@@ -711,7 +696,7 @@ Napi::Value FsWritePoolBarrier(const Napi::CallbackInfo& info) {
 Napi::Value FsWritePoolClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   fsops::WritePool* pool = GetPool(info);
-  if (!pool) return TypeError(env, "fsWritePoolClose(pool)");
+  if (!pool) return ThrowTypeError(env, "fsWritePoolClose(pool)");
   pool->Stop();
   return env.Undefined();
 }
@@ -721,18 +706,18 @@ Napi::Value FsMakeEntry(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   if (!GetFd(info, 0, &root) || info.Length() < 2 || !info[1].IsObject()) {
-    return TypeError(env, "fsMakeEntry(rootFd: number, entry: object)");
+    return ThrowTypeError(env, "fsMakeEntry(rootFd: number, entry: object)");
   }
   Napi::Object o = info[1].As<Napi::Object>();
   fsops::Entry e;
   Napi::Value path = o.Get("path"), kind = o.Get("kind"), target = o.Get("target");
-  if (!path.IsString() || !kind.IsString()) return TypeError(env, "entry.path and entry.kind must be strings");
+  if (!path.IsString() || !kind.IsString()) return ThrowTypeError(env, "entry.path and entry.kind must be strings");
   e.path = path.As<Napi::String>().Utf8Value();
   e.kind = kind.As<Napi::String>().Utf8Value();
   if (target.IsString()) e.target = target.As<Napi::String>().Utf8Value();
   if (o.Get("major").IsNumber()) e.major = o.Get("major").As<Napi::Number>().Uint32Value();
   if (o.Get("minor").IsNumber()) e.minor = o.Get("minor").As<Napi::Number>().Uint32Value();
-  if (!ReadMeta(env, o, &e.meta)) return TypeError(env, "entry.xattrs must be [name: string, value: Buffer][]");
+  if (!ReadMeta(env, o, &e.meta)) return ThrowTypeError(env, "entry.xattrs must be [name: string, value: Buffer][]");
   Failure f;
   int fd = -1;
   if (fsops::MakeEntry(root, e, &fd, &f, fsops::IsPrivateRoot(root) ? &fsops::g_main_cache : nullptr) < 0) return Throw(env, f);
@@ -744,15 +729,15 @@ Napi::Value FsFinishFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!GetFd(info, 0, &fd) || info.Length() < 2 || !info[1].IsObject()) {
-    return TypeError(env, "fsFinishFile(fd: number, meta: object)");
+    return ThrowTypeError(env, "fsFinishFile(fd: number, meta: object)");
   }
   Fd owned(fd);
   fsops::Meta m;
-  if (!ReadMeta(env, info[1].As<Napi::Object>(), &m)) return TypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
+  if (!ReadMeta(env, info[1].As<Napi::Object>(), &m)) return ThrowTypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
   Failure f;
   std::string path = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
   if (fsops::ApplyMetaFd(fd, m, path, &f) < 0) return Throw(env, f);
-  if (close(owned.release()) != 0) return ThrowErrno(env, errno, "close", path);
+  if (close(owned.release()) != 0) return ThrowSystemError(env, errno, "close", path);
   return env.Undefined();
 }
 
@@ -761,7 +746,7 @@ Napi::Value FsRemoveAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   std::string path;
-  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsRemoveAt(rootFd: number, path: string)");
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return ThrowTypeError(env, "fsRemoveAt(rootFd: number, path: string)");
   Fd parent;
   std::string base;
   Failure f;
@@ -770,7 +755,7 @@ Napi::Value FsRemoveAt(const Napi::CallbackInfo& info) {
   if (r < 0) return Throw(env, f);
   r = fsops::RemoveTree(parent.get(), base.c_str(), 0);
   if (r == -ENOENT) return Napi::Boolean::New(env, false);
-  if (r < 0) return ThrowErrno(env, -r, "unlinkat", path);
+  if (r < 0) return ThrowSystemError(env, -r, "unlinkat", path);
   return Napi::Boolean::New(env, true);
 }
 
@@ -782,7 +767,7 @@ Napi::Value FsRenameAt(const Napi::CallbackInfo& info) {
   int root;
   std::string from, to;
   if (!GetFd(info, 0, &root) || !GetString(info, 1, &from) || !GetString(info, 2, &to)) {
-    return TypeError(env, "fsRenameAt(rootFd: number, from: string, to: string)");
+    return ThrowTypeError(env, "fsRenameAt(rootFd: number, from: string, to: string)");
   }
   Fd parent;
   std::string from_base, to_dir, to_base;
@@ -790,9 +775,9 @@ Napi::Value FsRenameAt(const Napi::CallbackInfo& info) {
   if (fsops::OpenParent(root, from, &parent, &from_base, &f) < 0) return Throw(env, f);
   std::string from_dir;
   if (!fsops::SplitPath(from, &from_dir, &from_base) || !fsops::SplitPath(to, &to_dir, &to_base) || from_dir != to_dir) {
-    return ThrowErrno(env, EXDEV, "renameat", to);
+    return ThrowSystemError(env, EXDEV, "renameat", to);
   }
-  if (renameat(parent.get(), from_base.c_str(), parent.get(), to_base.c_str()) < 0) return ThrowErrno(env, errno, "renameat", to);
+  if (renameat(parent.get(), from_base.c_str(), parent.get(), to_base.c_str()) < 0) return ThrowSystemError(env, errno, "renameat", to);
   fsops::g_epoch.fetch_add(1);
   return env.Undefined();
 }
@@ -802,14 +787,14 @@ Napi::Value FsReadDirAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   std::string path;
-  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsReadDirAt(rootFd: number, path: string)");
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return ThrowTypeError(env, "fsReadDirAt(rootFd: number, path: string)");
   int fd = fsops::OpenInRoot(root, path, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return ThrowErrno(env, -fd, "openat2", path);
+  if (fd < 0) return ThrowSystemError(env, -fd, "openat2", path);
   DIR* d = fdopendir(fd);
   if (!d) {
     int e = errno;
     close(fd);
-    return ThrowErrno(env, e, "fdopendir", path);
+    return ThrowSystemError(env, e, "fdopendir", path);
   }
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
@@ -826,10 +811,10 @@ Napi::Value FsLstatAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   std::string path;
-  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsLstatAt(rootFd: number, path: string)");
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return ThrowTypeError(env, "fsLstatAt(rootFd: number, path: string)");
   struct stat st;
   if (path.empty()) {
-    if (fstat(root, &st) != 0) return ThrowErrno(env, errno, "fstat", ".");
+    if (fstat(root, &st) != 0) return ThrowSystemError(env, errno, "fstat", ".");
   } else {
     Fd parent;
     std::string base;
@@ -839,7 +824,7 @@ Napi::Value FsLstatAt(const Napi::CallbackInfo& info) {
     if (r < 0) return Throw(env, f);
     if (fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return env.Null();
-      return ThrowErrno(env, errno, "fstatat", path);
+      return ThrowSystemError(env, errno, "fstatat", path);
     }
   }
   Napi::Object o = Napi::Object::New(env);
@@ -870,25 +855,25 @@ Napi::Value FsOpenAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   std::string path;
-  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsOpenAt(rootFd: number, path: string)");
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return ThrowTypeError(env, "fsOpenAt(rootFd: number, path: string)");
   int pinned = fsops::OpenInRoot(root, path, O_PATH | O_NOFOLLOW);
-  if (pinned < 0) return ThrowErrno(env, -pinned, "openat2", path);
+  if (pinned < 0) return ThrowSystemError(env, -pinned, "openat2", path);
   struct stat st;
   if (fstat(pinned, &st) != 0) {
     int e = errno;
     close(pinned);
-    return ThrowErrno(env, e, "fstat", path);
+    return ThrowSystemError(env, e, "fstat", path);
   }
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
     close(pinned);
     // ELOOP for a symlink, as O_NOFOLLOW reports it; ENXIO ("no such device") for the rest.
-    return ThrowErrno(env, S_ISLNK(st.st_mode) ? ELOOP : ENXIO, "open (not a regular file or directory)", path);
+    return ThrowSystemError(env, S_ISLNK(st.st_mode) ? ELOOP : ENXIO, "open (not a regular file or directory)", path);
   }
   std::string proc = "/proc/self/fd/" + std::to_string(pinned);
   int fd = open(proc.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
   int e = errno;
   close(pinned);
-  if (fd < 0) return ThrowErrno(env, e, "open", path);
+  if (fd < 0) return ThrowSystemError(env, e, "open", path);
   return Napi::Number::New(env, fd);
 }
 
@@ -898,7 +883,7 @@ Napi::Value FsSetXattrAt(const Napi::CallbackInfo& info) {
   int root;
   std::string path, name;
   if (!GetFd(info, 0, &root) || !GetString(info, 1, &path) || !GetString(info, 2, &name) || info.Length() < 4 || !info[3].IsBuffer()) {
-    return TypeError(env, "fsSetXattrAt(rootFd: number, path: string, name: string, value: Buffer)");
+    return ThrowTypeError(env, "fsSetXattrAt(rootFd: number, path: string, name: string, value: Buffer)");
   }
   auto value = info[3].As<Napi::Buffer<char>>();
   std::string proc;
@@ -912,7 +897,7 @@ Napi::Value FsSetXattrAt(const Napi::CallbackInfo& info) {
     proc = fsops::ProcPath(parent.get(), base);
   }
   if (lsetxattr(proc.c_str(), name.c_str(), value.Data(), value.Length(), 0) != 0) {
-    return ThrowErrno(env, errno, "lsetxattr", path + " (" + name + ")");
+    return ThrowSystemError(env, errno, "lsetxattr", path + " (" + name + ")");
   }
   return env.Undefined();
 }
@@ -922,7 +907,7 @@ Napi::Value FsListXattrsAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int root;
   std::string path;
-  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return TypeError(env, "fsListXattrsAt(rootFd: number, path: string)");
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) return ThrowTypeError(env, "fsListXattrsAt(rootFd: number, path: string)");
   Fd parent;
   std::string proc;
   if (path.empty()) {
@@ -938,7 +923,7 @@ Napi::Value FsListXattrsAt(const Napi::CallbackInfo& info) {
   while ((n = llistxattr(proc.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) names.resize(names.size() * 4);
   if (n < 0) {
     if (errno == ENOTSUP) return Napi::Array::New(env);
-    return ThrowErrno(env, errno, "llistxattr", path);
+    return ThrowSystemError(env, errno, "llistxattr", path);
   }
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
@@ -950,7 +935,7 @@ Napi::Value FsListXattrsAt(const Napi::CallbackInfo& info) {
     while ((v = lgetxattr(proc.c_str(), name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE) value.resize(value.size() * 4);
     if (v < 0) {
       if (errno == ENODATA) continue;
-      return ThrowErrno(env, errno, "lgetxattr", path + " (" + name + ")");
+      return ThrowSystemError(env, errno, "lgetxattr", path + " (" + name + ")");
     }
     Napi::Array pair = Napi::Array::New(env, 2);
     pair.Set(0u, Napi::String::New(env, name));
@@ -966,7 +951,7 @@ Napi::Value FsSetTimesAt(const Napi::CallbackInfo& info) {
   int root;
   std::string path;
   if (!GetFd(info, 0, &root) || !GetString(info, 1, &path) || info.Length() < 3 || !info[2].IsNumber()) {
-    return TypeError(env, "fsSetTimesAt(rootFd: number, path: string, mtime: number)");
+    return ThrowTypeError(env, "fsSetTimesAt(rootFd: number, path: string, mtime: number)");
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("mtime", info[2]);
@@ -990,8 +975,8 @@ Napi::Value FsSetTimesAt(const Napi::CallbackInfo& info) {
 Napi::Value FsSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
-  if (!GetFd(info, 0, &fd)) return TypeError(env, "fsSync(fd: number)");
-  if (syncfs(fd) != 0) return ThrowErrno(env, errno, "syncfs", "");
+  if (!GetFd(info, 0, &fd)) return ThrowTypeError(env, "fsSync(fd: number)");
+  if (syncfs(fd) != 0) return ThrowSystemError(env, errno, "syncfs", "");
   return env.Undefined();
 }
 
@@ -1013,12 +998,7 @@ class SyncFsWorker : public Napi::AsyncWorker {
       deferred_.Resolve(env.Undefined());
       return;
     }
-    const char* name = strerrorname_np(err_);
-    Napi::Error e = Napi::Error::New(env, std::string(name ? name : "E?") + ": " + std::strerror(err_) + ", syncfs");
-    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-    e.Set("errno", Napi::Number::New(env, err_));
-    e.Set("syscall", Napi::String::New(env, "syncfs"));
-    deferred_.Reject(e.Value());
+    deferred_.Reject(MakeSystemError(env, err_, "syncfs", ""));
   }
 
  private:
@@ -1030,18 +1010,12 @@ class SyncFsWorker : public Napi::AsyncWorker {
 Napi::Value FsSyncAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
-  if (!GetFd(info, 0, &fd)) return TypeError(env, "fsSyncAsync(fd: number)");
+  if (!GetFd(info, 0, &fd)) return ThrowTypeError(env, "fsSyncAsync(fd: number)");
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) {
     // A promise-returning function reports failures by rejecting, never by throwing.
-    int err = errno;
-    const char* name = strerrorname_np(err);
-    Napi::Error e = Napi::Error::New(env, std::string(name ? name : "E?") + ": " + std::strerror(err) + ", fcntl");
-    e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-    e.Set("errno", Napi::Number::New(env, err));
-    e.Set("syscall", Napi::String::New(env, "fcntl"));
     auto deferred = Napi::Promise::Deferred::New(env);
-    deferred.Reject(e.Value());
+    deferred.Reject(MakeSystemError(env, errno, "fcntl", ""));
     return deferred.Promise();
   }
   auto* worker = new SyncFsWorker(env, dup);
@@ -1056,14 +1030,14 @@ Napi::Value FsFlock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   std::string op;
-  if (!GetFd(info, 0, &fd) || !GetString(info, 1, &op)) return TypeError(env, "fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock')");
+  if (!GetFd(info, 0, &fd) || !GetString(info, 1, &op)) return ThrowTypeError(env, "fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock')");
   int how = op == "exclusive" ? LOCK_EX : op == "shared" ? LOCK_SH : op == "unlock" ? LOCK_UN : -1;
-  if (how < 0) return TypeError(env, "fsFlock: op must be 'exclusive', 'shared' or 'unlock'");
+  if (how < 0) return ThrowTypeError(env, "fsFlock: op must be 'exclusive', 'shared' or 'unlock'");
   for (;;) {
     if (flock(fd, how | LOCK_NB) == 0) return Napi::Boolean::New(env, true);
     if (errno == EINTR) continue;
     if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, errno, "flock", "");
+    return ThrowSystemError(env, errno, "flock", "");
   }
 }
 
@@ -1084,11 +1058,12 @@ void FreeZstd(Napi::Env, ZstdStream* z) {
   delete z;
 }
 
-Napi::Value ZstdError(Napi::Env env, size_t code, const char* what) {
-  Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + ZSTD_getErrorName(code));
-  e.Set("code", Napi::String::New(env, "ERR_ZSTD"));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
+// A decoder failure is a SystemError like any other, with `syscall: 'zstd'`: ENOMEM when libzstd
+// could not allocate, EINVAL for input that is not a valid frame (corrupt, a checksum mismatch,
+// a window larger than we allow), EIO for input that stops inside a frame.
+Napi::Value ZstdError(Napi::Env env, size_t code) {
+  int err = ZSTD_getErrorCode(code) == ZSTD_error_memory_allocation ? ENOMEM : EINVAL;
+  return ThrowSystemError(env, err, "zstd", "", ZSTD_getErrorName(code));
 }
 
 // zstdCreate(): ZstdHandle
@@ -1098,7 +1073,7 @@ Napi::Value ZstdCreate(const Napi::CallbackInfo& info) {
   z->ds = ZSTD_createDStream();
   if (!z->ds) {
     delete z;
-    return ThrowErrno(env, ENOMEM, "ZSTD_createDStream", "");
+    return ThrowSystemError(env, ENOMEM, "zstd", "", "ZSTD_createDStream");
   }
   // Bound the window a hostile frame may ask for (128 MiB, zstd's own default for --long).
   ZSTD_DCtx_setParameter(z->ds, ZSTD_d_windowLogMax, 27);
@@ -1120,15 +1095,15 @@ Napi::Value ZstdDecompress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ZstdStream* z = GetZstd(info);
   if (!z || info.Length() < 3 || !info[1].IsBuffer() || !info[2].IsNumber()) {
-    return TypeError(env, "zstdDecompress(handle: ZstdHandle, input: Buffer, offset: number)");
+    return ThrowTypeError(env, "zstdDecompress(handle: ZstdHandle, input: Buffer, offset: number)");
   }
   auto in = info[1].As<Napi::Buffer<char>>();
   double off = info[2].As<Napi::Number>().DoubleValue();
-  if (!(off >= 0) || off > static_cast<double>(in.Length())) return TypeError(env, "zstdDecompress: offset out of range");
+  if (!(off >= 0) || off > static_cast<double>(in.Length())) return ThrowTypeError(env, "zstdDecompress: offset out of range");
   ZSTD_inBuffer input{in.Data(), in.Length(), static_cast<size_t>(off)};
   ZSTD_outBuffer output{z->scratch.data(), z->scratch.size(), 0};
   size_t r = ZSTD_decompressStream(z->ds, &output, &input);
-  if (ZSTD_isError(r)) return ZstdError(env, r, "zstd");
+  if (ZSTD_isError(r)) return ZstdError(env, r);
   // 0 means a frame was completely decoded and flushed: a legal place for input to end.
   z->frameDone = r == 0;
   Napi::Object result = Napi::Object::New(env);
@@ -1142,16 +1117,12 @@ Napi::Value ZstdDecompress(const Napi::CallbackInfo& info) {
 Napi::Value ZstdEnd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ZstdStream* z = GetZstd(info);
-  if (!z) return TypeError(env, "zstdEnd(handle: ZstdHandle)");
+  if (!z) return ThrowTypeError(env, "zstdEnd(handle: ZstdHandle)");
   z->ended = true;
   bool complete = z->frameDone;
   ZSTD_freeDStream(z->ds);
   z->ds = nullptr;
-  if (!complete) {
-    Napi::Error e = Napi::Error::New(env, "zstd: input ends in the middle of a frame (truncated)");
-    e.Set("code", Napi::String::New(env, "ERR_ZSTD"));
-    e.ThrowAsJavaScriptException();
-  }
+  if (!complete) return ThrowSystemError(env, EIO, "zstd", "", "input ends in the middle of a frame");
   return env.Undefined();
 }
 

@@ -1,8 +1,8 @@
 // The fully resolved plan for one container process, as plain data.
 //
-// TypeScript decides *what* (lib/container/launch-plan.ts builds it); this struct is filled
-// from that JS object on the main thread, before clone(), because the child may not allocate.
-// The child only reads it.
+// TypeScript decides *what* (lib/launch/launch-plan.ts builds it) and encodes it
+// (lib/launch/spec-codec.ts); spec-codec.cc decodes the bytes into this struct on the main
+// thread, before clone(), because the child may not allocate. The child only reads it.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,7 @@ enum class MountOpKind : int {
   kBindInRoot = 4,    // bind a host path (open_tree) onto a path in the root
   kMkdirInRoot = 5,
   kSymlinkInRoot = 6,
-  kMknodInRoot = 7,
+  // 7 was kMknodInRoot, which nothing emitted; the number stays unused.
   kWriteInRoot = 8,   // create a file with `content`
   kMaskInRoot = 9,    // hide: /dev/null over a file, an empty read-only tmpfs over a dir
   kReadonlyInRoot = 10,  // bind a path in the root onto itself, read-only, recursively
@@ -58,7 +58,6 @@ struct MountOp {
   std::vector<std::string> lower_dirs;
   unsigned long flags = 0;
   uint32_t mode = 0;
-  uint64_t dev = 0;
   bool readonly = false;
   bool recursive = false;
   bool optional = false;  // ENOENT on the target is not an error (masked paths)

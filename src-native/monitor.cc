@@ -287,7 +287,7 @@ int RunMonitor(int argc, char** argv) {
   if (spec.exec_fd >= 0) close(spec.exec_fd);
   if (result.exec_failed) {
     Status("{\"execFailed\":" + ErrorJson(error) + ",\"notFound\":" +
-           (error.kind == ChildReportKind::kNotFound ? "true" : "false") + "}");
+           (error.not_found ? "true" : "false") + "}");
     RemoveCgroups(o.cgroups);
     return 0;
   }

@@ -34,7 +34,7 @@ class NetWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (!error_.ok()) {
-      deferred_.Reject(MakeSystemError(env, error_.err != 0 ? error_.err : EINVAL, error_.syscall, error_.path, error_.message));
+      deferred_.Reject(MakeSystemError(env, error_));
       return;
     }
     deferred_.Resolve(done_ ? done_(env) : env.Undefined());

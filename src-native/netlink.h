@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "launch-spec.h"
-#include "spawn.h"
+#include "native-error.h"
 
 namespace berth {
 

@@ -17,12 +17,9 @@ namespace berth {
 void EnableNetnsPool();
 
 // Returns an O_CLOEXEC fd of a fresh network namespace (caller owns it), or -1 when none is
-// ready. Starts the refill thread on first use.
+// ready. Starts the refill thread on first use. The pool keeps what it holds (ready namespaces,
+// the thread's way home) at fd 4096 and above; the fd returned is a low one.
 int TakePooledNetns();
-
-// The descriptors the pool holds right now (ready namespaces and the thread's way home), so
-// that leak checks can tell them from leaks.
-std::vector<int> NetnsPoolFds();
 
 // Stops the refill thread and closes pooled namespaces (process exit / addon unload).
 void StopNetnsPool();

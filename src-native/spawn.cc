@@ -406,7 +406,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
       return result;
     }
     // Exec failure: keep the pipes (nothing will be written) and let TypeScript report 127/126.
-    error->kind = report.kind;
+    error->not_found = report.kind == ChildReportKind::kNotFound;
     error->err = report.err;
     error->syscall = report.syscall;
     error->path = report.path;

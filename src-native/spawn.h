@@ -6,18 +6,9 @@
 
 #include "container-setup.h"
 #include "launch-spec.h"
+#include "native-error.h"
 
 namespace berth {
-
-// A failure, as data: it becomes a BerthError in TypeScript.
-struct NativeError {
-  int err = 0;              // positive errno
-  std::string syscall;
-  std::string path;
-  std::string message;      // optional extra words
-  ChildReportKind kind = ChildReportKind::kSetupError;
-  bool ok() const { return err == 0 && message.empty(); }
-};
 
 struct SpawnResult {
   int pid = -1;

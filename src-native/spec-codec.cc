@@ -96,12 +96,12 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
     op.lower_dirs = r.Strs("mounts.lowerDirs");
     op.flags = static_cast<unsigned long>(r.Int<uint64_t>("mounts.flags"));
     op.mode = r.Int<uint32_t>("mounts.mode");
-    op.dev = r.Int<uint64_t>("mounts.dev");
     op.readonly = r.Bool("mounts.readonly");
     op.recursive = r.Bool("mounts.recursive");
     op.optional = r.Bool("mounts.optional");
     op.create = static_cast<CreateKind>(r.Int<int32_t>("mounts.create"));
-    if (static_cast<int>(op.kind) < 0 || static_cast<int>(op.kind) > static_cast<int>(MountOpKind::kWriteHost)) {
+    if (static_cast<int>(op.kind) < 0 || static_cast<int>(op.kind) > static_cast<int>(MountOpKind::kWriteHost) ||
+        static_cast<int>(op.kind) == 7) {
       r.Fail("unknown mount op");
     }
     spec->mounts.push_back(std::move(op));

@@ -10,7 +10,7 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -460,7 +460,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       try {
         return native().sendSignal(fd, sig);
       } finally {
-        native().closeFd(fd);
+        closeSync(fd);
       }
     }
     try {
@@ -803,7 +803,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       const spec = planContainerExec({ record, pid: state.pid, pidfd, cgroupProcs: cg.procsFiles }, argv, opts);
       return await spawnExec(spec, argv[0]!, opts.signal);
     } finally {
-      native().closeFd(pidfd);
+      closeSync(pidfd);
     }
   }
 

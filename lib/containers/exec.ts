@@ -79,7 +79,7 @@ export function openContainerPidfd(pid: number, startTime: string | undefined): 
     throw fromNativeError(error);
   }
   if (startTime !== undefined && processStartTime(pid) !== startTime) {
-    native().closeFd(fd);
+    closeSync(fd);
     throw new ConflictError(`the container's process ${pid} is gone (its pid now names another process)`);
   }
   return fd;
@@ -181,7 +181,7 @@ async function awaitLaunch(spawned: NativeSpawnResult, signal: AbortSignal | und
     const status = await spawned.launched;
     return { ...spawned, ttyMaster: status.ttyMaster, ...(status.execFailed ? { execFailed: status.execFailed } : {}) };
   } catch (error) {
-    for (const fd of spawned.stdio) native().closeFd(fd);
+    for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
     native().watchExit(spawned.pidfd, () => {});
     throw fromNativeError(error);
   } finally {
@@ -198,7 +198,7 @@ export async function spawnExec(spec: NativeLaunchSpec, argv0: string, signal?: 
     throw fromNativeError(error);
   }
   if (spawned.execFailed) {
-    for (const fd of spawned.stdio) native().closeFd(fd);
+    for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
     // The process reported and exits by itself; reap it whenever it does.
     if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
     const f = spawned.execFailed;

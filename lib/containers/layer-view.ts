@@ -11,7 +11,8 @@
  * @module
  */
 import { closeSync, readlinkSync } from 'node:fs';
-import { fsOps, isNativeFsError, type FsStat } from '../image/fs-ops.js';
+import { isSystemError } from '../errors.js';
+import { fsOps, type FsStat } from '../image/fs-ops.js';
 import { isDir, isOpaqueXattr, isWhiteout } from '../image/overlay-format.js';
 
 export {
@@ -51,7 +52,7 @@ export class ConfinedDir {
     try {
       return fsOps().fsLstatAt(this.fd, rel);
     } catch (error) {
-      if (isNativeFsError(error) && (error.code === 'ELOOP' || error.code === 'ENOTDIR' || error.code === 'ENOENT' || error.code === 'EXDEV')) return null;
+      if (isSystemError(error) && (error.code === 'ELOOP' || error.code === 'ENOTDIR' || error.code === 'ENOENT' || error.code === 'EXDEV')) return null;
       throw error;
     }
   }
@@ -61,7 +62,7 @@ export class ConfinedDir {
     try {
       return fsOps().fsReadDirAt(this.fd, rel).sort();
     } catch (error) {
-      if (isNativeFsError(error) && (error.code === 'ELOOP' || error.code === 'ENOTDIR' || error.code === 'ENOENT' || error.code === 'EXDEV')) return [];
+      if (isSystemError(error) && (error.code === 'ELOOP' || error.code === 'ENOTDIR' || error.code === 'ENOENT' || error.code === 'EXDEV')) return [];
       throw error;
     }
   }
@@ -70,7 +71,7 @@ export class ConfinedDir {
     try {
       return fsOps().fsListXattrsAt(this.fd, rel);
     } catch (error) {
-      if (isNativeFsError(error)) return [];
+      if (isSystemError(error)) return [];
       throw error;
     }
   }

@@ -20,7 +20,7 @@ import { AbortError, NotFoundError } from '../errors.js';
 import { writeFileAtomic as replaceFile } from '../state/atomic-file.js';
 import { acquireFileLock, tryFileLock, type HeldLock } from '../state/lock.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
-import { fsOps } from './fs-ops.js';
+import { fsOps, type FsOpsBinding } from './fs-ops.js';
 import { isSha256Digest } from './reference.js';
 
 /** Where a blob's bytes come from; `open(offset)` may ignore the offset (then `offset` is 0). */
@@ -78,7 +78,13 @@ function processAlive(pid: number): boolean {
   }
 }
 
+export interface ContentStoreOptions {
+  /** The native file-system calls (default: the addon's); tests pass the recording fake. */
+  native?: Pick<FsOpsBinding, 'fsSyncAsync'>;
+}
+
 export class ContentStore {
+  readonly #native: Pick<FsOpsBinding, 'fsSyncAsync'> | undefined;
   private runningSync: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
   readonly root: string;
@@ -88,7 +94,8 @@ export class ContentStore {
   readonly tmpDir: string;
   readonly locksDir: string;
 
-  constructor(root: string) {
+  constructor(root: string, options: ContentStoreOptions = {}) {
+    this.#native = options.native;
     this.root = root;
     this.blobsDir = join(root, 'blobs', 'sha256');
     this.layersDir = join(root, 'layers');
@@ -286,11 +293,9 @@ export class ContentStore {
 
   private startSync(): Promise<void> {
     const run = (async () => {
-      const native = fsOps();
       const fd = openSync(this.root, FS.O_RDONLY | FS.O_DIRECTORY);
       try {
-        if (native.fsSyncAsync) await native.fsSyncAsync(fd);
-        else native.fsSync(fd);
+        await (this.#native ?? fsOps()).fsSyncAsync(fd);
       } finally {
         closeSync(fd);
       }

@@ -20,7 +20,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError, isSystemError } from '../errors.js';
 import type { ContentStore } from './content-store.js';
 import { DigestMismatchError, ImageFormatError, LayerTooLargeError, SizeMismatchError } from './errors.js';
 import { chainIds, isIdLike, type ImageLayerRecord, type ImageRecord, type ImageTable, type StoredRecord } from './image-table.js';
@@ -487,7 +487,7 @@ export async function loadArchive(store: ContentStore, table: ImageTable, input:
       sink.abort();
       if (e instanceof TarFormatError) throw archiveError(e.message, e);
       const code = (e as { code?: string }).code;
-      if (code === 'ERR_ZSTD' || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw archiveError(`decompression failed: ${(e as Error).message}`, e);
+      if ((isSystemError(e) && e.syscall === 'zstd') || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw archiveError(`decompression failed: ${(e as Error).message}`, e);
       throw e;
     }
 

@@ -18,9 +18,10 @@ import { createHash } from 'node:crypto';
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { SystemError, ValidationError } from '../errors.js';
+import { ValidationError, isSystemError } from '../errors.js';
+import { fromNativeError } from '../native.js';
 import { DigestMismatchError, LayerFormatError, LayerTooLargeError, UnsafeLayerEntryError } from './errors.js';
-import { fsOps, isNativeFsError, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
+import { fsOps, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
 import type { LayerCompression } from './manifest.js';
 import { OPAQUE_XATTR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, isOpaqueXattr, isWhiteout } from './overlay-format.js';
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
@@ -152,7 +153,7 @@ export class LayerApplier implements TarSink {
       this.fs.fsWritePoolBarrier!(this.pool);
     } catch (e) {
       // The native path is the file's, or `file (xattr.name)` for an xattr that failed.
-      const path = isNativeFsError(e) ? e.path ?? '' : '';
+      const path = isSystemError(e) ? e.path ?? '' : '';
       let entry = this.pending.get(path);
       if (entry === undefined) for (const [p, name] of this.pending) if (path.startsWith(`${p} (`)) entry = name;
       this.pending.clear();
@@ -520,12 +521,10 @@ export class LayerApplier implements TarSink {
     try {
       return fn();
     } catch (e) {
-      if (!isNativeFsError(e)) throw e;
+      if (!isSystemError(e)) throw e;
       if (e.code === 'ELOOP') throw new EntryRefused(entry, `a parent directory is a symlink (${e.path ?? ''})`);
       if (e.code === 'EXDEV') throw new EntryRefused(entry, `path leaves the layer directory or crosses a mount (${e.path ?? ''})`);
-      throw new SystemError(e.code, `layer ${this.layer}: entry ${JSON.stringify(entry)}: ${e.message}`, {
-        errno: e.errno, syscall: e.syscall, ...(e.path !== undefined ? { path: e.path } : {}), cause: e,
-      });
+      throw fromNativeError(e, { context: `layer ${this.layer}: entry ${JSON.stringify(entry)}` });
     }
   }
 }
@@ -639,7 +638,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
     applier.abort();
     if (e instanceof EntryRefused) throw new UnsafeLayerEntryError(options.layer, e.entry, e.reason);
     if (e instanceof TarFormatError) throw new LayerFormatError(options.layer, e.message, { cause: e });
-    if ((e as { code?: string }).code === 'ERR_ZSTD' || (e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
+    if ((isSystemError(e) && e.syscall === 'zstd') || (e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new LayerFormatError(options.layer, `decompression failed: ${(e as Error).message}`, { cause: e });
     }
     throw e;

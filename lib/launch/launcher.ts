@@ -3,12 +3,12 @@
  * if any step fails. Shared by `run()` and `Container.start()`.
  * @module
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
 import { AbortError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
-import { fromNativeError, helperExecutableFd, native, type NativeErrorShape, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
@@ -46,6 +46,8 @@ export interface LaunchRequest {
   networks?: NetworkService;
   /** A container of `rt.containers`: its id and name on its networks (default: the launch id, no name). */
   container?: { id: string; name: string };
+  /** The native core (default: the addon); unit tests pass the recording fake. */
+  native?: NativeBinding;
 }
 
 /** A started container process and what must be released after it exits. */
@@ -179,23 +181,33 @@ export function execFailureOf(f: NativeErrorShape & { notFound: boolean }, argv0
  * error propagates; on success the caller owns `cgroup` and must remove it after exit.
  */
 export async function launch(req: LaunchRequest): Promise<Launched> {
-  const opts = req.options;
-  const { cgroup, network, plan, abandon, releaseIds } = await prepareLaunch(req, {
+  const prepared = await prepareLaunch(req, {
     accounting: req.accounting === true,
-    stdinPiped: opts.stdin !== undefined || req.stdinPipe === true,
+    stdinPiped: req.options.stdin !== undefined || req.stdinPipe === true,
   });
+  return spawnPrepared(req, prepared);
+}
+
+/**
+ * The spawn of a prepared launch. On any failure `prepared.abandon()` runs (network, ids,
+ * cgroup) before the error propagates, as a `SystemError` with a hint for the errnos
+ * that mislead; a command that cannot be executed is a result (`execFailure`), not an error.
+ */
+export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch): Promise<Launched> {
+  const { cgroup, network, plan, abandon, releaseIds } = prepared;
+  const binding = req.native ?? native();
   try {
     if (req.detached) plan.spec.dieWithParent = false;
     let spawned: NativeSpawnResult;
     try {
-      spawned = await native().spawn(plan.spec);
+      spawned = await binding.spawn(plan.spec);
     } catch (error) {
-      throw fromNativeError(error, setupHint);
+      throw fromNativeError(error, { hint: setupHint });
     } finally {
       network?.closeFds();
     }
     if (spawned.execFailed) {
-      for (const fd of spawned.stdio) native().closeFd(fd);
+      for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
       await network?.release();
       await releaseIds?.();
       return { process: null, cgroup, plan, execFailure: execFailureOf(spawned.execFailed, req.argv[0]!) };

@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from '../native.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 4;
+export const SPEC_FORMAT_VERSION = 5;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.
@@ -90,7 +90,6 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
     w.strs(m.lowerDirs);
     w.u64(m.flags ?? 0);
     w.u32(m.mode ?? 0);
-    w.u64(m.dev ?? 0);
     w.bool(m.readonly);
     w.bool(m.recursive);
     w.bool(m.optional);

@@ -39,7 +39,7 @@ function withContainerRoot<T>(pid: ProcessIdentity, fn: (rootFd: number) => T): 
       closeSync(rootFd);
     }
   } finally {
-    n.closeFd(pidfd);
+    closeSync(pidfd);
   }
 }
 

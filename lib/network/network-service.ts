@@ -6,7 +6,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { identityOf, isAlive, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
@@ -439,7 +439,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
           try {
             await native().netAttach({ pid: running.pid, pidfd, interfaces: [nic] });
           } finally {
-            native().closeFd(pidfd);
+            closeSync(pidfd);
           }
         } catch (error) {
           state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => e.id !== endpoint!.id);

@@ -12,7 +12,8 @@
  * @module
  */
 import { closeSync, readSync } from 'node:fs';
-import { fsOps, isNativeFsError } from '../image/fs-ops.js';
+import { isSystemError } from '../errors.js';
+import { fsOps } from '../image/fs-ops.js';
 import { MergedTree, S_IFMT, S_IFREG } from '../volumes/merged-tree.js';
 
 /** Larger than any real passwd or group file; a bigger one is cut here rather than read whole. */
@@ -28,7 +29,7 @@ export function readRootFile(layerDirs: readonly string[], path: string, limit =
   try {
     tree = new MergedTree(layerDirs);
   } catch (error) {
-    if (isNativeFsError(error)) return undefined;
+    if (isSystemError(error)) return undefined;
     throw error;
   }
   try {
@@ -51,7 +52,7 @@ export function readRootFile(layerDirs: readonly string[], path: string, limit =
     }
   } catch (error) {
     // Swapped, removed or refused (a device or FIFO where a file was): as good as absent.
-    if (isNativeFsError(error)) return undefined;
+    if (isSystemError(error)) return undefined;
     throw error;
   } finally {
     tree.close();

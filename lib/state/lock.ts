@@ -13,7 +13,7 @@ import { closeSync, constants as FS, mkdirSync, openSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, ConflictError } from '../errors.js';
-import { fsOps } from '../image/fs-ops.js';
+import { native, type NativeBinding } from '../native.js';
 
 /** A held lock. `release()` is idempotent. */
 export interface HeldLock {
@@ -36,6 +36,8 @@ export interface FileLockOptions extends LockOptions {
   firstDelayMs?: number;
   /** Default 25 ms: short enough that a released lock is picked up promptly, long enough not to spin. */
   maxDelayMs?: number;
+  /** Default: the addon. */
+  native?: LockBinding;
 }
 
 function holding(fd: number): HeldLock {
@@ -50,6 +52,9 @@ function holding(fd: number): HeldLock {
   };
 }
 
+/** The one native call locks need; tests pass the recording fake (test/helpers/native-fake.ts). */
+export type LockBinding = Pick<NativeBinding, 'fsFlock'>;
+
 function openLockFile(path: string): number {
   return openSync(path, FS.O_RDWR | FS.O_CREAT, 0o600);
 }
@@ -58,11 +63,11 @@ function openLockFile(path: string): number {
  * Takes a flock on `path` (created if missing) without waiting.
  * @returns the held lock, or `undefined` when someone else holds it.
  */
-export function tryFileLock(path: string, mode: LockMode = 'exclusive'): HeldLock | undefined {
+export function tryFileLock(path: string, mode: LockMode = 'exclusive', binding: LockBinding = native()): HeldLock | undefined {
   const fd = openLockFile(path);
   let got = false;
   try {
-    got = fsOps().fsFlock(fd, mode);
+    got = binding.fsFlock(fd, mode);
   } finally {
     if (!got) closeSync(fd);
   }
@@ -76,13 +81,13 @@ export function tryFileLock(path: string, mode: LockMode = 'exclusive'): HeldLoc
  */
 export async function acquireFileLock(path: string, options: FileLockOptions): Promise<HeldLock> {
   const fd = openLockFile(path);
-  const flock = fsOps().fsFlock;
+  const binding = options.native ?? native();
   const mode = options.mode ?? 'exclusive';
   const deadline = performance.now() + (options.timeoutMs ?? Infinity);
   const maxDelay = options.maxDelayMs ?? 25;
   let delay = options.firstDelayMs ?? 1;
   try {
-    while (!flock(fd, mode)) {
+    while (!binding.fsFlock(fd, mode)) {
       if (options.signal?.aborted) throw new AbortError(`aborted while waiting for ${options.what}`, { cause: options.signal.reason });
       if (performance.now() > deadline) {
         throw new ConflictError(`timed out waiting for ${options.what}: another operation or process holds it`, { path });
@@ -104,6 +109,8 @@ export interface LockDirOptions {
   timeoutMs?: number;
   /** Names lock `name` in error messages. Default `lock <name>`. */
   describe?: (name: string) => string;
+  /** Default: the addon. */
+  native?: LockBinding;
 }
 
 /** The lock directory of a state root (`<root>/locks`), created on first use. */
@@ -112,6 +119,7 @@ export class LockDir {
   readonly #prefix: string;
   readonly #timeoutMs: number;
   readonly #describe: (name: string) => string;
+  readonly #native: LockBinding | undefined;
   #made = false;
 
   constructor(root: string, options: LockDirOptions = {}) {
@@ -119,6 +127,7 @@ export class LockDir {
     this.#prefix = options.prefix ?? '';
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#describe = options.describe ?? ((name) => `lock ${name}`);
+    this.#native = options.native;
   }
 
   path(name: string): string {
@@ -131,7 +140,12 @@ export class LockDir {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       this.#made = true;
     }
-    return acquireFileLock(this.path(name), { ...options, timeoutMs: options.timeoutMs ?? this.#timeoutMs, what: this.#describe(name) });
+    return acquireFileLock(this.path(name), {
+      ...options,
+      timeoutMs: options.timeoutMs ?? this.#timeoutMs,
+      what: this.#describe(name),
+      ...(this.#native ? { native: this.#native } : {}),
+    });
   }
 
   /** Runs `fn` holding the lock. */

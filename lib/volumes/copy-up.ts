@@ -12,8 +12,9 @@
  */
 import { closeSync, read, write } from 'node:fs';
 import { promisify } from 'node:util';
-import { fsOps, isNativeFsError, type FsEntryKind, type FsMeta, type FsOpsBinding, type FsStat } from '../image/fs-ops.js';
-import { AbortError, SystemError } from '../errors.js';
+import { fsOps, type FsEntryKind, type FsMeta, type FsOpsBinding, type FsStat } from '../image/fs-ops.js';
+import { AbortError, SystemError, isSystemError } from '../errors.js';
+import { fromNativeError } from '../native.js';
 import { MergedTree, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, joinRel } from './merged-tree.js';
 
 const readAsync = promisify(read);
@@ -30,9 +31,7 @@ function copyableXattr(name: string): boolean {
 }
 
 function toSystemError(error: unknown, what: string): unknown {
-  if (isNativeFsError(error)) {
-    return new SystemError(error.code, `copy-up into volume: ${error.message}`, { errno: error.errno, syscall: error.syscall, ...(error.path ? { path: error.path } : {}), cause: error });
-  }
+  if (isSystemError(error)) return fromNativeError(error, { context: 'copy-up into volume' });
   return error instanceof Error ? error : new SystemError('EIO', `copy-up into volume failed at ${what}`, { cause: error });
 }
 
@@ -144,7 +143,7 @@ function probeXattrs(fs: FsOpsBinding, dstRootFd: number, wanted: Array<[string,
     for (const [name, value] of wanted) fs.fsSetXattrAt(dstRootFd, '', name, value);
     return true;
   } catch (error) {
-    if (isNativeFsError(error) && (error.code === 'ENOTSUP' || error.code === 'EOPNOTSUPP')) return false;
+    if (isSystemError(error) && (error.code === 'ENOTSUP' || error.code === 'EOPNOTSUPP')) return false;
     throw error;
   }
 }

@@ -16,8 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, NotFoundError, SystemError, ValidationError } from '../errors.js';
-import { fsOps, isNativeFsError } from '../image/fs-ops.js';
+import { ConflictError, NotFoundError, ValidationError, isSystemError } from '../errors.js';
+import { fsOps } from '../image/fs-ops.js';
+import { fromNativeError } from '../native.js';
 import { readJson, syncDir, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir, type LockOptions } from '../state/lock.js';
 import { isAlive, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
@@ -239,7 +240,7 @@ export class VolumeStore {
     try {
       fs.fsRemoveAt(rootFd, name);
     } catch (error) {
-      if (isNativeFsError(error)) throw new SystemError(error.code, `removing volume directory ${dir}: ${error.message}`, { errno: error.errno, syscall: error.syscall, path: dir, cause: error });
+      if (isSystemError(error)) throw fromNativeError(error, { context: `removing volume directory ${dir}`, path: dir });
       throw error;
     } finally {
       closeSync(rootFd);

@@ -4,7 +4,6 @@
  * with one taken after.
  * @module
  */
-import { native } from '../../lib/native.js';
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -92,31 +91,33 @@ export interface OpenFd {
 }
 
 /**
- * berth keeps a few network namespaces ready (and the pool thread's way home): those fds are
- * the pool's, not leaks. Asked of the addon itself, so a real netns fd leak still shows.
+ * berth keeps a few network namespaces ready (and the pool thread's way home) at fd 4096 and
+ * above, and moves the one it hands to a launch back down (src-native/netns-pool.cc). So a
+ * network-namespace fd up there is the pool's; one below, a launch's that was not closed: a leak.
+ * At most this many are the pool's (its size, plus the way home).
  */
-function poolFds(): Set<number> {
-  try {
-    return new Set(native().netnsPoolFds());
-  } catch {
-    return new Set();
-  }
+const POOL_FD_FLOOR = 4096;
+const POOL_FDS_MAX = 5;
+
+function isPoolFd(fd: number, target: string): boolean {
+  return fd >= POOL_FD_FLOOR && target.startsWith('net:[');
 }
 
 /** This process's open fds (the directory handle used to list them is excluded). */
 export function openFds(): OpenFd[] {
   const out: OpenFd[] = [];
-  const pool = poolFds();
+  const pool: OpenFd[] = [];
   for (const name of readdirSync('/proc/self/fd')) {
-    if (pool.has(Number(name))) continue;
     let target: string;
     try {
       target = readlinkSync(`/proc/self/fd/${name}`);
     } catch {
       continue; // the fd readdir itself used, already closed
     }
-    out.push({ fd: Number(name), target });
+    (isPoolFd(Number(name), target) ? pool : out).push({ fd: Number(name), target });
   }
+  // More than the pool can hold up there is no longer the pool: report them all.
+  if (pool.length > POOL_FDS_MAX) out.push(...pool);
   return out.sort((a, b) => a.fd - b.fd);
 }
 

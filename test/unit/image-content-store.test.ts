@@ -7,15 +7,17 @@ import { join } from 'node:path';
 import { ContentStore, type BlobSource } from '../../lib/image/content-store.js';
 import { DigestMismatchError, SizeMismatchError } from '../../lib/image/errors.js';
 import { AbortError } from '../../lib/errors.js';
-import { fsOps } from '../../lib/image/fs-ops.js';
+import { isSystemError } from '../../lib/errors.js';
+import { native } from '../../lib/native.js';
+import { NativeFake } from '../helpers/native-fake.js';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'berth-store-')); });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
-async function store(): Promise<ContentStore> {
-  const s = new ContentStore(join(dir, `s${n++}`));
+async function store(fake?: NativeFake): Promise<ContentStore> {
+  const s = new ContentStore(join(dir, `s${n++}`), fake ? { native: fake.binding } : {});
   await s.init();
   return s;
 }
@@ -158,61 +160,47 @@ test('cleanTmp removes what dead processes left, keeps blob partials', async () 
   assert.deepEqual(readdirSync(s.tmpDir).sort(), [`blob-${'a'.repeat(64)}.partial`, `layer-abcdef-${process.pid}-y`].sort());
 });
 
-test('durable: concurrent callers share syncfs calls; later callers wait for a later call', async (t) => {
-  const s = await store();
-  const native = fsOps();
-  const original = native.fsSyncAsync;
-  assert.equal(typeof original, 'function', 'the addon has fsSyncAsync');
+test('durable: concurrent callers share syncfs calls; later callers wait for a later call', async () => {
+  const fake = new NativeFake({ delegate: native() });
   const calls: Array<() => void> = [];
-  let started = 0;
   // Hold each syncfs until the test lets it go, to see who waits for which call.
-  native.fsSyncAsync = (fd: number) => {
-    started++;
-    return original!.call(native, fd).then(() => new Promise<void>((r) => calls.push(r)));
-  };
-  t.after(() => {
-    native.fsSyncAsync = original;
-  });
+  fake.stub('fsSyncAsync', (fd: number) => native().fsSyncAsync(fd).then(() => new Promise<void>((r) => calls.push(r))));
+  const started = () => fake.callsOf('fsSyncAsync').length;
+  const s = await store(fake);
   const settle = () => new Promise((r) => setTimeout(r, 50));
   const order: string[] = [];
   const first = s.durable().then(() => order.push('first'));
   await settle();
-  assert.equal(started, 1);
+  assert.equal(started(), 1);
   // Ten callers arrive while the first call runs: they share one more call, not ten.
   const later = Array.from({ length: 10 }, (_, i) => s.durable().then(() => order.push(`later${i}`)));
   await settle();
-  assert.equal(started, 1, 'nobody starts a second syncfs while one runs');
+  assert.equal(started(), 1, 'nobody starts a second syncfs while one runs');
   calls.shift()!();
   await first;
   await settle();
-  assert.equal(started, 2);
+  assert.equal(started(), 2);
   assert.deepEqual(order, ['first'], 'the later callers wait for the call that started after them');
   calls.shift()!();
   await Promise.all(later);
   assert.equal(order.length, 11);
-  assert.equal(started, 2);
+  assert.equal(started(), 2);
   // Idle again: the next caller starts its own call at once.
   const alone = s.durable();
   await settle();
-  assert.equal(started, 3);
+  assert.equal(started(), 3);
   calls.shift()!();
   await alone;
 });
 
-test('durable: a failing syncfs rejects its callers and does not wedge the next one', async (t) => {
-  const s = await store();
-  const native = fsOps();
-  const original = native.fsSyncAsync;
-  let fail = true;
-  native.fsSyncAsync = (fd: number) => (fail ? Promise.reject(Object.assign(new Error('EIO: i/o error, syncfs'), { code: 'EIO' })) : original!.call(native, fd));
-  t.after(() => {
-    native.fsSyncAsync = original;
-  });
-  await assert.rejects(s.durable(), /EIO/);
-  fail = false;
+test('durable: a failing syncfs rejects its callers with the SystemError and does not wedge the next one', async () => {
+  const fake = new NativeFake({ delegate: native() }).fail('fsSyncAsync', 'EIO', { syscall: 'syncfs' });
+  const s = await store(fake);
+  await assert.rejects(s.durable(), (e: unknown) => isSystemError(e) && e.code === 'EIO' && e.syscall === 'syncfs');
   await s.durable();
+  assert.deepEqual(fake.callsOf('fsSyncAsync').map((c) => c.failed), ['EIO', undefined]);
   // The real call, on a real file system: an fd that is not open is EBADF from the native side.
-  await assert.rejects(original!.call(native, 987654), (e: unknown) => (e as { code?: string }).code === 'EBADF');
+  await assert.rejects(native().fsSyncAsync(987654), (e: unknown) => isSystemError(e) && e.code === 'EBADF');
 });
 
 test('tryLock, commitBlobFile, stagingDir', async () => {

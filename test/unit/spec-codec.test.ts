@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeLaunchSpec } from '../../lib/launch/spec-codec.js';
-import { native, StdioMode, MountOpKind, type NativeLaunchSpec } from '../../lib/native.js';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { helperExecutablePath, StdioMode, MountOpKind, type NativeLaunchSpec } from '../../lib/native.js';
 
 const spec: NativeLaunchSpec = {
   cloneFlags: 0,
@@ -28,6 +30,11 @@ const spec: NativeLaunchSpec = {
 
 type Raw = { spawnEncoded(b: Buffer): Promise<unknown> };
 
+/** The addon's own exports (the binding only exposes `spawn`, which encodes valid specs). */
+function rawAddon(): Raw {
+  return createRequire(import.meta.url)(join(dirname(helperExecutablePath()), 'berth.node')) as Raw;
+}
+
 describe('launch spec wire format', () => {
   it('frames the spec with magics', () => {
     const b = encodeLaunchSpec(spec);
@@ -36,7 +43,7 @@ describe('launch spec wire format', () => {
   });
 
   it('the native decoder rejects garbage, truncation, trailing bytes and a bad seccomp length, naming the field', () => {
-    const raw = native() as unknown as Raw;
+    const raw = rawAddon();
     const good = encodeLaunchSpec(spec);
     assert.throws(() => raw.spawnEncoded(Buffer.from('nope')), /launch spec: .*(bad magic|truncated)/);
     assert.throws(() => raw.spawnEncoded(good.subarray(0, good.length >> 1)), /launch spec: (truncated|bad)/);
@@ -46,7 +53,7 @@ describe('launch spec wire format', () => {
   });
 
   it('rejects an absurd string length instead of allocating it', () => {
-    const raw = native() as unknown as Raw;
+    const raw = rawAddon();
     const b = Buffer.from(encodeLaunchSpec(spec));
     // uidMap's length field sits after the magic (4), cloneFlags (4) and newCgroupNs (1).
     b.writeUInt32LE(0xfffffff0, 9);
