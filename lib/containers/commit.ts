@@ -35,15 +35,6 @@ export interface CommitOptions {
   signal?: AbortSignal;
 }
 
-/** What `commit` needs from the image service (its `load()`, docker-save archives). */
-interface ImageLoader {
-  load(input: AsyncIterable<Buffer>, options?: { signal?: AbortSignal }): Promise<unknown>;
-}
-
-export function commitSupported(images: ImageService): boolean {
-  return typeof (images as unknown as Partial<ImageLoader>).load === 'function';
-}
-
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
 /** The container's config for the new image: what the container runs now, as Docker commits it. */
@@ -83,7 +74,6 @@ export async function commitContainer(
   options: CommitOptions,
 ): Promise<string> {
   if (record.source.kind === 'host') throw new UnsupportedError('a container running on the host\'s root ({ host: true }) has no writable layer to commit');
-  if (!commitSupported(images)) throw new UnsupportedError('commit needs the image service\'s load() (not available in this build)');
   const { signal } = options;
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const layerPath = join(tmpDir, `commit-${process.pid}-${Math.random().toString(36).slice(2, 10)}.tar`);
@@ -136,7 +126,7 @@ export async function commitContainer(
       { name: `${configHex}.json`, size: configBytes.length, body: async function* () { yield configBytes; } },
       ...layers.map((l, i) => ({ name: layerNames[i]!, size: l.size, body: () => createReadStream(l.path) as AsyncIterable<Buffer> })),
     ];
-    await (images as unknown as ImageLoader).load(archiveOf(members), signal ? { signal } : {});
+    await images.load(archiveOf(members), signal ? { signal } : {});
     return `sha256:${configHex}`;
   } finally {
     await rm(layerPath, { force: true });

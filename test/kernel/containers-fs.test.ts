@@ -6,8 +6,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
-import { commitSupported } from '../../lib/containers/commit.js';
-import { ImageService } from '../../lib/image/image-service.js';
 import { UnsupportedError } from '../../lib/errors.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { eventually, openFixture, type Fixture } from './containers-fixture.js';
@@ -112,7 +110,7 @@ describe('containers: diff, export, commit', { skip }, () => {
     }
   });
 
-  test('commit: a new image with the container\'s changes and config', { skip: commitSupported(ImageService.prototype) ? false : 'waiting for the image service\'s load()' }, async () => {
+  test('commit: a new image with the container\'s changes and config', async () => {
     const c = await f.sh('echo committed > /marker');
     await c.start();
     await c.wait();
