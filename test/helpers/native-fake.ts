@@ -59,7 +59,7 @@ export interface FailOptions {
   when?: (...args: unknown[]) => boolean;
   /** Default: the member's name. */
   syscall?: string;
-  /** Default: the second argument when it is a string (the root-relative path of most `fs*` calls). */
+  /** Default: the root-relative path of an `fs*` call (its second argument, or that argument's `path`). */
   path?: string;
 }
 
@@ -73,11 +73,19 @@ interface Fault extends Required<Pick<FailOptions, 'after' | 'times'>> {
 }
 
 /** A failure exactly as src-native/napi-errors.cc builds one. */
-export function nativeFailure(code: string, syscall: string, path?: string): SystemError {
+export function nativeFailure(code: string, syscall: string, path?: string): SystemError & { errno: number; syscall: string } {
   const errno = (constants.errno as Record<string, number | undefined>)[code];
   if (errno === undefined) throw new TypeError(`not an errno name: ${code}`);
   const text = getSystemErrorMap().get(-errno)?.[1] ?? code;
-  return new SystemError(code, `${syscall}${path ? ` '${path}'` : ''}: ${text}`, { errno, syscall, ...(path ? { path } : {}) });
+  return new SystemError(code, `${syscall}${path ? ` '${path}'` : ''}: ${text}`, { errno, syscall, ...(path ? { path } : {}) }) as SystemError & { errno: number; syscall: string };
+}
+
+/** The path the addon would report for an `fs*` call: `(rootFd, path, …)` or `(rootFd, { path, … })`. */
+function pathOf(args: unknown[]): string | undefined {
+  const second = args[1];
+  if (typeof second === 'string') return second;
+  if (typeof second === 'object' && second !== null && typeof (second as { path?: unknown }).path === 'string') return (second as { path: string }).path;
+  return undefined;
 }
 
 export class NativeFake {
@@ -134,7 +142,7 @@ export class NativeFake {
     const fault = this.#faultFor(name, args);
     if (fault) {
       call.failed = fault.code;
-      const path = fault.path ?? (typeof args[1] === 'string' ? args[1] : undefined);
+      const path = fault.path ?? pathOf(args);
       const error = nativeFailure(fault.code, fault.syscall ?? name, path);
       if (ASYNC.has(name)) return Promise.reject(error);
       throw error;

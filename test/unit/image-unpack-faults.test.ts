@@ -1,0 +1,81 @@
+/**
+ * lib/image/unpack.ts when the disk fills up mid-layer, against the recording fake of the
+ * native contract passing through to the real confined file-system calls on a temp dir: the
+ * failure names the tar entry, nothing after it is attempted, and aborting the applier leaves
+ * no descriptor or writer thread behind (the caller then removes the temp dir; nothing of it
+ * was ever visible in the store).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isSystemError } from '../../lib/errors.js';
+import { closePrivateRoot, openPrivateRoot } from '../../lib/image/fs-ops.js';
+import { LayerApplier, applyLayer } from '../../lib/image/unpack.js';
+import { native, type FsEntrySpec } from '../../lib/native.js';
+import { NativeFake } from '../helpers/native-fake.js';
+import { buildTar } from '../helpers/tar-builder.js';
+
+let work: string;
+before(() => { work = mkdtempSync(join(tmpdir(), 'berth-unpack-faults-')); });
+after(() => rmSync(work, { recursive: true, force: true }));
+
+let n = 0;
+const fdCount = () => readdirSync('/proc/self/fd').length;
+const threadCount = () => readdirSync('/proc/self/task').length;
+
+async function applyWith(fake: NativeFake, tar: Buffer, parallel: number): Promise<unknown> {
+  const dir = join(work, `d${n++}`);
+  mkdirSync(dir);
+  const root = openPrivateRoot(dir, fake.binding);
+  const applier = new LayerApplier(root, 'layer', 'sha256:t', fake.binding, { parallel });
+  try {
+    await applyLayer([tar], applier, { layer: 'sha256:t', compression: 'none' });
+    applier.finish();
+    return undefined;
+  } catch (error) {
+    return error;
+  } finally {
+    applier.abort();
+    closePrivateRoot(root, fake.binding);
+  }
+}
+
+test('ENOSPC creating an entry mid-layer: a SystemError naming the entry; nothing after it is attempted', async () => {
+  const fake = new NativeFake({ delegate: native() }).fail('fsMakeEntry', 'ENOSPC', {
+    syscall: 'openat2',
+    when: (_root, entry) => (entry as FsEntrySpec).path === 'd/b',
+  });
+  const fds = fdCount();
+  const tar = buildTar([{ name: 'd/', type: 'dir' }, { name: 'd/a', content: 'a' }, { name: 'd/b', content: 'b' }, { name: 'd/c', content: 'c' }]);
+  const error = await applyWith(fake, tar, 0);
+  assert.ok(isSystemError(error), String(error));
+  assert.equal(error.code, 'ENOSPC');
+  assert.equal(error.path, 'd/b');
+  assert.match(error.message, /layer sha256:t: entry "d\/b"/);
+  const made = fake.callsOf('fsMakeEntry').map((c) => (c.args[1] as FsEntrySpec).path);
+  assert.deepEqual(made, ['d', 'd/a', 'd/b'], 'the layer stops at the failure');
+  assert.equal(fdCount(), fds, 'the open file of the entry before is closed on abort');
+});
+
+test('ENOSPC on a write-pool thread: the barrier reports it with the queued entry\'s name; threads stop', async () => {
+  const fake = new NativeFake({ delegate: native() }).fail('fsWritePoolBarrier', 'ENOSPC', { syscall: 'write', path: 'f3' });
+  const fds = fdCount();
+  const threads = threadCount();
+  const tar = buildTar(Array.from({ length: 8 }, (_, i) => ({ name: `f${i}`, content: `file ${i}` })));
+  const error = await applyWith(fake, tar, 2);
+  assert.ok(isSystemError(error), String(error));
+  assert.equal(error.code, 'ENOSPC');
+  assert.match(error.message, /entry "f3"/);
+  assert.ok(fake.callsOf('fsWritePoolSubmit').length > 0, 'the files went to the pool');
+  assert.ok(fake.names().includes('fsWritePoolClose'), 'the pool is closed on abort');
+  assert.equal(fdCount(), fds);
+  assert.equal(threadCount(), threads);
+});
+
+test('EINTR finishing a file is not swallowed: the layer fails with a typed error', async () => {
+  const fake = new NativeFake({ delegate: native() }).fail('fsFinishFile', 'EINTR', { syscall: 'fchown', after: 1 });
+  const error = await applyWith(fake, buildTar([{ name: 'a', content: 'a' }, { name: 'b', content: 'b' }, { name: 'c', content: 'c' }]), 0);
+  assert.ok(isSystemError(error) && error.code === 'EINTR' && /entry "b"/.test(error.message), String(error));
+});
