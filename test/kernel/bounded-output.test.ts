@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run, ValidationError } from '../../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { openFixture, type Fixture } from './containers-fixture.js';
+import { openFixture, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
 const MiB = 1024 * 1024;

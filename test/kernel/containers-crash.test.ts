@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Runtime } from '../../lib/runtime.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
-import { cgroupDirsOf, eventually, procStat } from './containers-fixture.js';
+import { cgroupDirsOf, eventually, procStat } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
 const here = fileURLToPath(new URL('.', import.meta.url));

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError } from '../../lib/errors.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { openFixture, zombieChildrenOf, type Fixture } from './containers-fixture.js';
+import { openFixture, zombieChildrenOf, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
 const SCANNER_SOURCE = join(import.meta.dirname, '../fixtures/attacks/proc-scanner.c');

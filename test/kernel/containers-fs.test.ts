@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
 import { UnsupportedError } from '../../lib/errors.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { eventually, openFixture, type Fixture } from './containers-fixture.js';
+import { eventually, openFixture, type Fixture } from '../helpers/containers-fixture.js';
 import type { Readable } from 'node:stream';
 
 const skip = kernelSkipReason();

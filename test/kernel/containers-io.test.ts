@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, ConflictError, ValidationError } from '../../lib/errors.js';
 import { execSupported } from '../../lib/containers/exec.js';
 import { APP_UID, kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { eventually, openFixture, type Fixture } from './containers-fixture.js';
+import { eventually, openFixture, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
 const execSkip = skip || (execSupported() ? false : 'waiting for native exec');

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import type { RuntimeEvent } from '../../lib/containers/events.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { cgroupDirsOf, eventually, openFixture, pathExists, procStat, zombieChildrenOf, type Fixture } from './containers-fixture.js';
+import { cgroupDirsOf, eventually, openFixture, pathExists, procStat, zombieChildrenOf, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
 

@@ -18,7 +18,7 @@ import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { Runtime } from '../../lib/runtime.js';
 import type { Container } from '../../lib/containers/container.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { eventually, openFixture, procStat, type Fixture } from './containers-fixture.js';
+import { eventually, openFixture, procStat, type Fixture } from '../helpers/containers-fixture.js';
 import { freePort, linksOf, networkSkipReason, tcpRead, testSubnet } from './network-fixture.js';
 
 const skip = networkSkipReason();

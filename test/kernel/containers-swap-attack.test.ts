@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { eventually, openFixture, type Fixture } from './containers-fixture.js';
+import { eventually, openFixture, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason() || (existsSync('/usr/bin/python3') ? false : 'needs /usr/bin/python3 (the inotify watcher)');
 

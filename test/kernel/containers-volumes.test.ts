@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, isBerthError } from '../../lib/errors.js';
 import { APP_UID, busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
-import { openFixture, type Fixture } from './containers-fixture.js';
+import { openFixture, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
 const isErr = (cls: new (...a: never[]) => Error, pattern?: RegExp) => (e: unknown) => isBerthError(e) && e instanceof cls && (!pattern || pattern.test(e.message));

@@ -13,7 +13,7 @@ import { native } from '../../lib/native.js';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { Runtime } from '../../lib/runtime.js';
 import { BUSYBOX, busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { openFixture, type Fixture } from './containers-fixture.js';
+import { openFixture, type Fixture } from '../helpers/containers-fixture.js';
 import { freePort, networkSkipReason, tcpRead, testSubnet } from './network-fixture.js';
 
 const skip = networkSkipReason();

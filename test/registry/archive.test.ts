@@ -15,10 +15,10 @@ import { ImageService } from '../../lib/image/image-service.js';
 import { DigestMismatchError, ImageFormatError, LayerFormatError, UnsafeLayerEntryError } from '../../lib/image/errors.js';
 import { NotFoundError, ValidationError, isBerthError } from '../../lib/errors.js';
 import { registryToolsMissing, run, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from './fixture-image.js';
-import { buildTar, type TarEntrySpec } from './tar-builder.js';
-import { describeTree, diffTrees } from './tree-compare.js';
-import { storeSnapshot } from './store-snapshot.js';
+import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { buildTar, type TarEntrySpec } from '../helpers/tar-builder.js';
+import { describeTree, diffTrees } from '../helpers/tree-compare.js';
+import { storeSnapshot } from '../helpers/store-snapshot.js';
 
 const skip = registryToolsMissing();
 

@@ -17,8 +17,8 @@ import { DEFAULT_MAX_LAYER_SIZE } from '../../lib/image/unpack.js';
 import { Runtime } from '../../lib/runtime.js';
 import { isBerthError } from '../../lib/errors.js';
 import { tempDir } from '../helpers/registry.js';
-import { publish, sha256, startFakeRegistry, type FakeRegistry } from './fake-registry.js';
-import { buildTar, fileHeader } from './tar-builder.js';
+import { publish, sha256, startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { buildTar, fileHeader } from '../helpers/tar-builder.js';
 
 const MiB = 1024 * 1024;
 /** The limit the tests pass: far below the bombs' output, so refusing is cheap. */

@@ -12,8 +12,8 @@ import { ImageService } from '../../lib/image/image-service.js';
 import { DigestMismatchError, RegistryError, SizeMismatchError, UnauthorizedError, UnsafeLayerEntryError } from '../../lib/image/errors.js';
 import { NotFoundError, isBerthError } from '../../lib/errors.js';
 import { registryToolsMissing, run, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildTar, type TarEntrySpec } from './tar-builder.js';
-import { startProxy } from './proxy.js';
+import { buildTar, type TarEntrySpec } from '../helpers/tar-builder.js';
+import { startProxy } from '../helpers/registry-proxy.js';
 
 const skip = registryToolsMissing();
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { ImageService } from '../../lib/image/image-service.js';
 import { DigestMismatchError, ImageFormatError, PlatformNotFoundError, RegistryError, SizeMismatchError, UnauthorizedError } from '../../lib/image/errors.js';
 import { tempDir } from '../helpers/registry.js';
-import { addImage, publish, sha256, startFakeRegistry, type FakeRegistry } from './fake-registry.js';
-import { buildTar } from './tar-builder.js';
+import { addImage, publish, sha256, startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { buildTar } from '../helpers/tar-builder.js';
 
 let work: { path: string; remove: () => void };
 let fake: FakeRegistry;

@@ -12,8 +12,8 @@ import { ImageService } from '../../lib/image/image-service.js';
 import { Image, PullTask, type LayerProgress, type TotalProgress } from '../../lib/image/image.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from './fixture-image.js';
-import { buildTar } from './tar-builder.js';
+import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { buildTar } from '../helpers/tar-builder.js';
 
 const skip = registryToolsMissing();
 

@@ -12,8 +12,8 @@ import { Runtime } from '../../lib/runtime.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
 import { registryToolsMissing, run, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { writeOciLayout } from './oci-layout.js';
-import { buildTar, type TarEntrySpec } from './tar-builder.js';
+import { writeOciLayout } from '../helpers/oci-layout.js';
+import { buildTar, type TarEntrySpec } from '../helpers/tar-builder.js';
 
 const LAYERS = 120;
 const skip = registryToolsMissing() ?? kernelSkipReason();

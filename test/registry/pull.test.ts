@@ -13,9 +13,9 @@ import { RegistryClient } from '../../lib/image/registry-client.js';
 import { parseManifest } from '../../lib/image/manifest.js';
 import { ConflictError, NotFoundError } from '../../lib/errors.js';
 import { registryToolsMissing, run, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from './fixture-image.js';
-import { describeTree, diffTrees } from './tree-compare.js';
-import { startProxy } from './proxy.js';
+import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { describeTree, diffTrees } from '../helpers/tree-compare.js';
+import { startProxy } from '../helpers/registry-proxy.js';
 
 const skip = registryToolsMissing();
 const execFileP = promisify(execFile);

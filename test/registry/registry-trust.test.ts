@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { ImageService } from '../../lib/image/image-service.js';
 import { ContentTooLargeError, SizeMismatchError } from '../../lib/image/errors.js';
 import { tempDir } from '../helpers/registry.js';
-import { sha256 } from './fake-registry.js';
-import { buildTar } from './tar-builder.js';
+import { sha256 } from '../helpers/fake-registry.js';
+import { buildTar } from '../helpers/tar-builder.js';
 
 const MiB = 1024 * 1024;
 const creds = { username: 'owner', password: 's3cret-registry-password' };

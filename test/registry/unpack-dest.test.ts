@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ImageService } from '../../lib/image/image-service.js';
 import { isBerthError, ValidationError } from '../../lib/errors.js';
 import { tempDir } from '../helpers/registry.js';
-import { buildTar } from './tar-builder.js';
+import { buildTar } from '../helpers/tar-builder.js';
 
 const NOBODY = 65534;
 let work: { path: string; remove: () => void };

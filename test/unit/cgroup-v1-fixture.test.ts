@@ -12,7 +12,7 @@ import {
   probeCgroups,
   type CgroupV1,
 } from '../../lib/cgroup/index.js';
-import { FakeCgroup1Fs } from '../fixtures/cgroup/fake-cgroupfs.js';
+import { FakeCgroup1Fs } from '../helpers/fake-cgroupfs.js';
 
 const MiB = 1024 * 1024;
 

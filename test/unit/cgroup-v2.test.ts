@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { SystemError, UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { toSystemError } from '../../lib/cgroup/types.js';
 import { CgroupV2Driver, cpuSharesToWeight, nodeCgroupFs, detectCgroupLayout, probeCgroups, resolveLimits, type CgroupLimits } from '../../lib/cgroup/index.js';
-import { FakeCgroup2Fs, type V2FixtureOptions } from '../fixtures/cgroup/fake-cgroupfs.js';
+import { FakeCgroup2Fs, type V2FixtureOptions } from '../helpers/fake-cgroupfs.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TarReader, TarFormatError, type TarHeader } from '../../lib/image/tar-reader.js';
-import { buildTar } from '../registry/tar-builder.js';
+import { buildTar } from '../helpers/tar-builder.js';
 
 function parse(buf: Buffer, chunk = 7): Array<TarHeader & { body: string }> {
   const out: Array<TarHeader & { body: string }> = [];

@@ -9,8 +9,8 @@ import { LayerApplier, applyLayer, cleanEntryName, type UnpackMode } from '../..
 import { fsOps } from '../../lib/image/fs-ops.js';
 import { UnsafeLayerEntryError, DigestMismatchError, LayerFormatError } from '../../lib/image/errors.js';
 import { isBerthError } from '../../lib/errors.js';
-import { buildTar, type TarEntrySpec } from '../registry/tar-builder.js';
-import { describeTree, diffTrees } from '../registry/tree-compare.js';
+import { buildTar, type TarEntrySpec } from '../helpers/tar-builder.js';
+import { describeTree, diffTrees } from '../helpers/tree-compare.js';
 
 let work: string;
 before(() => { work = mkdtempSync(join(tmpdir(), 'berth-unpack-')); });

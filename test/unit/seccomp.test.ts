@@ -13,7 +13,7 @@ import {
   type SeccompProfile,
 } from '../../lib/security/seccomp/index.js';
 import { MAX_SYSCALL_X86_64, SYSCALLS_X86_64 } from '../../lib/security/seccomp/syscalls-x86_64.js';
-import { AUDIT_ARCH_I386, execute, parseProgram, verdict, type SeccompData, type Verdict } from './bpf-interpreter.js';
+import { AUDIT_ARCH_I386, execute, parseProgram, verdict, type SeccompData, type Verdict } from '../helpers/bpf-interpreter.js';
 
 const EPERM = 1;
 const EACCES = 13;

@@ -1,11 +1,13 @@
 /**
  * Pull + unpack timing, berth vs `skopeo copy` + `umoci unpack`, on a 15-layer image of about
  * 23 MB (the shape issue 3 measures): a busybox layer, 2000 small files, four 4 MiB files, and
- * small layers. Not part of the test suite; run it by hand (root, quiet machine):
+ * small layers. Not one of `npm run bench`'s workloads (that one pulls bench/multi:1 beside
+ * podman and docker, see workloads/pull-unpack.ts); run it by hand (root, quiet machine) when
+ * pull or unpack changes:
  *
- *   node --import tsx test/registry/pull-bench.ts [runs=7] [--profile]
+ *   node --import tsx bench/pull-15-layers.ts [runs=7] [--profile]
  *
- * `--profile` writes a CPU profile of the berth pulls to ./pull-bench.cpuprofile.
+ * `--profile` writes a CPU profile of the berth pulls to ./pull-15-layers.cpuprofile.
  *
  * An untimed `sync` runs before each timed subject: berth makes what it pulled durable
  * (syncfs), umoci does not, and without it berth would also pay for writing back what the
@@ -15,9 +17,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
-import { ImageService } from '../../lib/image/image-service.js';
-import { run, startRegistry, tempDir } from '../helpers/registry.js';
-import { buildTar, type TarEntrySpec } from './tar-builder.js';
+import { ImageService } from '../lib/image/image-service.js';
+import { run, startRegistry, tempDir } from '../test/helpers/registry.js';
+import { buildTar, type TarEntrySpec } from '../test/helpers/tar-builder.js';
 
 const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 7);
 const profile = process.argv.includes('--profile');
@@ -73,7 +75,7 @@ try {
     const svc = new ImageService(state);
     await svc.pull(ref);
     const pulled = performance.now() - t0;
-    if (session && i === runs) writeFileSync('pull-bench.cpuprofile', JSON.stringify((await session.post('Profiler.stop')).profile));
+    if (session && i === runs) writeFileSync('pull-15-layers.cpuprofile', JSON.stringify((await session.post('Profiler.stop')).profile));
     await svc.unpack(ref, join(work.path, `unpack-${i}`));
     const both = performance.now() - t0;
     await run('sync');

@@ -7,7 +7,7 @@
 import { chmodSync, chownSync, closeSync, copyFileSync, linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fsOps } from '../../lib/image/fs-ops.js';
-import { run } from '../helpers/registry.js';
+import { run } from './registry.js';
 import { buildTar } from './tar-builder.js';
 
 function setXattr(path: string, name: string, value: Buffer): void {

@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Runtime } from '../../lib/runtime.js';
 import type { Container } from '../../lib/containers/container.js';
 import type { ContainerCreateOptions } from '../../lib/containers/container-options.js';
-import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { berthCgroupDirs } from '../helpers/leaks.js';
+import { busyboxRootfs } from './busybox-rootfs.js';
+import { berthCgroupDirs } from './leaks.js';
 
 export interface Fixture {
   root: string;
