@@ -2,84 +2,23 @@
  * `run()`: one call from a root filesystem and an argv to a finished sandbox's result.
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import type { ContainerProcess } from './launch/container-process.js';
-import type { LaunchRoot } from './launch/launch-plan.js';
-import { launch, type ImageDefaults } from './launch/launcher.js';
-import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from './launch/run-options.js';
-import { commandFor } from './launch/image-config.js';
-import { AbortError, NotFoundError, ValidationError } from './errors.js';
-import { collectBounded, DEFAULT_MAX_BUFFER, type BoundedOutput } from './launch/bounded-output.js';
-import type { NetworkService } from './network/network-service.js';
+import { launchRootOf, runFromRoot, type OutputOf, type RunResult } from './launch/run-to-completion.js';
+import type { RunOptions, RunSource } from './launch/run-options.js';
 import { networkServiceOf } from './network/network-options.js';
-import { runCgroupId } from './launch/orphan-sweep.js';
 import { defaultRuntime } from './runtime.js';
 import { hasVolumeMounts } from './volumes/volume-mounts.js';
 
-/** What {@link run} reports. */
-export interface RunResult<Output = string> {
-  /** Exit code; 128 + n when killed by signal n; 127 command not found; 126 not executable. */
-  exitCode: number;
-  /** Name of the signal that killed the container's PID 1, if any. */
-  signal: NodeJS.Signals | null;
-  stdout: Output;
-  stderr: Output;
-  /** The kernel's OOM killer killed a process of the container. */
-  oomKilled: boolean;
-  /** The `timeout` option expired and the container was killed. */
-  timedOut: boolean;
-  /**
-   * stdout or stderr wrote more than `maxBuffer` bytes: the rest was read and discarded (the
-   * container was never blocked on a full pipe).
-   */
-  truncated: boolean;
-  /** Wall time from the start of the launch to the exit, in milliseconds. */
-  durationMs: number;
-}
+export type { OutputOf, RunResult };
 
-export { DEFAULT_PIDS_LIMIT, STAGING_DIR } from './launch/launcher.js';
-
-function resolveRoot(source: Exclude<RunSource, string>): LaunchRoot {
-  if (typeof source !== 'object' || source === null) throw new ValidationError('source', 'must be { rootfs }, { host: true } or an image reference');
-  if ('host' in source) {
-    if (source.host !== true) throw new ValidationError('source.host', 'must be true');
-    return { kind: 'host' };
-  }
-  const dir = (source as { rootfs?: unknown }).rootfs;
-  if (typeof dir !== 'string' || dir === '') throw new ValidationError('rootfs', 'must be a non-empty string');
-  if (!isAbsolute(dir)) throw new ValidationError('rootfs', `must be an absolute path, got "${dir}"`);
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw new NotFoundError(`rootfs: "${dir}" does not exist`, { option: 'rootfs', path: dir });
-  }
-  if (!isDir) throw new ValidationError('rootfs', `"${dir}" is not a directory`);
-  return { kind: 'rootfs', dir };
-}
-
-function checkArgv(cmd: unknown): string[] {
-  if (!Array.isArray(cmd) || cmd.length === 0) {
-    throw new ValidationError('cmd', 'a command is required (an array of strings, e.g. ["sh", "-c", "echo hi"])');
-  }
-  cmd.forEach((a, i) => {
-    if (typeof a !== 'string') throw new ValidationError(`cmd[${i}]`, 'must be a string');
-    if (a.includes('\0')) throw new ValidationError(`cmd[${i}]`, 'must not contain NUL bytes');
-  });
-  if (cmd[0] === '') throw new ValidationError('cmd[0]', 'must not be empty');
-  return cmd as string[];
-}
-
-function feedStdin(proc: ContainerProcess, stdin: RunOptions['stdin']): void {
-  if (!proc.stdin || stdin === undefined) return;
-  if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) {
-    proc.stdin.end(stdin);
-  } else {
-    stdin.pipe(proc.stdin);
-  }
+/**
+ * Whether the options name a network or a container (`network: 'bridge'`, `'container:web'`,
+ * `networks: ['backend']`) without a `Network` object to say whose: names resolve in a runtime.
+ */
+function namesNetworks(options: RunOptions | undefined): boolean {
+  if (!options) return false;
+  const { network, networks } = options;
+  const named = (typeof network === 'string' && network !== 'none' && network !== 'host') || (Array.isArray(networks) && networks.length > 0);
+  return named && networkServiceOf(options) === undefined;
 }
 
 /**
@@ -106,109 +45,10 @@ export async function run<O extends RunOptions = RunOptions>(
   options?: O,
 ): Promise<RunResult<OutputOf<O>>> {
   // async: every bad input rejects the returned promise, none throws synchronously.
-  // Images and volumes live in a state dir: those runs go through the default runtime.
-  if (typeof source === 'string' || hasVolumeMounts(options)) {
+  // Images, volumes and network names live in a state dir: those runs go through the default
+  // runtime. A `Network` object brings its own runtime's networks.
+  if (typeof source === 'string' || hasVolumeMounts(options) || namesNetworks(options)) {
     return (await defaultRuntime()).run(source, cmd, options);
   }
-  return runFromRoot(resolveRoot(source), cmd, options) as Promise<RunResult<OutputOf<O>>>;
-}
-
-/** `stdout`/`stderr` are Buffers with `encoding: 'buffer'`, strings otherwise. */
-export type OutputOf<O> = O extends { encoding: 'buffer' } ? Buffer : string;
-
-export type { ImageDefaults };
-
-/** @internal The shared path of {@link run} and `Runtime.run`, once the root is known. */
-export async function runFromRoot(
-  root: LaunchRoot,
-  cmd: string[] | null | undefined,
-  options: RunOptions | undefined,
-  image?: ImageDefaults,
-): Promise<RunResult<string | Buffer>> {
-  const opts = normalizeRunOptions(options ?? {});
-  const argv = image ? checkArgv(commandFor(image.config, cmd ?? undefined)) : checkArgv(cmd);
-  // A `Network` option names its own runtime; network names resolve in the default one.
-  const networks = networkServiceOf<NetworkService>(options ?? {});
-  return runPrepared(root, argv, opts, image, networks);
-}
-
-async function runPrepared(
-  root: LaunchRoot,
-  argv: string[],
-  opts: NormalizedRunOptions,
-  image?: ImageDefaults,
-  networks?: NetworkService,
-): Promise<RunResult<string | Buffer>> {
-  const started = performance.now();
-  const launched = await launch({
-    id: runCgroupId(randomBytes(12).toString('hex')),
-    root,
-    argv,
-    options: opts,
-    ...(image ? { image } : {}),
-    ...(networks ? { networks } : {}),
-  });
-  try {
-    if (!launched.process) {
-      const failure = launched.execFailure!;
-      return finish(opts, { exitCode: failure.exitCode, signal: null }, { data: Buffer.alloc(0), truncated: false }, { data: Buffer.from(failure.message), truncated: false }, false, false, started);
-    }
-    const cgroup = launched.cgroup;
-    return await supervise(launched.process, opts, () => cgroup.oomKillCount(), started);
-  } finally {
-    launched.cgroup.remove({ timeoutMs: 1000 });
-    await launched.network?.release();
-  }
-}
-
-async function supervise(
-  proc: ContainerProcess,
-  opts: NormalizedRunOptions,
-  oomKills: () => number,
-  started: number,
-): Promise<RunResult<string | Buffer>> {
-  const SIGKILL = 9;
-  let timedOut = false;
-  let aborted = false;
-  const timer = opts.timeout !== undefined ? setTimeout(() => {
-    timedOut = true;
-    proc.kill(SIGKILL);
-  }, opts.timeout) : undefined;
-  const onAbort = () => {
-    aborted = true;
-    proc.kill(SIGKILL);
-  };
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  feedStdin(proc, opts.stdin);
-  try {
-    const max = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
-    const [status, stdout, stderr] = await Promise.all([proc.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
-    if (aborted) throw new AbortError('run() was aborted; the container was killed', { cause: opts.signal?.reason });
-    return finish(opts, status, stdout, stderr, oomKills() > 0, timedOut, started);
-  } finally {
-    if (timer) clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-function finish(
-  opts: NormalizedRunOptions,
-  status: { exitCode: number; signal: NodeJS.Signals | null },
-  stdout: BoundedOutput,
-  stderr: BoundedOutput,
-  oomKilled: boolean,
-  timedOut: boolean,
-  started: number,
-): RunResult<string | Buffer> {
-  const asText = opts.encoding !== 'buffer';
-  return {
-    exitCode: status.exitCode,
-    signal: status.signal,
-    stdout: asText ? stdout.data.toString('utf8') : stdout.data,
-    stderr: asText ? stderr.data.toString('utf8') : stderr.data,
-    oomKilled,
-    timedOut,
-    truncated: stdout.truncated || stderr.truncated,
-    durationMs: performance.now() - started,
-  };
+  return runFromRoot(launchRootOf(source), cmd, options) as Promise<RunResult<OutputOf<O>>>;
 }

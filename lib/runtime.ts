@@ -1,6 +1,7 @@
 /**
- * `Runtime`: one state directory (images, layers, and later containers, volumes, networks)
- * shared safely by every Node process that opens it.
+ * `Runtime`: one state directory (images, layers, containers, volumes, networks) shared safely
+ * by every Node process that opens it. Each runtime owns its services: two runtimes of one
+ * directory in one process are two sets of services over the same locked state.
  * @module
  */
 import { existsSync, statSync } from 'node:fs';
@@ -10,11 +11,10 @@ import { NotFoundError, ValidationError, isBerthError } from './errors.js';
 import { ImageService } from './image/image-service.js';
 import { ContainerService } from './containers/container-service.js';
 import type { EventSubscription, EventsOptions } from './containers/events.js';
-import { run as runSource, runFromRoot, type OutputOf, type RunResult } from './run.js';
+import { launchRootOf, runFromRoot, type OutputOf, type RunResult } from './launch/run-to-completion.js';
 import { withRunVolumes } from './volumes/run-volumes.js';
 import { VolumeService } from './volumes/volume-service.js';
-import type { NetworkService } from './network/network-service.js';
-import { networkServiceFor } from './network/registry.js';
+import { NetworkService } from './network/network-service.js';
 import { secureStateDir } from './state/state-dir.js';
 
 /** Options of {@link Runtime.open}. */
@@ -53,7 +53,7 @@ export class Runtime {
       ...(options.maxLayerSize !== undefined ? { maxLayerSize: options.maxLayerSize } : {}),
     });
     this.volumes = new VolumeService(root);
-    this.networks = networkServiceFor(root);
+    this.networks = new NetworkService(root);
     this.containers = new ContainerService(root, { images: this.images, volumes: this.volumes, networks: this.networks });
   }
 
@@ -81,18 +81,21 @@ export class Runtime {
   }
 
   /**
-   * {@link run} with this runtime's volumes (`{ type: 'volume' }` mounts, the image's
-   * `Volumes`), from an image in this runtime's store (pulled first if it is not there), a
-   * `{ rootfs }` directory or `{ host: true }`. Docker's rules apply: `cmd` replaces the image's
-   * Cmd, Env/WorkingDir/User are defaults under the options; an empty volume mounted over image
+   * `run()` with this runtime's volumes (`{ type: 'volume' }` mounts, the image's `Volumes`) and
+   * networks (the names in `network`, `networks` and `container:<id>`), from an image in this
+   * runtime's store (pulled first if it is not there), a `{ rootfs }` directory or
+   * `{ host: true }`. Docker's rules apply: `cmd` replaces the image's Cmd,
+   * Env/WorkingDir/User are defaults under the options; an empty volume mounted over image
    * files gets a copy of them; anonymous volumes last as long as the run.
    */
   async run<O extends RunOptions = RunOptions>(source: RunSource, cmd?: string[] | null, options?: O): Promise<RunResult<OutputOf<O>>> {
     if (typeof source !== 'string') {
       const dir = typeof source === 'object' && source !== null ? (source as { rootfs?: unknown }).rootfs : undefined;
-      // An invalid source is left to run(), which names the problem; copy-up reads a valid one.
+      // An invalid source is left to launchRootOf(), which names the problem; copy-up reads a valid one.
       const valid = typeof dir === 'string' && dir.startsWith('/') && isDirectory(dir);
-      return withRunVolumes(this.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) => runSource(source, cmd, opts)) as Promise<RunResult<OutputOf<O>>>;
+      return withRunVolumes(this.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) =>
+        runFromRoot(launchRootOf(source), cmd, opts, { networks: this.networks }),
+      ) as Promise<RunResult<OutputOf<O>>>;
     }
     const image = source;
     if (image === '') throw new ValidationError('image', 'must be an image reference');
@@ -105,7 +108,7 @@ export class Runtime {
     const { lowerDirs, config } = await this.images.rootfsFor(image);
     const imageVolumes = Object.keys(config.config?.Volumes ?? {});
     return withRunVolumes(this.volumes, { copyUp: { layers: lowerDirs }, imageVolumes }, options, (opts) =>
-      runFromRoot({ kind: 'layers', lowerDirs }, cmd, opts, config.config ? { config: config.config } : {}),
+      runFromRoot({ kind: 'layers', lowerDirs }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: this.networks }),
     ) as Promise<RunResult<OutputOf<O>>>;
   }
 }
@@ -120,7 +123,11 @@ function isDirectory(path: string): boolean {
 
 let shared: Promise<Runtime> | undefined;
 
-/** The runtime `run(imageRef, …)` uses: {@link DEFAULT_ROOT}, opened once per process. */
+/**
+ * The runtime `run()` uses for an image reference, volumes or network names: {@link DEFAULT_ROOT},
+ * opened once per process on first use. It is one runtime among others: a `Runtime.open()` of
+ * the same directory gets services of its own.
+ */
 export function defaultRuntime(): Promise<Runtime> {
   shared ??= Runtime.open();
   return shared;

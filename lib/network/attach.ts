@@ -9,7 +9,7 @@
  * @module
  */
 import { closeSync, constants as FS, openSync } from 'node:fs';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { NativeNetInterface } from '../native.js';
 import { isAlive, identityOf } from '../state/process-identity.js';
 import { readContainerFile } from './container-files.js';
@@ -17,7 +17,6 @@ import { renderHosts, type HostsEntry } from './etc-files.js';
 import type { NormalizedNetworkOptions } from './network-options.js';
 import { DEFAULT_NETWORK, isLive, type NetnsHolder, type NetworkService } from './network-service.js';
 import type { EndpointRecord } from './network-store.js';
-import { defaultNetworkService, openNetworkServices } from './registry.js';
 import type { PublishedPort } from './types.js';
 
 /** How a container is networked, from its options. */
@@ -37,7 +36,10 @@ export interface NetworkLaunchRequest {
   launchId: string;
   /** The launch's normalized options; only the networking ones (and `hostname`) are read. */
   options: NormalizedNetworkOptions & { hostname?: string };
-  /** Resolves network names; default: the default runtime's (see `networkServiceOf` for `Network` options). */
+  /**
+   * The runtime's networks, which resolve the names in the options (see `networkServiceOf` for
+   * `Network` objects); required for bridge and `container:` networking.
+   */
   networks?: NetworkService;
   /** Set for containers of `rt.containers`: their id and name (peers resolve the name). */
   container?: { id: string; name: string };
@@ -65,17 +67,9 @@ export interface PreparedNetwork {
 
 /**
  * Finds the container named by `container:<ref>`: through the runtime's containers, else among
- * the live endpoints of the runtime's networks, then of the other runtimes open in this process.
+ * the live endpoints of the runtime's networks (a `run()` container, or one of another process).
  */
-async function findHolder(primary: NetworkService, ref: string): Promise<NetnsHolder | undefined> {
-  for (const service of [primary, ...openNetworkServices().filter((s) => s !== primary)]) {
-    const hit = await findHolderIn(service, ref);
-    if (hit) return hit;
-  }
-  return undefined;
-}
-
-async function findHolderIn(service: NetworkService, ref: string): Promise<NetnsHolder | undefined> {
+async function findHolder(service: NetworkService, ref: string): Promise<NetnsHolder | undefined> {
   const resolved = await service.resolveContainer(ref);
   if (resolved) return resolved;
   const { endpoints } = await service.store.read();
@@ -137,7 +131,9 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
   const attachments: Array<{ network: string; aliases: string[]; ip?: string }> = [];
   if (o.network !== undefined && kind === 'bridge') attachments.push({ network: o.network, aliases: [] });
   for (const a of o.networks ?? []) attachments.push({ network: a.network, aliases: a.aliases ?? [], ...(a.ip !== undefined ? { ip: a.ip } : {}) });
-  const service = req.networks ?? (await defaultNetworkService());
+  const service = req.networks;
+  // run() and Runtime.run() pass their runtime's networks whenever the options name one.
+  if (!service) throw new ValidationError('network', `"${o.network ?? o.networks![0]!.network}" names a network or container of a runtime: run it through a Runtime`);
   if (kind === 'container') return prepareJoin(req, service);
 
   const hostname = o.hostname ?? req.launchId.slice(0, 12);

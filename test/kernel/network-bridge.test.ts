@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { run, AbortError, ConflictError, isBerthError, type RunOptions, type RunResult } from '../../lib/index.js';
+import { run, AbortError, ConflictError, Runtime, isBerthError, type RunOptions, type RunResult } from '../../lib/index.js';
+import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { eventually, freePort, hasRulesTable, linksOf, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, udpAsk, type NetworkSandbox } from './network-fixture.js';
 
 const skip = networkSkipReason();
@@ -233,7 +234,10 @@ describe('bridge networks', { skip }, () => {
       await eventually(async () => Object.keys((await net.inspect()).Containers).length === 1);
       const { endpoints } = await box.svc.store.read();
       const id = endpoints.endpoints.find((e) => e.hostname === 'podmain')!.containerId;
-      const side = await sh(`${retry(get('127.0.0.1'))} && ip -o -4 addr show eth0`, { network: `container:${id}` });
+      // A container name resolves in a runtime: this state directory's, a second set of services
+      // over it beside the sandbox's own network service.
+      const rt = await Runtime.open({ root: box.root });
+      const side = await rt.run({ rootfs: busyboxRootfs() }, ['sh', '-c', `${retry(get('127.0.0.1'))} && ip -o -4 addr show eth0`], { network: `container:${id}` });
       assert.equal(side.exitCode, 0, side.stderr);
       assert.match(side.stdout, /^pod-local\n/);
       assert.match(side.stdout, /inet 10\.231\.10\.\d+/, 'the same eth0 as the pod main container');

@@ -14,8 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { run, type RunOptions } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
-import type { NetworkService } from '../../lib/network/network-service.js';
-import { networkServiceFor } from '../../lib/network/registry.js';
+import { NetworkService } from '../../lib/network/network-service.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 
 /** Why the kernel network suites cannot run here, or false. */
@@ -43,7 +42,7 @@ export interface NetworkSandbox {
 /** A fresh state directory with its network service. */
 export function networkSandbox(): NetworkSandbox {
   const root = mkdtempSync(join(tmpdir(), 'berth-net-'));
-  const svc = networkServiceFor(root);
+  const svc = new NetworkService(root);
   return {
     root,
     svc,

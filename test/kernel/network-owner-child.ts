@@ -6,11 +6,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../lib/index.js';
-import { networkServiceFor } from '../../lib/network/registry.js';
+import { NetworkService } from '../../lib/network/network-service.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 
 const [root, name, port] = process.argv.slice(2);
-const svc = networkServiceFor(root!);
+const svc = new NetworkService(root!);
 const net = await svc.get(name!);
 void run({ rootfs: busyboxRootfs() }, ['sleep', '120'], { network: net, hostname: 'orphan', ports: [{ container: 80, host: Number(port), hostIp: '127.0.0.1' }] });
 for (let i = 0; i < 200; i++) {
