@@ -42,7 +42,7 @@ export interface LaunchRequest {
   stdinPipe?: boolean;
   /** The container outlives this process: no parent-death signal. */
   detached?: boolean;
-  /** Resolves network names of the options; default: the default runtime's networks. */
+  /** The runtime's networks: they resolve the network and container names of the options. */
   networks?: NetworkService;
   /** A container of `rt.containers`: its id and name on its networks (default: the launch id, no name). */
   container?: { id: string; name: string };
