@@ -9,7 +9,8 @@
  * `A`. Redirect and metacopy directories are not used by berth's overlay mounts.
  * @module
  */
-import { ConfinedDir, LayerStack, isDir, isWhiteout } from './layer-view.js';
+import { ConfinedDir, MergedView } from '../image/merged-view.js';
+import { isDir, isWhiteout } from '../image/overlay-format.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -29,7 +30,7 @@ export interface Change {
 /** The changes of `upperDir` over `lowerDirs` (top first), sorted by path. */
 export function diffLayers(upperDir: string, lowerDirs: string[]): Change[] {
   const upper = ConfinedDir.open(upperDir);
-  const lowers = LayerStack.open(lowerDirs);
+  const lowers = MergedView.open(lowerDirs);
   const changes: Change[] = [];
   try {
     // shadowed: nothing of the image shows inside `rel` (it is new, replaced a file, or sits

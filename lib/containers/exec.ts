@@ -20,7 +20,8 @@ import { AbortError, ConflictError, SystemError, UnsupportedError, ValidationErr
 import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import type { ContainerRecord } from './container-record.js';
-import { ConfinedDir, S_IFMT, S_IFREG } from './layer-view.js';
+import { ConfinedDir } from '../image/merged-view.js';
+import { S_IFMT, S_IFREG } from '../image/overlay-format.js';
 import { processStartTime } from '../state/process-identity.js';
 
 /** Options of `exec()`. */

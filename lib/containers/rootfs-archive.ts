@@ -14,7 +14,8 @@ import { closeSync, fstatSync, read } from 'node:fs';
 import { promisify } from 'node:util';
 import type { FsStat } from '../image/fs-ops.js';
 import { tarHeader, tarPadding, tarTrailer, type TarEntry, type TarEntryType } from '../image/tar-writer.js';
-import { ConfinedDir, LayerStack, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, isOverlayXattr, isWhiteout } from './layer-view.js';
+import { ConfinedDir, MergedView } from '../image/merged-view.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, isOverlayXattr, isWhiteout } from '../image/overlay-format.js';
 
 const readAsync = promisify(read);
 const CHUNK = 256 * 1024;
@@ -94,7 +95,7 @@ async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlin
 
 /** The merged view of `dirs` (top first) as a tar stream; `skip` names (relative paths) are left out. */
 export async function* mergedArchive(dirs: string[], signal?: AbortSignal, skip: ReadonlySet<string> = new Set()): AsyncGenerator<Buffer> {
-  const stack = LayerStack.open(dirs);
+  const stack = MergedView.open(dirs);
   try {
     const links = new Map<string, string>();
     for (const e of stack.walk()) {

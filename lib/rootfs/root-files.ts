@@ -6,15 +6,15 @@
  * `/etc/passwd` a symlink to the host's. A host path such as `join(rootfs, 'etc/passwd')`
  * resolves those symlinks against the host's root and reads the host's files. Here every
  * component is looked up beneath a layer's root by the kernel (`openat2` with
- * `RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS`, see {@link MergedTree}); symlinks are followed in
+ * `RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS`, see {@link MergedView}); symlinks are followed in
  * TypeScript inside the merged view, so `/` and `..` stay at the image's root; and the file is
  * opened only after its type is checked on the pinned inode (`fsOpenAt`).
  * @module
  */
 import { closeSync, readSync } from 'node:fs';
 import { isSystemError } from '../errors.js';
-import { fsOps } from '../image/fs-ops.js';
-import { MergedTree, S_IFMT, S_IFREG } from '../volumes/merged-tree.js';
+import { MergedView } from '../image/merged-view.js';
+import { S_IFMT, S_IFREG } from '../image/overlay-format.js';
 
 /** Larger than any real passwd or group file; a bigger one is cut here rather than read whole. */
 export const ROOT_FILE_LIMIT = 4 * 1024 * 1024;
@@ -25,9 +25,9 @@ export const ROOT_FILE_LIMIT = 4 * 1024 * 1024;
  * file, or names something outside through too many symlinks.
  */
 export function readRootFile(layerDirs: readonly string[], path: string, limit = ROOT_FILE_LIMIT): string | undefined {
-  let tree: MergedTree;
+  let tree: MergedView;
   try {
-    tree = new MergedTree(layerDirs);
+    tree = MergedView.open(layerDirs);
   } catch (error) {
     if (isSystemError(error)) return undefined;
     throw error;
@@ -36,10 +36,10 @@ export function readRootFile(layerDirs: readonly string[], path: string, limit =
     const rel = tree.resolve(path);
     if (rel === null || rel === '') return undefined;
     const entry = tree.lookup(rel);
-    if (!entry || (entry.st.mode & S_IFMT) !== S_IFREG) return undefined;
-    const fd = fsOps().fsOpenAt(tree.layerFd(entry.layer), rel);
+    if (!entry || (entry.stat.mode & S_IFMT) !== S_IFREG) return undefined;
+    const fd = entry.layer.openFile(rel);
     try {
-      const buf = Buffer.allocUnsafe(Math.min(limit, Math.max(entry.st.size, 0) + 1));
+      const buf = Buffer.allocUnsafe(Math.min(limit, Math.max(entry.stat.size, 0) + 1));
       let n = 0;
       while (n < buf.length) {
         const r = readSync(fd, buf, n, buf.length - n, n);

@@ -3,7 +3,7 @@
  * receives a copy of them, owners, modes, timestamps, symlinks, hard links, device nodes and
  * extended attributes kept, and its root takes the directory's owner and mode.
  *
- * Reading goes through a {@link MergedTree} (confined to each layer, whiteouts applied);
+ * Reading goes through a {@link MergedView} (confined to each layer, whiteouts applied);
  * writing goes through the native confined operations beneath the volume's `_data`, which
  * refuse to pass through any symlink. A running container sharing the volume can swap a
  * directory for a symlink while the copy runs: the copy then fails (ELOOP/ENOTDIR) instead of
@@ -15,7 +15,8 @@ import { promisify } from 'node:util';
 import { fsOps, type FsEntryKind, type FsMeta, type FsOpsBinding, type FsStat } from '../image/fs-ops.js';
 import { AbortError, SystemError, isSystemError } from '../errors.js';
 import { fromNativeError } from '../native.js';
-import { MergedTree, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, joinRel } from './merged-tree.js';
+import { ConfinedDir, MergedView, joinRel } from '../image/merged-view.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../image/overlay-format.js';
 
 const readAsync = promisify(read);
 const writeAsync = promisify(write);
@@ -40,35 +41,35 @@ function toSystemError(error: unknown, what: string): unknown {
  * image has nothing there (missing, or not a directory). Symlinks on the way resolve inside
  * the image, as the native core resolves the mount target inside the container root.
  */
-export function copyUpDirectory(tree: MergedTree, target: string): string | null {
+export function copyUpDirectory(tree: MergedView, target: string): string | null {
   const rel = tree.resolve(target);
   if (rel === null || rel === '') return null;
   const e = tree.lookup(rel);
-  return e && (e.st.mode & S_IFMT) === S_IFDIR ? rel : null;
+  return e && (e.stat.mode & S_IFMT) === S_IFDIR ? rel : null;
 }
 
 interface CopyState {
-  tree: MergedTree;
+  tree: MergedView;
   fs: FsOpsBinding;
   dst: number;
-  /** (layer, dev, ino) of multiply-linked files already copied -> their path in the volume. */
+  /** (layer fd, dev, ino) of multiply-linked files already copied -> their path in the volume. */
   links: Map<string, string>;
   buf: Buffer;
   xattrs: boolean;
   signal: AbortSignal | undefined;
 }
 
-function metaOf(state: CopyState, layer: number, rel: string, st: FsStat): FsMeta {
+function metaOf(state: CopyState, layer: ConfinedDir, rel: string, st: FsStat): FsMeta {
   const meta: FsMeta = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime };
   if (state.xattrs) {
-    const xattrs = state.fs.fsListXattrsAt(state.tree.layerFd(layer), rel).filter(([n]) => copyableXattr(n));
+    const xattrs = state.fs.fsListXattrsAt(layer.fd, rel).filter(([n]) => copyableXattr(n));
     if (xattrs.length > 0) meta.xattrs = xattrs;
   }
   return meta;
 }
 
-async function copyFile(state: CopyState, layer: number, src: string, dst: string, meta: FsMeta): Promise<void> {
-  const rfd = state.fs.fsOpenAt(state.tree.layerFd(layer), src);
+async function copyFile(state: CopyState, layer: ConfinedDir, src: string, dst: string, meta: FsMeta): Promise<void> {
+  const rfd = state.fs.fsOpenAt(layer.fd, src);
   try {
     const wfd = state.fs.fsMakeEntry(state.dst, { path: dst, kind: 'file' });
     try {
@@ -88,7 +89,7 @@ async function copyFile(state: CopyState, layer: number, src: string, dst: strin
   }
 }
 
-async function copyEntry(state: CopyState, layer: number, src: string, dst: string, st: FsStat): Promise<void> {
+async function copyEntry(state: CopyState, layer: ConfinedDir, src: string, dst: string, st: FsStat): Promise<void> {
   const type = st.mode & S_IFMT;
   const meta = metaOf(state, layer, src, st);
   switch (type) {
@@ -100,7 +101,7 @@ async function copyEntry(state: CopyState, layer: number, src: string, dst: stri
       return;
     case S_IFREG: {
       if (st.nlink > 1) {
-        const key = `${layer}:${st.dev}:${st.ino}`;
+        const key = `${layer.fd}:${st.dev}:${st.ino}`;
         const first = state.links.get(key);
         if (first !== undefined) {
           state.fs.fsMakeEntry(state.dst, { path: dst, kind: 'link', target: first });
@@ -112,7 +113,7 @@ async function copyEntry(state: CopyState, layer: number, src: string, dst: stri
       return;
     }
     case S_IFLNK: {
-      const target = state.tree.readlink(layer, src);
+      const target = layer.readlink(src);
       // Symlinks get owner, xattrs and times; their mode is meaningless on Linux.
       state.fs.fsMakeEntry(state.dst, { path: dst, kind: 'symlink', target, ...meta, mode: undefined });
       return;
@@ -131,9 +132,9 @@ async function copyEntry(state: CopyState, layer: number, src: string, dst: stri
 }
 
 async function copyChildren(state: CopyState, src: string, dst: string): Promise<void> {
-  for (const e of state.tree.list(src)) {
+  for (const e of state.tree.listDir(src)) {
     if (state.signal?.aborted) throw new AbortError('copy-up aborted', { cause: state.signal.reason });
-    await copyEntry(state, e.layer, joinRel(src, e.name), joinRel(dst, e.name), e.st);
+    await copyEntry(state, e.layer, e.path, joinRel(dst, e.name), e.stat);
   }
 }
 
@@ -155,14 +156,14 @@ function probeXattrs(fs: FsOpsBinding, dstRootFd: number, wanted: Array<[string,
  */
 export async function copyUp(source: CopyUpSource, target: string, dataDir: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
   const fs = fsOps();
-  const tree = new MergedTree(source.layers, fs);
+  const tree = MergedView.open(source.layers, fs);
   let dst = -1;
   try {
     const rel = copyUpDirectory(tree, target);
     if (rel === null) return false;
     const root = tree.lookup(rel)!;
     dst = fs.fsOpenRoot(dataDir);
-    const rootXattrs = fs.fsListXattrsAt(tree.layerFd(root.layer), rel).filter(([n]) => copyableXattr(n));
+    const rootXattrs = fs.fsListXattrsAt(root.layer.fd, rel).filter(([n]) => copyableXattr(n));
     const state: CopyState = {
       tree,
       fs,
@@ -175,8 +176,8 @@ export async function copyUp(source: CopyUpSource, target: string, dataDir: stri
     try {
       await copyChildren(state, rel, '');
       // The volume root takes the image directory's owner and mode (Docker's copyOwnership).
-      fs.fsFinishFile(fs.fsOpenAt(dst, ''), { uid: root.st.uid, gid: root.st.gid, mode: root.st.mode & 0o7777 }, '.');
-      fs.fsSetTimesAt(dst, '', root.st.mtime);
+      fs.fsFinishFile(fs.fsOpenAt(dst, ''), { uid: root.stat.uid, gid: root.stat.gid, mode: root.stat.mode & 0o7777 }, '.');
+      fs.fsSetTimesAt(dst, '', root.stat.mtime);
       fs.fsSync(dst);
     } catch (error) {
       throw toSystemError(error, target);

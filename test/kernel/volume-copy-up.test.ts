@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fsOps } from '../../lib/image/fs-ops.js';
 import { copyUp, copyUpDirectory } from '../../lib/volumes/copy-up.js';
-import { MergedTree } from '../../lib/volumes/merged-tree.js';
+import { MergedView } from '../../lib/image/merged-view.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 
 const skip = kernelSkipReason();
@@ -83,13 +83,13 @@ describe('copy-up', { skip }, () => {
   after(() => rmSync(base, { recursive: true, force: true }));
 
   test('the merged view: topmost wins, whiteouts hide, opaque directories end the merge', () => {
-    const tree = new MergedTree([upper, lower]);
+    const tree = MergedView.open([upper, lower]);
     try {
-      assert.deepEqual(tree.list('srv/data').map((e) => e.name), ['abs-link', 'added', 'fifo', 'hardlink', 'null', 'owned', 'rel-link', 'setuid', 'sub']);
-      assert.deepEqual(tree.list('srv/opaque').map((e) => e.name), ['new']);
-      assert.equal(tree.lookup('srv/data/whited'), null);
-      assert.equal(tree.lookup('srv/opaque/old'), null);
-      assert.equal(tree.lookup('srv/data')!.layer, 0);
+      assert.deepEqual(tree.listDir('srv/data').map((e) => e.name), ['abs-link', 'added', 'fifo', 'hardlink', 'null', 'owned', 'rel-link', 'setuid', 'sub']);
+      assert.deepEqual(tree.listDir('srv/opaque').map((e) => e.name), ['new']);
+      assert.equal(tree.lookup('srv/data/whited'), undefined);
+      assert.equal(tree.lookup('srv/opaque/old'), undefined);
+      assert.equal(tree.lookup('srv/data')!.layerIndex, 0);
       assert.equal(copyUpDirectory(tree, '/srv/via-abs'), 'srv/data', 'an absolute link resolves inside the image');
       assert.equal(copyUpDirectory(tree, '/srv/via-dotdot/'), 'srv/data', '.. stops at the image root');
       assert.equal(copyUpDirectory(tree, '/srv/data/owned'), null, 'not a directory');

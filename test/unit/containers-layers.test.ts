@@ -10,7 +10,7 @@ import { chmodSync, closeSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffLayers } from '../../lib/containers/diff.js';
-import { LayerStack } from '../../lib/containers/layer-view.js';
+import { MergedView } from '../../lib/image/merged-view.js';
 import { layerArchive, mergedArchive } from '../../lib/containers/rootfs-archive.js';
 import { fsOps } from '../../lib/image/fs-ops.js';
 import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
@@ -95,7 +95,7 @@ describe('layers: merged view, diff, export, commit layer', { skip }, () => {
   });
 
   test('merged lookups honour whiteouts and opaque directories of every layer', { skip }, () => {
-    const s = LayerStack.open([upper, lower0, lower1]);
+    const s = MergedView.open([upper, lower0, lower1]);
     try {
       assert.equal(s.lookup('a/x'), undefined, 'hidden by the opaque /a in upper');
       assert.equal(s.lookup('a/fresh')!.layerIndex, 0);
