@@ -34,7 +34,7 @@ import { launchMounts, releaseContainerVolumes } from './container-volumes.js';
 import { diffLayers, type Change } from './diff.js';
 import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
-import { checkExecArgv, execResult, execSession, execSupported, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
+import { checkExecArgv, execResult, execSession, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
 import { HealthMonitor, type HealthState } from './healthcheck.js';
 import { buildInspect, imageAttribute, type ContainerInspect } from './inspect.js';
 import { launchDetached } from './detached-launch.js';
@@ -450,24 +450,16 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   #signal(sig: number, state: ContainerState): boolean {
     if (this.#live) return this.#live.proc.kill(sig);
     if (state.pid <= 0 || processStartTime(state.pid) !== state.pidStartTime) return false;
-    if (execSupported()) {
-      let fd: number;
-      try {
-        fd = openContainerPidfd(state.pid, state.pidStartTime);
-      } catch {
-        return false;
-      }
-      try {
-        return native().sendSignal(fd, sig);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    let fd: number;
     try {
-      process.kill(state.pid, sig);
-      return true;
+      fd = openContainerPidfd(state.pid, state.pidStartTime);
     } catch {
       return false;
+    }
+    try {
+      return native().sendSignal(fd, sig);
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -795,7 +787,6 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     if (opts.signal?.aborted) throw new AbortError('exec() was aborted', { cause: opts.signal.reason });
     const { record, state } = await this.read();
     assertAllowed('exec', state.status, record.name);
-    if (!execSupported()) throw new UnsupportedError('exec needs the native core\'s join support (pidfdOpen, spec.join): not in this build yet');
     const cg = cgroupsForHost().driver.open(this.id);
     if (!cg) throw new ConflictError(`container ${record.name} has no cgroup (its process is gone)`);
     const pidfd = openContainerPidfd(state.pid, state.pidStartTime);

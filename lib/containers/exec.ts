@@ -16,7 +16,7 @@ import { ContainerProcess, signalNumber } from '../launch/container-process.js';
 import { execNamespaces, planExec } from '../launch/exec-plan.js';
 import { STAGING_DIR } from '../launch/launcher.js';
 import type { NormalizedRunOptions } from '../launch/run-options.js';
-import { AbortError, ConflictError, SystemError, UnsupportedError, ValidationError } from '../errors.js';
+import { AbortError, ConflictError, SystemError, ValidationError } from '../errors.js';
 import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import type { ContainerRecord } from './container-record.js';
@@ -58,21 +58,11 @@ export interface ExecResult<Output = string> {
   truncated: boolean;
 }
 
-/** True when the loaded native core can join a running container (`pidfdOpen` and `spec.join`). */
-export function execSupported(): boolean {
-  try {
-    return typeof native().pidfdOpen === 'function';
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A pidfd for the container's PID 1, checked against the recorded start time (pids are
  * reused: the check after opening proves the pidfd names the process the state file means).
  */
 export function openContainerPidfd(pid: number, startTime: string | undefined): number {
-  if (!execSupported()) throw new UnsupportedError('exec needs the native core\'s pidfdOpen and spec.join (not built into this addon yet)');
   let fd: number;
   try {
     fd = native().pidfdOpen(pid);

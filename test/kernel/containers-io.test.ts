@@ -8,12 +8,10 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, ConflictError, ValidationError } from '../../lib/errors.js';
-import { execSupported } from '../../lib/containers/exec.js';
 import { APP_UID, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { eventually, openFixture, type Fixture } from '../helpers/containers-fixture.js';
 
 const skip = kernelSkipReason();
-const execSkip = skip || (execSupported() ? false : 'waiting for native exec');
 
 describe('containers: logs and attach', { skip }, () => {
   let f: Fixture;
@@ -148,7 +146,7 @@ describe('containers: logs and attach', { skip }, () => {
   });
 });
 
-describe('containers: exec', { skip: execSkip }, () => {
+describe('containers: exec', { skip }, () => {
   let f: Fixture;
   before(async () => {
     f = await openFixture();
