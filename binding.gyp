@@ -18,6 +18,8 @@
         "src-native/process-setup.cc",
         "src-native/exec-plan-writer.cc",
         "src-native/fs-ops.cc",
+        "src-native/fs-ops-napi.cc",
+        "src-native/zstd-napi.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc"
       ],

@@ -1,5 +1,6 @@
 // N-API glue: the module's exports. Kernel work lives in spawn.cc / container-setup.cc /
-// exit-watch.cc / fs-ops.cc; this file only moves values across the boundary.
+// exit-watch.cc / fs-ops.cc / netlink.cc; their glue in *-napi.cc; this file only moves values
+// across the boundary.
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
@@ -14,12 +15,13 @@
 #include "device-filter.h"
 #include "exit-watch.h"
 #include "launch-watch.h"
-#include "fs-ops.h"
+#include "fs-ops-napi.h"
 #include "napi-errors.h"
 #include "netns-pool.h"
 #include "netlink-napi.h"
 #include "spec-codec.h"
 #include "spawn.h"
+#include "zstd-napi.h"
 
 namespace berth {
 namespace {
@@ -202,6 +204,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilterJs, "attachDeviceFilter"));
   RegisterNetOps(env, exports);
   RegisterFsOps(env, exports);
+  RegisterZstd(env, exports);
   return exports;
 }
 

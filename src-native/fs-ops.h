@@ -1,22 +1,164 @@
-// Confined file-system operations for unpacking image layers.
+// Confined file-system operations for unpacking image layers and reading or copying trees a
+// container (or an image) controls. Plain C++: every function returns 0 (or a count, an fd)
+// on success and -errno on failure with *f saying which syscall failed on which path; none
+// touches JavaScript (the N-API glue is fs-ops-napi.cc).
 //
 // Every path an operation takes is relative to a root directory fd and is resolved with
 // openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV):
 // the kernel itself guarantees that no `..`, absolute symlink or symlinked parent inside a
 // (hostile) layer can make a write land outside the root, whatever races happen in between.
 // The final component is always acted on with *at() calls that do not follow symlinks.
-//
-// Also here, because the unpacker needs them and Node 20 has neither: a streaming zstd
-// decompressor (libzstd) and a non-blocking flock().
 #pragma once
 
-#include <napi.h>
+#include <sys/types.h>
+#include <sys/stat.h>
 
-namespace berth {
+#include <condition_variable>
+#include <cstdint>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
-// Adds fsOpenRoot, fsCloseRoot, fsWritePool{Create,Submit,Barrier,Close}, fsMakeEntry, fsFinishFile, fsRemoveAt, fsReadDirAt, fsLstatAt, fsOpenAt,
-// fsSetXattrAt, fsListXattrsAt, fsSetTimesAt, fsSync, fsSyncAsync, fsFlock, zstdCreate, zstdDecompress and
-// zstdEnd to `exports`. Their TypeScript declarations live in lib/native.ts.
-void RegisterFsOps(Napi::Env env, Napi::Object exports);
+namespace berth::fsops {
 
-}  // namespace berth
+// A failed syscall: what failed and on which (root-relative) path.
+struct Failure {
+  int err = 0;
+  const char* syscall = "";
+  std::string path;
+};
+
+// Owns one descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    Reset();
+    fd_ = std::exchange(o.fd_, -1);
+    return *this;
+  }
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
+
+using Xattrs = std::vector<std::pair<std::string, std::vector<char>>>;
+
+// Metadata to apply; what is not `has*` is left alone.
+struct Meta {
+  bool hasOwner = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool hasMode = false;
+  mode_t mode = 0;
+  bool hasMtime = false;
+  struct timespec mtime {};
+  Xattrs xattrs;
+};
+
+// One tar entry to create.
+struct Entry {
+  std::string path;
+  std::string kind;  // file | dir | symlink | link | char | block | fifo
+  std::string target;
+  unsigned major = 0, minor = 0;
+  Meta meta;
+};
+
+// Opens `dir` (O_RDONLY|O_DIRECTORY) as a root. `private_root`: nothing but this process writes
+// below it, so parent directories resolved for one entry may be reused for the next (fs-ops.cc).
+int OpenRoot(const std::string& dir, bool private_root, Failure* f);
+// Closes a root and forgets what was cached for it.
+int CloseRoot(int root, Failure* f);
+
+// Creates one entry. Whatever exists at the path is replaced, except that an existing
+// directory stays (its contents survive) when the entry is a directory too: tar semantics.
+// *fd is a write fd for regular files (finish it with FinishFile), -1 otherwise.
+int MakeEntry(int root, const Entry& e, int* fd, Failure* f);
+// chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (always).
+int FinishFile(int fd, const Meta& m, const std::string& path, Failure* f);
+
+// Removes a path recursively, never following a symlink: 1, or 0 when nothing was there.
+int RemoveAt(int root, const std::string& path, Failure* f);
+// Renames `from` over `to` atomically; both must be in one directory of the root.
+int RenameAt(int root, const std::string& from, const std::string& to, Failure* f);
+// The names in a directory ("" is the root), without "." and "..".
+int ReadDirAt(int root, const std::string& path, std::vector<std::string>* names, Failure* f);
+// lstat: 1, or 0 when the path (or a parent) does not exist. "" is the root.
+int LstatAt(int root, const std::string& path, struct stat* st, Failure* f);
+// Opens a regular file or directory read-only; anything else is refused (ENXIO, ELOOP for a
+// symlink). Returns the fd.
+int OpenAt(int root, const std::string& path, Failure* f);
+int SetXattrAt(int root, const std::string& path, const std::string& name, const char* value, size_t size, Failure* f);
+// Every xattr of a path ("" is the root), not following a final symlink; none where the file
+// system has none (ENOTSUP).
+int ListXattrsAt(int root, const std::string& path, Xattrs* out, Failure* f);
+// Sets atime and mtime to m.mtime without following a final symlink (nothing without one).
+int SetTimesAt(int root, const std::string& path, const Meta& m, Failure* f);
+// syncfs(2) on the file system holding fd.
+int SyncFs(int fd, Failure* f);
+// Non-blocking flock(2) (`how`: LOCK_EX, LOCK_SH or LOCK_UN): 1, or 0 when another open file
+// description holds a conflicting lock.
+int TryFlock(int fd, int how, Failure* f);
+
+struct ParentCache;
+
+// A layer's regular files, written by worker threads: open(O_CREAT|O_EXCL), write, chown,
+// chmod, xattrs, mtime, close, for each file handed over with its content. On a disk where
+// creating a file costs most of a millisecond, several threads creating at once finish much
+// sooner; on any disk the JS thread is left with parsing and hashing. The caller decides what
+// may run unordered: only new paths under directories that exist, and it drains the pool
+// (Barrier) before anything that depends on or conflicts with a queued file. Only for private
+// roots: workers cache parent directories like the JS thread does.
+struct WriteJob {
+  std::string path;
+  Meta meta;
+  std::vector<char> data;
+};
+
+class WritePool {
+ public:
+  WritePool(int root, unsigned threads);
+  ~WritePool() { Stop(); }
+  WritePool(const WritePool&) = delete;
+  WritePool& operator=(const WritePool&) = delete;
+
+  // Queues a file; waits while more than kMaxQueuedBytes are queued (backpressure).
+  void Submit(WriteJob&& job);
+  // Waits until every queued file is written; false (and the first failure) if one failed.
+  bool Barrier(Failure* out);
+  // Stops the threads after the queue drains; closes the root now, not when the JS handle is
+  // collected.
+  void Stop();
+
+ private:
+  static constexpr size_t kMaxQueuedBytes = 32 << 20;
+
+  void Run();
+  bool Write(const WriteJob& job, ParentCache* cache, Failure* f);
+
+  Fd root_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable work_, idle_, space_;
+  std::deque<WriteJob> queue_;
+  size_t queuedBytes_ = 0;
+  unsigned active_ = 0;
+  bool stop_ = false;
+  bool failed_ = false;
+  Failure failure_;
+};
+
+}  // namespace berth::fsops

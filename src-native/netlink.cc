@@ -504,7 +504,7 @@ void* OpenInNetns(void* arg) {
 // this and discarded after, so no thread of Node (or of libuv's pool) ever changes namespace;
 // the socket keeps the namespace it was created in.
 bool OpenRtnlIn(int netns_fd, Rtnl* rtnl, NativeError* e) {
-  NetnsSocket job{netns_fd, -EINVAL};
+  NetnsSocket job{netns_fd, -EINVAL, {}};
   pthread_t thread;
   int err = pthread_create(&thread, nullptr, OpenInNetns, &job);
   if (err != 0) {
