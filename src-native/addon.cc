@@ -76,7 +76,7 @@ class SpawnWorker : public Napi::AsyncWorker {
 };
 
 // spawnEncoded(spec: Buffer) -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
-// The spec arrives in the binary format of spec-codec.h (encoded by lib/launch/spec-codec.ts).
+// The spec arrives in the binary format of spec-codec.h (encoded by lib/native/spec-codec.ts).
 Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) return ThrowTypeError(env, "spawnEncoded(spec: Buffer)");

@@ -1,7 +1,7 @@
 // The fully resolved plan for one container process, as plain data.
 //
 // TypeScript decides *what* (lib/launch/launch-plan.ts builds it) and encodes it
-// (lib/launch/spec-codec.ts); spec-codec.cc decodes the bytes into this struct on the main
+// (lib/native/spec-codec.ts); spec-codec.cc decodes the bytes into this struct on the main
 // thread, before clone(), because the child may not allocate. The child only reads it.
 #pragma once
 

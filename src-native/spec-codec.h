@@ -1,4 +1,4 @@
-// The launch spec's wire format: TypeScript encodes it (lib/launch/spec-codec.ts), and
+// The launch spec's wire format: TypeScript encodes it (lib/native/spec-codec.ts), and
 // both the addon and the static helper (the detached monitor) decode it here, so the two
 // launch paths cannot drift apart. Little-endian, fields in a fixed order, framed by magics.
 #pragma once

@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { BerthError } from '../errors.js';
-import { fromNativeError, helperExecutablePath, type NativeErrorShape, type NativeLaunchSpec } from '../native.js';
-import { encodeLaunchSpec } from './spec-codec.js';
+import { encodeLaunchSpec, fromNativeError, helperExecutablePath, type NativeErrorShape, type NativeLaunchSpec } from '../native.js';
 
 export interface DetachedOptions {
   /** `<root>/containers/<id>`: the monitor writes `container.log*` and `exit.json` here. */

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeLaunchSpec } from '../../lib/launch/spec-codec.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { helperExecutablePath, StdioMode, MountOpKind, type NativeLaunchSpec } from '../../lib/native.js';
+import { encodeLaunchSpec, helperExecutablePath, StdioMode, MountOpKind, type NativeLaunchSpec } from '../../lib/native.js';
 
 const spec: NativeLaunchSpec = {
   cloneFlags: 0,

@@ -4,7 +4,7 @@
  * cannot drift apart. Little-endian, fixed field order, framed by magics.
  * @module
  */
-import type { NativeLaunchSpec } from '../native.js';
+import type { NativeLaunchSpec } from './launch-spec.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
 export const SPEC_FORMAT_VERSION = 5;
