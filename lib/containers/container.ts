@@ -3,27 +3,25 @@
  *
  * Every transition happens under the container's flock, reading state.json first and writing
  * it atomically after, so that several objects — in this process or in others — can hold the
- * same container. The object that started a `lifetime: 'process'` container supervises it:
- * it holds the pipes (logs, attach), the pidfd (signals, exit), the health monitor and the
- * restart timer. Any other holder works from the state files and signals through the pid
- * checked against its start time; it learns of exits by watching state.json.
+ * same container. The object that started a `lifetime: 'process'` container supervises it
+ * through a {@link Supervisor} (the pipes, the pidfd, the health monitor; `supervisor.ts`) and
+ * keeps the restart timer. Any other holder works from the state files and signals through the
+ * pid checked against its start time; it learns of exits by watching state.json.
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
 import { appendFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import type { Cgroup } from '../cgroup/index.js';
 import { hostIdOfRoot, releaseAutoRange } from '../launch/userns.js';
 import { cgroupsForHost } from '../launch/cgroup-setup.js';
-import { signalNumber, type ContainerProcess, type ExitStatus } from '../launch/container-process.js';
+import { signalNumber } from '../launch/container-process.js';
 import type { LaunchRoot } from '../launch/launch-plan.js';
 import { launch } from '../launch/launcher.js';
 import { AbortError, ConflictError, NotFoundError, SystemError, UnsupportedError, ValidationError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import { native } from '../native.js';
-import type { PreparedNetwork } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { VolumeService } from '../volumes/volume-service.js';
 import { commitContainer, type CommitOptions } from './commit.js';
@@ -35,11 +33,11 @@ import { diffLayers, type Change } from './diff.js';
 import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
 import { checkExecArgv, execResult, execSession, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
-import { HealthMonitor, type HealthState } from './healthcheck.js';
+import type { HealthState } from './healthcheck.js';
 import { buildInspect, imageAttribute, type ContainerInspect } from './inspect.js';
 import { launchDetached } from './detached-launch.js';
 import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader.js';
-import { LogWriter, encodeRecord, logTimestamp } from './log-writer.js';
+import { encodeRecord, logTimestamp } from './log-writer.js';
 import { normalizeName } from './names.js';
 import { identityOf, isAlive, processStartTime, selfIdentity } from '../state/process-identity.js';
 import { reconcileOne, type ReconcileHooks } from './reconcile.js';
@@ -47,6 +45,7 @@ import { nextBackoff, shouldRestart } from './restart-policy.js';
 import { mergedArchive } from './rootfs-archive.js';
 import { assertAllowed } from './state-machine.js';
 import { oneShot, streamStats, type ContainerStats } from './stats.js';
+import { Supervisor, type AttachSession, type SupervisedExit } from './supervisor.js';
 import type { StateStore } from './state-store.js';
 import { topOf, type TopResult } from './top.js';
 import { waitForHealthy, waitForLog, waitForPort, type WaitOptions, type WaitTarget } from './wait-strategies.js';
@@ -91,27 +90,7 @@ export interface ContainerRemoveOptions {
   volumes?: boolean;
 }
 
-/** The live streams of a running container (`attach()`). */
-export interface AttachSession {
-  /** Writes go to the container's stdin (needs `openStdin: true`); ending it closes the container's stdin. */
-  stdin: Writable | null;
-  stdout: Readable;
-  /** `null` with a TTY (one stream carries both). */
-  stderr: Readable | null;
-  /** Stops receiving output; the container keeps running. */
-  detach(): void;
-}
-
-interface LiveRun {
-  proc: ContainerProcess;
-  cgroup: Cgroup;
-  log: LogWriter;
-  startedAtMs: number;
-  health: HealthMonitor | undefined;
-  attachments: Set<() => void>;
-  /** Bridge networks: the leases of this run, released at its exit. */
-  network: PreparedNetwork | undefined;
-}
+export type { AttachSession } from './supervisor.js';
 
 const POLL_MS = 100;
 
@@ -126,7 +105,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   readonly id: string;
   readonly #ctx: ContainerContext;
   #name: string;
-  #live: LiveRun | undefined;
+  #live: Supervisor | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #backoffMs = 0;
   /** Wakes waiters when this process changes the state. */
@@ -294,10 +273,19 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       return this.#recordExecFailure(record, next, launched.execFailure!);
     }
     const proc = launched.process;
-    const log = new LogWriter({ path: store.logPath(this.id), maxSize: record.log.maxSize, maxFiles: record.log.maxFiles });
-    log.consume(proc.stdout, 'stdout');
-    log.consume(proc.stderr, 'stderr');
-    const live: LiveRun = { proc, cgroup: launched.cgroup, log, startedAtMs: Date.now(), health: undefined, attachments: new Set(), network: launched.network };
+    const live: Supervisor = new Supervisor({
+      id: this.id,
+      name: () => this.#name,
+      record,
+      process: proc,
+      cgroup: launched.cgroup,
+      network: launched.network,
+      networks: this.#ctx.networks,
+      logPath: store.logPath(this.id),
+      probe: (argv, sig) => this.#probe(argv, sig),
+      onHealth: (h, changed) => this.#onHealth(live, h, changed),
+      onExit: (exit) => this.#onExit(live, exit),
+    });
     this.#live = live;
     Object.assign(next, { status: 'running', pid: proc.pid, owner: selfIdentity() });
     const st = processStartTime(proc.pid);
@@ -307,25 +295,11 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     try {
       await store.writeState(this.id, next);
     } catch (error) {
-      proc.kill(9);
       this.#live = undefined;
-      await live.network?.release().catch(() => {});
+      await live.abandon();
       throw error;
     }
-    void proc.exited
-      .then((status) => this.#onExit(live, status))
-      .catch((error: unknown) => {
-        // Nothing may reject unhandled in the caller's process; the next reconciliation (or a
-        // read of this container) repairs a state this could not write.
-        process.emitWarning(`berth: recording the exit of container ${this.#name} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_CONTAINER_EXIT' });
-      });
-    if (record.healthcheck) {
-      live.health = new HealthMonitor(record.healthcheck, {
-        probe: (argv, sig) => this.#probe(argv, sig),
-        onResult: (h, changed) => this.#onHealth(live, h, changed),
-      });
-      live.health.start();
-    }
+    live.watch();
   }
 
   async #recordExecFailure(record: ContainerRecord, next: ContainerState, failure: { exitCode: 126 | 127; message: string }): Promise<never> {
@@ -344,26 +318,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     throw new SystemError('EACCES', message, { path: record.argv[0]! });
   }
 
-  async #onExit(live: LiveRun, status: ExitStatus): Promise<void> {
-    live.health?.stop();
-    try {
-      await Promise.race([live.log.drained, sleep(2000)]);
-    } finally {
-      live.log.close();
-    }
-    for (const end of live.attachments) end();
-    let oomKilled = false;
-    try {
-      oomKilled = live.cgroup.oomKillCount() > 0;
-      live.cgroup.kill({ timeoutMs: 1000 });
-      live.cgroup.remove({ timeoutMs: 1000 });
-    } catch {
-      // left for reconciliation
-    }
+  /** Records the exit of the run `live` supervised (its resources are already released). */
+  async #onExit(live: Supervisor, { status, oomKilled, health }: SupervisedExit): Promise<void> {
     if (this.#live === live) this.#live = undefined;
-    // Before the exit is written: whoever sees the container stopped may reuse its port or
-    // remove its network at once.
-    await this.#releaseNetwork(live);
     const exit: ExitInfo = { exitCode: status.exitCode, signal: status.signal, oomKilled };
     let record: ContainerRecord | undefined;
     let restart = false;
@@ -381,7 +338,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
           oomKilled,
           finishedAt: new Date().toISOString(),
         };
-        if (live.health) next.health = live.health.state;
+        if (health) next.health = health;
         delete next.pidStartTime;
         if (!restart) delete next.owner;
         await this.#ctx.store.writeState(this.id, next);
@@ -399,17 +356,6 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       this.#restartTimer = setTimeout(() => void this.#policyRestart(), this.#backoffMs);
     } else if (record.autoRemove) {
       await this.remove({ force: true, volumes: true }).catch(() => {});
-    }
-  }
-
-  /** The run's leases, and any a `connect()` added while it ran. Never throws: the exit must be recorded. */
-  async #releaseNetwork(live: LiveRun): Promise<void> {
-    if (!live.network) return;
-    try {
-      await live.network.release();
-      await this.#ctx.networks.releaseContainer(this.id);
-    } catch (error) {
-      process.emitWarning(`berth: releasing the network of container ${this.#name} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_NETWORK_RELEASE' });
     }
   }
 
@@ -448,7 +394,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   /** Sends `sig` to PID 1: by pidfd when this object supervises it, else by pid checked against its start time. */
   #signal(sig: number, state: ContainerState): boolean {
-    if (this.#live) return this.#live.proc.kill(sig);
+    if (this.#live) return this.#live.kill(sig);
     if (state.pid <= 0 || processStartTime(state.pid) !== state.pidStartTime) return false;
     let fd: number;
     try {
@@ -715,7 +661,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     assertAllowed('resize', state.status, record.name);
     if (record.options.tty !== true) throw new ConflictError(`container ${record.name} has no TTY (create it with tty: true)`);
     if (!this.#live) throw new ConflictError(`container ${record.name} is supervised by another process (pid ${state.owner?.pid ?? state.monitor?.pid}); resize it there`);
-    this.#live.proc.resize(size.rows, size.cols);
+    this.#live.resize(size.rows, size.cols);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -756,30 +702,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       const err = tty ? null : this.logs({ follow: true, since: new Date(), signal: ac.signal, stdout: false }).stream();
       return { stdin: null, stdout: out, stderr: err, detach: () => ac.abort() };
     }
-    const stdout = new PassThrough();
-    const stderr = tty ? null : new PassThrough();
-    const untap = live.log.tap((stream, chunk) => (stream === 'stdout' || tty ? stdout : stderr)?.write(chunk));
-    const end = () => {
-      untap();
-      stdout.end();
-      stderr?.end();
-      live.attachments.delete(end);
-    };
-    live.attachments.add(end);
-    const target = live.proc.stdin;
-    const stdin = record.openStdin && target
-      ? new Writable({
-          write(chunk, _enc, cb) {
-            if (target.write(chunk)) cb();
-            else target.once('drain', () => cb());
-          },
-          final(cb) {
-            target.end();
-            cb();
-          },
-        })
-      : null;
-    return { stdin, stdout, stderr, detach: end };
+    return live.attach(tty);
   }
 
   async #execPlan(cmd: string[], opts: ExecOptions) {
@@ -825,7 +748,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     return { exitCode: r.exitCode, output: r.stdout + r.stderr };
   }
 
-  async #onHealth(live: LiveRun, health: HealthState, changed: boolean): Promise<void> {
+  async #onHealth(live: Supervisor, health: HealthState, changed: boolean): Promise<void> {
     if (this.#live !== live) return;
     let record: ContainerRecord | undefined;
     await this.#withLock(async (rec, state) => {
