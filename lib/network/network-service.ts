@@ -10,7 +10,7 @@ import { closeSync, readFileSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { identityOf, isAlive, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { fromNativeError, native, type NativeLinkInfo, type NativeNetInterface } from '../native.js';
+import { fromNativeError, native, type NativeBinding, type NativeLinkInfo, type NativeNetInterface } from '../native.js';
 import { bridgeNameFor, deleteLink, ensureBridge, linkExists, newVethName, randomMac, rootTag, VETH_PREFIX, vethAlias } from './bridge-driver.js';
 import { formatIpv4, parseIpv4, parseSubnet } from './cidr.js';
 import { writeContainerFile } from './container-files.js';
@@ -165,9 +165,12 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   readonly #objects = new Map<string, Network>();
   #ready: Promise<NetworkReconcileReport> | undefined;
   #resolver: ContainerResolver | undefined;
+  readonly #native: NativeBinding | undefined;
 
-  constructor(root: string) {
+  /** @param options.native the native core (default: the addon); unit tests pass the recording fake. */
+  constructor(root: string, options: { native?: NativeBinding } = {}) {
     super();
+    this.#native = options.native;
     this.root = root;
     this.tag = rootTag(root);
     this.store = new NetworkStore(root);
@@ -435,9 +438,9 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         await this.store.writeEndpoints(state.endpoints);
         await this.#ensureBridges([rec]);
         try {
-          const pidfd = native().pidfdOpen(running.pid);
+          const pidfd = this.#binding().pidfdOpen(running.pid);
           try {
-            await native().netAttach({ pid: running.pid, pidfd, interfaces: [nic] });
+            await this.#binding().netAttach({ pid: running.pid, pidfd, interfaces: [nic] });
           } finally {
             closeSync(pidfd);
           }
@@ -607,7 +610,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         await this.#ensureBridges(targets.map((t) => t.rec));
         if (req.ports.length > 0) {
           await (await requireFirewall()).apply(this.#firewallModel(state));
-          await flushUdp(made[0]!.endpoint.ports);
+          await flushUdp(this.#binding(), made[0]!.endpoint.ports);
         }
       } catch (error) {
         state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !made.some((m) => m.endpoint === e));
@@ -671,7 +674,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
           const r = await release(state.endpoints);
           if (r.length > 0) {
             await (await detectFirewall())?.apply(this.#firewallModel(state));
-            await flushUdp(r.flatMap((e) => e.ports));
+            await flushUdp(this.#binding(), r.flatMap((e) => e.ports));
           }
           return r;
         })
@@ -704,7 +707,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       const removedLinks: string[] = [];
       let links: NativeLinkInfo[] = [];
       try {
-        links = await native().netListLinks();
+        links = await this.#binding().netListLinks();
       } catch {
         // No netlink (not root): nothing of ours can exist either.
       }
@@ -771,6 +774,10 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   }
 
   /** Bridges vanish with a reboot (or an admin's `ip link del`): recreated on use. */
+  #binding(): NativeBinding {
+    return this.#native ?? native();
+  }
+
   async #ensureBridges(recs: readonly NetworkRecord[]): Promise<void> {
     for (const rec of recs) if (!linkExists(rec.bridge)) await ensureBridge(rec, this.tag);
   }
@@ -817,11 +824,11 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
  * container that is gone) keeps its conntrack entry, and with it the old NAT decision, while
  * it keeps sending. Flushing those entries makes the next datagram take the current rules.
  */
-async function flushUdp(ports: readonly PublishedPort[]): Promise<void> {
+async function flushUdp(binding: NativeBinding, ports: readonly PublishedPort[]): Promise<void> {
   for (const p of ports) {
     if (p.protocol !== 'udp') continue;
     try {
-      await native().netFlushConntrack({ protocol: 'udp', port: p.host });
+      await binding.netFlushConntrack({ protocol: 'udp', port: p.host });
     } catch (error) {
       throw fromNativeError(error);
     }
