@@ -138,7 +138,7 @@ export class LayerApplier implements TarSink {
     this.fs = fs;
     this.devices = mode === 'layer' || (options.devices ?? true);
     const threads = options.parallel ?? 0;
-    if (threads > 0 && mode === 'layer' && fs.fsWritePoolCreate) this.pool = fs.fsWritePoolCreate(rootFd, threads);
+    if (threads > 0 && mode === 'layer') this.pool = fs.fsWritePoolCreate(rootFd, threads);
   }
 
   /**
@@ -150,7 +150,7 @@ export class LayerApplier implements TarSink {
   private drain(): void {
     if (!this.pool || this.pending.size === 0) return;
     try {
-      this.fs.fsWritePoolBarrier!(this.pool);
+      this.fs.fsWritePoolBarrier(this.pool);
     } catch (e) {
       // The native path is the file's, or `file (xattr.name)` for an xattr that failed.
       const path = isSystemError(e) ? e.path ?? '' : '';
@@ -168,7 +168,7 @@ export class LayerApplier implements TarSink {
     if (!this.pool) return;
     const pool = this.pool;
     this.pool = undefined;
-    this.fs.fsWritePoolClose!(pool);
+    this.fs.fsWritePoolClose(pool);
   }
 
   /** Flatten mode applies several layers to one root: start the next one. */
@@ -254,7 +254,7 @@ export class LayerApplier implements TarSink {
       this.collecting = undefined;
       const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
-      this.fs.fsWritePoolSubmit!(this.pool!, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, data);
+      this.fs.fsWritePoolSubmit(this.pool!, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, data);
       this.pending.set(path, h.name);
       return;
     }

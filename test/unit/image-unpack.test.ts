@@ -36,7 +36,7 @@ async function apply(dir: string, tar: Buffer, { mode = 'layer' as UnpackMode, l
     applier.finish();
     return result;
   } finally {
-    if (privateRoot || parallel > 0) fs.fsCloseRoot!(root);
+    if (privateRoot || parallel > 0) fs.fsCloseRoot(root);
     else closeSync(root);
     for (const fd of lowerFds) closeSync(fd);
   }
@@ -300,7 +300,7 @@ test('private root: cached parent directories never outlive a replacement', asyn
   const roots = Array.from({ length: 80 }, () => fs.fsOpenRoot(freshDir(), { private: true }));
   for (const r of roots) fs.fsMakeEntry(r, { path: 'x', kind: 'dir', mode: 0o755 });
   for (const r of roots) fs.fsMakeEntry(r, { path: 'x/y', kind: 'dir', mode: 0o755 });
-  for (const r of roots) fs.fsCloseRoot!(r);
+  for (const r of roots) fs.fsCloseRoot(r);
   assert.equal(readdirSync('/proc/self/fd').length, before, 'cached parent fds are closed with their root');
 });
 
