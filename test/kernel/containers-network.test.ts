@@ -19,7 +19,7 @@ import { Runtime } from '../../lib/runtime.js';
 import type { Container } from '../../lib/containers/container.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { eventually, openFixture, procStat, type Fixture } from '../helpers/containers-fixture.js';
-import { freePort, linksOf, networkSkipReason, tcpRead, testSubnet } from './network-fixture.js';
+import { freePort, linksOf, networkSkipReason, tcpRead, testSubnet } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 const here = fileURLToPath(new URL('.', import.meta.url));

@@ -10,7 +10,7 @@ import { AbortError, ConflictError, NotFoundError, ValidationError, isBerthError
 import { parseRouteTable } from '../../lib/network/ipam.js';
 import { overlaps, parseSubnet } from '../../lib/network/cidr.js';
 import type { ConnectableContainer, NetworkEndpointEvent } from '../../lib/network/network.js';
-import { eventually, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, type NetworkSandbox } from './network-fixture.js';
+import { eventually, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 

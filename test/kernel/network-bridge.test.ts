@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { run, AbortError, ConflictError, Runtime, isBerthError, type RunOptions, type RunResult } from '../../lib/index.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { eventually, freePort, hasRulesTable, linksOf, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, udpAsk, type NetworkSandbox } from './network-fixture.js';
+import { eventually, freePort, hasRulesTable, linksOf, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, udpAsk, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { spawnSync } from 'node:child_process';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { NetworkService } from '../../lib/network/network-service.js';
-import { eventually, freePort, linksOf, networkSandbox, networkSkipReason, testSubnet, type NetworkSandbox } from './network-fixture.js';
+import { eventually, freePort, linksOf, networkSandbox, networkSkipReason, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { RunOptions } from '../../lib/index.js';
-import { networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from './network-fixture.js';
+import { networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 import { rawToolDir, rawToolSkipReason } from './network-raw-tool.js';
 
 const skip = networkSkipReason() || rawToolSkipReason();

@@ -14,7 +14,7 @@ import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { Runtime } from '../../lib/runtime.js';
 import { BUSYBOX, busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { openFixture, type Fixture } from '../helpers/containers-fixture.js';
-import { freePort, networkSkipReason, tcpRead, testSubnet } from './network-fixture.js';
+import { freePort, networkSkipReason, tcpRead, testSubnet } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 const GET = 'GET / HTTP/1.0\r\n\r\n';

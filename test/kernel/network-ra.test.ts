@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, type RunOptions } from '../../lib/index.js';
 import { bridgeNameFor } from '../../lib/network/bridge-driver.js';
-import { eventually, networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from './network-fixture.js';
+import { eventually, networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 import { rawToolDir, rawToolSkipReason } from './network-raw-tool.js';
 
 const skip = networkSkipReason() || rawToolSkipReason();

@@ -14,7 +14,7 @@ import { Runtime } from '../../lib/runtime.js';
 import { native } from '../../lib/native.js';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { networkSkipReason, testSubnet } from './network-fixture.js';
+import { networkSkipReason, testSubnet } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 

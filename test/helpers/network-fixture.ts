@@ -15,7 +15,7 @@ import { run, type RunOptions } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { NetworkService } from '../../lib/network/network-service.js';
-import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { busyboxRootfs, kernelSkipReason } from './busybox-rootfs.js';
 
 /** Why the kernel network suites cannot run here, or false. */
 export function networkSkipReason(): string | false {
