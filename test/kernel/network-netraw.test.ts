@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { RunOptions } from '../../lib/index.js';
 import { networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
-import { rawToolDir, rawToolSkipReason } from './network-raw-tool.js';
+import { rawToolDir, rawToolSkipReason } from '../helpers/network-raw-tool.js';
 
 const skip = networkSkipReason() || rawToolSkipReason();
 

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, type RunOptions } from '../../lib/index.js';
 import { bridgeNameFor } from '../../lib/network/bridge-driver.js';
 import { eventually, networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
-import { rawToolDir, rawToolSkipReason } from './network-raw-tool.js';
+import { rawToolDir, rawToolSkipReason } from '../helpers/network-raw-tool.js';
 
 const skip = networkSkipReason() || rawToolSkipReason();
 
