@@ -162,7 +162,7 @@ export interface NativeBinding {
    * every entry; close such a root with `fsCloseRoot`.
    */
   fsOpenRoot(dir: string, options?: { private?: boolean }): number;
-  /** Closes a root and drops what was cached for it. */
+  /** Closes a root (also when it fails) and drops what was cached for it. */
   fsCloseRoot(fd: number): void;
   /**
    * Creates one entry, replacing whatever is at the path (an existing directory survives when
@@ -170,7 +170,7 @@ export interface NativeBinding {
    * -1 otherwise.
    */
   fsMakeEntry(rootFd: number, entry: FsEntrySpec): number;
-  /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it. */
+  /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (also when it fails). */
   fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
   /**
    * Worker threads that write regular files below a private root: create (O_EXCL), write,

@@ -80,11 +80,11 @@ function processAlive(pid: number): boolean {
 
 export interface ContentStoreOptions {
   /** The native file-system calls (default: the addon's); tests pass the recording fake. */
-  native?: Pick<FsOpsBinding, 'fsSyncAsync'>;
+  native?: FsOpsBinding;
 }
 
 export class ContentStore {
-  readonly #native: Pick<FsOpsBinding, 'fsSyncAsync'> | undefined;
+  readonly #native: FsOpsBinding | undefined;
   private runningSync: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
   readonly root: string;
@@ -102,6 +102,11 @@ export class ContentStore {
     this.imagesDir = join(root, 'images');
     this.tmpDir = join(root, 'tmp');
     this.locksDir = join(root, 'locks');
+  }
+
+  /** @internal The native file-system calls of this store (what layers are staged with). */
+  get fs(): FsOpsBinding {
+    return this.#native ?? fsOps();
   }
 
   async init(): Promise<void> {
@@ -295,7 +300,7 @@ export class ContentStore {
     const run = (async () => {
       const fd = openSync(this.root, FS.O_RDONLY | FS.O_DIRECTORY);
       try {
-        await (this.#native ?? fsOps()).fsSyncAsync(fd);
+        await this.fs.fsSyncAsync(fd);
       } finally {
         closeSync(fd);
       }

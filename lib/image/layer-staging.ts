@@ -10,7 +10,7 @@ import { closeSync, createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { ContentStore, LayerMeta } from './content-store.js';
-import { closePrivateRoot, fsOps, openPrivateRoot } from './fs-ops.js';
+import { closePrivateRoot, openPrivateRoot, type FsOpsBinding } from './fs-ops.js';
 import { layerCompression } from './manifest.js';
 import { applyLayer, LayerApplier } from './unpack.js';
 
@@ -42,23 +42,26 @@ export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
 export class LayerStage {
   readonly dir: string;
   readonly applier: LayerApplier;
+  readonly #fs: FsOpsBinding;
   #rootFd: number;
 
-  private constructor(dir: string, rootFd: number, applier: LayerApplier) {
+  private constructor(dir: string, rootFd: number, applier: LayerApplier, fs: FsOpsBinding) {
     this.dir = dir;
     this.#rootFd = rootFd;
     this.applier = applier;
+    this.#fs = fs;
   }
 
   /** A temp dir for `layer` with its applier; nothing is left behind when this throws. */
   static async open(store: ContentStore, layer: { digest: string; chainId: string }): Promise<LayerStage> {
     const dir = await store.layerTempDir(layer.chainId);
+    const fs = store.fs;
     let rootFd = -1;
     try {
-      rootFd = openPrivateRoot(dir);
-      return new LayerStage(dir, rootFd, new LayerApplier(rootFd, 'layer', layer.digest, fsOps(), { parallel: WRITE_THREADS }));
+      rootFd = openPrivateRoot(dir, fs);
+      return new LayerStage(dir, rootFd, new LayerApplier(rootFd, 'layer', layer.digest, fs, { parallel: WRITE_THREADS }), fs);
     } catch (e) {
-      if (rootFd >= 0) closePrivateRoot(rootFd);
+      if (rootFd >= 0) closePrivateRoot(rootFd, fs);
       await rm(dir, { recursive: true, force: true });
       throw e;
     }
@@ -71,7 +74,7 @@ export class LayerStage {
   finish(chainId: string, applied: { diffId: string; size: number }, lowerDirs: readonly string[]): LayerMeta {
     const lowerFds: number[] = [];
     try {
-      for (const d of lowerDirs) lowerFds.push(fsOps().fsOpenRoot(d));
+      for (const d of lowerDirs) lowerFds.push(this.#fs.fsOpenRoot(d));
       this.applier.resolveAgainstLowers(lowerFds);
     } finally {
       for (const fd of lowerFds) closeSync(fd);
@@ -84,7 +87,7 @@ export class LayerStage {
   /** Stops the write pool (a no-op after {@link finish}) and closes the root; idempotent. */
   close(): void {
     this.applier.abort();
-    if (this.#rootFd >= 0) closePrivateRoot(this.#rootFd);
+    if (this.#rootFd >= 0) closePrivateRoot(this.#rootFd, this.#fs);
     this.#rootFd = -1;
   }
 }

@@ -17,6 +17,7 @@
  * ```
  * @module
  */
+import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import { SystemError } from '../../lib/errors.js';
@@ -41,6 +42,9 @@ void complete;
 
 /** Members that return a promise: an injected failure rejects. */
 const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'fsSyncAsync']);
+
+/** Members that own the fd they are given even when they fail (the addon closes it): so does the fake. */
+const CONSUMES_FD = new Set<Name>(['fsFinishFile', 'fsCloseRoot']);
 
 /** One recorded call. */
 export interface NativeCall {
@@ -144,6 +148,13 @@ export class NativeFake {
       call.failed = fault.code;
       const path = fault.path ?? pathOf(args);
       const error = nativeFailure(fault.code, fault.syscall ?? name, path);
+      if (CONSUMES_FD.has(name) && typeof args[0] === 'number') {
+        try {
+          closeSync(args[0]);
+        } catch {
+          // a test's made-up fd
+        }
+      }
       if (ASYNC.has(name)) return Promise.reject(error);
       throw error;
     }
