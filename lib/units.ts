@@ -1,6 +1,7 @@
 /**
  * Parsers for the unit-bearing options users write by hand: byte sizes (`memory: '64m'`), CPU
- * counts (`cpus: 1.5`), CPU lists (`cpusetCpus: '0-2,4'`) and Go durations (`'1m30s'`). Each follows the Docker CLI's rule
+ * counts (`cpus: 1.5`), CPU lists (`cpusetCpus: '0-2,4'`), Go durations (`'1m30s'`) and points in
+ * time (`since: '10m'`). Each follows the Docker CLI's rule
  * for the same option, so a value that works with `docker run` works here, and each failure is a
  * {@link ValidationError} naming the option and quoting the value.
  * @module
@@ -187,4 +188,32 @@ export function parseGoDurationNs(text: string): number | undefined {
 export function parseGoDuration(text: string): number | undefined {
   const ns = parseGoDurationNs(text);
   return ns === undefined ? undefined : ns / 1e6;
+}
+
+// RFC 3339 and its date-only and space-separated forms, as Docker's GetTimestamp accepts them.
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * A point in time the way Docker's `--since`/`--until` and `until` filters take it: a Date,
+ * Unix seconds (`1700000000`, `'1700000000.5'`), an RFC 3339 time or a date (`2024-01-31`, UTC
+ * midnight), or a Go duration back from `now` (`'10m'`, `'1h30m'`). Container logs and the image
+ * filters both parse through here, so they accept the same values.
+ * @returns milliseconds since the epoch
+ */
+export function parseTimePoint(value: unknown, option: string, now = Date.now()): number {
+  if (value instanceof Date) {
+    if (Number.isFinite(value.getTime())) return value.getTime();
+  } else if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value * 1000;
+  } else if (typeof value === 'string') {
+    const v = value.trim();
+    if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+    const ago = parseGoDuration(v);
+    if (ago !== undefined) return now - ago;
+    if (TIMESTAMP.test(v)) {
+      const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v.replace(' ', 'T'));
+      if (!Number.isNaN(t)) return t;
+    }
+  }
+  throw new ValidationError(option, `must be a Date, Unix seconds, an RFC 3339 time or date, or a duration before now such as "10m", got ${JSON.stringify(value)}`);
 }

@@ -14,7 +14,7 @@ import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { AbortError, ValidationError } from '../errors.js';
-import { parseTimePoint } from './duration.js';
+import { parseTimePoint } from '../units.js';
 import type { LogStreamName } from './log-writer.js';
 
 /** One line of output. */

@@ -8,7 +8,6 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
-import { parseGoDuration } from '../units.js';
 import { familiarName, parseReference } from './reference.js';
 
 /** A filter's value: one string, several, or (for `dangling`) a boolean. */
@@ -184,24 +183,3 @@ export function labelMatches(labels: Readonly<Record<string, string>> | undefine
   return negate ? !has : has;
 }
 
-/**
- * A point in time as Docker's `until` takes it: Unix seconds (`1700000000`, `1700000000.5`),
- * an RFC 3339 / ISO date (`2024-01-31`, `2024-01-31T10:00:00Z`), or a Go duration back from
- * now (`10m`, `1h30m`, `24h`). Returns milliseconds since the epoch.
- */
-export function parseTimeFilter(value: string | number | Date, option: string, now = Date.now()): number {
-  if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new ValidationError(option, 'is an invalid Date');
-    return value.getTime();
-  }
-  if (typeof value === 'number') return value * 1000;
-  const v = value.trim();
-  if (/^-?[0-9]+(\.[0-9]+)?$/.test(v)) return Number(v) * 1000;
-  const ago = parseGoDuration(v);
-  if (ago !== undefined) return now - ago;
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) {
-    const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v.replace(' ', 'T'));
-    if (!Number.isNaN(t)) return t;
-  }
-  throw new ValidationError(option, `${JSON.stringify(value)} is not a timestamp, a date or a duration (e.g. 1700000000, 2024-01-31T10:00:00Z, 24h)`);
-}

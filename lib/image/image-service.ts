@@ -16,7 +16,7 @@ import { ImageFormatError } from './errors.js';
 import { fsOps } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
-  danglingFilter, globToRegExp, labelMatches, normaliseFilters, parseTimeFilter, referenceMatches, single,
+  danglingFilter, globToRegExp, labelMatches, normaliseFilters, referenceMatches, single,
   type ImageListFilters, type ImagePruneFilters,
 } from './image-filters.js';
 import { collectOrphans, deleteImage, type Collected, type GcContext } from './image-gc.js';
@@ -28,6 +28,7 @@ import { layerCompression, MediaType, parseImageConfig, type ContainerConfig, ty
 import { familiarName, formatReference, parseReference } from './reference.js';
 import { pullImage, type PullContext, type PullOptions } from './pull.js';
 import { RegistryClient } from './registry-client.js';
+import { parseTimePoint } from '../units.js';
 import { applyLayer, LayerApplier, maxLayerSizeOption } from './unpack.js';
 
 export { chainIds, type ImageLayerRecord, type ImageRecord } from './image-table.js';
@@ -244,7 +245,7 @@ export class ImageService {
     const untilValue = single(filters, 'until');
     const before = beforeRef !== undefined ? createdOf(await this.get(beforeRef)) : undefined;
     const since = sinceRef !== undefined ? createdOf(await this.get(sinceRef)) : undefined;
-    const until = untilValue !== undefined ? parseTimeFilter(untilValue, 'filters.until') : undefined;
+    const until = untilValue !== undefined ? parseTimePoint(untilValue, 'filters.until') : undefined;
 
     const refs = await this.table.readRefs();
     const out: Image[] = [];
@@ -362,7 +363,7 @@ export class ImageService {
     const filters = normaliseFilters(options?.filters, ['dangling', 'until', 'label']);
     const danglingOnly = danglingFilter(filters) ?? true;
     const untilValue = single(filters, 'until');
-    const until = untilValue !== undefined ? parseTimeFilter(untilValue, 'filters.until') : undefined;
+    const until = untilValue !== undefined ? parseTimePoint(untilValue, 'filters.until') : undefined;
     const labels = filters.get('label') ?? [];
     const result: PruneResult = { imagesDeleted: [], spaceReclaimed: 0 };
     const collected: Collected = { deleted: [], bytes: 0 };

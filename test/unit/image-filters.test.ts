@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../lib/errors.js';
-import { danglingFilter, globToRegExp, labelMatches, normaliseFilters, parseTimeFilter, referenceMatches } from '../../lib/image/image-filters.js';
+import { danglingFilter, globToRegExp, labelMatches, normaliseFilters, referenceMatches } from '../../lib/image/image-filters.js';
 
 test("globToRegExp follows Go's path.Match (Docker's reference filter)", () => {
   const cases: Array<[string, string, boolean]> = [
@@ -57,22 +57,6 @@ test('labelMatches: key, key=value, negation', () => {
   assert.ok(labelMatches(labels, '!a=2'));
   assert.ok(!labelMatches(undefined, 'a'));
   assert.ok(!labelMatches(labels, 'toString'), 'no prototype keys');
-});
-
-test('parseTimeFilter: unix seconds, dates, Go durations', () => {
-  const now = Date.parse('2024-06-01T12:00:00Z');
-  assert.equal(parseTimeFilter('1700000000', 'u', now), 1700000000_000);
-  assert.equal(parseTimeFilter('1700000000.5', 'u', now), 1700000000_500);
-  assert.equal(parseTimeFilter(1700000000, 'u', now), 1700000000_000);
-  assert.equal(parseTimeFilter('2024-01-31', 'u', now), Date.parse('2024-01-31T00:00:00Z'));
-  assert.equal(parseTimeFilter('2024-01-31T10:00:00Z', 'u', now), Date.parse('2024-01-31T10:00:00Z'));
-  assert.equal(parseTimeFilter('2024-01-31T10:00:00+02:00', 'u', now), Date.parse('2024-01-31T08:00:00Z'));
-  assert.equal(parseTimeFilter('24h', 'u', now), now - 86_400_000);
-  assert.equal(parseTimeFilter('1h30m', 'u', now), now - 5_400_000);
-  assert.equal(parseTimeFilter('1.5s', 'u', now), now - 1500);
-  const d = new Date(now);
-  assert.equal(parseTimeFilter(d, 'u', now), now);
-  for (const bad of ['yesterday', '10 minutes', '2024-13-45', '', 'h']) assert.throws(() => parseTimeFilter(bad, 'filters.until', now), (e: unknown) => e instanceof ValidationError && e.option === 'filters.until', bad);
 });
 
 test('normaliseFilters: names checked, values to strings, both API shapes', () => {

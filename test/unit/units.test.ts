@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseBytes, parseCpus, parseCpuset, parseGoDuration, parseGoDurationNs } from '../../lib/units.js';
+import { parseBytes, parseCpus, parseCpuset, parseGoDuration, parseGoDurationNs, parseTimePoint } from '../../lib/units.js';
 import { applyConfigChanges } from '../../lib/image/config-changes.js';
 import { parseDuration } from '../../lib/containers/duration.js';
-import { parseTimeFilter } from '../../lib/image/image-filters.js';
 import { ValidationError } from '../../lib/errors.js';
 
 const KiB = 1024;
@@ -169,11 +168,37 @@ test('healthcheck flags, duration options and time filters agree on what a durat
   for (const text of ['90s', '1m30s', '1.5m', '90000ms', '1h', '0']) {
     const ms = parseGoDuration(text)!;
     assert.equal(parseDuration(text, 'stopTimeout'), ms, text);
-    assert.equal(parseTimeFilter(text === '0' ? '0s' : text, 'until', now), now - ms, text);
+    assert.equal(parseTimePoint(text === '0' ? '0s' : text, 'until', now), now - ms, text);
     assert.equal(applyConfigChanges({}, [`HEALTHCHECK --interval=${text} CMD true`]).Healthcheck?.Interval, ms * 1e6, text);
   }
   for (const bad of ['5', '1d', 'soon']) {
     assert.throws(() => parseDuration(bad, 'stopTimeout'), ValidationError, bad);
     assert.throws(() => applyConfigChanges({}, [`HEALTHCHECK --interval=${bad} CMD true`]), /not a duration/, bad);
   }
+});
+
+test('time points: unix seconds, dates, Go durations (image filters\' until)', () => {
+  const now = Date.parse('2024-06-01T12:00:00Z');
+  assert.equal(parseTimePoint('1700000000', 'u', now), 1700000000_000);
+  assert.equal(parseTimePoint('1700000000.5', 'u', now), 1700000000_500);
+  assert.equal(parseTimePoint(1700000000, 'u', now), 1700000000_000);
+  assert.equal(parseTimePoint('2024-01-31', 'u', now), Date.parse('2024-01-31T00:00:00Z'));
+  assert.equal(parseTimePoint('2024-01-31T10:00:00Z', 'u', now), Date.parse('2024-01-31T10:00:00Z'));
+  assert.equal(parseTimePoint('2024-01-31T10:00:00+02:00', 'u', now), Date.parse('2024-01-31T08:00:00Z'));
+  assert.equal(parseTimePoint('24h', 'u', now), now - 86_400_000);
+  assert.equal(parseTimePoint('1h30m', 'u', now), now - 5_400_000);
+  assert.equal(parseTimePoint('1.5s', 'u', now), now - 1500);
+  const d = new Date(now);
+  assert.equal(parseTimePoint(d, 'u', now), now);
+  for (const bad of ['yesterday', '10 minutes', '2024-13-45', '', 'h']) assert.throws(() => parseTimePoint(bad, 'filters.until', now), (e: unknown) => e instanceof ValidationError && e.option === 'filters.until', bad);
+});
+
+test('time points: Date, RFC 3339, Unix seconds, duration before now (logs\' since/until)', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  assert.equal(parseTimePoint(new Date(now), 'since', now), now);
+  assert.equal(parseTimePoint('2026-01-01T00:00:00Z', 'since', now), Date.parse('2026-01-01T00:00:00Z'));
+  assert.equal(parseTimePoint(1_700_000_000, 'since', now), 1_700_000_000_000);
+  assert.equal(parseTimePoint('1700000000.5', 'since', now), 1_700_000_000_500);
+  assert.equal(parseTimePoint('10m', 'since', now), now - 600_000);
+  assert.throws(() => parseTimePoint('yesterday', 'since', now), /since: must be/);
 });
