@@ -121,6 +121,16 @@ export function openFds(): OpenFd[] {
   return out.sort((a, b) => a.fd - b.fd);
 }
 
+/**
+ * Descriptors open now that were not open in `before` (or now point elsewhere). Others may
+ * have closed meanwhile (the runtime's own lazily opened files): only new ones are leaks, so
+ * compare sets, never counts.
+ */
+export function newFdsSince(before: readonly OpenFd[]): OpenFd[] {
+  const had = new Set(before.map((f) => `${f.fd}:${f.target}`));
+  return openFds().filter((f) => !had.has(`${f.fd}:${f.target}`));
+}
+
 /** A process as /proc/<pid>/stat describes it. */
 export interface ProcInfo {
   pid: number;

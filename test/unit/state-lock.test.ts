@@ -5,36 +5,36 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConflictError, isSystemError } from '../../lib/errors.js';
 import { native } from '../../lib/native.js';
 import { LockDir, acquireFileLock, tryFileLock } from '../../lib/state/lock.js';
 import { NativeFake } from '../helpers/native-fake.js';
+import { newFdsSince, openFds } from '../helpers/leaks.js';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'berth-lock-')); });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const fdCount = () => readdirSync('/proc/self/fd').length;
 
 test('ENOLCK from flock: a SystemError, and the lock file is closed again', async () => {
   const fake = new NativeFake().fail('fsFlock', 'ENOLCK', { syscall: 'flock', times: Infinity });
-  const before = fdCount();
+  const before = openFds();
   await assert.rejects(
     acquireFileLock(join(dir, 'a.lock'), { what: 'lock a', native: fake.binding }),
     (e: unknown) => isSystemError(e) && e.code === 'ENOLCK' && e.syscall === 'flock',
   );
   assert.throws(() => tryFileLock(join(dir, 'a.lock'), 'shared', fake.binding), (e: unknown) => isSystemError(e) && e.code === 'ENOLCK');
-  assert.equal(fdCount(), before, 'no descriptor left open');
+  assert.deepEqual(newFdsSince(before), [], 'no descriptor left open');
 });
 
 test('EINTR from flock is reported as a typed error (the addon retries it; one that escapes is a failure, not a "held")', () => {
   const fake = new NativeFake().fail('fsFlock', 'EINTR');
-  const before = fdCount();
+  const before = openFds();
   assert.throws(() => tryFileLock(join(dir, 'b.lock'), 'exclusive', fake.binding), (e: unknown) => isSystemError(e) && e.code === 'EINTR');
-  assert.equal(fdCount(), before);
+  assert.deepEqual(newFdsSince(before), []);
 });
 
 test('contention: polls until flock succeeds, with the mode asked for', async () => {
@@ -48,13 +48,13 @@ test('contention: polls until flock succeeds, with the mode asked for', async ()
 
 test('a lock never granted: ConflictError after the timeout, descriptor closed', async () => {
   const fake = new NativeFake().stub('fsFlock', () => false);
-  const before = fdCount();
+  const before = openFds();
   await assert.rejects(
     acquireFileLock(join(dir, 'd.lock'), { what: 'lock d', timeoutMs: 20, maxDelayMs: 2, native: fake.binding }),
     (e: unknown) => e instanceof ConflictError && /timed out waiting for lock d/.test(e.message),
   );
   assert.ok(fake.callsOf('fsFlock').length > 1);
-  assert.equal(fdCount(), before);
+  assert.deepEqual(newFdsSince(before), []);
 });
 
 test('LockDir hands its binding to every acquisition', async () => {
