@@ -137,7 +137,7 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
   if (kind === 'container') return prepareJoin(req, service);
 
   const hostname = o.hostname ?? req.launchId.slice(0, 12);
-  const attached = await service.attach({
+  const attached = await service.leases.attach({
     container: req.container ?? { id: req.launchId, name: '' },
     hostname,
     attachments: attachments.length > 0 ? attachments : [{ network: DEFAULT_NETWORK, aliases: [] }],
@@ -159,7 +159,7 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
       if (!identityOf(pid)) return Promise.resolve();
       // The container already runs: a failure here must not fail its start. Until its pid is
       // recorded, the lease follows the process that made it, and peers learn its name later.
-      starting = service.started(attached, pid).catch((error: unknown) => {
+      starting = service.leases.started(attached, pid).catch((error: unknown) => {
         process.emitWarning(`berth: recording the network endpoints of a started container failed: ${(error as Error).message}`, { code: 'BERTH_NETWORK_STARTED' });
       });
       return starting;
@@ -167,7 +167,7 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
     release: () => {
       released ??= (async () => {
         await starting?.catch(() => {});
-        await service.release(attached);
+        await service.leases.release(attached);
       })();
       return released;
     },

@@ -6,28 +6,26 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
-import { identityOf, isAlive, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
+import { identityOf, type ProcessIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { fromNativeError, native, type NativeBinding, type NativeLinkInfo, type NativeNetInterface } from '../native.js';
-import { bridgeNameFor, deleteLink, ensureBridge, linkExists, newVethName, randomMac, rootTag, VETH_PREFIX, vethAlias } from './bridge-driver.js';
+import { fromNativeError, native, type NativeBinding, type NativeNetInterface } from '../native.js';
+import { bridgeNameFor, deleteLink, ensureBridge, randomMac, rootTag } from './bridge-driver.js';
 import { formatIpv4, parseIpv4, parseSubnet } from './cidr.js';
-import { writeContainerFile } from './container-files.js';
-import { renderHosts, renderResolvConf, type HostsEntry } from './etc-files.js';
-import { BRIDGE_PREFIX, type FirewallModel } from './firewall-rules.js';
 import { detectFirewall, requireFirewall } from './firewall.js';
-import { allocateAddress, hostRoutes, planPool, type Pool } from './ipam.js';
+import { hostRoutes, planPool } from './ipam.js';
 import { Network, type ConnectableContainer, type ConnectOptions, type NetworkEndpointEvent } from './network.js';
-import { NetworkStore, type EndpointRecord, type EndpointTable, type NetworkRecord, type NetworkState } from './network-store.js';
-import { claimHostPorts } from './ports.js';
-import type { NetworkCreateOptions, NetworkInspect, NetworkRef, NormalizedPort, PublishedPort } from './types.js';
+import { NetworkStore, type EndpointRecord, type NetworkRecord, type NetworkState } from './network-store.js';
+import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint-leases.js';
+import { findNetwork, isLive, refName } from './network-records.js';
+import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
+import type { NetworkCreateOptions, NetworkInspect, NetworkRef } from './types.js';
 
-/** How long a released veth may linger with its dying namespace before berth deletes it. */
-const VETH_GRACE_MS = 2000;
+export { DEFAULT_NETWORK, hostsFileFor, type Attached, type AttachmentRequest, type AttachRequest } from './endpoint-leases.js';
+export { isLive } from './network-records.js';
+export type { NetworkReconcileReport } from './network-reconcile.js';
 
-/** The name of every runtime's default network (Docker's `bridge`). */
-export const DEFAULT_NETWORK = 'bridge';
 const PREDEFINED = new Set([DEFAULT_NETWORK, 'host', 'none']);
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const CREATE_KEYS = new Set(['name', 'driver', 'subnet', 'gateway', 'ipRange', 'internal', 'mtu', 'labels']);
@@ -56,43 +54,6 @@ export interface ContainerNetworkSettings {
   Ports: Record<string, Array<{ HostIp: string; HostPort: string }>>;
 }
 
-/** What reconciliation found and fixed. */
-export interface NetworkReconcileReport {
-  /** Leases of containers whose processes are gone. */
-  staleEndpoints: number;
-  /** Bridges and veths of this runtime that no state accounts for, deleted. */
-  removedLinks: string[];
-}
-
-/** @internal One network a launch attaches to. */
-export interface AttachmentRequest {
-  network: NetworkRef;
-  aliases: string[];
-  ip?: string;
-}
-
-/** @internal A launch's request for endpoints. */
-export interface AttachRequest {
-  container: { id: string; name: string };
-  hostname: string;
-  attachments: AttachmentRequest[];
-  ports: NormalizedPort[];
-  dns?: string[];
-  /** `--add-host` entries; the address `host-gateway` means the primary network's gateway. */
-  extraHosts: HostsEntry[];
-}
-
-/** @internal The endpoints made for a launch. */
-export interface Attached {
-  endpoints: EndpointRecord[];
-  /** The networks of the endpoints, as they were at attach time. */
-  networks: NetworkRecord[];
-  interfaces: NativeNetInterface[];
-  ports: PublishedPort[];
-  hostsFile: string;
-  resolvConf: string;
-}
-
 /** A running container whose network namespace another container may join. */
 export interface NetnsHolder {
   id: string;
@@ -102,32 +63,6 @@ export interface NetnsHolder {
 /** Finds a running container by id, id prefix or name. */
 export type ContainerResolver = (ref: string) => Promise<NetnsHolder | undefined>;
 
-type StoredEndpoint = EndpointRecord & { extraHosts?: HostsEntry[] };
-
-function refName(ref: NetworkRef): string {
-  return typeof ref === 'string' ? ref : ref.id;
-}
-
-function findNetwork(networks: readonly NetworkRecord[], ref: NetworkRef): NetworkRecord | undefined {
-  const key = refName(ref);
-  if (key === '') return undefined;
-  const exact = networks.find((n) => n.id === key) ?? networks.find((n) => n.name === key);
-  if (exact) return exact;
-  if (/^[0-9a-f]+$/.test(key)) {
-    const byPrefix = networks.filter((n) => n.id.startsWith(key));
-    if (byPrefix.length === 1) return byPrefix[0];
-  }
-  return undefined;
-}
-
-function poolOf(n: NetworkRecord): Pool {
-  return { subnet: parseSubnet(n.subnet, 'subnet'), gateway: parseIpv4(n.gateway)!, ...(n.ipRange ? { ipRange: parseSubnet(n.ipRange, 'ipRange') } : {}) };
-}
-
-/** A lease is live while the container's PID 1 runs, or before that, while the process making it does. */
-export function isLive(e: EndpointRecord): boolean {
-  return e.pid ? isAlive(e.pid) : isAlive(e.owner);
-}
 
 function labelsMatch(labels: Record<string, string>, wanted: readonly string[] | undefined): boolean {
   for (const l of wanted ?? []) {
@@ -166,6 +101,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   #ready: Promise<NetworkReconcileReport> | undefined;
   #resolver: ContainerResolver | undefined;
   readonly #native: NativeBinding | undefined;
+  /** @internal The leases of this runtime's containers (endpoint-leases.ts). */
+  readonly leases: EndpointLeases;
 
   /** @param options.native the native core (default: the addon); unit tests pass the recording fake. */
   constructor(root: string, options: { native?: NativeBinding } = {}) {
@@ -174,6 +111,14 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     this.root = root;
     this.tag = rootTag(root);
     this.store = new NetworkStore(root);
+    this.leases = new EndpointLeases({
+      store: this.store,
+      tag: this.tag,
+      binding: () => this.#binding(),
+      ready: () => this.ready(),
+      createDefault: (state) => this.#createLocked(state, { name: DEFAULT_NETWORK }, true),
+      emitEndpoint: (kind, rec, e) => this.#emitEndpoint(kind, rec, e),
+    });
   }
 
   /**
@@ -266,12 +211,12 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     try {
       await ensureBridge(rec, this.tag);
       state.networks.push(rec);
-      await fw.apply(this.#firewallModel(state));
+      await fw.apply(this.leases.firewallModel(state));
     } catch (error) {
       state.networks = state.networks.filter((n) => n.id !== rec.id);
       await this.store.deleteNetwork(rec.id);
       await deleteLink(rec.bridge).catch(() => false);
-      await fw.apply(this.#firewallModel(state)).catch(() => {});
+      await fw.apply(this.leases.firewallModel(state)).catch(() => {});
       throw error;
     }
     return rec;
@@ -367,7 +312,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     await this.store.deleteNetwork(rec.id);
     state.networks = state.networks.filter((n) => n.id !== rec.id);
     const fw = await detectFirewall();
-    await fw?.apply(this.#firewallModel(state));
+    await fw?.apply(this.leases.firewallModel(state));
     await deleteLink(rec.bridge);
   }
 
@@ -422,7 +367,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         const used = new Set(mine.map((e) => e.ifname));
         let n = 0;
         while (used.has(`eth${n}`)) n++;
-        const made = this.#makeEndpoint(state, rec, {
+        const made = this.leases.makeEndpoint(state, rec, {
           container: { id: container.id, name: container.name },
           hostname: info.Config.Hostname,
           aliases,
@@ -436,7 +381,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         nic = made.nic;
         state.endpoints.endpoints.push(endpoint);
         await this.store.writeEndpoints(state.endpoints);
-        await this.#ensureBridges([rec]);
+        await this.leases.ensureBridges([rec]);
         try {
           const pidfd = this.#binding().pidfdOpen(running.pid);
           try {
@@ -455,7 +400,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       return { rec, endpoint };
     });
     if (result.endpoint) {
-      await this.#refreshHosts([result.rec.id]);
+      await this.leases.refreshHosts([result.rec.id]);
       this.#emitEndpoint('connect', result.rec, result.endpoint);
     }
   }
@@ -477,13 +422,13 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       if (endpoints.length > 0) {
         state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !endpoints.includes(e));
         await this.store.writeEndpoints(state.endpoints);
-        if (endpoints.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.#firewallModel(state));
+        if (endpoints.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         // The container lives on: its interface must go now, not with its namespace.
         for (const e of endpoints) await deleteLink(e.hostIfname).catch(() => false);
       }
       return { rec, endpoints };
     });
-    await this.#refreshHosts([result.rec.id]);
+    await this.leases.refreshHosts([result.rec.id]);
     for (const e of result.endpoints) this.#emitEndpoint('disconnect', result.rec, e);
   }
 
@@ -503,12 +448,12 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       if (gone.length > 0) {
         state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => e.containerId !== containerId);
         await this.store.writeEndpoints(state.endpoints);
-        if (gone.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.#firewallModel(state));
+        if (gone.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         nets.push(...gone.map((e) => e.networkId));
       }
       return nets;
     });
-    if (touched.length > 0) await this.#refreshHosts(touched);
+    if (touched.length > 0) await this.leases.refreshHosts(touched);
   }
 
   /**
@@ -519,7 +464,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   async releaseContainer(containerId: string): Promise<void> {
     const { networks, endpoints } = await this.store.read();
     const mine = endpoints.endpoints.filter((e) => e.containerId === containerId);
-    if (mine.length > 0) await this.release({ endpoints: mine, networks });
+    if (mine.length > 0) await this.leases.release({ endpoints: mine, networks });
   }
 
   /** Docker's `NetworkSettings` of a container from its live endpoints. */
@@ -544,271 +489,17 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     return out;
   }
 
-  /** @internal Makes the endpoints of a launch (see `attach.ts`). */
-  async attach(req: AttachRequest, launchOwner = selfIdentity()): Promise<Attached> {
-    await this.ready();
-    return this.store.locked(async (state) => {
-      const targets: Array<{ rec: NetworkRecord; aliases: string[]; ip?: string }> = [];
-      for (const [i, a] of req.attachments.entries()) {
-        let rec = findNetwork(state.networks, a.network);
-        if (!rec && refName(a.network) === DEFAULT_NETWORK) rec = await this.#createLocked(state, { name: DEFAULT_NETWORK }, true);
-        if (!rec) throw new NotFoundError(`network ${refName(a.network)} not found`, { option: i === 0 ? 'network' : `networks[${i - 1}]` });
-        if (targets.some((t) => t.rec.id === rec!.id)) throw new ValidationError('networks', `network ${rec.name} is given twice`);
-        targets.push({ rec, aliases: a.aliases, ...(a.ip !== undefined ? { ip: a.ip } : {}) });
-      }
-      for (const rec of state.networks) {
-        const m = rec.members[req.container.id];
-        if (m && !targets.some((t) => t.rec.id === rec.id)) targets.push({ rec, aliases: m.aliases, ...(m.ip !== undefined ? { ip: m.ip } : {}) });
-      }
-      const primary = targets[0]!;
-      if (req.ports.length > 0 && primary.rec.internal) {
-        throw new ValidationError('ports', `network ${primary.rec.name} is internal: nothing can be published from it`);
-      }
-      const gatewayOn = targets.findIndex((t) => !t.rec.internal);
-      const extraHosts = req.extraHosts.map((h) => ({ ...h, ip: h.ip === 'host-gateway' ? primary.rec.gateway : h.ip }));
-      const made: Array<{ endpoint: StoredEndpoint; nic: NativeNetInterface }> = [];
-      let reclaimed = false;
-      const attempt = async <T>(fn: () => Promise<T> | T): Promise<T> => {
-        try {
-          return await fn();
-        } catch (error) {
-          // A pool or port held by a dead container's lease: reclaim stale leases once, retry.
-          if (reclaimed || !(error instanceof ConflictError)) throw error;
-          reclaimed = true;
-          state.endpoints.endpoints = state.endpoints.endpoints.filter(isLive);
-          return fn();
-        }
-      };
-      for (const [i, t] of targets.entries()) {
-        const m = await attempt(() =>
-          this.#makeEndpoint(state, t.rec, {
-            container: req.container,
-            hostname: req.hostname,
-            aliases: t.aliases,
-            ...(t.ip !== undefined ? { ip: t.ip } : {}),
-            ifname: `eth${i}`,
-            gateway: i === gatewayOn,
-            ports: [],
-            extraHosts,
-          }),
-        );
-        m.endpoint.owner = launchOwner;
-        made.push(m);
-        state.endpoints.endpoints.push(m.endpoint);
-      }
-      if (req.ports.length > 0) {
-        const ports = await attempt(() =>
-          claimHostPorts(
-            req.ports,
-            state.endpoints.endpoints.filter((e) => !made.some((m) => m.endpoint === e)).flatMap((e) => e.ports),
-          ),
-        );
-        made[0]!.endpoint.ports = ports;
-      }
-      await this.store.writeEndpoints(state.endpoints);
-      try {
-        await this.#ensureBridges(targets.map((t) => t.rec));
-        if (req.ports.length > 0) {
-          await (await requireFirewall()).apply(this.#firewallModel(state));
-          await flushUdp(this.#binding(), made[0]!.endpoint.ports);
-        }
-      } catch (error) {
-        state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !made.some((m) => m.endpoint === e));
-        await this.store.writeEndpoints(state.endpoints);
-        throw error;
-      }
-      const mine = made.map((m) => m.endpoint);
-      return {
-        endpoints: mine,
-        networks: targets.map((t) => t.rec),
-        interfaces: made.map((m) => m.nic),
-        ports: mine[0]!.ports,
-        hostsFile: this.#hostsFor(req.container.id, state),
-        resolvConf: renderResolvConf(readHostResolvConf(), req.dns),
-      };
-    });
-  }
-
-  /**
-   * @internal The container's PID 1 is running: its leases now live as long as it does, and
-   * its peers on user networks learn its name.
-   */
-  async started(attached: Pick<Attached, 'endpoints' | 'networks'>, pid: number): Promise<void> {
-    const identity = identityOf(pid);
-    if (!identity || attached.endpoints.length === 0) return;
-    const ids = new Set(attached.endpoints.map((e) => e.id));
-    const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
-    const me = attached.endpoints[0]!.containerId;
-    const peers = await this.store.lockedEndpoints(async (table) => {
-      for (const e of table.endpoints) if (ids.has(e.id)) e.pid = identity;
-      await this.store.writeEndpoints(table);
-      return table.endpoints.some((e) => named.has(e.networkId) && e.containerId !== me);
-    });
-    for (const e of attached.endpoints) e.pid = identity;
-    // Alone on its networks, nobody needs to learn the name (its own file was written at start).
-    if (peers) await this.#refreshHosts([...named]);
-    for (const e of attached.endpoints) {
-      const rec = attached.networks.find((n) => n.id === e.networkId);
-      if (rec) this.#emitEndpoint('connect', rec, e);
-    }
-  }
-
-  /** @internal The container exited: its leases and published ports go. Idempotent. */
-  async release(attached: Pick<Attached, 'endpoints' | 'networks'>): Promise<void> {
-    if (attached.endpoints.length === 0) return;
-    const ids = new Set(attached.endpoints.map((e) => e.id));
-    const withPorts = attached.endpoints.some((e) => e.ports.length > 0);
-    const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
-    let peers = false;
-    const release = async (table: EndpointTable): Promise<EndpointRecord[]> => {
-      const removed = table.endpoints.filter((e) => ids.has(e.id));
-      if (removed.length === 0) return removed;
-      table.endpoints = table.endpoints.filter((e) => !ids.has(e.id));
-      peers = table.endpoints.some((e) => named.has(e.networkId));
-      await this.store.writeEndpoints(table);
-      return removed;
-    };
-    // Published ports change the rules, which are rendered from the whole state.
-    const removed = withPorts
-      ? await this.store.locked(async (state) => {
-          const r = await release(state.endpoints);
-          if (r.length > 0) {
-            await (await detectFirewall())?.apply(this.#firewallModel(state));
-            await flushUdp(this.#binding(), r.flatMap((e) => e.ports));
-          }
-          return r;
-        })
-      : await this.store.lockedEndpoints(release);
-    if (peers) await this.#refreshHosts([...named]);
-    // The veth dies with the namespace, asynchronously. If something still holds the namespace
-    // (a `container:` joiner) it would keep the released address: delete it if it outlives that.
-    const veths = removed.map((e) => e.hostIfname);
-    setTimeout(() => {
-      for (const v of veths) if (linkExists(v)) void deleteLink(v).catch(() => false);
-    }, VETH_GRACE_MS).unref();
-    for (const e of removed) {
-      const rec = attached.networks.find((n) => n.id === e.networkId);
-      if (rec && e.pid) this.#emitEndpoint('disconnect', rec, e);
-    }
-  }
-
   /**
    * Drops stale leases, re-applies the rules, and deletes this runtime's links that nothing
    * accounts for (bridges of removed networks, veths of containers that are gone).
    */
-  async reconcile(): Promise<NetworkReconcileReport> {
-    await this.store.removeStaleTemps((pid) => isAlive(identityOf(pid)));
-    return this.store.locked(async (state) => {
-      const before = state.endpoints.endpoints.length;
-      state.endpoints.endpoints = state.endpoints.endpoints.filter(isLive);
-      const stale = before - state.endpoints.endpoints.length;
-      if (stale > 0) await this.store.writeEndpoints(state.endpoints);
-      if (state.networks.length > 0) await (await detectFirewall())?.apply(this.#firewallModel(state));
-      const removedLinks: string[] = [];
-      let links: NativeLinkInfo[] = [];
-      try {
-        links = await this.#binding().netListLinks();
-      } catch {
-        // No netlink (not root): nothing of ours can exist either.
-      }
-      const mark = `berth:${this.tag}:`;
-      const bridges = new Set(state.networks.map((n) => n.bridge));
-      const veths = new Set(state.endpoints.endpoints.map((e) => e.hostIfname));
-      for (const l of links) {
-        if (!l.alias.startsWith(mark)) continue;
-        const orphanBridge = l.kind === 'bridge' && l.name.startsWith(BRIDGE_PREFIX) && !bridges.has(l.name);
-        const orphanVeth = l.kind === 'veth' && l.name.startsWith(VETH_PREFIX) && !veths.has(l.name);
-        if ((orphanBridge || orphanVeth) && (await deleteLink(l.name).catch(() => false))) removedLinks.push(l.name);
-      }
-      return { staleEndpoints: stale, removedLinks };
-    });
+  reconcile(): Promise<NetworkReconcileReport> {
+    return reconcileNetworks(this.store, this.tag, this.#binding(), this.leases);
   }
 
-  #makeEndpoint(
-    state: NetworkState,
-    rec: NetworkRecord,
-    o: {
-      container: { id: string; name: string };
-      hostname: string;
-      aliases: string[];
-      ip?: string;
-      ifname: string;
-      gateway: boolean;
-      ports: PublishedPort[];
-      extraHosts: HostsEntry[];
-    },
-  ): { endpoint: StoredEndpoint; nic: NativeNetInterface } {
-    const pool = poolOf(rec);
-    const used = new Set(state.endpoints.endpoints.filter((e) => e.networkId === rec.id).map((e) => parseIpv4(e.ip)!));
-    const ip = allocateAddress(pool, used, o.ip === undefined ? state.endpoints.cursors[rec.id] : undefined, o.ip);
-    if (o.ip === undefined) state.endpoints.cursors[rec.id] = ip;
-    const id = randomBytes(32).toString('hex');
-    const endpoint: StoredEndpoint = {
-      id,
-      networkId: rec.id,
-      containerId: o.container.id,
-      name: o.container.name,
-      hostname: o.hostname,
-      aliases: o.aliases,
-      ip: formatIpv4(ip),
-      mac: randomMac(),
-      hostIfname: newVethName(),
-      ifname: o.ifname,
-      ports: o.ports,
-      owner: selfIdentity(),
-      created: new Date().toISOString(),
-      ...(o.extraHosts.length > 0 ? { extraHosts: o.extraHosts } : {}),
-    };
-    const nic: NativeNetInterface = {
-      hostIfname: endpoint.hostIfname,
-      bridge: rec.bridge,
-      ifname: o.ifname,
-      addresses: [`${endpoint.ip}/${pool.subnet.prefix}`],
-      ...(o.gateway && !rec.internal ? { gateway: rec.gateway } : {}),
-      ...(rec.mtu ? { mtu: rec.mtu } : {}),
-      mac: endpoint.mac,
-      alias: vethAlias(this.tag, rec.id, id),
-      hairpin: true,
-    };
-    return { endpoint, nic };
-  }
-
-  /** Bridges vanish with a reboot (or an admin's `ip link del`): recreated on use. */
+  /** The native core: the one given to the constructor (unit tests: the fake), or the addon. */
   #binding(): NativeBinding {
     return this.#native ?? native();
-  }
-
-  async #ensureBridges(recs: readonly NetworkRecord[]): Promise<void> {
-    for (const rec of recs) if (!linkExists(rec.bridge)) await ensureBridge(rec, this.tag);
-  }
-
-  #firewallModel(state: NetworkState): FirewallModel {
-    const byId = new Map(state.networks.map((n) => [n.id, n]));
-    return {
-      tag: this.tag,
-      networks: state.networks.map((n) => ({ bridge: n.bridge, subnet: n.subnet, internal: n.internal })),
-      ports: state.endpoints.endpoints
-        .filter((e) => byId.has(e.networkId))
-        .flatMap((e) => e.ports.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, host: p.host, containerIp: e.ip, container: p.container }))),
-    };
-  }
-
-  /** The /etc/hosts of a container: its addresses, its peers on user networks, its extra hosts. */
-  #hostsFor(containerId: string, state: NetworkState): string {
-    return hostsFileFor(containerId, state.networks, state.endpoints);
-  }
-
-  /** Rewrites /etc/hosts in every running container on `networkIds` (peers came or went). */
-  async #refreshHosts(networkIds: readonly string[]): Promise<void> {
-    const state = await this.store.read();
-    const nets = new Set(networkIds.filter((id) => !state.networks.find((n) => n.id === id)?.isDefault));
-    if (nets.size === 0) return;
-    const done = new Set<string>();
-    for (const e of state.endpoints.endpoints) {
-      if (!nets.has(e.networkId) || !e.pid || done.has(e.containerId)) continue;
-      done.add(e.containerId);
-      writeContainerFile(e.pid, 'etc/hosts', hostsFileFor(e.containerId, state.networks, state.endpoints));
-    }
   }
 
   #emitEndpoint(kind: 'connect' | 'disconnect', rec: NetworkRecord, e: EndpointRecord): void {
@@ -817,52 +508,6 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     n.emit(kind, event);
     this.emit(kind, { network: n, ...event });
   }
-}
-
-/**
- * UDP has no connection setup: a client that sent to a port before it was published (or to a
- * container that is gone) keeps its conntrack entry, and with it the old NAT decision, while
- * it keeps sending. Flushing those entries makes the next datagram take the current rules.
- */
-async function flushUdp(binding: NativeBinding, ports: readonly PublishedPort[]): Promise<void> {
-  for (const p of ports) {
-    if (p.protocol !== 'udp') continue;
-    try {
-      await binding.netFlushConntrack({ protocol: 'udp', port: p.host });
-    } catch (error) {
-      throw fromNativeError(error);
-    }
-  }
-}
-
-/** @internal Builds a container's /etc/hosts from the state (exported for tests). */
-export function hostsFileFor(containerId: string, networks: readonly NetworkRecord[], table: EndpointTable): string {
-  const mine = table.endpoints.filter((e) => e.containerId === containerId) as StoredEndpoint[];
-  const self: HostsEntry[] = mine.map((e) => ({ ip: e.ip, names: [e.hostname, ...(e.name ? [e.name] : []), ...e.aliases] }));
-  const userNets = new Set(mine.filter((e) => !networks.find((n) => n.id === e.networkId)?.isDefault).map((e) => e.networkId));
-  const peers: HostsEntry[] = [];
-  const seen = new Set(mine.map((e) => e.ip + e.networkId));
-  for (const e of table.endpoints) {
-    if (e.containerId === containerId || !userNets.has(e.networkId) || seen.has(e.ip + e.networkId) || !isLive(e)) continue;
-    seen.add(e.ip + e.networkId);
-    peers.push({ ip: e.ip, names: [...(e.name ? [e.name] : []), e.hostname, ...e.aliases] });
-  }
-  return renderHosts(self, peers, mine[0]?.extraHosts ?? []);
-}
-
-let hostResolv: { at: number; text: string | undefined } | undefined;
-function readHostResolvConf(): string | undefined {
-  // Read at most once a second: a burst of starts should not each hit the file.
-  const now = Date.now();
-  if (hostResolv && now - hostResolv.at < 1000) return hostResolv.text;
-  let text: string | undefined;
-  try {
-    text = readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    text = undefined;
-  }
-  hostResolv = { at: now, text };
-  return text;
 }
 
 /** Validates network aliases (DNS labels). */

@@ -1,0 +1,365 @@
+/**
+ * Endpoint leases: what a container holds on the networks of one runtime — an address, a veth
+ * and published ports — from the launch that attaches it to the exit that releases it, and
+ * what follows from them (each container's /etc/hosts, the packet-filter rules). The network
+ * service keeps the networks themselves (create, inspect, remove, connect) and hands this its
+ * store; `attach.ts` drives it for a launch.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { identityOf, selfIdentity } from '../state/process-identity.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { fromNativeError, type NativeBinding, type NativeNetInterface } from '../native.js';
+import { deleteLink, ensureBridge, linkExists, newVethName, randomMac, vethAlias } from './bridge-driver.js';
+import { formatIpv4, parseIpv4 } from './cidr.js';
+import { writeContainerFile } from './container-files.js';
+import { renderHosts, renderResolvConf, type HostsEntry } from './etc-files.js';
+import type { FirewallModel } from './firewall-rules.js';
+import { detectFirewall, requireFirewall } from './firewall.js';
+import { allocateAddress } from './ipam.js';
+import { claimHostPorts } from './ports.js';
+import { findNetwork, isLive, poolOf, refName } from './network-records.js';
+import type { EndpointRecord, EndpointTable, NetworkRecord, NetworkState, NetworkStore } from './network-store.js';
+import type { NetworkRef, NormalizedPort, PublishedPort } from './types.js';
+
+/** How long a released veth may linger with its dying namespace before berth deletes it. */
+const VETH_GRACE_MS = 2000;
+
+/** The name of every runtime's default network (Docker's `bridge`). */
+export const DEFAULT_NETWORK = 'bridge';
+
+/** One network a launch attaches to. */
+export interface AttachmentRequest {
+  network: NetworkRef;
+  aliases: string[];
+  ip?: string;
+}
+
+/** A launch's request for endpoints. */
+export interface AttachRequest {
+  container: { id: string; name: string };
+  hostname: string;
+  attachments: AttachmentRequest[];
+  ports: NormalizedPort[];
+  dns?: string[];
+  /** `--add-host` entries; the address `host-gateway` means the primary network's gateway. */
+  extraHosts: HostsEntry[];
+}
+
+/** The endpoints made for a launch. */
+export interface Attached {
+  endpoints: EndpointRecord[];
+  /** The networks of the endpoints, as they were at attach time. */
+  networks: NetworkRecord[];
+  interfaces: NativeNetInterface[];
+  ports: PublishedPort[];
+  hostsFile: string;
+  resolvConf: string;
+}
+
+/** An endpoint as stored, with the extra hosts its container asked for. */
+export type StoredEndpoint = EndpointRecord & { extraHosts?: HostsEntry[] };
+
+/** What the leases need of the network service that owns them. */
+export interface LeaseContext {
+  store: NetworkStore;
+  /** Names the runtime in kernel objects (link aliases, the nft table). */
+  tag: string;
+  binding(): NativeBinding;
+  /** Resolves once the service has reconciled its state with the kernel. */
+  ready(): Promise<unknown>;
+  /** Creates the default network (Docker's `bridge`) inside a held lock, on first use. */
+  createDefault(state: NetworkState): Promise<NetworkRecord>;
+  /** Tells listeners that a container came to or went from a network. */
+  emitEndpoint(kind: 'connect' | 'disconnect', rec: NetworkRecord, e: EndpointRecord): void;
+}
+
+/** The leases of one runtime's containers on its networks. */
+export class EndpointLeases {
+  readonly #ctx: LeaseContext;
+
+  constructor(ctx: LeaseContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Makes the endpoints of a launch (see `attach.ts`). */
+  async attach(req: AttachRequest, launchOwner = selfIdentity()): Promise<Attached> {
+    await this.#ctx.ready();
+    return this.#ctx.store.locked(async (state) => {
+      const targets: Array<{ rec: NetworkRecord; aliases: string[]; ip?: string }> = [];
+      for (const [i, a] of req.attachments.entries()) {
+        let rec = findNetwork(state.networks, a.network);
+        if (!rec && refName(a.network) === DEFAULT_NETWORK) rec = await this.#ctx.createDefault(state);
+        if (!rec) throw new NotFoundError(`network ${refName(a.network)} not found`, { option: i === 0 ? 'network' : `networks[${i - 1}]` });
+        if (targets.some((t) => t.rec.id === rec!.id)) throw new ValidationError('networks', `network ${rec.name} is given twice`);
+        targets.push({ rec, aliases: a.aliases, ...(a.ip !== undefined ? { ip: a.ip } : {}) });
+      }
+      for (const rec of state.networks) {
+        const m = rec.members[req.container.id];
+        if (m && !targets.some((t) => t.rec.id === rec.id)) targets.push({ rec, aliases: m.aliases, ...(m.ip !== undefined ? { ip: m.ip } : {}) });
+      }
+      const primary = targets[0]!;
+      if (req.ports.length > 0 && primary.rec.internal) {
+        throw new ValidationError('ports', `network ${primary.rec.name} is internal: nothing can be published from it`);
+      }
+      const gatewayOn = targets.findIndex((t) => !t.rec.internal);
+      const extraHosts = req.extraHosts.map((h) => ({ ...h, ip: h.ip === 'host-gateway' ? primary.rec.gateway : h.ip }));
+      const made: Array<{ endpoint: StoredEndpoint; nic: NativeNetInterface }> = [];
+      let reclaimed = false;
+      const attempt = async <T>(fn: () => Promise<T> | T): Promise<T> => {
+        try {
+          return await fn();
+        } catch (error) {
+          // A pool or port held by a dead container's lease: reclaim stale leases once, retry.
+          if (reclaimed || !(error instanceof ConflictError)) throw error;
+          reclaimed = true;
+          state.endpoints.endpoints = state.endpoints.endpoints.filter(isLive);
+          return fn();
+        }
+      };
+      for (const [i, t] of targets.entries()) {
+        const m = await attempt(() =>
+          this.makeEndpoint(state, t.rec, {
+            container: req.container,
+            hostname: req.hostname,
+            aliases: t.aliases,
+            ...(t.ip !== undefined ? { ip: t.ip } : {}),
+            ifname: `eth${i}`,
+            gateway: i === gatewayOn,
+            ports: [],
+            extraHosts,
+          }),
+        );
+        m.endpoint.owner = launchOwner;
+        made.push(m);
+        state.endpoints.endpoints.push(m.endpoint);
+      }
+      if (req.ports.length > 0) {
+        const ports = await attempt(() =>
+          claimHostPorts(
+            req.ports,
+            state.endpoints.endpoints.filter((e) => !made.some((m) => m.endpoint === e)).flatMap((e) => e.ports),
+          ),
+        );
+        made[0]!.endpoint.ports = ports;
+      }
+      await this.#ctx.store.writeEndpoints(state.endpoints);
+      try {
+        await this.ensureBridges(targets.map((t) => t.rec));
+        if (req.ports.length > 0) {
+          await (await requireFirewall()).apply(this.firewallModel(state));
+          await flushUdp(this.#ctx.binding(), made[0]!.endpoint.ports);
+        }
+      } catch (error) {
+        state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !made.some((m) => m.endpoint === e));
+        await this.#ctx.store.writeEndpoints(state.endpoints);
+        throw error;
+      }
+      const mine = made.map((m) => m.endpoint);
+      return {
+        endpoints: mine,
+        networks: targets.map((t) => t.rec),
+        interfaces: made.map((m) => m.nic),
+        ports: mine[0]!.ports,
+        hostsFile: this.hostsFor(req.container.id, state),
+        resolvConf: renderResolvConf(readHostResolvConf(), req.dns),
+      };
+    });
+  }
+
+  /**
+   * The container's PID 1 is running: its leases now live as long as it does, and
+   * its peers on user networks learn its name.
+   */
+  async started(attached: Pick<Attached, 'endpoints' | 'networks'>, pid: number): Promise<void> {
+    const identity = identityOf(pid);
+    if (!identity || attached.endpoints.length === 0) return;
+    const ids = new Set(attached.endpoints.map((e) => e.id));
+    const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
+    const me = attached.endpoints[0]!.containerId;
+    const peers = await this.#ctx.store.lockedEndpoints(async (table) => {
+      for (const e of table.endpoints) if (ids.has(e.id)) e.pid = identity;
+      await this.#ctx.store.writeEndpoints(table);
+      return table.endpoints.some((e) => named.has(e.networkId) && e.containerId !== me);
+    });
+    for (const e of attached.endpoints) e.pid = identity;
+    // Alone on its networks, nobody needs to learn the name (its own file was written at start).
+    if (peers) await this.refreshHosts([...named]);
+    for (const e of attached.endpoints) {
+      const rec = attached.networks.find((n) => n.id === e.networkId);
+      if (rec) this.#ctx.emitEndpoint('connect', rec, e);
+    }
+  }
+
+  /** The container exited: its leases and published ports go. Idempotent. */
+  async release(attached: Pick<Attached, 'endpoints' | 'networks'>): Promise<void> {
+    if (attached.endpoints.length === 0) return;
+    const ids = new Set(attached.endpoints.map((e) => e.id));
+    const withPorts = attached.endpoints.some((e) => e.ports.length > 0);
+    const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
+    let peers = false;
+    const release = async (table: EndpointTable): Promise<EndpointRecord[]> => {
+      const removed = table.endpoints.filter((e) => ids.has(e.id));
+      if (removed.length === 0) return removed;
+      table.endpoints = table.endpoints.filter((e) => !ids.has(e.id));
+      peers = table.endpoints.some((e) => named.has(e.networkId));
+      await this.#ctx.store.writeEndpoints(table);
+      return removed;
+    };
+    // Published ports change the rules, which are rendered from the whole state.
+    const removed = withPorts
+      ? await this.#ctx.store.locked(async (state) => {
+          const r = await release(state.endpoints);
+          if (r.length > 0) {
+            await (await detectFirewall())?.apply(this.firewallModel(state));
+            await flushUdp(this.#ctx.binding(), r.flatMap((e) => e.ports));
+          }
+          return r;
+        })
+      : await this.#ctx.store.lockedEndpoints(release);
+    if (peers) await this.refreshHosts([...named]);
+    // The veth dies with the namespace, asynchronously. If something still holds the namespace
+    // (a `container:` joiner) it would keep the released address: delete it if it outlives that.
+    const veths = removed.map((e) => e.hostIfname);
+    setTimeout(() => {
+      for (const v of veths) if (linkExists(v)) void deleteLink(v).catch(() => false);
+    }, VETH_GRACE_MS).unref();
+    for (const e of removed) {
+      const rec = attached.networks.find((n) => n.id === e.networkId);
+      if (rec && e.pid) this.#ctx.emitEndpoint('disconnect', rec, e);
+    }
+  }
+
+  /** A new endpoint on `rec`: an address from its pool, a veth name, a MAC. */
+  makeEndpoint(
+    state: NetworkState,
+    rec: NetworkRecord,
+    o: {
+      container: { id: string; name: string };
+      hostname: string;
+      aliases: string[];
+      ip?: string;
+      ifname: string;
+      gateway: boolean;
+      ports: PublishedPort[];
+      extraHosts: HostsEntry[];
+    },
+  ): { endpoint: StoredEndpoint; nic: NativeNetInterface } {
+    const pool = poolOf(rec);
+    const used = new Set(state.endpoints.endpoints.filter((e) => e.networkId === rec.id).map((e) => parseIpv4(e.ip)!));
+    const ip = allocateAddress(pool, used, o.ip === undefined ? state.endpoints.cursors[rec.id] : undefined, o.ip);
+    if (o.ip === undefined) state.endpoints.cursors[rec.id] = ip;
+    const id = randomBytes(32).toString('hex');
+    const endpoint: StoredEndpoint = {
+      id,
+      networkId: rec.id,
+      containerId: o.container.id,
+      name: o.container.name,
+      hostname: o.hostname,
+      aliases: o.aliases,
+      ip: formatIpv4(ip),
+      mac: randomMac(),
+      hostIfname: newVethName(),
+      ifname: o.ifname,
+      ports: o.ports,
+      owner: selfIdentity(),
+      created: new Date().toISOString(),
+      ...(o.extraHosts.length > 0 ? { extraHosts: o.extraHosts } : {}),
+    };
+    const nic: NativeNetInterface = {
+      hostIfname: endpoint.hostIfname,
+      bridge: rec.bridge,
+      ifname: o.ifname,
+      addresses: [`${endpoint.ip}/${pool.subnet.prefix}`],
+      ...(o.gateway && !rec.internal ? { gateway: rec.gateway } : {}),
+      ...(rec.mtu ? { mtu: rec.mtu } : {}),
+      mac: endpoint.mac,
+      alias: vethAlias(this.#ctx.tag, rec.id, id),
+      hairpin: true,
+    };
+    return { endpoint, nic };
+  }
+
+  /** Bridges vanish with a reboot (or an admin's `ip link del`): recreated on use. */
+  async ensureBridges(recs: readonly NetworkRecord[]): Promise<void> {
+    for (const rec of recs) if (!linkExists(rec.bridge)) await ensureBridge(rec, this.#ctx.tag);
+  }
+
+  /** The packet-filter rules of the whole state: every network and every published port. */
+  firewallModel(state: NetworkState): FirewallModel {
+    const byId = new Map(state.networks.map((n) => [n.id, n]));
+    return {
+      tag: this.#ctx.tag,
+      networks: state.networks.map((n) => ({ bridge: n.bridge, subnet: n.subnet, internal: n.internal })),
+      ports: state.endpoints.endpoints
+        .filter((e) => byId.has(e.networkId))
+        .flatMap((e) => e.ports.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, host: p.host, containerIp: e.ip, container: p.container }))),
+    };
+  }
+
+  /** The /etc/hosts of a container: its addresses, its peers on user networks, its extra hosts. */
+  hostsFor(containerId: string, state: NetworkState): string {
+    return hostsFileFor(containerId, state.networks, state.endpoints);
+  }
+
+  /** Rewrites /etc/hosts in every running container on `networkIds` (peers came or went). */
+  async refreshHosts(networkIds: readonly string[]): Promise<void> {
+    const state = await this.#ctx.store.read();
+    const nets = new Set(networkIds.filter((id) => !state.networks.find((n) => n.id === id)?.isDefault));
+    if (nets.size === 0) return;
+    const done = new Set<string>();
+    for (const e of state.endpoints.endpoints) {
+      if (!nets.has(e.networkId) || !e.pid || done.has(e.containerId)) continue;
+      done.add(e.containerId);
+      writeContainerFile(e.pid, 'etc/hosts', hostsFileFor(e.containerId, state.networks, state.endpoints));
+    }
+  }
+}
+
+/**
+ * UDP has no connection setup: a client that sent to a port before it was published (or to a
+ * container that is gone) keeps its conntrack entry, and with it the old NAT decision, while
+ * it keeps sending. Flushing those entries makes the next datagram take the current rules.
+ */
+export async function flushUdp(binding: NativeBinding, ports: readonly PublishedPort[]): Promise<void> {
+  for (const p of ports) {
+    if (p.protocol !== 'udp') continue;
+    try {
+      await binding.netFlushConntrack({ protocol: 'udp', port: p.host });
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+  }
+}
+
+/** @internal Builds a container's /etc/hosts from the state (exported for tests). */
+export function hostsFileFor(containerId: string, networks: readonly NetworkRecord[], table: EndpointTable): string {
+  const mine = table.endpoints.filter((e) => e.containerId === containerId) as StoredEndpoint[];
+  const self: HostsEntry[] = mine.map((e) => ({ ip: e.ip, names: [e.hostname, ...(e.name ? [e.name] : []), ...e.aliases] }));
+  const userNets = new Set(mine.filter((e) => !networks.find((n) => n.id === e.networkId)?.isDefault).map((e) => e.networkId));
+  const peers: HostsEntry[] = [];
+  const seen = new Set(mine.map((e) => e.ip + e.networkId));
+  for (const e of table.endpoints) {
+    if (e.containerId === containerId || !userNets.has(e.networkId) || seen.has(e.ip + e.networkId) || !isLive(e)) continue;
+    seen.add(e.ip + e.networkId);
+    peers.push({ ip: e.ip, names: [...(e.name ? [e.name] : []), e.hostname, ...e.aliases] });
+  }
+  return renderHosts(self, peers, mine[0]?.extraHosts ?? []);
+}
+
+let hostResolv: { at: number; text: string | undefined } | undefined;
+function readHostResolvConf(): string | undefined {
+  // Read at most once a second: a burst of starts should not each hit the file.
+  const now = Date.now();
+  if (hostResolv && now - hostResolv.at < 1000) return hostResolv.text;
+  let text: string | undefined;
+  try {
+    text = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    text = undefined;
+  }
+  hostResolv = { at: now, text };
+  return text;
+}
+
