@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { engineCgroups, removeNewEngineCgroups, removeTree } from './cleanup.js';
+import { cgroupsForHost } from '../lib/launch/cgroup-setup.js';
 import { BenchContext, type Settings } from './context.js';
 import { makeFixtures, makeTempDir } from './fixtures.js';
 import { loadAvg, machineFacts } from './machine.js';
@@ -116,6 +117,8 @@ async function main(): Promise<number> {
   } finally {
     await ctx?.cleanup.run(log);
     removeNewEngineCgroups(cgroupsBefore, log);
+    // berth keeps its `berth` parent cgroups between containers; the benchmark leaves none.
+    if (!cgroupsForHost().driver.removeParentIfEmpty()) log('cleanup: a berth parent cgroup still holds containers');
     if (values.keep) log(`kept ${dir}`);
     else removeTree(dir, log);
   }

@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run, isBerthError, type RunOptions } from '../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from './helpers/busybox-rootfs.js';
+import { cgroupsForHost } from '../lib/launch/cgroup-setup.js';
 import {
   CGROUP_ROOT,
   berthCgroupDirs,
@@ -22,7 +23,9 @@ import {
   diff,
   isClean,
   mountLines,
+  berthParentDirs,
   openFds,
+  ownedOrEmpty,
   processesWithEnv,
   settledDiff,
   snapshot,
@@ -232,5 +235,20 @@ describe('nothing survives a batch of runs', { skip }, () => {
     assert.ok(fdsNow <= before.fds.length, `fd count grew from ${before.fds.length} to ${fdsNow}`);
     assert.deepEqual(zombieChildren(), []);
     assert.deepEqual(mountLines().length, before.mounts.length);
+  });
+});
+
+describe('the whole suite leaves no berth cgroup behind', { skip }, () => {
+  // The last file of `npm test`: every earlier file's containers are gone by now. berth keeps its
+  // `berth` parent cgroups between containers (as Docker keeps /docker); the suite removes them
+  // at its end, and a container cgroup left in one (empty, or ours) is a leak of some test.
+  test('no container cgroup is left; the berth parents are removed', async () => {
+    const leftovers = () => berthCgroupDirs().filter(ownedOrEmpty);
+    for (let i = 0; i < 100 && leftovers().length > 0; i++) await sleep(50);
+    assert.deepEqual(leftovers(), [], 'container cgroups outlived the suite');
+    // Populated parents (other processes' containers on this machine) are left as they are.
+    cgroupsForHost().driver.removeParentIfEmpty();
+    const mine = berthParentDirs().filter((d) => berthCgroupDirs().every((c) => !c.startsWith(`${d}/`)));
+    assert.deepEqual(mine, [], 'empty berth parent cgroups were left');
   });
 });

@@ -102,6 +102,28 @@ export interface CgroupDriver {
   open(id: string): Cgroup | undefined;
   /** Ids of the existing berth cgroups. */
   list(): string[];
+  /**
+   * Removes the `berth` parent directories when no berth cgroup is left in them (they are made
+   * on the first create and kept meanwhile, as Docker keeps `/docker`): for a caller that is
+   * done with containers on this host, e.g. a test suite or a benchmark at its end. Returns
+   * whether every parent is gone. Never touches a parent that still holds a container's cgroup.
+   */
+  removeParentIfEmpty(): boolean;
+}
+
+/** rmdir of a berth parent: true when it is gone, false while children keep it (EBUSY, ENOTEMPTY). */
+export function removeEmptyParent(fs: CgroupFs, parent: string): boolean {
+  if (!fs.exists(parent)) return true;
+  if (fs.listDirs(parent).length > 0) return false;
+  try {
+    fs.rmdir(parent);
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT') return true;
+    if (code === 'EBUSY' || code === 'ENOTEMPTY') return false;
+    throw err;
+  }
 }
 
 /** The parent directory every berth cgroup lives in, on both versions. */

@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import { SystemError, UnsupportedError } from '../errors.js';
 import {
   BERTH_PARENT,
+  removeEmptyParent,
   CPU_PERIOD_US,
   DEFAULT_DEVICE_RULES,
   checkCpusetAvailable,
@@ -157,6 +158,12 @@ export class CgroupV1Driver implements CgroupDriver {
       for (const name of this.#fs.listDirs(join(mp, BERTH_PARENT))) if (isCgroupId(name)) ids.add(name);
     }
     return [...ids].sort();
+  }
+
+  removeParentIfEmpty(): boolean {
+    let gone = true;
+    for (const mp of new Set(this.#mountOf.values())) gone = removeEmptyParent(this.#fs, join(mp, BERTH_PARENT)) && gone;
+    return gone;
   }
 
   /** Swap limit without swap accounting: drop Docker's implicit default, refuse an explicit one. */

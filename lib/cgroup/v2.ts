@@ -25,6 +25,7 @@ import {
   readKeyed,
   readOptional,
   removeDirs,
+  removeEmptyParent,
   resolveLimits,
   stillBusy,
   validateCgroupId,
@@ -135,6 +136,10 @@ export class CgroupV2Driver implements CgroupDriver {
 
   list(): string[] {
     return this.#fs.listDirs(join(this.root, BERTH_PARENT)).filter(isCgroupId).sort();
+  }
+
+  removeParentIfEmpty(): boolean {
+    return removeEmptyParent(this.#fs, join(this.root, BERTH_PARENT));
   }
 
   #missingController(c: string, rootEnabled: ReadonlySet<string>): UnsupportedError {

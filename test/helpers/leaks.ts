@@ -4,7 +4,7 @@
  * with one taken after.
  * @module
  */
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -47,6 +47,13 @@ export function berthCgroupDirs(root = CGROUP_ROOT): string[] {
     const parent = join(root, h, BERTH_PARENT_NAME);
     for (const id of subdirs(parent)) out.push(join(parent, id));
   }
+  return out.sort();
+}
+
+/** The `berth` parent directories that exist: `<root>/berth` and `<root>/<hierarchy>/berth`. */
+export function berthParentDirs(root = CGROUP_ROOT): string[] {
+  const out = existsSync(join(root, BERTH_PARENT_NAME)) ? [join(root, BERTH_PARENT_NAME)] : [];
+  for (const h of subdirs(root)) if (h !== BERTH_PARENT_NAME && existsSync(join(root, h, BERTH_PARENT_NAME))) out.push(join(root, h, BERTH_PARENT_NAME));
   return out.sort();
 }
 

@@ -131,6 +131,19 @@ describe('probe (v1)', () => {
 });
 
 describe('create (v1 fixture)', () => {
+  test('removeParentIfEmpty: keeps berth/ while a container cgroup is in it, removes it after, and create makes it again', () => {
+    const { fake, driver } = setup(HOST_MOUNTS);
+    const cg = driver.create('p1', { pids: 10 });
+    assert.equal(driver.removeParentIfEmpty(), false);
+    for (const m of ['pids', 'devices']) assert.ok(existsSync(join(fake.root, m, 'berth', 'p1')), m);
+    cg.remove();
+    assert.equal(driver.removeParentIfEmpty(), true);
+    for (const m of HOST_MOUNTS) assert.equal(existsSync(join(fake.root, m, 'berth')), false, m);
+    assert.equal(driver.removeParentIfEmpty(), true, 'idempotent');
+    driver.create('p2', { pids: 10, cpuset: '0' }).remove();
+    assert.ok(existsSync(join(fake.root, 'cpuset', 'berth')), 'made again on the next create');
+  });
+
   test('writes limits in kernel-safe order, the device whitelist, and cpuset values', () => {
     const { fake, driver } = setup(HOST_MOUNTS);
     const before = fake.snapshotOutsideBerth();

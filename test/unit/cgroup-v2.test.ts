@@ -46,6 +46,15 @@ describe('probe (v2)', () => {
 });
 
 describe('create (v2)', () => {
+  test('removeParentIfEmpty: keeps berth/ while a container cgroup is in it, removes it after', () => {
+    const { fake, driver } = setup();
+    const cg = driver.create('p1', { pids: 10 });
+    assert.equal(driver.removeParentIfEmpty(), false);
+    cg.remove();
+    assert.equal(driver.removeParentIfEmpty(), true);
+    assert.equal(existsSync(join(fake.root, 'berth')), false);
+  });
+
   test('attaches the device allow-list program to the new cgroup before anything joins it', () => {
     const { fake, driver } = setup();
     driver.create('dev1', {});
