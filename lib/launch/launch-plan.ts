@@ -16,7 +16,7 @@ import { planRootfs, type CgroupMount, type RootfsSource } from './rootfs-plan.j
 import type { NormalizedRunOptions } from './run-options.js';
 import { resolveRlimits } from './rlimits.js';
 import { resolveIdMaps } from './userns.js';
-import { readRootFile } from '../rootfs/root-files.js';
+import { readRootFiles } from '../rootfs/root-files.js';
 import { networkKind, type PreparedNetwork } from '../network/attach.js';
 import { renderResolvConf } from '../network/etc-files.js';
 import { netnsSysctlOps } from '../network/netns-sysctls.js';
@@ -77,19 +77,19 @@ function readSmallFile(path: string): string | undefined {
 }
 
 /**
- * A file of the container's root as the container will see it. An image or rootfs is read
+ * The container's /etc/passwd and /etc/group, as it will see them: an image or rootfs is read
  * confined to itself (its /etc may be a symlink to the host's: lib/rootfs/root-files.ts); the
  * host's own root is the host's.
  */
-function readContainerRootFile(root: LaunchRoot, relPath: string): string | undefined {
-  if (root.kind === 'host') return readSmallFile(`/${relPath}`);
-  return readRootFile(root.kind === 'layers' ? root.lowerDirs : [root.dir], `/${relPath}`);
+function readAccountFiles(root: LaunchRoot): [string | undefined, string | undefined] {
+  if (root.kind === 'host') return [readSmallFile('/etc/passwd'), readSmallFile('/etc/group')];
+  const [passwd, group] = readRootFiles(root.kind === 'layers' ? root.lowerDirs : [root.dir], ['/etc/passwd', '/etc/group']);
+  return [passwd, group];
 }
 
 function resolveIdentity(ctx: LaunchContext): ResolvedUser {
   const user = ctx.options.user ?? ctx.imageUser;
-  const passwd = readContainerRootFile(ctx.root, 'etc/passwd');
-  const group = readContainerRootFile(ctx.root, 'etc/group') ?? '';
+  const [passwd, group = ''] = readAccountFiles(ctx.root);
   if (user !== undefined && user !== '' && !/^\d+(:\d+)?$/.test(user) && passwd === undefined) {
     throw new NotFoundError(`user: unable to find user ${user}: no /etc/passwd in the root filesystem`, { option: 'user' });
   }

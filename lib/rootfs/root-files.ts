@@ -20,18 +20,32 @@ import { S_IFMT, S_IFREG } from '../image/overlay-format.js';
 export const ROOT_FILE_LIMIT = 4 * 1024 * 1024;
 
 /**
- * The content of `path` (absolute, as in the container) in the merged view of `layerDirs` (top
- * first; a `{ rootfs }` directory is one layer), or undefined when it is missing, not a regular
- * file, or names something outside through too many symlinks.
+ * The contents of `paths` (absolute, as in the container) in the merged view of `layerDirs`
+ * (top first; a `{ rootfs }` directory is one layer), each undefined when it is missing, not a
+ * regular file, or names something outside through too many symlinks. One view for all of
+ * them: a launch reads passwd and group, and opening the layers is most of the cost.
  */
-export function readRootFile(layerDirs: readonly string[], path: string, limit = ROOT_FILE_LIMIT): string | undefined {
+export function readRootFiles(layerDirs: readonly string[], paths: readonly string[], limit = ROOT_FILE_LIMIT): Array<string | undefined> {
   let tree: MergedView;
   try {
     tree = MergedView.open(layerDirs);
   } catch (error) {
-    if (isSystemError(error)) return undefined;
+    if (isSystemError(error)) return paths.map(() => undefined);
     throw error;
   }
+  try {
+    return paths.map((path) => readInView(tree, path, limit));
+  } finally {
+    tree.close();
+  }
+}
+
+/** One file of {@link readRootFiles}. */
+export function readRootFile(layerDirs: readonly string[], path: string, limit = ROOT_FILE_LIMIT): string | undefined {
+  return readRootFiles(layerDirs, [path], limit)[0];
+}
+
+function readInView(tree: MergedView, path: string, limit: number): string | undefined {
   try {
     const rel = tree.resolve(path);
     if (rel === null || rel === '') return undefined;
@@ -54,7 +68,5 @@ export function readRootFile(layerDirs: readonly string[], path: string, limit =
     // Swapped, removed or refused (a device or FIFO where a file was): as good as absent.
     if (isSystemError(error)) return undefined;
     throw error;
-  } finally {
-    tree.close();
   }
 }
