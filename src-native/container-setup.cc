@@ -26,7 +26,9 @@
 #include <cstddef>
 #include <cstring>
 
+#include "mount-attr.h"
 #include "raw-syscall.h"
+#include "raw-text.h"
 
 // <sys/mount.h> clashes with <linux/mount.h> on glibc 2.36, so define the one flag we need.
 #ifndef MNT_DETACH
@@ -42,33 +44,9 @@ namespace {
 
 using raw::Call;
 
-// ---- small freestanding helpers (no libc string functions: they are fine in practice, but
-// keeping the child self-contained makes the no-libc rule easy to audit) -------------------
-
-size_t Len(const char* s) {
-  size_t n = 0;
-  while (s[n] != '\0') ++n;
-  return n;
-}
-
-void Copy(char* dst, size_t cap, const char* src) {
-  size_t i = 0;
-  for (; src != nullptr && src[i] != '\0' && i + 1 < cap; ++i) dst[i] = src[i];
-  dst[i] = '\0';
-}
-
-// Writes the decimal digits of v and a NUL at buf.
-void AppendUint(char* buf, unsigned v) {
-  char digits[12];
-  int d = 0;
-  do {
-    digits[d++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  size_t n = 0;
-  while (d > 0) buf[n++] = digits[--d];
-  buf[n] = '\0';
-}
+using raw::AppendUint;
+using raw::Copy;
+using raw::Len;
 
 // "/proc/self/fd/<fd>": how mount(2) is pointed at an fd we resolved safely.
 void FdPath(char* buf, int fd) {
@@ -212,15 +190,6 @@ struct Child {
           "mount_setattr", path);
   }
 
-  static uint64_t AttrFromFlags(unsigned long flags, bool readonly) {
-    uint64_t a = 0;
-    if (readonly || (flags & MS_RDONLY)) a |= MOUNT_ATTR_RDONLY;
-    if (flags & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
-    if (flags & MS_NODEV) a |= MOUNT_ATTR_NODEV;
-    if (flags & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
-    return a;
-  }
-
   // Attaches a detached mount tree (from open_tree) onto a target fd.
   void MoveOnto(int tree_fd, int target_fd, const char* path) {
     Check(Call(SYS_move_mount, tree_fd, "", target_fd, "",
@@ -275,7 +244,7 @@ struct Child {
           tree = Call(SYS_open_tree, AT_FDCWD, op.source.c_str(),
                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op.recursive ? AT_RECURSIVE : 0));
           if (tree < 0) Fail(tree, "open_tree", op.source.c_str());
-          SetAttr(static_cast<int>(tree), AttrFromFlags(op.flags, op.readonly), op.recursive, op.source.c_str());
+          SetAttr(static_cast<int>(tree), MountAttrFromFlags(op.flags, op.readonly), op.recursive, op.source.c_str());
         }
         MoveOnto(static_cast<int>(tree), static_cast<int>(fd), target);
         raw::Close(static_cast<int>(tree));
@@ -481,7 +450,7 @@ struct Child {
     }
     Check(Call(SYS_fsconfig, static_cast<int>(fs), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0), "fsconfig(create)",
           target);
-    long mnt = Check(Call(SYS_fsmount, static_cast<int>(fs), FSMOUNT_CLOEXEC, AttrFromFlags(op.flags, false)),
+    long mnt = Check(Call(SYS_fsmount, static_cast<int>(fs), FSMOUNT_CLOEXEC, MountAttrFromFlags(op.flags, false)),
                      "fsmount", target);
     raw::Close(static_cast<int>(fs));
     Check(Call(SYS_move_mount, static_cast<int>(mnt), "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "move_mount",
@@ -541,20 +510,6 @@ struct Child {
     raw::Close(static_cast<int>(s));
   }
 
-  void ResetSignals() {
-    struct KernelSigaction {
-      void* handler;
-      unsigned long flags;
-      void* restorer;
-      uint64_t mask;
-    } dfl{};
-    dfl.handler = reinterpret_cast<void*>(SIG_DFL);
-    for (int sig = 1; sig < 65; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP) continue;
-      Call(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
-    }
-  }
-
   // Reads the parent's messages up to "go": idmapped layer trees ('L' + fds) may come first.
   void WaitForGo() {
     for (;;) {
@@ -596,7 +551,7 @@ struct Child {
   [[noreturn]] void Run() {
     // Signal handlers were copied from Node; a signal landing here would run libuv's handler
     // on memory shared with Node. The parent blocked all signals before clone().
-    ResetSignals();
+    ResetSignalDispositions();
     Call(SYS_umask, 0);
 
     // Wait until the parent has put us in our cgroups (and written id maps).

@@ -93,16 +93,7 @@ int ProcessMain(void*) {
   Call(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // Node ignores SIGPIPE, and ignored signals survive execve: the process gets Docker's
   // defaults. The mask (all blocked since the trampoline) is cleared just before its execve.
-  struct {
-    void* handler;
-    unsigned long flags;
-    void* restorer;
-    uint64_t mask;
-  } dfl{};
-  dfl.handler = reinterpret_cast<void*>(SIG_DFL);
-  for (int sig = 1; sig < 65; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) Call(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
-  }
+  ResetSignalDispositions();
   // Node's stdio must not travel on; the host's /dev/null stands in (a container's /dev/null
   // is whatever the container made of it).
   int devnull = static_cast<int>(Check(Call(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC), "open", "/dev/null"));
@@ -163,19 +154,7 @@ int ProcessMain(void*) {
     int pid;
   } __attribute__((packed)) payload{'P', static_cast<int>(pid)};
   int fds[2] = {pidfd, status[0]};
-  iovec iov{&payload, sizeof(payload)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(fds))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(fds));
-  __builtin_memcpy(CMSG_DATA(c), fds, sizeof(fds));
-  long sent = Call(SYS_sendmsg, kSyncFd, &msg, 0);
+  long sent = SendWithFds(kSyncFd, &payload, sizeof(payload), fds, 2);
   // Node never learnt of the process: it must not run.
   if (sent < 0) Call(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
   raw::ExitGroup(sent < 0 ? 125 : 0);

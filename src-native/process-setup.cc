@@ -14,17 +14,14 @@
 #include <time.h>
 
 #include "raw-syscall.h"
+#include "raw-text.h"
 
 namespace berth {
 namespace {
 
+using raw::AppendUint;
 using raw::Call;
-
-void Copy(char* dst, size_t cap, const char* src) {
-  size_t i = 0;
-  for (; src != nullptr && src[i] != '\0' && i + 1 < cap; ++i) dst[i] = src[i];
-  dst[i] = '\0';
-}
+using raw::Copy;
 
 class Setup {
  public:
@@ -86,22 +83,10 @@ class Setup {
     }
   }
 
-  // The tty master goes to the parent with a one-byte 'T' message (SCM_RIGHTS).
+  // The tty master goes to the parent with a one-byte 'T' message.
   void SendTtyMaster(int fd) {
     char tag = 'T';
-    iovec iov{&tag, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    __builtin_memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    Check(Call(SYS_sendmsg, ctx_->sync_fd, &msg, 0), "sendmsg", "tty");
+    Check(SendWithFds(ctx_->sync_fd, &tag, 1, &fd, 1), "sendmsg", "tty");
   }
 
   // A terminal from the container's own devpts instance: the master goes back to the parent
@@ -114,15 +99,7 @@ class Setup {
     Check(Call(SYS_ioctl, static_cast<int>(master), TIOCGPTN, &n), "ioctl(TIOCGPTN)", "/dev/ptmx");
     char name[32];
     Copy(name, sizeof(name), "/dev/pts/");
-    size_t len = 9;
-    char digits[12];
-    int d = 0;
-    do {
-      digits[d++] = static_cast<char>('0' + n % 10);
-      n /= 10;
-    } while (n != 0);
-    while (d > 0) name[len++] = digits[--d];
-    name[len] = '\0';
+    AppendUint(name + 9, n);
     long slave = Check(Call(SYS_openat, AT_FDCWD, name, O_RDWR | O_NOCTTY | O_CLOEXEC), "open", name);
     winsize ws{};
     ws.ws_row = spec_->tty_rows;
@@ -171,16 +148,8 @@ class Setup {
     char buf[16];
     int v = spec_->oom_score_adj;
     size_t n = 0;
-    bool neg = v < 0;
-    unsigned u = static_cast<unsigned>(neg ? -v : v);
-    char tmp[12];
-    int d = 0;
-    do {
-      tmp[d++] = static_cast<char>('0' + u % 10);
-      u /= 10;
-    } while (u != 0);
-    if (neg) buf[n++] = '-';
-    while (d > 0) buf[n++] = tmp[--d];
+    if (v < 0) buf[n++] = '-';
+    n += AppendUint(buf + n, static_cast<unsigned>(v < 0 ? -v : v));
     raw::Write(static_cast<int>(fd), buf, n);
     raw::Close(static_cast<int>(fd));
   }
@@ -291,6 +260,37 @@ void ReportAndExit(int sync_fd, ChildReportKind kind, long neg_errno, const char
   Copy(report.path, sizeof(report.path), path);
   raw::Write(sync_fd, &report, sizeof(report));
   raw::ExitGroup(kind == ChildReportKind::kNotFound ? 127 : 126);
+}
+
+long SendWithFds(int sock, const void* payload, size_t len, const int* fds, int count) {
+  iovec iov{const_cast<void*>(payload), len};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (count > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(count * sizeof(int));
+    __builtin_memcpy(CMSG_DATA(c), fds, count * sizeof(int));
+  }
+  return Call(SYS_sendmsg, sock, &msg, 0);
+}
+
+void ResetSignalDispositions() {
+  struct {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } dfl{};
+  dfl.handler = reinterpret_cast<void*>(SIG_DFL);
+  for (int sig = 1; sig < 65; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) Call(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+  }
 }
 
 int64_t RawNowNs() {

@@ -82,6 +82,14 @@ struct ProcessContext {
 [[noreturn]] void ReportAndExit(int sync_fd, ChildReportKind kind, long neg_errno, const char* syscall,
                                 const char* path);
 
+// One message on a unix socket: `payload` with up to two descriptors (SCM_RIGHTS). Returns
+// sendmsg's result or -errno.
+long SendWithFds(int sock, const void* payload, size_t len, const int* fds, int count);
+
+// Every signal back to its default disposition: Node's handlers must not run in a child that
+// shares its memory, and signals Node ignores (SIGPIPE) would stay ignored across execve.
+void ResetSignalDispositions();
+
 // Monotonic nanoseconds through the raw syscall (no vDSO: there may be no libc to find it).
 int64_t RawNowNs();
 

@@ -1,6 +1,7 @@
 #include "spawn.h"
 
 #include "clone3-vm.h"
+#include "mount-attr.h"
 #include "spawn-io.h"
 #include "netns-pool.h"
 
@@ -69,16 +70,6 @@ bool SendTrees(int sock, char tag, const std::vector<int>& trees, const char* wh
     }
   }
   return true;
-}
-
-// MS_* flags of a mount op as mount_setattr attributes.
-uint64_t MountAttrFromFlags(unsigned long flags, bool readonly) {
-  uint64_t a = 0;
-  if (readonly || (flags & MS_RDONLY)) a |= MOUNT_ATTR_RDONLY;
-  if (flags & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
-  if (flags & MS_NODEV) a |= MOUNT_ATTR_NODEV;
-  if (flags & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
-  return a;
 }
 
 // In a user namespace the container's root is an unprivileged host id, so image layers owned by
