@@ -138,6 +138,12 @@ export function newFdsSince(before: readonly OpenFd[]): OpenFd[] {
   return openFds().filter((f) => !had.has(`${f.fd}:${f.target}`));
 }
 
+/** How many threads this process has now. libuv starts its pool on first use: tests that
+ * compare counts start it first (any `fs.promises` call) so that it does not count. */
+export function threadCount(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
 /** A process as /proc/<pid>/stat describes it. */
 export interface ProcInfo {
   pid: number;

@@ -6,15 +6,8 @@ import { planLaunch } from '../../lib/launch/launch-plan.js';
 import { normalizeRunOptions } from '../../lib/launch/run-options.js';
 import { native } from '../../lib/native.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { cgroup2Mount } from '../helpers/cgroup2-mount.js';
 
-/** A cgroup2 mount of this host: the unified root on v2, /sys/fs/cgroup/unified on hybrid hosts. */
-function cgroup2Mount(): string | undefined {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (post?.startsWith('cgroup2 ')) return pre!.split(' ')[4];
-  }
-  return undefined;
-}
 
 const mount = cgroup2Mount();
 const skip = kernelSkipReason() || (mount ? false : 'no cgroup2 mount on this host');

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,7 @@ import { normalizeRunOptions } from '../../lib/launch/run-options.js';
 import { nodeCgroupFs } from '../../lib/cgroup/index.js';
 import { native } from '../../lib/native.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { cgroup2Mount } from '../helpers/cgroup2-mount.js';
 
 const skip = kernelSkipReason();
 
@@ -82,14 +83,6 @@ describe('devices: every writable filesystem is nodev and nosuid', { skip }, () 
   });
 });
 
-/** A cgroup2 mount of this host: the unified root on v2, /sys/fs/cgroup/unified on hybrid hosts. */
-function cgroup2Mount(): string | undefined {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (post?.startsWith('cgroup2 ')) return pre!.split(' ')[4];
-  }
-  return undefined;
-}
 
 const mount = cgroup2Mount();
 

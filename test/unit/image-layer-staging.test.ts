@@ -15,7 +15,7 @@ import { stageLayer } from '../../lib/image/layer-staging.js';
 import { native } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 import { buildTar } from '../helpers/tar-builder.js';
-import { newFdsSince, openFds } from '../helpers/leaks.js';
+import { newFdsSince, openFds, threadCount } from '../helpers/leaks.js';
 
 let dir: string;
 before(async () => {
@@ -34,7 +34,6 @@ async function store(fake: NativeFake): Promise<ContentStore> {
 
 const chainId = `sha256:${'c'.repeat(64)}`;
 const layer = { digest: `sha256:${'d'.repeat(64)}`, mediaType: 'application/vnd.oci.image.layer.v1.tar', chainId };
-const threadCount = () => readdirSync('/proc/self/task').length;
 
 /** A layer with directories, small files (the write pool's) and one large, streamed file. */
 const tar = buildTar([

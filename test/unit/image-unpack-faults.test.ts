@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { LayerApplier, applyLayer } from '../../lib/image/unpack.js';
 import { native, type FsEntrySpec } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 import { buildTar } from '../helpers/tar-builder.js';
-import { newFdsSince, openFds } from '../helpers/leaks.js';
+import { newFdsSince, openFds, threadCount } from '../helpers/leaks.js';
 
 let work: string;
 before(async () => {
@@ -29,7 +29,6 @@ before(async () => {
 after(() => rmSync(work, { recursive: true, force: true }));
 
 let n = 0;
-const threadCount = () => readdirSync('/proc/self/task').length;
 
 async function applyWith(fake: NativeFake, tar: Buffer, parallel: number): Promise<unknown> {
   const dir = join(work, `d${n++}`);
