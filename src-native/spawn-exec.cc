@@ -98,19 +98,6 @@ bool WriteAllFd(int fd, const std::string& data) {
   return true;
 }
 
-bool WriteText(const std::string& path, const std::string& text, NativeError* error) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    SetError(error, errno, "open", path);
-    return false;
-  }
-  bool ok = WriteAllFd(fd, text);
-  int err = errno;
-  close(fd);
-  if (!ok) SetError(error, err != 0 ? err : EIO, "write", path);
-  return ok;
-}
-
 }  // namespace
 
 SpawnResult SpawnExec(const LaunchSpec& spec, NativeError* error) {
@@ -194,7 +181,7 @@ SpawnResult SpawnExec(const LaunchSpec& spec, NativeError* error) {
   // The process inherits the helper's cgroups: join them before "go", as the helper's pid.
   std::string pid_text = std::to_string(helper_pid);
   for (const std::string& procs : spec.cgroup_procs) {
-    if (!WriteText(procs, pid_text, error)) {
+    if (!WriteKernelFile(procs, pid_text, error)) {
       fail();
       return result;
     }

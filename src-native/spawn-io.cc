@@ -19,6 +19,22 @@ void SetError(NativeError* e, int err, const char* syscall, const std::string& p
   e->path = path;
 }
 
+bool WriteKernelFile(const std::string& path, const std::string& content, NativeError* e) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    SetError(e, errno, "open", path);
+    return false;
+  }
+  ssize_t w = write(fd, content.data(), content.size());
+  int err = errno;
+  close(fd);
+  if (w != static_cast<ssize_t>(content.size())) {
+    SetError(e, w < 0 ? err : EIO, "write", path);
+    return false;
+  }
+  return true;
+}
+
 void CloseIf(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;

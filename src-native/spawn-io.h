@@ -15,6 +15,10 @@ namespace berth {
 void SetError(NativeError* e, int err, const char* syscall, const std::string& path);
 void CloseIf(int& fd);
 
+// Writes `content` to an existing kernel file (uid_map, cgroup.procs) in one write(2): the
+// kernel parses each write as a whole value.
+bool WriteKernelFile(const std::string& path, const std::string& content, NativeError* error);
+
 // Reaps a child that failed before exec, so that no zombie is left behind. Only for children
 // that berth itself is killing or that cannot be stopped from a container (see WaitReadable).
 void Reap(int pidfd);

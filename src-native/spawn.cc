@@ -32,21 +32,6 @@ constexpr size_t kChildStackSize = 256 * 1024;
 // How long a container's own setup (mounts, pivot, credentials) may take before berth gives up.
 constexpr int64_t kSetupDeadlineNs = 60LL * 1000 * 1000 * 1000;
 
-bool WriteFile(const std::string& path, const std::string& content, NativeError* e) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    SetError(e, errno, "open", path);
-    return false;
-  }
-  ssize_t w = write(fd, content.data(), content.size());
-  int err = errno;
-  close(fd);
-  if (w != static_cast<ssize_t>(content.size())) {
-    SetError(e, w < 0 ? err : EIO, "write", path);
-    return false;
-  }
-  return true;
-}
 
 // Sends descriptors to the child as `tag` messages (SCM_RIGHTS carries at most 253 a message).
 bool SendTrees(int sock, char tag, const std::vector<int>& trees, const char* what, NativeError* error) {
@@ -314,8 +299,8 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   std::string proc = "/proc/" + std::to_string(pid) + "/";
   if (!spec.uid_map.empty()) {
-    if (!WriteFile(proc + "uid_map", spec.uid_map, error) ||
-        !WriteFile(proc + "gid_map", spec.gid_map, error)) {
+    if (!WriteKernelFile(proc + "uid_map", spec.uid_map, error) ||
+        !WriteKernelFile(proc + "gid_map", spec.gid_map, error)) {
       abort_child();
       return result;
     }
@@ -323,7 +308,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   std::string pid_text = std::to_string(pid);
   // Born in its cgroup (clone3): no migration, so no wait on the threadgroup rwsem.
   for (const auto& procs : in_cgroup ? std::vector<std::string>{} : spec.cgroup_procs) {
-    if (!WriteFile(procs, pid_text, error)) {
+    if (!WriteKernelFile(procs, pid_text, error)) {
       abort_child();
       return result;
     }
