@@ -239,7 +239,8 @@ describe('nothing survives a batch of runs', { skip }, () => {
 });
 
 describe('the whole suite leaves no berth cgroup behind', { skip }, () => {
-  // The last file of `npm test`: every earlier file's containers are gone by now. berth keeps its
+  // `npm test` runs this file alone, after all the others (scripts/run-tests.sh): every other
+  // file's containers are gone by now. berth keeps its
   // `berth` parent cgroups between containers (as Docker keeps /docker); the suite removes them
   // at its end, and a container cgroup left in one (empty, or ours) is a leak of some test.
   test('no container cgroup is left; the berth parents are removed', async () => {
