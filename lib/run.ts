@@ -12,12 +12,15 @@ export type { OutputOf, RunResult };
 
 /**
  * Whether the options name a network or a container (`network: 'bridge'`, `'container:web'`,
- * `networks: ['backend']`) without a `Network` object to say whose: names resolve in a runtime.
+ * `networks: ['backend']`, or `ports` alone, which mean the default `bridge`) without a `Network` object to say whose: names resolve in a runtime.
  */
 function namesNetworks(options: RunOptions | undefined): boolean {
   if (!options) return false;
-  const { network, networks } = options;
-  const named = (typeof network === 'string' && network !== 'none' && network !== 'host') || (Array.isArray(networks) && networks.length > 0);
+  const { network, networks, ports } = options;
+  const hasNetworks = Array.isArray(networks) && networks.length > 0;
+  // Published ports without a network put the container on the default `bridge` network.
+  const publishes = network === undefined && !hasNetworks && Array.isArray(ports) && ports.length > 0;
+  const named = (typeof network === 'string' && network !== 'none' && network !== 'host') || hasNetworks || publishes;
   return named && networkServiceOf(options) === undefined;
 }
 

@@ -21,13 +21,12 @@ import { allocateAddress } from './ipam.js';
 import { claimHostPorts } from './ports.js';
 import { findNetwork, isLive, poolOf, refName } from './network-records.js';
 import type { EndpointRecord, EndpointTable, NetworkRecord, NetworkState, NetworkStore } from './network-store.js';
-import type { NetworkRef, NormalizedPort, PublishedPort } from './types.js';
+import { DEFAULT_NETWORK, type NetworkRef, type NormalizedPort, type PublishedPort } from './types.js';
 
 /** How long a released veth may linger with its dying namespace before berth deletes it. */
 const VETH_GRACE_MS = 2000;
 
-/** The name of every runtime's default network (Docker's `bridge`). */
-export const DEFAULT_NETWORK = 'bridge';
+export { DEFAULT_NETWORK } from './types.js';
 
 /** One network a launch attaches to. */
 export interface AttachmentRequest {

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
 import { normalizeExposedPorts, normalizePorts } from './ports.js';
-import type { NetworkAttachmentOptions, NetworkMode, NetworkRef, NormalizedPort, PortProtocol, PortSpec } from './types.js';
+import { DEFAULT_NETWORK, type NetworkAttachmentOptions, type NetworkMode, type NetworkRef, type NormalizedPort, type PortProtocol, type PortSpec } from './types.js';
 
 /** Something holding a `service` (a `Network`): the runtime a network option belongs to. */
 type WithService = { service?: unknown };
@@ -27,7 +27,8 @@ export interface NetworkRunOptions {
   /** More networks (or, without `network`, the networks), each with optional `aliases` and a static `ip`. */
   networks?: Array<NetworkRef | NetworkAttachmentOptions>;
   /**
-   * Published ports (bridge networks): `{ container: 8080, host?: 0 | 18080, hostIp?, protocol? }`
+   * Published ports (bridge networks; without `network` or `networks`, the container joins the
+   * default `'bridge'` network, as Docker's `-p`): `{ container: 8080, host?: 0 | 18080, hostIp?, protocol? }`
    * or Docker's `'127.0.0.1:18080:8080/udp'`. `host` 0 or absent picks a free port. A host port
    * in use fails the start with a ConflictError.
    *
@@ -118,8 +119,9 @@ function checkExtraHosts(v: unknown): Array<{ host: string; ip: string }> {
 }
 
 /**
- * Validates the networking options. `network` defaults to `'none'` (only loopback), `ports`
- * need a bridge network, `container:<id>` excludes options that would change the joined
+ * Validates the networking options. `network` defaults to `'none'` (only loopback), or to
+ * `'bridge'` when `ports` are published without a network (Docker's default); `ports` need a
+ * bridge network, `container:<id>` excludes options that would change the joined
  * namespace (`hostname`, `ports`, `dns`, `extraHosts`, as Docker).
  * @throws ValidationError naming the option.
  */
@@ -166,6 +168,11 @@ export function normalizeNetworkOptions(o: NetworkRunOptions): NormalizedNetwork
   }
   if (o.ports !== undefined) {
     out.ports = normalizePorts(o.ports);
+    if (out.ports.length > 0 && n === undefined && o.networks === undefined) {
+      // Docker's rule: publishing without naming a network means the default bridge network.
+      kind = 'bridge';
+      out.network = DEFAULT_NETWORK;
+    }
     if (out.ports.length > 0 && kind !== 'bridge') {
       throw new ValidationError('ports', `publishing ports needs a bridge network (network: "bridge" or a network name); network is "${kind === 'container' ? (n as string) : kind}"`);
     }

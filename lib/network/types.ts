@@ -5,6 +5,9 @@
  * @module
  */
 
+/** The name of every runtime's default network (Docker's `bridge`), made on first use. */
+export const DEFAULT_NETWORK = 'bridge';
+
 export type PortProtocol = 'tcp' | 'udp';
 
 /** A published port: connections to `hostIp:host` reach the container's `container` port. */

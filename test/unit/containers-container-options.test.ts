@@ -51,7 +51,7 @@ describe('create options', () => {
       [{ image: 'x', mounts: [{ type: 'volume', source: '/srv/data', target: '/data' }] }, /^mounts\[0\]\.source: invalid volume name.*bind/],
       [{ image: 'x', volumesFrom: 'db' }, /^volumesFrom: must be an array/],
       [{ image: 'x', volumesFrom: ['db:rx'] }, /^volumesFrom\[0\]: invalid volumesFrom/],
-      [{ image: 'x', ports: [8080] }, /^ports: publishing ports needs a bridge network/],
+      [{ image: 'x', network: 'none', ports: [8080] }, /^ports: publishing ports needs a bridge network/],
       [{ image: 'x', network: 'container:db', hostname: 'h' }, /^hostname: conflicts with network/],
     ];
     for (const [opts, re] of bad) assert.throws(() => normalizeCreateOptions(opts as never), (e: Error) => e instanceof ValidationError && re.test(e.message), JSON.stringify(opts));

@@ -14,6 +14,16 @@ const invalid = (options: unknown, option: string, re?: RegExp) =>
   );
 
 describe('ports', () => {
+  it('without a network, put the container on the default bridge network (Docker\'s -p); none stays the default otherwise', () => {
+    const published = normalizeRunOptions({ ports: ['8080'] });
+    assert.equal(published.network, 'bridge');
+    assert.equal(networkKind(published), 'bridge');
+    assert.equal(normalizeRunOptions({ ports: [] }).network, undefined);
+    assert.equal(networkKind(normalizeRunOptions({})), 'none');
+    assert.equal(normalizeRunOptions({ network: 'mynet', ports: [80] }).network, 'mynet');
+    assert.equal(normalizeRunOptions({ networks: ['mynet'], ports: [80] }).network, undefined);
+  });
+
   it('accepts objects, numbers and Docker\'s -p syntax, with Docker\'s defaults but loopback', () => {
     assert.deepEqual(normalizePorts([8080, '80', '18080:80', '127.0.0.1:18081:81/udp', '127.0.0.1::82', { container: 83, host: 0, hostIp: '127.0.0.1', protocol: 'udp' }, { container: 84 }]), [
       { container: 8080, host: 0, hostIp: '127.0.0.1', protocol: 'tcp' },
@@ -102,7 +112,8 @@ describe('network options', () => {
     invalid({ networks: [{ network: 'a', ip: '10.0.0.300' }] }, 'networks[0].ip');
     invalid({ networks: [{ network: 'a', aliases: ['bad alias'] }] }, 'networks[0].aliases[0]');
     invalid({ networks: [{ network: 'a', alias: ['x'] }] }, 'networks[0].alias');
-    invalid({ ports: [80] }, 'ports', /needs a bridge network/);
+    invalid({ network: 'none', ports: [80] }, 'ports', /needs a bridge network.*network is "none"/);
+    invalid({ networks: [], ports: [80] }, 'ports', /needs a bridge network/);
     invalid({ network: 'host', ports: [80] }, 'ports', /network is "host"/);
     invalid({ network: 'container:x1', ports: [80] }, 'ports');
     invalid({ network: 'container:x1', hostname: 'h' }, 'hostname', /conflicts/);
