@@ -93,6 +93,13 @@ export interface ContainerRemoveOptions {
 export type { AttachSession } from './supervisor.js';
 
 const POLL_MS = 100;
+/** How long an exit may take to be recorded after SIGKILL before kill()/stop() give up. */
+const KILL_EXIT_MS = 10_000;
+
+/** Whether the state shows the run of `before` ended: not active any more, or a later exit recorded. */
+function exitRecordedSince(before: ContainerState): (s: ContainerState | undefined) => boolean {
+  return (s) => !s || !isActive(s.status) || (s.finishedAt !== before.finishedAt && s.pid !== before.pid);
+}
 
 function launchRoot(record: ContainerRecord): LaunchRoot {
   const s = record.source;
@@ -452,8 +459,11 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   }
 
   /**
-   * Stops the container: its stop signal, then SIGKILL after `timeout` ms (default 10 s). A
-   * container that is not running is left as it is (Docker's no-op). No restart policy applies.
+   * Stops the container: its stop signal, then SIGKILL after `timeout` ms (default 10 s), and
+   * resolves once the exit is recorded (so `start()` may follow at once). A container that is
+   * not running is left as it is (Docker's no-op). No restart policy applies.
+   * @throws ValidationError for a bad `timeout` or `signal`; SystemError EBUSY when it has not
+   *   exited 10 s after SIGKILL.
    */
   async stop(options: StopOptions = {}): Promise<void> {
     const { record, state } = await this.read();
@@ -468,11 +478,20 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const now = await this.#state();
     this.#signal(sig, now);
     await this.#thawIfPaused(record);
-    if (await this.#waitFor((s) => !s || !isActive(s.status), timeout)) return;
+    if (await this.#waitFor(exitRecordedSince(now), timeout)) return;
     this.#signal(9, await this.#state());
     await this.#thawIfPaused(record);
-    if (!(await this.#waitFor((s) => !s || !isActive(s.status), 10_000))) {
-      throw new SystemError('EBUSY', `container ${this.#name} did not exit 10 s after SIGKILL (a process stuck in the kernel?)`);
+    await this.#untilExitRecorded(now);
+  }
+
+  /**
+   * After a SIGKILL: resolves once the exit is in the state (recorded by the supervising
+   * object, the detached monitor or reconciliation), so that `start()` may follow at once.
+   * Bounded: a process stuck in the kernel (D state) never dies, and the caller must learn it.
+   */
+  async #untilExitRecorded(before: ContainerState): Promise<void> {
+    if (!(await this.#waitFor(exitRecordedSince(before), KILL_EXIT_MS))) {
+      throw new SystemError('EBUSY', `container ${this.#name} did not exit ${KILL_EXIT_MS / 1000} s after SIGKILL (a process stuck in the kernel?)`);
     }
   }
 
@@ -492,9 +511,12 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   }
 
   /**
-   * Sends a signal to the container's PID 1 (default SIGKILL). SIGKILL and the stop signal
-   * count as a manual stop: no restart policy applies afterwards.
-   * @throws ConflictError when the container is not running.
+   * Sends a signal to the container's PID 1 (default SIGKILL) and resolves once it is
+   * delivered; for SIGKILL, once the exit is recorded (Docker's behaviour), so `start()` may
+   * follow at once. SIGKILL and the stop signal count as a manual stop: no restart policy
+   * applies afterwards.
+   * @throws ConflictError when the container is not running; SystemError EBUSY when it has
+   *   not exited 10 s after SIGKILL (a process stuck in the kernel).
    */
   async kill(signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     const name = signalName(signal, 'signal');
@@ -507,11 +529,15 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
         if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
       });
     }
-    if (!this.#signal(sig, await this.#state())) {
+    const before = await this.#state();
+    if (!this.#signal(sig, before)) {
       const s = await this.#state();
       if (isActive(s.status)) throw new ConflictError(`container ${record.name} is not running (its process is gone)`);
     }
-    if (sig === 9) await this.#thawIfPaused(record);
+    if (sig === 9) {
+      await this.#thawIfPaused(record);
+      await this.#untilExitRecorded(before);
+    }
   }
 
   /** `stop()` then `start()`; emits `restart`. */
