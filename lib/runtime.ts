@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunOptions, RunSource } from './launch/run-options.js';
-import { NotFoundError, ValidationError, isBerthError } from './errors.js';
+import { ConflictError, NotFoundError, ValidationError, isBerthError } from './errors.js';
 import { ImageService } from './image/image-service.js';
 import { ContainerService } from './containers/container-service.js';
 import type { EventSubscription, EventsOptions } from './containers/events.js';
@@ -32,29 +32,77 @@ export interface RuntimeOptions {
 /** The default state directory (root-owned, like Docker's /var/lib/docker). */
 export const DEFAULT_ROOT = '/var/lib/berth';
 
-/** A berth state directory and the services over it. */
-export class Runtime {
+/**
+ * A berth state directory and the services over it.
+ *
+ * Nothing a runtime holds keeps Node's event loop alive once no container of lifetime
+ * `'process'` runs; {@link Runtime.close} (or `await using rt = await Runtime.open()` on Node 24)
+ * also ends event subscriptions and pending policy restarts, and makes later use an error.
+ */
+export class Runtime implements AsyncDisposable {
   /** The state directory. */
   readonly root: string;
-  /** Images: pull, push, list, inspect, tag, remove, save/load, unpack. */
-  readonly images: ImageService;
-  /** Volumes: create, get, list, inspect, remove, prune; typed events. */
-  readonly volumes: VolumeService;
-  /** Containers: create, get, list; each a `Container` with Docker's lifecycle. */
-  readonly containers: ContainerService;
-  /** Networks: bridge networks with IPAM, NAT, names and published ports. */
-  readonly networks: NetworkService;
+  readonly #images: ImageService;
+  readonly #volumes: VolumeService;
+  readonly #containers: ContainerService;
+  readonly #networks: NetworkService;
+  #closing: Promise<void> | undefined;
 
   private constructor(root: string, options: RuntimeOptions = {}) {
     this.root = root;
     // A layer a container was created from stays on disk while the container exists.
-    this.images = new ImageService(root, {
-      isLayerInUse: (chainId) => this.containers.layerInUse(chainId),
+    this.#images = new ImageService(root, {
+      isLayerInUse: (chainId) => this.#containers.layerInUse(chainId),
       ...(options.maxLayerSize !== undefined ? { maxLayerSize: options.maxLayerSize } : {}),
     });
-    this.volumes = new VolumeService(root);
-    this.networks = new NetworkService(root);
-    this.containers = new ContainerService(root, { images: this.images, volumes: this.volumes, networks: this.networks });
+    this.#volumes = new VolumeService(root);
+    this.#networks = new NetworkService(root);
+    this.#containers = new ContainerService(root, { images: this.#images, volumes: this.#volumes, networks: this.#networks });
+  }
+
+  /** @throws ConflictError once the runtime is closed. */
+  #open<T>(service: T, what: string): T {
+    if (this.#closing) throw new ConflictError(`runtime ${this.root} is closed: ${what} cannot be used after close()`);
+    return service;
+  }
+
+  /** Images: pull, push, list, inspect, tag, remove, save/load, unpack. @throws ConflictError after {@link close}. */
+  get images(): ImageService {
+    return this.#open(this.#images, 'images');
+  }
+
+  /** Volumes: create, get, list, inspect, remove, prune; typed events. @throws ConflictError after {@link close}. */
+  get volumes(): VolumeService {
+    return this.#open(this.#volumes, 'volumes');
+  }
+
+  /** Containers: create, get, list; each a `Container` with Docker's lifecycle. @throws ConflictError after {@link close}. */
+  get containers(): ContainerService {
+    return this.#open(this.#containers, 'containers');
+  }
+
+  /** Networks: bridge networks with IPAM, NAT, names and published ports. @throws ConflictError after {@link close}. */
+  get networks(): NetworkService {
+    return this.#open(this.#networks, 'networks');
+  }
+
+  /**
+   * Releases what this runtime holds in this process: event subscriptions end (their loops
+   * finish), policy restarts this process was about to make are cancelled (the container is
+   * recorded exited). Containers of lifetime `'process'` that still run stay supervised until
+   * they exit, and keep Node alive until then: stop them first to let the process end.
+   * Detached containers are not touched. A second `close()` is a no-op (it resolves with the
+   * first); any other use of the runtime afterwards throws a `ConflictError`. Objects obtained
+   * before (a `Container`, a service) are not closed by it.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#containers.close();
+    return this.#closing;
+  }
+
+  /** `await using rt = await Runtime.open()` (Node 24, or a transpiler): {@link close} at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**
@@ -89,6 +137,7 @@ export class Runtime {
    * files gets a copy of them; anonymous volumes last as long as the run.
    */
   async run<O extends RunOptions = RunOptions>(source: RunSource, cmd?: string[] | null, options?: O): Promise<RunResult<OutputOf<O>>> {
+    this.#open(this, 'run()');
     if (typeof source !== 'string') {
       const dir = typeof source === 'object' && source !== null ? (source as { rootfs?: unknown }).rootfs : undefined;
       // An invalid source is left to launchRootOf(), which names the problem; copy-up reads a valid one.

@@ -306,6 +306,15 @@ export class ContainerService {
     return out.sort((a, b) => b.created.localeCompare(a.created)).map(({ created: _c, ...s }) => s);
   }
 
+  /**
+   * @internal `rt.close()`: ends the event subscriptions and cancels pending policy restarts.
+   * Running `'process'` containers stay supervised until they exit.
+   */
+  async close(): Promise<void> {
+    this.#hub.closeAll();
+    for (const c of this.#objects.values()) await c.abandonPendingRestart();
+  }
+
   /** Every container event of this runtime, from now on. */
   events(options: EventsOptions = {}): EventSubscription {
     return this.#hub.subscribe(options);

@@ -115,6 +115,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   #live: Supervisor | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #backoffMs = 0;
+  /** Set by `rt.close()`: no policy restart is scheduled from this process any more. */
+  #runtimeClosed = false;
   /** Wakes waiters when this process changes the state. */
   #changed = new EventEmitter<{ changed: [] }>();
 
@@ -335,7 +337,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     try {
       await this.#withLock(async (rec, state) => {
         record = rec;
-        restart = shouldRestart(rec.restart, { exitCode: exit.exitCode, manuallyStopped: state.manuallyStopped, retries: state.retries });
+        restart = !this.#runtimeClosed && shouldRestart(rec.restart, { exitCode: exit.exitCode, manuallyStopped: state.manuallyStopped, retries: state.retries });
         const next: ContainerState = {
           ...state,
           status: state.status === 'removing' ? 'removing' : restart ? 'restarting' : 'exited',
@@ -929,6 +931,24 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     } catch (error) {
       if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
     }
+  }
+
+  /**
+   * @internal The runtime is closing: policy restarts this object was about to make, or would
+   * make after the exit of the run it supervises, will not happen (their timers would keep Node
+   * alive); the state says the container exited. A run it supervises goes on until it exits.
+   */
+  async abandonPendingRestart(): Promise<void> {
+    this.#runtimeClosed = true;
+    if (!this.#restartTimer) return;
+    this.#cancelRestart();
+    await this.#withLock(async (_r, s) => {
+      if (s.status !== 'restarting' || s.owner?.pid !== process.pid) return;
+      const next: ContainerState = { ...s, status: 'exited', error: 'the runtime was closed before the policy restart' };
+      delete next.owner;
+      await this.#ctx.store.writeState(this.id, next);
+    }).catch(() => {});
+    this.#changed.emit('changed');
   }
 
   /** @internal Whether this object supervises a run. */

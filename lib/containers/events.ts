@@ -158,4 +158,9 @@ export class EventHub {
   unsubscribe(sub: EventSubscription): void {
     this.#subs.delete(sub);
   }
+
+  /** Ends every subscription (their iterations finish after the events already queued). */
+  closeAll(): void {
+    for (const s of [...this.#subs]) s.close();
+  }
 }

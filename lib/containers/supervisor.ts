@@ -7,7 +7,6 @@
  * @module
  */
 import { PassThrough, type Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cgroup } from '../cgroup/index.js';
 import type { ContainerProcess, ExitStatus } from '../launch/container-process.js';
 import type { PreparedNetwork } from '../network/attach.js';
@@ -132,9 +131,13 @@ export class Supervisor {
 
   async #exited(status: ExitStatus): Promise<void> {
     this.#health?.stop();
+    // The bound is cleared once the log drains: a pending timer would keep Node alive for 2 s
+    // after the last container of a process exited.
+    let bound: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([this.#log.drained, sleep(2000)]);
+      await Promise.race([this.#log.drained, new Promise<void>((resolve) => (bound = setTimeout(resolve, 2000)))]);
     } finally {
+      clearTimeout(bound);
       this.#log.close();
     }
     for (const end of this.#attachments) end();
