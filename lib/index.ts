@@ -64,7 +64,7 @@ export { EventSubscription, type ContainerAction, type ContainerEvents, type Eve
 export type { ExecOptions, ExecResult, ExecSession } from './containers/exec.js';
 export type { HealthcheckOptions, HealthLogEntry, HealthState, HealthStatus } from './containers/healthcheck.js';
 export type { ContainerInspect } from './containers/inspect.js';
-export type { EndpointSettings, NetworkSettings, PortBinding } from './containers/container-network.js';
+export type { EndpointSettings, NetworkSettings, PortBinding, SummaryPort } from './containers/container-network.js';
 export { ContainerLogs, type LogEntry, type LogsOptions } from './containers/log-reader.js';
 export type { RestartPolicy, RestartPolicyInput } from './containers/restart-policy.js';
 export type { ContainerStats } from './containers/stats.js';

@@ -132,3 +132,34 @@ export function portKey(port: number | string, protocol?: 'tcp' | 'udp'): string
 export function bindingsOf(settings: Pick<NetworkSettings, 'Ports'>, key: string): PortBinding[] {
   return (settings.Ports[key] ?? []).map((b) => ({ hostIp: b.HostIp, hostPort: Number(b.HostPort) }));
 }
+
+/** One row of `containers.list()[i].Ports` (Docker's `ContainerSummary.Ports`, `docker ps`). */
+export interface SummaryPort {
+  /** The host address of a published port; absent for a port that is only exposed. */
+  IP?: string;
+  /** The port inside the container. */
+  PrivatePort: number;
+  /** The host port; absent for a port that is only exposed. */
+  PublicPort?: number;
+  Type: 'tcp' | 'udp';
+}
+
+/** Docker's `ContainerSummary.Ports` from `NetworkSettings.Ports`: one row per binding, one per exposed-only port. */
+export function summaryPorts(settings: Pick<NetworkSettings, 'Ports'>): SummaryPort[] {
+  const out: SummaryPort[] = [];
+  for (const [key, bindings] of Object.entries(settings.Ports)) {
+    const [port, proto] = key.split('/');
+    const base = { PrivatePort: Number(port), Type: proto === 'udp' ? ('udp' as const) : ('tcp' as const) };
+    if (!bindings || bindings.length === 0) out.push(base);
+    else for (const b of bindings) out.push({ IP: b.HostIp, ...base, PublicPort: Number(b.HostPort) });
+  }
+  return out.sort((a, b) => a.PrivatePort - b.PrivatePort || a.Type.localeCompare(b.Type) || (a.PublicPort ?? 0) - (b.PublicPort ?? 0));
+}
+
+/**
+ * The address to reach a published binding from this host: its `hostIp`, or `127.0.0.1` for a
+ * binding on every address (`0.0.0.0`), which includes loopback.
+ */
+export function reachableHost(hostIp: string): string {
+  return hostIp === '' || hostIp === '0.0.0.0' ? '127.0.0.1' : hostIp;
+}

@@ -17,7 +17,7 @@ import type { NetnsHolder, NetworkService } from '../network/network-service.js'
 import type { VolumesFromSource } from '../volumes/volume-mounts.js';
 import type { VolumeService } from '../volumes/volume-service.js';
 import { Container, type ContainerContext } from './container.js';
-import { forgetContainerNetwork, releaseContainerNetwork } from './container-network.js';
+import { forgetContainerNetwork, networkSettingsOf, releaseContainerNetwork, summaryPorts, type NetworkSettings, type SummaryPort } from './container-network.js';
 import { normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
 import { allocateAutoRange, releaseAutoRange } from '../launch/userns.js';
 import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
@@ -25,7 +25,7 @@ import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from '.
 import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
 import { resolveHealthcheck } from './healthcheck.js';
 import { resolveImageSource } from './image-source.js';
-import { imageAttribute } from './inspect.js';
+import { imageAttribute, networkModeOf } from './inspect.js';
 import { generateName } from './names.js';
 import { reconcileAll, type ReconcileHooks } from './reconcile.js';
 import { StateStore, isContainerId, newContainerId } from './state-store.js';
@@ -61,6 +61,15 @@ export interface ContainerSummary {
   /** Human text: `Up 3 seconds`, `Exited (0) 2 minutes ago`. */
   Status: string;
   Labels: Record<string, string>;
+  /**
+   * Published ports (`{ IP, PrivatePort, PublicPort, Type }`) and exposed-only ones
+   * (`{ PrivatePort, Type }`) while the container runs, as `docker ps`; empty otherwise.
+   */
+  Ports: SummaryPort[];
+  /** `{ NetworkMode }`: `'none'`, `'host'`, `'container:<ref>'` or the primary network's name. */
+  HostConfig: { NetworkMode: string };
+  /** The container's networks and, while it runs, its addresses on them (as `inspect()`). */
+  NetworkSettings: { Networks: NetworkSettings['Networks'] };
 }
 
 function ago(iso: string, now = Date.now()): string {
@@ -289,6 +298,7 @@ export class ContainerService {
         const eq = l.indexOf('=');
         return eq < 0 ? l in allLabels : allLabels[l.slice(0, eq)] === l.slice(eq + 1);
       })) continue;
+      const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
       out.push({
         Id: id,
         Names: [`/${record.name}`],
@@ -299,6 +309,9 @@ export class ContainerService {
         State: state.status,
         Status: statusText(state),
         Labels: allLabels,
+        Ports: summaryPorts(network),
+        HostConfig: { NetworkMode: networkModeOf(record) },
+        NetworkSettings: { Networks: network.Networks },
         created: record.created,
       });
     }

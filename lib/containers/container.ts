@@ -25,7 +25,7 @@ import { native } from '../native.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { VolumeService } from '../volumes/volume-service.js';
 import { commitContainer, type CommitOptions } from './commit.js';
-import { bindingsOf, forgetContainerNetwork, networkSettingsOf, portKey, releaseContainerNetwork, usesBridge, type PortBinding } from './container-network.js';
+import { bindingsOf, forgetContainerNetwork, networkSettingsOf, portKey, reachableHost, releaseContainerNetwork, usesBridge, type PortBinding } from './container-network.js';
 import { signalName } from './container-options.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import { launchMounts, releaseContainerVolumes } from './container-volumes.js';
@@ -809,6 +809,43 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const { record, state } = await this.read();
     if (!isActive(state.status) || !usesBridge(record)) return [];
     return bindingsOf(await this.#ctx.networks.settingsFor(this.id), key);
+  }
+
+  /**
+   * The host port a container port is published on (testcontainers' name): `getMappedPort(8080)`,
+   * `getMappedPort('53/udp')`. With several bindings, the first. Pair it with {@link getHost}.
+   * @throws ValidationError for a malformed port; ConflictError when the container is not
+   *   running (host ports are chosen at each start); NotFoundError when the port is not
+   *   published (the message names it and the published ones).
+   */
+  async getMappedPort(containerPort: number | string, protocol?: 'tcp' | 'udp'): Promise<number> {
+    return (await this.#binding(containerPort, protocol)).hostPort;
+  }
+
+  /**
+   * The host address to reach a published port from this host: the binding's `hostIp`, which
+   * is `'127.0.0.1'` for the default binding (berth publishes on loopback unless told
+   * otherwise), and `'127.0.0.1'` for a binding on every address (`'0.0.0.0'`). Without a
+   * port: that of the first published port, or `'127.0.0.1'` when none is published.
+   * @throws as {@link getMappedPort} when `containerPort` is given.
+   */
+  async getHost(containerPort?: number | string, protocol?: 'tcp' | 'udp'): Promise<string> {
+    if (containerPort !== undefined) return reachableHost((await this.#binding(containerPort, protocol)).hostIp);
+    const first = (await this.read()).record.options.ports?.[0];
+    return reachableHost(first?.hostIp ?? '127.0.0.1');
+  }
+
+  async #binding(containerPort: number | string, protocol?: 'tcp' | 'udp'): Promise<PortBinding> {
+    const key = portKey(containerPort, protocol);
+    const { record, state } = await this.read();
+    if (!isActive(state.status)) throw new ConflictError(`container ${record.name} is not running (${state.status}): its port ${key} is mapped only while it runs`);
+    const settings = usesBridge(record) ? await this.#ctx.networks.settingsFor(this.id) : { Ports: {} };
+    const binding = bindingsOf(settings, key)[0];
+    if (!binding) {
+      const published = Object.keys(settings.Ports);
+      throw new NotFoundError(`container ${record.name} does not publish port ${key} (${published.length > 0 ? `published: ${published.join(', ')}` : 'it publishes no port: use the ports option'})`);
+    }
+    return binding;
   }
 
   /** The current status (`running`, `exited`, ...). */
