@@ -4,10 +4,11 @@
  * written, every error naming the option.
  * @module
  */
+import { statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { signalNumber } from '../launch/container-process.js';
 import { normalizeRunOptions, type MountSpec, type NormalizedRunOptions, type RunOptions } from '../launch/run-options.js';
-import { ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { parseBytes } from '../units.js';
 import { parseVolumesFrom } from '../volumes/volume-mounts.js';
 import { parseDuration } from './duration.js';
@@ -203,4 +204,21 @@ export function normalizeCreateOptions(options: ContainerCreateOptions): Normali
     volumesFrom,
     run,
   };
+}
+
+/**
+ * Docker's `--mount type=bind` rule, at create rather than at the first start: every bind
+ * source must exist now. (It is checked again at each start, since it may go away meanwhile.)
+ * @throws NotFoundError naming the mount (`mounts[i].source`, its target) and the path.
+ */
+export function checkBindSources(mounts: readonly MountSpec[]): void {
+  mounts.forEach((m, i) => {
+    if (m.type !== 'bind') return;
+    try {
+      statSync(m.source);
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+      throw new NotFoundError(`mounts[${i}].source: bind source "${m.source}" (for ${m.target}) ${why}`, { option: `mounts[${i}].source`, path: m.source });
+    }
+  });
 }

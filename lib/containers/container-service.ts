@@ -18,7 +18,7 @@ import type { VolumesFromSource } from '../volumes/volume-mounts.js';
 import type { VolumeService } from '../volumes/volume-service.js';
 import { Container, type ContainerContext } from './container.js';
 import { forgetContainerNetwork, networkSettingsOf, releaseContainerNetwork, summaryPorts, type NetworkSettings, type SummaryPort } from './container-network.js';
-import { normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
+import { checkBindSources, normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
 import { allocateAutoRange, releaseAutoRange } from '../launch/userns.js';
 import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
 import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from './container-volumes.js';
@@ -165,10 +165,12 @@ export class ContainerService {
    * Creates a container (state `created`; nothing runs until `start()`). An image reference
    * that is not in the store is pulled first.
    * @throws ValidationError for a bad option; ConflictError when the name is taken;
-   *   NotFoundError for a missing image or rootfs directory.
+   *   NotFoundError for a missing image, rootfs directory or bind source (`.option` is
+   *   `mounts[i].source`, `.path` the source).
    */
   async create(options: ContainerCreateOptions): Promise<Container> {
     const n = normalizeCreateOptions(options);
+    checkBindSources(n.mounts);
     const own = networkServiceOf<NetworkService>(options);
     if (own !== undefined && own !== this.#ctx.networks) {
       throw new ValidationError('network', 'is a Network of another runtime: get it from this runtime\'s networks');
