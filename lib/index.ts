@@ -71,7 +71,7 @@ export type { ContainerStats } from './containers/stats.js';
 export type { TopProcess, TopResult } from './containers/top.js';
 export type { Change, ChangeKind } from './containers/diff.js';
 export type { CommitOptions } from './containers/commit.js';
-export { WaitTimeoutError, type WaitOptions } from './containers/wait-strategies.js';
+export { WaitTimeoutError, type WaitEvidence, type WaitForHttpOptions, type WaitOptions } from './containers/wait-strategies.js';
 export type {
   SeccompAction,
   SeccompArg,

@@ -48,7 +48,7 @@ import { oneShot, streamStats, type ContainerStats } from './stats.js';
 import { Supervisor, type AttachSession, type SupervisedExit } from './supervisor.js';
 import type { StateStore } from './state-store.js';
 import { topOf, type TopResult } from './top.js';
-import { waitForHealthy, waitForLog, waitForPort, type WaitOptions, type WaitTarget } from './wait-strategies.js';
+import { waitForHealthy, waitForHttp, waitForLog, waitForPort, type WaitForHttpOptions, type WaitOptions, type WaitTarget } from './wait-strategies.js';
 
 /** What a container needs from its service. @internal */
 export interface ContainerContext {
@@ -940,7 +940,20 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       readState: () => this.#state(),
       network: () => record.options.network ?? 'none',
       pids: () => cgroupsForHost().driver.open(this.id)?.pids() ?? [],
+      httpEndpoint: (port) => this.#hostEndpoint(record, port),
     };
+  }
+
+  /** Where the host reaches TCP `port` of the running container (see `WaitTarget.httpEndpoint`). */
+  async #hostEndpoint(record: ContainerRecord, port: number): Promise<{ host: string; port: number } | undefined> {
+    const mode = record.options.network ?? 'none';
+    if (mode === 'host') return { host: '127.0.0.1', port };
+    if (!usesBridge(record)) return undefined;
+    const settings = await this.#ctx.networks.settingsFor(this.id);
+    const published = bindingsOf(settings, `${port}/tcp`)[0];
+    if (published) return { host: reachableHost(published.hostIp), port: published.hostPort };
+    const ip = Object.values(settings.Networks).find((n) => n.IPAddress !== '')?.IPAddress;
+    return ip ? { host: ip, port } : undefined;
   }
 
   /** Resolves with the first line matching `pattern` (`times` lines with `times`). */
@@ -953,6 +966,21 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   async waitForPort(port: number, options: WaitOptions & { interval?: number } = {}): Promise<void> {
     const { record } = await this.read();
     return waitForPort(this.#waitTarget(record), port, options);
+  }
+
+  /**
+   * Resolves with `{ status, body }` once an HTTP request to `path` on the container's
+   * `options.port` answers with `status` (default: any 2xx) and, if given, a `body` containing
+   * the string or matching the RegExp (testcontainers' `Wait.forHttp`). The request goes from
+   * the host to the port's published binding (see {@link getHost}), else to the container's
+   * address on its network. Default timeout 60 s; attempts every 100 ms.
+   * @throws ValidationError for bad options; ConflictError when the container stops or the
+   *   host cannot reach it (network `none` without `ports`); WaitTimeoutError naming the URL
+   *   and the last status, body or connection error; AbortError.
+   */
+  async waitForHttp(path: string, options: WaitForHttpOptions): Promise<{ status: number; body: string }> {
+    const { record } = await this.read();
+    return waitForHttp(this.#waitTarget(record), path, options);
   }
 
   /** Resolves once the healthcheck says `healthy`. */

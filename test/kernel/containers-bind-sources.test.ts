@@ -39,7 +39,7 @@ describe('containers: bind sources checked at create', { skip }, () => {
   test('an existing source is accepted; one removed before start() is still reported by start()', async () => {
     const file = join(dir, 'config.txt');
     writeFileSync(file, 'from the host\n');
-    const c = await f.sh('cat /etc/app.conf', { mounts: [{ type: 'bind', source: file, target: '/etc/app.conf', readOnly: true }] });
+    const c = await f.sh('cat /etc/app.conf', { mounts: [{ type: 'bind', source: file, target: '/etc/app.conf', readonly: true }] });
     await c.start();
     assert.equal((await c.wait()).exitCode, 0);
     rmSync(file);
