@@ -28,8 +28,8 @@ import { commitContainer, type CommitOptions } from './commit.js';
 import { bindingsOf, forgetContainerNetwork, networkSettingsOf, portKey, reachableHost, releaseContainerNetwork, usesBridge, type PortBinding } from './container-network.js';
 import { signalName } from './container-options.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
-import { launchMounts, releaseContainerVolumes } from './container-volumes.js';
-import { diffLayers, type Change } from './diff.js';
+import { launchMounts, releaseContainerVolumes, storedMounts } from './container-volumes.js';
+import { diffLayers, KERNEL_MOUNTPOINTS, type Change } from './diff.js';
 import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
 import { checkExecArgv, execResult, execSession, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
@@ -897,11 +897,16 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     return { upper: this.#ctx.store.upperDir(this.id), lowers: s.kind === 'image' ? s.lowerDirs : [s.dir] };
   }
 
-  /** Files added (`A`), changed (`C`) and deleted (`D`) relative to the image. */
+  /**
+   * Files added (`A`), changed (`C`) and deleted (`D`) relative to the image (`docker diff`):
+   * only what the container changed, not the files and mount points berth makes for it
+   * (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, `/dev`, `/proc`, `/sys`, the targets of
+   * its mounts and the directories made to hold them).
+   */
   async diff(): Promise<Change[]> {
     const { record } = await this.read();
     const { upper, lowers } = this.#layers(record);
-    return diffLayers(upper, lowers);
+    return diffLayers(upper, lowers, [...KERNEL_MOUNTPOINTS, ...storedMounts(record).map((m) => m.target)]);
   }
 
   /** The merged root filesystem as a tar stream (`docker export`). */
