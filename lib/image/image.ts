@@ -43,7 +43,8 @@ export interface PullProgress extends LayerProgress {
 /**
  * Events of an {@link Image} (and, for the first three, of a {@link PullTask}).
  *
- * - `progress`: one layer changed state or downloaded more bytes.
+ * - `progress`: one layer changed state or downloaded more bytes (byte counts at most 10 times
+ *   a second per layer, and always the final one).
  * - `total`: the whole pull's bytes and layers, after every `progress`.
  * - `done`: the pull finished; the pulled image.
  * - `tag` / `untag`: a reference was added to / removed from this image through it.

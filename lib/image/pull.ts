@@ -13,6 +13,7 @@ import type { BlobSource, ContentStore, LayerMeta, StoreLock } from './content-s
 import { ContentTooLargeError, ImageFormatError, LayerFormatError, PlatformNotFoundError, SizeMismatchError } from './errors.js';
 import { chainIds, type ImageLayerRecord, type ImageRecord, type ImageTable, type StoredRecord } from './image-table.js';
 import type { LayerProgress, LayerState, PullEmit, PullProgress, TotalProgress } from './image.js';
+import { ProgressCoalescer } from './pull-progress.js';
 import { LayerStage, readFileChunks } from './layer-staging.js';
 import {
   formatPlatform, hostPlatform, layerCompression, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseManifest, parsePlatform, platformMatches, selectPlatform,
@@ -30,7 +31,11 @@ export interface PullOptions {
   auth?: RegistryAuth;
   /** Allow plain http and unverified TLS for a non-loopback registry. Default false (loopback registries may always use http). */
   insecure?: boolean;
-  /** Called for every layer state change and downloaded chunk, with the totals. Same data as the task's `progress` + `total` events. */
+  /**
+   * Called for every layer state change and, while a layer downloads, at most 10 times a second
+   * per layer (always with its final count), with the totals: a progress bar needs no
+   * throttling of its own. Same data as the task's `progress` + `total` events.
+   */
   onProgress?: (event: PullProgress) => void;
   /** Cancels the pull; it rejects with an `AbortError` and leaves nothing half-written visible. */
   signal?: AbortSignal;
@@ -287,11 +292,13 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
   const done = layers.map(() => 0);
   const bytesTotal = layers.reduce((a, l) => a + l.size, 0);
   let layersDone = 0;
+  const coalescer = new ProgressCoalescer();
   const emit = (i: number, state: LayerState) => {
     if (state === 'done' || state === 'cached') {
       layersDone++;
       done[i] = layers[i]!.size;
     }
+    if (!coalescer.admit(i, state, done[i]!, layers[i]!.size)) return;
     const total: TotalProgress = { bytesDone: done.reduce((a, b) => a + b, 0), bytesTotal, layersDone, layers: layers.length };
     const layer: LayerProgress = { layer: layers[i]!.digest, index: i, state, bytesDone: done[i]!, bytesTotal: layers[i]!.size };
     onProgress?.({ ...layer, total });
