@@ -8,7 +8,9 @@
  * previous holder's interface disappears with its network namespace, asynchronously.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConflictError, ValidationError } from '../errors.js';
 import { contains, formatIpv4, formatSubnet, hostRange, lastOf, overlaps, parseAddress, parseSubnet, within, type Subnet } from './cidr.js';
 
@@ -53,6 +55,16 @@ export function parseRouteTable(text: string): HostRoute[] {
     out.push({ iface: f[0]!, subnet: { base: (swap(dest) & maskBE) >>> 0, prefix } });
   }
   return out;
+}
+
+/**
+ * The lock every runtime (every root) holds while it chooses a subnet and brings up the bridge
+ * that routes it: host routes are the one view of other roots' subnets, so choosing and
+ * routing must not interleave. In /run/lock (host-wide, gone at reboot with the bridges);
+ * the system's temporary directory where there is none.
+ */
+export function hostSubnetLockPath(): string {
+  return join(existsSync('/run/lock') ? '/run/lock' : tmpdir(), 'berth-subnets.lock');
 }
 
 /** The host's IPv4 routes, default route excluded. */

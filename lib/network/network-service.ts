@@ -8,13 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
+import { acquireFileLock } from '../state/lock.js';
 import { identityOf, type ProcessIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { fromNativeError, native, type NativeBinding, type NativeNetInterface } from '../native.js';
 import { bridgeNameFor, deleteLink, ensureBridge, randomMac, rootTag } from './bridge-driver.js';
 import { formatIpv4, parseIpv4, parseSubnet } from './cidr.js';
 import { detectFirewall, requireFirewall } from './firewall.js';
-import { hostRoutes, planPool } from './ipam.js';
+import { hostRoutes, hostSubnetLockPath, planPool } from './ipam.js';
 import { Network, type ConnectableContainer, type ConnectOptions, type NetworkEndpointEvent } from './network.js';
 import { NetworkStore, type EndpointRecord, type NetworkRecord, type NetworkState } from './network-store.js';
 import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint-leases.js';
@@ -180,6 +181,17 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   }
 
   async #createLocked(state: NetworkState, o: NetworkCreateOptions, isDefault: boolean): Promise<NetworkRecord> {
+    // Other roots see this network only through the route its bridge adds: from reading the
+    // routes to that route existing, no other root may choose a subnet.
+    const hostLock = await acquireFileLock(hostSubnetLockPath(), { what: 'the host-wide subnet lock', timeoutMs: 60_000 });
+    try {
+      return await this.#createWithHostLock(state, o, isDefault);
+    } finally {
+      hostLock.release();
+    }
+  }
+
+  async #createWithHostLock(state: NetworkState, o: NetworkCreateOptions, isDefault: boolean): Promise<NetworkRecord> {
     const pool = planPool(
       { ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}), ...(o.ipRange !== undefined ? { ipRange: o.ipRange } : {}) },
       {
