@@ -100,7 +100,11 @@ export class Runtime implements AsyncDisposable {
     return this.#closing;
   }
 
-  /** `await using rt = await Runtime.open()` (Node 24, or a transpiler): {@link close} at the end of the scope. */
+  /**
+   * `await using rt = await Runtime.open()`: {@link close} at the end of the scope. `await using`
+   * needs Node 24 or a transpiler (a syntax error on plain Node 20); there,
+   * `try { … } finally { await rt.close() }` does the same.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -994,7 +994,11 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     return waitForHealthy(this.#waitTarget(record), record.healthcheck !== null, options);
   }
 
-  /** `await using c = await rt.containers.create(...)`: removed (forcibly) at the end of the scope. */
+  /**
+   * `await using c = await rt.containers.create(...)`: removed (forcibly) at the end of the
+   * scope. `await using` needs Node 24 or a transpiler (a syntax error on plain Node 20); there,
+   * `try { … } finally { await c.remove({ force: true }) }` does the same.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     try {
       await this.remove({ force: true });

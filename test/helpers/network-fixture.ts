@@ -15,6 +15,7 @@ import { run, type RunOptions } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { NetworkService } from '../../lib/network/network-service.js';
+import { rootTag } from '../../lib/network/bridge-driver.js';
 import { busyboxRootfs, kernelSkipReason } from './busybox-rootfs.js';
 
 /** Why the kernel network suites cannot run here, or false. */
@@ -61,6 +62,17 @@ export function networkSandbox(): NetworkSandbox {
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Deletes whatever kernel objects of a root's networks are left (its bridges and veths by
+ * alias, its nftables table): for suites whose scenario runs in a child process that may fail
+ * half-way, before the root itself is deleted.
+ */
+export async function removeRootNetworkObjects(root: string): Promise<void> {
+  const tag = rootTag(root);
+  for (const l of await native().netListLinks()) if (l.alias.startsWith(`berth:${tag}:`)) await native().netDeleteLink(l.name).catch(() => false);
+  spawnSync('nft', ['delete', 'table', 'ip', nftTableName(tag)], { stdio: 'ignore' });
 }
 
 /** run() from the busybox rootfs with a shell script. */

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { overlaps, parseSubnet } from '../../lib/network/cidr.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { networkSandbox, networkSkipReason } from '../helpers/network-fixture.js';
+import { networkSandbox, networkSkipReason, removeRootNetworkObjects } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 const here = dirname(fileURLToPath(import.meta.url));
@@ -35,9 +35,11 @@ describe('network state per runtime root', { skip }, () => {
     rootA = mkdtempSync(join(tmpdir(), 'berth-root-a-'));
     rootB = mkdtempSync(join(tmpdir(), 'berth-root-b-'));
   });
-  after(() => {
-    rmSync(rootA, { recursive: true, force: true });
-    rmSync(rootB, { recursive: true, force: true });
+  after(async () => {
+    for (const root of [rootA, rootB]) {
+      await removeRootNetworkObjects(root);
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('two roots, same network names, both work; removing one leaves the other; nothing under /var/lib/berth', async () => {

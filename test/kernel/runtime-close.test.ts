@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ConflictError, isBerthError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/runtime.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { networkSkipReason } from '../helpers/network-fixture.js';
+import { networkSkipReason, removeRootNetworkObjects } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 const here = dirname(fileURLToPath(import.meta.url));
@@ -66,7 +66,8 @@ describe('Runtime.close() and an idle event loop', { skip }, () => {
   before(() => {
     root = mkdtempSync(join(tmpdir(), 'berth-close-'));
   });
-  after(() => {
+  after(async () => {
+    await removeRootNetworkObjects(root);
     rmSync(root, { recursive: true, force: true });
   });
 
