@@ -40,6 +40,12 @@ if (ran.stdout !== 'ran\n') throw new Error(`rt.run printed ${JSON.stringify(ran
 await net.remove();
 await (await rt.networks.get('bridge')).remove();
 
+// The brief's harness, last: create, start, stop, remove a 'process' container.
+const last = await rt.containers.create({ image, cmd: ['sleep', '100'] });
+await last.start();
+await last.stop({ timeout: 100 });
+await last.remove();
+
 const report: Record<string, unknown> = { mode };
 if (mode === 'close') {
   // A container waiting for its policy restart when the runtime closes: no restart happens.
@@ -68,5 +74,8 @@ if (mode === 'close') {
   await drained;
 }
 report.events = seen.length;
+// What keeps the event loop alive now (Node's own view): berth must hold nothing.
+await new Promise((r) => setImmediate(r));
+report.keepingAlive = process.getActiveResourcesInfo();
 report.lastCallAt = Date.now();
 process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -80,6 +80,10 @@ describe('Runtime.close() and an idle event loop', { skip }, () => {
       assert.equal(typeof out.report.lastCallAt, 'number', `no report: ${out.stderr}`);
       t.diagnostic(`exited ${out.exitedAt - (out.report.lastCallAt as number)} ms after its last call (${mode})`);
       assert.ok((out.report.events as number) > 0, 'the subscription saw the containers\' events');
+      // Node's own list of what keeps its loop alive, right after the last call: the child's
+      // stdio pipes at most, nothing of berth's (a pending timer shows as 'Timeout').
+      const alive = (out.report.keepingAlive as string[]).filter((r) => r !== 'PipeWrap' && r !== 'TTYWrap');
+      assert.deepEqual(alive, [], `still keeping the loop alive after the last call: ${alive.join(', ')}`);
       if (mode === 'close') {
         assert.equal(out.report.closedTwice, true);
         assert.equal(out.report.afterClose, 'ConflictError');
