@@ -84,4 +84,17 @@ describe('network state per runtime root', { skip }, () => {
       for (const box of boxes) await box.cleanup();
     }
   });
+
+  test('top-level run(): no runtime without names; ports alone use the default runtime\'s bridge', async () => {
+    // A network namespace of its own too: the default runtime's bridge and rules stay inside it.
+    const script = `mount -t tmpfs berth-test /var/lib && ip link set lo up && exec "$0" --import tsx "$@"`;
+    const { stdout } = await execFileP('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', '-c', script, process.execPath, join(here, 'network-default-root-child.ts'), busyboxRootfs()], { timeout: 240_000 });
+    const facts = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown> & { published: { exitCode: number; eth0: string; stderr: string } };
+    assert.equal(facts.plain, 'done\n', 'a plain run has no eth0');
+    assert.equal(facts.defaultRootAfterPlain, false, 'a plain run() opened no runtime');
+    assert.equal(facts.published.exitCode, 0, facts.published.stderr);
+    assert.match(facts.published.eth0, /^\d+\.\d+\.\d+\.\d+\/\d+$/, 'ports put the run on a bridge network');
+    assert.equal(facts.defaultRootAfterPorts, true);
+    assert.deepEqual(facts.defaultNetworks, ['bridge']);
+  });
 });
