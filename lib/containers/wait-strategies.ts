@@ -47,7 +47,7 @@ export interface WaitTarget {
   httpEndpoint(port: number): Promise<{ host: string; port: number } | undefined>;
 }
 
-/** Options of {@link waitForHttp}. */
+/** Options of `container.waitForHttp()`. */
 export interface WaitForHttpOptions extends WaitOptions {
   /** The container's TCP port (required): reached through its published binding, else at its own address. */
   port: number;
