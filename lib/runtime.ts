@@ -27,6 +27,14 @@ export interface RuntimeOptions {
    * Default 64 GiB.
    */
   maxLayerSize?: number;
+  /**
+   * After a reboot-like loss (every process of a detached container gone without recording
+   * an exit; such containers are reported exited with code 255), start again those whose
+   * restart policy is `always` or `unless-stopped` and that the user did not stop, as Docker's
+   * daemon does when it starts. Only one process should ask for it (the one that plays the
+   * daemon's part, e.g. at boot). Default false: nothing is started by opening a runtime.
+   */
+  restartPolicies?: boolean;
 }
 
 /** The default state directory (root-owned, like Docker's /var/lib/docker). */
@@ -110,9 +118,14 @@ export class Runtime implements AsyncDisposable {
   }
 
   /**
-   * Every container event of this runtime from now on (create, start, exit, oom, pause,
-   * unpause, restart, health_status, rename, destroy), as an async iterable (`.stream()` for
-   * an object-mode Readable). Events of this process only: there is no daemon.
+   * Container events of this state directory (create, start, exit, oom, pause, unpause,
+   * restart, health_status, rename, destroy), as an async iterable (`.stream()` for an
+   * object-mode Readable): with `since`, those recorded from then on first (also those that
+   * happened while no Node process watched: detached containers' monitors record theirs),
+   * then new ones from every process and monitor until `until`, `close()` or the signal.
+   * Docker's semantics for `since`/`until` (Date, RFC 3339 string or unix seconds). A
+   * following subscription keeps the process alive until it ends.
+   * @throws ValidationError for a bad option (naming it).
    */
   events(options: EventsOptions = {}): EventSubscription {
     return this.containers.events(options);
@@ -126,7 +139,8 @@ export class Runtime implements AsyncDisposable {
     secureStateDir(root);
     const rt = new Runtime(root, options);
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
-    if (existsSync(rt.containers.stateDir)) await rt.containers.reconcile();
+    if (options.restartPolicies !== undefined && typeof options.restartPolicies !== 'boolean') throw new ValidationError('restartPolicies', 'must be a boolean');
+    if (existsSync(rt.containers.stateDir)) await rt.containers.reconcile({ restartPolicies: options.restartPolicies === true });
     // Leases, veths, bridges and NAT rules whose container or owner is gone.
     if (existsSync(join(root, 'networks'))) await rt.networks.ready();
     return rt;

@@ -2,7 +2,8 @@
 // multi-threaded Node process. It is exec'd from a sealed memfd (see SealExecutable).
 //
 //   berth-helper monitor --state-dir DIR ...   (see monitor.h)
-//     The parent of a detached container's PID 1: logs, exit status, cgroup cleanup.
+//     The parent of a detached container's PID 1: logs, restart policy, healthcheck, run
+//     record and events, cgroup cleanup, autoRemove.
 //
 //   berth-helper init -- CMD [ARGS...]
 //     PID 1 of a container started with `init: true`: runs CMD as its child, reaps every
@@ -23,7 +24,10 @@ namespace {
 int Usage() {
   fputs("usage: berth-helper init -- CMD [ARGS...]\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
-        "                            [--cgroup DIR]... [--oom-file FILE]   (spec on fd 3, status on fd 4)\n",
+        "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
+        "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
+        "                            [--auto-remove] [--journal FILE --id ID --name NAME]\n"
+        "                            (spec on fd 3, status on fd 4; see monitor.h)\n",
         stderr);
   return 125;
 }

@@ -23,6 +23,7 @@ import { allocateAutoRange, releaseAutoRange } from '../launch/userns.js';
 import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
 import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from './container-volumes.js';
 import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
+import { journalPath } from './event-journal.js';
 import { resolveHealthcheck } from './healthcheck.js';
 import { resolveImageSource } from './image-source.js';
 import { imageAttribute, networkModeOf } from './inspect.js';
@@ -120,7 +121,7 @@ export class ContainerService {
   readonly #objects = new Map<string, Container>();
 
   /** @internal */
-  constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService }, hub = new EventHub()) {
+  constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService }, hub = new EventHub(journalPath(root))) {
     this.#store = new StateStore(root);
     this.#hub = hub;
     const { images, volumes, networks } = services;
@@ -330,16 +331,18 @@ export class ContainerService {
     for (const c of this.#objects.values()) await c.abandonPendingRestart();
   }
 
-  /** Every container event of this runtime, from now on. */
+  /** Every container event of the state directory: recorded ones from `since`, then live ones. */
   events(options: EventsOptions = {}): EventSubscription {
     return this.#hub.subscribe(options);
   }
 
   /**
    * Repairs what crashed processes left (see `reconcile.ts`); `Runtime.open()` calls it.
-   * Publishes an `exit` event for each container found dead.
+   * Publishes an `exit` event for each container found dead (unless its monitor recorded it).
+   * With `restartPolicies`, then starts the detached containers whose runs were lost with all
+   * their processes and whose policy is `always` or `unless-stopped` (Docker's daemon start).
    */
-  async reconcile(): Promise<void> {
+  async reconcile(options: { restartPolicies?: boolean } = {}): Promise<void> {
     let driver;
     try {
       driver = cgroupsForHost().driver;
@@ -348,7 +351,8 @@ export class ContainerService {
     }
     const findings = await reconcileAll(this.#store, driver, this.#ctx.hooks);
     for (const f of findings) {
-      if (!f.exit) continue;
+      if (f.removed) this.#objects.delete(f.id);
+      if (!f.exit || f.recorded) continue;
       this.#hub.publish({
         type: 'container',
         action: 'exit',
@@ -357,6 +361,17 @@ export class ContainerService {
         time: new Date().toISOString(),
         attributes: { name: f.name, exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) },
       });
+    }
+    if (!options.restartPolicies) return;
+    for (const f of findings) {
+      if (!f.lost || f.removed) continue;
+      try {
+        await (await this.get(f.id)).restartLost();
+      } catch (error) {
+        // One container that cannot start (its image gone, its port taken) must not keep the
+        // runtime closed; its state says it exited, and the warning says why it stayed so.
+        process.emitWarning(`berth: restarting container ${f.name} by its restart policy failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_RESTART_POLICY' });
+      }
     }
   }
 

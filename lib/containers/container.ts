@@ -10,7 +10,7 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
-import { appendFileSync, closeSync } from 'node:fs';
+import { appendFileSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Cgroup } from '../cgroup/index.js';
@@ -36,6 +36,8 @@ import { checkExecArgv, execResult, execSession, openContainerPidfd, planContain
 import type { HealthState } from './healthcheck.js';
 import { buildInspect, imageAttribute, type ContainerInspect } from './inspect.js';
 import { launchDetached } from './detached-launch.js';
+import { journalPath } from './event-journal.js';
+import { RUN_FILE, mergeRun, readRun } from './monitor-run.js';
 import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader.js';
 import { encodeRecord, logTimestamp } from './log-writer.js';
 import { normalizeName } from './names.js';
@@ -100,6 +102,8 @@ const KILL_EXIT_MS = 10_000;
 function exitRecordedSince(before: ContainerState): (s: ContainerState | undefined) => boolean {
   return (s) => !s || !isActive(s.status) || (s.finishedAt !== before.finishedAt && s.pid !== before.pid);
 }
+/** What tells a detached container's monitor that the user stopped it (src-native/monitor.cc). */
+const MONITOR_STOP_SIGNAL = 10; // SIGUSR1
 
 function launchRoot(record: ContainerRecord): LaunchRoot {
   const s = record.source;
@@ -143,10 +147,17 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     if (isActive(r.state.status) && !this.#live && this.#orphanSuspected(r.record, r.state)) {
       const f = await reconcileOne(this.#ctx.store, this.id, cgroupsForHost().driver, this.#ctx.hooks).catch(() => undefined);
       if (f?.exit) {
-        this.#publish('exit', [f.exit], { exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) }, r.record);
+        // A detached container's monitor journaled its exit already: only this object's listeners hear it here.
+        if (f.recorded) this.#emitLocal('exit', [f.exit]);
+        else this.#publish('exit', [f.exit], { exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) }, r.record);
         this.#changed.emit('changed');
       }
+      if (f?.removed) this.#ctx.forget(this.id);
       r = await this.#ctx.store.read(this.id);
+    }
+    // While its monitor runs, a detached container's current run is in the monitor's run.json.
+    if (r.record.lifetime === 'detached' && isActive(r.state.status)) {
+      r = { record: r.record, state: mergeRun(r.state, await readRun(join(this.#ctx.store.dir(this.id), RUN_FILE))) };
     }
     return r;
   }
@@ -169,13 +180,22 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     });
   }
 
-  #publish<K extends ContainerAction>(action: K, args: ContainerEvents[K], extra: Record<string, string> = {}, record?: ContainerRecord): void {
+  #attributes(record: ContainerRecord | undefined, extra: Record<string, string> = {}): Record<string, string> {
     const attributes: Record<string, string> = { name: this.#name, ...extra };
     if (record) {
       attributes.image = imageAttribute(record);
       for (const [k, v] of Object.entries(record.labels)) attributes[`label.${k}`] = v;
     }
-    this.#ctx.hub.publish({ type: 'container', action, id: this.id, name: this.#name, time: new Date().toISOString(), attributes });
+    return attributes;
+  }
+
+  #publish<K extends ContainerAction>(action: K, args: ContainerEvents[K], extra: Record<string, string> = {}, record?: ContainerRecord): void {
+    this.#ctx.hub.publish({ type: 'container', action, id: this.id, name: this.#name, time: new Date().toISOString(), attributes: this.#attributes(record, extra) });
+    this.#emitLocal(action, args);
+  }
+
+  /** This object's listeners only: the event is in the journal already. */
+  #emitLocal<K extends ContainerAction>(action: K, args: ContainerEvents[K]): void {
     try {
       (this.emit as (event: K, ...a: ContainerEvents[K]) => boolean)(action, ...args);
     } catch {
@@ -259,7 +279,16 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     if (userStart) this.#backoffMs = 0;
 
     if (record.lifetime === 'detached') {
-      const d = await launchDetached(req, { stateDir: store.dir(this.id), logMaxSize: record.log.maxSize, logMaxFiles: record.log.maxFiles });
+      // A run record belongs to one monitor: the previous one's must not be read as the new one's.
+      rmSync(join(store.dir(this.id), RUN_FILE), { force: true });
+      rmSync(store.exitPath(this.id), { force: true });
+      const d = await launchDetached(req, record, {
+        stateDir: store.dir(this.id),
+        logMaxSize: record.log.maxSize,
+        logMaxFiles: record.log.maxFiles,
+        retries: next.retries,
+        journal: { path: journalPath(this.#ctx.root), id: this.id, name: record.name, attributes: this.#attributes(record) },
+      });
       if (d.execFailure) return this.#recordExecFailure(record, next, d.execFailure);
       Object.assign(next, { status: 'running', pid: d.pid, pidStartTime: processStartTime(d.pid) });
       const monitor = identityOf(d.monitorPid);
@@ -418,6 +447,47 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     }
   }
 
+  /**
+   * Docker's manual-stop rule for a detached container: its monitor hears of the stop (SIGUSR1,
+   * sent through a pidfd of the verified monitor) before PID 1 gets the signal, so no policy
+   * restart follows, and a backoff sleep ends at once.
+   */
+  #tellMonitorStopped(state: ContainerState): void {
+    const m = state.monitor;
+    if (!m) return;
+    let fd: number;
+    try {
+      fd = openContainerPidfd(m.pid, m.startTime);
+    } catch {
+      return; // the monitor is gone: nothing will restart the container
+    }
+    try {
+      native().sendSignal(fd, MONITOR_STOP_SIGNAL);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * `Runtime.open({ restartPolicies: true })`: starts again a detached container whose run was
+   * lost with all its processes (a reboot), when its policy is `always` or `unless-stopped` and
+   * the user did not stop it. Resolves true when it was started. @internal
+   */
+  async restartLost(): Promise<boolean> {
+    let record: ContainerRecord | undefined;
+    await this.#withLock(async (rec, state) => {
+      if (rec.lifetime !== 'detached' || state.status !== 'exited' || state.manuallyStopped) return;
+      if (rec.restart.name !== 'always' && rec.restart.name !== 'unless-stopped') return;
+      record = rec;
+      state.restartCount++;
+      await this.#launch(rec, state, false);
+    });
+    if (!record) return false;
+    this.#publish('restart', [], {}, record);
+    this.#publish('start', [], {}, record);
+    return true;
+  }
+
   /** Resolves when `done(state)` holds; false on timeout. Bounded polling plus local wake-ups. */
   async #waitFor(done: (s: ContainerState | undefined) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
@@ -477,6 +547,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     await this.#withLock(async (_r, s) => {
       if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
     });
+    if (record.lifetime === 'detached') this.#tellMonitorStopped(state);
     const now = await this.#state();
     this.#signal(sig, now);
     await this.#thawIfPaused(record);
@@ -526,10 +597,19 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const { record, state } = await this.read();
     assertAllowed('kill', state.status, record.name);
     if (await this.#stopRestarting()) return;
-    if (sig === 9 || name === record.stopSignal) {
+    const manual = sig === 9 || name === record.stopSignal;
+    if (manual) {
       await this.#withLock(async (_r, s) => {
         if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
       });
+      if (record.lifetime === 'detached') {
+        this.#tellMonitorStopped(state);
+        // Between two runs there is no process to signal: the monitor ends the container.
+        if (state.status === 'restarting') {
+          if (sig === 9) await this.#untilExitRecorded(state);
+          return;
+        }
+      }
     }
     const before = await this.#state();
     if (!this.#signal(sig, before)) {

@@ -1,19 +1,25 @@
 /**
  * Launching a `lifetime: 'detached'` container: the cgroup, network and plan as `launch()`
  * makes them, then `spawnDetached` (`lib/launch/detached.ts`), whose `berth-helper monitor`
- * becomes PID 1's parent, outlives this process, writes the logs and records the exit in
- * `exit.json`.
+ * becomes PID 1's parent, outlives this process, writes the logs, restarts PID 1 by the
+ * restart policy, runs the healthcheck and records each run in `run.json`
+ * (`monitor-run.ts`) and each event in the runtime's journal (`event-journal.ts`).
  *
  * The network is prepared here, in the creating process (leases, ports, rules: TypeScript
- * state), and only its interfaces travel in the spec; the monitor's `Spawn()` creates them.
- * The leases follow PID 1 once it runs, so whichever process later sees the exit (a `stop()`,
- * a read, the next `Runtime.open()`) releases them by container id.
+ * state), and only its interfaces travel in the spec; the monitor's `Spawn()` creates them,
+ * again at each restart with the same addresses. The leases follow the monitor (not one PID 1)
+ * so that no other launch reclaims them between two runs; whichever process later sees the
+ * final exit (a `stop()`, a read, the next `Runtime.open()`) releases them by container id,
+ * and once the monitor is gone any network operation may reclaim them.
  * @module
  */
 import { join } from 'node:path';
 import { CgroupV1, type Cgroup } from '../cgroup/index.js';
-import { spawnDetached } from '../launch/detached.js';
+import { spawnDetached, type MonitorJournal } from '../launch/detached.js';
 import { execFailureOf, prepareLaunch, type LaunchRequest } from '../launch/launcher.js';
+import type { ContainerRecord } from './container-record.js';
+import { planExecAs } from './exec.js';
+import { probeArgv } from './healthcheck.js';
 
 export interface DetachedLaunched {
   monitorPid: number;
@@ -31,14 +37,47 @@ function oomFileOf(cgroup: Cgroup): string | undefined {
   return cgroup.paths[0] === undefined ? undefined : join(cgroup.paths[0], 'memory.events');
 }
 
-export async function launchDetached(req: LaunchRequest, where: { stateDir: string; logMaxSize: number; logMaxFiles: number }): Promise<DetachedLaunched> {
+export interface DetachedWhere {
+  stateDir: string;
+  logMaxSize: number;
+  logMaxFiles: number;
+  /** Policy restarts since the user's last start. */
+  retries: number;
+  journal: MonitorJournal;
+}
+
+export async function launchDetached(req: LaunchRequest, record: ContainerRecord, where: DetachedWhere): Promise<DetachedLaunched> {
   // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
   const { cgroup, network, plan, abandon } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
   try {
     const oomFile = oomFileOf(cgroup);
+    const hc = record.healthcheck;
+    // The probe runs as the container's user, resolved for PID 1 by this very plan (Docker's
+    // healthcheck is an exec with the container's defaults).
+    const home = plan.spec.env.find((kv) => kv.startsWith('HOME='))?.slice(5) ?? '/';
+    const health = hc
+      ? {
+          intervalMs: hc.intervalMs,
+          timeoutMs: hc.timeoutMs,
+          startPeriodMs: hc.startPeriodMs,
+          startIntervalMs: hc.startIntervalMs,
+          retries: hc.retries,
+          probe: planExecAs({ record, pidfd: -1, cgroupProcs: cgroup.procsFiles }, { uid: plan.spec.uid, gid: plan.spec.gid, additionalGids: plan.spec.groups, home }, probeArgv(hc), {}),
+        }
+      : undefined;
     let r;
     try {
-      r = await spawnDetached(plan.spec, { ...where, cgroupPaths: cgroup.paths, ...(oomFile ? { oomFile } : {}) });
+      r = await spawnDetached(plan.spec, {
+        stateDir: where.stateDir,
+        logMaxSize: where.logMaxSize,
+        logMaxFiles: where.logMaxFiles,
+        cgroupPaths: cgroup.paths,
+        ...(oomFile ? { oomFile } : {}),
+        restart: { ...record.restart, retries: where.retries },
+        ...(health ? { health } : {}),
+        autoRemove: record.autoRemove,
+        journal: where.journal,
+      });
     } finally {
       network?.closeFds();
     }
@@ -47,7 +86,7 @@ export async function launchDetached(req: LaunchRequest, where: { stateDir: stri
       await abandon();
       return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: execFailureOf(r.execFailed, req.argv[0]!) };
     }
-    await network?.started(r.pid);
+    await network?.started(r.pid, r.monitorPid);
     return { monitorPid: r.monitorPid, pid: r.pid, cgroup };
   } catch (error) {
     await abandon();

@@ -1,15 +1,22 @@
 /**
  * Container events: the typed map each `Container` emits (eventemitter3), and the
- * runtime-wide stream (`rt.events()`) that sees every container of the runtime.
+ * runtime-wide stream (`rt.events()`) that sees every container of the state directory.
  *
- * Events come from this process: its own containers' transitions, and exits that
- * reconciliation or a state-file watch discovers. Another process's actions on a shared state
- * dir are not broadcast (there is no daemon); their effects show in `inspect()` and `list()`.
+ * Every event is recorded in the state directory's journal (`event-journal.ts`): this
+ * process's, other processes', and those of detached containers' monitors while no Node
+ * process watched. A subscription replays the journal from `since`, then follows it: its own
+ * runtime's events arrive from memory at once, everyone else's from the file (polled every
+ * {@link TAIL_INTERVAL_MS}).
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
+import { JournalTail, appendRecord, parseEventTime, readJournal, toEvent, type JournalRecord } from './event-journal.js';
 import type { HealthStatus } from './healthcheck.js';
+
+/** How often a followed journal is read for other writers' events. */
+export const TAIL_INTERVAL_MS = 200;
 
 /** How a run ended (the `exit` event and `wait()`). */
 export interface ExitInfo {
@@ -63,6 +70,17 @@ export interface EventsOptions {
   signal?: AbortSignal;
   /** Events queued for a slow reader before the oldest are dropped. Default 10000. */
   bufferSize?: number;
+  /**
+   * Replay the recorded events from this time on first (Docker's `--since`): a Date, an RFC
+   * 3339 string or unix seconds (number or string). The journal keeps about the last 2 MiB of
+   * events. Default: only events from now on.
+   */
+  since?: Date | string | number;
+  /**
+   * Stop at this time (same forms as `since`): a past `until` ends the subscription after the
+   * replay; a future one ends it when reached. Default: follow until `close()` or the signal.
+   */
+  until?: Date | string | number;
 }
 
 function matches(e: RuntimeEvent, f: EventsOptions['filters']): boolean {
@@ -89,17 +107,30 @@ export class EventSubscription implements AsyncIterable<RuntimeEvent> {
   #closed = false;
   #hub: EventHub;
   #opts: EventsOptions;
+  #untilMs: number;
+  #untilTimer: NodeJS.Timeout | undefined;
 
   /** @internal */
-  constructor(hub: EventHub, opts: EventsOptions) {
+  constructor(hub: EventHub, opts: EventsOptions, untilMs = Number.POSITIVE_INFINITY) {
     this.#hub = hub;
     this.#opts = opts;
+    this.#untilMs = untilMs;
     opts.signal?.addEventListener('abort', () => this.close(), { once: true });
+    if (Number.isFinite(untilMs) && untilMs > Date.now()) {
+      // Bounded by the caller's own `until`; it ends the subscription, so it may hold the loop.
+      this.#untilTimer = setTimeout(() => this.close(), Math.min(untilMs - Date.now(), 2 ** 31 - 1));
+    }
+  }
+
+  /** @internal Whether this subscription still takes live events. */
+  get following(): boolean {
+    return !this.#closed;
   }
 
   /** @internal */
   push(e: RuntimeEvent): void {
     if (this.#closed || !matches(e, this.#opts.filters)) return;
+    if (Date.parse(e.time) > this.#untilMs) return;
     this.#queue.push(e);
     if (this.#queue.length > (this.#opts.bufferSize ?? 10_000)) {
       this.#queue.shift();
@@ -111,6 +142,7 @@ export class EventSubscription implements AsyncIterable<RuntimeEvent> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#untilTimer) clearTimeout(this.#untilTimer);
     this.#hub.unsubscribe(this);
     this.#wake?.();
   }
@@ -137,26 +169,104 @@ export class EventSubscription implements AsyncIterable<RuntimeEvent> {
   }
 }
 
-/** Fans events out to subscriptions. */
+/**
+ * Records events in the journal and fans them out to subscriptions. One per runtime; without a
+ * journal path (tests of pure logic) it only fans out.
+ */
 export class EventHub {
   #subs = new Set<EventSubscription>();
+  readonly #journal: string | undefined;
+  /** This runtime's tag on its records (event-journal.ts). */
+  readonly #src = `node-${process.pid}-${randomBytes(4).toString('hex')}`;
+  #tail: JournalTail | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
+  constructor(journal?: string) {
+    this.#journal = journal;
+  }
+
+  /** Records `e` and delivers it to this runtime's subscriptions. */
   publish(e: RuntimeEvent): void {
+    if (this.#journal !== undefined) {
+      try {
+        appendRecord(this.#journal, { ...e, src: this.#src });
+      } catch (error) {
+        // A full disk loses the record, never the transition that caused it.
+        process.emitWarning(`berth: recording a ${e.action} event of container ${e.name} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_EVENT_JOURNAL' });
+      }
+    }
+    this.#deliver(e);
+  }
+
+  #deliver(e: RuntimeEvent): void {
     for (const s of this.#subs) s.push(e);
   }
 
+  /**
+   * A subscription: the journal's events from `since` first, then every new one until
+   * `until`, `close()` or the signal. A following subscription keeps the process alive (as
+   * `docker events` does) until one of those ends it.
+   * @throws ValidationError for a bad option.
+   */
   subscribe(opts: EventsOptions = {}): EventSubscription {
     if (typeof opts !== 'object' || opts === null) throw new ValidationError('options', 'must be an object');
     if (opts.bufferSize !== undefined && (!Number.isInteger(opts.bufferSize) || opts.bufferSize < 1)) throw new ValidationError('bufferSize', 'must be a positive integer');
-    const sub = new EventSubscription(this, opts);
-    if (!opts.signal?.aborted) this.#subs.add(sub);
-    else sub.close();
+    const sinceMs = opts.since === undefined ? undefined : parseEventTime(opts.since, 'since');
+    const untilMs = opts.until === undefined ? Number.POSITIVE_INFINITY : parseEventTime(opts.until, 'until');
+    if (sinceMs !== undefined && sinceMs > untilMs) throw new ValidationError('until', 'must not be before since');
+    const sub = new EventSubscription(this, opts, untilMs);
+    if (opts.signal?.aborted) {
+      sub.close();
+      return sub;
+    }
+    const follow = untilMs > Date.now();
+    const tail = this.#journal !== undefined && (follow || sinceMs !== undefined) ? this.#ensureTail() : undefined;
+    // Catch the tail up first (what was appended so far goes to the older subscriptions only),
+    // and replay exactly up to where it stands: no gap, no repeat.
+    tail?.poll();
+    if (sinceMs !== undefined && tail) {
+      for (const r of readJournal(tail.path, tail.position).records) {
+        const at = Date.parse(r.time);
+        if (at >= sinceMs && at <= untilMs) sub.push(toEvent(r));
+      }
+    }
+    if (follow) {
+      this.#subs.add(sub);
+      this.#startPolling();
+    } else {
+      sub.close();
+    }
     return sub;
+  }
+
+  #ensureTail(): JournalTail {
+    if (!this.#tail) {
+      const from = readJournal(this.#journal!, { ino: -1, offset: 0 }).position;
+      this.#tail = new JournalTail(this.#journal!, from, (r: JournalRecord) => {
+        if (r.src !== this.#src) this.#deliver(toEvent(r));
+      });
+    }
+    return this.#tail;
+  }
+
+  #startPolling(): void {
+    if (this.#timer || !this.#tail) return;
+    this.#timer = setInterval(() => {
+      try {
+        this.#tail?.poll();
+      } catch {
+        // an unreadable journal (removed state dir): nothing to deliver this round
+      }
+    }, TAIL_INTERVAL_MS);
   }
 
   /** @internal */
   unsubscribe(sub: EventSubscription): void {
     this.#subs.delete(sub);
+    if (this.#subs.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
   }
 
   /** Ends every subscription (their iterations finish after the events already queued). */

@@ -124,7 +124,15 @@ export interface ExecContext {
 /** The launch spec of an exec: the container's settings, joined instead of created. */
 export function planContainerExec(ctx: ExecContext, argv: string[], opts: ExecOptions): NativeLaunchSpec {
   const rec = ctx.record;
-  const user = resolveUserInContainer(ctx.pid, opts.user ?? rec.options.user ?? rec.imageConfig?.User);
+  return planExecAs(ctx, resolveUserInContainer(ctx.pid, opts.user ?? rec.options.user ?? rec.imageConfig?.User), argv, opts);
+}
+
+/**
+ * {@link planContainerExec} with the user already resolved: a detached container's health probe
+ * is planned at start, as the container's own user, before any process of it can be read.
+ */
+export function planExecAs(ctx: Omit<ExecContext, 'pid'>, user: ResolvedUser, argv: string[], opts: ExecOptions): NativeLaunchSpec {
+  const rec = ctx.record;
   const hasHome = [...rec.env, ...Object.keys(opts.env ?? {}).map((k) => `${k}=`)].some((kv) => kv.startsWith('HOME='));
   const options: NormalizedRunOptions = {
     ...rec.options,

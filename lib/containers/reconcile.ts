@@ -5,9 +5,13 @@
  *   died with it (the kernel sent its PID 1 the parent-death signal, SIGKILL, and tore down its
  *   pid namespace): it is marked `exited` with exit code 137 and signal SIGKILL, which is
  *   exactly what happened, and `State.Error` names the owner.
- * - A detached container whose monitor wrote `exit.json` gets that status. One whose monitor
- *   and PID 1 are both gone without a record is marked `exited` with Docker's 255 ("exit
- *   status unknown"). Berth never uses `dead` for these: `dead` means a removal that failed.
+ * - A detached container whose monitor recorded its final exit in `run.json` (`monitor-run.ts`)
+ *   gets that status, its restart count and health folded into state.json; with autoRemove
+ *   the monitor removed its files already and the removal is finished here (name, volumes,
+ *   leases). One whose monitor and PID 1 are both gone without a record (a reboot, a SIGKILL)
+ *   is marked `exited` with Docker's 255 ("exit status unknown") and reported as `lost`, so
+ *   that `Runtime.open({ restartPolicies: true })` can restart it. Berth never uses `dead`
+ *   for these: `dead` means a removal that failed.
  * - Containers still owned by a live process (pid *and* start time match) are left alone, so
  *   several processes can open one state dir at any time.
  * - The cgroup of every container that is not running is removed — only `berth/<id>` for ids
@@ -25,6 +29,7 @@ import type { CgroupDriver } from '../cgroup/index.js';
 import { TEMP_NAME, readJson } from '../state/atomic-file.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ExitInfo } from './events.js';
+import { RUN_FILE, readRun, type MonitorRun } from './monitor-run.js';
 import { isAlive } from '../state/process-identity.js';
 import type { StateStore } from './state-store.js';
 
@@ -65,6 +70,19 @@ export interface ReconcileFinding {
   name: string;
   exit?: ExitInfo;
   removed?: boolean;
+  /** The exit was recorded by the container's monitor, which journaled its events already. */
+  recorded?: boolean;
+  /** A detached run ended without any record (every process of it gone: a reboot, a kill). */
+  lost?: boolean;
+}
+
+/** How an unsupervised run ended, as reconciliation decides it. */
+export interface OrphanedExit extends ExitInfo {
+  error: string;
+  finishedAt: string;
+  /** The monitor's final record, when it wrote one. */
+  run?: MonitorRun;
+  lost?: boolean;
 }
 
 function pidAlive(pid: number): boolean {
@@ -92,12 +110,20 @@ function removeCgroup(driver: CgroupDriver | undefined, id: string): void {
  * Decides the exit of an active container nobody supervises any more, or undefined when it is
  * still supervised (owner or monitor alive) or still running.
  */
-export async function orphanedExit(store: StateStore, id: string, lifetime: 'process' | 'detached', state: ContainerState): Promise<(ExitInfo & { error: string; finishedAt: string }) | undefined> {
+export async function orphanedExit(store: StateStore, id: string, lifetime: 'process' | 'detached', state: ContainerState): Promise<OrphanedExit | undefined> {
   if (lifetime === 'detached') {
+    const run = await readRun(join(store.dir(id), RUN_FILE));
+    if (run && run.monitorPid === state.monitor?.pid && run.status === 'exited') {
+      return { exitCode: run.exitCode ?? UNKNOWN_EXIT_CODE, signal: run.signal ?? null, oomKilled: run.oomKilled === true, finishedAt: run.finishedAt ?? new Date().toISOString(), error: run.error, run };
+    }
+    // A monitor of a berth before run.json recorded the exit only.
     const rec = await readJson<ExitRecord>(store.exitPath(id)).catch(() => undefined);
     if (rec && rec.finishedAt >= state.startedAt) return { exitCode: rec.exitCode, signal: rec.signal, oomKilled: rec.oomKilled, finishedAt: rec.finishedAt, error: '' };
-    if (isAlive(state.monitor) || isAlive(state.pid > 0 ? { pid: state.pid, startTime: state.pidStartTime ?? '' } : undefined)) return undefined;
-    return { exitCode: UNKNOWN_EXIT_CODE, signal: null, oomKilled: false, finishedAt: new Date().toISOString(), error: 'exit status unknown: the monitor process is gone and recorded no exit' };
+    if (isAlive(state.monitor)) return undefined;
+    // The monitor may have restarted PID 1 before it died: the newest pid it recorded counts.
+    const pid = run?.status === 'running' && run.monitorPid === state.monitor?.pid ? { pid: run.pid, startTime: run.pidStartTime ?? '' } : { pid: state.pid, startTime: state.pidStartTime ?? '' };
+    if (pid.pid > 0 && isAlive(pid)) return undefined;
+    return { exitCode: UNKNOWN_EXIT_CODE, signal: null, oomKilled: false, finishedAt: new Date().toISOString(), error: 'exit status unknown: the monitor process is gone and recorded no exit', lost: true };
   }
   if (isAlive(state.owner)) return undefined;
   return {
@@ -128,27 +154,47 @@ export async function reconcileOne(store: StateStore, id: string, driver: Cgroup
       // Whatever survived (it should not) goes with the cgroup.
       removeCgroup(driver, id);
       await callHook('releasing its network leases', record, () => hooks.exited?.(record));
-      const next: ContainerState = {
-        ...state,
-        status: 'exited',
-        pid: 0,
-        exitCode: exit.exitCode,
-        signal: exit.signal,
-        oomKilled: exit.oomKilled,
-        finishedAt: exit.finishedAt,
-        error: exit.error,
-      };
-      delete next.pidStartTime;
-      delete next.owner;
-      delete next.monitor;
+      const next = foldExit(state, exit);
       await store.writeState(id, next);
-      finding = { id, name: record.name, exit: { exitCode: exit.exitCode, signal: exit.signal, oomKilled: exit.oomKilled } };
+      finding = { id, name: record.name, exit: { exitCode: exit.exitCode, signal: exit.signal, oomKilled: exit.oomKilled }, ...(exit.run ? { recorded: true } : {}), ...(exit.lost ? { lost: true } : {}) };
+      if (exit.run?.removed) {
+        // autoRemove: the monitor removed the files; the name, volumes and leases are ours.
+        await callHook('releasing its volumes and networks', record, () => hooks.removing?.(record, next));
+        finding.removed = true;
+      }
       return;
     }
     removeCgroup(driver, id);
   }, { timeoutMs: 30_000 });
   if (finding?.removed) await store.destroy(id, finding.name);
   return finding;
+}
+
+/** state.json after the run ended as `exit` says (with autoRemove done by the monitor: `removing`). */
+export function foldExit(state: ContainerState, exit: OrphanedExit): ContainerState {
+  const run = exit.run;
+  const next: ContainerState = {
+    ...state,
+    status: run?.removed ? 'removing' : 'exited',
+    pid: 0,
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    oomKilled: exit.oomKilled,
+    finishedAt: exit.finishedAt,
+    error: exit.error,
+  };
+  if (run) {
+    next.restartCount = state.restartCount + run.restartCount;
+    next.retries = run.retries;
+    next.manuallyStopped = state.manuallyStopped || run.manuallyStopped;
+    next.startedAt = run.startedAt || state.startedAt;
+    if (run.health) next.health = run.health;
+    if (run.removed) next.removeVolumes = true;
+  }
+  delete next.pidStartTime;
+  delete next.owner;
+  delete next.monitor;
+  return next;
 }
 
 async function cleanLeftovers(store: StateStore): Promise<void> {

@@ -59,8 +59,11 @@ export interface PreparedNetwork {
   endpoints: EndpointRecord[];
   /** Closes descriptors the spawn no longer needs. */
   closeFds(): void;
-  /** Never rejects (the container already runs); a failure is a process warning. */
-  started(pid: number): Promise<void>;
+  /**
+   * Never rejects (the container already runs); a failure is a process warning. `monitorPid`:
+   * a detached container's monitor, which the lease then follows across restarts.
+   */
+  started(pid: number, monitorPid?: number): Promise<void>;
   /** Idempotent. */
   release(): Promise<void>;
 }
@@ -155,11 +158,11 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
     ports: attached.ports,
     endpoints: attached.endpoints,
     closeFds: () => {},
-    started: (pid) => {
+    started: (pid, monitorPid) => {
       if (!identityOf(pid)) return Promise.resolve();
       // The container already runs: a failure here must not fail its start. Until its pid is
       // recorded, the lease follows the process that made it, and peers learn its name later.
-      starting = service.leases.started(attached, pid).catch((error: unknown) => {
+      starting = service.leases.started(attached, pid, monitorPid).catch((error: unknown) => {
         process.emitWarning(`berth: recording the network endpoints of a started container failed: ${(error as Error).message}`, { code: 'BERTH_NETWORK_STARTED' });
       });
       return starting;

@@ -29,8 +29,12 @@ export function poolOf(n: NetworkRecord): Pool {
   return { subnet: parseSubnet(n.subnet, 'subnet'), gateway: parseIpv4(n.gateway)!, ...(n.ipRange ? { ipRange: parseSubnet(n.ipRange, 'ipRange') } : {}) };
 }
 
-/** A lease is live while the container's PID 1 runs, or before that, while the process making it does. */
+/**
+ * A lease is live while the container's PID 1 runs, or before that, while the process making
+ * it does; a detached container's, while its monitor runs (it may be between two PID 1s).
+ */
 export function isLive(e: EndpointRecord): boolean {
+  if (e.monitor && isAlive(e.monitor)) return true;
   return e.pid ? isAlive(e.pid) : isAlive(e.owner);
 }
 

@@ -76,6 +76,11 @@ export interface EndpointRecord {
   owner: ProcessIdentity;
   /** The container's PID 1, once started: the lease lives as long as it does. */
   pid?: ProcessIdentity;
+  /**
+   * The monitor of a detached container: the lease lives as long as it does, for the monitor
+   * restarts PID 1 (a new pid) with the same interfaces and addresses.
+   */
+  monitor?: ProcessIdentity;
   /** RFC 3339. */
   created: string;
 }
