@@ -343,6 +343,8 @@ bool Monitor::Launch(bool first, std::string* why, bool* exec_failed, int* exec_
   started_at_ = Rfc3339Nano();
   started_mono_ = MonotonicMs();
   health_ = Health();
+  // Before Node hears of the start, so that no exit of this run can be journaled ahead of it.
+  journal_.Append("start");
   if (first) Status("{\"pid\":" + std::to_string(pid_) + ",\"monitorPid\":" + std::to_string(getpid()) + "}");
   return true;
 }
@@ -514,12 +516,14 @@ bool Monitor::Backoff(int64_t ms) {
 
 void Monitor::Finish() {
   RemoveCgroups(o_.cgroups);
-  if (o_.auto_remove) {
-    RemoveContainerFiles(o_.state_dir);
-    removed_ = true;
-  }
+  // With autoRemove the record says so before the files go: a Node process that reads it
+  // finishes the removal (name, volumes, leases) whether or not this walk is done.
+  removed_ = o_.auto_remove;
   WriteRun("exited");
-  if (removed_) journal_.Append("destroy");
+  if (removed_) {
+    RemoveContainerFiles(o_.state_dir);
+    journal_.Append("destroy");
+  }
 }
 
 int Monitor::Run() {
@@ -583,6 +587,7 @@ int Monitor::Run() {
       restart_count_++;
       o_.retries++;
       exec_failed = false;
+      journal_.Append("restart");
       if (Launch(false, &why, &exec_failed, &exec_code)) break;
       malloc_trim(0);
       if (!exec_failed) {
@@ -601,8 +606,6 @@ int Monitor::Run() {
     malloc_trim(0);
     error_.clear();
     WriteRun("running");
-    journal_.Append("restart");
-    journal_.Append("start");
   }
 }
 

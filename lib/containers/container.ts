@@ -163,7 +163,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   }
 
   #orphanSuspected(record: ContainerRecord, state: ContainerState): boolean {
-    if (record.lifetime === 'detached') return true; // reconcileOne checks exit.json and the monitor
+    if (record.lifetime === 'detached') return true; // reconcileOne checks run.json and the monitor
     if (state.status === 'restarting' && state.owner?.pid === process.pid) return false;
     return !isAlive(state.owner);
   }
@@ -223,7 +223,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       this.#cancelRestart();
       await this.#launch(rec, state, true, signal);
     });
-    this.#publish('start', [], {}, record);
+    // A detached container's monitor journals its start itself, ahead of any exit of it.
+    if (record.lifetime === 'detached') this.#emitLocal('start', []);
+    else this.#publish('start', [], {}, record);
     if (signal?.aborted) {
       await this.kill('SIGKILL').catch(() => {});
       throw new AbortError('start() was aborted; the container was killed', { cause: signal.reason });
@@ -480,11 +482,12 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       if (rec.restart.name !== 'always' && rec.restart.name !== 'unless-stopped') return;
       record = rec;
       state.restartCount++;
+      // As the monitor's own restarts: `restart`, then the monitor's `start`.
+      this.#publish('restart', [], {}, rec);
       await this.#launch(rec, state, false);
     });
     if (!record) return false;
-    this.#publish('restart', [], {}, record);
-    this.#publish('start', [], {}, record);
+    this.#emitLocal('start', []);
     return true;
   }
 

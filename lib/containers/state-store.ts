@@ -1,7 +1,8 @@
 /**
  * The containers' part of the state directory (layout in `docs/design/containers.md`):
  *
- *   containers/<id>/config.json, state.json, upper/, work/, container.log[.N], exit.json
+ *   containers/<id>/config.json, state.json, upper/, work/, container.log[.N], run.json (a
+ *                             detached container's monitor's; exit.json from older monitors)
  *   containers/names.json     name -> id, changed only under the `container-names` lock
  *   locks/container-<id>.lock one per container; every multi-step change holds it
  *

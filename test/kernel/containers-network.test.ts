@@ -261,7 +261,8 @@ describe('containers on networks', { skip }, () => {
     const [ep] = await endpointsOf(id);
     assert.ok(ep);
     process.kill(pid, 'SIGKILL');
-    assert.ok(await eventually(() => existsSync(join(f.root, 'containers', id, 'exit.json')), 5000), 'the monitor recorded the exit');
+    const runFile = join(f.root, 'containers', id, 'run.json');
+    assert.ok(await eventually(() => existsSync(runFile) && /"status":"exited"/.test(readFileSync(runFile, 'utf8')), 5000), 'the monitor recorded the exit');
     assert.equal((await endpointsOf(id)).length, 1);
     assert.match(rules(), new RegExp(`dport ${port} `));
     // ...until a runtime is opened: it records the exit and releases both.
