@@ -20,6 +20,8 @@ interface IdleStarter {
   describe: string;
   prepare?(): Promise<void>;
   start(marker: string): Promise<() => Promise<void>>;
+  /** How long after the start the sample is taken. Default 500 ms. */
+  settleMs?: number;
 }
 
 let markerSeq = 0;
@@ -119,9 +121,42 @@ function berthDetached(ctx: BenchContext): IdleStarter {
   };
 }
 
+/**
+ * The monitor with everything it keeps for supervision: the restart policy (the encoded spec
+ * in a memfd, the init helper and namespace descriptors) and a healthcheck (the probe plan,
+ * berth-exec, the last results). Sampled after several probes ran, so the figure includes what
+ * a probe leaves behind. In a temp state dir of its own, from the fixture rootfs.
+ */
+function berthMonitor(ctx: BenchContext): IdleStarter {
+  interface Container { start(): Promise<void>; stop(o?: object): Promise<void>; remove(o?: object): Promise<void> }
+  let rt: { containers: { create(o: object): Promise<Container> } } | undefined;
+  return {
+    name: 'berth monitor (restart + healthcheck)',
+    describe: '`containers.create({ rootfs, cmd: [sleep], lifetime: "detached", restart: "always", healthcheck: { test: ["CMD", "true"], interval: "500ms" } })`: the monitor after 2.5 s, 4 or 5 probes',
+    settleMs: 2500,
+    prepare: async () => {
+      const Runtime = await loadRuntime();
+      rt = (await Runtime.open({ root: join(ctx.fx.dir, 'berth-monitor-root') })) as typeof rt;
+    },
+    start: async (marker) => {
+      const c = await rt!.containers.create({
+        image: { rootfs: ctx.fx.rootfs },
+        cmd: ['/bin/sleep', marker],
+        lifetime: 'detached',
+        restart: 'always',
+        healthcheck: { test: ['CMD', 'true'], interval: '500ms' },
+      });
+      await c.start();
+      return async () => {
+        await c.remove({ force: true });
+      };
+    },
+  };
+}
+
 export async function helperMemory(ctx: BenchContext): Promise<WorkloadResult> {
   ctx.log(`helper memory: ${CONTAINERS} idle containers per tool`);
-  const starters = ctx.pick([berthAttached(ctx), berthDetached(ctx), ociStarter(ctx, 'crun'), ociStarter(ctx, 'runc'), engineStarter(ctx, 'podman'), engineStarter(ctx, 'docker')]);
+  const starters = ctx.pick([berthAttached(ctx), berthDetached(ctx), berthMonitor(ctx), ociStarter(ctx, 'crun'), ociStarter(ctx, 'runc'), engineStarter(ctx, 'podman'), engineStarter(ctx, 'docker')]);
   const subjects: Subject[] = starters.map((s) => ({ name: s.name, describe: s.describe, prepare: s.prepare, once: async () => 0 }));
   const { ready, rows } = await prepareAll(subjects, ctx.log);
   const helpersSeen = new Map<string, Set<string>>();
@@ -135,7 +170,7 @@ export async function helperMemory(ctx: BenchContext): Promise<WorkloadResult> {
         stops.push(await starter.start(marker));
         const pid = await waitForPid(['/bin/sleep', marker]);
         // Let the helpers finish their start-up work (and free what they only needed for it).
-        await new Promise((r) => setTimeout(r, 500));
+        await new Promise((r) => setTimeout(r, starter.settleMs ?? 500));
         const chain = helperChain(pid);
         const names = helpersSeen.get(subj.name) ?? new Set();
         chain.forEach((p) => names.add(commOf(p)));
@@ -158,7 +193,7 @@ export async function helperMemory(ctx: BenchContext): Promise<WorkloadResult> {
     baseline: 'podman (conmon)',
     rows: subjects.map((s) => rows.get(s)!),
     notes: [
-      `${CONTAINERS} idle containers (\`/bin/sleep\`) per tool, started one after another and left running together; sample = summed USS (Private_Clean + Private_Dirty from /proc/<pid>/smaps_rollup) of the container's host-side ancestors, below PID 1 and below the benchmark's own Node process, 0.5 s after start.`,
+      `${CONTAINERS} idle containers (\`/bin/sleep\`) per tool, started one after another and left running together; sample = summed USS (Private_Clean + Private_Dirty from /proc/<pid>/smaps_rollup) of the container's host-side ancestors, below PID 1 and below the benchmark's own Node process, 0.5 s after start (the monitor with a healthcheck: 2.5 s, after its probes ran).`,
       `Helper processes found: ${[...helpersSeen].map(([k, v]) => `${k}: ${v.size ? [...v].join(', ') : 'none'}`).join('; ') || 'none'}.`,
     ],
   };
