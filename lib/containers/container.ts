@@ -726,6 +726,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   /** Freezes every process of the container (cgroup freezer). */
   async pause(): Promise<void> {
+    // A detached container between two runs is `restarting` only in its monitor's record.
+    const seen = await this.read();
+    assertAllowed('pause', seen.state.status, seen.record.name);
     const record = await this.#withLock(async (rec, state) => {
       assertAllowed('pause', state.status, rec.name);
       const cg = cgroupsForHost().driver.open(this.id);
