@@ -69,14 +69,18 @@ describe('detached containers supervised by their monitor', { skip }, () => {
   test('PaaS: the app\'s creator exits; the app crashes, is restarted, turns healthy; a second process sees it in events({ since }), stops and removes it, and nothing is left', async () => {
     const net = await f.rt.networks.create({ name: 'det-paas', subnet: testSubnet(123) });
     const since = new Date();
+    // A subscription that is live before the app exists hears the other process and the monitor.
+    const healthy = (s: RuntimeEvent[]) => s.some((e) => e.action === 'health_status' && e.attributes.healthStatus === 'healthy');
+    const live = collect(f.rt.events({ filters: { container: ['paas-app'] }, signal: AbortSignal.timeout(60_000) }), healthy);
     const { id, pid: firstPid } = await runChild('containers-child-paas.ts', [f.root, busyboxRootfs(), 'det-paas', 'paas-app']);
 
     // The test is the second process: it opens the runtime after the creator is gone.
     const rt = await Runtime.open({ root: f.root });
-    const seen = await collect(rt.events({ since, filters: { container: [id] }, signal: AbortSignal.timeout(60_000) }), (s) => s.some((e) => e.action === 'health_status' && e.attributes.healthStatus === 'healthy'));
+    const seen = await collect(rt.events({ since, filters: { container: [id] }, signal: AbortSignal.timeout(60_000) }), healthy);
     const actions = seen.map((e) => (e.action === 'health_status' ? `health:${e.attributes.healthStatus}` : e.action === 'exit' ? `exit:${e.attributes.exitCode}` : e.action));
     assert.deepEqual(actions, ['create', 'start', 'exit:7', 'restart', 'start', 'health:healthy'], 'the creator\'s events and the monitor\'s, in order');
     assert.ok(seen.every((e) => e.name === 'paas-app' && e.id === id));
+    assert.deepEqual((await live).map((e) => `${e.action}@${e.time}`), seen.map((e) => `${e.action}@${e.time}`), 'followed live, the same events');
 
     const app = await rt.containers.get('paas-app');
     await app.waitForHealthy({ timeout: 10_000 });
@@ -203,6 +207,19 @@ describe('detached containers supervised by their monitor', { skip }, () => {
     assert.equal(h.Status, 'unhealthy');
     assert.equal(h.Log[0]!.Output, `${forged}\n`);
     assert.equal(h.Log[0]!.ExitCode, 1);
+    await c.stop({ timeout: 1000 });
+  });
+
+  test('attack: a probe that leaves a process holding its output open cannot stall the monitor: logging and later probes go on', async () => {
+    // The probe exits at once, but a process it started in the container keeps the pipe open.
+    const c = await f.sh('i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.1; done', { lifetime: 'detached', healthcheck: { test: 'sleep 1000 & echo held; exit 1', interval: '100ms', retries: 100 } });
+    await c.start();
+    assert.ok(await eventually(async () => ((await c.inspect()).State.Health?.Log.length ?? 0) >= 3, 15_000, 50), 'probes keep being recorded');
+    const ticks = async () => Number(/tick-(\d+)\n(?![\s\S]*tick-)/.exec(await c.logs().text())?.[1] ?? 0);
+    const before = await ticks();
+    assert.ok(await eventually(async () => (await ticks()) > before + 3, 10_000, 50), 'the log keeps growing');
+    const h = (await c.inspect()).State.Health!;
+    assert.deepEqual(h.Log.map((e) => [e.ExitCode, e.Output]).slice(0, 1), [[1, 'held\n']]);
     await c.stop({ timeout: 1000 });
   });
 
