@@ -4,6 +4,9 @@ import { initialState, type ContainerState } from '../../lib/containers/containe
 import { mergeRun, type MonitorRun } from '../../lib/containers/monitor-run.js';
 import { foldExit } from '../../lib/containers/reconcile.js';
 import { monitorArgs } from '../../lib/launch/detached.js';
+import { isLive } from '../../lib/network/network-records.js';
+import type { EndpointRecord } from '../../lib/network/network-store.js';
+import { selfIdentity } from '../../lib/state/process-identity.js';
 
 const monitor = { pid: 4242, startTime: '777' };
 const started: ContainerState = { ...initialState(), status: 'running', pid: 100, pidStartTime: '5', monitor, startedAt: '2026-12-02T11:00:00.000Z', restartCount: 2 };
@@ -70,5 +73,13 @@ describe('monitor run record', () => {
     assert.deepEqual(JSON.parse(at('--event-attributes')!), { name: 'web', 'label.a': 'x"\n{' });
     assert.ok(!at('--event-attributes')!.includes('\n'), 'attributes travel as one JSON line');
     assert.ok(!monitorArgs({ stateDir: '/s', cgroupPaths: [], restart: { name: 'no', maximumRetryCount: 0, retries: 0 } }).includes('--restart'));
+  });
+
+  test('a detached container\'s lease lives while its monitor does, between two PID 1s too', () => {
+    const dead = { pid: 1, startTime: 'not-the-start-time-of-pid-1' };
+    const lease = { owner: dead, pid: dead } as EndpointRecord;
+    assert.equal(isLive(lease), false, 'an old PID 1 alone: stale');
+    assert.equal(isLive({ ...lease, monitor: selfIdentity() }), true, 'the monitor restarting it keeps it');
+    assert.equal(isLive({ ...lease, monitor: dead }), false, 'a dead monitor keeps nothing');
   });
 });
