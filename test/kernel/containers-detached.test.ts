@@ -137,6 +137,17 @@ describe('detached containers supervised by their monitor', { skip }, () => {
     assert.deepEqual(cgroupDirsOf(c.id), [], 'the cgroup goes after the final exit only');
   });
 
+  test('OOM is judged per run in the kept cgroup: an OOM-killed run, then a run that fails on its own', async () => {
+    const since = new Date();
+    const c = await f.sh('if [ -f /once ]; then exit 5; fi; touch /once; exec tail /dev/zero', { lifetime: 'detached', restart: 'on-failure:1', memory: '32m', memorySwap: '32m' });
+    await c.start();
+    const exit = await c.wait();
+    assert.deepEqual(exit, { exitCode: 5, signal: null, oomKilled: false }, 'the second run was not OOM-killed, though the cgroup\'s counter says 1');
+    const seen = await collect(f.rt.events({ since, until: new Date(), filters: { container: [c.id] } }), () => false);
+    const shown = seen.map((e) => (e.action === 'exit' ? `exit:${e.attributes.exitCode}:${e.attributes.oomKilled}` : e.action));
+    assert.deepEqual(shown, ['create', 'start', 'oom', 'exit:137:true', 'restart', 'start', 'exit:5:false']);
+  });
+
   test('a stop during the backoff (state restarting) ends the container at once: no restart follows', async () => {
     const c = await f.sh('exit 1', { lifetime: 'detached', restart: 'always' });
     await c.start();
