@@ -8,7 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError, isBerthError } from '../../lib/errors.js';
@@ -16,6 +17,7 @@ import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { Runtime } from '../../lib/runtime.js';
 import type { Container } from '../../lib/containers/container.js';
 import type { RuntimeEvent } from '../../lib/containers/events.js';
+import { JOURNAL_MAX_BYTES, journalPath } from '../../lib/containers/event-journal.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { cgroupDirsOf, eventually, openFixture, procStat, type Fixture } from '../helpers/containers-fixture.js';
 import { networkSkipReason, testSubnet } from '../helpers/network-fixture.js';
@@ -271,6 +273,30 @@ describe('detached containers supervised by their monitor', { skip }, () => {
     const seen = await collect(daemon.events({ since, until: new Date(), filters: { action: ['restart'] } }), () => false);
     assert.deepEqual(seen.map((e) => e.name).sort(), ['lost-always', 'lost-unless']);
     for (const name of ['lost-always', 'lost-unless']) await (await daemon.containers.get(name)).stop({ timeout: 500 });
+  });
+
+  test('the journal rotates at its size limit whoever writes: a monitor renames the full file, and a replay reads both in order', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-journal-rot-'));
+    try {
+      const rt = await Runtime.open({ root });
+      const old = { type: 'container', action: 'create', id: 'f'.repeat(64), name: 'old', time: '2026-01-01T00:00:00.000Z', attributes: {}, src: 'node-0' };
+      writeFileSync(journalPath(root), `${JSON.stringify(old)}\n`);
+      const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['true'], lifetime: 'detached' });
+      // Full now: the next writer, the monitor journaling its container's start, must rotate it.
+      appendFileSync(journalPath(root), `${JSON.stringify(old)}\n`.repeat(Math.ceil(JOURNAL_MAX_BYTES / 150)));
+      assert.ok(statSync(journalPath(root)).size >= JOURNAL_MAX_BYTES);
+      await c.start();
+      assert.ok(existsSync(`${journalPath(root)}.1`), 'the monitor rotated it');
+      await c.wait();
+      await c.remove();
+      assert.ok(statSync(journalPath(root)).size < 10_000);
+      const seen = await collect(rt.events({ since: '2025-12-31T00:00:00Z', until: new Date() }), () => false);
+      const mine = seen.filter((e) => e.id === c.id).map((e) => e.action);
+      assert.deepEqual(mine, ['create', 'start', 'exit', 'destroy']);
+      assert.equal(seen[0]!.name, 'old', 'the rotated file is replayed first');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('bad options of events() and Runtime.open() are typed errors naming the option', async () => {
