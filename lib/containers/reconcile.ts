@@ -112,6 +112,9 @@ function removeCgroup(driver: CgroupDriver | undefined, id: string): void {
  */
 export async function orphanedExit(store: StateStore, id: string, lifetime: 'process' | 'detached', state: ContainerState): Promise<OrphanedExit | undefined> {
   if (lifetime === 'detached') {
+    // Judged before the record is read: a monitor writes its final record before it exits, so
+    // a monitor found dead here left its last word in the file read next.
+    const monitorAlive = isAlive(state.monitor);
     const run = await readRun(join(store.dir(id), RUN_FILE));
     if (run && run.monitorPid === state.monitor?.pid && run.status === 'exited') {
       return { exitCode: run.exitCode ?? UNKNOWN_EXIT_CODE, signal: run.signal ?? null, oomKilled: run.oomKilled === true, finishedAt: run.finishedAt ?? new Date().toISOString(), error: run.error, run };
@@ -119,7 +122,7 @@ export async function orphanedExit(store: StateStore, id: string, lifetime: 'pro
     // A monitor of a berth before run.json recorded the exit only.
     const rec = await readJson<ExitRecord>(store.exitPath(id)).catch(() => undefined);
     if (rec && rec.finishedAt >= state.startedAt) return { exitCode: rec.exitCode, signal: rec.signal, oomKilled: rec.oomKilled, finishedAt: rec.finishedAt, error: '' };
-    if (isAlive(state.monitor)) return undefined;
+    if (monitorAlive) return undefined;
     // The monitor may have restarted PID 1 before it died: the newest pid it recorded counts.
     const pid = run?.status === 'running' && run.monitorPid === state.monitor?.pid ? { pid: run.pid, startTime: run.pidStartTime ?? '' } : { pid: state.pid, startTime: state.pidStartTime ?? '' };
     if (pid.pid > 0 && isAlive(pid)) return undefined;

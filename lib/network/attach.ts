@@ -159,7 +159,8 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
     endpoints: attached.endpoints,
     closeFds: () => {},
     started: (pid, monitorPid) => {
-      if (!identityOf(pid)) return Promise.resolve();
+      // A detached PID 1 may be gone already (a crash the monitor restarts): the monitor holds the lease then.
+      if (!identityOf(pid) && monitorPid === undefined) return Promise.resolve();
       // The container already runs: a failure here must not fail its start. Until its pid is
       // recorded, the lease follows the process that made it, and peers learn its name later.
       starting = service.leases.started(attached, pid, monitorPid).catch((error: unknown) => {

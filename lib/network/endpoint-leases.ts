@@ -168,27 +168,28 @@ export class EndpointLeases {
   }
 
   /**
-   * The container's PID 1 is running: its leases now live as long as it does, and
-   * its peers on user networks learn its name.
+   * The container's PID 1 is running: its leases now live as long as it does — or, with
+   * `monitorPid`, as long as the detached container's monitor does (which restarts PID 1, and
+   * may have to already) — and its peers on user networks learn its name.
    */
   async started(attached: Pick<Attached, 'endpoints' | 'networks'>, pid: number, monitorPid?: number): Promise<void> {
     const identity = identityOf(pid);
-    if (!identity || attached.endpoints.length === 0) return;
     const monitor = monitorPid === undefined ? undefined : identityOf(monitorPid);
+    if ((!identity && !monitor) || attached.endpoints.length === 0) return;
     const ids = new Set(attached.endpoints.map((e) => e.id));
     const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
     const me = attached.endpoints[0]!.containerId;
     const peers = await this.#ctx.store.lockedEndpoints(async (table) => {
       for (const e of table.endpoints) {
         if (!ids.has(e.id)) continue;
-        e.pid = identity;
+        if (identity) e.pid = identity;
         if (monitor) e.monitor = monitor;
       }
       await this.#ctx.store.writeEndpoints(table);
       return table.endpoints.some((e) => named.has(e.networkId) && e.containerId !== me);
     });
     for (const e of attached.endpoints) {
-      e.pid = identity;
+      if (identity) e.pid = identity;
       if (monitor) e.monitor = monitor;
     }
     // Alone on its networks, nobody needs to learn the name (its own file was written at start).

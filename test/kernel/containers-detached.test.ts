@@ -120,6 +120,25 @@ describe('detached containers supervised by their monitor', { skip }, () => {
     await net.remove();
   });
 
+  test('a lease outlives a PID 1 that crashed before its start was recorded: the monitor holds it, against any later network operation', async () => {
+    const net = await f.rt.networks.create({ name: 'det-crashy', subnet: testSubnet(124) });
+    try {
+      const c = await f.sh('exit 1', { lifetime: 'detached', restart: 'always', network: 'det-crashy' });
+      await c.start();
+      const leases = async () => (await f.rt.networks.store.readEndpoints()).endpoints.filter((e) => e.containerId === c.id);
+      assert.ok(await eventually(async () => (await c.inspect()).RestartCount >= 2, 10_000, 20));
+      const [lease] = await leases();
+      assert.ok(lease?.monitor, 'the lease names the monitor');
+      // Another runtime's open reclaims dead leases: this one is not.
+      await Runtime.open({ root: f.root });
+      assert.deepEqual((await leases()).map((e) => e.ip), [lease.ip]);
+      await c.stop({ timeout: 500 });
+      assert.deepEqual(await leases(), [], 'released at the final exit');
+    } finally {
+      await net.remove().catch(() => {});
+    }
+  });
+
   test('on-failure:2 restarts a failing app exactly twice with the backoff, then leaves it exited', async () => {
     const since = new Date();
     const c = await f.sh('echo run; exit 3', { lifetime: 'detached', restart: 'on-failure:2' });
