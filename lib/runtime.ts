@@ -131,18 +131,24 @@ export class Runtime implements AsyncDisposable {
     return this.containers.events(options);
   }
 
-  /** Opens (creating if needed) a state directory. Several processes may open the same one. */
+  /**
+   * Opens (creating if needed) a state directory. Several processes may open the same one.
+   * Reconciles what crashed processes left (docs/design/container-lifecycle.md).
+   * @throws ValidationError for a bad option; SystemError when the directory is unsafe or unusable.
+   */
   static async open(options: RuntimeOptions = {}): Promise<Runtime> {
     const root = options.root ?? DEFAULT_ROOT;
     if (typeof root !== 'string' || !root.startsWith('/')) throw new ValidationError('root', `must be an absolute path, got ${JSON.stringify(root)}`);
     // Owner and mode checked and tightened: see lib/state/state-dir.ts (CVE-2021-41091 class).
     secureStateDir(root);
+    if (options.restartPolicies !== undefined && typeof options.restartPolicies !== 'boolean') throw new ValidationError('restartPolicies', 'must be a boolean');
     const rt = new Runtime(root, options);
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
-    if (options.restartPolicies !== undefined && typeof options.restartPolicies !== 'boolean') throw new ValidationError('restartPolicies', 'must be a boolean');
-    if (existsSync(rt.containers.stateDir)) await rt.containers.reconcile({ restartPolicies: options.restartPolicies === true });
+    const lost = existsSync(rt.containers.stateDir) ? await rt.containers.reconcile() : [];
     // Leases, veths, bridges and NAT rules whose container or owner is gone.
     if (existsSync(join(root, 'networks'))) await rt.networks.ready();
+    // Only now: a restarted container's network starts from reconciled leases and rules.
+    if (options.restartPolicies === true && lost.length > 0) await rt.containers.restartLost(lost);
     return rt;
   }
 

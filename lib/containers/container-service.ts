@@ -339,10 +339,10 @@ export class ContainerService {
   /**
    * Repairs what crashed processes left (see `reconcile.ts`); `Runtime.open()` calls it.
    * Publishes an `exit` event for each container found dead (unless its monitor recorded it).
-   * With `restartPolicies`, then starts the detached containers whose runs were lost with all
-   * their processes and whose policy is `always` or `unless-stopped` (Docker's daemon start).
+   * Resolves with the ids of detached containers whose runs were lost with all their
+   * processes (for {@link restartLost}).
    */
-  async reconcile(options: { restartPolicies?: boolean } = {}): Promise<void> {
+  async reconcile(): Promise<string[]> {
     let driver;
     try {
       driver = cgroupsForHost().driver;
@@ -362,15 +362,21 @@ export class ContainerService {
         attributes: { name: f.name, exitCode: String(f.exit.exitCode), ...(f.exit.signal ? { signal: f.exit.signal } : {}) },
       });
     }
-    if (!options.restartPolicies) return;
-    for (const f of findings) {
-      if (!f.lost || f.removed) continue;
+    return findings.filter((f) => f.lost && !f.removed).map((f) => f.id);
+  }
+
+  /**
+   * `Runtime.open({ restartPolicies: true })`, after the networks are reconciled: starts those
+   * of `ids` (lost runs) whose policy is `always` or `unless-stopped` and that the user did not
+   * stop, as Docker's daemon does when it starts. A container that cannot start is a process
+   * warning (its state says it exited), never a failure of the whole open.
+   */
+  async restartLost(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
       try {
-        await (await this.get(f.id)).restartLost();
+        await (await this.get(id)).restartLost();
       } catch (error) {
-        // One container that cannot start (its image gone, its port taken) must not keep the
-        // runtime closed; its state says it exited, and the warning says why it stayed so.
-        process.emitWarning(`berth: restarting container ${f.name} by its restart policy failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_RESTART_POLICY' });
+        process.emitWarning(`berth: restarting container ${id} by its restart policy failed: ${(error as Error)?.message ?? String(error)}`, { code: 'BERTH_RESTART_POLICY' });
       }
     }
   }
