@@ -370,6 +370,9 @@ void Monitor::ApplyProbe(int exit_code, std::string output, const std::string& s
   }
   if (strcmp(before, health_.status) != 0) journal_.Append("health_status", {{"healthStatus", health_.status}});
   WriteRun("running");
+  // The record and the probe's buffers were the largest allocations since the last run: an
+  // idle monitor gives them back rather than keeping them as free heap.
+  malloc_trim(0);
 }
 
 void Monitor::WriteRun(const char* status) {
