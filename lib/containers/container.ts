@@ -102,6 +102,7 @@ const KILL_EXIT_MS = 10_000;
 function exitRecordedSince(before: ContainerState): (s: ContainerState | undefined) => boolean {
   return (s) => !s || !isActive(s.status) || (s.finishedAt !== before.finishedAt && s.pid !== before.pid);
 }
+
 /** What tells a detached container's monitor that the user stopped it (src-native/monitor.cc). */
 const MONITOR_STOP_SIGNAL = 10; // SIGUSR1
 
