@@ -20,7 +20,7 @@ try {
       if (error instanceof WaitTimeoutError) console.error(error.awaited, error.lastStatus, error.lastError);
       throw error;
     }
-    const url = `http://${await web.getHost()}:${await web.getMappedPort(8080)}/health`;
+    const url = `http://${web.getHost()}:${web.getMappedPort(8080)}/health`;
     console.log(url, await (await fetch(url)).text());
     console.log((await rt.containers.list())[0]?.Ports); // [{ IP: '127.0.0.1', PrivatePort: 8080, PublicPort: …, Type: 'tcp' }]
   } finally {

@@ -272,7 +272,10 @@ export class ContainerService {
     if (id === undefined) throw new NotFoundError(`no such container: ${idOrName}`);
     const record = await this.#store.readRecord(id);
     if (!record) throw new NotFoundError(`no such container: ${idOrName}`);
-    return this.#object(record);
+    const c = this.#object(record);
+    // getMappedPort() answers synchronously, from what get() saw.
+    await c.refreshMappedPorts();
+    return c;
   }
 
   /** Containers as `docker ps` lists them (running only, unless `all`). */

@@ -120,6 +120,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   #live: Supervisor | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #backoffMs = 0;
+  /** The published ports as last seen, for the synchronous {@link getMappedPort}. */
+  #mapped: { running: boolean; status: ContainerState['status']; ports: Parameters<typeof bindingsOf>[0]['Ports'] } | undefined;
   /** Set by `rt.close()`: no policy restart is scheduled from this process any more. */
   #runtimeClosed = false;
   /** Wakes waiters when this process changes the state. */
@@ -227,6 +229,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     // A detached container's monitor journals its start itself, ahead of any exit of it.
     if (record.lifetime === 'detached') this.#emitLocal('start', []);
     else this.#publish('start', [], {}, record);
+    await this.refreshMappedPorts().catch(() => {});
     if (signal?.aborted) {
       await this.kill('SIGKILL').catch(() => {});
       throw new AbortError('start() was aborted; the container was killed', { cause: signal.reason });
@@ -361,6 +364,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   /** Records the exit of the run `live` supervised (its resources are already released). */
   async #onExit(live: Supervisor, { status, oomKilled, health }: SupervisedExit): Promise<void> {
+    this.#mapped = undefined;
     if (this.#live === live) this.#live = undefined;
     const exit: ExitInfo = { exitCode: status.exitCode, signal: status.signal, oomKilled };
     let record: ContainerRecord | undefined;
@@ -423,6 +427,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       return;
     }
     if (record) {
+      await this.refreshMappedPorts().catch(() => {});
       this.#publish('restart', [], {}, record);
       this.#publish('start', [], {}, record);
     }
@@ -547,6 +552,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     if (!(timeout >= 0) || !Number.isFinite(timeout)) throw new ValidationError('timeout', 'must be a non-negative number of milliseconds');
     const sig = signalNumber(options.signal !== undefined ? signalName(options.signal, 'signal') : record.stopSignal)!;
     if (!isActive(state.status)) return;
+    this.#mapped = undefined;
     if (await this.#stopRestarting()) return;
     await this.#withLock(async (_r, s) => {
       if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
@@ -600,8 +606,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const sig = signalNumber(name)!;
     const { record, state } = await this.read();
     assertAllowed('kill', state.status, record.name);
-    if (await this.#stopRestarting()) return;
     const manual = sig === 9 || name === record.stopSignal;
+    if (manual) this.#mapped = undefined;
+    if (await this.#stopRestarting()) return;
     if (manual) {
       await this.#withLock(async (_r, s) => {
         if (isActive(s.status)) await this.#ctx.store.writeState(this.id, { ...s, manuallyStopped: true });
@@ -884,6 +891,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const store = this.#ctx.store;
     const volumes = this.#ctx.volumes.store;
     const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
+    this.#mapped = { running: isActive(state.status), status: state.status, ports: network?.Ports ?? {} };
     return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name) }, network);
   }
 
@@ -894,19 +902,24 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   async port(containerPort: number | string, protocol?: 'tcp' | 'udp'): Promise<PortBinding[]> {
     const key = portKey(containerPort, protocol);
     const { record, state } = await this.read();
-    if (!isActive(state.status) || !usesBridge(record)) return [];
-    return bindingsOf(await this.#ctx.networks.settingsFor(this.id), key);
+    await this.#seePorts(record, state);
+    return bindingsOf({ Ports: this.#mapped!.ports }, key);
   }
 
   /**
    * The host port a container port is published on (testcontainers' name): `getMappedPort(8080)`,
    * `getMappedPort('53/udp')`. With several bindings, the first. Pair it with {@link getHost}.
-   * @throws ValidationError for a malformed port; ConflictError when the container is not
-   *   running (host ports are chosen at each start); NotFoundError when the port is not
-   *   published (the message names it and the published ones).
+   *
+   * Synchronous, as in testcontainers: it answers from the ports this object last saw, which
+   * `start()`, a policy restart, `rt.containers.get()`, `inspect()` and `port()` refresh and an
+   * exit, `stop()` or `kill()` clears. Host ports are chosen at each start; after another process
+   * restarted the container, call `inspect()` or `get()` again first.
+   * @throws ValidationError for a malformed port; ConflictError when the container was not
+   *   running when last seen; NotFoundError when the port is not published (the message names
+   *   it and the published ones).
    */
-  async getMappedPort(containerPort: number | string, protocol?: 'tcp' | 'udp'): Promise<number> {
-    return (await this.#binding(containerPort, protocol)).hostPort;
+  getMappedPort(containerPort: number | string, protocol?: 'tcp' | 'udp'): number {
+    return this.#binding(containerPort, protocol).hostPort;
   }
 
   /**
@@ -914,25 +927,37 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
    * is `'127.0.0.1'` for the default binding (berth publishes on loopback unless told
    * otherwise), and `'127.0.0.1'` for a binding on every address (`'0.0.0.0'`). Without a
    * port: that of the first published port, or `'127.0.0.1'` when none is published.
+   * Synchronous, from the same view as {@link getMappedPort}.
    * @throws as {@link getMappedPort} when `containerPort` is given.
    */
-  async getHost(containerPort?: number | string, protocol?: 'tcp' | 'udp'): Promise<string> {
-    if (containerPort !== undefined) return reachableHost((await this.#binding(containerPort, protocol)).hostIp);
-    const first = (await this.read()).record.options.ports?.[0];
-    return reachableHost(first?.hostIp ?? '127.0.0.1');
+  getHost(containerPort?: number | string, protocol?: 'tcp' | 'udp'): string {
+    if (containerPort !== undefined) return reachableHost(this.#binding(containerPort, protocol).hostIp);
+    const first = Object.values(this.#mapped?.ports ?? {}).flat()[0];
+    return reachableHost(first?.HostIp ?? '127.0.0.1');
   }
 
-  async #binding(containerPort: number | string, protocol?: 'tcp' | 'udp'): Promise<PortBinding> {
+  #binding(containerPort: number | string, protocol?: 'tcp' | 'udp'): PortBinding {
     const key = portKey(containerPort, protocol);
-    const { record, state } = await this.read();
-    if (!isActive(state.status)) throw new ConflictError(`container ${record.name} is not running (${state.status}): its port ${key} is mapped only while it runs`);
-    const settings = usesBridge(record) ? await this.#ctx.networks.settingsFor(this.id) : { Ports: {} };
-    const binding = bindingsOf(settings, key)[0];
+    const seen = this.#mapped;
+    if (!seen?.running) throw new ConflictError(`container ${this.#name} is not running${seen ? ` (${seen.status})` : ''}: its port ${key} is mapped only while it runs (start() it, or get() it again if another process did)`);
+    const binding = bindingsOf({ Ports: seen.ports }, key)[0];
     if (!binding) {
-      const published = Object.keys(settings.Ports);
-      throw new NotFoundError(`container ${record.name} does not publish port ${key} (${published.length > 0 ? `published: ${published.join(', ')}` : 'it publishes no port: use the ports option'})`);
+      const published = Object.keys(seen.ports);
+      throw new NotFoundError(`container ${this.#name} does not publish port ${key} (${published.length > 0 ? `published: ${published.join(', ')}` : 'it publishes no port: use the ports option'})`);
     }
     return binding;
+  }
+
+  /** Re-reads the published ports {@link getMappedPort} answers from. @internal */
+  async refreshMappedPorts(): Promise<void> {
+    const { record, state } = await this.read();
+    await this.#seePorts(record, state);
+  }
+
+  async #seePorts(record: ContainerRecord, state: ContainerState): Promise<void> {
+    const running = isActive(state.status);
+    const ports = running && usesBridge(record) ? (await this.#ctx.networks.settingsFor(this.id)).Ports : {};
+    this.#mapped = { running, status: state.status, ports };
   }
 
   /** The current status (`running`, `exited`, ...). */

@@ -34,26 +34,30 @@ describe('containers: published ports', { skip }, () => {
     await c.waitForPort(8080, { timeout: 30_000 });
     const info = await c.inspect();
     assert.match(info.NetworkSettings.Networks['bridge']!.IPAddress, /^\d+\.\d+\.\d+\.\d+$/);
-    const port = await c.getMappedPort(8080);
+    // Synchronous, as testcontainers' getMappedPort(): usable in a template string.
+    const port = c.getMappedPort(8080);
+    assert.equal(typeof port, 'number');
     assert.equal(port, Number(info.NetworkSettings.Ports['8080/tcp']![0]!.HostPort));
-    assert.equal(await c.getMappedPort('8080/tcp'), port);
-    assert.equal(typeof (await c.getMappedPort(9090, 'udp')), 'number');
-    assert.equal(await c.getHost(), '127.0.0.1');
-    assert.equal(await c.getHost(8080), '127.0.0.1');
+    assert.equal(c.getMappedPort('8080/tcp'), port);
+    assert.equal(typeof c.getMappedPort(9090, 'udp'), 'number');
+    assert.equal(c.getHost(), '127.0.0.1');
+    assert.equal(c.getHost(8080), '127.0.0.1');
     assert.equal(await tcpRead(port), 'pong\n');
+    // Another object of the same container, from get(), sees the same mapping.
+    assert.equal((await f.rt.containers.get(c.id)).getMappedPort(8080), port);
 
-    await assert.rejects(c.getMappedPort(8081), isErr(NotFoundError, /does not publish port 8081\/tcp \(published: 8080\/tcp, 9090\/udp\)/));
-    await assert.rejects(c.getMappedPort(9090), isErr(NotFoundError, /port 9090\/tcp/));
-    await assert.rejects(c.getMappedPort('http'), (e: unknown) => isBerthError(e) && e instanceof ValidationError && e.option === 'port');
+    assert.throws(() => c.getMappedPort(8081), isErr(NotFoundError, /does not publish port 8081\/tcp \(published: 8080\/tcp, 9090\/udp\)/));
+    assert.throws(() => c.getMappedPort(9090), isErr(NotFoundError, /port 9090\/tcp/));
+    assert.throws(() => c.getMappedPort('http'), (e: unknown) => isBerthError(e) && e instanceof ValidationError && e.option === 'port');
     await c.stop({ timeout: 200 });
-    await assert.rejects(c.getMappedPort(8080), isErr(ConflictError, /not running.*8080\/tcp/));
+    assert.throws(() => c.getMappedPort(8080), isErr(ConflictError, /not running.*8080\/tcp/));
   });
 
   test('a container that publishes nothing: getMappedPort names the port and says none is published', async () => {
     const c = await f.sh('sleep 30');
     await c.start();
-    await assert.rejects(c.getMappedPort(80), isErr(NotFoundError, /does not publish port 80\/tcp \(it publishes no port/));
-    assert.equal(await c.getHost(), '127.0.0.1');
+    assert.throws(() => c.getMappedPort(80), isErr(NotFoundError, /does not publish port 80\/tcp \(it publishes no port/));
+    assert.equal(c.getHost(), '127.0.0.1');
     await c.kill();
   });
 

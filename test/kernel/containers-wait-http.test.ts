@@ -70,7 +70,7 @@ describe('containers: waitForHttp and informative wait timeouts', { skip }, () =
     const c = await f.sh(SERVER, { ports: ['8080'] });
     await c.start();
     await c.waitForHttp('/', { port: 8080, timeout: 30_000 });
-    const host = `${await c.getHost()}:${await c.getMappedPort(8080)}`;
+    const host = `${c.getHost()}:${c.getMappedPort(8080)}`;
     await assert.rejects(
       c.waitForHttp('/missing', { port: 8080, timeout: 600 }),
       timeoutError((e) => {

@@ -40,7 +40,7 @@ try {
   const webB = await serve(b, 'from-b');
   await webA.start();
   await webB.start();
-  facts.served = { a: await tcpRead(await webA.getMappedPort(80)), b: await tcpRead(await webB.getMappedPort(80)) };
+  facts.served = { a: await tcpRead(webA.getMappedPort(80)), b: await tcpRead(webB.getMappedPort(80)) };
 
   // Removing everything of A leaves B whole.
   await webA.remove({ force: true });
@@ -52,7 +52,7 @@ try {
     bNetworks: (await b.networks.list()).map((n) => n.name).sort(),
     bLinks: (await links(b)).length,
     bTable: table(b),
-    bServes: await tcpRead(await webB.getMappedPort(80)),
+    bServes: await tcpRead(webB.getMappedPort(80)),
     bRun: await eth0(b, 'mynet'),
   };
   await webB.remove({ force: true });
