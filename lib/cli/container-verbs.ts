@@ -65,11 +65,17 @@ async function streamLogs(ctx: CliContext, container: Container): Promise<void> 
   for await (const entry of container.logs({ follow: true })) (entry.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(entry.text);
 }
 
-/** Connects the terminal to an attached container (`-i`, `-t`): stdin in, raw output out. */
+/**
+ * Connects this process's stdin to the container (`-i`) and, with a TTY (`-t`), the terminal's
+ * raw output too. Without a TTY the output comes from the log instead ({@link streamLogs}): an
+ * attachment only sees what is written after it, and the log holds everything since start.
+ */
 async function attachTerminal(ctx: CliContext, container: Container, tty: boolean): Promise<() => void> {
   const session = await container.attach();
-  session.stdout.pipe(ctx.stdout, { end: false });
-  session.stderr?.pipe(ctx.stderr, { end: false });
+  if (tty) {
+    session.stdout.pipe(ctx.stdout, { end: false });
+    session.stderr?.pipe(ctx.stderr, { end: false });
+  }
   const raw = tty && ctx.stdin.isTTY === true && typeof ctx.stdin.setRawMode === 'function';
   if (raw) ctx.stdin.setRawMode!(true);
   if (tty && ctx.stdout.rows && ctx.stdout.columns) await container.resize({ rows: ctx.stdout.rows, cols: ctx.stdout.columns }).catch(() => {});
@@ -138,6 +144,7 @@ const run: Command = {
       } else if (interactive || tty) {
         const detachTerminal = await attachTerminal(ctx, container, tty);
         try {
+          if (!tty) await streamLogs(ctx, container);
           exit = await container.wait();
         } finally {
           detachTerminal();

@@ -92,7 +92,7 @@ describe('npm pack, then install without a compiler', () => {
     for (const f of ['berth.node', 'berth-helper', 'berth-exec', 'prebuild.json']) {
       assert.ok(entries.includes(`package/prebuilds/linux-x64/${f}`), `prebuilds/linux-x64/${f} is packed`);
     }
-    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'scripts/install.mjs']) {
+    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/cli.js', 'scripts/install.mjs']) {
       assert.ok(entries.includes(`package/${f}`), `${f} is packed`);
     }
     const unwanted = entries.filter((e) => /^package\/(test|bench|build|examples|docs|lib)\//.test(e) || /\.test\.[cm]?[jt]s$/.test(e));
@@ -144,6 +144,14 @@ describe('npm pack, then install without a compiler', () => {
     const cjs = bare(bin, hiding([LIBZSTD], ['node', 'cjs.cjs']), project);
     assert.equal(cjs.status, 0, `cjs.cjs:\n${cjs.stdout}${cjs.stderr}`);
     assert.deepEqual(JSON.parse(cjs.stdout), { exitCode: 3, stdout: 'cjs\n', guard: 'function' });
+
+    // The `berth` bin of the installed package, on a state directory of its own.
+    const state = join(scratch, 'cli-state');
+    const cliRun = bare(bin, hiding([LIBZSTD], ['node_modules/.bin/berth', '--root', state, 'run', '--rm', '--host', 'sh', '-c', 'echo bin; exit 4']), project);
+    assert.deepEqual({ code: cliRun.status, stdout: cliRun.stdout }, { code: 4, stdout: 'bin\n' }, cliRun.stderr);
+    const cliPs = bare(bin, ['node_modules/.bin/berth', '--root', state, 'ps', '-a', '--json'], project);
+    assert.equal(cliPs.status, 0, cliPs.stderr);
+    assert.deepEqual(JSON.parse(cliPs.stdout), []);
   });
 
   it('without a prebuild and without build tools, install fails with one message listing them and installs nothing', () => {
