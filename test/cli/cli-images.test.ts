@@ -4,11 +4,13 @@
  * and as JSON, `inspect` of an image, `run` of it, `rmi` with Docker's `Untagged:`/`Deleted:`.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { berth, readTable } from '../helpers/cli.js';
+import { CLI_BIN, REPO, berth, readTable } from '../helpers/cli.js';
 
 const skip = kernelSkipReason() || registryToolsMissing();
 let registry: TestRegistry | undefined;
@@ -84,5 +86,15 @@ describe('berth pull, images, inspect, run, rmi', { skip }, () => {
     assert.deepEqual(readTable((await berth(root, ['images'])).stdout, IMAGE_HEADERS), []);
     const missing = await berth(root, ['rmi', ref]);
     assert.equal(missing.code, 1);
+  });
+
+  it('pull on a terminal redraws one line per layer in place', { skip: !existsSync('/usr/bin/script') && 'needs script(1) (util-linux) for a pseudo-terminal' }, async () => {
+    // script(1) gives the CLI a pseudo-terminal as stdout; its own output is what the terminal got.
+    const command = [process.execPath, '--import', 'tsx', CLI_BIN, '--root', root, 'pull', ref].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('/usr/bin/script', ['-qec', command, '/dev/null'], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /\r\x1b\[2K[0-9a-f]{12}: Pull complete/, 'lines are cleared and rewritten');
+    assert.match(r.stdout, /\x1b\[\d+A/, 'the cursor goes back up to redraw the block');
+    assert.match(r.stdout, new RegExp(`Status: Downloaded newer image for ${ref.replace(/[.]/g, '\\.')}`));
   });
 });

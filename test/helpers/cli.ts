@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = join(REPO, 'lib', 'cli', 'bin.ts');
+/** The repository, and the CLI's source entry in it. */
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI_BIN = join(REPO, 'lib', 'cli', 'bin.ts');
 
 export interface CliResult {
   code: number | null;
@@ -19,7 +20,7 @@ export interface CliResult {
 /** `berth --root <root> ...args`, with `input` on stdin (closed when absent). */
 export function berth(root: string, args: readonly string[], input?: string): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, '--root', root, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI_BIN, '--root', root, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
