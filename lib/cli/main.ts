@@ -71,8 +71,9 @@ export async function main(argv: readonly string[], streams: CliStreams): Promis
   try {
     const globals = leadingGlobals(argv);
     if (globals.rest.length === 0) {
-      (globals.help ? streams.stdout : streams.stderr).write(overview());
-      return globals.help ? 0 : USAGE_EXIT_CODE;
+      // As `docker` alone: the overview, and success.
+      streams.stdout.write(overview());
+      return 0;
     }
     const found = findVerb(globals.rest);
     if (!found) throw new UsageError(`'${globals.rest[0]}' is not a berth command`);
