@@ -1,8 +1,9 @@
 /**
  * The `berth` executable (package.json `bin`): runs the CLI on this process's arguments and
- * streams, then exits with its code. Exiting explicitly is the program's right, not the
- * library's: a finished verb may leave the runtime's watchers armed, and on Linux stdout and
- * stderr writes to pipes, files and terminals are synchronous, so nothing written is lost.
+ * streams, then exits with its code. `main` closes the runtime it opened; exiting explicitly
+ * (the program's right, not the library's) still ends the process when a stream of the
+ * terminal (a paused stdin) would keep it waiting. On Linux, writes to stdout and stderr as
+ * pipes, files and terminals are synchronous, so nothing written is lost.
  * @module
  */
 import { main } from './main.js';

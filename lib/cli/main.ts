@@ -93,7 +93,12 @@ export async function main(argv: readonly string[], streams: CliStreams): Promis
       json: globals.json || args.values.json === true,
       runtime: () => (opened ??= Runtime.open(root !== undefined ? { root } : {})),
     };
-    return await command.run(ctx, args);
+    try {
+      return await command.run(ctx, args);
+    } finally {
+      // What the verb's runtime holds in this process (event loops, pending restarts) ends here.
+      if (opened) await opened.then((rt) => rt.close(), () => {});
+    }
   } catch (error) {
     if (error instanceof UsageError) {
       streams.stderr.write(`berth: ${error.message}\nSee 'berth ${command ? `${command.name} ` : ''}--help'.\n`);
