@@ -116,11 +116,12 @@ const run: Command = {
     const tty = flag(args, 'tty');
     const detach = flag(args, 'detach');
     const remove = flag(args, 'rm');
-    if (detach && remove) throw new UsageError('conflicting options: --rm and -d (berth keeps no daemon to remove a detached container when it exits)');
     if (ctx.json && !detach && (interactive || tty)) throw new UsageError('--json collects the output of the run: it cannot be used with -i or -t');
     const options = createOptionsOf(args);
     const rt = await ctx.runtime();
-    const container = await rt.containers.create({ ...options, lifetime: detach ? 'detached' : 'process' });
+    // A detached container's monitor removes it at exit (`autoRemove`); a foreground run's
+    // removal is this command's, after the output has been read and the exit code taken.
+    const container = await rt.containers.create({ ...options, lifetime: detach ? 'detached' : 'process', ...(detach && remove ? { autoRemove: true } : {}) });
     if (detach) {
       const code = await startOrExitCode(ctx, container);
       if (code !== undefined) return code;

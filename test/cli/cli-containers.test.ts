@@ -149,6 +149,15 @@ describe('a detached container through ps, exec, logs, inspect, stop and rm', { 
     assert.deepEqual(JSON.parse((await berth(root, ['ps', '-a', '--json'])).stdout), []);
   });
 
+  it('run -d --rm: the monitor removes the container when it exits', async () => {
+    const started = await berth(root, ['run', '-d', '--rm', '--name', 'shortlived', '--host', 'sh', '-c', 'echo bye']);
+    assert.equal(started.code, 0, started.stderr);
+    const listed = async () => (JSON.parse((await berth(root, ['ps', '-a', '--json'])).stdout) as Array<{ Names: string[] }>).some((c) => c.Names.includes('/shortlived'));
+    // Bounded: each look is a whole CLI process; the container exits at once.
+    for (let look = 0; look < 30 && (await listed()); look++) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await listed(), false, 'removed after its exit');
+  });
+
   it('logs -f follows until the container exits', async () => {
     const started = await berth(root, ['run', '-d', '--name', 'talker', '--host', 'sh', '-c', 'echo one; sleep 1; echo two']);
     assert.equal(started.code, 0, started.stderr);
