@@ -27,7 +27,8 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++20", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "cflags_cc!": ["-std=gnu++17", "-fno-rtti"],
-      "libraries": ["-lzstd"]
+      "libraries": ["-l:libzstd.a"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL", "-Wl,--as-needed"]
     },
     {
       "target_name": "berth-helper",

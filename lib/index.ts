@@ -90,6 +90,7 @@ export {
   isBerthError,
   type BerthErrorDetails,
 } from './errors.js';
+export { PrebuildMismatchError } from './native/prebuild.js';
 export { Network, type ConnectOptions, type NetworkEndpointEvent, type NetworkEvents } from './network/network.js';
 export type {
   NetworkAttachmentOptions,

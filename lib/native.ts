@@ -19,9 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { SPEC_FORMAT_VERSION, encodeLaunchSpec } from './native/spec-codec.js';
 import type { NativeLaunchSpec, NativeNetInterface } from './native/launch-spec.js';
 import { BerthError, SystemError, UnsupportedError, isBerthError, isSystemError } from './errors.js';
+import { PrebuildMismatchError, checkPrebuild, hostTarget, type BuildTarget } from './native/prebuild.js';
 
 export * from './native/launch-spec.js';
 export { SPEC_FORMAT_VERSION, encodeLaunchSpec } from './native/spec-codec.js';
+export { PrebuildMismatchError, checkPrebuild, hostTarget, type BuildTarget, type PrebuildManifest } from './native/prebuild.js';
 
 /** A link of the host's network namespace, as `netListLinks` reports it. */
 export interface NativeLinkInfo {
@@ -238,34 +240,47 @@ function packageRoot(): string {
   return dirname(dirname(fileURLToPath(import.meta.url)));
 }
 
-interface Loaded {
+/** A loaded core: the binding and the directory its helper executables sit in. */
+export interface Loaded {
   binding: NativeBinding;
   dir: string;
 }
 
 let loaded: Loaded | undefined;
 
-/** Candidate locations, in the order node-gyp-build uses: prebuilds first, then build/. */
-function candidates(root: string): string[] {
-  const out: string[] = [];
-  const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  if (existsSync(prebuildDir)) {
-    for (const f of readdirSync(prebuildDir)) if (f.endsWith('.node')) out.push(join(prebuildDir, f));
-  } else {
-    out.push(join(prebuildDir, '*.node'));
-  }
-  out.push(join(root, 'build', 'Release', 'berth.node'), join(root, 'build', 'Debug', 'berth.node'));
-  return out;
-}
-
-function load(): Loaded {
-  if (loaded) return loaded;
-  const root = packageRoot();
+/**
+ * Loads the core of the package at `root`: its prebuild for this process (checked by
+ * {@link checkPrebuild} before anything is loaded), then `build/Release`, then `build/Debug`.
+ * A prebuild made for another machine is skipped; when nothing else loads either, the error is a
+ * {@link PrebuildMismatchError} naming what the prebuild is for and what this process needs.
+ * Exported for the loader's tests, which point it at crafted package directories.
+ */
+export function loadCore(root: string, host: BuildTarget = hostTarget()): Loaded {
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
-  for (const file of candidates(root)) {
+  const files: string[] = [];
+  let mismatch: PrebuildMismatchError | undefined;
+  const prebuilds = join(root, 'prebuilds');
+  const own = join(prebuilds, `${host.platform}-${host.arch}`);
+  // Other targets' directories are looked at only to say what was found instead.
+  const dirs = existsSync(own) ? [own] : existsSync(prebuilds) ? readdirSync(prebuilds).map((d) => join(prebuilds, d)).filter((d) => existsSync(join(d, 'prebuild.json'))) : [];
+  for (const dir of dirs) {
+    const verdict = checkPrebuild(dir, host);
+    if (verdict.ok) {
+      files.push(join(dir, 'berth.node'));
+    } else {
+      mismatch ??= verdict.error;
+      tried.push(`${dir} (refused: it is for ${verdict.error.found})`);
+    }
+  }
+  if (dirs.length === 0) tried.push(`${own} (no prebuild for this platform)`);
+  files.push(join(root, 'build', 'Release', 'berth.node'), join(root, 'build', 'Debug', 'berth.node'));
+  for (const file of files) {
     tried.push(file);
-    if (!existsSync(file)) continue;
+    if (!existsSync(file)) {
+      tried[tried.length - 1] = `${file} (absent)`;
+      continue;
+    }
     try {
       const raw = require(file) as AddonExports;
       if (raw.specFormatVersion !== SPEC_FORMAT_VERSION) {
@@ -279,16 +294,21 @@ function load(): Loaded {
         ...rest,
         spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
       });
-      loaded = { binding, dir: dirname(file) };
-      return loaded;
+      return { binding, dir: dirname(file) };
     } catch (error) {
       tried[tried.length - 1] = `${file} (${(error as Error).message})`;
     }
   }
-  throw new UnsupportedError(
-    `berth's native core could not be loaded. Tried:\n  ${tried.join('\n  ')}\n` +
-      'Build it with `npm run build:native` (needs g++, make and python3) or install a package with prebuilds.',
-  );
+  const fix = 'Build it from source with `npm rebuild berth` (needs g++, make, python3 and libzstd-dev) or install a package with a prebuild for this machine.';
+  if (mismatch) {
+    throw new PrebuildMismatchError(mismatch.found, mismatch.needed, `berth's native core could not be loaded: ${mismatch.message}. Tried:\n  ${tried.join('\n  ')}\n${fix}`, mismatch.path!);
+  }
+  throw new UnsupportedError(`berth's native core could not be loaded. Tried:\n  ${tried.join('\n  ')}\n${fix}`);
+}
+
+function load(): Loaded {
+  loaded ??= loadCore(packageRoot());
+  return loaded;
 }
 
 /** The loaded addon. Throws an {@link UnsupportedError} listing every path it tried. */

@@ -17,6 +17,7 @@ have mkfs.ext4 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 [ -e /usr/include/zstd.h ] || need+=(libzstd-dev)
 have g++ || need+=(g++)
 have make || need+=(make)
+have python3 || need+=(python3)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

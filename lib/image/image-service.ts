@@ -443,7 +443,8 @@ export class ImageService {
    * @param options.insecure allow http / unverified TLS to a non-loopback registry (default false)
    * @returns the pushed manifest's digest
    */
-  async push(ref: string, { targetRef, auth, insecure, signal }: { targetRef?: string; auth?: RegistryAuth; insecure?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+  async push(ref: string, options: { targetRef?: string; auth?: RegistryAuth; insecure?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+    const { targetRef, auth, insecure, signal } = options;
     const record = await this.record(ref);
     const target = parseReference(targetRef ?? ref, targetRef ? 'targetRef' : 'ref');
     const client = new RegistryClient({
