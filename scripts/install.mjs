@@ -62,14 +62,12 @@ if (missing.length > 0) {
   process.exit(1);
 }
 
-// npm hands install scripts its own node-gyp (npm_config_node_gyp); a clone also has the
-// devDependency on PATH.
-const nodeGyp = process.env.npm_config_node_gyp;
-const build = nodeGyp
-  ? spawnSync(process.execPath, [nodeGyp, 'rebuild'], { cwd: root, stdio: 'inherit' })
-  : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit' });
+// node-gyp-build loads an addon already built in build/ (a clone's second install) or runs
+// node-gyp rebuild — npm's own node-gyp, which npm hands install scripts on PATH.
+const nodeGypBuild = join(dirname(createRequire(import.meta.url).resolve('node-gyp-build/package.json')), 'bin.js');
+const build = spawnSync(process.execPath, [nodeGypBuild], { cwd: root, stdio: 'inherit' });
 if (build.error) {
-  console.error(`berth: could not run node-gyp: ${build.error.message}`);
+  console.error(`berth: could not run node-gyp-build: ${build.error.message}`);
   process.exit(1);
 }
 process.exit(build.status ?? 1);

@@ -1,5 +1,6 @@
-// `npm pack` (prepack): copies the built core from build/Release into prebuilds/<platform>-<arch>/
-// with a prebuild.json that says what it was built for, after checking that it needs nothing
+// `npm pack` (prepack), after prebuildify compiled and stripped the addon: puts it, and the two
+// helper executables the same node-gyp run built in build/Release, into
+// prebuilds/<platform>-<arch>/ under the names the loader looks for, with a prebuild.json that says what it was built for, after checking that it needs nothing
 // beyond glibc. `--clean` (postpack) removes it again, so that a clone never runs a stale
 // prebuild in preference to the build/ it is working on.
 //
@@ -7,7 +8,7 @@
 // libc, the N-API version the addon was compiled against, the newest glibc symbol version it
 // uses and the launch spec format of the contract.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,34 +66,43 @@ const glibcRuntime = process.report.getReport().header.glibcVersionRuntime;
 if (!glibcRuntime) fail('this builder is not a glibc system; prebuilds are made and labelled for glibc');
 
 const built = join(root, 'build', 'Release');
+// prebuildify names the addon by its tags (berth.glibc.node); the loader and the manifest know
+// it as berth.node.
+const taggedName = existsSync(outDir) ? readdirSync(outDir).find((f) => f.endsWith('.node') && f !== 'berth.node') : undefined;
+if (taggedName === undefined) fail(`no addon from prebuildify in ${outDir}; run \`prebuildify --napi --strip --tag-libc\` first (npm pack does)`);
+const tagged = join(outDir, taggedName);
+// prebuildify moved the addon out of build/Release: a copy goes back, so the clone's own build/
+// stays whole for everything that runs after a pack (the test suite packs in the middle).
+copyFileSync(tagged, join(built, 'berth.node'));
+/** Where each shipped file comes from. */
+const sourceOf = (name) => (name === 'berth.node' ? tagged : join(built, name));
 for (const { name } of FILES) {
-  if (!existsSync(join(built, name))) fail(`${join(built, name)} is missing; run \`npm run build:native\` first`);
+  if (!existsSync(sourceOf(name))) fail(`${sourceOf(name)} is missing; run \`npm run build:native\` first`);
 }
 for (const { name } of FILES) {
-  const foreign = neededLibraries(join(built, name)).filter((lib) => !GLIBC_LIBRARIES.has(lib));
+  const foreign = neededLibraries(sourceOf(name)).filter((lib) => !GLIBC_LIBRARIES.has(lib));
   if (foreign.length > 0) {
     fail(`${name} needs ${foreign.join(', ')} at run time; a prebuild may need nothing beyond glibc (link it statically in binding.gyp)`);
   }
 }
 
-const addon = createRequire(import.meta.url)(join(built, 'berth.node'));
+const addon = createRequire(import.meta.url)(tagged);
 const manifest = {
   platform: process.platform,
   arch: process.arch,
   libc: 'glibc',
-  glibc: newestGlibcVersion(join(built, 'berth.node')),
+  glibc: newestGlibcVersion(tagged),
   napi: napiVersionOfBuild(),
   specFormatVersion: addon.specFormatVersion,
   files: FILES.map((f) => f.name),
 };
 
-rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
 for (const { name, mode } of FILES) {
-  copyFileSync(join(built, name), join(outDir, name));
+  // The addon as prebuildify stripped it; the helpers are linked with -s already.
+  copyFileSync(sourceOf(name), join(outDir, name));
   chmodSync(join(outDir, name), mode);
 }
-// The helpers are linked with -s already; the addon keeps only what dlopen needs.
-execFileSync('strip', ['--strip-unneeded', join(outDir, 'berth.node')]);
+rmSync(tagged);
 writeFileSync(join(outDir, 'prebuild.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 console.log(`prebuild: ${outDir} (${manifest.platform}-${manifest.arch}, glibc >= ${manifest.glibc}, N-API ${manifest.napi})`);
