@@ -45,14 +45,36 @@ namespace {
 constexpr unsigned long long kResolve =
     RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV;
 
-// Opens `rel` beneath `root`; the kernel refuses any resolution that would leave the root or
-// pass through a symlink. `rel` may be "" for the root itself.
+// Roots opened in a mode other than the strict default, per thread like the private roots
+// below: a write-pool worker resolves in its own dup of a root and always strictly.
+thread_local std::vector<std::pair<int, unsigned long long>> g_root_resolve;
+
+unsigned long long ResolveOf(RootMode mode) {
+  unsigned long long r = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  if (!mode.follow) r |= RESOLVE_NO_SYMLINKS;
+  if (!mode.cross_mounts) r |= RESOLVE_NO_XDEV;
+  return r;
+}
+
+unsigned long long ResolveFor(int root) {
+  for (const auto& [fd, resolve] : g_root_resolve) if (fd == root) return resolve;
+  return kResolve;
+}
+
+void SetRootResolve(int root, RootMode mode) {
+  if (!mode.follow && !mode.cross_mounts) return;
+  g_root_resolve.emplace_back(root, ResolveOf(mode));
+}
+
+// Opens `rel` beneath `root`; the kernel refuses any resolution that would leave the root (or,
+// in the strict default mode, pass through a symlink or into a mount). `rel` may be "" for the
+// root itself.
 int OpenInRoot(int root, const std::string& rel, int flags, mode_t mode = 0) {
   struct open_how how;
   std::memset(&how, 0, sizeof how);
   how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
   how.mode = (flags & O_CREAT) ? mode : 0;
-  how.resolve = kResolve;
+  how.resolve = ResolveFor(root);
   const char* p = rel.empty() ? "." : rel.c_str();
   for (;;) {
     long fd = syscall(SYS_openat2, root, p, &how, sizeof how);
@@ -127,6 +149,12 @@ bool IsPrivateRoot(int root) {
 
 void ForgetRoot(int root) {
   g_epoch++;
+  for (size_t i = 0; i < g_root_resolve.size(); i++) {
+    if (g_root_resolve[i].first == root) {
+      g_root_resolve.erase(g_root_resolve.begin() + static_cast<long>(i));
+      break;
+    }
+  }
   auto& v = g_main_cache.entries;
   for (size_t i = 0; i < v.size(); i++) {
     if (v[i].root == root) {
@@ -371,13 +399,26 @@ int MakeEntryCached(int root, const Entry& e, int* fd, Failure* f, ParentCache* 
 
 }  // namespace
 
-int OpenRoot(const std::string& dir, bool private_root, Failure* f) {
+int OpenRoot(const std::string& dir, bool private_root, RootMode mode, Failure* f) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return *f = {errno, "open", dir}, -f->err;
   // A new root with this number: whatever was cached for an earlier fd of that number is stale.
   ForgetRoot(fd);
   if (private_root) MarkPrivateRoot(fd);
+  SetRootResolve(fd, mode);
   return fd;
+}
+
+int OpenRootAt(int root, const std::string& path, RootMode mode, Failure* f) {
+  int fd = OpenInRoot(root, path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return *f = {-fd, "openat2", path.empty() ? std::string(".") : path}, fd;
+  AdoptRoot(fd, mode);
+  return fd;
+}
+
+void AdoptRoot(int fd, RootMode mode) {
+  ForgetRoot(fd);
+  SetRootResolve(fd, mode);
 }
 
 int CloseRoot(int root, Failure* f) {
