@@ -156,7 +156,14 @@ export async function* sourceArchive(root: ConfinedDir, source: ResolvedSource, 
       const pseudo = guard.check(root, source.path.rel, st, fs);
       if (pseudo) throw new UnsupportedError(`${options.where}: ${source.path.given} is on a ${pseudo} file system, which berth does not copy`, { path: source.path.given });
     }
-    yield* entryBytes(root, source.path.rel, mapped(st, owner), undefined, topName);
+    let wrote = false;
+    for await (const chunk of entryBytes(root, source.path.rel, mapped(st, owner), undefined, topName)) {
+      wrote = true;
+      yield chunk;
+    }
+    // Replaced or removed between the lookup and the open: an empty archive would read as a
+    // successful copy of nothing.
+    if (!wrote) throw new NotFoundError(`${options.where}: ${source.path.given} disappeared while it was copied`, { path: source.path.given });
     yield tarTrailer();
     return;
   }
