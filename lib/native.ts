@@ -130,6 +130,13 @@ export interface FsStat {
 export interface FsRootMode {
   follow?: boolean;
   crossMounts?: boolean;
+  /**
+   * Make new entries as this host uid/gid (the creating thread's fsuid/fsgid, for that syscall
+   * only; berth keeps its capabilities): a running user-namespaced container's overlay belongs
+   * to its user namespace, which refuses inodes from a creator it does not map (EOVERFLOW).
+   * Owners are set afterwards as usual. Only this root's own calls, not roots opened below it.
+   */
+  createAs?: { uid: number; gid: number };
 }
 
 /** An opaque native write pool (see {@link NativeBinding.fsWritePoolCreate}). */

@@ -89,6 +89,15 @@ fsops::RootMode ReadRootMode(const Napi::CallbackInfo& info, size_t i) {
     Napi::Object o = info[i].As<Napi::Object>();
     mode.follow = GetBool(o, "follow");
     mode.cross_mounts = GetBool(o, "crossMounts");
+    Napi::Value as = o.Get("createAs");
+    if (as.IsObject()) {
+      Napi::Value uid = as.As<Napi::Object>().Get("uid"), gid = as.As<Napi::Object>().Get("gid");
+      if (uid.IsNumber() && gid.IsNumber()) {
+        mode.create_as = true;
+        mode.uid = uid.As<Napi::Number>().Uint32Value();
+        mode.gid = gid.As<Napi::Number>().Uint32Value();
+      }
+    }
   }
   return mode;
 }

@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <linux/securebits.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -61,10 +64,54 @@ unsigned long long ResolveFor(int root) {
   return kResolve;
 }
 
+struct CreateOwner {
+  int root;
+  uid_t uid;
+  gid_t gid;
+};
+thread_local std::vector<CreateOwner> g_create_as;
+
 void SetRootResolve(int root, RootMode mode) {
+  if (mode.create_as) g_create_as.push_back({root, mode.uid, mode.gid});
   if (!mode.follow && !mode.cross_mounts) return;
   g_root_resolve.emplace_back(root, ResolveOf(mode));
 }
+
+// Switches this thread's fsuid/fsgid for one creating syscall (see RootMode::create_as).
+// SECBIT_NO_SETUID_FIXUP keeps the capabilities that a switch away from fsuid 0 would drop
+// (CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER…): berth keeps its power over the container's
+// files and only appears to the kernel as the container's root for the new inode's owner.
+// Credentials are per thread in Linux (glibc's setfsuid does not broadcast), so no other
+// thread of the process, nor the event loop after this call, ever runs with them.
+class ScopedCreator {
+ public:
+  explicit ScopedCreator(int root) {
+    for (const auto& c : g_create_as) {
+      if (c.root != root) continue;
+      int bits = prctl(PR_GET_SECUREBITS);
+      if (bits < 0 || prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP) != 0) return;
+      bits_ = bits;
+      old_gid_ = setfsgid(c.gid);
+      old_uid_ = setfsuid(c.uid);
+      active_ = true;
+      return;
+    }
+  }
+  ~ScopedCreator() {
+    if (!active_) return;
+    setfsuid(old_uid_);
+    setfsgid(old_gid_);
+    prctl(PR_SET_SECUREBITS, bits_);
+  }
+  ScopedCreator(const ScopedCreator&) = delete;
+  ScopedCreator& operator=(const ScopedCreator&) = delete;
+
+ private:
+  bool active_ = false;
+  int bits_ = 0;
+  int old_uid_ = 0;
+  int old_gid_ = 0;
+};
 
 // Opens `rel` beneath `root`; the kernel refuses any resolution that would leave the root (or,
 // in the strict default mode, pass through a symlink or into a mount). `rel` may be "" for the
@@ -152,6 +199,12 @@ void ForgetRoot(int root) {
   for (size_t i = 0; i < g_root_resolve.size(); i++) {
     if (g_root_resolve[i].first == root) {
       g_root_resolve.erase(g_root_resolve.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  for (size_t i = 0; i < g_create_as.size(); i++) {
+    if (g_create_as[i].root == root) {
+      g_create_as.erase(g_create_as.begin() + static_cast<long>(i));
       break;
     }
   }
@@ -372,6 +425,7 @@ int MakeEntryCached(int root, const Entry& e, int* fd, Failure* f, ParentCache* 
   if (int r = ParentOf(root, e.path, cache, &p, &owned, &base, f); r < 0) return r;
   const char* b = base.c_str();
 
+  ScopedCreator creator(root);
   // Create first and look only on EEXIST: in a fresh layer nothing is ever in the way.
   int r = CreateNode(root, p, base, e, fd, f);
   if (r == -EEXIST) {
@@ -457,6 +511,7 @@ int RenameAt(int root, const std::string& from, const std::string& to, Failure* 
   if (!SplitPath(from, &from_dir, &from_base) || !SplitPath(to, &to_dir, &to_base) || from_dir != to_dir) {
     return *f = {EXDEV, "renameat", to}, -EXDEV;
   }
+  ScopedCreator creator(root);  // a rename creates a name: the same mapping rule as a new inode
   if (renameat(parent.get(), from_base.c_str(), parent.get(), to_base.c_str()) < 0) return *f = {errno, "renameat", to}, -f->err;
   g_epoch.fetch_add(1);
   return 0;

@@ -86,6 +86,12 @@ struct Entry {
 struct RootMode {
   bool follow = false;
   bool cross_mounts = false;
+  // Create new entries with this fsuid/fsgid (the calling thread's, for the syscall only). A
+  // running user-namespaced container's overlay belongs to its user namespace, where host root
+  // is unmapped: the kernel refuses to make an inode for an unmapped creator (EOVERFLOW).
+  bool create_as = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 // Opens `dir` (O_RDONLY|O_DIRECTORY) as a root. `private_root`: nothing but this process writes

@@ -14,8 +14,8 @@
 import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve as resolveHost } from 'node:path';
 import { Readable } from 'node:stream';
-import { NotFoundError, UnsupportedError, ValidationError, isSystemError } from '../errors.js';
-import { fsOps, type FsOpsBinding } from '../image/fs-ops.js';
+import { AbortError, NotFoundError, UnsupportedError, ValidationError, isBerthError, isSystemError } from '../errors.js';
+import { fsOps, type FsOpsBinding, type FsRootMode } from '../image/fs-ops.js';
 import { ConfinedDir } from '../image/merged-view.js';
 import { isOverlayXattr } from '../image/overlay-format.js';
 import { TarFormatError, TarReader } from '../image/tar-reader.js';
@@ -71,11 +71,22 @@ function where(opened: OpenedContainerRoot, path: CopyPath): string {
   return `${containerLabel(opened.record)}:${path.abs}`;
 }
 
+/**
+ * A running user-namespaced container's root belongs to its user namespace: entries are made
+ * as its root's host ids there (see `FsRootMode.createAs`).
+ */
+function creatorOf(opened: OpenedContainerRoot): FsRootMode {
+  if (!opened.live || (opened.uids.identity && opened.gids.identity)) return {};
+  const uid = opened.uids.toHost(0);
+  const gid = opened.gids.toHost(0);
+  return uid === undefined || gid === undefined ? {} : { createAs: { uid, gid } };
+}
+
 /** Opens a destination directory below a root as a root of its own (strict below it). */
-function openDestDir(root: ConfinedDir, rel: string, label: string, given: string, fs: FsOpsBinding): ConfinedDir {
+function openDestDir(root: ConfinedDir, rel: string, label: string, given: string, fs: FsOpsBinding, mode: FsRootMode = {}): ConfinedDir {
   let fd: number;
   try {
-    fd = fs.fsOpenRootAt(root.fd, rel, { crossMounts: true });
+    fd = fs.fsOpenRootAt(root.fd, rel, { crossMounts: true, ...mode });
   } catch (error) {
     if (isSystemError(error) && (error.code === 'ENOENT' || error.code === 'ELOOP')) throw new NotFoundError(`${label}: no such directory: ${given}`, { path: given, cause: error });
     if (isSystemError(error) && error.code === 'ENOTDIR') throw new ArchiveConflictError(`${label}: ${given} is not a directory`, given);
@@ -120,6 +131,7 @@ async function extract(source: AsyncIterable<Buffer> | Iterable<Buffer>, extract
   } catch (error) {
     extractor.abort();
     if (error instanceof TarFormatError) throw new ValidationError('tar', `${label}: not a valid tar archive: ${error.message}`, { cause: error });
+    if (signal?.aborted && !isBerthError(error)) throw new AbortError(`${label}: the copy was aborted`, { cause: signal.reason });
     throw error;
   }
 }
@@ -164,12 +176,12 @@ export async function putArchive(access: ContainerRootAccess, tar: Readable | Bu
   const signal = checkSignal(options.signal);
   const path = parseCopyPath(options.path, 'path');
   const chunks = tarChunks(tar);
-  signal?.throwIfAborted();
+  if (signal?.aborted) throw new AbortError('putArchive() was aborted', { cause: signal.reason });
   const opened = await openContainerRoot(access, 'write', fs);
   try {
     refuseHidden(opened, path);
     const label = where(opened, path);
-    const dest = openDestDir(opened.root, path.rel, containerLabel(opened.record), path.given, fs);
+    const dest = openDestDir(opened.root, path.rel, containerLabel(opened.record), path.given, fs, creatorOf(opened));
     try {
       const extractor = new ArchiveExtractor(fs, dest.fd, intoContainer(opened, label, ownerInto(opened, label)));
       await extract(chunks, extractor, label, signal);
@@ -210,6 +222,9 @@ export async function getArchive(access: ContainerRootAccess, options: ArchiveOp
     const body = (async function* () {
       try {
         yield* sourceArchive(opened.root, found, { topName, owner: containerIds(opened), signal, where: containerLabel(opened.record) }, fs);
+      } catch (error) {
+        if (signal?.aborted && !isBerthError(error)) throw new AbortError(`${where(opened, path)}: getArchive() was aborted`, { cause: signal.reason });
+        throw error;
       } finally {
         close();
       }
@@ -288,7 +303,7 @@ export async function copyTo(access: ContainerRootAccess, host: string, containe
         const parentIsDir = dest.rel !== '' && isDirIn(opened.root, parentRel(dest.rel), fs);
         const plan = planCopy({ isDir, path: src }, dest, destinationKind(opened.root, dest.rel, fs), parentIsDir, containerLabel(opened.record));
         const label = where(opened, dest);
-        const destDir = openDestDir(opened.root, plan.dir, containerLabel(opened.record), `/${plan.dir}`, fs);
+        const destDir = openDestDir(opened.root, plan.dir, containerLabel(opened.record), `/${plan.dir}`, fs, creatorOf(opened));
         try {
           const owner = ownerInto(opened, label, options.archive === true ? undefined : { uid: 0, gid: 0 });
           const extractor = new ArchiveExtractor(fs, destDir.fd, intoContainer(opened, label, owner));

@@ -6,7 +6,8 @@
  * @module
  */
 import { posix } from 'node:path';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { ArchiveConflictError } from './archive-errors.js';
 import type { IdMapping } from '../launch/run-options.js';
 
 /** A path as `docker cp` reads it: cleaned lexically, with the two trailing forms remembered. */
@@ -67,14 +68,14 @@ export interface CopyPlan {
  * - a missing destination is created with the source's contents under the destination's name,
  *   if its parent is a directory; a file source cannot go to a missing `…/` destination.
  * @param parentIsDir whether the destination's parent is an existing directory
- * @throws NotFoundError for a missing parent or a missing `…/` destination; ConflictError for a
+ * @throws NotFoundError for a missing parent or a missing `…/` destination; ArchiveConflictError for a
  *   directory onto a non-directory.
  */
 export function planCopy(source: { isDir: boolean; path: CopyPath }, dest: CopyPath, destKind: DestinationKind, parentIsDir: boolean, where: string): CopyPlan {
   if (destKind === 'dir') return { dir: dest.rel, topName: source.path.contents ? '.' : source.path.base };
   if (destKind === 'other') {
-    if (source.isDir) throw new ConflictError(`cannot copy directory ${source.path.given} onto ${where} ${dest.given}: it is not a directory`, { path: dest.given });
-    if (dest.dirOnly) throw new ConflictError(`${where} ${dest.given} is not a directory`, { path: dest.given });
+    if (source.isDir) throw new ArchiveConflictError(`cannot copy directory ${source.path.given} onto ${where} ${dest.given}: it is not a directory`, dest.given);
+    if (dest.dirOnly) throw new ArchiveConflictError(`${where} ${dest.given} is not a directory`, dest.given);
     return { dir: parentRel(dest.rel), topName: dest.base };
   }
   if (dest.dirOnly && !source.isDir) throw new NotFoundError(`${where} directory ${dest.given} does not exist`, { path: dest.given });
