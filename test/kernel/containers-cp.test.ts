@@ -15,6 +15,8 @@ import { Readable } from 'node:stream';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { openFixture, type Fixture } from '../helpers/containers-fixture.js';
 import { buildTar } from '../helpers/tar-builder.js';
+import { writeOciLayout } from '../helpers/oci-layout.js';
+import { execFileSync } from 'node:child_process';
 import { AbortError, ConflictError, NotFoundError, SystemError, UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { ArchiveConflictError, UnsafeArchiveEntryError } from '../../lib/containers/archive-errors.js';
 import type { Container } from '../../lib/containers/container.js';
@@ -301,5 +303,45 @@ describe('docker cp in every container state', { skip }, () => {
     }
     await c.stop({ timeout: 100 });
     assert.equal((await c.statPath('/tmp/mapped')).size, 1);
+  });
+
+  test('a stopped container of a multi-layer image: the merged view, whiteouts included', async () => {
+    const layout = mkdtempSync(join(tmpdir(), 'berth-cp-layout-'));
+    try {
+      writeOciLayout(layout, {
+        tag: 'layers',
+        config: { Env: ['PATH=/bin'] },
+        layers: [
+          buildTar([
+            { name: 'bin/', type: 'dir' },
+            { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
+            ...['sh', 'cat', 'sleep'].map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+            { name: 'etc/', type: 'dir' },
+            { name: 'top', content: 'base' },
+          ]),
+          buildTar([{ name: 'gone', content: 'deleted above' }, { name: 'top', content: 'middle' }]),
+          buildTar([{ name: '.wh.gone', content: '' }, { name: 'top', content: 'upper' }]),
+        ],
+      });
+      const archive = join(layout, '..', `${layout.split('/').pop()}.tar`);
+      execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
+      const [image] = await f.rt.images.load(archive);
+      rmSync(archive, { force: true });
+      const c = await f.rt.containers.create({ image: image!.id, cmd: ['sleep', '1000'] });
+      try {
+        await assert.rejects(c.statPath('/gone'), NotFoundError);
+        const tar = await c.getArchive({ path: '/top' });
+        const parts: Buffer[] = [];
+        for await (const chunk of tar) parts.push(chunk as Buffer);
+        assert.ok(Buffer.concat(parts).includes('upper') && !Buffer.concat(parts).includes('middle'));
+        await c.copyTo(join(host, 'd/a.txt'), '/gone');
+        await c.start();
+        assert.equal((await c.exec(['cat', '/gone', '/top'])).stdout, 'alphaupper');
+      } finally {
+        await c.remove({ force: true });
+      }
+    } finally {
+      rmSync(layout, { recursive: true, force: true });
+    }
   });
 });
