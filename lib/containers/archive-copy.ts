@@ -11,6 +11,7 @@
  * set-uid-root binary, a file capability or a device node of the host's disk on the host.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve as resolveHost } from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,6 +19,7 @@ import { AbortError, NotFoundError, UnsupportedError, ValidationError, isBerthEr
 import { fsOps, type FsOpsBinding, type FsRootMode } from '../image/fs-ops.js';
 import { ConfinedDir } from '../image/merged-view.js';
 import { isOverlayXattr } from '../image/overlay-format.js';
+import { fromNativeError } from '../native.js';
 import { TarFormatError, TarReader } from '../image/tar-reader.js';
 import { ArchiveConflictError, UnsafeArchiveEntryError } from './archive-errors.js';
 import { ArchiveExtractor, type ExtractOptions } from './archive-extract.js';
@@ -170,6 +172,39 @@ function containerIds(opened: OpenedContainerRoot): OwnerMapper {
   return (uid, gid) => ({ uid: opened.uids.toContainer(uid), gid: opened.gids.toContainer(gid) });
 }
 
+/**
+ * Extracts a source into `destDir` under `plan.topName`. A directory that creates its
+ * destination is extracted under a temporary name and renamed into place once complete, so a
+ * failed copy leaves no half-copied tree under the name (files are atomic on their own).
+ */
+async function extractSource(
+  destDir: ConfinedDir,
+  plan: { topName: string; creates: boolean },
+  isDir: boolean,
+  tarOf: (topName: string) => AsyncIterable<Buffer>,
+  extractor: (fd: number) => ArchiveExtractor,
+  label: string,
+  signal: AbortSignal | undefined,
+  fs: FsOpsBinding,
+): Promise<void> {
+  if (!(plan.creates && isDir)) return extract(tarOf(plan.topName), extractor(destDir.fd), label, signal);
+  const tmp = `.berth-cp-${randomBytes(6).toString('hex')}`;
+  try {
+    await extract(tarOf(tmp), extractor(destDir.fd), label, signal);
+    fs.fsRenameAt(destDir.fd, tmp, plan.topName);
+  } catch (error) {
+    try {
+      fs.fsRemoveAt(destDir.fd, tmp);
+    } catch {
+      // the destination directory itself went away
+    }
+    if (isSystemError(error) && error.syscall === 'renameat') {
+      throw fromNativeError(error, { context: `${label}: putting the copied directory in place`, path: plan.topName });
+    }
+    throw error;
+  }
+}
+
 /** `putArchive()`: extracts `tar` into the existing directory `options.path` of the container. */
 export async function putArchive(access: ContainerRootAccess, tar: Readable | Buffer, options: ArchiveOptions, fs: FsOpsBinding = fsOps()): Promise<void> {
   if (options === null || typeof options !== 'object') throw new ValidationError('options', 'must be an object with a path');
@@ -306,9 +341,16 @@ export async function copyTo(access: ContainerRootAccess, host: string, containe
         const destDir = openDestDir(opened.root, plan.dir, containerLabel(opened.record), `/${plan.dir}`, fs, creatorOf(opened));
         try {
           const owner = ownerInto(opened, label, options.archive === true ? undefined : { uid: 0, gid: 0 });
-          const extractor = new ArchiveExtractor(fs, destDir.fd, intoContainer(opened, label, owner));
-          const tar = sourceArchive(hostRoot, source, { topName: plan.topName, owner: (uid, gid) => ({ uid, gid }), signal, where: 'host' }, fs);
-          await extract(tar, extractor, label, signal);
+          await extractSource(
+            destDir,
+            plan,
+            isDir,
+            (topName) => sourceArchive(hostRoot, source, { topName, owner: (uid, gid) => ({ uid, gid }), signal, where: 'host' }, fs),
+            (fd) => new ArchiveExtractor(fs, fd, intoContainer(opened, label, owner)),
+            label,
+            signal,
+            fs,
+          );
         } finally {
           destDir.close();
         }
@@ -346,15 +388,23 @@ export async function copyFrom(access: ContainerRootAccess, containerPath: strin
       const destDir = ConfinedDir.adopt(`host:${destAbs}`, destFd, fs);
       try {
         const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-        const extractor = new ArchiveExtractor(fs, destDir.fd, {
+        const toHost: ExtractOptions = {
           where: `host ${host}`,
           owner: options.archive === true ? (uid, gid) => ({ uid, gid }) : () => self,
           devices: 'skip',
           keepXattr: (name) => name.startsWith('user.') && !isOverlayXattr(name),
           stripSetId: true,
-        });
-        const tar = sourceArchive(opened.root, source, { topName: plan.topName, owner: containerIds(opened), signal, where: containerLabel(opened.record) }, fs);
-        await extract(tar, extractor, `host ${host}`, signal);
+        };
+        await extractSource(
+          destDir,
+          plan,
+          source.kind === 'tree',
+          (topName) => sourceArchive(opened.root, source, { topName, owner: containerIds(opened), signal, where: containerLabel(opened.record) }, fs),
+          (fd) => new ArchiveExtractor(fs, fd, toHost),
+          `host ${host}`,
+          signal,
+          fs,
+        );
       } finally {
         destDir.close();
       }

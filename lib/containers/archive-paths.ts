@@ -59,6 +59,8 @@ export interface CopyPlan {
    * existing directory).
    */
   topName: string;
+  /** The copy creates the destination (nothing was there). */
+  creates: boolean;
 }
 
 /**
@@ -72,15 +74,15 @@ export interface CopyPlan {
  *   directory onto a non-directory.
  */
 export function planCopy(source: { isDir: boolean; path: CopyPath }, dest: CopyPath, destKind: DestinationKind, parentIsDir: boolean, where: string): CopyPlan {
-  if (destKind === 'dir') return { dir: dest.rel, topName: source.path.contents ? '.' : source.path.base };
+  if (destKind === 'dir') return { dir: dest.rel, topName: source.path.contents ? '.' : source.path.base, creates: false };
   if (destKind === 'other') {
     if (source.isDir) throw new ArchiveConflictError(`cannot copy directory ${source.path.given} onto ${where} ${dest.given}: it is not a directory`, dest.given);
     if (dest.dirOnly) throw new ArchiveConflictError(`${where} ${dest.given} is not a directory`, dest.given);
-    return { dir: parentRel(dest.rel), topName: dest.base };
+    return { dir: parentRel(dest.rel), topName: dest.base, creates: false };
   }
   if (dest.dirOnly && !source.isDir) throw new NotFoundError(`${where} directory ${dest.given} does not exist`, { path: dest.given });
   if (dest.rel === '' || !parentIsDir) throw new NotFoundError(`${where} ${dest.given}: its parent directory does not exist`, { path: dest.given });
-  return { dir: parentRel(dest.rel), topName: dest.base };
+  return { dir: parentRel(dest.rel), topName: dest.base, creates: true };
 }
 
 /** The parent of a root-relative path (`''` for a top-level name). */

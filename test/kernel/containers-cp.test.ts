@@ -183,6 +183,24 @@ describe('docker cp rules on a running container', { skip }, () => {
       })());
       await assert.rejects(c.putArchive(slow, { path: '/files', signal: ac.signal }), (e) => e instanceof AbortError);
       assert.equal(await sh(c, 'ls -a /files | grep -c -e partial -e .berth-cp- || true'), '0');
+
+      // A directory copied to a new name appears whole or not at all: aborted once its
+      // temporary name exists on the host, nothing is left under either name.
+      await sh(c, 'mkdir -p /tree && echo first > /tree/a && cp /files/big.bin /tree/big.bin');
+      const abort = new AbortController();
+      let settled = false;
+      const copying = c.copyFrom('/tree', join(out, 'tree-copy'), { signal: abort.signal }).finally(() => {
+        settled = true;
+      });
+      const watch = (async () => {
+        while (!settled && !readdirSync(out).some((n) => n.startsWith('.berth-cp-'))) await new Promise((r) => setImmediate(r));
+        abort.abort();
+      })();
+      await assert.rejects(copying, (e) => e instanceof AbortError);
+      await watch;
+      assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.berth-cp-') || n === 'tree-copy'), []);
+      await c.copyFrom('/tree', join(out, 'tree-copy'));
+      assert.equal(readFileSync(join(out, 'tree-copy/a'), 'utf8'), 'first\n');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -32,22 +32,22 @@ describe('planCopy (docker cp destination rules)', () => {
   const at = (p: string) => parseCopyPath(p, 'dest');
 
   test('into an existing directory: under the source name, or its contents', () => {
-    assert.deepEqual(planCopy(file, at('/dst'), 'dir', true, 'c'), { dir: 'dst', topName: 'f.txt' });
-    assert.deepEqual(planCopy(dir, at('/dst/'), 'dir', true, 'c'), { dir: 'dst', topName: 'd' });
-    assert.deepEqual(planCopy(contents, at('/dst'), 'dir', true, 'c'), { dir: 'dst', topName: '.' });
-    assert.deepEqual(planCopy(dir, at('/'), 'dir', true, 'c'), { dir: '', topName: 'd' });
+    assert.deepEqual(planCopy(file, at('/dst'), 'dir', true, 'c'), { dir: 'dst', topName: 'f.txt', creates: false });
+    assert.deepEqual(planCopy(dir, at('/dst/'), 'dir', true, 'c'), { dir: 'dst', topName: 'd', creates: false });
+    assert.deepEqual(planCopy(contents, at('/dst'), 'dir', true, 'c'), { dir: 'dst', topName: '.', creates: false });
+    assert.deepEqual(planCopy(dir, at('/'), 'dir', true, 'c'), { dir: '', topName: 'd', creates: false });
   });
 
   test('onto an existing file: a file replaces it, a directory is refused, `…/` is refused', () => {
-    assert.deepEqual(planCopy(file, at('/x/y'), 'other', true, 'c'), { dir: 'x', topName: 'y' });
+    assert.deepEqual(planCopy(file, at('/x/y'), 'other', true, 'c'), { dir: 'x', topName: 'y', creates: false });
     assert.throws(() => planCopy(dir, at('/x/y'), 'other', true, 'c'), ArchiveConflictError);
     assert.throws(() => planCopy(file, at('/x/y/'), 'other', true, 'c'), ArchiveConflictError);
   });
 
   test('to a missing name: created under it when the parent exists', () => {
-    assert.deepEqual(planCopy(file, at('/x/new'), undefined, true, 'c'), { dir: 'x', topName: 'new' });
-    assert.deepEqual(planCopy(dir, at('/x/new'), undefined, true, 'c'), { dir: 'x', topName: 'new' });
-    assert.deepEqual(planCopy(contents, at('/x/new/'), undefined, true, 'c'), { dir: 'x', topName: 'new' });
+    assert.deepEqual(planCopy(file, at('/x/new'), undefined, true, 'c'), { dir: 'x', topName: 'new', creates: true });
+    assert.deepEqual(planCopy(dir, at('/x/new'), undefined, true, 'c'), { dir: 'x', topName: 'new', creates: true });
+    assert.deepEqual(planCopy(contents, at('/x/new/'), undefined, true, 'c'), { dir: 'x', topName: 'new', creates: true });
     assert.throws(() => planCopy(file, at('/x/new'), undefined, false, 'c'), (e) => e instanceof NotFoundError && e.path === '/x/new');
     assert.throws(() => planCopy(file, at('/x/new/'), undefined, true, 'c'), (e) => e instanceof NotFoundError && /directory \/x\/new\/ does not exist/.test(e.message));
   });
