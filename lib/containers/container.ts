@@ -1094,7 +1094,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
    * Copies a container's file or directory to the host with `docker cp`'s rules (see
    * {@link copyTo}). Files belong to the invoking user (`archive: true`: the container's ids);
    * set-id bits, device nodes and extended attributes other than `user.*` are not copied to the
-   * host. Each file is written under a temporary name and renamed into place once complete.
+   * host. Each file is written under a temporary name and renamed into place once complete (a
+   * directory copied to a new name too, as a whole).
    * @throws as {@link getArchive}, and ArchiveConflictError / UnsafeArchiveEntryError /
    *   SystemError for the host destination.
    */
