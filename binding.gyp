@@ -19,6 +19,7 @@
         "src-native/exec-plan-writer.cc",
         "src-native/fs-ops.cc",
         "src-native/fs-ops-napi.cc",
+        "src-native/detached-overlay.cc",
         "src-native/zstd-napi.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc"

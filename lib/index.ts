@@ -71,6 +71,8 @@ export type { ContainerStats } from './containers/stats.js';
 export type { TopProcess, TopResult } from './containers/top.js';
 export type { Change, ChangeKind } from './containers/diff.js';
 export type { CommitOptions } from './containers/commit.js';
+export type { ArchiveOptions, ArchiveStream, CopyOptions, PathStat } from './containers/archive-copy.js';
+export { ArchiveConflictError, UnsafeArchiveEntryError } from './containers/archive-errors.js';
 export { WaitTimeoutError, type WaitEvidence, type WaitForHttpOptions, type WaitOptions } from './containers/wait-strategies.js';
 export type {
   SeccompAction,

@@ -119,6 +119,26 @@ export interface FsStat {
   mtime: number;
 }
 
+/**
+ * How paths below a root are resolved. The default is the strict lookup of every `fs*` call
+ * (no symlink, no mount crossing on the way). `follow`: symlinks on the way are followed
+ * inside the root (`RESOLVE_IN_ROOT`: an absolute target or `..` restarts or stops at the
+ * root; magic links never), as the container itself resolves them; an entry's final component
+ * is still never followed. `crossMounts`: a lookup may enter a mount below the root (a
+ * container's volumes and binds).
+ */
+export interface FsRootMode {
+  follow?: boolean;
+  crossMounts?: boolean;
+  /**
+   * Make new entries as this host uid/gid (the creating thread's fsuid/fsgid, for that syscall
+   * only; berth keeps its capabilities): a running user-namespaced container's overlay belongs
+   * to its user namespace, which refuses inodes from a creator it does not map (EOVERFLOW).
+   * Owners are set afterwards as usual. Only this root's own calls, not roots opened below it.
+   */
+  createAs?: { uid: number; gid: number };
+}
+
 /** An opaque native write pool (see {@link NativeBinding.fsWritePoolCreate}). */
 export type WritePoolHandle = { readonly __writePool: unique symbol };
 
@@ -161,9 +181,24 @@ export interface NativeBinding {
    * Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls.
    * `private`: nothing but this process writes below it (a temp dir in the store), so
    * `fsMakeEntry` may reuse the parent directory it resolved last instead of resolving it for
-   * every entry; close such a root with `fsCloseRoot`.
+   * every entry; close such a root with `fsCloseRoot`. The {@link FsRootMode} options loosen the
+   * strict lookup for this root (close it with `fsCloseRoot` too).
    */
-  fsOpenRoot(dir: string, options?: { private?: boolean }): number;
+  fsOpenRoot(dir: string, options?: { private?: boolean } & FsRootMode): number;
+  /**
+   * Opens the directory `path` below `rootFd` (resolved in that root's mode; a final symlink is
+   * followed, inside the root, when the mode follows) as a root of its own in `mode`. Close it
+   * with `fsCloseRoot`.
+   */
+  fsOpenRootAt(rootFd: number, path: string, mode?: FsRootMode): number;
+  /**
+   * Mounts an overlay of `lowerDirs` (top first) under `upperDir`/`workDir` with the new mount
+   * API and never attaches it anywhere: no mount namespace shows it, and the kernel dissolves
+   * it when the returned root fd (the only reference) is closed with `fsCloseRoot` or this
+   * process dies. Mounted nodev, nosuid, noexec; read-only with `readonly`; `userxattr` for
+   * upper dirs a user-namespaced container wrote. Needs Linux 6.8 (`lowerdir+`).
+   */
+  fsMountOverlay(spec: { lowerDirs: string[]; upperDir: string; workDir: string; readonly?: boolean; userxattr?: boolean }, mode?: FsRootMode): number;
   /** Closes a root (also when it fails) and drops what was cached for it. */
   fsCloseRoot(fd: number): void;
   /**

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "detached-overlay.h"
 #include "fs-ops.h"
 #include "napi-errors.h"
 
@@ -76,19 +77,81 @@ bool ReadMeta(Napi::Env env, Napi::Object o, fsops::Meta* m) {
   return true;
 }
 
-// fsOpenRoot(dir: string, options?: { private?: boolean }): number
+bool GetBool(Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+// { follow?, crossMounts? } of a root (fsops::RootMode).
+fsops::RootMode ReadRootMode(const Napi::CallbackInfo& info, size_t i) {
+  fsops::RootMode mode;
+  if (info.Length() > i && info[i].IsObject()) {
+    Napi::Object o = info[i].As<Napi::Object>();
+    mode.follow = GetBool(o, "follow");
+    mode.cross_mounts = GetBool(o, "crossMounts");
+    Napi::Value as = o.Get("createAs");
+    if (as.IsObject()) {
+      Napi::Value uid = as.As<Napi::Object>().Get("uid"), gid = as.As<Napi::Object>().Get("gid");
+      if (uid.IsNumber() && gid.IsNumber()) {
+        mode.create_as = true;
+        mode.uid = uid.As<Napi::Number>().Uint32Value();
+        mode.gid = gid.As<Napi::Number>().Uint32Value();
+      }
+    }
+  }
+  return mode;
+}
+
+// fsOpenRoot(dir: string, options?: { private?, follow?, crossMounts? }): number
 Napi::Value FsOpenRoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir;
-  if (!GetString(info, 0, &dir)) return ThrowTypeError(env, "fsOpenRoot(dir: string, options?: { private?: boolean })");
-  bool priv = false;
-  if (info.Length() > 1 && info[1].IsObject()) {
-    Napi::Value v = info[1].As<Napi::Object>().Get("private");
-    priv = v.IsBoolean() && v.As<Napi::Boolean>().Value();
+  if (!GetString(info, 0, &dir)) return ThrowTypeError(env, "fsOpenRoot(dir: string, options?: { private?: boolean, follow?: boolean, crossMounts?: boolean })");
+  bool priv = info.Length() > 1 && info[1].IsObject() && GetBool(info[1].As<Napi::Object>(), "private");
+  Failure f;
+  int fd = fsops::OpenRoot(dir, priv, ReadRootMode(info, 1), &f);
+  if (fd < 0) return Throw(env, f);
+  return Napi::Number::New(env, fd);
+}
+
+// fsOpenRootAt(rootFd, path, options?: { follow?, crossMounts? }): number
+Napi::Value FsOpenRootAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int root;
+  std::string path;
+  if (!GetFd(info, 0, &root) || !GetString(info, 1, &path)) {
+    return ThrowTypeError(env, "fsOpenRootAt(rootFd: number, path: string, options?: { follow?: boolean, crossMounts?: boolean })");
   }
   Failure f;
-  int fd = fsops::OpenRoot(dir, priv, &f);
+  int fd = fsops::OpenRootAt(root, path, ReadRootMode(info, 2), &f);
   if (fd < 0) return Throw(env, f);
+  return Napi::Number::New(env, fd);
+}
+
+// fsMountOverlay({ lowerDirs, upperDir, workDir, readonly?, userxattr? }, options?: { follow?,
+// crossMounts? }): number — a root fd of a detached overlay mount (overlay::MountDetachedOverlay).
+Napi::Value FsMountOverlay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "fsMountOverlay(spec: { lowerDirs: string[], upperDir: string, workDir: string, readonly?: boolean, userxattr?: boolean }, options?: { follow?: boolean })";
+  if (info.Length() < 1 || !info[0].IsObject()) return ThrowTypeError(env, usage);
+  Napi::Object o = info[0].As<Napi::Object>();
+  Napi::Value lowers = o.Get("lowerDirs"), upper = o.Get("upperDir"), work = o.Get("workDir");
+  if (!lowers.IsArray() || !upper.IsString() || !work.IsString()) return ThrowTypeError(env, usage);
+  overlay::DetachedOverlay spec;
+  Napi::Array arr = lowers.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsString()) return ThrowTypeError(env, usage);
+    spec.lower_dirs.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  spec.upper_dir = upper.As<Napi::String>().Utf8Value();
+  spec.work_dir = work.As<Napi::String>().Utf8Value();
+  spec.readonly = GetBool(o, "readonly");
+  spec.userxattr = GetBool(o, "userxattr");
+  Failure f;
+  int fd = overlay::MountDetachedOverlay(spec, &f);
+  if (fd < 0) return Throw(env, f);
+  fsops::AdoptRoot(fd, ReadRootMode(info, 1));
   return Napi::Number::New(env, fd);
 }
 
@@ -397,6 +460,8 @@ Napi::Value FsFlock(const Napi::CallbackInfo& info) {
 
 void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsOpenRoot", Napi::Function::New(env, FsOpenRoot, "fsOpenRoot"));
+  exports.Set("fsOpenRootAt", Napi::Function::New(env, FsOpenRootAt, "fsOpenRootAt"));
+  exports.Set("fsMountOverlay", Napi::Function::New(env, FsMountOverlay, "fsMountOverlay"));
   exports.Set("fsCloseRoot", Napi::Function::New(env, FsCloseRoot, "fsCloseRoot"));
   exports.Set("fsWritePoolCreate", Napi::Function::New(env, FsWritePoolCreate, "fsWritePoolCreate"));
   exports.Set("fsWritePoolSubmit", Napi::Function::New(env, FsWritePoolSubmit, "fsWritePoolSubmit"));

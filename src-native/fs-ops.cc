@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <linux/securebits.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -45,14 +48,80 @@ namespace {
 constexpr unsigned long long kResolve =
     RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV;
 
-// Opens `rel` beneath `root`; the kernel refuses any resolution that would leave the root or
-// pass through a symlink. `rel` may be "" for the root itself.
+// Roots opened in a mode other than the strict default, per thread like the private roots
+// below: a write-pool worker resolves in its own dup of a root and always strictly.
+thread_local std::vector<std::pair<int, unsigned long long>> g_root_resolve;
+
+unsigned long long ResolveOf(RootMode mode) {
+  unsigned long long r = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  if (!mode.follow) r |= RESOLVE_NO_SYMLINKS;
+  if (!mode.cross_mounts) r |= RESOLVE_NO_XDEV;
+  return r;
+}
+
+unsigned long long ResolveFor(int root) {
+  for (const auto& [fd, resolve] : g_root_resolve) if (fd == root) return resolve;
+  return kResolve;
+}
+
+struct CreateOwner {
+  int root;
+  uid_t uid;
+  gid_t gid;
+};
+thread_local std::vector<CreateOwner> g_create_as;
+
+void SetRootResolve(int root, RootMode mode) {
+  if (mode.create_as) g_create_as.push_back({root, mode.uid, mode.gid});
+  if (!mode.follow && !mode.cross_mounts) return;
+  g_root_resolve.emplace_back(root, ResolveOf(mode));
+}
+
+// Switches this thread's fsuid/fsgid for one creating syscall (see RootMode::create_as).
+// SECBIT_NO_SETUID_FIXUP keeps the capabilities that a switch away from fsuid 0 would drop
+// (CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER…): berth keeps its power over the container's
+// files and only appears to the kernel as the container's root for the new inode's owner.
+// Credentials are per thread in Linux (glibc's setfsuid does not broadcast), so no other
+// thread of the process, nor the event loop after this call, ever runs with them.
+class ScopedCreator {
+ public:
+  explicit ScopedCreator(int root) {
+    for (const auto& c : g_create_as) {
+      if (c.root != root) continue;
+      int bits = prctl(PR_GET_SECUREBITS);
+      if (bits < 0 || prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP) != 0) return;
+      bits_ = bits;
+      old_gid_ = setfsgid(c.gid);
+      old_uid_ = setfsuid(c.uid);
+      active_ = true;
+      return;
+    }
+  }
+  ~ScopedCreator() {
+    if (!active_) return;
+    setfsuid(old_uid_);
+    setfsgid(old_gid_);
+    prctl(PR_SET_SECUREBITS, bits_);
+  }
+  ScopedCreator(const ScopedCreator&) = delete;
+  ScopedCreator& operator=(const ScopedCreator&) = delete;
+
+ private:
+  bool active_ = false;
+  int bits_ = 0;
+  int old_uid_ = 0;
+  int old_gid_ = 0;
+};
+
+// Opens `rel` beneath `root`; the kernel refuses any resolution that would leave the root (or,
+// in the strict default mode, pass through a symlink or into a mount). `rel` may be "" for the
+// root itself.
 int OpenInRoot(int root, const std::string& rel, int flags, mode_t mode = 0) {
   struct open_how how;
   std::memset(&how, 0, sizeof how);
   how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
   how.mode = (flags & O_CREAT) ? mode : 0;
-  how.resolve = kResolve;
+  how.resolve = ResolveFor(root);
   const char* p = rel.empty() ? "." : rel.c_str();
   for (;;) {
     long fd = syscall(SYS_openat2, root, p, &how, sizeof how);
@@ -127,6 +196,18 @@ bool IsPrivateRoot(int root) {
 
 void ForgetRoot(int root) {
   g_epoch++;
+  for (size_t i = 0; i < g_root_resolve.size(); i++) {
+    if (g_root_resolve[i].first == root) {
+      g_root_resolve.erase(g_root_resolve.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  for (size_t i = 0; i < g_create_as.size(); i++) {
+    if (g_create_as[i].root == root) {
+      g_create_as.erase(g_create_as.begin() + static_cast<long>(i));
+      break;
+    }
+  }
   auto& v = g_main_cache.entries;
   for (size_t i = 0; i < v.size(); i++) {
     if (v[i].root == root) {
@@ -344,6 +425,7 @@ int MakeEntryCached(int root, const Entry& e, int* fd, Failure* f, ParentCache* 
   if (int r = ParentOf(root, e.path, cache, &p, &owned, &base, f); r < 0) return r;
   const char* b = base.c_str();
 
+  ScopedCreator creator(root);
   // Create first and look only on EEXIST: in a fresh layer nothing is ever in the way.
   int r = CreateNode(root, p, base, e, fd, f);
   if (r == -EEXIST) {
@@ -371,13 +453,26 @@ int MakeEntryCached(int root, const Entry& e, int* fd, Failure* f, ParentCache* 
 
 }  // namespace
 
-int OpenRoot(const std::string& dir, bool private_root, Failure* f) {
+int OpenRoot(const std::string& dir, bool private_root, RootMode mode, Failure* f) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return *f = {errno, "open", dir}, -f->err;
   // A new root with this number: whatever was cached for an earlier fd of that number is stale.
   ForgetRoot(fd);
   if (private_root) MarkPrivateRoot(fd);
+  SetRootResolve(fd, mode);
   return fd;
+}
+
+int OpenRootAt(int root, const std::string& path, RootMode mode, Failure* f) {
+  int fd = OpenInRoot(root, path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return *f = {-fd, "openat2", path.empty() ? std::string(".") : path}, fd;
+  AdoptRoot(fd, mode);
+  return fd;
+}
+
+void AdoptRoot(int fd, RootMode mode) {
+  ForgetRoot(fd);
+  SetRootResolve(fd, mode);
 }
 
 int CloseRoot(int root, Failure* f) {
@@ -416,6 +511,7 @@ int RenameAt(int root, const std::string& from, const std::string& to, Failure* 
   if (!SplitPath(from, &from_dir, &from_base) || !SplitPath(to, &to_dir, &to_base) || from_dir != to_dir) {
     return *f = {EXDEV, "renameat", to}, -EXDEV;
   }
+  ScopedCreator creator(root);  // a rename creates a name: the same mapping rule as a new inode
   if (renameat(parent.get(), from_base.c_str(), parent.get(), to_base.c_str()) < 0) return *f = {errno, "renameat", to}, -f->err;
   g_epoch.fetch_add(1);
   return 0;

@@ -77,9 +77,31 @@ struct Entry {
   Meta meta;
 };
 
+// How paths below one root are resolved. The default (both false) is the strict lookup above.
+// `follow`: symlinks on the way are followed, but *inside* the root (RESOLVE_IN_ROOT: an
+// absolute target or a `..` restarts or stops at the root), never magic links; the final
+// component of an entry is still never followed by the *at() calls. For a container's root,
+// whose symlinks `docker cp` resolves as the container would. `cross_mounts`: a lookup may
+// enter a mount below the root (a container's volumes and binds).
+struct RootMode {
+  bool follow = false;
+  bool cross_mounts = false;
+  // Create new entries with this fsuid/fsgid (the calling thread's, for the syscall only). A
+  // running user-namespaced container's overlay belongs to its user namespace, where host root
+  // is unmapped: the kernel refuses to make an inode for an unmapped creator (EOVERFLOW).
+  bool create_as = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 // Opens `dir` (O_RDONLY|O_DIRECTORY) as a root. `private_root`: nothing but this process writes
 // below it, so parent directories resolved for one entry may be reused for the next (fs-ops.cc).
-int OpenRoot(const std::string& dir, bool private_root, Failure* f);
+int OpenRoot(const std::string& dir, bool private_root, RootMode mode, Failure* f);
+// Opens the directory `path` below `root` (resolved in `root`'s mode, the final component
+// followed when that mode follows) as a new root of its own, resolved in `mode`.
+int OpenRootAt(int root, const std::string& path, RootMode mode, Failure* f);
+// Makes `fd`, a directory this process opened itself (a detached mount), a root in `mode`.
+void AdoptRoot(int fd, RootMode mode);
 // Closes a root and forgets what was cached for it.
 int CloseRoot(int root, Failure* f);
 

@@ -45,6 +45,8 @@ import { identityOf, isAlive, processStartTime, selfIdentity } from '../state/pr
 import { reconcileOne, type ReconcileHooks } from './reconcile.js';
 import { nextBackoff, shouldRestart } from './restart-policy.js';
 import { mergedArchive } from './rootfs-archive.js';
+import { copyFrom, copyTo, getArchive, putArchive, statPath, type ArchiveOptions, type ArchiveStream, type CopyOptions, type PathStat } from './archive-copy.js';
+import type { ContainerRootAccess } from './container-root.js';
 import { assertAllowed } from './state-machine.js';
 import { oneShot, streamStats, type ContainerStats } from './stats.js';
 import { Supervisor, type AttachSession, type SupervisedExit } from './supervisor.js';
@@ -1032,6 +1034,73 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       })(),
       { objectMode: false },
     );
+  }
+
+  #rootAccess(): ContainerRootAccess {
+    const store = this.#ctx.store;
+    return { read: () => this.read(), lock: () => store.lockContainer(this.id), upperDir: store.upperDir(this.id), workDir: store.workDir(this.id) };
+  }
+
+  /**
+   * Extracts a tar archive into the existing directory `options.path` of the container
+   * (dockerode's `putArchive`), in any state but removing/dead. The path's symlinks are
+   * resolved inside the container's root; the archive's entries can never leave `path` nor pass
+   * through a symlink. Owners are the archive's ids as the container's (mapped through its user
+   * namespace); regular files appear only once complete. A stopped container's volumes and
+   * binds are not reachable (a path in one is refused). Holds a stopped container's lock (so
+   * `start()` waits) until done.
+   * @throws ValidationError (`path`, `tar`: not a tar, truncated); NotFoundError (no such
+   *   directory); ArchiveConflictError (not a directory, a directory over a file or the
+   *   reverse); UnsafeArchiveEntryError (`..`, absolute or symlinked entry paths, hard links
+   *   out, device nodes for an unprivileged container, unmapped owners); SystemError (`EROFS`
+   *   for a read-only root, volume or bind, `ENOSPC`…) naming the path; ConflictError while
+   *   removing; UnsupportedError for a stopped `{ host: true }` container.
+   */
+  async putArchive(tar: Readable | Buffer, options: ArchiveOptions): Promise<void> {
+    return putArchive(this.#rootAccess(), tar, options);
+  }
+
+  /**
+   * A tar stream of `options.path` in the container (dockerode's `getArchive`): a directory
+   * with everything below it (named after its last component, or `.` for a path ending in
+   * `/.`), or one file, symlink or special file. Owners are the container's ids. Resolves once
+   * the path is found, with its stat as `stream.stat`. Read the stream to its end or destroy it:
+   * until then it holds an fd (and a stopped container's lock).
+   * @throws NotFoundError; ArchiveConflictError (`…/` naming a non-directory); ValidationError
+   *   (`path`); UnsupportedError (a file on `/proc`, `/sys` or another pseudo file system).
+   */
+  async getArchive(options: ArchiveOptions): Promise<ArchiveStream> {
+    return getArchive(this.#rootAccess(), options);
+  }
+
+  /** What `path` names in the container, without following a final symlink (Docker's `HEAD …/archive`). Throws as {@link getArchive}. */
+  async statPath(path: string): Promise<PathStat> {
+    return statPath(this.#rootAccess(), path);
+  }
+
+  /**
+   * Copies a host file or directory into the container with `docker cp`'s rules: into an
+   * existing directory under its own name (a source ending in `/.`: its contents); over an
+   * existing file; as a new name whose parent exists. Files belong to the container's root
+   * (`archive: true`: keep the host's ids). Modes, mtimes, symlinks and hard links are kept.
+   * @throws NotFoundError (a missing source, destination parent, or `…/` destination);
+   *   ArchiveConflictError (a directory onto a file); the errors of {@link putArchive}.
+   */
+  async copyTo(hostPath: string, containerPath: string, options: CopyOptions = {}): Promise<void> {
+    return copyTo(this.#rootAccess(), hostPath, containerPath, options);
+  }
+
+  /**
+   * Copies a container's file or directory to the host with `docker cp`'s rules (see
+   * {@link copyTo}). Files belong to the invoking user (`archive: true`: the container's ids);
+   * set-id bits, device nodes and extended attributes other than `user.*` are not copied to the
+   * host. Each file is written under a temporary name and renamed into place once complete (a
+   * directory copied to a new name too, as a whole).
+   * @throws as {@link getArchive}, and ArchiveConflictError / UnsafeArchiveEntryError /
+   *   SystemError for the host destination.
+   */
+  async copyFrom(containerPath: string, hostPath: string, options: CopyOptions = {}): Promise<void> {
+    return copyFrom(this.#rootAccess(), containerPath, hostPath, options);
   }
 
   /** A new image from the container's changes; resolves with its id. Pauses the container while it reads its files (unless `pause: false`). */

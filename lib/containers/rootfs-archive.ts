@@ -32,12 +32,15 @@ function entryType(mode: number): TarEntryType | undefined {
   }
 }
 
-/** Header and content of one entry; undefined for what a tar cannot hold or what vanished. */
-async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlinkTo?: string): AsyncGenerator<Buffer> {
+/**
+ * Header and content of one entry; nothing for what a tar cannot hold or what vanished.
+ * `name` is the member's name in the archive (default `path`, its path in `layer`).
+ */
+export async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, hardlinkTo?: string, name = path): AsyncGenerator<Buffer> {
   const type = entryType(st.mode);
   if (type === undefined) return;
   const base: TarEntry = {
-    name: path,
+    name,
     type,
     mode: st.mode & 0o7777,
     uid: st.uid,

@@ -43,15 +43,26 @@ export class ConfinedDir {
   readonly dir: string;
   readonly fd: number;
   readonly #fs: FsOpsBinding;
+  /** Opened in a resolution mode of its own (`fsOpenRootAt`, `fsMountOverlay`): closed with `fsCloseRoot`. */
+  readonly #adopted: boolean;
 
-  private constructor(dir: string, fd: number, fs: FsOpsBinding) {
+  private constructor(dir: string, fd: number, fs: FsOpsBinding, adopted = false) {
     this.dir = dir;
     this.fd = fd;
     this.#fs = fs;
+    this.#adopted = adopted;
   }
 
   static open(dir: string, fs: FsOpsBinding = fsOps()): ConfinedDir {
     return new ConfinedDir(dir, fs.fsOpenRoot(dir), fs);
+  }
+
+  /**
+   * Wraps a root fd opened elsewhere (a container's root, a directory in it); `close()` closes
+   * it with `fsCloseRoot`. `dir` only names it in messages.
+   */
+  static adopt(dir: string, fd: number, fs: FsOpsBinding = fsOps()): ConfinedDir {
+    return new ConfinedDir(dir, fd, fs, true);
   }
 
   /** lstat, or null when the path (or a directory on the way) is missing or a symlink. */
@@ -103,7 +114,8 @@ export class ConfinedDir {
   }
 
   close(): void {
-    closeSync(this.fd);
+    if (this.#adopted) this.#fs.fsCloseRoot(this.fd);
+    else closeSync(this.fd);
   }
 }
 

@@ -30,7 +30,7 @@ type Impl<K extends Name> = NativeBinding[K];
 const MEMBERS = [
   'spawn', 'watchExit', 'sendSignal', 'sealExecutable', 'pidfdOpen', 'loadDeviceFilter', 'attachDeviceFilter', 'resizeTty',
   'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack',
-  'fsOpenRoot', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
+  'fsOpenRoot', 'fsOpenRootAt', 'fsMountOverlay', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
   'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolClose',
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
   'fsSync', 'fsSyncAsync', 'fsFlock',
