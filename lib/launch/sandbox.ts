@@ -35,6 +35,11 @@ export interface SandboxEvents {
   exit: [info: SandboxExit];
   /** The launch failed (as `exited` rejects), or the sandbox was aborted (an `AbortError`). */
   error: [error: Error];
+  /**
+   * After `'exit'`, once `stdout` and `stderr` have closed too (read to their end or
+   * destroyed), as `ChildProcess`'s `'close'`: all output has been consumed.
+   */
+  close: [info: SandboxExit];
 }
 
 /** What a launch path reports to its sandbox while it runs. @internal */
@@ -131,8 +136,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   #aborted = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #onAbort = (): void => {
-    this.#aborted = true;
-    this.#signal(SIGKILL);
+    // Not when the process already exited (only its cleanup runs): that run was not aborted.
+    if (this.#signal(SIGKILL)) this.#aborted = true;
   };
 
   /** @internal Made by `spawn()` and `Runtime.spawn()`. */
@@ -194,7 +199,37 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     const queued = this.#queued;
     this.#queued = [];
     for (const n of queued) process.kill(n);
-    this.emit('spawn');
+    this.#emit('spawn');
+  }
+
+  /**
+   * Emits without letting a listener's exception into the launch path, which must go on to
+   * wait for the exit and clean up: the exception is rethrown on its own, as any uncaught one.
+   */
+  #emit<E extends keyof SandboxEvents>(event: E, ...args: SandboxEvents[E]): void {
+    try {
+      (this.emit as (e: E, ...a: SandboxEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      process.nextTick(() => {
+        throw error;
+      });
+    }
+  }
+
+  /** `'close'` once both output streams have closed, after the exit. */
+  #emitCloseAfterStreams(info: SandboxExit): void {
+    const streams = [this.#stdout, this.#stderr].filter((s): s is LateReadable => s !== null);
+    let open = streams.filter((s) => !s.closed).length;
+    if (open === 0) {
+      this.#emit('close', info);
+      return;
+    }
+    for (const s of streams) {
+      if (s.closed) continue;
+      s.once('close', () => {
+        if (--open === 0) this.#emit('close', info);
+      });
+    }
   }
 
   #settle(): void {
@@ -216,10 +251,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     };
     this.exitCode = info.exitCode;
     this.signalCode = info.signal;
-    this.emit('exit', info);
+    this.#emit('exit', info);
+    this.#emitCloseAfterStreams(info);
     if (this.#aborted) {
       const error = new AbortError('the sandbox was aborted; the container was killed', { cause: this.#setup.signal?.reason });
-      this.emit('error', error);
+      this.#emit('error', error);
       throw error;
     }
     return info;
@@ -231,7 +267,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     // already connected end with their pipes).
     this.#stdout.attach(null);
     this.#stderr?.attach(null);
-    this.emit('error', error as Error);
+    this.#emit('error', error as Error);
     throw error;
   }
 
@@ -247,8 +283,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   /**
    * Sends a signal to the container's PID 1 (through its pidfd: never to a recycled pid). Before
-   * the process exists the signal is queued and sent as soon as it does. With `init: true`,
-   * PID 1 is berth's init, which forwards it to the command.
+   * the process exists the signal is queued and sent as soon as the launch returns (the command
+   * may have started running by then). In a pid namespace PID 1 ignores signals it has no
+   * handler for (SIGKILL excepted): a plain `sleep` ignores SIGTERM; with `init: true` PID 1 is
+   * berth's init, which forwards it to the command.
    * @param signal a name (`'SIGTERM'`, `'TERM'`) or number. Default `'SIGTERM'`, as `ChildProcess.kill()`.
    * @returns `false` once the sandbox has exited, else `true`.
    * @throws ValidationError for an unknown signal.

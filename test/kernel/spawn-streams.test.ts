@@ -166,7 +166,7 @@ describe('spawn(): a terminal', { skip, timeout: 60_000 }, () => {
 });
 
 describe('spawn(): the exit report and events', { skip, timeout: 60_000 }, () => {
-  test("exited, 'spawn', 'exit', pid, exitCode, signalCode, stdio", async () => {
+  test("exited, 'spawn', 'exit', 'close', pid, exitCode, signalCode, stdio", async () => {
     const sb = sh('echo hi; exit 5', { stdin: 'ignore' });
     assert.ok(sb instanceof Sandbox);
     assert.equal(sb.exitCode, null);
@@ -183,7 +183,9 @@ describe('spawn(): the exit report and events', { skip, timeout: 60_000 }, () =>
       events.push('exit');
       exitInfo = info;
     });
+    const closed = new Promise<SandboxExit>((resolve) => sb.once('close', resolve));
     const out = readAll(sb.stdout);
+    sb.stderr!.resume();
     const info = await sb.exited;
     assert.deepEqual(Object.keys(info).sort(), ['durationMs', 'exitCode', 'oomKilled', 'signal', 'timedOut']);
     assert.equal(info.exitCode, 5);
@@ -191,6 +193,7 @@ describe('spawn(): the exit report and events', { skip, timeout: 60_000 }, () =>
     assert.equal(info.oomKilled, false);
     assert.equal(info.timedOut, false);
     assert.ok(info.durationMs > 0 && Number.isFinite(info.durationMs));
+    assert.equal(await closed, info, "'close' follows once the output streams closed");
     assert.deepEqual(events, ['spawn', 'exit']);
     assert.ok(Number.isInteger(pidAtSpawn) && pidAtSpawn! > 1, `pid ${pidAtSpawn}`);
     assert.equal(exitInfo, info, "the 'exit' event carries the same report");
