@@ -139,7 +139,9 @@ export class LateWritable extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#ownsSink) this.#sink?.destroy();
+    // After a normal finish the sink was ended and flushes on its own; destroying it then could
+    // drop bytes still on their way. Otherwise (a hang-up, the exit) it is closed now.
+    if (this.#ownsSink && !this.writableFinished) this.#sink?.destroy();
     this.#pending?.callback();
     this.#pending = null;
     this.#pendingFinal?.();
