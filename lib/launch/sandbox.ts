@@ -164,9 +164,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       },
       execFailed: (message) => {
         this.#stdin.attach(null);
-        this.#stdout.attach(null);
-        if (this.#stderr) this.#stderr.attach(null, Buffer.from(message));
-        else this.#stdout.attach(null, Buffer.from(message));
+        // With a terminal, stdout is the only stream: the message goes there.
+        const tail = Buffer.from(message);
+        this.#stdout.attach(null, this.#stderr ? undefined : tail);
+        this.#stderr?.attach(null, tail);
         markSpawned();
       },
     };

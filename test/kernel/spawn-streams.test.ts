@@ -211,6 +211,12 @@ describe('spawn(): the exit report and events', { skip, timeout: 60_000 }, () =>
     assert.match(err, /"no-such-command": executable file not found/);
     assert.equal(spawned, false);
     assert.equal(sb.pid, undefined);
+
+    // With a terminal there is one stream: the message arrives on it.
+    const tty = spawn({ rootfs: busyboxRootfs() }, ['no-such-command'], { tty: true });
+    const [ttyOut, ttyInfo] = await Promise.all([readAll(tty.stdout), tty.exited]);
+    assert.equal(ttyInfo.exitCode, 127);
+    assert.match(ttyOut, /"no-such-command": executable file not found/);
   });
 
   test('the memory limit applies, and an OOM kill is reported', async () => {
