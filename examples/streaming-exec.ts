@@ -2,7 +2,8 @@
 // line as it is produced (to a websocket, an SSE response...), stop it after a deadline, and
 // report how it ended. Offline: the host's own /usr and /bin, read-only, no network.
 //
-// Node 20 has no `await using`: the try/finally below is its spelled-out form.
+// Node 20 and 22 have no `await using` (a syntax error there): the try/finally below is its
+// spelled-out form.
 import { createInterface } from 'node:readline';
 import { spawn, type SandboxExit } from 'berth';
 

@@ -316,7 +316,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * Kills the container (SIGKILL) if it still runs, waits until it exited and its cgroup,
    * mounts, network and volumes are released, and destroys the three streams (closing their
    * pipes). Never rejects. `await using sb = spawn(…)` needs Node 24 or a transpiler; on
-   * Node 20 call it from a `finally`.
+   * Node 20 and 22 call it from a `finally`.
    */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#signal(SIGKILL);
