@@ -45,6 +45,13 @@ describe('spawn(): output as it is produced', { skip, timeout: 60_000 }, () => {
     }
   });
 
+  test("{ host: true }: the host's own programs, in the sandbox", async () => {
+    const sb = spawn({ host: true }, ['sh', '-c', 'echo "pid $$"; test -e /etc/shadow || echo no-shadow'], { stdin: 'ignore' });
+    const [out, info] = await Promise.all([readAll(sb.stdout), sb.exited]);
+    assert.equal(info.exitCode, 0);
+    assert.equal(out, 'pid 1\nno-shadow\n');
+  });
+
   test('stdout and stderr are separate streams', async () => {
     const sb = sh('echo out; echo err >&2; echo out2', { stdin: 'ignore' });
     const [out, err, info] = await Promise.all([readAll(sb.stdout), readAll(sb.stderr), sb.exited]);
