@@ -7,7 +7,9 @@
  * ```
  * @packageDocumentation
  */
-export { run, type OutputOf, type RunResult } from './run.js';
+export { run, spawn, type OutputOf, type RunResult } from './run.js';
+export { Sandbox, type SandboxEvents, type SandboxExit } from './launch/sandbox.js';
+export type { SpawnOptions, SpawnStdin } from './launch/spawn-options.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
 export type {
   BindMount,

@@ -11,7 +11,10 @@ import { ConflictError, NotFoundError, ValidationError, isBerthError } from './e
 import { ImageService } from './image/image-service.js';
 import { ContainerService } from './containers/container-service.js';
 import type { EventSubscription, EventsOptions } from './containers/events.js';
-import { launchRootOf, runFromRoot, type OutputOf, type RunResult } from './launch/run-to-completion.js';
+import { runToCompletion, type OutputOf, type RunResult } from './launch/run-to-completion.js';
+import { Sandbox, type SandboxBody } from './launch/sandbox.js';
+import { checkArgv, launchRootOf, sandboxInRoot } from './launch/sandbox-launch.js';
+import { checkSpawnOptions, spawnOptionsOfRun, type CheckedSpawnOptions, type SpawnOptions } from './launch/spawn-options.js';
 import { withRunVolumes } from './volumes/run-volumes.js';
 import { VolumeService } from './volumes/volume-service.js';
 import { NetworkService } from './network/network-service.js';
@@ -158,32 +161,65 @@ export class Runtime implements AsyncDisposable {
    * runtime's store (pulled first if it is not there), a `{ rootfs }` directory or
    * `{ host: true }`. Docker's rules apply: `cmd` replaces the image's Cmd,
    * Env/WorkingDir/User are defaults under the options; an empty volume mounted over image
-   * files gets a copy of them; anonymous volumes last as long as the run.
+   * files gets a copy of them; anonymous volumes last as long as the run. It is
+   * {@link Runtime.spawn} read to its end.
+   * @throws as the package's `run()` does.
    */
   async run<O extends RunOptions = RunOptions>(source: RunSource, cmd?: string[] | null, options?: O): Promise<RunResult<OutputOf<O>>> {
     this.#open(this, 'run()');
+    const { spawn, result } = spawnOptionsOfRun(options);
+    return runToCompletion(this.spawn(source, cmd, spawn), result) as Promise<RunResult<OutputOf<O>>>;
+  }
+
+  /**
+   * `spawn()` with this runtime's images, volumes and networks, as {@link Runtime.run} has them:
+   * returns the {@link Sandbox} at once while the image is pulled (if missing) and the container
+   * launched; its streams carry the container's stdio as it runs.
+   * @throws ValidationError (synchronously) for a bad option, argv or source shape, NotFoundError
+   *   for a missing `rootfs` directory; launch failures (pull, missing user or bind source,
+   *   kernel errors) reject `sandbox.exited` and are emitted as `'error'`; ConflictError after
+   *   {@link close}.
+   */
+  spawn(source: RunSource, cmd?: string[] | null, options?: SpawnOptions): Sandbox {
+    this.#open(this, 'spawn()');
+    const checked = checkSpawnOptions(options);
+    if (typeof source !== 'string') launchRootOf(source);
+    else if (source === '') throw new ValidationError('image', 'must be an image reference');
+    if (typeof source !== 'string' && cmd !== undefined && cmd !== null) checkArgv(cmd);
+    return new Sandbox(spawnBodyIn(this, source, cmd, checked), checked.sandbox);
+  }
+}
+
+/**
+ * The launch of `rt.spawn()`: the image pulled if missing, the volumes resolved and released
+ * around the sandbox's whole life. Also the body of the package's `spawn()` when that needs
+ * the default runtime.
+ * @internal
+ */
+export function spawnBodyIn(rt: Runtime, source: RunSource, cmd: string[] | null | undefined, checked: CheckedSpawnOptions): SandboxBody {
+  const { launch: options, stdinPipe } = checked;
+  return async (hooks) => {
     if (typeof source !== 'string') {
       const dir = typeof source === 'object' && source !== null ? (source as { rootfs?: unknown }).rootfs : undefined;
       // An invalid source is left to launchRootOf(), which names the problem; copy-up reads a valid one.
       const valid = typeof dir === 'string' && dir.startsWith('/') && isDirectory(dir);
-      return withRunVolumes(this.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) =>
-        runFromRoot(launchRootOf(source), cmd, opts, { networks: this.networks }),
-      ) as Promise<RunResult<OutputOf<O>>>;
+      return withRunVolumes(rt.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) =>
+        sandboxInRoot(launchRootOf(source), cmd, opts, { networks: rt.networks, stdinPipe })(hooks),
+      );
     }
     const image = source;
-    if (image === '') throw new ValidationError('image', 'must be an image reference');
     try {
-      await this.images.get(image);
+      await rt.images.get(image);
     } catch (error) {
       if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
-      await this.images.pull(image, options?.signal ? { signal: options.signal } : {});
+      await rt.images.pull(image, options.signal ? { signal: options.signal } : {});
     }
-    const { lowerDirs, config } = await this.images.rootfsFor(image);
+    const { lowerDirs, config } = await rt.images.rootfsFor(image);
     const imageVolumes = Object.keys(config.config?.Volumes ?? {});
-    return withRunVolumes(this.volumes, { copyUp: { layers: lowerDirs }, imageVolumes }, options, (opts) =>
-      runFromRoot({ kind: 'layers', lowerDirs }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: this.networks }),
-    ) as Promise<RunResult<OutputOf<O>>>;
-  }
+    return withRunVolumes(rt.volumes, { copyUp: { layers: lowerDirs }, imageVolumes }, options, (opts) =>
+      sandboxInRoot({ kind: 'layers', lowerDirs }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: rt.networks, stdinPipe })(hooks),
+    );
+  };
 }
 
 function isDirectory(path: string): boolean {
