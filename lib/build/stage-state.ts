@@ -88,6 +88,11 @@ export class StageState {
     return expandAt(word, this.lookup, this.globals.escape, loc);
   }
 
+  /** A heredoc body: only `$` expands, quotes and escapes stay (a shell here-document). */
+  expandHeredoc(text: string, loc: SourceLocation): string {
+    return expandAt(text, this.lookup, this.globals.escape, loc, true);
+  }
+
   /** A flag's value, expanded. */
   flag(f: Flag | undefined): string | undefined {
     return f?.value === undefined ? undefined : this.expand(f.value, f.loc);
