@@ -23,8 +23,7 @@ export async function* copyLayerTar(plan: CopyPlan, signal?: AbortSignal): Async
         yield tarHeader({ ...base, type: e.kind });
         break;
       case 'symlink':
-      case 'link':
-        yield tarHeader({ ...base, type: e.kind, linkname: e.linkname! });
+        yield tarHeader({ ...base, type: 'symlink', linkname: e.linkname! });
         break;
       case 'file': {
         yield tarHeader({ ...base, type: 'file', size: e.size });

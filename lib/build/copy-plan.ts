@@ -20,7 +20,7 @@ import { BuildSourceNotFoundError, DockerfileSyntaxError, type SourceLocation } 
 import type { DockerIgnore } from './dockerignore.js';
 import { patternToRegex } from './dockerignore.js';
 
-export type PlannedKind = 'file' | 'dir' | 'symlink' | 'link' | 'fifo';
+export type PlannedKind = 'file' | 'dir' | 'symlink' | 'fifo';
 
 /** One entry of the new layer. */
 export interface PlannedEntry {
@@ -32,7 +32,7 @@ export interface PlannedEntry {
   gid: number;
   mtime: number;
   size: number;
-  /** Symlink target, or (kind `link`) the layer path of the first copy. */
+  /** Symlink target. */
   linkname?: string;
   /** Where the content is read (files). */
   source?: { layer: ConfinedDir; path: string };
@@ -151,25 +151,16 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
 
   const out = new Map<string, PlannedEntry>();
   const hash = createHash('sha256');
-  const links = new Map<string, string>();
   const mode = (st: FsStat) => request.mode ?? (st.mode & 0o7777);
   const add = (e: PlannedEntry) => {
     out.set(e.path, e);
     hash.update(JSON.stringify([e.path, e.kind, e.mode, e.uid, e.gid, e.size, e.linkname ?? '']));
   };
-  const addNode = (layer: ConfinedDir, rel: string, st: FsStat, target: string, layerIndex: number) => {
+  // Hard links are not kept: Docker's builder copies each path as its own file.
+  const addNode = (layer: ConfinedDir, rel: string, st: FsStat, target: string) => {
     const kind = kindOf(st);
     if (kind === undefined) return;
     const mtime = request.epoch ?? st.mtime;
-    if (kind === 'file' && st.nlink > 1) {
-      const key = `${layerIndex}:${st.ino}`;
-      const first = links.get(key);
-      if (first !== undefined) {
-        add({ path: target, kind: 'link', mode: mode(st), uid: owner.uid, gid: owner.gid, mtime, size: 0, linkname: first });
-        return;
-      }
-      links.set(key, target);
-    }
     const e: PlannedEntry = { path: target, kind, mode: mode(st), uid: owner.uid, gid: owner.gid, mtime, size: kind === 'file' ? st.size : 0 };
     if (kind === 'symlink') e.linkname = layer.readlink(rel);
     if (kind === 'file') {
@@ -184,11 +175,11 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
       const t = `${target === '' ? '' : `${target}/`}${e.name}`;
       if (isDir(e.stat)) {
         const before = out.size;
-        if (!ignored(tree!, e.path)) addNode(e.layer, e.path, e.stat, t, e.layerIndex);
+        if (!ignored(tree!, e.path)) addNode(e.layer, e.path, e.stat, t);
         walk(e.path, t);
         // An excluded directory stays only as the parent of re-included content.
-        if (ignored(tree!, e.path) && out.size > before) addNode(e.layer, e.path, e.stat, t, e.layerIndex);
-      } else addNode(e.layer, e.path, e.stat, t, e.layerIndex);
+        if (ignored(tree!, e.path) && out.size > before) addNode(e.layer, e.path, e.stat, t);
+      } else addNode(e.layer, e.path, e.stat, t);
     }
   };
   for (const r of resolved) {
@@ -202,13 +193,13 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
     const entry = r.rel === '' ? undefined : tree!.view.lookup(r.rel);
     if (r.rel === '' || (entry && isDir(entry.stat))) {
       // A directory's contents land in the destination; the destination takes its metadata.
-      if (entry) addNode(entry.layer, entry.path, entry.stat, destRel, entry.layerIndex);
+      if (entry) addNode(entry.layer, entry.path, entry.stat, destRel);
       else out.set(destRel, { path: destRel, kind: 'dir', mode: request.mode ?? 0o755, uid: owner.uid, gid: owner.gid, mtime: now, size: 0 });
       walk(r.rel, destRel);
       continue;
     }
     if (!entry) throw new BuildSourceNotFoundError(loc, `${request.instruction} failed: file not found in ${tree!.what}: ${r.base}`);
-    addNode(entry.layer, entry.path, entry.stat, destIsDir ? (destRel === '' ? r.base : `${destRel}/${r.base}`) : destRel, entry.layerIndex);
+    addNode(entry.layer, entry.path, entry.stat, destIsDir ? (destRel === '' ? r.base : `${destRel}/${r.base}`) : destRel);
   }
   out.delete('');
   // Parents of everything: existing directories keep their metadata, missing ones are 0755 root.

@@ -355,7 +355,8 @@ export class Executor {
         ...(this.o.epoch !== undefined ? { epoch: this.o.epoch } : {}), loc: instr.loc, instruction: instr.kind,
       }, namedInline);
       if (instr.kind === 'ADD') await this.checkAddArchives(plan, instr);
-      const createdBy = fileCreatedBy(state.shell, `${instr.kind} ${plan.historySource} in ${dest} `);
+      // Docker's builder glues the --chown flag to the source hash, space-less: kept for equality.
+      const createdBy = fileCreatedBy(state.shell, `${instr.kind} ${chownValue !== undefined ? `--chown=${chownValue}` : ''}${plan.historySource} in ${dest} `);
       const key = cacheKey([cur.key, instr.kind, sourceWords, dest, owner ?? null, mode ?? null, fromKey ?? null, plan.contentHash, this.o.epoch ?? null]);
       await this.layerStep(stage, cur, instr, key, async () => ({
         layer: await publishLayer(this.o.images.store, copyLayerTar(plan, this.o.signal), cur.layers, this.lowerDirs(cur.layers), this.o.signal),

@@ -167,7 +167,7 @@ export class StageState {
         const ports = instr.ports.map((p) => this.expand(p, instr.loc));
         this.config.ExposedPorts = { ...(this.config.ExposedPorts ?? {}) };
         for (const p of ports) for (const spec of exposed(p, instr.loc)) this.config.ExposedPorts[spec] = {};
-        return nop(`EXPOSE ${ports.join(' ')}`);
+        return nop(`EXPOSE ${[...ports].sort().join(' ')}`);
       }
       case 'VOLUME': {
         const paths = instr.paths.map((p) => this.expand(p, instr.loc));

@@ -90,7 +90,7 @@ test('metadata instructions and their history strings', () => {
   assert.deepEqual(d.history, [
     '/bin/sh -c #(nop)  ARG P=8080',
     '/bin/sh -c #(nop)  LABEL a b=c d=8080',
-    '/bin/sh -c #(nop)  EXPOSE 8080 53/udp 7000-7001',
+    '/bin/sh -c #(nop)  EXPOSE 53/udp 7000-7001 8080',
     '/bin/sh -c #(nop)  VOLUME [/data /x]',
     '/bin/sh -c #(nop)  VOLUME [/y]',
     '/bin/sh -c #(nop)  USER app:app',
