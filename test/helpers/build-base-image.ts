@@ -23,7 +23,7 @@ export async function buildBaseImage(work: string): Promise<string> {
   chmodSync(p('tmp'), 0o1777);
   copyFileSync('/bin/busybox', p('bin/busybox'));
   chmodSync(p('bin/busybox'), 0o755);
-  for (const applet of ['sh', 'ls', 'cat', 'echo', 'id', 'ln', 'rm', 'mkdir', 'touch', 'chown', 'chmod', 'true', 'false', 'sleep', 'cp', 'tar', 'sha256sum', 'head', 'seq', 'xargs']) symlinkSync('busybox', p('bin', applet));
+  for (const applet of ['sh', 'ls', 'cat', 'echo', 'id', 'ln', 'rm', 'mkdir', 'touch', 'chown', 'chmod', 'true', 'false', 'sleep', 'cp', 'tar', 'sha256sum', 'head', 'seq', 'xargs', 'stat']) symlinkSync('busybox', p('bin', applet));
   writeFileSync(p('etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\napp:x:1001:1002::/nonexistent:/bin/false\n');
   writeFileSync(p('etc/group'), 'root:x:0:\nuser:x:1000:\nappgrp:x:1002:\n');
   writeFileSync(p('opt/old/file'), 'old\n');
