@@ -18,6 +18,7 @@ import { MergedView, type ConfinedDir } from '../image/merged-view.js';
 import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, isDir } from '../image/overlay-format.js';
 import { BuildSourceNotFoundError, DockerfileSyntaxError, type SourceLocation } from './build-errors.js';
 import type { DockerIgnore } from './dockerignore.js';
+import { archiveEntries, archiveKind, MAX_ADD_ARCHIVE, type ArchiveKind } from './add-archive.js';
 import { patternToRegex } from './dockerignore.js';
 
 export type PlannedKind = 'file' | 'dir' | 'symlink' | 'fifo';
@@ -51,6 +52,8 @@ export interface CopyRequest {
   epoch?: number;
   loc: SourceLocation;
   instruction: 'COPY' | 'ADD';
+  /** ADD: a local tar archive (plain or gzip) is extracted into the destination. */
+  extract?: boolean;
 }
 
 /** A source tree: the context (with its ignore rules) or a stage's layers. */
@@ -199,6 +202,15 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
       continue;
     }
     if (!entry) throw new BuildSourceNotFoundError(loc, `${request.instruction} failed: file not found in ${tree!.what}: ${r.base}`);
+    if (request.extract && kindOf(entry.stat) === 'file') {
+      const archive = readArchive(entry.layer, entry.path);
+      if (archive) {
+        hash.update(archive.bytes);
+        const parts = { ...(request.owner ? { owner } : {}), ...(request.mode !== undefined ? { mode: request.mode } : {}), ...(request.epoch !== undefined ? { epoch: request.epoch } : {}) };
+        for (const e of archiveEntries(archive.bytes, archive.kind, destRel, { ...parts, loc, name: r.base })) add(e);
+        continue;
+      }
+    }
     addNode(entry.layer, entry.path, entry.stat, destIsDir ? (destRel === '' ? r.base : `${destRel}/${r.base}`) : destRel);
   }
   out.delete('');
@@ -218,6 +230,30 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
   const single = resolved.length === 1 ? resolved[0]! : undefined;
   const kind = single === undefined ? 'multi' : 'inline' in single || (single.rel !== '' && !isDir(tree!.view.lookup(single.rel)?.stat ?? { mode: 0 } as FsStat)) ? 'file' : 'dir';
   return { entries, contentHash: `sha256:${digest}`, historySource: `${kind}:${digest}` };
+}
+
+/** The whole file when it is a tar archive (by its magic), else undefined. */
+function readArchive(layer: ConfinedDir, rel: string): { bytes: Buffer; kind: Exclude<ArchiveKind, undefined> } | undefined {
+  const fd = layer.openFile(rel);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const head = Buffer.alloc(Math.min(262, st.size));
+    readSync(fd, head, 0, head.length, 0);
+    const kind = archiveKind(head);
+    if (kind === undefined) return undefined;
+    if (st.size > MAX_ADD_ARCHIVE) return undefined;
+    const bytes = Buffer.alloc(st.size);
+    let done = 0;
+    while (done < st.size) {
+      const n = readSync(fd, bytes, done, st.size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return { bytes: bytes.subarray(0, done), kind };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Hashes a file's content into `hash`; returns the size actually read (the file may change). */

@@ -352,9 +352,8 @@ export class Executor {
       const sourceWords = sources.map((s, i) => (namedInline.has(instr.sources[i]!) ? instr.sources[i]! : s));
       const plan: CopyPlan = planCopy(tree, destView, {
         sources: sourceWords, dest, ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}),
-        ...(this.o.epoch !== undefined ? { epoch: this.o.epoch } : {}), loc: instr.loc, instruction: instr.kind,
+        ...(this.o.epoch !== undefined ? { epoch: this.o.epoch } : {}), loc: instr.loc, instruction: instr.kind, extract: instr.kind === 'ADD',
       }, namedInline);
-      if (instr.kind === 'ADD') await this.checkAddArchives(plan, instr);
       // Docker's builder glues the --chown flag to the source hash, space-less: kept for equality.
       const createdBy = fileCreatedBy(state.shell, `${instr.kind} ${chownValue !== undefined ? `--chown=${chownValue}` : ''}${plan.historySource} in ${dest} `);
       const key = cacheKey([cur.key, instr.kind, sourceWords, dest, owner ?? null, mode ?? null, fromKey ?? null, plan.contentHash, this.o.epoch ?? null]);
@@ -365,25 +364,6 @@ export class Executor {
     } finally {
       destView.close();
       closeTree();
-    }
-  }
-
-  /** ADD of a local tar archive extracts it in Docker; berth does not yet, and says so. */
-  private async checkAddArchives(plan: CopyPlan, instr: Instruction): Promise<void> {
-    for (const e of plan.entries) {
-      if (e.kind !== 'file' || !e.source || e.size < 262) continue;
-      const fd = e.source.layer.openFile(e.source.path);
-      try {
-        const head = Buffer.alloc(262);
-        (await import('node:fs')).readSync(fd, head, 0, 262, 0);
-        const gzip = head[0] === 0x1f && head[1] === 0x8b;
-        const ustar = head.subarray(257, 262).toString('latin1') === 'ustar';
-        const bzip2 = head.subarray(0, 3).toString('latin1') === 'BZh';
-        const xz = head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
-        if (gzip || ustar || bzip2 || xz) throw new BuildUnsupportedError(instr.loc, `ADD of a local archive (${e.source.path}) would extract it; berth does not extract archives yet: use COPY and RUN tar`);
-      } finally {
-        (await import('node:fs')).closeSync(fd);
-      }
     }
   }
 

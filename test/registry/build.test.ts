@@ -16,6 +16,8 @@ import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegi
 import { buildBaseImage, BASE_TAG } from '../helpers/build-base-image.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { isClean, settledDiff, snapshot } from '../helpers/leaks.js';
+import { buildTar } from '../helpers/tar-builder.js';
+import { gzipSync } from 'node:zlib';
 
 const skip = registryToolsMissing() ?? kernelSkipReason();
 
@@ -179,6 +181,29 @@ test('.dockerignore: excluded files are invisible to COPY, exceptions come back'
   assert.match(listing, /important\.log/);
   assert.doesNotMatch(listing, /a\.log|other\.log/);
   await assert.rejects(build({ context: ctx, dockerfile: { content: `FROM ${base}\nCOPY a.log /` } }), /excluded by \.dockerignore/);
+});
+
+test('ADD extracts a local tar or tar.gz into the destination; COPY copies it as a file', { skip }, async () => {
+  const tar = buildTar([
+    { name: 'pkg/', type: 'dir', mode: 0o750, uid: 7, gid: 8 },
+    { name: 'pkg/bin/tool', content: 'tool\n', mode: 0o755, uid: 7, gid: 8 },
+    { name: 'pkg/tool-again', type: 'link', linkname: 'pkg/bin/tool' },
+    { name: 'pkg/latest', type: 'symlink', linkname: 'bin/tool' },
+  ]);
+  const ctx = context({ Dockerfile: `FROM ${base}\nADD app.tar.gz /opt/\nADD app.tar /plain/\nCOPY app.tar /copied.tar\n` });
+  writeFileSync(join(ctx, 'app.tar.gz'), gzipSync(tar));
+  writeFileSync(join(ctx, 'app.tar'), tar);
+  const { id } = await build({ context: ctx });
+  const r = await rt.run(id, ['sh', '-c', 'stat -c "%n %a %u:%g" /opt/pkg /opt/pkg/bin/tool; cat /opt/pkg/tool-again /plain/pkg/latest; ls -l /copied.tar | wc -l']);
+  assert.equal(r.stdout, '/opt/pkg 750 7:8\n/opt/pkg/bin/tool 755 7:8\ntool\ntool\n1\n');
+});
+
+test('attack: an ADD archive cannot write outside its destination', { skip }, async () => {
+  for (const evil of [{ name: '../../etc/evil', content: 'x' }, { name: '/etc/evil', content: 'x' }, { name: 'dev-null', type: 'char' as const }]) {
+    const ctx = context({ Dockerfile: `FROM ${base}\nADD evil.tar /opt/dest/\n` });
+    writeFileSync(join(ctx, 'evil.tar'), buildTar([evil]));
+    await assert.rejects(build({ context: ctx }), (e: unknown) => e instanceof DockerfileSyntaxError && e.line === 2 && /refused|device/.test(e.message), evil.name);
+  }
 });
 
 // ---- attacks: a hostile build context -------------------------------------------------------
