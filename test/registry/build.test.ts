@@ -206,6 +206,33 @@ test('attack: an ADD archive cannot write outside its destination', { skip }, as
   }
 });
 
+test('RUN mounts: a secret is readable but never in a layer; a cache mount outlives the build; tmpfs', { skip }, async () => {
+  const secretFile = join(work.path, `npmrc-${n++}`);
+  writeFileSync(secretFile, 'token=SECRET-VALUE\n');
+  const df = `FROM ${base}\nRUN --mount=type=secret,id=npmrc --mount=type=cache,target=/var/cache/app --mount=type=tmpfs,target=/scratch \\\n  grep -c SECRET /run/secrets/npmrc > /secret-seen && echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /cache-lines && touch /scratch/x\n`;
+  const first = await build({ context: context({}), dockerfile: { content: df }, secrets: { npmrc: secretFile } });
+  assert.equal(await fileIn(first.id, '/secret-seen'), '1\n');
+  const r = await rt.run(first.id, ['sh', '-c', 'ls /run/secrets /var/cache/app /scratch 2>&1; cat /cache-lines']);
+  assert.doesNotMatch(r.stdout, /npmrc|log|\bx\b/, 'no secret, cache content or tmpfs file in the image');
+  assert.match(r.stdout, /1\n$/);
+  const second = await build({ context: context({}), dockerfile: { content: df }, secrets: { npmrc: secretFile }, noCache: true });
+  assert.equal(await fileIn(second.id, '/cache-lines'), '2\n', 'the cache mount kept the first build\'s file');
+  await assert.rejects(build({ context: context({}), dockerfile: { content: `FROM ${base}\nRUN --mount=type=secret,id=missing,required=true true\n` } }), BuildSourceNotFoundError);
+});
+
+test('the context may be a tar stream (plain or gzip)', { skip }, async () => {
+  const tar = buildTar([
+    { name: 'Dockerfile', content: `FROM ${base}\nCOPY app/ /app/\nRUN cat /app/hello\n` },
+    { name: 'app/', type: 'dir' },
+    { name: 'app/hello', content: 'hello from a tar\n' },
+  ]);
+  for (const bytes of [tar, gzipSync(tar)]) {
+    const { id } = await build({ context: (async function* () { yield bytes; })() });
+    assert.equal(await fileIn(id, '/app/hello'), 'hello from a tar\n');
+  }
+  storeIsClean();
+});
+
 // ---- attacks: a hostile build context -------------------------------------------------------
 
 test('attack: context symlinks cannot make COPY read host files', { skip }, async () => {
