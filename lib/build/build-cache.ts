@@ -25,8 +25,8 @@ export interface CacheEntry {
   /** The layer, or null when the step changed no file (`empty_layer`). */
   layer: ImageLayerRecord | null;
   history: HistoryEntry;
-  /** ISO time of the last build that used the entry. */
-  lastUsed: string;
+  /** ISO time the entry was made. */
+  created: string;
 }
 
 /** The digest of a cache key's parts (each part JSON-encoded, so no two part lists collide). */

@@ -200,13 +200,12 @@ export class Executor {
       this.emit(stage, instr.original, true);
       layer = hit.layer;
       history = hit.history;
-      await this.o.cache.put({ ...hit, lastUsed: new Date().toISOString() });
     } else {
       this.emit(stage, instr.original, false);
       const made = await make();
       layer = made.layer;
       history = { created: this.now(), created_by: made.createdBy, ...(layer ? {} : { empty_layer: true }) };
-      await this.o.cache.put({ key, layer, history, lastUsed: new Date().toISOString() });
+      await this.o.cache.put({ key, layer, history, created: new Date().toISOString() });
     }
     cur.key = key;
     if (layer) {
