@@ -148,9 +148,12 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
   const many = request.sources.length > 1 || wildcard;
   const destIsDirSyntax = request.dest.endsWith('/') || request.dest.endsWith('/.');
   if (many && !destIsDirSyntax) throw new DockerfileSyntaxError(loc, `When using ${request.instruction} with more than one source file, the destination must be a directory and end with a /`);
-  const destRel = posix.normalize(request.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, '');
-  const destExisting = destRel === '' ? '' : destTree.resolve(`/${destRel}`);
-  const destIsDir = destIsDirSyntax || many || (destExisting !== null && destTree.lookup(destExisting) !== undefined && isDir(destTree.lookup(destExisting)!.stat)) || destRel === '';
+  const written = posix.normalize(request.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, '');
+  const destExisting = written === '' ? '' : destTree.resolve(`/${written}`);
+  const destIsDir = destIsDirSyntax || many || (destExisting !== null && destTree.lookup(destExisting) !== undefined && isDir(destTree.lookup(destExisting)!.stat)) || written === '';
+  // Directories on the way that are symlinks in the image are followed (inside the image), as
+  // Docker's copier does: `COPY x /var/run/app/` with var/run -> /run writes into run/app.
+  const destRel = destIsDir ? inImageDir(destTree, written) : joinPath(inImageDir(destTree, posix.dirname(`/${written}`).slice(1)), posix.basename(written));
 
   const out = new Map<string, PlannedEntry>();
   const hash = createHash('sha256');
@@ -230,6 +233,24 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
   const single = resolved.length === 1 ? resolved[0]! : undefined;
   const kind = single === undefined ? 'multi' : 'inline' in single || (single.rel !== '' && !isDir(tree!.view.lookup(single.rel)?.stat ?? { mode: 0 } as FsStat)) ? 'file' : 'dir';
   return { entries, contentHash: `sha256:${digest}`, historySource: `${kind}:${digest}` };
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** `rel` with its longest existing directory prefix resolved in the image (symlinks in-root). */
+function inImageDir(tree: MergedView, rel: string): string {
+  if (rel === '') return '';
+  const parts = rel.split('/');
+  for (let i = parts.length; i > 0; i--) {
+    const r = tree.resolve(`/${parts.slice(0, i).join('/')}`);
+    if (r === null) continue;
+    const e = r === '' ? undefined : tree.lookup(r);
+    if (r !== '' && (!e || !isDir(e.stat))) return rel;
+    return [r, ...parts.slice(i)].filter((p) => p !== '').join('/');
+  }
+  return rel;
 }
 
 /** The whole file when it is a tar archive (by its magic), else undefined. */

@@ -220,6 +220,13 @@ test('RUN mounts: a secret is readable but never in a layer; a cache mount outli
   await assert.rejects(build({ context: context({}), dockerfile: { content: `FROM ${base}\nRUN --mount=type=secret,id=missing,required=true true\n` } }), BuildSourceNotFoundError);
 });
 
+test('COPY follows a destination directory that is a symlink in the image, inside the image', { skip }, async () => {
+  const df = `FROM ${base}\nRUN mkdir -p /real && ln -s /real /var/link && ln -s ../../../../.. /var/up\nCOPY a.txt /var/link/sub/\nCOPY a.txt /var/up/top/\n`;
+  const { id } = await build({ context: context({ 'a.txt': 'a\n' }), dockerfile: { content: df } });
+  const r = await rt.run(id, ['sh', '-c', 'cat /real/sub/a.txt /top/a.txt; ls -ld /var/link | cut -c1']);
+  assert.equal(r.stdout, 'a\na\nl\n');
+});
+
 test('the context may be a tar stream (plain or gzip)', { skip }, async () => {
   const tar = buildTar([
     { name: 'Dockerfile', content: `FROM ${base}\nCOPY app/ /app/\nRUN cat /app/hello\n` },
