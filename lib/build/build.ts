@@ -119,7 +119,12 @@ export async function buildImage(images: ImageService, cache: BuildCache, option
         ...(signal ? { signal } : {}),
         total,
       });
-      const result = await executor.run(stages);
+      let result;
+      try {
+        result = await executor.run(stages);
+      } finally {
+        await executor.close();
+      }
       const created = result.config.history?.at(-1)?.created ?? new Date().toISOString();
       const config: ImageConfig = {
         ...result.config,

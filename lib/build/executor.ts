@@ -31,6 +31,7 @@ import { parseDockerfile } from './dockerfile-parser.js';
 import { fileCreatedBy, runCreatedBy } from './history.js';
 import { toInstruction, type Instruction } from './instructions.js';
 import { publishLayer } from './layer-publish.js';
+import { flattenLayers } from './flatten.js';
 import { resolveMounts } from './run-mounts.js';
 import { runStep } from './run-step.js';
 import { GlobalArgs, StageState } from './stage-state.js';
@@ -170,7 +171,7 @@ export class Executor {
       case 'FROM':
         throw new DockerfileSyntaxError(instr.loc, 'FROM inside a stage');
       case 'RUN':
-        return this.layerStep(stage, cur, instr, this.runKey(state, cur, instr), () => this.doRun(stage, state, cur, instr));
+        return this.layerStep(stage, cur, instr, await this.runKey(stage, state, cur, instr), () => this.doRun(stage, state, cur, instr));
       case 'COPY':
       case 'ADD':
         return this.copyStep(stage, state, cur, instr);
@@ -231,8 +232,56 @@ export class Executor {
     return [...state.shell, command.script];
   }
 
-  private runMounts(state: StageState, instr: Extract<Instruction, { kind: 'RUN' }>) {
-    return resolveMounts(instr.mounts.map((m) => ({ value: state.expand(m.value ?? '', m.loc), loc: m.loc })), {
+  /** Flattened `from=` trees of a RUN's bind mounts, made once per build and source. */
+  private readonly fromTrees = new Map<string, Promise<{ dir: string; view: MergedView; key: string }>>();
+
+  private async mountTrees(stage: Stage, flags: Array<{ value: string; loc: Instruction['loc'] }>): Promise<Map<string, { dir: string; view: MergedView; key: string }>> {
+    const out = new Map<string, { dir: string; view: MergedView; key: string }>();
+    for (const f of flags) {
+      const from = /(?:^|,)from=([^,]+)/.exec(f.value)?.[1];
+      if (from === undefined || out.has(from)) continue;
+      const dep = stageNamed(this.o.dockerfile, from, stage.index);
+      let layers: ImageLayerRecord[];
+      let key: string;
+      if (dep) {
+        const r = this.results.get(dep.index);
+        if (!r) throw new BuildSourceNotFoundError(f.loc, `stage ${from} was not built`);
+        ({ layers, key } = r);
+      } else {
+        let record;
+        try {
+          record = await this.o.images.record(from).catch(async (e: unknown) => {
+            if (!(isBerthError(e) && e instanceof NotFoundError)) throw e;
+            await this.o.images.pull(from, this.o.signal ? { signal: this.o.signal } : {});
+            return this.o.images.record(from);
+          });
+        } catch (e) {
+          throw new BuildSourceNotFoundError(f.loc, `--mount from=${from}: no stage and no image of that name (${(e as Error).message})`, { cause: e });
+        }
+        layers = record.layers;
+        key = record.id;
+      }
+      let tree = this.fromTrees.get(key);
+      if (!tree) {
+        const dir = join(this.o.scratchDir, `from-${this.fromTrees.size}`);
+        tree = flattenLayers(this.o.images.store, this.lowerDirs(layers), dir, this.o.signal).then(() => ({ dir, view: MergedView.open([dir]), key }));
+        this.fromTrees.set(key, tree);
+      }
+      out.set(from, await tree);
+    }
+    return out;
+  }
+
+  /** Closes the views of flattened trees (their directories go with the scratch dir). */
+  async close(): Promise<void> {
+    for (const t of this.fromTrees.values()) (await t.catch(() => undefined))?.view.close();
+  }
+
+  private async runMounts(stage: Stage, state: StageState, instr: Extract<Instruction, { kind: 'RUN' }>) {
+    const flags = instr.mounts.map((m) => ({ value: state.expand(m.value ?? '', m.loc), loc: m.loc }));
+    const fromTrees = await this.mountTrees(stage, flags);
+    return resolveMounts(flags, {
+      fromTrees,
       contextDir: this.o.context.dir,
       contextView: this.o.context.view,
       cacheDir: join(this.o.cache.dir, 'mounts'),
@@ -250,16 +299,16 @@ export class Executor {
     throw new DockerfileSyntaxError(instr.loc, `RUN --network must be default, none or host, got ${JSON.stringify(n)}`);
   }
 
-  private runKey(state: StageState, cur: StageResult, instr: Extract<Instruction, { kind: 'RUN' }>): string {
+  private async runKey(stage: Stage, state: StageState, cur: StageResult, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<string> {
     const argv = this.runArgv(state, instr);
     const visible = state.visibleArgs();
-    const mounts = this.runMounts(state, instr);
+    const mounts = await this.runMounts(stage, state, instr);
     return cacheKey([cur.key, 'RUN', argv, state.config.Env ?? [], visible, state.config.User ?? '', state.config.WorkingDir ?? '', mounts.keyParts, this.runNetwork(state, instr)]);
   }
 
   private async doRun(stage: Stage, state: StageState, cur: StageResult, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<{ layer: ImageLayerRecord | null; createdBy: string }> {
     const argv = this.runArgv(state, instr);
-    const mounts = this.runMounts(state, instr);
+    const mounts = await this.runMounts(stage, state, instr);
     let lowerDirs = this.lowerDirs(cur.layers);
     if (lowerDirs.length === 0) {
       // scratch: overlay needs a lower layer, an empty one will do.

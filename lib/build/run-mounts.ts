@@ -1,6 +1,7 @@
 /**
  * `RUN --mount=…` as launch mounts: `type=cache` (a directory kept in the state dir across
- * builds, keyed by `id`, default the target), `type=bind` (read-only, from the context),
+ * builds, keyed by `id`, default the target), `type=bind` (read-only, from the context or a
+ * flattened stage or image with `from=`),
  * `type=secret` (a host file named in the build's `secrets`, read-only, default target
  * `/run/secrets/<id>`), `type=tmpfs`. A bind source is resolved inside the context as every
  * context path is (symlinks cannot lead out of it), and must hold no symlink at all by the
@@ -23,6 +24,8 @@ export interface MountContext {
   cacheDir: string;
   secrets: Readonly<Record<string, string>>;
   workdir: string;
+  /** Flattened stages and images for `from=`, by the name the flag gives (see `flatten.ts`). */
+  fromTrees?: ReadonlyMap<string, { dir: string; view: MergedView; key: string }>;
 }
 
 export interface ResolvedMounts {
@@ -67,19 +70,22 @@ export function resolveMounts(flags: Array<{ value: string; loc: Flag['loc'] }>,
         break;
       }
       case 'bind': {
-        if (m.has('from')) throw new BuildUnsupportedError(f.loc, '--mount=type=bind,from=<stage or image> is not supported by berth yet; COPY --from the files instead');
         if (!rawTarget) throw new DockerfileSyntaxError(f.loc, '--mount=type=bind needs a target');
         if (m.has('rw') || m.has('readwrite')) throw new BuildUnsupportedError(f.loc, '--mount=type=bind,rw is not supported: berth binds the context read-only');
         const source = m.get('source') ?? m.get('src') ?? '/';
-        const rel = ctx.contextView.resolve(`/${source}`);
-        if (rel === null) throw new BuildSourceNotFoundError(f.loc, `--mount source ${source} is not in the build context`);
-        // No symlink may remain on the host path we hand to the kernel (the context may change under us).
-        if (rel !== '' && ctx.contextView.layers[0]!.lstat(rel) === null) throw new BuildSourceNotFoundError(f.loc, `--mount source ${source} is not in the build context`);
-        const host = rel === '' ? ctx.contextDir : join(ctx.contextDir, rel);
+        const from = m.get('from');
+        const tree = from === undefined ? { dir: ctx.contextDir, view: ctx.contextView, key: 'context' } : ctx.fromTrees?.get(from);
+        if (!tree) throw new BuildSourceNotFoundError(f.loc, `--mount from=${from}: no such stage or image`);
+        const what = from === undefined ? 'the build context' : `${from}`;
+        const rel = tree.view.resolve(`/${source}`);
+        if (rel === null) throw new BuildSourceNotFoundError(f.loc, `--mount source ${source} is not in ${what}`);
+        // No symlink may remain on the host path we hand to the kernel (the tree may change under us).
+        if (rel !== '' && tree.view.layers[0]!.lstat(rel) === null) throw new BuildSourceNotFoundError(f.loc, `--mount source ${source} is not in ${what}`);
+        const host = rel === '' ? tree.dir : join(tree.dir, rel);
         const t = target(rawTarget);
         out.mounts.push({ type: 'bind', source: host, target: t, readonly: true });
         out.targets.push(t);
-        out.keyParts.push(`bind:${rel}:${t}`);
+        out.keyParts.push(`bind:${tree.key}:${rel}:${t}`);
         break;
       }
       case 'secret': {

@@ -227,6 +227,22 @@ test('COPY follows a destination directory that is a symlink in the image, insid
   assert.equal(r.stdout, 'a\na\nl\n');
 });
 
+test('RUN --mount=type=bind,from=<stage>: the stage\'s files, read-only, not in the layer', { skip }, async () => {
+  const df = `FROM ${base} AS tools\nRUN mkdir /tools && echo tool-data > /tools/data\nFROM ${base}\nRUN --mount=type=bind,from=tools,source=/tools,target=/t cat /t/data > /copied && (touch /t/new 2>/dev/null && echo writable || echo read-only) > /mode\n`;
+  const { id } = await build({ context: context({}), dockerfile: { content: df } });
+  assert.equal(await fileIn(id, '/copied'), 'tool-data\n');
+  assert.equal(await fileIn(id, '/mode'), 'read-only\n');
+  assert.equal(await fileIn(id, '/t/data'), undefined);
+});
+
+test('attack: a stage\'s symlink cannot make a bind from= mount a host directory', { skip }, async () => {
+  const host = readFileSync('/etc/hostname', 'utf8');
+  const df = `FROM ${base} AS evil\nRUN ln -s /etc /hostetc\nFROM ${base}\nRUN --mount=type=bind,from=evil,source=/hostetc,target=/t cat /t/hostname > /stolen 2>&1 || true; ls /t > /listing 2>&1 || true\n`;
+  const { id } = await build({ context: context({}), dockerfile: { content: df } });
+  assert.notEqual(await fileIn(id, '/stolen'), host);
+  assert.match((await fileIn(id, '/listing'))!, /passwd/, 'the stage\'s own /etc was mounted');
+});
+
 test('the context may be a tar stream (plain or gzip)', { skip }, async () => {
   const tar = buildTar([
     { name: 'Dockerfile', content: `FROM ${base}\nCOPY app/ /app/\nRUN cat /app/hello\n` },
