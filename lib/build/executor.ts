@@ -11,7 +11,8 @@
  * and, with `--from`, the source stage's final key (or the image's id).
  * @module
  */
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { NotFoundError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
@@ -218,18 +219,24 @@ export class Executor {
 
   // ---- RUN --------------------------------------------------------------------------------
 
-  private runArgv(state: StageState, instr: Extract<Instruction, { kind: 'RUN' }>): string[] {
+  /**
+   * The RUN's argv. `RUN <<EOF` alone runs the heredoc as the script; with a `#!` line it is
+   * an executable file at `/dev/pipes/<name>` (as BuildKit mounts it). Otherwise the shell
+   * reads the heredocs itself, after the command line.
+   */
+  private runArgv(state: StageState, instr: Extract<Instruction, { kind: 'RUN' }>): { argv: string[]; script?: { name: string; content: string } } {
     const { command } = instr;
-    if (command.exec) return [...command.argv];
+    if (command.exec) return { argv: [...command.argv] };
     const docs = instr.heredocs;
-    // `RUN <<EOF` alone: the heredoc is the script. Otherwise the shell reads the heredocs itself.
     if (docs.length === 1 && /^<<-?["']?[A-Za-z_][A-Za-z0-9_.-]*["']?$/.test(command.script.trim())) {
-      const body = docs[0]!.quoted ? docs[0]!.content : docs[0]!.content;
-      if (body.startsWith('#!')) throw new BuildUnsupportedError(instr.loc, 'a RUN heredoc with a #! interpreter line is not supported yet; run the interpreter explicitly (RUN python3 <<EOF)');
-      return [...state.shell, body];
+      const doc = docs[0]!;
+      // A RUN heredoc is not expanded by the builder: its interpreter sees the variables in its environment.
+      const body = doc.content;
+      if (body.startsWith('#!')) return { argv: [`/dev/pipes/${doc.name}`], script: { name: doc.name, content: body } };
+      return { argv: [...state.shell, body] };
     }
-    if (docs.length > 0) return [...state.shell, `${command.script}\n${docs.map((d) => `${d.content}${d.name}`).join('\n')}\n`];
-    return [...state.shell, command.script];
+    if (docs.length > 0) return { argv: [...state.shell, `${command.script}\n${docs.map((d) => `${d.content}${d.name}`).join('\n')}\n`] };
+    return { argv: [...state.shell, command.script] };
   }
 
   /** Flattened `from=` trees of a RUN's bind mounts, made once per build and source. */
@@ -300,15 +307,23 @@ export class Executor {
   }
 
   private async runKey(stage: Stage, state: StageState, cur: StageResult, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<string> {
-    const argv = this.runArgv(state, instr);
+    const { argv, script } = this.runArgv(state, instr);
     const visible = state.visibleArgs();
     const mounts = await this.runMounts(stage, state, instr);
-    return cacheKey([cur.key, 'RUN', argv, state.config.Env ?? [], visible, state.config.User ?? '', state.config.WorkingDir ?? '', mounts.keyParts, this.runNetwork(state, instr)]);
+    return cacheKey([cur.key, 'RUN', argv, script?.content ?? null, state.config.Env ?? [], visible, state.config.User ?? '', state.config.WorkingDir ?? '', mounts.keyParts, this.runNetwork(state, instr)]);
   }
 
   private async doRun(stage: Stage, state: StageState, cur: StageResult, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<{ layer: ImageLayerRecord | null; createdBy: string }> {
-    const argv = this.runArgv(state, instr);
+    const { argv, script } = this.runArgv(state, instr);
     const mounts = await this.runMounts(stage, state, instr);
+    if (script) {
+      const dir = join(this.o.scratchDir, `heredoc-${randomBytes(6).toString('hex')}`);
+      await mkdir(dir, { mode: 0o755 });
+      await writeFile(join(dir, script.name), script.content, { mode: 0o755 });
+      const target = `/dev/pipes/${script.name}`;
+      mounts.mounts.push({ type: 'bind', source: join(dir, script.name), target, readonly: true });
+      mounts.targets.push(target);
+    }
     let lowerDirs = this.lowerDirs(cur.layers);
     if (lowerDirs.length === 0) {
       // scratch: overlay needs a lower layer, an empty one will do.

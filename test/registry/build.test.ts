@@ -148,6 +148,9 @@ test('heredocs: RUN <<EOF runs the script, COPY <<EOF writes the file (expanded 
   assert.equal(await fileIn(id, '/greeting'), 'hello world\n');
   assert.equal(await fileIn(id, '/expanded.txt'), 'hi world\n');
   assert.equal(await fileIn(id, '/literal.txt'), 'hi $WHO\n');
+  const shebang = await build({ context: context({}), dockerfile: { content: `FROM ${base}\nARG WHO=you\nRUN <<EOF\n#!/bin/sh -e\necho "script $0 for $WHO" > /sb\nEOF\n` } });
+  assert.equal(await fileIn(shebang.id, '/sb'), 'script /dev/pipes/EOF for you\n');
+  assert.equal(await fileIn(shebang.id, '/dev/pipes/EOF'), undefined);
 });
 
 test('SOURCE_DATE_EPOCH: identical builds give identical layers and image ids', { skip }, async () => {
