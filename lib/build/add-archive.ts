@@ -6,11 +6,14 @@
  * archive unless `--chown`/`--chmod` say otherwise; a hard link becomes a copy of its target.
  * @module
  */
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { TarFormatError, TarReader, type TarHeader } from '../image/tar-reader.js';
 import { cleanEntryName } from '../image/unpack.js';
 import { BuildUnsupportedError, DockerfileSyntaxError, type SourceLocation } from './build-errors.js';
 import type { PlannedEntry } from './copy-plan.js';
+
+const gunzipAsync = promisify(gunzip);
 
 /** Uncompressed bytes an ADD archive may hold. */
 export const MAX_ADD_ARCHIVE = 1024 ** 3;
@@ -30,11 +33,11 @@ export function archiveKind(head: Buffer): ArchiveKind {
  * The entries of `archive` under `destRel`.
  * @throws DockerfileSyntaxError (located at the ADD) for a malformed or unsafe archive
  */
-export function archiveEntries(archive: Buffer, kind: Exclude<ArchiveKind, undefined>, destRel: string, opts: { owner?: { uid: number; gid: number }; mode?: number; epoch?: number; loc: SourceLocation; name: string }): PlannedEntry[] {
+export async function archiveEntries(archive: Buffer, kind: Exclude<ArchiveKind, undefined>, destRel: string, opts: { owner?: { uid: number; gid: number }; mode?: number; epoch?: number; loc: SourceLocation; name: string }): Promise<PlannedEntry[]> {
   if (kind === 'bzip2' || kind === 'xz') throw new BuildUnsupportedError(opts.loc, `ADD ${opts.name}: ${kind} archives are not extracted by berth (plain and gzip tars are); use RUN tar`);
   let tar: Buffer;
   try {
-    tar = kind === 'gzip' ? gunzipSync(archive, { maxOutputLength: MAX_ADD_ARCHIVE }) : archive;
+    tar = kind === 'gzip' ? await gunzipAsync(archive, { maxOutputLength: MAX_ADD_ARCHIVE }) : archive;
   } catch (e) {
     throw new DockerfileSyntaxError(opts.loc, `ADD ${opts.name}: cannot decompress: ${(e as Error).message}`);
   }

@@ -11,7 +11,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, read } from 'node:fs';
+import { promisify } from 'node:util';
 import { posix } from 'node:path';
 import type { FsStat } from '../image/fs-ops.js';
 import { MergedView, type ConfinedDir } from '../image/merged-view.js';
@@ -65,6 +66,8 @@ export interface SourceTree {
 }
 
 const WILDCARD = /[*?[]/;
+const CHUNK = 256 * 1024;
+const readAsync = promisify(read);
 
 function ignored(tree: SourceTree, rel: string): boolean {
   return rel !== '' && tree.ignore !== undefined && tree.ignore.excludes(rel);
@@ -123,7 +126,7 @@ export interface CopyPlan {
  * @param inline heredoc sources: name -> content
  * @throws BuildSourceNotFoundError for a source that is missing or excluded
  */
-export function planCopy(tree: SourceTree | undefined, destTree: MergedView, request: CopyRequest, inline: ReadonlyMap<string, Buffer> = new Map()): CopyPlan {
+export async function planCopy(tree: SourceTree | undefined, destTree: MergedView, request: CopyRequest, inline: ReadonlyMap<string, Buffer> = new Map()): Promise<CopyPlan> {
   const { loc } = request;
   const owner = request.owner ?? { uid: 0, gid: 0 };
   const now = request.epoch ?? Math.floor(Date.now() / 1000);
@@ -160,7 +163,6 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
   const mode = (st: FsStat) => request.mode ?? (st.mode & 0o7777);
   const add = (e: PlannedEntry) => {
     out.set(e.path, e);
-    hash.update(JSON.stringify([e.path, e.kind, e.mode, e.uid, e.gid, e.size, e.linkname ?? '']));
   };
   // Hard links are not kept: Docker's builder copies each path as its own file.
   const addNode = (layer: ConfinedDir, rel: string, st: FsStat, target: string) => {
@@ -169,10 +171,7 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
     const mtime = request.epoch ?? st.mtime;
     const e: PlannedEntry = { path: target, kind, mode: mode(st), uid: owner.uid, gid: owner.gid, mtime, size: kind === 'file' ? st.size : 0 };
     if (kind === 'symlink') e.linkname = layer.readlink(rel);
-    if (kind === 'file') {
-      e.source = { layer, path: rel };
-      e.size = hashFile(layer, rel, st.size, hash);
-    }
+    if (kind === 'file') e.source = { layer, path: rel };
     add(e);
   };
   const walk = (srcRel: string, target: string) => {
@@ -192,7 +191,6 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
     if ('inline' in r) {
       const target = destIsDir ? (destRel === '' ? r.inline : `${destRel}/${r.inline}`) : destRel;
       const content = inline.get(r.inline)!;
-      hash.update(content);
       add({ path: target, kind: 'file', mode: request.mode ?? 0o644, uid: owner.uid, gid: owner.gid, mtime: now, size: content.length, content });
       continue;
     }
@@ -206,11 +204,10 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
     }
     if (!entry) throw new BuildSourceNotFoundError(loc, `${request.instruction} failed: file not found in ${tree!.what}: ${r.base}`);
     if (request.extract && kindOf(entry.stat) === 'file') {
-      const archive = readArchive(entry.layer, entry.path);
+      const archive = await readArchive(entry.layer, entry.path);
       if (archive) {
-        hash.update(archive.bytes);
         const parts = { ...(request.owner ? { owner } : {}), ...(request.mode !== undefined ? { mode: request.mode } : {}), ...(request.epoch !== undefined ? { epoch: request.epoch } : {}) };
-        for (const e of archiveEntries(archive.bytes, archive.kind, destRel, { ...parts, loc, name: r.base })) add(e);
+        for (const e of await archiveEntries(archive.bytes, archive.kind, destRel, { ...parts, loc, name: r.base })) add(e);
         continue;
       }
     }
@@ -229,6 +226,13 @@ export function planCopy(tree: SourceTree | undefined, destTree: MergedView, req
     }
   }
   const entries = [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // The source set's hash, in path order; file contents are read asynchronously (a large
+  // context must not hold the event loop), and a file's size is what was actually read.
+  for (const e of entries) {
+    if (e.source) e.size = await hashFile(e.source.layer, e.source.path, e.size, hash);
+    else if (e.content) hash.update(e.content);
+    hash.update(JSON.stringify([e.path, e.kind, e.mode, e.uid, e.gid, e.size, e.linkname ?? '']));
+  }
   const digest = hash.digest('hex');
   const single = resolved.length === 1 ? resolved[0]! : undefined;
   const kind = single === undefined ? 'multi' : 'inline' in single || (single.rel !== '' && !isDir(tree!.view.lookup(single.rel)?.stat ?? { mode: 0 } as FsStat)) ? 'file' : 'dir';
@@ -254,22 +258,21 @@ function inImageDir(tree: MergedView, rel: string): string {
 }
 
 /** The whole file when it is a tar archive (by its magic), else undefined. */
-function readArchive(layer: ConfinedDir, rel: string): { bytes: Buffer; kind: Exclude<ArchiveKind, undefined> } | undefined {
+async function readArchive(layer: ConfinedDir, rel: string): Promise<{ bytes: Buffer; kind: Exclude<ArchiveKind, undefined> } | undefined> {
   const fd = layer.openFile(rel);
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return undefined;
     const head = Buffer.alloc(Math.min(262, st.size));
-    readSync(fd, head, 0, head.length, 0);
+    await readAsync(fd, head, 0, head.length, 0);
     const kind = archiveKind(head);
-    if (kind === undefined) return undefined;
-    if (st.size > MAX_ADD_ARCHIVE) return undefined;
+    if (kind === undefined || st.size > MAX_ADD_ARCHIVE) return undefined;
     const bytes = Buffer.alloc(st.size);
     let done = 0;
     while (done < st.size) {
-      const n = readSync(fd, bytes, done, st.size - done, done);
-      if (n === 0) break;
-      done += n;
+      const { bytesRead } = await readAsync(fd, bytes, done, Math.min(CHUNK, st.size - done), done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
     }
     return { bytes: bytes.subarray(0, done), kind };
   } finally {
@@ -278,17 +281,17 @@ function readArchive(layer: ConfinedDir, rel: string): { bytes: Buffer; kind: Ex
 }
 
 /** Hashes a file's content into `hash`; returns the size actually read (the file may change). */
-function hashFile(layer: ConfinedDir, rel: string, size: number, hash: ReturnType<typeof createHash>): number {
+async function hashFile(layer: ConfinedDir, rel: string, size: number, hash: ReturnType<typeof createHash>): Promise<number> {
   const fd = layer.openFile(rel);
   try {
     if (!fstatSync(fd).isFile()) return 0;
-    const buf = Buffer.allocUnsafe(256 * 1024);
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
     let done = 0;
     while (done < size) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      done += n;
+      const { bytesRead } = await readAsync(fd, buf, 0, Math.min(buf.length, size - done), done);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      done += bytesRead;
     }
     return done;
   } finally {

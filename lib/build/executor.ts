@@ -413,7 +413,7 @@ export class Executor {
     try {
       const owner = chownValue !== undefined ? resolveChown(chownValue, destView, instr.chown!.loc) : undefined;
       const sourceWords = sources.map((s, i) => (namedInline.has(instr.sources[i]!) ? instr.sources[i]! : s));
-      const plan: CopyPlan = planCopy(tree, destView, {
+      const plan: CopyPlan = await planCopy(tree, destView, {
         sources: sourceWords, dest, ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}),
         ...(this.o.epoch !== undefined ? { epoch: this.o.epoch } : {}), loc: instr.loc, instruction: instr.kind, extract: instr.kind === 'ADD',
       }, namedInline);
