@@ -223,11 +223,11 @@ test('RUN mounts: a secret is readable but never in a layer; a cache mount outli
   await assert.rejects(build({ context: context({}), dockerfile: { content: `FROM ${base}\nRUN --mount=type=secret,id=missing,required=true true\n` } }), BuildSourceNotFoundError);
 });
 
-test('COPY follows a destination directory that is a symlink in the image, inside the image', { skip }, async () => {
-  const df = `FROM ${base}\nRUN mkdir -p /real && ln -s /real /var/link && ln -s ../../../../.. /var/up\nCOPY a.txt /var/link/sub/\nCOPY a.txt /var/up/top/\n`;
-  const { id } = await build({ context: context({ 'a.txt': 'a\n' }), dockerfile: { content: df } });
-  const r = await rt.run(id, ['sh', '-c', 'cat /real/sub/a.txt /top/a.txt; ls -ld /var/link | cut -c1']);
-  assert.equal(r.stdout, 'a\na\nl\n');
+test('COPY follows a destination directory that is a symlink in the image, inside the image; --chmod, numeric --chown', { skip }, async () => {
+  const df = `FROM ${base}\nRUN mkdir -p /real && ln -s /real /var/link && ln -s ../../../../.. /var/up\nCOPY a.txt /var/link/sub/\nCOPY a.txt /var/up/top/\nCOPY --chmod=0700 --chown=1234:5678 d/ /chmodded/\n`;
+  const { id } = await build({ context: context({ 'a.txt': 'a\n', 'd/f': 'f\n' }), dockerfile: { content: df } });
+  const r = await rt.run(id, ['sh', '-c', 'cat /real/sub/a.txt /top/a.txt; ls -ld /var/link | cut -c1; stat -c "%a %u:%g" /chmodded/f']);
+  assert.equal(r.stdout, 'a\na\nl\n700 1234:5678\n');
 });
 
 test('RUN --mount=type=bind,from=<stage>: the stage\'s files, read-only, not in the layer', { skip }, async () => {
