@@ -65,6 +65,8 @@ export async function buildImage(images: ImageService, cache: BuildCache, option
   if (typeof network !== 'string' || network === '') throw new ValidationError('network', "must be 'none', 'host' or a network's name");
   if (options.target !== undefined && (typeof options.target !== 'string' || options.target === '')) throw new ValidationError('target', 'must be a stage name');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ValidationError('onProgress', 'must be a function');
+  if (options.tags !== undefined && !Array.isArray(options.tags)) throw new ValidationError('tags', 'must be an array of name[:tag] strings');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError('signal', 'must be an AbortSignal');
   const tags = (options.tags ?? []).map((t, i) => {
     if (typeof t !== 'string') throw new ValidationError(`tags[${i}]`, 'must be a string');
     const ref = parseReference(t, `tags[${i}]`);

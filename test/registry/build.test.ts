@@ -173,6 +173,9 @@ test('located errors: syntax, unknown instruction, missing source, unknown stage
   await assert.rejects(build({ context: context({ Dockerfile: `FROM ${base}\n` }), target: 'nope' }), BuildSourceNotFoundError);
   await assert.rejects(build({ context: 'relative/dir' }), ValidationError);
   await assert.rejects(rt.images.build({ context: context({}), bogus: 1 } as unknown as BuildOptions), /unknown build option/);
+  for (const [bad, option] of [[{ tags: 'app:1' }, 'tags'], [{ tags: ['app@sha256:0'] }, 'tags[0]'], [{ buildArgs: { A: 1 } }, 'buildArgs.A'], [{ noCache: 'yes' }, 'noCache'], [{ platform: 'linux/s390x' }, undefined], [{ dockerfile: 'nope/Dockerfile' }, 'dockerfile']] as const) {
+    await assert.rejects(rt.images.build({ context: context({}), ...bad } as unknown as BuildOptions), (e: unknown) => (option === undefined ? e instanceof BuildUnsupportedError : e instanceof ValidationError && e.option === option), JSON.stringify(bad));
+  }
   storeIsClean();
 });
 
