@@ -17,6 +17,7 @@ export const PEERS: readonly PeerSpec[] = [
   { name: 'podman', bin: 'podman', debian: 'podman', versionArgs: ['--version'] },
   // Debian's docker.io ships dockerd; a docker CLI alone (as some images carry) is not enough.
   { name: 'docker', bin: 'dockerd', debian: 'docker.io', versionArgs: ['--version'] },
+  { name: 'buildah', bin: 'buildah', debian: 'buildah', versionArgs: ['--version'] },
   // Helpers for the pull workload and for the fixtures; not benchmark subjects themselves.
   { name: 'skopeo', bin: 'skopeo', debian: 'skopeo', versionArgs: ['--version'] },
   { name: 'umoci', bin: 'umoci', debian: 'umoci', versionArgs: ['--version'] },

@@ -39,6 +39,8 @@ export type {
   UnpackOptions,
 } from './image/image-service.js';
 export type { ContainerConfig, ImageConfig, Platform } from './image/manifest.js';
+export type { BuildCachePruneResult, BuildOptions, BuildProgress } from './image/build-types.js';
+export { BuildSourceNotFoundError, BuildStepFailedError, BuildUnsupportedError, DockerfileSyntaxError, type SourceLocation } from './build/build-errors.js';
 export type { RegistryAuth } from './image/auth.js';
 export {
   ContentTooLargeError,

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { RunOptions, RunSource } from './launch/run-options.js';
 import { ConflictError, NotFoundError, ValidationError, isBerthError } from './errors.js';
 import { ImageService } from './image/image-service.js';
+import { BuildCache } from './build/build-cache.js';
+import { buildImage } from './build/build.js';
 import { ContainerService } from './containers/container-service.js';
 import type { EventSubscription, EventsOptions } from './containers/events.js';
 import { runToCompletion, type OutputOf, type RunResult } from './launch/run-to-completion.js';
@@ -61,9 +63,17 @@ export class Runtime implements AsyncDisposable {
 
   private constructor(root: string, options: RuntimeOptions = {}) {
     this.root = root;
-    // A layer a container was created from stays on disk while the container exists.
+    // A layer a container was created from stays on disk while the container exists; a layer
+    // the build cache holds stays until the cache entry is pruned.
+    let cache: BuildCache | undefined;
+    const buildCache = () => (cache ??= new BuildCache(root, this.#images.store));
     this.#images = new ImageService(root, {
       isLayerInUse: (chainId) => this.#containers.layerInUse(chainId),
+      build: (options) => buildImage(this.#images, buildCache(), options, { networks: this.#networks }),
+      buildCache: {
+        roots: () => buildCache().roots(),
+        prune: (keep) => buildCache().prune((entry) => keep(entry.layer?.chainId ?? null)),
+      },
       ...(options.maxLayerSize !== undefined ? { maxLayerSize: options.maxLayerSize } : {}),
     });
     this.#volumes = new VolumeService(root);
@@ -77,7 +87,7 @@ export class Runtime implements AsyncDisposable {
     return service;
   }
 
-  /** Images: pull, push, list, inspect, tag, remove, save/load, unpack. @throws ConflictError after {@link close}. */
+  /** Images: pull, push, list, inspect, tag, remove, save/load, unpack, build. @throws ConflictError after {@link close}. */
   get images(): ImageService {
     return this.#open(this.#images, 'images');
   }

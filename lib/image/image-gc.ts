@@ -14,6 +14,8 @@ export interface GcContext {
   store: ContentStore;
   table: ImageTable;
   isLayerInUse?: ((chainId: string) => boolean) | undefined;
+  /** Layers and blobs held by something other than an image record (the build cache). */
+  extraRoots?: (() => Promise<{ layers: Set<string>; blobs: Set<string> }>) | undefined;
 }
 
 /** What got deleted, in Docker's terms: image ids and layer (chain) ids; plus bytes freed. */
@@ -26,9 +28,11 @@ function blobsOf(r: StoredRecord): string[] {
   return [r.manifestDigest, r.configDigest, ...(r.indexDigest ? [r.indexDigest] : []), ...r.layers.map((l) => l.digest)];
 }
 
-async function used(table: ImageTable, except?: string): Promise<{ blobs: Set<string>; layers: Set<string> }> {
-  const blobs = new Set<string>();
-  const layers = new Set<string>();
+async function used(ctx: GcContext, except?: string): Promise<{ blobs: Set<string>; layers: Set<string> }> {
+  const { table } = ctx;
+  const extra = await ctx.extraRoots?.();
+  const blobs = new Set<string>(extra?.blobs);
+  const layers = new Set<string>(extra?.layers);
   for (const r of await table.allRecords()) {
     if (r.manifestDigest === except) continue;
     for (const b of blobsOf(r)) blobs.add(b);
@@ -57,7 +61,7 @@ async function removeLayer(ctx: GcContext, chainId: string): Promise<number> {
 /** Deletes an image's record, then its blobs and layers that nothing else uses. */
 export async function deleteImage(ctx: GcContext, doomed: StoredRecord, out: Collected): Promise<void> {
   await ctx.table.deleteRecord(doomed.manifestDigest);
-  const { blobs, layers } = await used(ctx.table, doomed.manifestDigest);
+  const { blobs, layers } = await used(ctx, doomed.manifestDigest);
   out.deleted.push(doomed.id);
   for (const b of new Set(blobsOf(doomed))) {
     if (blobs.has(b)) continue;
@@ -76,7 +80,7 @@ export async function deleteImage(ctx: GcContext, doomed: StoredRecord, out: Col
  * a crash between steps), and blob partials nobody is resuming.
  */
 export async function collectOrphans(ctx: GcContext, out: Collected): Promise<void> {
-  const { blobs, layers } = await used(ctx.table);
+  const { blobs, layers } = await used(ctx);
   for (const b of await ctx.store.listBlobs()) {
     if (blobs.has(b)) continue;
     out.bytes += await removeBlob(ctx.store, b);

@@ -9,8 +9,9 @@
 import { closeSync, fchmodSync, fstatSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
 import type { RegistryAuth } from './auth.js';
+import type { BuildCachePruneResult, BuildFunction, BuildOptions } from './build-types.js';
 import { ContentStore } from './content-store.js';
 import { ImageFormatError } from './errors.js';
 import { fsOps } from './fs-ops.js';
@@ -35,6 +36,7 @@ export { chainIds, type ImageLayerRecord, type ImageRecord } from './image-table
 export type { PullOptions } from './pull.js';
 export type { ImageListFilters, ImagePruneFilters } from './image-filters.js';
 export type { ImportOptions } from './image-import.js';
+export type { BuildCachePruneResult, BuildOptions, BuildProgress } from './build-types.js';
 export type { LayerProgress, LayerState, PullProgress, TotalProgress };
 
 /** Options of {@link ImageService.unpack}. */
@@ -118,6 +120,14 @@ export interface ImageServiceOptions {
   isLayerInUse?: (chainId: string) => boolean;
   /** Default uncompressed size limit of one layer for pull, load, import and unpack, bytes. Default 64 GiB. */
   maxLayerSize?: number;
+  /** Builds an image from a Dockerfile (the runtime's builder, which sits above this service). */
+  build?: BuildFunction;
+  /** The build cache: its entries hold layers (GC roots), and prune drops entries. */
+  buildCache?: {
+    roots(): Promise<{ layers: Set<string>; blobs: Set<string> }>;
+    /** Removes the entries whose layer `keep` rejects; returns how many. */
+    prune(keep: (layerChainId: string | null) => boolean): Promise<number>;
+  };
 }
 
 /**
@@ -166,7 +176,8 @@ export class ImageService {
   }
 
   private get gc(): GcContext {
-    return { store: this.store, table: this.table, isLayerInUse: this.options.isLayerInUse };
+    const cache = this.options.buildCache;
+    return { store: this.store, table: this.table, isLayerInUse: this.options.isLayerInUse, extraRoots: cache ? () => cache.roots() : undefined };
   }
 
   /** An {@link Image} for a record: reads its config and layer sizes. */
@@ -394,6 +405,11 @@ export class ImageService {
         await deleteImage(this.gc, stored, collected);
         for (const d of collected.deleted.slice(before)) if (d === stored.id || (stored.layers.some((l) => l.chainId === d))) result.imagesDeleted.push({ deleted: d });
       }
+      // Build cache entries whose layer no image holds are Docker's dangling intermediates.
+      if (this.options.buildCache) {
+        const held = new Set((await this.table.allRecords()).flatMap((r) => r.layers.map((l) => l.chainId)));
+        await this.options.buildCache.prune((chainId) => chainId !== null && held.has(chainId));
+      }
       const before = collected.deleted.length;
       await collectOrphans(this.gc, collected);
       for (const d of collected.deleted.slice(before)) result.imagesDeleted.push({ deleted: d });
@@ -402,6 +418,51 @@ export class ImageService {
     }
     result.spaceReclaimed = collected.bytes;
     return result;
+  }
+
+  /**
+   * Builds an image from a Dockerfile, like `docker build`, in this process: no daemon. Stages
+   * are built as the target needs them; RUN steps run in berth containers (network `none`
+   * unless asked), COPY/ADD write layers directly; every step is cached (see
+   * `docs/design/build.md` for the cache key) and a second identical build reuses them all.
+   *
+   * ```ts
+   * const img = await rt.images.build({ context: '/src/app', tags: ['app:2'], buildArgs: { VERSION: '2' },
+   *   onProgress: (e) => console.log(`[${e.step}/${e.total}] ${e.line ?? e.instruction}${e.cached ? ' (cached)' : ''}`) });
+   * ```
+   * @param options see {@link BuildOptions}: `context` (required), `dockerfile` (default
+   *   `'Dockerfile'`), `target`, `buildArgs`, `tags`, `labels`, `noCache` (default false),
+   *   `pull` (default false), `network` (default `'none'`), `secrets`, `platform` (the host's),
+   *   `onProgress`, `signal`
+   * @returns the built image, in the store and tagged
+   * @throws ValidationError for bad options; `DockerfileSyntaxError` (file, line, column) for
+   *   a Dockerfile or `.dockerignore` that does not parse; `BuildSourceNotFoundError` for a
+   *   missing COPY source, stage or target; `BuildUnsupportedError` (ADD of a URL, other
+   *   platforms); `BuildStepFailedError` for a RUN that exits non-zero (exit code and the last
+   *   lines of output); `AbortError`; the errors of `pull` for base images
+   */
+  async build(options: BuildOptions): Promise<Image> {
+    if (!this.options.build) throw new UnsupportedError('this image service has no builder: use the images of a Runtime (rt.images.build)');
+    await this.init();
+    return this.options.build(options);
+  }
+
+  /**
+   * Removes every build cache entry, like `docker builder prune -a`, then every layer and
+   * blob only the cache held. (`prune()` drops the entries whose layers no image holds.)
+   */
+  async pruneBuildCache(): Promise<BuildCachePruneResult> {
+    await this.init();
+    const collected: Collected = { deleted: [], bytes: 0 };
+    const gc = await this.store.lock('gc');
+    let entriesDeleted = 0;
+    try {
+      entriesDeleted = (await this.options.buildCache?.prune(() => false)) ?? 0;
+      await collectOrphans(this.gc, collected);
+    } finally {
+      gc.release();
+    }
+    return { entriesDeleted, spaceReclaimed: collected.bytes };
   }
 
   /**

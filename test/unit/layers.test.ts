@@ -29,6 +29,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['launch'],
   ['volumes'],
   ['containers'],
+  ['build'],
   ['run.ts', 'runtime.ts', 'index.ts'],
   ['cli'],
 ];
