@@ -11,6 +11,11 @@ export { run, spawn, type OutputOf, type RunResult } from './run.js';
 export { Sandbox, type SandboxEvents, type SandboxExit } from './launch/sandbox.js';
 export type { SpawnOptions, SpawnStdin } from './launch/spawn-options.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
+export type { RuntimeInfo, StorageInfo } from './runtime-info.js';
+export type { Advice } from './runtime-advice.js';
+export type { FeatureProbe, IdMapHelper, IdMappingInfo, IdMappingMode, KernelFeatures, ProbeMethod, SubIdRange } from './host/index.js';
+export type { CgroupInfo, ControllerStatus, LimitController } from './cgroup/controllers.js';
+export type { NetworkToolsInfo } from './network/host-tools.js';
 export type {
   BindMount,
   BindPropagation,

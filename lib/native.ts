@@ -270,7 +270,8 @@ type AddonExports = Omit<NativeBinding, 'spawn'> & {
   spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
 };
 
-function packageRoot(): string {
+/** The installed package's directory (where `package.json`, `build/` and `prebuilds/` are). */
+export function packageRoot(): string {
   // lib/native.ts (tsx) and dist/index.js (bundle) both sit one level below the root.
   return dirname(dirname(fileURLToPath(import.meta.url)));
 }

@@ -21,6 +21,8 @@ import { withRunVolumes } from './volumes/run-volumes.js';
 import { VolumeService } from './volumes/volume-service.js';
 import { NetworkService } from './network/network-service.js';
 import { secureStateDir } from './state/state-dir.js';
+import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
+import type { HostFacts } from './runtime-advice.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -60,6 +62,7 @@ export class Runtime implements AsyncDisposable {
   readonly #containers: ContainerService;
   readonly #networks: NetworkService;
   #closing: Promise<void> | undefined;
+  #hostFacts: Promise<HostFacts> | undefined;
 
   private constructor(root: string, options: RuntimeOptions = {}) {
     this.root = root;
@@ -128,6 +131,38 @@ export class Runtime implements AsyncDisposable {
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Runtime facts to debug with, as `docker info` reports them (its field names where it has
+   * one): berth's version, the state directory, rootless or not, the id mapping available, the
+   * storage driver and why, the cgroup version and usable controllers, the network tools, the
+   * kernel features (overlay, openat2, pidfd, seccomp, user namespaces, idmapped mounts,
+   * clone3 into a cgroup), and in `Fixes`/`Warnings` a one-line fix for each missing piece.
+   * The host is probed on the first call and the answer kept for this runtime (the probes try
+   * an overlay mount that is never attached, a pidfd, an openat2 lookup, the packet filter;
+   * they leave nothing behind and need no network); the container, image, volume and network
+   * counts are read at each call. A missing feature is reported, never thrown.
+   * See docs/troubleshooting.md for every field and fix.
+   * @throws ConflictError after {@link close}.
+   */
+  async info(): Promise<RuntimeInfo> {
+    this.#open(this, 'info()');
+    this.#hostFacts ??= probeHostFacts(this.root);
+    const [facts, containers, images, volumes, networks] = await Promise.all([
+      this.#hostFacts,
+      this.#containers.list({ all: true }),
+      this.#images.list(),
+      this.#volumes.list(),
+      this.#networks.list(),
+    ]);
+    const count = (state: string) => containers.filter((c) => c.State === state).length;
+    return assembleRuntimeInfo(facts, {
+      containers: { total: containers.length, running: count('running'), paused: count('paused') },
+      images: images.length,
+      volumes: volumes.length,
+      networks: networks.length,
+    });
   }
 
   /**

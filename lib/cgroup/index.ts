@@ -36,3 +36,4 @@ export {
   type ProbeOptions,
   type ProcCgroupEntry,
 } from './probe.js';
+export { LIMIT_CONTROLLERS, describeCgroups, type CgroupInfo, type CgroupInfoSource, type ControllerStatus, type LimitController } from './controllers.js';

@@ -5,19 +5,12 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { SystemError, UnsupportedError } from '../errors.js';
+import { findTool as which } from './find-tool.js';
 import { iptablesChains, iptablesJumps, renderIptables, renderNft, type FirewallModel } from './firewall-rules.js';
 
 export type FirewallBackend = 'nftables' | 'iptables';
 
-const SBIN = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-
-function which(name: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(':').filter(Boolean), ...SBIN];
-  for (const d of dirs) if (existsSync(`${d}/${name}`)) return `${d}/${name}`;
-  return undefined;
-}
 
 interface Ran {
   code: number;

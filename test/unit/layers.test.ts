@@ -20,6 +20,7 @@ const LIB = resolve(dirname(fileURLToPath(import.meta.url)), '../../lib');
 const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts', 'units.ts'],
   ['native.ts', 'native'],
+  ['host'],
   ['state'],
   ['security'],
   ['cgroup'],
@@ -30,7 +31,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['volumes'],
   ['containers'],
   ['build'],
-  ['run.ts', 'runtime.ts', 'index.ts'],
+  ['run.ts', 'runtime.ts', 'runtime-info.ts', 'runtime-advice.ts', 'index.ts'],
   ['cli'],
 ];
 
