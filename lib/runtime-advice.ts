@@ -45,17 +45,17 @@ const ESSENTIAL: ReadonlyArray<[keyof KernelFeatures, string, string]> = [
 ];
 
 function storageAdvice(f: HostFacts): Advice[] {
+  if (f.features.overlay.available) return [];
   if (f.backingFilesystem === 'overlayfs') {
     return [{
       area: 'storage',
-      problem: `the state directory ${f.root} is on overlayfs (berth inside a container?): kernel overlay refuses an overlay as its upper directory, so containers from images cannot start`,
+      problem: `the state directory ${f.root} is on overlayfs (berth inside a container?): kernel overlay refused it as an upper directory (${f.features.overlay.detail}), so containers from images cannot start`,
       fix: `Runtime.open({ root: '<a directory on a volume, tmpfs or the host disk>' }), e.g. mount a volume at ${f.root}`,
     }];
   }
-  if (f.features.overlay.available) return [];
   const detail = f.features.overlay.detail;
   if (/ENODEV|no such device/i.test(detail)) return [{ area: 'storage', problem: `kernel overlay is not available (${detail})`, fix: 'modprobe overlay' }];
-  if (/EINVAL|lowerdir\+/i.test(detail) && !kernelAtLeast(f.kernelRelease, 6, 8)) {
+  if (/EINVAL|invalid argument|lowerdir\+/i.test(detail) && !kernelAtLeast(f.kernelRelease, 6, 8)) {
     return [{ area: 'storage', problem: `kernel overlay could not be mounted on ${f.root} (${detail}); berth mounts layers with the Linux 6.8 mount API`, fix: 'upgrade the kernel to Linux 6.8 or newer' }];
   }
   return [{ area: 'storage', problem: `kernel overlay could not be mounted on ${f.root} (${f.backingFilesystem}): ${detail}`, fix: 'Runtime.open({ root: \'<a directory on ext4, xfs, btrfs or tmpfs>\' })' }];
