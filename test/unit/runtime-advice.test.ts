@@ -91,6 +91,14 @@ describe('deriveAdvice', () => {
     assert.deepEqual(fixes(old), ['upgrade the kernel to Linux 6.8 or newer']);
   });
 
+  it('tells a non-root process that overlay needs a user namespace, instead of blaming its filesystem', () => {
+    const eperm = { ...features, overlay: { available: false, method: 'tried' as const, detail: "fsopen 'overlay': Operation not permitted" } };
+    const advice = deriveAdvice({ ...userHost, features: eperm });
+    assert.match(advice[0]!.problem, /^not root: kernel overlay mounts only inside a user namespace/);
+    assert.equal(advice[0]!.fix, 'run the Node process as root');
+    assert.match(deriveAdvice({ ...rootHost, features: eperm })[0]!.fix!, /Runtime\.open/, 'root refused by EPERM is something else');
+  });
+
   it('turns a controller offered but not enabled on v2 into its echo, and names unusable v1 hierarchies', () => {
     const off: ControllerStatus = { usable: false, detail: 'offered but not enabled', fix: 'echo +memory > /sys/fs/cgroup/cgroup.subtree_control' };
     assert.deepEqual(fixes(deriveAdvice({ ...rootHost, cgroups: { ...cgroups, controllers: { ...cgroups.controllers, memory: off } } })), ['echo +memory > /sys/fs/cgroup/cgroup.subtree_control']);
