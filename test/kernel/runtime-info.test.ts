@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ConflictError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/index.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines, newFdsSince, openFds } from '../helpers/leaks.js';
@@ -107,6 +108,7 @@ describe('rt.info() on this host', { skip }, () => {
       await (await fresh.volumes.get('counted')).remove().catch(() => {});
       await fresh.close();
     }
+    await assert.rejects(fresh.info(), (e: Error) => e instanceof ConflictError && /closed/.test(e.message));
   });
 });
 
