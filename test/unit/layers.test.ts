@@ -31,7 +31,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['volumes'],
   ['containers'],
   ['build'],
-  ['run.ts', 'runtime.ts', 'runtime-info.ts', 'runtime-advice.ts', 'index.ts'],
+  ['run.ts', 'runtime.ts', 'runtime-info.ts', 'runtime-advice.ts', 'index.ts', 'compose'],
   ['cli'],
 ];
 
