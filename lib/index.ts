@@ -114,3 +114,8 @@ export type {
   PublishedPort,
 } from './network/types.js';
 export { NetworkService } from './network/network-service.js';
+export { Compose } from './compose/compose.js';
+export { Stack, type ComposeRuntime, type StackContainer, type StackDownOptions, type StackLogEntry, type StackUpOptions } from './compose/stack.js';
+export type { ComposeLoadOptions } from './compose/load.js';
+export type { ComposeBuild, ComposeNetwork, ComposeProject, ComposeService, ComposeVolume, DependsOnEntry, PortEntry, VolumeEntry } from './compose/model.js';
+export { DependencyFailedError } from './compose/errors.js';

@@ -23,6 +23,7 @@ import { NetworkService } from './network/network-service.js';
 import { secureStateDir } from './state/state-dir.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
+import { Compose } from './compose/compose.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -61,6 +62,7 @@ export class Runtime implements AsyncDisposable {
   readonly #volumes: VolumeService;
   readonly #containers: ContainerService;
   readonly #networks: NetworkService;
+  readonly #compose: Compose;
   #closing: Promise<void> | undefined;
   #hostFacts: Promise<HostFacts> | undefined;
 
@@ -82,6 +84,8 @@ export class Runtime implements AsyncDisposable {
     this.#volumes = new VolumeService(root);
     this.#networks = new NetworkService(root);
     this.#containers = new ContainerService(root, { images: this.#images, volumes: this.#volumes, networks: this.#networks });
+    // Stacks use the public services only, through the getters (so a closed runtime refuses them).
+    this.#compose = new Compose(this);
   }
 
   /** @throws ConflictError once the runtime is closed. */
@@ -108,6 +112,14 @@ export class Runtime implements AsyncDisposable {
   /** Networks: bridge networks with IPAM, NAT, names and published ports. @throws ConflictError after {@link close}. */
   get networks(): NetworkService {
     return this.#open(this.#networks, 'networks');
+  }
+
+  /**
+   * Compose stacks: `rt.compose.load({ files, projectDir, projectName, env, envFiles, profiles })`
+   * gives a `Stack` to `up()` and `down()`. @throws ConflictError after {@link close}.
+   */
+  get compose(): Compose {
+    return this.#open(this.#compose, 'compose');
   }
 
   /**

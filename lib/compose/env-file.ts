@@ -4,9 +4,9 @@
  * values (interpolated, a ` #` starts a comment). A line `KEY` alone takes KEY from `fallback`.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { ValidationError } from '../errors.js';
 import { interpolateString, type Lookup } from './interpolate.js';
+import { readTextFile } from './read-text.js';
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
@@ -63,15 +63,10 @@ function unescapeDouble(s: string): string {
 
 /**
  * Reads and parses an env file.
- * @throws NotFoundError-like ValidationError naming `option` when the file is missing and `required`.
+ * @throws ValidationError naming `option` when the file cannot be read (a missing one only
+ *   when `required`) or has a bad line.
  */
-export function readEnvFile(path: string, option: string, fallback: Lookup, required = true): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new ValidationError(option, `cannot read env file ${path}: ${(error as Error).message}`, { path, cause: error });
-  }
-  return parseEnvFile(text, path, fallback);
+export async function readEnvFile(path: string, option: string, fallback: Lookup, required = true): Promise<Record<string, string>> {
+  const text = await readTextFile(path, option, !required);
+  return text === undefined ? {} : parseEnvFile(text, path, fallback);
 }

@@ -67,7 +67,7 @@ function locateFiles(files: string[] | undefined, projectDir: string | undefined
  * @throws ValidationError naming the option, file or `services.<name>.<key>`; UnsupportedError
  *   naming service and key for what berth cannot honour (unless `ignoreUnsupported`).
  */
-export function loadProject(options: ComposeLoadOptions = {}): ComposeProject {
+export async function loadProject(options: ComposeLoadOptions = {}): Promise<ComposeProject> {
   if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
   const known = ['files', 'projectDir', 'projectName', 'env', 'envFiles', 'profiles', 'ignoreUnsupported'];
   for (const key of Object.keys(options)) if (!known.includes(key)) throw new ValidationError(key, `is not a load() option (${known.join(', ')})`);
@@ -80,17 +80,18 @@ export function loadProject(options: ComposeLoadOptions = {}): ComposeProject {
   // Later env files override earlier ones; the process environment and `env` override them all.
   const fileVars: Record<string, string> = {};
   for (const [i, f] of (explicitEnvFiles ?? ['.env']).entries()) {
-    Object.assign(fileVars, readEnvFile(resolve(projectDir, f), `envFiles[${i}]`, processEnv, explicitEnvFiles !== undefined));
+    Object.assign(fileVars, await readEnvFile(resolve(projectDir, f), `envFiles[${i}]`, processEnv, explicitEnvFiles !== undefined));
   }
   const lookup: Lookup = (name) => processEnv(name) ?? fileVars[name];
   const warnings: string[] = [];
-  const canonical = located.files.map((file) => {
-    const raw = interpolateTree(readComposeFile(file), lookup, '') as Record<string, unknown>;
+  const canonical: Record<string, unknown>[] = [];
+  for (const file of located.files) {
+    const raw = interpolateTree(await readComposeFile(file), lookup, '') as Record<string, unknown>;
     if (raw.services !== undefined && !isMapping(raw.services)) throw new ValidationError(`${file}: services`, 'must be a mapping');
     const services: Record<string, unknown> = {};
     for (const [name, def] of Object.entries((raw.services as Record<string, unknown> | undefined) ?? {})) services[name] = canonicalService(def, `services.${name}`);
-    return { ...raw, ...(raw.services !== undefined ? { services } : {}) };
-  });
+    canonical.push({ ...raw, ...(raw.services !== undefined ? { services } : {}) });
+  }
   const merged = mergeFiles(canonical);
   for (const key of Object.keys(merged)) {
     if (key.startsWith('x-') || TOP_KEYS.has(key)) continue;
@@ -103,7 +104,7 @@ export function loadProject(options: ComposeLoadOptions = {}): ComposeProject {
   const name = chooseProjectName({ option: options.projectName, env: lookup('COMPOSE_PROJECT_NAME'), file: merged.name, projectDir });
   const ctx: ServiceContext = { projectName: name, projectDir, lookup, ignoreUnsupported: options.ignoreUnsupported === true, warnings };
   const services: Record<string, ComposeService> = {};
-  for (const [svc, def] of Object.entries((merged.services as Record<string, Record<string, unknown>> | undefined) ?? {})) services[svc] = normalizeService(svc, def, ctx);
+  for (const [svc, def] of Object.entries((merged.services as Record<string, Record<string, unknown>> | undefined) ?? {})) services[svc] = await normalizeService(svc, def, ctx);
   if (Object.keys(services).length === 0) throw new ValidationError('services', `the project has no services (${located.files.join(', ')})`);
   const networks = topNetworks(merged.networks, name, services);
   const volumes = topVolumes(merged.volumes, name);

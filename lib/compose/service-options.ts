@@ -76,10 +76,10 @@ function healthcheck(v: unknown, where: string): HealthcheckOptions | 'none' {
   return out;
 }
 
-function environment(s: Record<string, unknown>, ctx: ServiceContext, where: string): Record<string, string> {
+async function environment(s: Record<string, unknown>, ctx: ServiceContext, where: string): Promise<Record<string, string>> {
   const env: Record<string, string> = {};
   for (const [i, file] of ((s.env_file as Array<{ path: string; required: boolean }> | undefined) ?? []).entries()) {
-    Object.assign(env, readEnvFile(hostPath(file.path, ctx.projectDir), `${where}.env_file[${i}]`, ctx.lookup, file.required));
+    Object.assign(env, await readEnvFile(hostPath(file.path, ctx.projectDir), `${where}.env_file[${i}]`, ctx.lookup, file.required));
   }
   for (const [key, value] of Object.entries((s.environment as Record<string, string | null> | undefined) ?? {})) {
     // `KEY` without a value: from the environment compose runs in, or left out.
@@ -154,7 +154,7 @@ const SERVICE_NAME = /^[a-zA-Z0-9._-]+$/;
  * @throws ValidationError naming `services.<name>.<key>`; UnsupportedError for a key berth
  *   cannot honour, unless `ctx.ignoreUnsupported` (then a warning).
  */
-export function normalizeService(name: string, s: Record<string, unknown>, ctx: ServiceContext): ComposeService {
+export async function normalizeService(name: string, s: Record<string, unknown>, ctx: ServiceContext): Promise<ComposeService> {
   const where = `services.${name}`;
   if (!SERVICE_NAME.test(name)) throw new ValidationError(where, 'a service name has only letters, digits, ".", "_" and "-"');
   const unknown: string[] = [];
@@ -168,7 +168,7 @@ export function normalizeService(name: string, s: Record<string, unknown>, ctx: 
   const o: Options = {};
   if (s.command !== undefined && s.command !== null) o.cmd = argv(s.command, at('command'));
   if (s.entrypoint !== undefined && s.entrypoint !== null) o.entrypoint = argv(s.entrypoint, at('entrypoint'));
-  const env = environment(s, ctx, where);
+  const env = await environment(s, ctx, where);
   if (Object.keys(env).length > 0) o.env = env;
   if (s.user !== undefined) o.user = text(s.user, at('user'));
   if (s.working_dir !== undefined) o.workdir = text(s.working_dir, at('working_dir'));

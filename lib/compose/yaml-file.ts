@@ -3,10 +3,10 @@
  * package; see docs/design/decisions.md), one document, a mapping at the top.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
 import { isMapping } from './interpolate.js';
+import { readTextFile } from './read-text.js';
 
 /**
  * Aliases one document may expand. The `yaml` package counts expanded nodes against this,
@@ -39,12 +39,6 @@ export function parseComposeYaml(text: string, file: string): Record<string, unk
  * Reads and parses one compose file.
  * @throws ValidationError naming the file when it cannot be read or parsed.
  */
-export function readComposeFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ValidationError('files', `cannot read compose file ${path}: ${(error as Error).message}`, { path, cause: error });
-  }
-  return parseComposeYaml(text, path);
+export async function readComposeFile(path: string): Promise<Record<string, unknown>> {
+  return parseComposeYaml((await readTextFile(path, 'files'))!, path);
 }
