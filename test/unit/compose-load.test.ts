@@ -4,10 +4,11 @@
  * The files are our own, written after the compose specification's examples.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { loadProject, type ComposeLoadOptions } from '../../lib/compose/load.js';
 import { parseShortPort, parseShortVolume } from '../../lib/compose/service-syntax.js';
@@ -26,13 +27,13 @@ function project(files: Record<string, string>, dir = `My App.${n++}`): string {
   return d;
 }
 
-function load(files: Record<string, string>, options: ComposeLoadOptions = {}) {
+async function load(files: Record<string, string>, options: ComposeLoadOptions = {}) {
   return loadProject({ projectDir: project(files), ...options });
 }
 
 describe('compose load: YAML', () => {
-  it('anchors, aliases and << merge keys', () => {
-    const p = load({
+  it('anchors, aliases and << merge keys', async () => {
+    const p = await load({
       'compose.yaml': `
 x-common: &common
   restart: always
@@ -51,17 +52,17 @@ services:
     assert.deepEqual(p.services.a!.options.env, { LEVEL: 'info' });
     assert.deepEqual(p.services.b!.options.env, { LEVEL: 'debug' });
   });
-  it('an alias bomb is a ValidationError, not an exhausted heap', () => {
+  it('an alias bomb is a ValidationError, not an exhausted heap', async () => {
     const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(10).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
     const text = `services:\n  s:\n    image: busybox\n${levels.join('\n')}\n`;
-    assert.throws(() => load({ 'compose.yaml': text }), (e: unknown) => e instanceof ValidationError && /alias/i.test(e.message));
+    await assert.rejects(() => load({ 'compose.yaml': text }), (e: unknown) => e instanceof ValidationError && /alias/i.test(e.message));
   });
-  it('a syntax error names the file', () => {
-    assert.throws(() => load({ 'compose.yaml': 'services: [\n' }), (e: unknown) => e instanceof ValidationError && /compose\.yaml/.test(e.option ?? ''));
+  it('a syntax error names the file', async () => {
+    await assert.rejects(() => load({ 'compose.yaml': 'services: [\n' }), (e: unknown) => e instanceof ValidationError && /compose\.yaml/.test(e.option ?? ''));
   });
-  it('a duplicate key is an error', () => {
-    assert.throws(() => load({ 'compose.yaml': 'services:\n  a: {image: x}\n  a: {image: y}\n' }), ValidationError);
+  it('a duplicate key is an error', async () => {
+    await assert.rejects(() => load({ 'compose.yaml': 'services:\n  a: {image: x}\n  a: {image: y}\n' }), ValidationError);
   });
 });
 
@@ -100,41 +101,45 @@ volumes:
   other: {}
 `,
   };
-  const p = load(files);
-  const web = p.services.web!;
-  it('default files: compose.yaml then compose.override.yaml', () => assert.deepEqual(p.files.map((f) => f.split('/').pop()), ['compose.yaml', 'compose.override.yaml']));
-  it('scalars replaced', () => assert.equal(web.image, 'example/webapp:dev'));
-  it('command replaced (and a string is split as shell words)', () => assert.deepEqual(web.options.cmd, ['serve', '--debug']));
+  let p: Awaited<ReturnType<typeof loadProject>>;
+  let web: Awaited<ReturnType<typeof loadProject>>['services'][string];
+  before(async () => {
+    p = await load(files);
+    web = p.services.web!;
+  });
+  it('default files: compose.yaml then compose.override.yaml', async () => assert.deepEqual(p.files.map((f) => f.split('/').pop()), ['compose.yaml', 'compose.override.yaml']));
+  it('scalars replaced', async () => assert.equal(web.image, 'example/webapp:dev'));
+  it('command replaced (and a string is split as shell words)', async () => assert.deepEqual(web.options.cmd, ['serve', '--debug']));
   it('ports unique by address, host port, container port and protocol', () =>
     assert.deepEqual(web.ports, [
       { target: 80, published: '8080', protocol: 'tcp' },
       { target: 80, published: '8081', protocol: 'tcp' },
       { target: 90, published: '9090', protocol: 'tcp', host_ip: '127.0.0.1' },
     ]));
-  it('volumes unique by target', () => {
+  it('volumes unique by target', async () => {
     assert.deepEqual(web.volumes.map((v) => [v.type, v.source?.replace(/.*\//, ''), v.target]), [
       ['bind', 'static', '/static'],
       ['volume', 'other', '/data'],
     ]);
   });
-  it('environment and labels merged as mappings (list or map form)', () => {
+  it('environment and labels merged as mappings (list or map form)', async () => {
     assert.deepEqual(web.options.env, { A: '1', B: '3', C: '4' });
     assert.deepEqual(web.labels, { tier: 'front', owner: 'me' });
   });
-  it('other lists appended without repeats', () => assert.deepEqual(web.options.capAdd, ['NET_ADMIN', 'SYS_TIME']));
-  it('healthcheck merged, its test replaced', () => assert.deepEqual(web.options.healthcheck, { test: ['CMD', 'false'], interval: '10s' }));
-  it('depends_on merged in the long form', () => assert.deepEqual(web.dependsOn, { db: { condition: 'service_healthy', required: true } }));
-  it('explicit files in order, relative to projectDir', () => {
+  it('other lists appended without repeats', async () => assert.deepEqual(web.options.capAdd, ['NET_ADMIN', 'SYS_TIME']));
+  it('healthcheck merged, its test replaced', async () => assert.deepEqual(web.options.healthcheck, { test: ['CMD', 'false'], interval: '10s' }));
+  it('depends_on merged in the long form', async () => assert.deepEqual(web.dependsOn, { db: { condition: 'service_healthy', required: true } }));
+  it('explicit files in order, relative to projectDir', async () => {
     const dir = project({ 'a.yml': 'services: {s: {image: one}}\n', 'b.yml': 'services: {s: {image: two}}\n' });
-    assert.equal(loadProject({ projectDir: dir, files: ['b.yml', 'a.yml'] }).services.s!.image, 'one');
+    assert.equal((await loadProject({ projectDir: dir, files: ['b.yml', 'a.yml'] })).services.s!.image, 'one');
   });
 });
 
 describe('compose load: interpolation sources', () => {
-  it('env option > process env > env files (.env by default)', () => {
+  it('env option > process env > env files (.env by default)', async () => {
     process.env.BERTH_COMPOSE_TEST_P = 'from-process';
     try {
-      const p = load(
+      const p = await load(
         {
           'compose.yaml': 'services:\n  s:\n    image: "busybox:${TAG:-latest}"\n    environment:\n      P: $BERTH_COMPOSE_TEST_P\n      O: ${OPT}\n      F: ${FILE_ONLY}\n      PASS:\n',
           '.env': 'TAG=1.36\nFILE_ONLY=file\nBERTH_COMPOSE_TEST_P=from-file\nOPT=file\nPASS=passed\n',
@@ -147,23 +152,23 @@ describe('compose load: interpolation sources', () => {
       delete process.env.BERTH_COMPOSE_TEST_P;
     }
   });
-  it('envFiles replaces .env; a missing explicit one is an error', () => {
-    const p = load({ 'compose.yaml': 'services: {s: {image: "x:${T}"}}\n', '.env': 'T=dot\n', 'other.env': 'T=other\n' }, { envFiles: ['other.env'] });
+  it('envFiles replaces .env; a missing explicit one is an error', async () => {
+    const p = await load({ 'compose.yaml': 'services: {s: {image: "x:${T}"}}\n', '.env': 'T=dot\n', 'other.env': 'T=other\n' }, { envFiles: ['other.env'] });
     assert.equal(p.services.s!.image, 'x:other');
-    assert.throws(() => load({ 'compose.yaml': 'services: {s: {image: x}}\n' }, { envFiles: ['nope.env'] }), (e: unknown) => e instanceof ValidationError && e.option === 'envFiles[0]');
+    await assert.rejects(() => load({ 'compose.yaml': 'services: {s: {image: x}}\n' }, { envFiles: ['nope.env'] }), (e: unknown) => e instanceof ValidationError && e.option === 'envFiles[0]');
   });
-  it('a required variable names the key it is in', () => {
-    assert.throws(
+  it('a required variable names the key it is in', async () => {
+    await assert.rejects(
       () => load({ 'compose.yaml': 'services:\n  db:\n    image: postgres\n    environment:\n      PASSWORD: ${DB_PASSWORD:?set DB_PASSWORD}\n' }),
       (e: unknown) => e instanceof ValidationError && e.option === 'services.db.environment.PASSWORD' && /set DB_PASSWORD/.test(e.message),
     );
   });
-  it('keys are not interpolated', () => {
-    const p = load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    labels:\n      $KEY: v\n' });
+  it('keys are not interpolated', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    labels:\n      $KEY: v\n' });
     assert.deepEqual(p.services.s!.labels, { $KEY: 'v' });
   });
-  it('service env_file: values under environment, relative to the project', () => {
-    const p = load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    env_file: [app.env, {path: absent.env, required: false}]\n    environment: {B: override}\n', 'app.env': 'A=1\nB=2\n' });
+  it('service env_file: values under environment, relative to the project', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    env_file: [app.env, {path: absent.env, required: false}]\n    environment: {B: override}\n', 'app.env': 'A=1\nB=2\n' });
     assert.deepEqual(p.services.s!.options.env, { A: '1', B: 'override' });
   });
 });
@@ -177,8 +182,8 @@ describe('compose load: service syntax', () => {
     ['9090-9091:8080-8081', [{ target: 8080, published: '9090', protocol: 'tcp' }, { target: 8081, published: '9091', protocol: 'tcp' }]],
     ['[::1]:80:80', [{ target: 80, published: '80', protocol: 'tcp', host_ip: '::1' }]],
   ];
-  for (const [spec, want] of ports) it(`port ${spec}`, () => assert.deepEqual(parseShortPort(spec, 'p'), want));
-  for (const bad of ['0', '70000', 'abc', '1-3:1-2', '80:80:80:80']) it(`port ${bad} is refused`, () => assert.throws(() => parseShortPort(bad, 'services.s.ports[0]'), ValidationError));
+  for (const [spec, want] of ports) it(`port ${spec}`, async () => assert.deepEqual(parseShortPort(spec, 'p'), want));
+  for (const bad of ['0', '70000', 'abc', '1-3:1-2', '80:80:80:80']) it(`port ${bad} is refused`, async () => assert.throws(() => parseShortPort(bad, 'services.s.ports[0]'), ValidationError));
 
   const volumes: Array<[string, unknown]> = [
     ['/anon', { type: 'volume', target: '/anon', read_only: false }],
@@ -187,18 +192,18 @@ describe('compose load: service syntax', () => {
     ['./src:/app', { type: 'bind', source: './src', target: '/app', read_only: false, bind: { create_host_path: true } }],
     ['/etc/x:/x:ro,rshared', { type: 'bind', source: '/etc/x', target: '/x', read_only: true, bind: { create_host_path: true, propagation: 'rshared' } }],
   ];
-  for (const [spec, want] of volumes) it(`volume ${spec}`, () => assert.deepEqual(parseShortVolume(spec, 'v'), want));
-  it('volume with a bad mode is refused', () => assert.throws(() => parseShortVolume('a:/b:rx', 'v'), ValidationError));
+  for (const [spec, want] of volumes) it(`volume ${spec}`, async () => assert.deepEqual(parseShortVolume(spec, 'v'), want));
+  it('volume with a bad mode is refused', async () => assert.throws(() => parseShortVolume('a:/b:rx', 'v'), ValidationError));
 
   const words: Array<[string, string[]]> = [
     ['echo hi', ['echo', 'hi']],
     [`sh -c 'echo "a b"; exit 3'`, ['sh', '-c', 'echo "a b"; exit 3']],
     ['a\\ b "c\\"d" \'\'', ['a b', 'c"d', '']],
   ];
-  for (const [text, want] of words) it(`command ${text}`, () => assert.deepEqual(splitShellWords(text, 'c'), want));
+  for (const [text, want] of words) it(`command ${text}`, async () => assert.deepEqual(splitShellWords(text, 'c'), want));
 
-  it('every supported key in long form', () => {
-    const p = load({
+  it('every supported key in long form', async () => {
+    const p = await load({
       'compose.yaml': `
 services:
   app:
@@ -279,10 +284,10 @@ volumes:
     assert.equal(p.volumes.data!.name, 'shared-data');
     assert.equal(p.networks.default, undefined, 'no service uses the default network');
     assert.deepEqual(p.enabled, ['db'], 'app is in profile debug, not active');
-    assert.deepEqual(loadProject({ projectDir: p.projectDir, profiles: ['debug'] }).enabled, ['app', 'db']);
+    assert.deepEqual((await loadProject({ projectDir: p.projectDir, profiles: ['debug'] })).enabled, ['app', 'db']);
   });
-  it('a service without networks joins <project>_default', () => {
-    const p = load({ 'compose.yaml': 'services: {s: {image: x}}\n' });
+  it('a service without networks joins <project>_default', async () => {
+    const p = await load({ 'compose.yaml': 'services: {s: {image: x}}\n' });
     assert.deepEqual(p.services.s!.networks, { default: { aliases: [] } });
     assert.equal(p.networks.default!.name, `${p.name}_default`);
   });
@@ -296,17 +301,17 @@ describe('compose load: naming', () => {
     [{ projectDir: '/x/dir', file: 'from-file', env: 'from-env' }, 'from-env'],
     [{ projectDir: '/x/dir', file: 'from-file', env: 'from-env', option: 'opt' }, 'opt'],
   ];
-  for (const [input, want] of names) it(`${JSON.stringify(input)} -> ${want}`, () => assert.equal(chooseProjectName(input), want));
-  it('an explicit name that is not normal is an error', () => {
+  for (const [input, want] of names) it(`${JSON.stringify(input)} -> ${want}`, async () => assert.equal(chooseProjectName(input), want));
+  it('an explicit name that is not normal is an error', async () => {
     assert.throws(() => chooseProjectName({ projectDir: '/x', option: 'My App' }), (e: unknown) => e instanceof ValidationError && e.option === 'projectName');
-    assert.throws(() => load({ 'compose.yaml': 'name: Bad_Name\nservices: {s: {image: x}}\n' }), (e: unknown) => e instanceof ValidationError && e.option === 'name');
+    await assert.rejects(() => load({ 'compose.yaml': 'name: Bad_Name\nservices: {s: {image: x}}\n' }), (e: unknown) => e instanceof ValidationError && e.option === 'name');
   });
-  it('name: is interpolated', () => assert.equal(load({ 'compose.yaml': 'name: app-${V:-x}\nservices: {s: {image: x}}\n' }).name, 'app-x'));
+  it('name: is interpolated', async () => assert.equal((await load({ 'compose.yaml': 'name: app-${V:-x}\nservices: {s: {image: x}}\n' })).name, 'app-x'));
 });
 
 describe('compose load: unknown, unsupported and wrong keys', () => {
-  it('unknown keys give warnings', () => {
-    const p = load({ 'compose.yaml': 'version: "3.8"\nservices:\n  s:\n    image: x\n    imagee: typo\n    x-mine: ok\nx-top: 1\ntopp: 2\n' });
+  it('unknown keys give warnings', async () => {
+    const p = await load({ 'compose.yaml': 'version: "3.8"\nservices:\n  s:\n    image: x\n    imagee: typo\n    x-mine: ok\nx-top: 1\ntopp: 2\n' });
     assert.deepEqual([...p.warnings].sort(), ['services.s: unknown keys ignored: imagee', 'topp: unknown top-level key ignored', 'version: obsolete, ignored (as compose v2 does)']);
   });
   for (const [yaml, option] of [
@@ -316,9 +321,9 @@ describe('compose load: unknown, unsupported and wrong keys', () => {
     ['services:\n  s:\n    image: x\n    security_opt: [apparmor=unconfined]\n', 'services.s.security_opt[0]'],
     ['services:\n  s:\n    image: x\n    deploy: { placement: {} }\n', 'services.s.deploy.placement'],
   ] as const) {
-    it(`${option}: UnsupportedError naming service and key; a warning with ignoreUnsupported`, () => {
-      assert.throws(() => load({ 'compose.yaml': yaml }), (e: unknown) => e instanceof UnsupportedError && e.option === option && e.message.includes(option));
-      const p = load({ 'compose.yaml': yaml }, { ignoreUnsupported: true });
+    it(`${option}: UnsupportedError naming service and key; a warning with ignoreUnsupported`, async () => {
+      await assert.rejects(() => load({ 'compose.yaml': yaml }), (e: unknown) => e instanceof UnsupportedError && e.option === option && e.message.includes(option));
+      const p = await load({ 'compose.yaml': yaml }, { ignoreUnsupported: true });
       assert.ok(p.warnings.some((w) => w.startsWith(option)), p.warnings.join('; '));
     });
   }
@@ -334,13 +339,18 @@ describe('compose load: unknown, unsupported and wrong keys', () => {
     ['services:\n  s:\n    image: x\n    container_name: one\n    scale: 2\n', 'services.s.container_name'],
   ];
   for (const [yaml, option] of wrong) {
-    it(`${option}: ValidationError`, () => assert.throws(() => load({ 'compose.yaml': yaml }), (e: unknown) => e instanceof ValidationError && e.option === option));
+    it(`${option}: ValidationError`, async () => await assert.rejects(() => load({ 'compose.yaml': yaml }), (e: unknown) => e instanceof ValidationError && e.option === option));
   }
-  it('depends_on a missing service with required: false is accepted', () => {
-    const p = load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    depends_on: {gone: {condition: service_started, required: false}}\n' });
+  it('depends_on a missing service with required: false is accepted', async () => {
+    const p = await load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    depends_on: {gone: {condition: service_started, required: false}}\n' });
     assert.equal(p.services.s!.dependsOn.gone!.required, false);
   });
-  it('no compose file: a ValidationError naming the directory', () => {
-    assert.throws(() => loadProject({ projectDir: project({}) }), (e: unknown) => e instanceof ValidationError && e.option === 'files');
+  it('a FIFO named as the compose file is refused at once, not waited on (the open would block a libuv thread until a writer came)', async () => {
+    const dir = project({});
+    execFileSync('mkfifo', [join(dir, 'compose.yaml')]);
+    await assert.rejects(() => loadProject({ projectDir: dir }), (e: unknown) => e instanceof ValidationError && /not a regular file/.test(e.message));
+  });
+  it('no compose file: a ValidationError naming the directory', async () => {
+    await assert.rejects(() => loadProject({ projectDir: project({}) }), (e: unknown) => e instanceof ValidationError && e.option === 'files');
   });
 });
