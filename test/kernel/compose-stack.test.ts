@@ -125,6 +125,11 @@ describe('compose: a 3-service stack on the real kernel', { skip }, () => {
     const mountsBefore = mountLines().length;
     const stack = await rt.compose.load({ projectDir, env: { IMAGE: image } });
     assert.equal(stack.name, 'shop');
+    const events = stack.events();
+    const seen: string[] = [];
+    const collecting = (async () => {
+      for await (const e of events) seen.push(`${e.name} ${e.action}`);
+    })();
     await stack.up({ timeout: 300_000 });
 
     const ps = await stack.ps();
@@ -153,12 +158,31 @@ describe('compose: a 3-service stack on the real kernel', { skip }, () => {
     assert.deepEqual((await rt.networks.list()).map((n) => n.name), ['shop_default']);
     assert.deepEqual((await rt.volumes.list()).map((v) => v.name), ['shop_shared']);
 
+    const lines = [];
+    for await (const l of stack.logs()) lines.push(`${l.service} ${l.container} ${l.line}`);
+    assert.ok(lines.includes('migrate shop-migrate-1 migrated'), lines.join('\n'));
+
     // Converge: a second up leaves running containers as they are.
     const webId = web.id;
+    const dbId = (await stack.container('db')).id;
     await stack.up({ timeout: 300_000 });
     assert.equal((await stack.container('web')).id, webId);
+    // A changed service is recreated; the others stay.
+    const changed = await rt.compose.load({ projectDir, env: { IMAGE: image, GREETING: 'changed' } });
+    await changed.up({ timeout: 300_000 });
+    const web2 = await changed.container('web');
+    assert.notEqual(web2.id, webId);
+    assert.equal((await changed.container('db')).id, dbId);
+    await web2.waitForPort(8080, { timeout: 60_000 });
+    assert.match(await httpGet(web2.getMappedPort(8080), '/cgi-bin/q'), /^changed\n/);
 
     await stack.down();
+    events.close();
+    await collecting;
+    for (const name of ['shop-db-1', 'shop-migrate-1', 'shop-web-1']) for (const action of ['create', 'start', 'destroy']) assert.ok(seen.includes(`${name} ${action}`), `${name} ${action} in ${seen.join(', ')}`);
+    assert.ok(seen.includes('shop-db-1 health_status'), seen.join(', '));
+    // Down in reverse dependency order: web goes before db.
+    assert.ok(seen.lastIndexOf('shop-web-1 destroy') < seen.indexOf('shop-db-1 destroy'), seen.join(', '));
     assert.deepEqual(await stack.ps(), []);
     assert.deepEqual(await rt.containers.list({ all: true }), []);
     assert.deepEqual(await rt.networks.list(), []);
