@@ -160,6 +160,12 @@ describe('layers of lib/ (docs/design/layers.md)', () => {
     assert.deepEqual(inward.map((e) => `lib/${e.from} -> lib/${e.to}`), []);
   });
 
+  it('compose/ reaches the rest of lib/ only through modules of the public API (those index.ts exports from)', () => {
+    const publicModules = new Set(edges.filter((e) => e.from === 'index.ts').map((e) => e.to));
+    const inner = edges.filter((e) => entryOf(e.from) === 'compose' && entryOf(e.to) !== 'compose' && !publicModules.has(e.to));
+    assert.deepEqual(inner.map((e) => `lib/${e.from} -> lib/${e.to}`), []);
+  });
+
   it('every known exception still exists (remove it with its import)', () => {
     const stale = KNOWN_EXCEPTIONS.filter((x) => !edges.some((e) => e.from === x.from && e.to === x.to));
     assert.deepEqual(stale, []);
