@@ -130,10 +130,10 @@ export class Stack implements AsyncDisposable {
     if (options.timeout !== undefined) signals.push(AbortSignal.timeout(options.timeout));
     const signal = AbortSignal.any(signals);
     const timedOut = () => (options.timeout !== undefined && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError');
+    const started = new Map<string, Promise<Container[]>>();
     try {
       await this.#createNetworks(order);
       await this.#createVolumes(order);
-      const started = new Map<string, Promise<Container[]>>();
       const start = (name: string): Promise<Container[]> => {
         let p = started.get(name);
         if (!p) {
@@ -149,6 +149,9 @@ export class Stack implements AsyncDisposable {
       if (options.wait !== false) await this.#waitAll(order, containers, signal);
     } catch (error) {
       inner.abort(new AbortError('up failed'));
+      // The other services' starts see the abort at their next step; a down() after this
+      // rejection must not race a create still under way.
+      await Promise.allSettled(started.values());
       if (timedOut()) throw new WaitTimeoutError(`stack ${this.name} to be up`, options.timeout!, { lastError: isBerthError(error) || error instanceof Error ? error.message : String(error) });
       if (options.signal?.aborted && !(isBerthError(error) && error.code !== 'ABORT_ERR')) throw new AbortError('up was aborted', { cause: error });
       throw error;

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Runtime } from '../../lib/runtime.js';
 import { DependencyFailedError } from '../../lib/compose/errors.js';
-import { isBerthError } from '../../lib/errors.js';
+import { AbortError, isBerthError } from '../../lib/errors.js';
+import { WaitTimeoutError } from '../../lib/containers/wait-strategies.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
 import { linksOf, networkSkipReason, tcpRead } from '../helpers/network-fixture.js';
@@ -237,4 +238,37 @@ describe('compose: a 3-service stack on the real kernel', { skip }, () => {
       assert.deepEqual(await stack.ps(), []);
     });
   }
+
+  test('a dependency that never turns healthy: up ends with WaitTimeoutError at its timeout, or AbortError on its signal', async () => {
+    const dir = join(work.path, 'stuck');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'compose.yaml'),
+      `services:
+  dep:
+    image: ${image}
+    command: ["sleep", "600"]
+    network_mode: none
+    healthcheck: { test: ["CMD", "false"], interval: 1h, start_period: 1h }
+  app:
+    image: ${image}
+    command: ["sleep", "600"]
+    network_mode: none
+    depends_on:
+      dep: { condition: service_healthy }
+`,
+    );
+    const stack = await rt.compose.load({ projectDir: dir });
+    try {
+      await assert.rejects(stack.up({ timeout: 500 }), (e: unknown) => isBerthError(e) && e instanceof WaitTimeoutError && /stack stuck/.test(e.message));
+      const ac = new AbortController();
+      const up = stack.up({ signal: ac.signal });
+      setImmediate(() => ac.abort());
+      await assert.rejects(up, (e: unknown) => isBerthError(e) && e instanceof AbortError);
+      assert.deepEqual((await stack.ps()).map((c) => c.service), ['dep'], 'app was never created');
+    } finally {
+      await stack.down({ timeout: 0 });
+    }
+    assert.deepEqual(await stack.ps(), []);
+  });
 });
