@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ValidationError } from '../../lib/errors.js';
+import { NotFoundError, UnsupportedError, ValidationError } from '../../lib/errors.js';
+import { Stack, type ComposeRuntime } from '../../lib/compose/stack.js';
 import { loadProject } from '../../lib/compose/load.js';
 import type { ComposeProject } from '../../lib/compose/model.js';
 import { configHash, createOptionsFor } from '../../lib/compose/container-plan.js';
@@ -123,5 +124,27 @@ volumes:
     assert.equal(configHash({ image: 'x', cmd: ['a'], env: { A: '1', B: '2' } }), configHash({ env: { B: '2', A: '1' }, cmd: ['a'], image: 'x' }));
     assert.notEqual(configHash({ image: 'x', cmd: ['a'] }), configHash({ image: 'x', cmd: ['b'] }));
     assert.notEqual(a.labels!['com.docker.compose.config-hash'], createOptionsFor(p, p.services.web!, 1, 'example/web:2').labels!['com.docker.compose.config-hash']);
+  });
+});
+
+describe('compose plan: build', () => {
+  it('a service to build raises UnsupportedError naming it, before anything is created (rt.images.build is not in berth yet)', async () => {
+    const p = await project('services:\n  app:\n    build: { context: ., args: { V: "1" } }\n    network_mode: none\n');
+    assert.equal(p.services.app!.image, 'demo-app');
+    assert.deepEqual(p.services.app!.build, { context: dir, args: { V: '1' } });
+    const calls: string[] = [];
+    const refuse = (what: string) => async () => {
+      calls.push(what);
+      throw new NotFoundError(what);
+    };
+    // Only the lookups up() makes before building are answered; anything else would be a call to record.
+    const rt = {
+      images: { get: refuse('images.get') },
+      networks: { get: refuse('networks.get') },
+      volumes: { get: refuse('volumes.get') },
+      containers: { list: refuse('containers.list') },
+    } as unknown as ComposeRuntime;
+    await assert.rejects(new Stack(rt, p).up(), (e: unknown) => e instanceof UnsupportedError && e.option === 'services.app.build' && /services\.app\.build/.test(e.message));
+    assert.deepEqual(calls, ['images.get']);
   });
 });
