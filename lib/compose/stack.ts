@@ -11,7 +11,7 @@ import type { ContainerImage } from '../containers/container-options.js';
 import type { EventSubscription } from '../containers/events.js';
 import type { LogEntry } from '../containers/log-reader.js';
 import { WaitTimeoutError } from '../containers/wait-strategies.js';
-import { AbortError, NotFoundError, UnsupportedError, ValidationError, isBerthError } from '../errors.js';
+import { AbortError, NotFoundError, ValidationError, isBerthError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { VolumeService } from '../volumes/volume-service.js';
@@ -34,8 +34,8 @@ export interface StackUpOptions {
   /** Only these services (and what they depend on). Default: every service the profiles enable. */
   services?: string[];
   /**
-   * Build the images of services with a `build:` section that are missing. Default true.
-   * Building is not in berth yet: such a service throws UnsupportedError.
+   * Build (with `rt.images.build()`) the images of services with a `build:` section that are
+   * not in the store (every time with `pull_policy: build`). Default true.
    */
   build?: boolean;
   /** `'missing'` (default): pull images not in the store; `'always'`; `'never'` (a missing image is a NotFoundError). */
@@ -118,9 +118,9 @@ export class Stack implements AsyncDisposable {
    * are unchanged is left running (or started again); a changed one is recreated.
    * @throws ValidationError for a bad option or an unknown service; DependencyFailedError as
    *   soon as a dependency exits or turns unhealthy before its condition holds (naming it, its
-   *   exit code and last output); UnsupportedError for a service that needs a build;
+   *   exit code and last output);
    *   WaitTimeoutError after `timeout`; AbortError on `signal`; the runtime's errors (pull,
-   *   create, start).
+   *   build, create, start).
    */
   async up(options: StackUpOptions = {}): Promise<void> {
     checkUpOptions(options);
@@ -239,15 +239,28 @@ export class Stack implements AsyncDisposable {
       if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
       present = false;
     }
-    if (service.build && (!present || service.pullPolicy === 'build') && options.build !== false) return this.#build(service);
+    if (service.build && (!present || service.pullPolicy === 'build') && options.build !== false) return this.#build(service, signal);
     if (policy === 'always' || (!present && policy === 'missing')) await this.#rt.images.pull(service.image, { signal });
     else if (!present) throw new NotFoundError(`services.${service.name}.image: ${service.image} is not in the store and pull is "never"`);
     return service.image;
   }
 
-  /** The one place a `build:` section turns into an image; see docs/design/compose.md. */
-  #build(service: ComposeService): never {
-    throw new UnsupportedError(`services.${service.name}.build: building images is not available in berth yet (give the service an image that is in the store or a registry)`, { option: `services.${service.name}.build` });
+  /**
+   * The one place a `build:` section turns into an image: `rt.images.build()` of the context,
+   * tagged with the service's image name (compose's `<project>-<service>` when it has none).
+   */
+  async #build(service: ComposeService, signal: AbortSignal): Promise<ContainerImage> {
+    const b = service.build!;
+    await this.#rt.images.build({
+      context: b.context,
+      ...(b.dockerfile !== undefined ? { dockerfile: b.dockerfile } : {}),
+      ...(b.target !== undefined ? { target: b.target } : {}),
+      buildArgs: b.args,
+      tags: [service.image],
+      labels: { [L.PROJECT]: this.name, [L.SERVICE]: service.name },
+      signal,
+    });
+    return service.image;
   }
 
   /** The project's containers of one service, by replica number. */

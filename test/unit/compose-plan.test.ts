@@ -128,23 +128,31 @@ volumes:
 });
 
 describe('compose plan: build', () => {
-  it('a service to build raises UnsupportedError naming it, before anything is created (rt.images.build is not in berth yet)', async () => {
-    const p = await project('services:\n  app:\n    build: { context: ., args: { V: "1" } }\n    network_mode: none\n');
+  it('a build: service whose image is missing is built by rt.images.build() with its context, dockerfile, target and args, tagged <project>-<service>', async () => {
+    const p = await project('services:\n  app:\n    build: { context: ./src, dockerfile: app.Dockerfile, target: prod, args: { V: "1", UNSET: null } }\n    network_mode: none\n');
     assert.equal(p.services.app!.image, 'demo-app');
-    assert.deepEqual(p.services.app!.build, { context: dir, args: { V: '1' } });
-    const calls: string[] = [];
-    const refuse = (what: string) => async () => {
-      calls.push(what);
-      throw new NotFoundError(what);
-    };
-    // Only the lookups up() makes before building are answered; anything else would be a call to record.
+    const calls: Array<[string, unknown]> = [];
+    const stop = new Error('stop after the build');
+    // Only the calls up() makes up to the build are answered: the image lookup, then the build.
     const rt = {
-      images: { get: refuse('images.get') },
-      networks: { get: refuse('networks.get') },
-      volumes: { get: refuse('volumes.get') },
-      containers: { list: refuse('containers.list') },
+      images: {
+        get: async (ref: string) => {
+          calls.push(['images.get', ref]);
+          throw new NotFoundError(ref);
+        },
+        build: async (options: Record<string, unknown>) => {
+          calls.push(['images.build', { ...options, signal: options.signal instanceof AbortSignal }]);
+          throw stop;
+        },
+      },
     } as unknown as ComposeRuntime;
-    await assert.rejects(new Stack(rt, p).up(), (e: unknown) => e instanceof UnsupportedError && e.option === 'services.app.build' && /services\.app\.build/.test(e.message));
-    assert.deepEqual(calls, ['images.get']);
+    await assert.rejects(new Stack(rt, p).up(), (e: unknown) => e === stop);
+    assert.deepEqual(calls, [
+      ['images.get', 'demo-app'],
+      ['images.build', { context: join(dir, 'src'), dockerfile: 'app.Dockerfile', target: 'prod', buildArgs: { V: '1' }, tags: ['demo-app'], labels: { 'com.docker.compose.project': 'demo', 'com.docker.compose.service': 'app' }, signal: true }],
+    ]);
+  });
+  it('build keys berth does not read are an UnsupportedError naming them', async () => {
+    await assert.rejects(project('services:\n  app:\n    build: { context: ., ssh: [default] }\n'), (e: unknown) => e instanceof UnsupportedError && e.option === 'services.app.build.ssh');
   });
 });
