@@ -156,3 +156,24 @@ describe('compose plan: build', () => {
     await assert.rejects(project('services:\n  app:\n    build: { context: ., ssh: [default] }\n'), (e: unknown) => e instanceof UnsupportedError && e.option === 'services.app.build.ssh');
   });
 });
+
+describe('compose plan: options of up, down and logs', () => {
+  // Validation comes before any use of the runtime: an empty one proves it.
+  const stack = async () => new Stack({} as ComposeRuntime, await project('services: {s: {image: x}}\n'));
+  const cases: Array<[string, (s: Stack) => Promise<unknown>, string]> = [
+    ['up: unknown option', (s) => s.up({ servics: ['s'] } as never), 'servics'],
+    ['up: pull', (s) => s.up({ pull: 'sometimes' as never }), 'pull'],
+    ['up: timeout', (s) => s.up({ timeout: -1 }), 'timeout'],
+    ['up: wait', (s) => s.up({ wait: 'yes' as never }), 'wait'],
+    ['up: signal', (s) => s.up({ signal: {} as never }), 'signal'],
+    ['up: unknown service', (s) => s.up({ services: ['nope'] }), 'services[0]'],
+    ['down: unknown option', (s) => s.down({ volume: true } as never), 'volume'],
+    ['down: timeout', (s) => s.down({ timeout: Number.NaN }), 'timeout'],
+    ['logs: tail', (s) => s.logs({ tail: -2 }).next(), 'tail'],
+  ];
+  for (const [name, call, option] of cases) {
+    it(`${name}: ValidationError naming ${option}`, async () => {
+      await assert.rejects(call(await stack()), (e: unknown) => e instanceof ValidationError && e.option === option);
+    });
+  }
+});
