@@ -44,10 +44,21 @@ function argv(v: unknown, where: string): string[] {
   throw new ValidationError(where, 'must be a string or a list of strings');
 }
 
-/** Compose durations (`'1m30s'`, `'10s'`) are Go durations, which berth's options accept as they are. */
+/** Compose durations (`'1m30s'`, `'10s'`) are Go durations, which berth's healthcheck options accept as they are. */
 function duration(v: unknown, where: string): string | number {
   if (typeof v === 'string' || typeof v === 'number') return v;
   throw new ValidationError(where, 'must be a duration such as "10s" or "1m30s"');
+}
+
+const GO_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration (`'1m30s'`, `'500ms'`) in milliseconds, for options typed as numbers. */
+export function durationMs(v: unknown, where: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v * 1000; // compose reads a bare number as seconds
+  const text = typeof v === 'string' ? v.trim() : '';
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (text === '' || parts.map((p) => p[0]).join('') !== text) throw new ValidationError(where, `${JSON.stringify(v)} is not a duration such as "10s", "1m30s" or "500ms"`);
+  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * GO_UNITS_MS[p[2]!]!, 0));
 }
 
 /** `~/x` and relative paths against the project directory. */
@@ -198,7 +209,7 @@ export async function normalizeService(name: string, s: Record<string, unknown>,
   if (s.cpus !== undefined) o.cpus = text(s.cpus, at('cpus'));
   if (s.pids_limit !== undefined) o.pids = Number(s.pids_limit);
   if (s.stop_signal !== undefined) o.stopSignal = text(s.stop_signal, at('stop_signal')) as NodeJS.Signals;
-  if (s.stop_grace_period !== undefined) o.stopTimeout = duration(s.stop_grace_period, at('stop_grace_period')) as number;
+  if (s.stop_grace_period !== undefined) o.stopTimeout = durationMs(s.stop_grace_period, at('stop_grace_period'));
   if (s.restart !== undefined) o.restart = text(s.restart, at('restart')) as Options['restart'];
   if (s.healthcheck !== undefined) o.healthcheck = healthcheck(s.healthcheck, at('healthcheck'));
   if (s.volumes_from !== undefined) o.volumesFrom = s.volumes_from as string[];

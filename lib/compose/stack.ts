@@ -220,7 +220,11 @@ export class Stack implements AsyncDisposable {
         await c.remove({ force: true });
         c = undefined;
       }
-      c ??= await this.#rt.containers.create(wanted);
+      c ??= await this.#rt.containers.create(wanted).catch((error: unknown) => {
+        // The runtime names its own option (`memory`); say which service it came from.
+        if (isBerthError(error) && error instanceof ValidationError) throw new ValidationError(`services.${name}`, error.message, { cause: error });
+        throw error;
+      });
       if ((await c.status()) !== 'running') await c.start({ signal });
       out.push(c);
     }

@@ -13,6 +13,7 @@ import { UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { loadProject, type ComposeLoadOptions } from '../../lib/compose/load.js';
 import { parseShortPort, parseShortVolume } from '../../lib/compose/service-syntax.js';
 import { splitShellWords } from '../../lib/compose/shell-words.js';
+import { durationMs } from '../../lib/compose/service-options.js';
 import { chooseProjectName } from '../../lib/compose/project-name.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-compose-load-'));
@@ -195,6 +196,14 @@ describe('compose load: service syntax', () => {
   for (const [spec, want] of volumes) it(`volume ${spec}`, async () => assert.deepEqual(parseShortVolume(spec, 'v'), want));
   it('volume with a bad mode is refused', async () => assert.throws(() => parseShortVolume('a:/b:rx', 'v'), ValidationError));
 
+  const durations: Array<[unknown, number | undefined]> = [['10s', 10_000], ['1m30s', 90_000], ['500ms', 500], ['1h', 3_600_000], ['1.5s', 1500], [2, 2000], ['10', undefined], ['1x', undefined], ['', undefined]];
+  for (const [input, want] of durations) {
+    it(`stop_grace_period ${JSON.stringify(input)} -> ${want ?? 'ValidationError'}`, async () => {
+      if (want === undefined) assert.throws(() => durationMs(input, 'services.s.stop_grace_period'), (e: unknown) => e instanceof ValidationError && e.option === 'services.s.stop_grace_period');
+      else assert.equal(durationMs(input, 'x'), want);
+    });
+  }
+
   const words: Array<[string, string[]]> = [
     ['echo hi', ['echo', 'hi']],
     [`sh -c 'echo "a b"; exit 3'`, ['sh', '-c', 'echo "a b"; exit 3']],
@@ -276,7 +285,7 @@ volumes:
     assert.deepEqual(app.options.extraHosts, { gw: '10.0.0.1', other: '10.0.0.2' });
     assert.deepEqual(app.options.dns, ['1.1.1.1']);
     assert.equal(app.options.seccomp, 'unconfined');
-    assert.equal(app.options.stopTimeout, '1m30s');
+    assert.equal(app.options.stopTimeout, 90_000);
     assert.equal(app.options.openStdin, true);
     assert.deepEqual(app.options.healthcheck, { test: 'true', interval: '1s', timeout: '1s', retries: 2, startPeriod: '0s' });
     assert.equal(p.networks.front!.name, `${p.name}_front`);
