@@ -23,6 +23,9 @@ export class Compose {
    *   `configs`, ...), unless `ignoreUnsupported`.
    */
   async load(options: ComposeLoadOptions = {}): Promise<Stack> {
-    return new Stack(this.#rt, await loadProject(options));
+    const stack = new Stack(this.#rt, await loadProject(options));
+    // A stack that is already up (this process or another) answers container() at once.
+    await stack.refresh();
+    return stack;
   }
 }

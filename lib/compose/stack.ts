@@ -95,6 +95,8 @@ export class Stack implements AsyncDisposable {
   /** The loaded project: names, services, networks, volumes. */
   readonly project: ComposeProject;
   readonly #rt: ComposeRuntime;
+  /** The containers as last seen (load, up, ps, down): what the synchronous accessors answer from. */
+  #known = new Map<string, Map<number, Container>>();
 
   /** @internal Made by `rt.compose.load()`. */
   constructor(rt: ComposeRuntime, project: ComposeProject) {
@@ -230,6 +232,7 @@ export class Stack implements AsyncDisposable {
     }
     // Replicas beyond the count (a smaller scale) go.
     for (const [n, c] of existing) if (n > service.replicas) await c.remove({ force: true });
+    this.#known.set(name, new Map(out.map((c, i) => [i + 1, c])));
     return out;
   }
 
@@ -288,22 +291,38 @@ export class Stack implements AsyncDisposable {
   }
 
   /**
-   * Replica `n` (default 1) of a service.
+   * Replica `n` (default 1) of a service: synchronous, as a harness wants it right after `up()`
+   * (`stack.container('web').getMappedPort(80)`). It answers from the containers this stack saw
+   * when it was loaded (a stack another process brought up is found then), at `up()` and at
+   * `ps()`; `down()` forgets them.
    * @throws NotFoundError when the service has no such container (not up).
    */
-  async container(service: string, n = 1): Promise<Container> {
-    const c = (await this.#containersOf(service)).get(n);
+  container(service: string, n = 1): Container {
+    const c = this.#known.get(service)?.get(n);
     if (!c) throw new NotFoundError(`service ${service} of stack ${this.name} has no container ${n} (is the stack up?)`);
     return c;
   }
 
-  /** Every replica of a service, by replica number. */
-  async containers(service: string): Promise<Container[]> {
-    return [...(await this.#containersOf(service)).entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
+  /** Every replica of a service, by replica number (synchronous, as {@link container}). */
+  containers(service: string): Container[] {
+    return [...(this.#known.get(service) ?? new Map<number, Container>()).entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
+  }
+
+  /** Re-reads which containers the project has (any process's). @internal */
+  async refresh(): Promise<void> {
+    const list = await this.#rt.containers.list({ all: true, filters: { label: [`${L.PROJECT}=${this.name}`] } });
+    const known = new Map<string, Map<number, Container>>();
+    for (const s of list) {
+      const service = s.Labels[L.SERVICE] ?? '';
+      if (!known.has(service)) known.set(service, new Map());
+      known.get(service)!.set(Number(s.Labels[L.NUMBER]), await this.#rt.containers.get(s.Id));
+    }
+    this.#known = known;
   }
 
   /** The stack's containers (running or not), by service and replica number. */
   async ps(): Promise<StackContainer[]> {
+    await this.refresh();
     const list = await this.#rt.containers.list({ all: true, filters: { label: [`${L.PROJECT}=${this.name}`] } });
     return list
       .map((s) => ({ ...s, service: s.Labels[L.SERVICE] ?? '', number: Number(s.Labels[L.NUMBER]) }))
@@ -382,6 +401,7 @@ export class Stack implements AsyncDisposable {
         }),
       );
     }
+    this.#known.clear();
     for (const n of await this.#rt.networks.list({ label: [`${L.PROJECT}=${this.name}`] })) await n.remove();
     if (options.volumes === true) {
       for (const v of await this.#rt.volumes.list({ filters: { label: [`${L.PROJECT}=${this.name}`] } })) await this.#rt.volumes.remove(v);

@@ -140,14 +140,14 @@ describe('compose: a 3-service stack on the real kernel', { skip }, () => {
       ['migrate', '/shop-migrate-1', 'exited'],
       ['web', '/shop-web-1', 'running'],
     ]);
-    const web = await stack.container('web');
+    const web = stack.container('web');
     const labels = (await web.inspect()).Config.Labels;
     assert.equal(labels['com.docker.compose.project'], 'shop');
     assert.equal(labels['com.docker.compose.service'], 'web');
     assert.equal(labels['com.docker.compose.container-number'], '1');
     assert.equal(labels['com.docker.compose.oneoff'], 'False');
     assert.equal((await web.inspect()).Berth.Lifetime, 'detached');
-    const migrate = await stack.container('migrate');
+    const migrate = stack.container('migrate');
     assert.equal((await migrate.inspect()).State.ExitCode, 0);
 
     // The host reaches web; web reaches db by its service name and reads what migrate wrote.
@@ -155,7 +155,7 @@ describe('compose: a 3-service stack on the real kernel', { skip }, () => {
     // web has no healthcheck: up resolved once it ran; its server listens a moment later.
     await web.waitForPort(8080, { timeout: 60_000 });
     const body = await httpGet(port, '/cgi-bin/q');
-    const dbHost = (await (await stack.container('db')).inspect()).Config.Hostname;
+    const dbHost = (await stack.container('db').inspect()).Config.Hostname;
     assert.equal(body, `hello from .env\nrows from ${dbHost}\nrows from ${dbHost}\n`);
     assert.deepEqual((await rt.networks.list()).map((n) => n.name), ['shop_default']);
     assert.deepEqual((await rt.volumes.list()).map((v) => v.name), ['shop_shared']);
@@ -166,19 +166,22 @@ describe('compose: a 3-service stack on the real kernel', { skip }, () => {
 
     // Converge: a second up leaves running containers as they are.
     const webId = web.id;
-    const dbId = (await stack.container('db')).id;
+    const dbId = stack.container('db').id;
     await stack.up({ timeout: 300_000 });
-    assert.equal((await stack.container('web')).id, webId);
+    assert.equal(stack.container('web').id, webId);
     // A changed service is recreated; the others stay.
     const changed = await rt.compose.load({ projectDir, env: { IMAGE: image, GREETING: 'changed' } });
+    // A stack loaded while the project is up answers container() at once, synchronously.
+    assert.equal(changed.container('db').id, dbId);
     await changed.up({ timeout: 300_000 });
-    const web2 = await changed.container('web');
+    const web2 = changed.container('web');
     assert.notEqual(web2.id, webId);
-    assert.equal((await changed.container('db')).id, dbId);
+    assert.equal(changed.container('db').id, dbId);
     await web2.waitForPort(8080, { timeout: 60_000 });
     assert.match(await httpGet(web2.getMappedPort(8080), '/cgi-bin/q'), /^changed\n/);
 
     await stack.down();
+    assert.throws(() => stack.container('web'), (e: unknown) => e instanceof Error && /has no container 1 \(is the stack up\?\)/.test(e.message));
     events.close();
     await collecting;
     for (const name of ['shop-db-1', 'shop-migrate-1', 'shop-web-1']) for (const action of ['create', 'start', 'destroy']) assert.ok(seen.includes(`${name} ${action}`), `${name} ${action} in ${seen.join(', ')}`);
