@@ -299,8 +299,11 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       });
       if (d.execFailure) return this.#recordExecFailure(record, next, d.execFailure);
       Object.assign(next, { status: 'running', pid: d.pid, pidStartTime: processStartTime(d.pid) });
-      const monitor = identityOf(d.monitorPid);
-      if (monitor) next.monitor = monitor;
+      // A one-shot container's monitor may have finished (and been reaped) already: its pid is
+      // still what ties run.json to this start (a start removes the previous one). A start time
+      // that matches no process makes it read as dead, so its final record is taken as the exit,
+      // never "exit status unknown".
+      next.monitor = identityOf(d.monitorPid) ?? { pid: d.monitorPid, startTime: 'exited-before-recorded' };
       delete next.owner;
       try {
         await store.writeState(this.id, next);

@@ -114,7 +114,8 @@ describe('cgroup v1 driver on the real kernel', { skip }, () => {
     // A v1-frozen task sleeps in the refrigerator, shown as uninterruptible.
     assert.equal(state(pid), 'D');
     cg.thaw();
-    assert.equal(state(pid), 'S');
+    // Thawed: out of the refrigerator; sleeping again, or for an instant still runnable on its way back.
+    assert.match(state(pid), /^[SR]$/);
 
     cg.kill();
     assert.deepEqual(cg.pids(), []);

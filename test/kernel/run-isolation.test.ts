@@ -76,8 +76,9 @@ describe('namespaces', { skip }, () => {
     try {
       const port = (server.address() as { port: number }).port;
       const r = await sh(
-        // Retry the client until the listener is up (bounded: 50 x 0.1 s), instead of a fixed sleep.
-        `nc -l -p 7777 -w 5 > /tmp/got & for i in $(seq 50); do echo hello | nc -w 2 127.0.0.1 7777 2>/dev/null && break; sleep 0.1; done; wait; cat /tmp/got;` +
+        // Retry the client until the listener is up (bounded: 300 x 0.1 s), instead of a fixed
+        // sleep; the listener's own timeout outlasts the retries on a loaded machine.
+        `nc -l -p 7777 -w 40 > /tmp/got & for i in $(seq 300); do echo hello | nc -w 2 127.0.0.1 7777 2>/dev/null && break; sleep 0.1; done; wait; cat /tmp/got;` +
           `if echo x | nc -w 2 127.0.0.1 ${port}; then echo host-reached; else echo host-unreachable; fi`,
       );
       assert.match(r.stdout, /^hello$/m, `loopback inside failed: ${r.stderr}`);

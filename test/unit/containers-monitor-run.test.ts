@@ -2,7 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialState, type ContainerState } from '../../lib/containers/container-record.js';
 import { mergeRun, type MonitorRun } from '../../lib/containers/monitor-run.js';
-import { foldExit } from '../../lib/containers/reconcile.js';
+import { foldExit, orphanedExit } from '../../lib/containers/reconcile.js';
+import { StateStore } from '../../lib/containers/state-store.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorArgs } from '../../lib/launch/detached.js';
 import { isLive } from '../../lib/network/network-records.js';
 import type { EndpointRecord } from '../../lib/network/network-store.js';
@@ -51,6 +55,24 @@ describe('monitor run record', () => {
     const removed = foldExit(started, { exitCode: 0, signal: null, oomKilled: false, finishedAt: 'x', error: '', run: { ...final, removed: true } });
     assert.equal(removed.status, 'removing');
     assert.equal(removed.removeVolumes, true, 'autoRemove takes the anonymous volumes, as docker run --rm');
+  });
+
+  test('a monitor that finished before its start was recorded: its final record is the exit, not "status unknown"', async () => {
+    // A one-shot container under load: the monitor exits (and is reaped) before Node reads its
+    // identity, so state.json holds its pid with a start time no process has.
+    const root = mkdtempSync(join(tmpdir(), 'berth-run-'));
+    try {
+      const store = new StateStore(root);
+      const id = 'a'.repeat(64);
+      mkdirSync(store.dir(id), { recursive: true });
+      writeFileSync(join(store.dir(id), 'run.json'), JSON.stringify(run({ monitorPid: 999_999_999, status: 'exited', pid: 0, finishedAt: '2026-12-02T11:00:01Z', exitCode: 0, signal: null, oomKilled: false })));
+      const state: ContainerState = { ...started, pid: 999_999_998, monitor: { pid: 999_999_999, startTime: 'exited-before-recorded' } };
+      const exit = await orphanedExit(store, id, 'detached', state);
+      assert.equal(exit?.exitCode, 0);
+      assert.equal(exit?.lost, undefined);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('the monitor is told the policy, the healthcheck, autoRemove and the journal by arguments', () => {
