@@ -1,0 +1,274 @@
+/**
+ * `Pool`: sandboxes prepared ahead of demand (`rt.pool()`). Each is made by
+ * `ParkedSandbox.start()` (cgroup, namespaces, rootfs, network; PID 1 parked), handed to exactly
+ * one caller by `acquire()`, and destroyed on `release()`; the pool prepares replacements in
+ * the background, at most `maxPending` at once, up to `size` idle. See docs/design/pools.md.
+ * @module
+ */
+import { AbortError, ConflictError } from '../errors.js';
+import type { ParkedSandbox } from '../launch/parked.js';
+import type { CheckedPoolOptions } from './pool-options.js';
+import { PooledSandbox } from './pooled-sandbox.js';
+
+/** A snapshot of a pool's counts: `pool.stats()`. */
+export interface PoolStats {
+  /** The `size` the pool keeps prepared. */
+  size: number;
+  /** Prepared sandboxes waiting for `acquire()`. */
+  idle: number;
+  /** Sandboxes being prepared right now (background refill and `onEmpty: 'create'` starts). */
+  pending: number;
+  /** Sandboxes handed out and not yet released. */
+  inUse: number;
+  /** `acquire()` calls waiting for a sandbox. */
+  waiting: number;
+}
+
+/** Options of {@link Pool.acquire}. */
+export interface AcquireOptions {
+  /** Stops waiting: `acquire()` rejects with an `AbortError` and takes nothing from the pool. */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  give(parked: ParkedSandbox): void;
+  fail(error: Error): void;
+}
+
+/** Longest pause between refill attempts after consecutive failures (ms). */
+const MAX_BACKOFF_MS = 5000;
+
+/**
+ * A warm pool of prepared, never-reused sandboxes, made by `rt.pool()`.
+ *
+ * Nothing of a closed pool keeps Node's event loop alive. An open pool holds prepared sandboxes
+ * (processes of lifetime `'process'`: they die with this process, and the next berth process
+ * removes their cgroups), so close it (or `rt.close()`) to let the process end.
+ */
+export class Pool implements AsyncDisposable {
+  readonly #start: () => Promise<ParkedSandbox>;
+  readonly #options: CheckedPoolOptions;
+  readonly #idle: ParkedSandbox[] = [];
+  readonly #waiters: Waiter[] = [];
+  /** Every start in flight (background and on demand), so that close() can wait for them. */
+  readonly #starting = new Set<Promise<unknown>>();
+  /** Released promise of each handed-out sandbox. */
+  readonly #held = new Map<PooledSandbox, Promise<void>>();
+  /** Destructions the pool itself started (dead idle sandboxes, arrivals after close). */
+  readonly #destroying = new Set<Promise<void>>();
+  #pending = 0;
+  #onDemand = 0;
+  #failures = 0;
+  #retry: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #onClosed: (() => void) | undefined;
+
+  private constructor(start: () => Promise<ParkedSandbox>, options: CheckedPoolOptions, onClosed: (() => void) | undefined) {
+    this.#start = start;
+    this.#options = options;
+    this.#onClosed = onClosed;
+  }
+
+  /**
+   * Makes a pool and prepares its first `size` sandboxes. @internal Use `rt.pool()`.
+   * @throws the first start's error (after destroying what was made).
+   */
+  static async open(start: () => Promise<ParkedSandbox>, options: CheckedPoolOptions, onClosed?: () => void): Promise<Pool> {
+    const pool = new Pool(start, options, onClosed);
+    try {
+      while (pool.#idle.length < options.size) {
+        const batch = Math.min(options.maxPending, options.size - pool.#idle.length);
+        const made = await Promise.allSettled(Array.from({ length: batch }, () => start()));
+        for (const r of made) if (r.status === 'fulfilled') pool.#keepIdle(r.value);
+        const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      }
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  /** Counts of the pool right now. */
+  stats(): PoolStats {
+    return {
+      size: this.#options.size,
+      idle: this.#idle.length,
+      pending: this.#pending + this.#onDemand,
+      inUse: this.#held.size,
+      waiting: this.#waiters.length,
+    };
+  }
+
+  /**
+   * A fresh sandbox, never handed to anyone before. When none is idle: waits for the refill
+   * (`onEmpty: 'wait'`) or prepares one for this caller (`'create'`).
+   * @throws AbortError when `signal` aborts first (nothing is taken from the pool);
+   *   ConflictError once the pool is closing; a launch's error (SystemError…) when preparing the
+   *   sandbox this caller waited for failed.
+   */
+  async acquire(options: AcquireOptions = {}): Promise<PooledSandbox> {
+    const signal = options.signal;
+    if (this.#closing) throw new ConflictError('the pool is closed: acquire() needs an open pool');
+    if (signal?.aborted) throw new AbortError('acquire() was aborted before it started', { cause: signal.reason });
+    const ready = this.#takeIdle();
+    if (ready) {
+      this.#refill();
+      return this.#handOut(ready);
+    }
+    if (this.#options.onEmpty === 'create') {
+      this.#refill();
+      return this.#createFor(signal);
+    }
+    return new Promise<PooledSandbox>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(new AbortError('acquire() was aborted while waiting for a sandbox', { cause: signal?.reason }));
+      };
+      const waiter: Waiter = {
+        give: (parked) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(this.#handOut(parked));
+        },
+        fail: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+      this.#refill();
+    });
+  }
+
+  /**
+   * Closes the pool: waiting `acquire()` calls reject with a ConflictError, idle and
+   * in-preparation sandboxes are destroyed; sandboxes callers hold stay theirs until they
+   * `release()` them, and the returned promise resolves once they all have. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#retry) clearTimeout(this.#retry);
+      this.#retry = undefined;
+      for (const w of this.#waiters.splice(0)) w.fail(new ConflictError('the pool was closed while acquire() waited'));
+      await Promise.all(this.#idle.splice(0).map((p) => p.destroy()));
+      // Starts still running destroy their sandbox on arrival (#offer sees the pool closing).
+      await Promise.allSettled([...this.#starting]);
+      await Promise.all([...this.#held.values()]);
+      await Promise.all([...this.#destroying]);
+      this.#onClosed?.();
+    })();
+    return this.#closing;
+  }
+
+  /** {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #takeIdle(): ParkedSandbox | undefined {
+    while (this.#idle.length > 0) {
+      const parked = this.#idle.shift()!;
+      if (parked.alive) return parked;
+      this.#destroy(parked);
+    }
+    return undefined;
+  }
+
+  #handOut(parked: ParkedSandbox): PooledSandbox {
+    let released!: () => void;
+    const done = new Promise<void>((resolve) => {
+      released = resolve;
+    });
+    const sandbox = new PooledSandbox(parked, () => {
+      this.#held.delete(sandbox);
+      released();
+      this.#refill();
+    });
+    this.#held.set(sandbox, done);
+    return sandbox;
+  }
+
+  /** `onEmpty: 'create'`: one start for this caller, outside the refill's bound. */
+  async #createFor(signal: AbortSignal | undefined): Promise<PooledSandbox> {
+    this.#onDemand++;
+    const start = this.#start();
+    this.#starting.add(start);
+    let parked: ParkedSandbox;
+    try {
+      parked = await start;
+    } finally {
+      this.#onDemand--;
+      this.#starting.delete(start);
+    }
+    if (this.#closing || signal?.aborted) {
+      await parked.destroy();
+      if (signal?.aborted) throw new AbortError('acquire() was aborted while its sandbox was prepared', { cause: signal.reason });
+      throw new ConflictError('the pool was closed while acquire() waited');
+    }
+    return this.#handOut(parked);
+  }
+
+  /** Starts background preparations while fewer than `size` are idle or pending. */
+  #refill(): void {
+    if (this.#closing || this.#retry) return;
+    while (this.#pending < this.#options.maxPending && this.#idle.length + this.#pending < this.#options.size) {
+      this.#pending++;
+      const start = this.#start().then(
+        (parked) => {
+          this.#pending--;
+          this.#failures = 0;
+          this.#offer(parked);
+          this.#refill();
+          // close() waits for this start: then also for the destruction #offer may have begun.
+          return Promise.all([...this.#destroying]);
+        },
+        (error: unknown) => {
+          this.#pending--;
+          this.#failures++;
+          // A caller waiting hears why; the others keep waiting for the retry.
+          this.#waiters.shift()?.fail(error instanceof Error ? error : new Error(String(error)));
+          if (this.#closing) return;
+          const delay = Math.min(MAX_BACKOFF_MS, 25 * 2 ** this.#failures);
+          this.#retry = setTimeout(() => {
+            this.#retry = undefined;
+            this.#refill();
+          }, delay);
+        },
+      );
+      this.#starting.add(start);
+      void start.finally(() => this.#starting.delete(start));
+    }
+  }
+
+  /** A freshly prepared sandbox: to the longest waiting caller, else idle. */
+  #offer(parked: ParkedSandbox): void {
+    if (this.#closing) {
+      this.#destroy(parked);
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.give(parked);
+    else this.#keepIdle(parked);
+  }
+
+  #keepIdle(parked: ParkedSandbox): void {
+    this.#idle.push(parked);
+    // A sandbox whose PID 1 died while idle (killed from outside) is never handed out.
+    void parked.gone.then(() => {
+      const i = this.#idle.indexOf(parked);
+      if (i < 0) return;
+      this.#idle.splice(i, 1);
+      void this.#destroy(parked).then(() => this.#refill());
+    });
+  }
+
+  #destroy(parked: ParkedSandbox): Promise<void> {
+    const done = parked.destroy();
+    this.#destroying.add(done);
+    void done.finally(() => this.#destroying.delete(done));
+    return done;
+  }
+}
