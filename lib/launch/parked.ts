@@ -97,8 +97,9 @@ export class ParkedSandbox {
 
   /**
    * Runs `argv` in the sandbox as its workload: the sandbox's user, env, workdir, capabilities,
-   * seccomp and cgroup, `options` over them. On `timeout` or abort the whole sandbox is killed
-   * (it serves one command: nothing of it is worth keeping). The result has `run()`'s shape.
+   * seccomp and cgroup, `options` over them. When the command exits, or on `timeout` or abort,
+   * every process of the sandbox is killed, as a container ends with its main process (it
+   * serves one command: nothing of it is worth keeping). The result has `run()`'s shape.
    * @throws AbortError when `options.signal` aborted; SystemError when the join fails.
    */
   async exec(argv: string[], options: ParkedExecOptions): Promise<RunResult<string | Buffer>> {
@@ -148,7 +149,14 @@ export class ParkedSandbox {
       }
       const proc = new ContainerProcess(spawned);
       feed(proc, options.stdin);
-      const [status, out, err] = await Promise.all([proc.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      // The command is the sandbox's workload: when it exits the sandbox ends, as a container
+      // ends with its main process. Killing PID 1 ends what it left in the background, which
+      // would otherwise hold the output pipes open (and is nobody's any more: one command each).
+      const exited = proc.exited.then((status) => {
+        killAll();
+        return status;
+      });
+      const [status, out, err] = await Promise.all([exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
       if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
       return {
         exitCode: status.exitCode,

@@ -35,8 +35,9 @@ export class PooledSandbox implements AsyncDisposable {
   /**
    * Runs `argv` in the sandbox as its workload: the pool's options (user, env, workdir, limits,
    * network) with `options` over them; resolves with `run()`'s result shape once the command
-   * exited. Processes it left in the background run on until `release()`. On `timeout` or abort
-   * every process of the sandbox is killed.
+   * exited. The command is the sandbox's main workload: when it exits, on `timeout` or on abort,
+   * every process of the sandbox is killed (what it left in the background included), as a
+   * container ends with its main process; `release()` then removes the rest.
    * @param options per command: `env`, `stdin`, `timeout`, `signal`, `encoding`, `maxBuffer`, `workdir`, `user`.
    * @throws ValidationError (bad argv or option, naming it); ConflictError on a second `run()` or
    *   after `release()` (a sandbox serves one command); AbortError when `signal` aborted;
