@@ -44,6 +44,9 @@ export interface ParkedExecOptions {
 
 const SIGKILL = 9;
 
+/** A process started in a parked sandbox, or why its command could not be executed (127/126). */
+export type Started = { process: ContainerProcess } | { failure: { exitCode: 127 | 126; message: string } };
+
 /**
  * A prepared sandbox whose PID 1 waits. `exec()` runs its one command; `destroy()` kills
  * everything in it and releases the cgroup and the network. @internal
@@ -103,7 +106,7 @@ export class ParkedSandbox {
    * @throws AbortError when `options.signal` aborted; SystemError when the join fails.
    */
   async exec(argv: string[], options: ParkedExecOptions): Promise<RunResult<string | Buffer>> {
-    const started = performance.now();
+    const t0 = performance.now();
     const max = checkMaxBuffer(options.maxBuffer);
     const asText = options.encoding !== 'buffer';
     const text = (b: Buffer): string | Buffer => (asText ? b.toString('utf8') : b);
@@ -111,13 +114,6 @@ export class ParkedSandbox {
     if (signal?.aborted) {
       await this.destroy();
       throw new AbortError('aborted before the command started; the sandbox was destroyed', { cause: signal.reason });
-    }
-    const spec = this.#planExec(argv, options);
-    let spawned: NativeSpawnResult;
-    try {
-      spawned = await native().spawn(spec);
-    } catch (error) {
-      throw fromNativeError(error);
     }
     let timedOut = false;
     let aborted = false;
@@ -131,23 +127,18 @@ export class ParkedSandbox {
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = options.timeout !== undefined ? setTimeout(() => ((timedOut = true), killAll()), options.timeout) : undefined;
     try {
-      if (spawned.launched) {
-        try {
-          const status = await spawned.launched;
-          if (status.execFailed) spawned = { ...spawned, execFailed: status.execFailed };
-        } catch (error) {
-          for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-          native().watchExit(spawned.pidfd, () => {});
-          throw fromNativeError(error);
-        }
+      let command: Started;
+      try {
+        command = await this.#spawnInside(argv, options, options.stdin !== undefined);
+      } catch (error) {
+        if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
+        throw error;
       }
-      if (spawned.execFailed) {
-        for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-        if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
-        const failure = execFailureOf(spawned.execFailed, argv[0]!);
-        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - started };
+      if ('failure' in command) {
+        const { failure } = command;
+        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
       }
-      const proc = new ContainerProcess(spawned);
+      const proc = command.process;
       feed(proc, options.stdin);
       // The command is the sandbox's workload: when it exits the sandbox ends, as a container
       // ends with its main process. Killing PID 1 ends what it left in the background, which
@@ -166,7 +157,7 @@ export class ParkedSandbox {
         oomKilled: this.#launched.cgroup.oomKillCount() > 0,
         timedOut,
         truncated: out.truncated || err.truncated,
-        durationMs: performance.now() - started,
+        durationMs: performance.now() - t0,
       };
     } finally {
       if (timer) clearTimeout(timer);
@@ -174,7 +165,47 @@ export class ParkedSandbox {
     }
   }
 
-  #planExec(argv: string[], options: ParkedExecOptions): NativeLaunchSpec {
+  /**
+   * Starts `argv` in the sandbox as its long-running main process (a prewarmed workload): stdin
+   * a pipe, output streamed. When it exits, the sandbox ends (PID 1 is killed), as with `exec()`.
+   * @throws SystemError when the join fails; a command that cannot be executed is `failure`.
+   */
+  async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
+    const started = await this.#spawnInside(argv, options, true);
+    if ('process' in started) void started.process.exited.then(() => this.#pid1.kill(SIGKILL));
+    else this.#pid1.kill(SIGKILL);
+    return started;
+  }
+
+  /** Plans and spawns an exec into the sandbox, waiting until it has exec'd (or could not). */
+  async #spawnInside(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): Promise<Started> {
+    const spec = this.#planExec(argv, options, stdinPiped);
+    let spawned: NativeSpawnResult;
+    try {
+      spawned = await native().spawn(spec);
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+    if (spawned.launched) {
+      try {
+        const status = await spawned.launched;
+        if (status.execFailed) spawned = { ...spawned, execFailed: status.execFailed };
+      } catch (error) {
+        for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
+        native().watchExit(spawned.pidfd, () => {});
+        throw fromNativeError(error);
+      }
+    }
+    if (spawned.execFailed) {
+      for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
+      // It reported and exits by itself; reap it whenever it does.
+      if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
+      return { failure: execFailureOf(spawned.execFailed, argv[0]!) };
+    }
+    return { process: new ContainerProcess(spawned) };
+  }
+
+  #planExec(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): NativeLaunchSpec {
     const base = this.#request.options;
     const plan = this.#launched.plan;
     const execOptions: NormalizedRunOptions = {
@@ -203,7 +234,7 @@ export class ParkedSandbox {
         ...(image?.Env ? { imageEnv: image.Env } : {}),
         ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
         ...(image?.User ? { imageUser: image.User } : {}),
-        stdinPiped: options.stdin !== undefined,
+        stdinPiped,
       },
       {
         pidfd: this.#pid1.pidfd,
