@@ -25,6 +25,7 @@ import { ParkedSandbox } from './launch/parked.js';
 import type { LaunchRoot } from './launch/launch-plan.js';
 import type { ImageDefaults } from './launch/launcher.js';
 import { Pool } from './pool/pool.js';
+import { prewarm } from './pool/prewarm.js';
 import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
@@ -259,7 +260,10 @@ export class Runtime implements AsyncDisposable {
     const networks = networkServiceOf<NetworkService>(checked.raw) ?? this.#networks;
     let pool: Pool | undefined;
     pool = await Pool.open(
-      () => ParkedSandbox.start({ root, options: checked.sandbox, networks, ...(image ? { image } : {}) }),
+      async () => {
+        const parked = await ParkedSandbox.start({ root, options: checked.sandbox, networks, ...(image ? { image } : {}) });
+        return checked.main ? prewarm(parked, checked.main.argv, checked.main.ready) : { parked };
+      },
       checked,
       () => pool && this.#pools.delete(pool),
     );

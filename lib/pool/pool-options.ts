@@ -7,6 +7,8 @@
 import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
+import { checkArgv } from '../launch/sandbox-launch.js';
+import type { ReadyCondition } from './prewarm.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from '../launch/run-options.js';
 
 /** The options of every sandbox of a pool: `run()`'s, minus those that belong to one command. */
@@ -31,6 +33,15 @@ export interface PoolOptions {
    * one the refill prepares; `'create'` prepares one for this caller right away, beside the refill.
    */
   onEmpty?: 'wait' | 'create';
+  /**
+   * A prewarmed workload: every sandbox starts this command as its main process when it is
+   * prepared, and `acquire()` hands out sandboxes whose main process already runs, attached
+   * (`sb.stdin`, `sb.stdout`, `sb.stderr`, `sb.exited`). Default: none (the caller `run()`s a
+   * command instead).
+   */
+  main?: string[];
+  /** With `main`: when it counts as ready (a log line). Default: as soon as it was executed. */
+  ready?: ReadyCondition;
 }
 
 /** `rt.pool()`'s options, validated. */
@@ -41,6 +52,7 @@ export interface CheckedPoolOptions {
   sandbox: NormalizedRunOptions;
   /** The raw sandbox options (a `Network` object in them still names its runtime). */
   raw: PoolSandboxOptions;
+  main?: { argv: string[]; ready?: ReadyCondition };
 }
 
 const PER_COMMAND: Record<string, string> = {
@@ -53,7 +65,28 @@ const PER_COMMAND: Record<string, string> = {
   init: 'a pooled sandbox always has berth\'s init as PID 1',
 };
 
-const POOL_KEYS = new Set(['source', 'size', 'options', 'maxPending', 'onEmpty']);
+const POOL_KEYS = new Set(['source', 'size', 'options', 'maxPending', 'onEmpty', 'main', 'ready']);
+
+function checkMain(main: unknown, ready: unknown): CheckedPoolOptions['main'] {
+  if (main === undefined) {
+    if (ready !== undefined) throw new ValidationError('ready', 'needs main: the ready condition is the prewarmed main process\'s');
+    return undefined;
+  }
+  let argv: string[];
+  try {
+    argv = checkArgv(main);
+  } catch (error) {
+    throw new ValidationError('main', (error as Error).message.replace(/^cmd[^:]*: /, ''));
+  }
+  if (ready === undefined) return { argv };
+  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? }');
+  const { log, timeout, ...rest } = ready as ReadyCondition;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log)');
+  if (!(log instanceof RegExp) && (typeof log !== 'string' || log === '')) throw new ValidationError('ready.log', 'must be a RegExp or a non-empty string');
+  if (timeout !== undefined) checkInteger(timeout, 'ready.timeout', 1, 3_600_000);
+  return { argv, ready: { log, ...(timeout !== undefined ? { timeout } : {}) } };
+}
 
 function checkInteger(value: unknown, option: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -82,7 +115,8 @@ export function checkPoolOptions(options: PoolOptions): CheckedPoolOptions {
   }
   const sandbox = normalizeRunOptions(raw);
   if (sandbox.userns === 'auto') throw new ValidationError('options.userns', '"auto" is not supported in pools yet: give explicit uidMap/gidMap');
-  return { size, maxPending, onEmpty, sandbox, raw };
+  const main = checkMain(options.main, options.ready);
+  return { size, maxPending, onEmpty, sandbox, raw, ...(main ? { main } : {}) };
 }
 
 /** Options of a pooled sandbox's `run()`: those of `run()` that concern one command. */

@@ -1,12 +1,12 @@
 /**
  * `Pool`: sandboxes prepared ahead of demand (`rt.pool()`). Each is made by
- * `ParkedSandbox.start()` (cgroup, namespaces, rootfs, network; PID 1 parked), handed to exactly
+ * `ParkedSandbox.start()` (cgroup, namespaces, rootfs, network; PID 1 parked; with `main`, its prewarmed main process started and ready: `prewarm.ts`), handed to exactly
  * one caller by `acquire()`, and destroyed on `release()`; the pool prepares replacements in
  * the background, at most `maxPending` at once, up to `size` idle. See docs/design/pools.md.
  * @module
  */
 import { AbortError, ConflictError } from '../errors.js';
-import type { ParkedSandbox } from '../launch/parked.js';
+import type { Prepared } from './prewarm.js';
 import type { CheckedPoolOptions } from './pool-options.js';
 import { PooledSandbox } from './pooled-sandbox.js';
 
@@ -22,6 +22,8 @@ export interface PoolStats {
   inUse: number;
   /** `acquire()` calls waiting for a sandbox. */
   waiting: number;
+  /** Prepared sandboxes dropped because they died while idle (a prewarmed main that exited); never handed out. */
+  discarded: number;
 }
 
 /** Options of {@link Pool.acquire}. */
@@ -31,7 +33,7 @@ export interface AcquireOptions {
 }
 
 interface Waiter {
-  give(parked: ParkedSandbox): void;
+  give(prepared: Prepared): void;
   fail(error: Error): void;
 }
 
@@ -46,9 +48,9 @@ const MAX_BACKOFF_MS = 5000;
  * removes their cgroups), so close it (or `rt.close()`) to let the process end.
  */
 export class Pool implements AsyncDisposable {
-  readonly #start: () => Promise<ParkedSandbox>;
+  readonly #start: () => Promise<Prepared>;
   readonly #options: CheckedPoolOptions;
-  readonly #idle: ParkedSandbox[] = [];
+  readonly #idle: Prepared[] = [];
   readonly #waiters: Waiter[] = [];
   /** Every start in flight (background and on demand), so that close() can wait for them. */
   readonly #starting = new Set<Promise<unknown>>();
@@ -57,13 +59,14 @@ export class Pool implements AsyncDisposable {
   /** Destructions the pool itself started (dead idle sandboxes, arrivals after close). */
   readonly #destroying = new Set<Promise<void>>();
   #pending = 0;
+  #discarded = 0;
   #onDemand = 0;
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   readonly #onClosed: (() => void) | undefined;
 
-  private constructor(start: () => Promise<ParkedSandbox>, options: CheckedPoolOptions, onClosed: (() => void) | undefined) {
+  private constructor(start: () => Promise<Prepared>, options: CheckedPoolOptions, onClosed: (() => void) | undefined) {
     this.#start = start;
     this.#options = options;
     this.#onClosed = onClosed;
@@ -73,7 +76,7 @@ export class Pool implements AsyncDisposable {
    * Makes a pool and prepares its first `size` sandboxes. @internal Use `rt.pool()`.
    * @throws the first start's error (after destroying what was made).
    */
-  static async open(start: () => Promise<ParkedSandbox>, options: CheckedPoolOptions, onClosed?: () => void): Promise<Pool> {
+  static async open(start: () => Promise<Prepared>, options: CheckedPoolOptions, onClosed?: () => void): Promise<Pool> {
     const pool = new Pool(start, options, onClosed);
     try {
       while (pool.#idle.length < options.size) {
@@ -98,6 +101,7 @@ export class Pool implements AsyncDisposable {
       pending: this.#pending + this.#onDemand,
       inUse: this.#held.size,
       waiting: this.#waiters.length,
+      discarded: this.#discarded,
     };
   }
 
@@ -128,9 +132,9 @@ export class Pool implements AsyncDisposable {
         reject(new AbortError('acquire() was aborted while waiting for a sandbox', { cause: signal?.reason }));
       };
       const waiter: Waiter = {
-        give: (parked) => {
+        give: (prepared) => {
           signal?.removeEventListener('abort', onAbort);
-          resolve(this.#handOut(parked));
+          resolve(this.#handOut(prepared));
         },
         fail: (error) => {
           signal?.removeEventListener('abort', onAbort);
@@ -153,7 +157,7 @@ export class Pool implements AsyncDisposable {
       if (this.#retry) clearTimeout(this.#retry);
       this.#retry = undefined;
       for (const w of this.#waiters.splice(0)) w.fail(new ConflictError('the pool was closed while acquire() waited'));
-      await Promise.all(this.#idle.splice(0).map((p) => p.destroy()));
+      await Promise.all(this.#idle.splice(0).map((p) => p.parked.destroy()));
       // Starts still running destroy their sandbox on arrival (#offer sees the pool closing).
       await Promise.allSettled([...this.#starting]);
       await Promise.all([...this.#held.values()]);
@@ -168,21 +172,21 @@ export class Pool implements AsyncDisposable {
     return this.close();
   }
 
-  #takeIdle(): ParkedSandbox | undefined {
+  #takeIdle(): Prepared | undefined {
     while (this.#idle.length > 0) {
-      const parked = this.#idle.shift()!;
-      if (parked.alive) return parked;
-      this.#destroy(parked);
+      const prepared = this.#idle.shift()!;
+      if (prepared.parked.alive) return prepared;
+      this.#destroy(prepared);
     }
     return undefined;
   }
 
-  #handOut(parked: ParkedSandbox): PooledSandbox {
+  #handOut(prepared: Prepared): PooledSandbox {
     let released!: () => void;
     const done = new Promise<void>((resolve) => {
       released = resolve;
     });
-    const sandbox = new PooledSandbox(parked, () => {
+    const sandbox = new PooledSandbox(prepared, () => {
       this.#held.delete(sandbox);
       released();
       this.#refill();
@@ -196,19 +200,19 @@ export class Pool implements AsyncDisposable {
     this.#onDemand++;
     const start = this.#start();
     this.#starting.add(start);
-    let parked: ParkedSandbox;
+    let prepared: Prepared;
     try {
-      parked = await start;
+      prepared = await start;
     } finally {
       this.#onDemand--;
       this.#starting.delete(start);
     }
     if (this.#closing || signal?.aborted) {
-      await parked.destroy();
+      await prepared.parked.destroy();
       if (signal?.aborted) throw new AbortError('acquire() was aborted while its sandbox was prepared', { cause: signal.reason });
       throw new ConflictError('the pool was closed while acquire() waited');
     }
-    return this.#handOut(parked);
+    return this.#handOut(prepared);
   }
 
   /** Starts background preparations while fewer than `size` are idle or pending. */
@@ -217,10 +221,10 @@ export class Pool implements AsyncDisposable {
     while (this.#pending < this.#options.maxPending && this.#idle.length + this.#pending < this.#options.size) {
       this.#pending++;
       const start = this.#start().then(
-        (parked) => {
+        (prepared) => {
           this.#pending--;
           this.#failures = 0;
-          this.#offer(parked);
+          this.#offer(prepared);
           this.#refill();
           // close() waits for this start: then also for the destruction #offer may have begun.
           return Promise.all([...this.#destroying]);
@@ -244,29 +248,30 @@ export class Pool implements AsyncDisposable {
   }
 
   /** A freshly prepared sandbox: to the longest waiting caller, else idle. */
-  #offer(parked: ParkedSandbox): void {
+  #offer(prepared: Prepared): void {
     if (this.#closing) {
-      this.#destroy(parked);
+      this.#destroy(prepared);
       return;
     }
     const waiter = this.#waiters.shift();
-    if (waiter) waiter.give(parked);
-    else this.#keepIdle(parked);
+    if (waiter) waiter.give(prepared);
+    else this.#keepIdle(prepared);
   }
 
-  #keepIdle(parked: ParkedSandbox): void {
-    this.#idle.push(parked);
+  #keepIdle(prepared: Prepared): void {
+    this.#idle.push(prepared);
     // A sandbox whose PID 1 died while idle (killed from outside) is never handed out.
-    void parked.gone.then(() => {
-      const i = this.#idle.indexOf(parked);
+    void prepared.parked.gone.then(() => {
+      const i = this.#idle.indexOf(prepared);
       if (i < 0) return;
       this.#idle.splice(i, 1);
-      void this.#destroy(parked).then(() => this.#refill());
+      this.#discarded++;
+      void this.#destroy(prepared).then(() => this.#refill());
     });
   }
 
-  #destroy(parked: ParkedSandbox): Promise<void> {
-    const done = parked.destroy();
+  #destroy(prepared: Prepared): Promise<void> {
+    const done = prepared.parked.destroy();
     this.#destroying.add(done);
     void done.finally(() => this.#destroying.delete(done));
     return done;
