@@ -150,7 +150,8 @@ export class Pool implements AsyncDisposable {
   /**
    * Closes the pool: waiting `acquire()` calls reject with a ConflictError, idle and
    * in-preparation sandboxes are destroyed; sandboxes callers hold stay theirs until they
-   * `release()` them, and the returned promise resolves once they all have. Idempotent.
+   * `release()` them or their workload ends (their command or main exited: then the pool
+   * releases them), and the returned promise resolves once that happened for all. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -160,7 +161,10 @@ export class Pool implements AsyncDisposable {
       await Promise.all(this.#idle.splice(0).map((p) => p.parked.destroy()));
       // Starts still running destroy their sandbox on arrival (#offer sees the pool closing).
       await Promise.allSettled([...this.#starting]);
-      await Promise.all([...this.#held.values()]);
+      // A holder is finished when it released its sandbox or when its workload ended (the
+      // command or main exited, or it was killed): nothing is left for it to do, so the pool
+      // releases that one itself rather than wait for a release() that may never come.
+      await Promise.all([...this.#held].map(([sandbox, released]) => Promise.race([released, sandbox.ended.then(() => sandbox.release())])));
       await Promise.all([...this.#destroying]);
       this.#onClosed?.();
     })();

@@ -81,6 +81,11 @@ export class PooledSandbox implements AsyncDisposable {
     return (await this.#parked.exec(cmd, checked)) as RunResult<OutputOf<O>>;
   }
 
+  /** @internal Resolves when every process of the sandbox is gone (its workload ended, or it was killed). */
+  get ended(): Promise<void> {
+    return this.#parked.gone;
+  }
+
   /**
    * Destroys the sandbox: kills every process in it, removes its cgroup, mounts and network,
    * and lets the pool prepare a replacement. Idempotent; never rejects.

@@ -3,13 +3,28 @@
  * acquires one sandbox and starts a long command in it, prints `ready <pid1> <pid1> …` (the
  * PID 1 of every sandbox it made) once they all run, and waits to be SIGKILLed.
  *   node --import tsx pool-owner-child.ts <root>
+ * With `close` as second argument it uses two pools and closes its runtime instead (the test
+ * then expects the process to exit by itself: nothing of a closed pool keeps Node alive).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Runtime } from '../../lib/index.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 
-const [root] = process.argv.slice(2);
+const [root, mode] = process.argv.slice(2);
 const rt = await Runtime.open({ root: root! });
+if (mode === 'close') {
+  // Use a pool fully, close it, and do nothing else: the process must then exit by itself.
+  const pool = await rt.pool({ source: { rootfs: busyboxRootfs() }, size: 2, main: ['cat'] });
+  const sb = await pool.acquire();
+  sb.stdin!.end('x');
+  for await (const _ of sb.stdout!) void _;
+  await sb.exited;
+  await sb.release();
+  const other = await rt.pool({ source: { rootfs: busyboxRootfs() }, size: 2 });
+  await (await other.acquire()).run(['true']);
+  await rt.close();
+  console.log('closed');
+} else {
 const pool = await rt.pool({ source: { rootfs: busyboxRootfs() }, size: 3, options: { memory: '32m' } });
 const held = await pool.acquire();
 void held.run(['sleep', '1000']);
@@ -32,3 +47,4 @@ for (const name of readdirSync('/proc')) {
 }
 console.log(`ready ${pids.join(' ')}`);
 await sleep(120_000);
+}
