@@ -10,6 +10,11 @@
 export { run, spawn, type OutputOf, type RunResult } from './run.js';
 export { Sandbox, type SandboxEvents, type SandboxExit } from './launch/sandbox.js';
 export type { SpawnOptions, SpawnStdin } from './launch/spawn-options.js';
+export { Pool, type PoolStats, type AcquireOptions } from './pool/pool.js';
+export { PooledSandbox } from './pool/pooled-sandbox.js';
+export type { PoolOptions, PoolSandboxOptions, PooledRunOptions } from './pool/pool-options.js';
+export type { ReadyCondition } from './pool/prewarm.js';
+export type { ExitStatus } from './launch/container-process.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
 export type { RuntimeInfo, StorageInfo } from './runtime-info.js';
 export type { Advice } from './runtime-advice.js';

@@ -20,6 +20,13 @@ import { checkSpawnOptions, spawnOptionsOfRun, type CheckedSpawnOptions, type Sp
 import { withRunVolumes } from './volumes/run-volumes.js';
 import { VolumeService } from './volumes/volume-service.js';
 import { NetworkService } from './network/network-service.js';
+import { networkServiceOf } from './network/network-options.js';
+import { ParkedSandbox } from './launch/parked.js';
+import type { LaunchRoot } from './launch/launch-plan.js';
+import type { ImageDefaults } from './launch/launcher.js';
+import { Pool } from './pool/pool.js';
+import { prewarm } from './pool/prewarm.js';
+import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
@@ -63,6 +70,7 @@ export class Runtime implements AsyncDisposable {
   readonly #containers: ContainerService;
   readonly #networks: NetworkService;
   readonly #compose: Compose;
+  readonly #pools = new Set<Pool>();
   #closing: Promise<void> | undefined;
   #hostFacts: Promise<HostFacts> | undefined;
 
@@ -123,7 +131,8 @@ export class Runtime implements AsyncDisposable {
   }
 
   /**
-   * Releases what this runtime holds in this process: event subscriptions end (their loops
+   * Releases what this runtime holds in this process: its pools close (as `pool.close()`:
+   * sandboxes callers hold are waited for), event subscriptions end (their loops
    * finish), policy restarts this process was about to make are cancelled (the container is
    * recorded exited). Containers of lifetime `'process'` that still run stay supervised until
    * they exit, and keep Node alive until then: stop them first to let the process end.
@@ -132,7 +141,10 @@ export class Runtime implements AsyncDisposable {
    * before (a `Container`, a service) are not closed by it.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#containers.close();
+    this.#closing ??= (async () => {
+      await Promise.all([...this.#pools].map((p) => p.close()));
+      await this.#containers.close();
+    })();
     return this.#closing;
   }
 
@@ -226,6 +238,52 @@ export class Runtime implements AsyncDisposable {
     this.#open(this, 'run()');
     const { spawn, result } = spawnOptionsOfRun(options);
     return runToCompletion(this.spawn(source, cmd, spawn), result) as Promise<RunResult<OutputOf<O>>>;
+  }
+
+  /**
+   * A warm pool of sandboxes prepared ahead (cgroup with limits, namespaces, rootfs overlay,
+   * network; PID 1 berth's init, parked), each handed to one caller by `pool.acquire()`, running
+   * one command (`sandbox.run()`) and destroyed on `release()`. Resolves once `size` sandboxes
+   * are prepared. An image reference is pulled first if missing. `rt.close()` closes it too.
+   * See docs/design/pools.md for what is isolated and what is decided ahead.
+   * @throws ValidationError for a bad option (naming it; per-command options such as `timeout`
+   *   belong to `run()`), NotFoundError for a missing `rootfs` or image, the first preparation's
+   *   error (SystemError…); ConflictError after {@link close}.
+   */
+  async pool(options: PoolOptions): Promise<Pool> {
+    this.#open(this, 'pool()');
+    const checked = checkPoolOptions(options);
+    if (checked.sandbox.mounts?.some((m) => m.type === 'volume')) {
+      throw new ValidationError('options.mounts', 'volume mounts are not supported in pools yet: use a bind mount');
+    }
+    const { root, image } = await this.#poolSource(options.source);
+    const networks = networkServiceOf<NetworkService>(checked.raw) ?? this.#networks;
+    let pool: Pool | undefined;
+    pool = await Pool.open(
+      async () => {
+        const parked = await ParkedSandbox.start({ root, options: checked.sandbox, networks, ...(image ? { image } : {}) });
+        return checked.main ? prewarm(parked, checked.main.argv, checked.main.ready) : { parked };
+      },
+      checked,
+      () => pool && this.#pools.delete(pool),
+    );
+    this.#pools.add(pool);
+    if (this.#closing) await pool.close();
+    return pool;
+  }
+
+  /** The root (and image defaults) of a pool's source; an image is pulled once, here. */
+  async #poolSource(source: RunSource): Promise<{ root: LaunchRoot; image?: ImageDefaults }> {
+    if (typeof source !== 'string') return { root: launchRootOf(source) };
+    if (source === '') throw new ValidationError('source', 'must be an image reference, { rootfs } or { host: true }');
+    try {
+      await this.images.get(source);
+    } catch (error) {
+      if (!(isBerthError(error) && error instanceof NotFoundError)) throw error;
+      await this.images.pull(source);
+    }
+    const { lowerDirs, config } = await this.images.rootfsFor(source);
+    return { root: { kind: 'layers', lowerDirs }, image: config.config ? { config: config.config } : {} };
   }
 
   /**

@@ -9,6 +9,11 @@
 //     PID 1 of a container started with `init: true`: runs CMD as its child, reaps every
 //     zombie reparented to it, forwards signals to CMD, and exits with CMD's status (128+n if
 //     CMD died of signal n, as Docker's --init does).
+//
+//   berth-helper park
+//     PID 1 of a pooled sandbox (lib/pool/): runs nothing, reaps every zombie reparented to it
+//     and ignores every signal it can, so the sandbox stays prepared until its owner SIGKILLs
+//     it (or dies: parent-death signal). The workload arrives later by exec (join path).
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@ namespace {
 
 int Usage() {
   fputs("usage: berth-helper init -- CMD [ARGS...]\n"
+        "       berth-helper park\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
         "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
         "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
@@ -85,12 +91,28 @@ int RunInit(char** argv) {
   }
 }
 
+// Waits for SIGCHLD only to reap: the exec'd workload's orphans (a `cmd &` left behind) are
+// reparented here and must not stay zombies until release.
+[[noreturn]] void RunPark() {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig != SIGCHLD) continue;
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "init") == 0 && strcmp(argv[2], "--") == 0) {
     return RunInit(argv + 3);
   }
+  if (argc == 2 && strcmp(argv[1], "park") == 0) RunPark();
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
   return Usage();
 }

@@ -90,6 +90,14 @@ export class ContainerProcess {
     native().resizeTty(this.#ttyMaster, rows, cols);
   }
 
+  /**
+   * The process's pidfd, for joining its namespaces (an exec into it). Valid until the process
+   * is reaped (`exitedAlready`): check that first.
+   */
+  get pidfd(): number {
+    return this.#pidfd;
+  }
+
   /** Whether the process has been reaped. */
   get exitedAlready(): boolean {
     return this.#done;

@@ -50,8 +50,14 @@ export interface LaunchContext {
   imageEnv?: string[];
   imageWorkdir?: string;
   imageUser?: string;
-  /** The sealed init helper's fd, when `init` is set. */
+  /** The sealed init helper's fd, when `init` (or `park`) is set. */
   initFd?: number;
+  /**
+   * PID 1 is the helper parked (`berth-helper park`): it runs no command and waits, reaping,
+   * until it is killed; the workload arrives later by exec (a pooled sandbox, lib/pool/).
+   * Its stdio is `/dev/null`: nothing of the sandbox talks through PID 1.
+   */
+  park?: boolean;
   stdinPiped: boolean;
   /** A persistent overlay upper (and work) dir; default: a tmpfs that dies with the container. */
   upper?: { upperDir: string; workDir: string };
@@ -253,7 +259,8 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   });
   const env = buildEnv(ctx, hostname, user);
   const pathVar = env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  const init = o.init === true && ctx.initFd !== undefined;
+  const park = ctx.park === true && ctx.initFd !== undefined;
+  const init = (o.init === true || park) && ctx.initFd !== undefined;
   let cloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
   // `container:<id>`: no namespace of its own; the child joins the other one (spec.netnsFd).
   if (network !== 'host' && network !== 'container') cloneFlags |= CLONE_NEWNET;
@@ -287,11 +294,13 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     seccomp,
     dieWithParent: true,
     cwd: workdir,
-    argv: init ? ['berth-init', 'init', '--', ...ctx.argv] : ctx.argv,
+    argv: park ? ['berth-init', 'park'] : init ? ['berth-init', 'init', '--', ...ctx.argv] : ctx.argv,
     env,
     execCandidates: init ? [] : execCandidates(ctx.argv[0]!, pathVar),
     execFd: init ? ctx.initFd! : -1,
-    stdio: [{ mode: ctx.stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
+    stdio: park
+      ? [{ mode: StdioMode.Null }, { mode: StdioMode.Null }, { mode: StdioMode.Null }]
+      : [{ mode: ctx.stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
     tty: o.tty === true,
     ...(net && net.interfaces.length > 0 ? { interfaces: net.interfaces } : {}),
     ...(net?.netnsFd !== undefined ? { netnsFd: net.netnsFd } : {}),

@@ -46,6 +46,8 @@ export interface LaunchRequest {
   networks?: NetworkService;
   /** A container of `rt.containers`: its id and name on its networks (default: the launch id, no name). */
   container?: { id: string; name: string };
+  /** PID 1 is berth's helper parked, the workload comes later by exec (see `LaunchContext.park`). */
+  park?: boolean;
   /** The native core (default: the addon); unit tests pass the recording fake. */
   native?: NativeBinding;
 }
@@ -152,7 +154,8 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       // kernel's threadgroup rwsem for writing, which waits a grace period when idle (~10 ms).
       ...(cgroup.version === 2 && cgroup.paths[0] ? { cgroupDir: cgroup.paths[0] } : {}),
       cgroupMounts: cgroups.mountsFor(cgroup),
-      ...(opts.init ? { initFd: helperExecutableFd() } : {}),
+      ...(opts.init || req.park ? { initFd: helperExecutableFd() } : {}),
+      ...(req.park ? { park: true } : {}),
       ...(image?.Env ? { imageEnv: image.Env } : {}),
       ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
       ...(image?.User ? { imageUser: image.User } : {}),

@@ -28,6 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['network'],
   ['rootfs'],
   ['launch'],
+  ['pool'],
   ['volumes'],
   ['containers'],
   ['build'],

@@ -1,0 +1,276 @@
+/**
+ * A parked sandbox: everything of a launch done ahead (cgroup with its limits, namespaces,
+ * rootfs overlay, network) with berth's helper parked as PID 1 (`berth-helper park`), and one
+ * command run in it later by exec (the join path of `exec-plan.ts`). The building block of
+ * `rt.pool()` (lib/pool/): the expensive part of a start happens before a caller asks.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { AbortError, SystemError } from '../errors.js';
+import type { NetworkService } from '../network/network-service.js';
+import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { checkMaxBuffer, collectBounded } from './bounded-output.js';
+import { ContainerProcess } from './container-process.js';
+import { execNamespaces, planExec } from './exec-plan.js';
+import type { LaunchRoot } from './launch-plan.js';
+import { execFailureOf, launch, STAGING_DIR, type ImageDefaults, type Launched } from './launcher.js';
+import { runCgroupId } from './orphan-sweep.js';
+import type { NormalizedRunOptions } from './run-options.js';
+import type { RunResult } from './run-to-completion.js';
+
+/** What a parked sandbox is made of. */
+export interface ParkRequest {
+  root: LaunchRoot;
+  /** The sandbox's options (limits, network, user, env…), validated. */
+  options: NormalizedRunOptions;
+  image?: ImageDefaults;
+  networks?: NetworkService;
+}
+
+/** The per-command options of {@link ParkedSandbox.exec}: `run()`'s that concern one process. */
+export interface ParkedExecOptions {
+  env?: Record<string, string | undefined>;
+  stdin?: string | Buffer | Readable;
+  timeout?: number;
+  signal?: AbortSignal;
+  encoding?: 'utf8' | 'buffer';
+  maxBuffer?: number;
+  workdir?: string;
+  user?: string;
+}
+
+const SIGKILL = 9;
+
+/** A process started in a parked sandbox, or why its command could not be executed (127/126). */
+export type Started = { process: ContainerProcess } | { failure: { exitCode: 127 | 126; message: string } };
+
+/**
+ * A prepared sandbox whose PID 1 waits. `exec()` runs its one command; `destroy()` kills
+ * everything in it and releases the cgroup and the network. @internal
+ */
+export class ParkedSandbox {
+  /** Host pid of the parked PID 1. */
+  readonly pid: number;
+  /** Resolves when PID 1 is gone (killed, or died unexpectedly). */
+  readonly gone: Promise<void>;
+  readonly #launched: Launched;
+  readonly #pid1: ContainerProcess;
+  readonly #request: ParkRequest;
+  #destroying: Promise<void> | undefined;
+
+  private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess) {
+    this.#request = request;
+    this.#launched = launched;
+    this.#pid1 = pid1;
+    this.pid = pid1.pid;
+    this.gone = pid1.exited.then(() => undefined);
+  }
+
+  /**
+   * Launches the sandbox with its PID 1 parked; resolves once it runs.
+   * @throws what a launch throws (ValidationError, NotFoundError, SystemError); nothing is left behind then.
+   */
+  static async start(request: ParkRequest): Promise<ParkedSandbox> {
+    const launched = await launch({
+      id: runCgroupId(randomBytes(12).toString('hex')),
+      root: request.root,
+      argv: ['park'],
+      // The parked PID 1 must die with this process (lifetime 'process'): dieWithParent stays set.
+      options: { ...request.options, tty: false },
+      park: true,
+      stdinPipe: false,
+      ...(request.image ? { image: request.image } : {}),
+      ...(request.networks ? { networks: request.networks } : {}),
+    });
+    if (!launched.process) {
+      // The helper comes from a sealed fd: it cannot be "not found"; report it as the launch's failure.
+      await releaseLaunched(launched);
+      throw new SystemError('ENOEXEC', `the parked init could not start: ${launched.execFailure?.message ?? 'unknown reason'}`);
+    }
+    return new ParkedSandbox(request, launched, launched.process);
+  }
+
+  /** PID 1 still runs (the sandbox can take its command). */
+  get alive(): boolean {
+    return !this.#pid1.exitedAlready && this.#destroying === undefined;
+  }
+
+  /**
+   * Runs `argv` in the sandbox as its workload: the sandbox's user, env, workdir, capabilities,
+   * seccomp and cgroup, `options` over them. When the command exits, or on `timeout` or abort,
+   * every process of the sandbox is killed, as a container ends with its main process (it
+   * serves one command: nothing of it is worth keeping). The result has `run()`'s shape.
+   * @throws AbortError when `options.signal` aborted; SystemError when the join fails.
+   */
+  async exec(argv: string[], options: ParkedExecOptions): Promise<RunResult<string | Buffer>> {
+    const t0 = performance.now();
+    const max = checkMaxBuffer(options.maxBuffer);
+    const asText = options.encoding !== 'buffer';
+    const text = (b: Buffer): string | Buffer => (asText ? b.toString('utf8') : b);
+    const signal = options.signal;
+    if (signal?.aborted) {
+      await this.destroy();
+      throw new AbortError('aborted before the command started; the sandbox was destroyed', { cause: signal.reason });
+    }
+    let timedOut = false;
+    let aborted = false;
+    const killAll = (): void => {
+      this.#pid1.kill(SIGKILL);
+    };
+    const onAbort = (): void => {
+      aborted = true;
+      killAll();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = options.timeout !== undefined ? setTimeout(() => ((timedOut = true), killAll()), options.timeout) : undefined;
+    try {
+      let command: Started;
+      try {
+        command = await this.#spawnInside(argv, options, options.stdin !== undefined);
+      } catch (error) {
+        if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
+        throw error;
+      }
+      if ('failure' in command) {
+        const { failure } = command;
+        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
+      }
+      const proc = command.process;
+      feed(proc, options.stdin);
+      // The command is the sandbox's workload: when it exits the sandbox ends, as a container
+      // ends with its main process. Killing PID 1 ends what it left in the background, which
+      // would otherwise hold the output pipes open (and is nobody's any more: one command each).
+      const exited = proc.exited.then((status) => {
+        killAll();
+        return status;
+      });
+      const [status, out, err] = await Promise.all([exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
+      return {
+        exitCode: status.exitCode,
+        signal: status.signal,
+        stdout: text(out.data),
+        stderr: text(err.data),
+        oomKilled: this.#launched.cgroup.oomKillCount() > 0,
+        timedOut,
+        truncated: out.truncated || err.truncated,
+        durationMs: performance.now() - t0,
+      };
+    } finally {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Starts `argv` in the sandbox as its long-running main process (a prewarmed workload): stdin
+   * a pipe, output streamed. When it exits, the sandbox ends (PID 1 is killed), as with `exec()`.
+   * @throws SystemError when the join fails; a command that cannot be executed is `failure`.
+   */
+  async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
+    const started = await this.#spawnInside(argv, options, true);
+    if ('process' in started) void started.process.exited.then(() => this.#pid1.kill(SIGKILL));
+    else this.#pid1.kill(SIGKILL);
+    return started;
+  }
+
+  /** Plans and spawns an exec into the sandbox, waiting until it has exec'd (or could not). */
+  async #spawnInside(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): Promise<Started> {
+    const spec = this.#planExec(argv, options, stdinPiped);
+    let spawned: NativeSpawnResult;
+    try {
+      spawned = await native().spawn(spec);
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+    if (spawned.launched) {
+      try {
+        const status = await spawned.launched;
+        if (status.execFailed) spawned = { ...spawned, execFailed: status.execFailed };
+      } catch (error) {
+        for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
+        native().watchExit(spawned.pidfd, () => {});
+        throw fromNativeError(error);
+      }
+    }
+    if (spawned.execFailed) {
+      for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
+      // It reported and exits by itself; reap it whenever it does.
+      if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
+      return { failure: execFailureOf(spawned.execFailed, argv[0]!) };
+    }
+    return { process: new ContainerProcess(spawned) };
+  }
+
+  #planExec(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): NativeLaunchSpec {
+    const base = this.#request.options;
+    const plan = this.#launched.plan;
+    const execOptions: NormalizedRunOptions = {
+      ...base,
+      env: { ...(base.env ?? {}), ...(options.env ?? {}) },
+      hostname: plan.hostname,
+      mounts: [],
+      init: false,
+      tty: false,
+      // The sandbox's network is set up already; the exec only joins its namespace.
+      network: 'none',
+      ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+      ...(options.user !== undefined ? { user: options.user } : {}),
+    };
+    delete execOptions.networks;
+    delete execOptions.ports;
+    const image = this.#request.image?.config;
+    const spec = planExec(
+      {
+        root: this.#request.root,
+        argv,
+        options: execOptions,
+        stagingDir: STAGING_DIR,
+        cgroupProcs: this.#launched.cgroup.procsFiles,
+        cgroupMounts: [],
+        ...(image?.Env ? { imageEnv: image.Env } : {}),
+        ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
+        ...(image?.User ? { imageUser: image.User } : {}),
+        stdinPiped,
+      },
+      {
+        pidfd: this.#pid1.pidfd,
+        namespaces: execNamespaces({ network: base.network ?? 'none', userns: base.userns !== undefined }),
+        helperFd: execHelperExecutableFd(),
+      },
+    );
+    return spec;
+  }
+
+  /**
+   * Kills every process of the sandbox (SIGKILL to PID 1 ends its pid namespace), waits for the
+   * exit, removes the cgroup and releases the network. Idempotent; never rejects.
+   */
+  destroy(): Promise<void> {
+    this.#destroying ??= (async () => {
+      this.#pid1.kill(SIGKILL);
+      await this.#pid1.exited;
+      await releaseLaunched(this.#launched);
+    })();
+    return this.#destroying;
+  }
+}
+
+async function releaseLaunched(launched: Launched): Promise<void> {
+  try {
+    launched.cgroup.remove({ timeoutMs: 1000 });
+  } catch {
+    // a cgroup the kernel still holds is swept by the orphan sweep of the next start
+  }
+  await launched.network?.release().catch(() => {});
+}
+
+function feed(proc: ContainerProcess, stdin: ParkedExecOptions['stdin']): void {
+  if (!proc.stdin) return;
+  if (stdin === undefined) return;
+  if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) proc.stdin.end(stdin);
+  else stdin.pipe(proc.stdin);
+}
