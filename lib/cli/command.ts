@@ -1,7 +1,7 @@
 /**
  * What a verb is: its name (`ps`, or `volume ls` for a verb of an object), its usage line, its
  * option table and the function that runs it. The CLI is the table of these in `verbs.ts`; a
- * new verb (`build`, `compose up`) is one more module exporting `Command`s, added there.
+ * new verb is one more module exporting `Command`s, added there.
  * @module
  */
 import type { Readable, Writable } from 'node:stream';

@@ -1,9 +1,11 @@
 /**
- * Every verb of the CLI. `build` and `compose up|down` join this table when the library has
- * them (their issues): a module exporting `Command`s, listed here — nothing else changes.
+ * Every verb of the CLI: each module exports its `Command`s, listed here — a new verb changes
+ * nothing else.
  * @module
  */
 import type { Command } from './command.js';
+import { BUILD_VERBS } from './build-verb.js';
+import { COMPOSE_VERBS } from './compose-verbs.js';
 import { CONTAINER_VERBS } from './container-verbs.js';
 import { IMAGE_VERBS } from './image-verbs.js';
 import { INFO_VERBS } from './info-verb.js';
@@ -11,7 +13,7 @@ import { INSPECT_VERBS } from './inspect-verb.js';
 import { NETWORK_VERBS } from './network-verbs.js';
 import { VOLUME_VERBS } from './volume-verbs.js';
 
-export const VERBS: readonly Command[] = [...CONTAINER_VERBS, ...IMAGE_VERBS, ...INSPECT_VERBS, ...VOLUME_VERBS, ...NETWORK_VERBS, ...INFO_VERBS];
+export const VERBS: readonly Command[] = [...CONTAINER_VERBS, ...IMAGE_VERBS, ...BUILD_VERBS, ...INSPECT_VERBS, ...VOLUME_VERBS, ...NETWORK_VERBS, ...INFO_VERBS, ...COMPOSE_VERBS];
 
 /** The verb `args` start with (`volume ls` before `volume`), and how many words it took. */
 export function findVerb(args: readonly string[]): { command: Command; words: number } | undefined {
