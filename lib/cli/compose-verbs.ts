@@ -142,8 +142,7 @@ const logs: ComposeSubcommand = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      for await (const e of stack.logs({ follow: flag(args, 'follow'), ...(tail !== undefined ? { tail } : {}), signal: stop.signal })) {
-        if (services.length > 0 && !services.includes(e.service)) continue;
+      for await (const e of stack.logs({ follow: flag(args, 'follow'), ...(tail !== undefined ? { tail } : {}), ...(services.length > 0 ? { services } : {}), signal: stop.signal })) {
         const out = e.stream === 'stderr' ? ctx.stderr : ctx.stdout;
         if (ctx.json) ctx.stdout.write(`${JSON.stringify(e)}\n`);
         else for (const line of e.text.replace(/\n$/, '').split('\n')) out.write(noPrefix ? `${line}\n` : `${e.container.padEnd(width)}  | ${line}\n`);

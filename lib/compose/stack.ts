@@ -333,14 +333,17 @@ export class Stack implements AsyncDisposable {
    * The output of every container of the stack, each line with its service and container.
    * Without `follow` every line so far (container by container); with it, lines as they come
    * from all containers until they stop or `signal` aborts. `tail`: only the last n lines of
-   * each container first (default all).
-   * @throws ValidationError for a bad option (on the first `next()`).
+   * each container first (default all). `services`: only these services' containers (default
+   * all), so a follow ends when they stop, whatever the others do.
+   * @throws ValidationError for a bad option or an unknown service (on the first `next()`).
    */
-  async *logs(options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): AsyncGenerator<StackLogEntry> {
+  async *logs(options: { follow?: boolean; tail?: number; services?: string[]; signal?: AbortSignal } = {}): AsyncGenerator<StackLogEntry> {
     if (typeof options !== 'object' || options === null) throw new ValidationError('options', 'must be an object');
-    for (const key of Object.keys(options)) if (!['follow', 'tail', 'signal'].includes(key)) throw new ValidationError(key, 'is not a logs() option (follow, tail, signal)');
+    for (const key of Object.keys(options)) if (!['follow', 'tail', 'services', 'signal'].includes(key)) throw new ValidationError(key, 'is not a logs() option (follow, tail, services, signal)');
     if (options.tail !== undefined && (!Number.isInteger(options.tail) || options.tail < 0)) throw new ValidationError('tail', 'must be a non-negative integer');
-    const ps = await this.ps();
+    const only = options.services;
+    if (only !== undefined && (!Array.isArray(only) || only.some((s) => typeof s !== 'string' || !(s in this.project.services)))) throw new ValidationError('services', `must be an array of service names of ${this.name}`);
+    const ps = (await this.ps()).filter((s) => only === undefined || only.includes(s.service));
     const sources = await Promise.all(ps.map(async (s) => ({ s, c: await this.#rt.containers.get(s.Id) })));
     const iterators = sources.map(({ s, c }) => {
       const logs = c.logs({ ...(options.follow ? { follow: true } : {}), ...(options.tail !== undefined ? { tail: options.tail } : {}), ...(options.signal ? { signal: options.signal } : {}) });

@@ -170,6 +170,7 @@ describe('compose plan: options of up, down and logs', () => {
     ['down: unknown option', (s) => s.down({ volume: true } as never), 'volume'],
     ['down: timeout', (s) => s.down({ timeout: Number.NaN }), 'timeout'],
     ['logs: tail', (s) => s.logs({ tail: -2 }).next(), 'tail'],
+    ['logs: unknown service', (s) => s.logs({ services: ['nope'] }).next(), 'services'],
   ];
   for (const [name, call, option] of cases) {
     it(`${name}: ValidationError naming ${option}`, async () => {
