@@ -4,6 +4,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
 import { UnsupportedError } from '../../lib/errors.js';
@@ -145,8 +147,20 @@ describe('containers: stats, top, inspect', { skip }, () => {
   test('stats: CPU of a busy loop near 100 %, memory usage under the limit, pids', async () => {
     const c = await f.sh('while :; do :; done', { memory: '64m', cpus: 1 });
     await c.start();
+    // What the loop really got, from the kernel's own per-process account over the same window:
+    // on a loaded machine it is far from 100 %, and stats() must say so, not a fixed number.
+    const pid = (await c.inspect()).State.Pid;
+    const cpuTicks = (): number => {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    const t0 = process.hrtime.bigint();
+    const ticks0 = cpuTicks();
     const s = await c.stats({ interval: 500 });
-    assert.ok(s.cpu.percent > 50 && s.cpu.percent < 110, `cpu ${s.cpu.percent}`);
+    const got = ((cpuTicks() - ticks0) / ticksPerSecond / (Number(process.hrtime.bigint() - t0) / 1e9)) * 100;
+    assert.ok(s.cpu.percent > 0 && s.cpu.percent < 110, `cpu ${s.cpu.percent}`);
+    assert.ok(Math.abs(s.cpu.percent - got) < 30, `stats says ${s.cpu.percent.toFixed(1)} %, the kernel's per-process account ${got.toFixed(1)} %`);
     assert.equal(s.memory.limit, 64 * 1024 * 1024);
     assert.ok(s.memory.usage > 0 && s.memory.usage < s.memory.limit);
     assert.ok(s.memory.percent > 0 && s.memory.percent < 100);
@@ -166,8 +180,9 @@ describe('containers: stats, top, inspect', { skip }, () => {
     const c = await f.sh('sleep 0.35');
     await c.start();
     let n = 0;
+    // The point is that the stream ends by itself; how many readings fit depends on the load.
     for await (const _ of c.stats({ stream: true, interval: 100 })) n++;
-    assert.ok(n >= 1 && n <= 4, `${n} readings`);
+    assert.ok(n >= 1, `${n} readings`);
   });
 
   test('top: the container\'s processes from its cgroup, ps -ef columns', async () => {
