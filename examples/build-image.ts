@@ -1,11 +1,12 @@
 // Build an image from a Dockerfile in this process, print Docker-style progress, run it.
 // `node --import tsx examples/build-image.ts <context dir> [tag]`; the Dockerfile's base must be
-// in the store or pullable (e.g. a loopback registry). Type-checked in CI (`npm run typecheck`).
+// in the store or pullable (e.g. a loopback registry), or `scratch`. The state dir is
+// $BERTH_ROOT, else /var/lib/berth. Type-checked and run by test/examples/examples.test.ts.
 import { DockerfileSyntaxError, Runtime, isBerthError } from 'berth';
 
 const context = process.argv[2] ?? process.cwd();
 const tag = process.argv[3] ?? 'example/built:1';
-const rt = await Runtime.open();
+const rt = await Runtime.open({ root: process.env.BERTH_ROOT });
 try {
   const img = await rt.images.build({
     context,

@@ -1,17 +1,18 @@
 // A tour of the runtime: pull, a user network, a named volume, a published port, exec, logs.
 // Needs a registry with the image (e.g. Debian's docker-registry on 127.0.0.1:5000, fed by
-// skopeo); type-checked in CI (`npm run typecheck`).
+// skopeo), whose image has busybox's sh, nc and httpd. The state dir is $BERTH_ROOT, else
+// /var/lib/berth. Type-checked and run by test/examples/examples.test.ts.
 import { Runtime } from 'berth';
 
 const ref = process.argv[2] ?? '127.0.0.1:5000/app:1';
-const rt = await Runtime.open(); // state dir: /var/lib/berth (or { root })
+const rt = await Runtime.open({ root: process.env.BERTH_ROOT }); // default state dir: /var/lib/berth
 const img = await rt.images.pull(ref, { onProgress: (p) => console.log(p.state, p.layer) });
 
 const net = await rt.networks.create({ name: 'backend' });
 const db = await rt.containers.create({
   image: img.id,
   name: 'db',
-  cmd: ['sh', '-c', 'echo ready; exec nc -lk -p 5432 -e cat'],
+  cmd: ['sh', '-c', 'echo ready; exec nc -ll -p 5432 -e cat'],
   network: 'backend',
   mounts: [{ type: 'volume', source: 'dbdata', target: '/data' }],
 });
@@ -36,3 +37,5 @@ for (const c of [web, db]) {
   await c.remove();
 }
 await net.remove();
+await rt.volumes.remove('dbdata');
+await rt.close();

@@ -4,7 +4,7 @@
 // Runtime.open(…)` and `await using web = await rt.containers.create(…)` do the same.)
 import { Runtime, WaitTimeoutError } from 'berth';
 
-const rt = await Runtime.open({ root: '/tmp/berth-harness' });
+const rt = await Runtime.open({ root: process.env.BERTH_ROOT ?? '/tmp/berth-harness' }); // a state dir for the tests alone
 try {
   const web = await rt.containers.create({
     image: { rootfs: process.env.BERTH_ROOTFS ?? '/srv/busybox' }, // a directory with a static busybox
@@ -26,6 +26,9 @@ try {
   } finally {
     await web.remove({ force: true }); // kill() and stop() resolve once the exit is recorded
   }
+  // `ports` created the default bridge network (a Linux bridge and NAT rules); a harness leaves
+  // the host as it found it. The next run that publishes a port creates it again.
+  await rt.networks.remove('bridge');
 } finally {
   await rt.close(); // nothing berth holds keeps Node alive afterwards
 }

@@ -4,7 +4,7 @@
 # last test asserts that no berth cgroup outlived the suite, then removes berth's parents).
 set -u
 cd "$(dirname "$0")/.."
-node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/kernel/*.test.ts test/registry/*.test.ts test/cli/*.test.ts test/package/*.test.ts
+node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/kernel/*.test.ts test/registry/*.test.ts test/cli/*.test.ts test/package/*.test.ts test/examples/*.test.ts
 status=$?
 node --import tsx --test test/leak-check.test.ts || status=1
 exit "$status"
