@@ -49,6 +49,7 @@ const RUNS: Record<string, (f: Fixtures) => ExampleRun | Promise<ExampleRun>> = 
   'untrusted-code.ts': () => ({}),
   'test-harness.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),
   'test-harness-network.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),
+  'test-harness-await-using.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),
   'paas-backend.ts': () => ({}),
   'build-image.ts': (f) => {
     // A context whose image is made from nothing but the host's static busybox.
