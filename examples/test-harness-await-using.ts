@@ -13,7 +13,10 @@ async function harness(root: string, rootfs: string): Promise<string> {
   });
   await web.start();
   await web.waitForHttp('/health', { port: 8080, body: 'ok', timeout: 10_000 });
-  return (await fetch(`http://${web.getHost()}:${web.getMappedPort(8080)}/health`)).text();
+  const res = await fetch(`http://${web.getHost()}:${web.getMappedPort(8080)}/health`);
+  // `return await`: a bare `return res.text()` would dispose of the container (and of the
+  // runtime) before the body has arrived.
+  return await res.text();
 }
 
 const root = process.env.BERTH_ROOT ?? '/tmp/berth-harness';

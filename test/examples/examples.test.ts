@@ -130,6 +130,23 @@ async function stateLeftovers(root: string): Promise<{ left: string[]; container
   }
 }
 
+/**
+ * After the checks, pass or fail: what a failed example left in its state dir goes, so that it
+ * does not outlive the state dir on this shared host (opening the runtime reconciles what a
+ * crashed owner left; then containers, networks and volumes are removed).
+ */
+async function clearRoot(root: string): Promise<void> {
+  if (!existsSync(root)) return;
+  const rt = await Runtime.open({ root });
+  try {
+    for (const c of await rt.containers.list({ all: true })) await (await rt.containers.get(c.Id)).remove({ force: true });
+    for (const n of await rt.networks.list()) await rt.networks.remove(n.id);
+    for (const v of await rt.volumes.list()) await rt.volumes.remove(v.name, { force: true });
+  } finally {
+    await rt.close();
+  }
+}
+
 const skip = kernelSkipReason() || registryToolsMissing() || false;
 
 describe('examples/', { skip }, () => {
@@ -149,13 +166,14 @@ describe('examples/', { skip }, () => {
   });
 
   for (const [file, setUp] of Object.entries(RUNS)) {
-    it(`${file} exits 0 and leaves nothing behind`, async () => {
+    it(`${file} exits 0 and leaves nothing behind`, async (t) => {
       const run = await setUp(fixtures);
       const root = join(fixtures.scratch, `root-${file.replace(/\.ts$/, '')}`);
       const cgroupsBefore = new Set(berthCgroupDirs());
       const mountsBefore = new Set(mountLines());
 
       const outcome = await runExample(file, run, root);
+      t.after(() => clearRoot(root));
       assert.equal(outcome.code, 0, `${file} failed:\n${outcome.output}`);
 
       // A network's record goes only after its bridge, veths and rules: an empty network list
