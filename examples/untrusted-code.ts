@@ -2,7 +2,7 @@
 // (the host's /usr and /bin read-only, no network, an unprivileged user) with memory, CPU,
 // process, time and output bounds, and the result says which bound it hit. Offline.
 // Streaming output as it is produced: see examples/streaming-exec.ts (`spawn()`).
-import { run, type RunOptions } from 'berth';
+import { run, type RunOptions, type RunResult } from 'berth';
 
 const LIMITS = {
   network: 'none', // the default, spelled out: only a loopback interface
@@ -18,20 +18,21 @@ const LIMITS = {
   maxBuffer: 64 * 1024, // stdout and stderr kept up to 64 KiB each: truncated
 } satisfies RunOptions;
 
-const SNIPPETS: Record<string, string> = {
-  'a well-behaved program': 'echo "2 + 2 = $((2 + 2))"',
-  'an endless loop': 'while :; do :; done',
-  'an output flood': 'yes flood',
-  'a fork bomb': 'for i in $(seq 100); do sleep 5 & done; wait',
-  'a memory hog': "awk 'BEGIN { s = \"x\"; while (1) s = s s }'",
-  'a network call': 'wget -q -T 1 -O- http://127.0.0.1:1/ || cat /proc/net/dev | tail -n +3 | cut -d: -f1',
-  'a write outside the scratch dir': 'echo x > /etc/x',
-};
+// Each hostile snippet, and how its result shows the bound that stopped it.
+const SNIPPETS: Array<[name: string, code: string, stopped: (r: RunResult) => boolean]> = [
+  ['a well-behaved program', 'echo "2 + 2 = $((2 + 2))"', (r) => r.exitCode === 0 && r.stdout === '2 + 2 = 4\n'],
+  ['an endless loop', 'while :; do :; done', (r) => r.timedOut],
+  ['an output flood', 'yes flood', (r) => r.truncated && r.stdout.length === 64 * 1024],
+  ['a fork bomb', 'for i in $(seq 100); do sleep 5 & done; wait', (r) => /fork/i.test(r.stderr)],
+  ['a memory hog', "awk 'BEGIN { s = \"x\"; while (1) s = s s }'", (r) => r.oomKilled],
+  ['a network call', 'wget -q -T 1 -O- http://127.0.0.1:1/ || tail -n +3 /proc/net/dev | cut -d: -f1', (r) => r.stdout.trim() === 'lo'],
+  ['a write outside the scratch dir', 'echo x > /etc/x', (r) => r.exitCode !== 0 && r.stderr.includes('Read-only file system')],
+];
 
-for (const [name, code] of Object.entries(SNIPPETS)) {
+for (const [name, code, stopped] of SNIPPETS) {
   const r = await run({ host: true }, ['sh', '-c', code], LIMITS);
   const bounds = [r.timedOut && 'timed out', r.oomKilled && 'OOM-killed', r.truncated && 'output truncated'].filter(Boolean).join(', ');
   console.log(`${name}: exit ${r.exitCode}${r.signal ? ` (${r.signal})` : ''}${bounds ? `, ${bounds}` : ''}`);
-  console.log(`  stdout ${r.stdout.length} chars: ${JSON.stringify(r.stdout.slice(0, 60))}`);
   if (r.stderr) console.log(`  stderr: ${JSON.stringify(r.stderr.slice(0, 120))}`);
+  if (!stopped(r)) throw new Error(`${name} was not stopped as expected: ${JSON.stringify({ ...r, stdout: r.stdout.slice(0, 200) })}`);
 }
