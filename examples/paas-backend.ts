@@ -56,6 +56,7 @@ try {
     await app.waitForHealthy({ timeout: 30_000 });
     const state = await app.inspect();
     console.log(`restarts: ${state.RestartCount}, health: ${state.State.Health?.Status}`);
+    if (state.RestartCount !== 1) throw new Error(`expected one restart after the crash, saw ${state.RestartCount}`);
 
     // What happened since `since`, also what the monitor recorded while no process watched;
     // `until` makes the subscription end instead of following new events.
