@@ -45,6 +45,8 @@ interface Fixtures {
  */
 const RUNS: Record<string, (f: Fixtures) => ExampleRun | Promise<ExampleRun>> = {
   'first-sandbox.ts': () => ({}),
+  // Exits 1 when the host lacks something berth needs: this host has what the suite needs.
+  'host-check.ts': () => ({}),
   'streaming-exec.ts': () => ({}),
   'untrusted-code.ts': () => ({}),
   'test-harness.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),

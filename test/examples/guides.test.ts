@@ -37,5 +37,6 @@ it('every TypeScript block of a guide is a slice of an example', () => {
 
 it('every guide is a page of the typedoc site', () => {
   const config = JSON.parse(readFileSync(join(REPO, 'typedoc.json'), 'utf8')) as { projectDocuments?: string[] };
-  assert.deepEqual([...(config.projectDocuments ?? [])].sort(), guides.map((g) => `docs/guides/${g}`));
+  const pages = new Set(config.projectDocuments ?? []);
+  assert.deepEqual(guides.filter((g) => !pages.has(`docs/guides/${g}`)), [], 'guides missing from typedoc.json projectDocuments');
 });
