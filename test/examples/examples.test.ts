@@ -49,6 +49,7 @@ const RUNS: Record<string, (f: Fixtures) => ExampleRun | Promise<ExampleRun>> = 
   'host-check.ts': () => ({}),
   'streaming-exec.ts': () => ({}),
   'untrusted-code.ts': () => ({}),
+  'sandbox-pool.ts': () => ({}),
   'test-harness.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),
   'test-harness-network.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),
   'test-harness-await-using.ts': (f) => ({ env: { BERTH_ROOTFS: f.rootfs } }),
