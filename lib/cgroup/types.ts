@@ -126,6 +126,43 @@ export function removeEmptyParent(fs: CgroupFs, parent: string): boolean {
   }
 }
 
+/**
+ * Runs `step` (make the parent, then the container's directory in it) again when it failed with
+ * ENOENT: another process's exit may have removed the empty parent in between
+ * ({@link removeParentAtExit}). Once the container's directory exists, the parent cannot go.
+ */
+export function retryIfParentVanished<T>(step: () => T): T {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return step();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT' || attempt >= 5) throw err;
+    }
+  }
+}
+
+const parentsToRemove = new Set<{ removeParentIfEmpty(): boolean }>();
+
+/**
+ * When this process exits, removes the berth parent of every driver that made a cgroup in it,
+ * if no container's cgroup (of any process) is left there: a first sandbox leaves no trace on
+ * the host, and nothing is added to the start path.
+ */
+export function removeParentAtExit(driver: { removeParentIfEmpty(): boolean }): void {
+  if (parentsToRemove.size === 0) {
+    process.once('exit', () => {
+      for (const d of parentsToRemove) {
+        try {
+          d.removeParentIfEmpty();
+        } catch {
+          // exiting: a parent that cannot go stays for the next process
+        }
+      }
+    });
+  }
+  parentsToRemove.add(driver);
+}
+
 /** The parent directory every berth cgroup lives in, on both versions. */
 export const BERTH_PARENT = 'berth';
 

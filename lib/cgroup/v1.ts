@@ -16,6 +16,8 @@ import { SystemError, UnsupportedError } from '../errors.js';
 import {
   BERTH_PARENT,
   removeEmptyParent,
+  removeParentAtExit,
+  retryIfParentVanished,
   CPU_PERIOD_US,
   DEFAULT_DEVICE_RULES,
   checkCpusetAvailable,
@@ -125,11 +127,14 @@ export class CgroupV1Driver implements CgroupDriver {
     const created: string[] = [];
     try {
       for (const mp of mounts) {
-        this.#ensureParent(mp);
         const dir = join(mp, BERTH_PARENT, id);
-        this.#fs.mkdir(dir);
+        retryIfParentVanished(() => {
+          this.#ensureParent(mp);
+          this.#fs.mkdir(dir);
+        });
         created.push(dir);
       }
+      removeParentAtExit(this);
       this.#configure(dirOf, r);
     } catch (err) {
       try {

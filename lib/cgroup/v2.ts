@@ -25,6 +25,8 @@ import {
   readKeyed,
   readOptional,
   removeDirs,
+  removeParentAtExit,
+  retryIfParentVanished,
   removeEmptyParent,
   resolveLimits,
   stillBusy,
@@ -92,27 +94,30 @@ export class CgroupV2Driver implements CgroupDriver {
     const controllers = [...required, ...optional.filter((c) => rootEnabled.has(c))];
 
     const parent = join(this.root, BERTH_PARENT);
-    if (!this.#fs.exists(parent)) {
-      try {
-        this.#fs.mkdir(parent);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST') throw err; // lost a race: fine
-      }
-    }
-    const parentEnabled = words(this.#fs.read(join(parent, 'cgroup.subtree_control')));
-    const missing = controllers.filter((c) => !parentEnabled.has(c));
-    if (missing.length > 0) {
-      // One write enables them all; concurrent creates writing the same "+x" are harmless.
-      this.#fs.write(join(parent, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
-    }
-
-    this.#checkSwap(r, parent);
-    if (r.cpuset !== undefined) {
-      checkCpusetAvailable(r.cpuset, this.#fs.read(join(parent, 'cpuset.cpus.effective')));
-    }
-
     const dir = join(parent, id);
-    this.#fs.mkdir(dir);
+    retryIfParentVanished(() => {
+      if (!this.#fs.exists(parent)) {
+        try {
+          this.#fs.mkdir(parent);
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'EEXIST') throw err; // lost a race: fine
+        }
+      }
+      const parentEnabled = words(this.#fs.read(join(parent, 'cgroup.subtree_control')));
+      const missing = controllers.filter((c) => !parentEnabled.has(c));
+      if (missing.length > 0) {
+        // One write enables them all; concurrent creates writing the same "+x" are harmless.
+        this.#fs.write(join(parent, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+      }
+
+      this.#checkSwap(r, parent);
+      if (r.cpuset !== undefined) {
+        checkCpusetAvailable(r.cpuset, this.#fs.read(join(parent, 'cpuset.cpus.effective')));
+      }
+
+      this.#fs.mkdir(dir);
+    });
+    removeParentAtExit(this);
     try {
       // Before any process can join: the allow-list holds from the container's first instruction.
       this.#fs.attachDeviceFilter(dir);
