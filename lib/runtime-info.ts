@@ -13,12 +13,14 @@ import { filesystemTypeOf, operatingSystem, probeIdMapping, probeKernelFeatures,
 import { packageRoot } from './native.js';
 import { describeNetworkTools, type NetworkToolsInfo } from './network/host-tools.js';
 import { deriveAdvice, warningLines, type Advice, type HostFacts } from './runtime-advice.js';
+import type { StorageDriverName } from './storage/driver.js';
+import type { StorageChoice } from './storage/select.js';
 
 /** Why the storage driver is the one in use, and whether it works here. */
 export interface StorageInfo {
-  /** The driver image layers are mounted with. Only `overlay` exists today (issue 16 adds others). */
-  readonly driver: 'overlay';
-  /** Whether the driver can mount on the state directory's filesystem (it was tried). */
+  /** The driver that makes containers' roots from image layers (`Runtime.open({ storageDriver })`). */
+  readonly driver: StorageDriverName;
+  /** Whether the driver works on the state directory's filesystem (it was tried). */
   readonly usable: boolean;
   /** Why this driver, or why it does not work. */
   readonly reason: string;
@@ -38,7 +40,7 @@ export interface RuntimeInfo {
   readonly ContainersStopped: number;
   /** Images in the store (one per image id). */
   readonly Images: number;
-  /** Storage driver of image layers (`overlay`); see {@link RuntimeInfo.Storage} for why. */
+  /** Storage driver of image layers (`overlay`, `fuse-overlayfs`, `vfs`, `btrfs`); see {@link RuntimeInfo.Storage} for why. */
   readonly Driver: string;
   /** Docker's pairs: `Backing Filesystem`, `Supports overlay` (tried), `Reason`. */
   readonly DriverStatus: ReadonlyArray<readonly [string, string]>;
@@ -136,18 +138,15 @@ function berthVersion(): string {
   return version;
 }
 
-function storageOf(f: HostFacts): StorageInfo {
-  const overlay = f.features.overlay;
-  const reason = overlay.available
-    ? `kernel overlay mounts on the state directory's filesystem (${f.backingFilesystem})`
-    : `kernel overlay does not mount on the state directory's filesystem (${f.backingFilesystem}): ${overlay.detail}`;
-  return { driver: 'overlay', usable: overlay.available, reason, backingFilesystem: f.backingFilesystem };
+/** The runtime's storage choice as reported. */
+function storageOf(choice: StorageChoice): StorageInfo {
+  return { driver: choice.driver.name, usable: choice.usable, reason: choice.reason, backingFilesystem: choice.backingFilesystem };
 }
 
-/** Host facts and counts as the {@link RuntimeInfo} document. */
-export function assembleRuntimeInfo(facts: HostFacts, counts: RuntimeCounts): RuntimeInfo {
+/** Host facts, the runtime's storage driver and the counts as the {@link RuntimeInfo} document. */
+export function assembleRuntimeInfo(facts: HostFacts, counts: RuntimeCounts, choice: StorageChoice): RuntimeInfo {
   const fixes = deriveAdvice(facts);
-  const storage = storageOf(facts);
+  const storage = storageOf(choice);
   const { total, running, paused } = counts.containers;
   return {
     ServerVersion: berthVersion(),
@@ -159,7 +158,7 @@ export function assembleRuntimeInfo(facts: HostFacts, counts: RuntimeCounts): Ru
     Driver: storage.driver,
     DriverStatus: [
       ['Backing Filesystem', storage.backingFilesystem],
-      ['Supports overlay', String(storage.usable)],
+      ['Supports overlay', String(facts.features.overlay.available)],
       ['Reason', storage.reason],
     ],
     CgroupDriver: facts.cgroups.version === null ? 'none' : 'cgroupfs',

@@ -31,6 +31,8 @@ import { secureStateDir } from './state/state-dir.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
 import { Compose } from './compose/compose.js';
+import type { StorageDriver, StorageDriverName } from './storage/driver.js';
+import { checkStorageDriverName, chooseStorageDriver, type StorageChoice } from './storage/select.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -50,6 +52,13 @@ export interface RuntimeOptions {
    * daemon's part, e.g. at boot). Default false: nothing is started by opening a runtime.
    */
   restartPolicies?: boolean;
+  /**
+   * The storage driver that makes containers' roots from image layers: `'overlay'` (kernel
+   * overlayfs). Default: probed on the state directory (docs/design/storage.md). A driver
+   * named here is tried first: when it cannot work on this host or filesystem, `open` throws
+   * an `UnsupportedError` naming what is missing and the fix.
+   */
+  storageDriver?: StorageDriverName;
 }
 
 /** The default state directory (root-owned, like Docker's /var/lib/docker). */
@@ -73,9 +82,11 @@ export class Runtime implements AsyncDisposable {
   readonly #pools = new Set<Pool>();
   #closing: Promise<void> | undefined;
   #hostFacts: Promise<HostFacts> | undefined;
+  readonly #storage: StorageChoice;
 
-  private constructor(root: string, options: RuntimeOptions = {}) {
+  private constructor(root: string, storage: StorageChoice, options: RuntimeOptions = {}) {
     this.root = root;
+    this.#storage = storage;
     // A layer a container was created from stays on disk while the container exists; a layer
     // the build cache holds stays until the cache entry is pruned.
     let cache: BuildCache | undefined;
@@ -91,9 +102,14 @@ export class Runtime implements AsyncDisposable {
     });
     this.#volumes = new VolumeService(root);
     this.#networks = new NetworkService(root);
-    this.#containers = new ContainerService(root, { images: this.#images, volumes: this.#volumes, networks: this.#networks });
+    this.#containers = new ContainerService(root, { images: this.#images, volumes: this.#volumes, networks: this.#networks, storage: storage.driver });
     // Stacks use the public services only, through the getters (so a closed runtime refuses them).
     this.#compose = new Compose(this);
+  }
+
+  /** The storage driver this runtime's containers use, and why. @internal */
+  get storage(): StorageChoice {
+    return this.#storage;
   }
 
   /** @throws ConflictError once the runtime is closed. */
@@ -186,7 +202,7 @@ export class Runtime implements AsyncDisposable {
       images: images.length,
       volumes: volumes.length,
       networks: networks.length,
-    });
+    }, this.#storage);
   }
 
   /**
@@ -214,7 +230,8 @@ export class Runtime implements AsyncDisposable {
     // Owner and mode checked and tightened: see lib/state/state-dir.ts (CVE-2021-41091 class).
     secureStateDir(root);
     if (options.restartPolicies !== undefined && typeof options.restartPolicies !== 'boolean') throw new ValidationError('restartPolicies', 'must be a boolean');
-    const rt = new Runtime(root, options);
+    const storage = chooseStorageDriver(root, checkStorageDriverName(options.storageDriver));
+    const rt = new Runtime(root, storage, options);
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
     const lost = existsSync(rt.containers.stateDir) ? await rt.containers.reconcile() : [];
     // Leases, veths, bridges and NAT rules whose container or owner is gone.
@@ -274,7 +291,7 @@ export class Runtime implements AsyncDisposable {
 
   /** The root (and image defaults) of a pool's source; an image is pulled once, here. */
   async #poolSource(source: RunSource): Promise<{ root: LaunchRoot; image?: ImageDefaults }> {
-    if (typeof source !== 'string') return { root: launchRootOf(source) };
+    if (typeof source !== 'string') return { root: withDriver(launchRootOf(source), this.#storage.driver) };
     if (source === '') throw new ValidationError('source', 'must be an image reference, { rootfs } or { host: true }');
     try {
       await this.images.get(source);
@@ -283,7 +300,7 @@ export class Runtime implements AsyncDisposable {
       await this.images.pull(source);
     }
     const { lowerDirs, config } = await this.images.rootfsFor(source);
-    return { root: { kind: 'layers', lowerDirs }, image: config.config ? { config: config.config } : {} };
+    return { root: { kind: 'layers', lowerDirs, driver: this.#storage.driver }, image: config.config ? { config: config.config } : {} };
   }
 
   /**
@@ -319,7 +336,7 @@ export function spawnBodyIn(rt: Runtime, source: RunSource, cmd: string[] | null
       // An invalid source is left to launchRootOf(), which names the problem; copy-up reads a valid one.
       const valid = typeof dir === 'string' && dir.startsWith('/') && isDirectory(dir);
       return withRunVolumes(rt.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) =>
-        sandboxInRoot(launchRootOf(source), cmd, opts, { networks: rt.networks, stdinPipe })(hooks),
+        sandboxInRoot(withDriver(launchRootOf(source), rt.storage.driver), cmd, opts, { networks: rt.networks, stdinPipe })(hooks),
       );
     }
     const image = source;
@@ -332,9 +349,14 @@ export function spawnBodyIn(rt: Runtime, source: RunSource, cmd: string[] | null
     const { lowerDirs, config } = await rt.images.rootfsFor(image);
     const imageVolumes = Object.keys(config.config?.Volumes ?? {});
     return withRunVolumes(rt.volumes, { copyUp: { layers: lowerDirs }, imageVolumes }, options, (opts) =>
-      sandboxInRoot({ kind: 'layers', lowerDirs }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: rt.networks, stdinPipe })(hooks),
+      sandboxInRoot({ kind: 'layers', lowerDirs, driver: rt.storage.driver }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: rt.networks, stdinPipe })(hooks),
     );
   };
+}
+
+/** A rootfs directory's root made by `driver` (the host's root has none). */
+function withDriver(root: LaunchRoot, driver: StorageDriver): LaunchRoot {
+  return root.kind === 'host' ? root : { ...root, driver };
 }
 
 function isDirectory(path: string): boolean {

@@ -7,7 +7,7 @@
  */
 import { closeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { mergedArchive } from '../containers/rootfs-archive.js';
+import { mergedArchive } from '../storage/rootfs-archive.js';
 import type { ContentStore } from '../image/content-store.js';
 import { LayerApplier, applyLayer } from '../image/unpack.js';
 

@@ -15,7 +15,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GENERATED_FILES } from '../containers/diff.js';
-import { layerArchive } from '../containers/rootfs-archive.js';
+import { layerArchive } from '../storage/rootfs-archive.js';
 import { AbortError } from '../errors.js';
 import { ConfinedDir, MergedView } from '../image/merged-view.js';
 import { isDir } from '../image/overlay-format.js';

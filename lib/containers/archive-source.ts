@@ -25,7 +25,7 @@ import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../image/overlay-format.js';
 import { tarHeader, tarTrailer } from '../image/tar-writer.js';
 import { ArchiveConflictError } from './archive-errors.js';
 import { joinRel, type CopyPath } from './archive-paths.js';
-import { entryBytes } from './rootfs-archive.js';
+import { entryBytes } from '../storage/rootfs-archive.js';
 
 /**
  * What a path names, as Docker's `X-Docker-Container-Path-Stat` header tells it (with the

@@ -20,7 +20,8 @@ import { tarHeader, tarPadding, tarTrailer } from '../image/tar-writer.js';
 import { applyConfigChanges } from '../image/config-changes.js';
 import type { ContainerRecord } from './container-record.js';
 import { GENERATED_FILES } from './diff.js';
-import { layerArchive, mergedArchive } from './rootfs-archive.js';
+import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
+import { mergedArchive } from '../storage/rootfs-archive.js';
 
 export interface CommitOptions {
   /** Tag for the new image (`'app:snapshot'`). Default: untagged. */
@@ -69,7 +70,7 @@ async function* archiveOf(members: Array<{ name: string; size: number; body: () 
 export async function commitContainer(
   images: ImageService,
   record: ContainerRecord,
-  upperDir: string,
+  storage: { driver: StorageDriver; layer: ContainerLayerPaths },
   tmpDir: string,
   options: CommitOptions,
 ): Promise<string> {
@@ -80,7 +81,10 @@ export async function commitContainer(
   try {
     // The image's own layers stay as they are; a rootfs directory is flattened into the one layer.
     // berth's generated /etc files belong to the container, not to the image (Docker: bind mounts).
-    const source = record.source.kind === 'image' ? layerArchive(upperDir, signal, GENERATED_FILES) : mergedArchive([upperDir, record.source.dir], signal, GENERATED_FILES);
+    const { driver, layer } = storage;
+    const source = record.source.kind === 'image'
+      ? driver.layerArchive(layer, record.source.lowerDirs, signal, GENERATED_FILES)
+      : mergedArchive(driver.mergedDirs(layer, [record.source.dir]), signal, GENERATED_FILES);
     const hash = createHash('sha256');
     await pipeline(
       Readable.from(source),

@@ -7,9 +7,9 @@
  *   the state *after* the open: a pid reused by another process between the state read and the
  *   open would show a different start time, so the fd is of this container or is not used.
  * - **Created or exited**: nothing is mounted anywhere (the overlay lived only in the
- *   container's mount namespace). A detached overlay of its layers, upper and work dir is made
- *   with the new mount API (`fsMountOverlay`): in no mount namespace, gone when its fd closes
- *   or this process dies. The container's lock is held until then, so it cannot start (and
+ *   container's mount namespace). The storage driver opens its root without attaching it
+ *   anywhere (overlay: a detached overlay of its layers, upper and work dir, made with the new
+ *   mount API: in no mount namespace, gone when its fd closes or this process dies). The container's lock is held until then, so it cannot start (and
  *   mount the same upper dir) meanwhile. Its volumes and binds are not part of it.
  *
  * Nothing from the container's file system ever runs or is loaded in a host context (no
@@ -22,6 +22,8 @@ import { ConflictError, UnsupportedError, isSystemError } from '../errors.js';
 import { fsOps, type FsOpsBinding } from '../image/fs-ops.js';
 import { ConfinedDir } from '../image/merged-view.js';
 import type { HeldLock } from '../state/lock.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { overlayDriver } from '../storage/overlay-driver.js';
 import { processStartTime } from '../state/process-identity.js';
 import { IdMap } from './archive-paths.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
@@ -33,6 +35,8 @@ export interface ContainerRootAccess {
   lock(): Promise<HeldLock>;
   upperDir: string;
   workDir: string;
+  /** The runtime's storage driver, which makes the detached root. Default kernel `overlay`. */
+  driver?: StorageDriver;
 }
 
 /** An opened root; {@link OpenedContainerRoot.close} when done. @internal */
@@ -94,16 +98,16 @@ function mountDetached(record: ContainerRecord, access: ContainerRootAccess, pur
   const maps = userns !== undefined && userns !== 'auto' ? userns : undefined;
   let fd: number;
   try {
-    fd = fs.fsMountOverlay(
+    fd = (access.driver ?? overlayDriver).openDetachedRoot(
       {
         lowerDirs: s.kind === 'image' ? s.lowerDirs : [s.dir],
-        upperDir: access.upperDir,
-        workDir: access.workDir,
+        layer: { upperDir: access.upperDir, workDir: access.workDir },
         // Reading never writes; a read-only root stays read-only for copies too.
         readonly: purpose === 'read' || record.options.readonlyRootfs === true,
         userxattr: maps !== undefined,
       },
       { follow: true },
+      fs,
     );
   } catch (error) {
     if (isSystemError(error) && error.code === 'EINVAL' && error.syscall.startsWith('fsconfig(lowerdir+')) {

@@ -30,6 +30,8 @@ import { imageAttribute, networkModeOf } from './inspect.js';
 import { generateName } from './names.js';
 import { reconcileAll, type ReconcileHooks } from './reconcile.js';
 import { StateStore, isContainerId, newContainerId } from './state-store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { overlayDriver } from '../storage/overlay-driver.js';
 
 /** Filters of {@link ContainerService.list}, Docker's names. */
 export interface ContainerListFilters {
@@ -121,7 +123,7 @@ export class ContainerService {
   readonly #objects = new Map<string, Container>();
 
   /** @internal */
-  constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService }, hub = new EventHub(journalPath(root))) {
+  constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService; storage?: StorageDriver }, hub = new EventHub(journalPath(root))) {
     this.#store = new StateStore(root);
     this.#hub = hub;
     const { images, volumes, networks } = services;
@@ -135,7 +137,7 @@ export class ContainerService {
         }
       },
     };
-    this.#ctx = { store: this.#store, hub, images, volumes, networks, hooks, root, forget: (id) => this.#objects.delete(id) };
+    this.#ctx = { store: this.#store, hub, images, volumes, networks, storage: services.storage ?? overlayDriver, hooks, root, forget: (id) => this.#objects.delete(id) };
     // `network: 'container:<id or name>'` finds the running containers of this runtime.
     networks.setContainerResolver((ref) => this.#runningHolder(ref));
   }

@@ -29,7 +29,7 @@ import { bindingsOf, forgetContainerNetwork, networkSettingsOf, portKey, reachab
 import { signalName } from './container-options.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import { launchMounts, releaseContainerVolumes, storedMounts } from './container-volumes.js';
-import { diffLayers, KERNEL_MOUNTPOINTS, type Change } from './diff.js';
+import { keepContainerChanges, KERNEL_MOUNTPOINTS, type Change } from './diff.js';
 import type { ContainerAction, ContainerEvents, EventHub, ExitInfo } from './events.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
 import { checkExecArgv, execResult, execSession, openContainerPidfd, planContainerExec, spawnExec, type ExecOptions, type ExecResult, type ExecSession } from './exec.js';
@@ -44,7 +44,7 @@ import { normalizeName } from './names.js';
 import { identityOf, isAlive, processStartTime, selfIdentity } from '../state/process-identity.js';
 import { reconcileOne, type ReconcileHooks } from './reconcile.js';
 import { nextBackoff, shouldRestart } from './restart-policy.js';
-import { mergedArchive } from './rootfs-archive.js';
+import { mergedArchive } from '../storage/rootfs-archive.js';
 import { copyFrom, copyTo, getArchive, putArchive, statPath, type ArchiveOptions, type ArchiveStream, type CopyOptions, type PathStat } from './archive-copy.js';
 import type { ContainerRootAccess } from './container-root.js';
 import { assertAllowed } from './state-machine.js';
@@ -53,6 +53,7 @@ import { Supervisor, type AttachSession, type SupervisedExit } from './superviso
 import type { StateStore } from './state-store.js';
 import { topOf, type TopResult } from './top.js';
 import { waitForHealthy, waitForHttp, waitForLog, waitForPort, type WaitForHttpOptions, type WaitOptions, type WaitTarget } from './wait-strategies.js';
+import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
 
 /** What a container needs from its service. @internal */
 export interface ContainerContext {
@@ -61,6 +62,8 @@ export interface ContainerContext {
   readonly images: ImageService;
   readonly volumes: VolumeService;
   readonly networks: NetworkService;
+  /** The runtime's storage driver: makes the container's root from its layers and reads its changes. */
+  readonly storage: StorageDriver;
   /** What reconciliation tells the volume and network services. */
   readonly hooks: ReconcileHooks;
   readonly root: string;
@@ -108,9 +111,9 @@ function exitRecordedSince(before: ContainerState): (s: ContainerState | undefin
 /** What tells a detached container's monitor that the user stopped it (src-native/monitor.cc). */
 const MONITOR_STOP_SIGNAL = 10; // SIGUSR1
 
-function launchRoot(record: ContainerRecord): LaunchRoot {
+function launchRoot(record: ContainerRecord, driver: StorageDriver): LaunchRoot {
   const s = record.source;
-  return s.kind === 'image' ? { kind: 'layers', lowerDirs: s.lowerDirs } : s.kind === 'rootfs' ? { kind: 'rootfs', dir: s.dir } : { kind: 'host' };
+  return s.kind === 'image' ? { kind: 'layers', lowerDirs: s.lowerDirs, driver } : s.kind === 'rootfs' ? { kind: 'rootfs', dir: s.dir, driver } : { kind: 'host' };
 }
 
 /** A container. Get one from `rt.containers.create()` or `get()`. */
@@ -262,7 +265,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     }
     const req = {
       id: this.id,
-      root: launchRoot(record),
+      root: launchRoot(record, this.#ctx.storage),
       argv: record.argv,
       options,
       ...(record.imageConfig ? { image: { config: record.imageConfig } } : {}),
@@ -897,7 +900,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const volumes = this.#ctx.volumes.store;
     const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
     this.#mapped = { running: isActive(state.status), status: state.status, ports: network?.Ports ?? {} };
-    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name) }, network);
+    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name), storage: this.#ctx.storage }, network);
   }
 
   /**
@@ -1008,10 +1011,10 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     return topOf(this.#cgroupOf(record.name).pids());
   }
 
-  #layers(record: ContainerRecord): { upper: string; lowers: string[] } {
+  #layers(record: ContainerRecord): { layer: ContainerLayerPaths; lowers: string[] } {
     const s = record.source;
     if (s.kind === 'host') throw new UnsupportedError(`container ${record.name} runs on the host's root ({ host: true }): it has no layers to diff, commit or export`);
-    return { upper: this.#ctx.store.upperDir(this.id), lowers: s.kind === 'image' ? s.lowerDirs : [s.dir] };
+    return { layer: { upperDir: this.#ctx.store.upperDir(this.id), workDir: this.#ctx.store.workDir(this.id) }, lowers: s.kind === 'image' ? s.lowerDirs : [s.dir] };
   }
 
   /**
@@ -1022,8 +1025,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
    */
   async diff(): Promise<Change[]> {
     const { record } = await this.read();
-    const { upper, lowers } = this.#layers(record);
-    return diffLayers(upper, lowers, [...KERNEL_MOUNTPOINTS, ...storedMounts(record).map((m) => m.target)]);
+    const { layer, lowers } = this.#layers(record);
+    return keepContainerChanges(this.#ctx.storage.changes(layer, lowers), [...KERNEL_MOUNTPOINTS, ...storedMounts(record).map((m) => m.target)]);
   }
 
   /** The merged root filesystem as a tar stream (`docker export`). */
@@ -1032,8 +1035,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     return Readable.from(
       (async function* () {
         const { record } = await self.read();
-        const { upper, lowers } = self.#layers(record);
-        yield* mergedArchive([upper, ...lowers], options.signal);
+        const { layer, lowers } = self.#layers(record);
+        yield* mergedArchive(self.#ctx.storage.mergedDirs(layer, lowers), options.signal);
       })(),
       { objectMode: false },
     );
@@ -1041,7 +1044,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   #rootAccess(): ContainerRootAccess {
     const store = this.#ctx.store;
-    return { read: () => this.read(), lock: () => store.lockContainer(this.id), upperDir: store.upperDir(this.id), workDir: store.workDir(this.id) };
+    return { read: () => this.read(), lock: () => store.lockContainer(this.id), upperDir: store.upperDir(this.id), workDir: store.workDir(this.id), driver: this.#ctx.storage };
   }
 
   /**
@@ -1113,7 +1116,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const pause = options.pause !== false && state.status === 'running';
     if (pause) await this.pause();
     try {
-      return await commitContainer(this.#ctx.images, record, this.#ctx.store.upperDir(this.id), join(this.#ctx.root, 'tmp'), options);
+      return await commitContainer(this.#ctx.images, record, { driver: this.#ctx.storage, layer: this.#layers(record).layer }, join(this.#ctx.root, 'tmp'), options);
     } finally {
       if (pause) await this.unpause().catch(() => {});
     }

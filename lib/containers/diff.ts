@@ -1,16 +1,12 @@
 /**
- * `diff()`: what a container changed relative to its image, read from its overlay upper dir
- * (Docker's `docker diff`): `A` added, `C` changed (a file rewritten, or a directory something
- * below changed in), `D` deleted.
- *
- * A whiteout (char device 0/0) in the upper dir is a deletion of what the image had there. An
- * opaque directory (the container removed a directory and made a new one with the same name)
- * deletes everything the image had inside it: each such entry is reported `D`, the new content
- * `A`. Redirect and metacopy directories are not used by berth's overlay mounts.
+ * `diff()`: what a container changed relative to its image (Docker's `docker diff`): `A`
+ * added, `C` changed (a file rewritten, or a directory something below changed in), `D`
+ * deleted. The storage driver reads its layer (`StorageDriver.changes`); this module leaves
+ * out what berth itself made in it.
  * @module
  */
-import { ConfinedDir, MergedView } from '../image/merged-view.js';
-import { isDir, isWhiteout } from '../image/overlay-format.js';
+import type { LayerChange } from '../storage/driver.js';
+import { overlayChanges } from '../storage/overlay-changes.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -36,55 +32,24 @@ export interface Change {
 }
 
 /**
- * The changes of `upperDir` over `lowerDirs` (top first), sorted by path.
+ * The changes of the overlay upper dir `upperDir` over `lowerDirs` (top first), sorted by path.
  * @param mountpoints absolute paths berth mounts over in this container (see
  *   {@link KERNEL_MOUNTPOINTS}; its volumes, binds and tmpfs targets): where one was added as
  *   an empty stub (directory or file) only to be mounted over, it is not a change the
  *   container made, and neither are the directories made to hold it.
  */
-export function diffLayers(upperDir: string, lowerDirs: string[], mountpoints: readonly string[] = []): Change[] {
+export function diffLayers(upperDir: string, lowerDirs: readonly string[], mountpoints: readonly string[] = []): Change[] {
+  return keepContainerChanges(overlayChanges(upperDir, lowerDirs), mountpoints);
+}
+
+/**
+ * The changes a container made, out of all its layer's changes (`StorageDriver.changes`):
+ * berth's generated files, the empty stubs made to mount over, and the directories changed
+ * only to hold those are left out. Sorted by path.
+ */
+export function keepContainerChanges(changes: readonly LayerChange[], mountpoints: readonly string[] = []): Change[] {
   const points = new Set(mountpoints.map((p) => `/${p.split('/').filter(Boolean).join('/')}`));
-  const stubs = new Set<string>();
-  const upper = ConfinedDir.open(upperDir);
-  const lowers = MergedView.open(lowerDirs);
-  const changes: Change[] = [];
-  try {
-    // shadowed: nothing of the image shows inside `rel` (it is new, replaced a file, or sits
-    // below an opaque directory). deletes: `rel` is opaque over an image directory.
-    const rootOpaque = upper.isOpaque('');
-    const stack: Array<{ rel: string; shadowed: boolean; deletes: boolean }> = [{ rel: '', shadowed: rootOpaque, deletes: rootOpaque }];
-    while (stack.length > 0) {
-      const { rel, shadowed, deletes } = stack.pop()!;
-      const names = upper.readdir(rel);
-      if (deletes) {
-        const present = new Set(names);
-        for (const e of lowers.listDir(rel)) {
-          const name = rel === '' ? e.path : e.path.slice(rel.length + 1);
-          if (!present.has(name)) changes.push({ path: `/${e.path}`, kind: 'D' });
-        }
-      }
-      for (const name of names) {
-        const path = rel === '' ? name : `${rel}/${name}`;
-        const st = upper.lstat(path);
-        if (st === null) continue;
-        const below = shadowed ? undefined : lowers.lookup(path);
-        if (isWhiteout(st)) {
-          if (below) changes.push({ path: `/${path}`, kind: 'D' });
-          continue;
-        }
-        changes.push({ path: `/${path}`, kind: below ? 'C' : 'A' });
-        if (!below && points.has(`/${path}`) && isEmptyStub(upper, path, st)) stubs.add(`/${path}`);
-        if (isDir(st)) {
-          const belowIsDir = below !== undefined && isDir(below.stat);
-          const opaque = belowIsDir && upper.isOpaque(path);
-          stack.push({ rel: path, shadowed: !belowIsDir || opaque, deletes: opaque });
-        }
-      }
-    }
-  } finally {
-    upper.close();
-    lowers.close();
-  }
+  const stubs = new Set(changes.filter((c) => c.kind === 'A' && c.emptyStub && points.has(c.path)).map((c) => c.path));
   const ours = (path: string) => GENERATED_FILES.has(path.slice(1)) || stubs.has(path);
   // A directory reported only because berth's own files or stubs were made in it is no change
   // (added to hold a mount point, or changed by the entry added in it): deepest first, a
@@ -94,7 +59,7 @@ export function diffLayers(upperDir: string, lowerDirs: string[], mountpoints: r
   const kept: Change[] = [];
   for (const c of [...changes].sort((a, b) => depth(b.path) - depth(a.path))) {
     if (ours(c.path) || (berthDirs.has(c.path) && !withKeptBelow.has(c.path))) continue;
-    kept.push(c);
+    kept.push({ path: c.path, kind: c.kind });
     for (const a of ancestorsOf(c.path)) withKeptBelow.add(a);
   }
   return kept.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -108,10 +73,4 @@ function depth(path: string): number {
 function ancestorsOf(path: string): string[] {
   const parts = path.split('/').slice(1, -1);
   return parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
-}
-
-/** An empty directory or an empty regular file: what berth makes to mount over. */
-function isEmptyStub(upper: ConfinedDir, path: string, st: NonNullable<ReturnType<ConfinedDir['lstat']>>): boolean {
-  if (isDir(st)) return upper.readdir(path).length === 0;
-  return (st.mode & 0o170000) === 0o100000 && st.size === 0;
 }

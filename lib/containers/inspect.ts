@@ -7,6 +7,8 @@ import { networkKind } from '../network/attach.js';
 import { exposedPortsOf, type NetworkSettings } from './container-network.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import { storedMounts } from './container-volumes.js';
+import type { ContainerLayerPaths, StorageDriver, StorageDriverName } from '../storage/driver.js';
+import { overlayDriver } from '../storage/overlay-driver.js';
 import type { HealthLogEntry } from './healthcheck.js';
 
 export interface ContainerInspect {
@@ -58,7 +60,8 @@ export interface ContainerInspect {
     Init: boolean;
     LogConfig: { Type: 'json-file'; Config: Record<string, string> };
   };
-  GraphDriver: { Name: 'overlay' | 'host'; Data: Record<string, string> | null };
+  /** The storage driver of the container's root and where its layers are (`host` for `{ host: true }`). */
+  GraphDriver: { Name: StorageDriverName | 'host'; Data: Record<string, string> | null };
   /** Volumes have their `Name` and `Driver`; `Source` is the data directory on the host. */
   Mounts: Array<{ Type: 'bind' | 'tmpfs' | 'volume'; Name?: string; Driver?: 'local'; Source: string; Destination: string; RW: boolean; Propagation: string }>;
   Config: {
@@ -97,6 +100,10 @@ function healthLog(log: HealthLogEntry[]) {
   return log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output }));
 }
 
+function graphDriverOf(driver: StorageDriver, layer: ContainerLayerPaths, lowerDirs: readonly string[]): { Name: StorageDriverName; Data: Record<string, string> } {
+  return { Name: driver.name, Data: driver.graphDriverData(layer, lowerDirs) };
+}
+
 /** `NetworkMode` as Docker reports it: the primary network's name for bridge networking. */
 export function networkModeOf(record: Pick<ContainerRecord, 'options'>): string {
   const o = record.options;
@@ -113,7 +120,7 @@ function portBindings(record: Pick<ContainerRecord, 'options'>): Record<string, 
 export function buildInspect(
   record: ContainerRecord,
   state: ContainerState,
-  paths: { log: string; upper: string; work: string; volumeData(name: string): string },
+  paths: { log: string; upper: string; work: string; volumeData(name: string): string; storage?: StorageDriver },
   network: NetworkSettings,
 ): ContainerInspect {
   const o = record.options;
@@ -167,7 +174,7 @@ export function buildInspect(
     GraphDriver:
       s.kind === 'host'
         ? { Name: 'host', Data: null }
-        : { Name: 'overlay', Data: { LowerDir: (s.kind === 'image' ? s.lowerDirs : [s.dir]).join(':'), UpperDir: paths.upper, WorkDir: paths.work } },
+        : graphDriverOf(paths.storage ?? overlayDriver, { upperDir: paths.upper, workDir: paths.work }, s.kind === 'image' ? s.lowerDirs : [s.dir]),
     Mounts: storedMounts(record).map((m) =>
       m.type === 'bind'
         ? { Type: 'bind' as const, Source: m.source, Destination: m.target, RW: m.readonly !== true, Propagation: m.propagation ?? 'rprivate' }

@@ -13,6 +13,8 @@ import { resolveUser, type ResolvedUser } from '../rootfs/passwd.js';
 import { maskToNames, resolveCapabilities } from '../security/capabilities.js';
 import { seccompProgramFor } from '../security/seccomp/index.js';
 import { planRootfs, type CgroupMount, type RootfsSource } from './rootfs-plan.js';
+import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
+import { overlayDriver } from '../storage/overlay-driver.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import { resolveRlimits } from './rlimits.js';
 import { resolveIdMaps } from './userns.js';
@@ -31,10 +33,13 @@ export const CLONE_NEWNET = 0x40000000;
 /** Docker's default PATH for containers. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The root filesystem a launch starts from, as the caller resolved it. */
+/**
+ * The root filesystem a launch starts from, as the caller resolved it. `driver` is the storage
+ * driver that makes a root of the directory or layers; default kernel `overlay`.
+ */
 export type LaunchRoot =
-  | { kind: 'rootfs'; dir: string }
-  | { kind: 'layers'; lowerDirs: string[] }
+  | { kind: 'rootfs'; dir: string; driver?: StorageDriver }
+  | { kind: 'layers'; lowerDirs: string[]; driver?: StorageDriver }
   | { kind: 'host' };
 
 export interface LaunchContext {
@@ -59,8 +64,8 @@ export interface LaunchContext {
    */
   park?: boolean;
   stdinPiped: boolean;
-  /** A persistent overlay upper (and work) dir; default: a tmpfs that dies with the container. */
-  upper?: { upperDir: string; workDir: string };
+  /** The container's persistent layer (its storage driver's directories); default: a throw-away one in a tmpfs that dies with the container. */
+  upper?: ContainerLayerPaths;
   /** Bridge or `container:` networking, prepared by `prepareNetwork()` (lib/network/attach.ts). */
   network?: Pick<PreparedNetwork, 'kind' | 'hostname' | 'files' | 'interfaces' | 'netnsFd'>;
 }
@@ -183,7 +188,7 @@ function rootSource(ctx: LaunchContext): RootfsSource {
     hostRootPlan ??= planHostRootSymlinks('/');
     return { kind: 'host', rootBinds: hostRootPlan.binds, rootSymlinks: hostRootPlan.symlinks };
   }
-  return { kind: 'overlay', lowerDirs: ctx.root.kind === 'rootfs' ? [ctx.root.dir] : ctx.root.lowerDirs };
+  return { kind: 'layers', lowerDirs: ctx.root.kind === 'rootfs' ? [ctx.root.dir] : ctx.root.lowerDirs, driver: ctx.root.driver ?? overlayDriver };
 }
 
 function bindCreateKinds(spec: NativeLaunchSpec, ctx: LaunchContext): void {

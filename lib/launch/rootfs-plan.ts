@@ -7,6 +7,7 @@
 import { UnsupportedError, ValidationError } from '../errors.js';
 import { CreateKind, MountOpKind, type NativeMountOp } from '../native.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../security/paths.js';
+import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
 import { parseBytes } from '../units.js';
 import type { BindPropagation, MountSpec } from './run-options.js';
 
@@ -28,9 +29,9 @@ export interface CgroupMount {
   target: string;
 }
 
-/** The root filesystem's origin, resolved. */
+/** The root filesystem's origin, resolved: image layers (or a rootfs dir) made a root by a storage driver, or the host's. */
 export type RootfsSource =
-  | { kind: 'overlay'; lowerDirs: string[] }
+  | { kind: 'layers'; lowerDirs: string[]; driver: StorageDriver }
   | { kind: 'host'; rootBinds: string[]; rootSymlinks: Array<{ path: string; target: string }> };
 
 export interface RootfsPlanInput {
@@ -53,8 +54,8 @@ export interface RootfsPlanInput {
   mounts: MountSpec[];
   /** Extra directories to make (host mode: /etc, /root, home). */
   dirs: Array<{ path: string; mode: number }>;
-  /** A persistent overlay upper/work dir (on the host, e.g. in the state dir); default a tmpfs in the staging dir. */
-  upper?: { upperDir: string; workDir: string };
+  /** The container's persistent layer (on the host, in the state dir); default a throw-away one in the staging tmpfs. */
+  upper?: ContainerLayerPaths;
   /** Fresh tmpfs mounts berth adds itself (host mode's /tmp). */
   tmpfs: Array<{ path: string; mode: number }>;
 }
@@ -81,31 +82,15 @@ function rootOps(input: RootfsPlanInput): NativeMountOp[] {
   const ops: NativeMountOp[] = [
     { kind: MountOpKind.Mount, source: 'tmpfs', target: staging, fstype: 'tmpfs', flags: writableFlags(input.privileged), data: 'mode=0755' },
   ];
-  if (input.source.kind === 'overlay') {
-    const root = `${staging}/root`;
-    const upperDir = input.upper?.upperDir ?? `${staging}/upper`;
-    const workDir = input.upper?.workDir ?? `${staging}/work`;
-    if (!input.upper) {
-      ops.push(
-        { kind: MountOpKind.MkdirHost, target: upperDir, mode: 0o755 },
-        { kind: MountOpKind.MkdirHost, target: workDir, mode: 0o755 },
-      );
-    }
+  if (input.source.kind === 'layers') {
     ops.push(
-      { kind: MountOpKind.MkdirHost, target: root, mode: 0o755 },
-      {
-        kind: MountOpKind.Overlay,
-        target: root,
+      ...input.source.driver.rootMountOps({
         lowerDirs: input.source.lowerDirs,
-        source: upperDir,
-        data: workDir,
-        ...(input.userns ? { fstype: 'userxattr' } : {}),
-        // nodev: berth grants CAP_MKNOD as Docker does, so device nodes must be inert
-        // everywhere but the few devices bound under /dev. nosuid: no_new_privs already makes
-        // set-id bits inert; the mount flag makes that true without it, too.
+        ...(input.upper ? { layer: input.upper } : {}),
+        stagingDir: staging,
+        userns: input.userns,
         flags: writableFlags(input.privileged),
-      },
-      { kind: MountOpKind.EnterRoot, target: root },
+      }),
     );
     return ops;
   }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffLayers } from '../../lib/containers/diff.js';
 import { MergedView } from '../../lib/image/merged-view.js';
-import { layerArchive, mergedArchive } from '../../lib/containers/rootfs-archive.js';
+import { layerArchive, mergedArchive } from '../../lib/storage/rootfs-archive.js';
 import { fsOps } from '../../lib/image/fs-ops.js';
 import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
 

@@ -3,10 +3,11 @@ import { describe, it } from 'node:test';
 import { planRootfs, MS_NODEV, MS_RDONLY, MS_REC, MS_PRIVATE, type RootfsPlanInput } from '../../lib/launch/rootfs-plan.js';
 import { MountOpKind, CreateKind } from '../../lib/native.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../lib/security/paths.js';
+import { overlayDriver } from '../../lib/storage/overlay-driver.js';
 
 function input(over: Partial<RootfsPlanInput> = {}): RootfsPlanInput {
   return {
-    source: { kind: 'overlay', lowerDirs: ['/layers/b', '/layers/a'] },
+    source: { kind: 'layers', lowerDirs: ['/layers/b', '/layers/a'], driver: overlayDriver },
     stagingDir: '/run/berth/rootfs',
     userns: false,
     netns: true,

@@ -25,6 +25,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['security'],
   ['cgroup'],
   ['image'],
+  ['storage'],
   ['network'],
   ['rootfs'],
   ['launch'],

@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 import { MS_PRIVATE, MS_REC, MS_SLAVE, planRootfs, type RootfsPlanInput } from '../../lib/launch/rootfs-plan.js';
 import { UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { CreateKind, MountOpKind } from '../../lib/native.js';
+import { overlayDriver } from '../../lib/storage/overlay-driver.js';
 
 describe('bind propagation ops', () => {
   function input(mounts: RootfsPlanInput['mounts']): RootfsPlanInput {
     return {
-      source: { kind: 'overlay', lowerDirs: ['/layers/a'] },
+      source: { kind: 'layers', lowerDirs: ['/layers/a'], driver: overlayDriver },
       stagingDir: '/run/berth/rootfs',
       userns: false,
       netns: true,

@@ -1,0 +1,90 @@
+/**
+ * Which storage driver a runtime uses: the one `Runtime.open({ storageDriver })` names, after
+ * trying that it works on the state directory's filesystem (a typed error naming what is
+ * missing and the fix when it does not), or the first that works in the default order
+ * (docs/design/storage.md, The probe).
+ * @module
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { UnsupportedError, ValidationError } from '../errors.js';
+import { filesystemTypeOf } from '../host/filesystem.js';
+import { native } from '../native.js';
+import { STORAGE_DRIVER_NAMES, type StorageDriver, type StorageDriverName } from './driver.js';
+import { overlayDriver } from './overlay-driver.js';
+
+/** The driver a runtime uses, and why. */
+export interface StorageChoice {
+  readonly driver: StorageDriver;
+  /** Whether the driver was tried and works on the state directory (false only when nothing did). */
+  readonly usable: boolean;
+  /** Why this driver: chosen by the caller, or what the probe found. */
+  readonly reason: string;
+  /** The state directory's filesystem, in Docker's words (`extfs`, `xfs`, `btrfs`, `overlayfs`, ...). */
+  readonly backingFilesystem: string;
+}
+
+/** The outcome of trying one driver on a directory. */
+export type DriverTrial = { ok: true; detail: string } | { ok: false; detail: string; fix: string };
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Mounts an overlay of scratch directories below `dir` with the new mount API and closes it at
+ * once (never attached, so nothing outlives the trial; the directories are removed). Overlay
+ * refuses an upper dir on some filesystems (overlay itself: berth inside a container), so it is
+ * tried on the state directory's own.
+ */
+export function tryOverlay(dir: string): DriverTrial {
+  const fs = filesystemTypeOf(dir);
+  if ((process.geteuid?.() ?? 0) !== 0) {
+    // Outside a user namespace only root may mount overlay; rootless berth mounts it inside the
+    // container's user namespace (`userxattr`), which this trial cannot enter.
+    return { ok: true, detail: `not root: kernel overlay is mounted inside the container's user namespace (not tried from the host)` };
+  }
+  let scratch: string | undefined;
+  try {
+    scratch = mkdtempSync(join(dir, '.storage-probe-'));
+    for (const d of ['l', 'u', 'w']) mkdirSync(join(scratch, d));
+    const core = native();
+    core.fsCloseRoot(core.fsMountOverlay({ lowerDirs: [join(scratch, 'l')], upperDir: join(scratch, 'u'), workDir: join(scratch, 'w') }));
+    return { ok: true, detail: `kernel overlay mounts with its upper dir on the state directory's filesystem (${fs})` };
+  } catch (error) {
+    const fix = fs === 'overlayfs'
+      ? 'put the state directory on a volume or tmpfs (Runtime.open({ root })), or use storageDriver "vfs"'
+      : 'use a state directory on ext4, xfs, btrfs or tmpfs (Runtime.open({ root })), or storageDriver "vfs"';
+    return { ok: false, detail: `kernel overlay does not mount with its upper dir on ${fs}: ${messageOf(error)}`, fix };
+  } finally {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Checks `storageDriver` of `Runtime.open`. @throws ValidationError naming the option. */
+export function checkStorageDriverName(value: unknown): StorageDriverName | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(STORAGE_DRIVER_NAMES as readonly string[]).includes(value)) {
+    throw new ValidationError('storageDriver', `must be one of ${STORAGE_DRIVER_NAMES.map((n) => `"${n}"`).join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as StorageDriverName;
+}
+
+/**
+ * The storage driver for the state directory `root` (it exists): `requested` if it works there,
+ * else by the probe.
+ * @throws UnsupportedError (option `storageDriver`) when the requested driver cannot work on
+ *   this host or filesystem, naming what is missing and the fix.
+ */
+export function chooseStorageDriver(root: string, requested?: StorageDriverName): StorageChoice {
+  const backingFilesystem = filesystemTypeOf(root);
+  if (requested !== undefined && requested !== 'overlay') {
+    throw new UnsupportedError(`storageDriver: "${requested}" is not implemented in this version of berth; only "overlay" is`, { option: 'storageDriver' });
+  }
+  const trial = tryOverlay(root);
+  if (requested === 'overlay') {
+    if (!trial.ok) throw new UnsupportedError(`storageDriver: "overlay" cannot work on ${root}: ${trial.detail}; fix: ${trial.fix}`, { option: 'storageDriver', path: root });
+    return { driver: overlayDriver, usable: true, reason: `chosen (storageDriver "overlay"): ${trial.detail}`, backingFilesystem };
+  }
+  return { driver: overlayDriver, usable: trial.ok, reason: trial.ok ? `probed: ${trial.detail}` : `probed: ${trial.detail}; fix: ${trial.fix}`, backingFilesystem };
+}

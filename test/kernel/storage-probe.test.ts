@@ -1,0 +1,65 @@
+/**
+ * `Runtime.open({ storageDriver })` on this machine: a driver named by the caller is tried on
+ * the state directory's filesystem and refused with a typed error naming the fix when it
+ * cannot work there (a state directory on a real overlay mount, as inside a container); the
+ * probe leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { UnsupportedError, ValidationError } from '../../lib/errors.js';
+import { Runtime } from '../../lib/index.js';
+import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { mountLines } from '../helpers/leaks.js';
+
+const skip = kernelSkipReason();
+
+describe('storage driver choice', { skip }, () => {
+  let base: string;
+  let mounted = false;
+  before(() => {
+    base = mkdtempSync(join(tmpdir(), 'berth-storage-probe-'));
+    for (const d of ['l', 'u', 'w', 'm', 'plain']) mkdirSync(join(base, d));
+    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, `${base}/m`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    mounted = true;
+  });
+  after(() => {
+    if (mounted) spawnSync('umount', [`${base}/m`]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('refuses a driver name it does not know, naming the option', async () => {
+    await assert.rejects(Runtime.open({ root: join(base, 'plain'), storageDriver: 'aufs' as never }), (e: Error) => e instanceof ValidationError && e.option === 'storageDriver' && /"overlay"/.test(e.message));
+  });
+
+  it('uses overlay when asked on a filesystem it mounts on, and leaves no probe behind', async () => {
+    const mounts = mountLines();
+    const rt = await Runtime.open({ root: join(base, 'plain'), storageDriver: 'overlay' });
+    try {
+      const info = await rt.info();
+      assert.equal(info.Driver, 'overlay');
+      assert.equal(info.Storage.usable, true);
+      assert.match(info.Storage.reason, /^chosen/);
+    } finally {
+      await rt.close();
+    }
+    assert.deepEqual(mountLines(), mounts);
+    assert.deepEqual(readdirSync(join(base, 'plain')).filter((n) => n.startsWith('.storage-probe-')), []);
+  });
+
+  it('refuses overlay on a state directory that is itself on overlayfs, with the fix', async () => {
+    const root = join(base, 'm', 'state');
+    await assert.rejects(Runtime.open({ root, storageDriver: 'overlay' }), (e: Error) => {
+      assert.ok(e instanceof UnsupportedError, String(e));
+      assert.equal(e.option, 'storageDriver');
+      assert.match(e.message, /overlayfs/);
+      assert.match(e.message, /fix: .*(volume|tmpfs)/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.storage-probe-')), []);
+  });
+});
