@@ -16,7 +16,8 @@ export type { PoolOptions, PoolSandboxOptions, PooledRunOptions } from './pool/p
 export type { ReadyCondition } from './pool/prewarm.js';
 export type { ExitStatus } from './launch/container-process.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
-export type { RuntimeInfo, StorageInfo } from './runtime-info.js';
+export type { LimitsInfo, RuntimeInfo, StorageInfo } from './runtime-info.js';
+export type { LimitsMode, LimitsSkipped } from './launch/limits.js';
 export type { Advice } from './runtime-advice.js';
 export type { FeatureProbe, IdMapHelper, IdMappingInfo, IdMappingMode, KernelFeatures, ProbeMethod, SubIdRange } from './host/index.js';
 export type { CgroupInfo, ControllerStatus, LimitController } from './cgroup/controllers.js';

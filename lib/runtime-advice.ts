@@ -82,9 +82,9 @@ function cgroupAdvice(f: HostFacts): Advice[] {
   if (unfixable.length > 0) {
     const names = unfixable.join(', ');
     if (f.uid !== 0 && c.version === 1) {
-      out.push({ area: 'cgroup', problem: `cgroup v1 without root: limits on ${names} are refused (no delegation on v1)`, fix: 'boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2) and delegate a subtree to the user (systemd-run --user --scope -p Delegate=yes)' });
+      out.push({ area: 'cgroup', problem: `cgroup v1 without root: limits on ${names} are refused (no delegation on v1; with limits: 'best-effort' containers run without them)`, fix: 'boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2) and delegate a subtree to the user (systemd-run --user --scope -p Delegate=yes)' });
     } else if (f.uid !== 0) {
-      out.push({ area: 'cgroup', problem: `no delegated cgroup v2 subtree: limits on ${names} are refused`, fix: 'systemd-run --user --scope -p Delegate=yes node … (or chown a cgroup subtree to the user)' });
+      out.push({ area: 'cgroup', problem: `no delegated cgroup v2 subtree: limits on ${names} are refused (with limits: 'best-effort' containers run without them)`, fix: 'systemd-run --user --scope -p Delegate=yes node … (or chown a cgroup subtree to the user)' });
     } else {
       out.push({ area: 'cgroup', problem: `cgroup controllers ${names} are not usable: ${unusable.filter(([, s]) => s.fix === undefined).map(([n, s]) => `${n}: ${s.detail}`).join('; ')}` });
     }

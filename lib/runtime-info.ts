@@ -28,6 +28,17 @@ export interface StorageInfo {
   readonly backingFilesystem: string;
 }
 
+/** Whether berth can enforce resource limits here, i.e. what the `limits` launch option decides. */
+export interface LimitsInfo {
+  /** `memory`, `cpus` and `pids` can be enforced: this process may create cgroups with those controllers. */
+  readonly enforceable: boolean;
+  /**
+   * What happens to a launch: `enforced`, or (not enforceable) that `limits: 'strict'` (the
+   * default) refuses `memory`/`cpus`/`pids` and `limits: 'best-effort'` runs without a cgroup.
+   */
+  readonly detail: string;
+}
+
 /** The object {@link Runtime.info} returns. Field names in PascalCase are `docker info`'s. */
 export interface RuntimeInfo {
   /** berth's package version (Docker: the daemon's version). */
@@ -81,6 +92,8 @@ export interface RuntimeInfo {
   readonly Storage: StorageInfo;
   /** cgroup version, mode (`legacy`/`hybrid`/`unified`) and which controllers berth can use. */
   readonly Cgroups: CgroupInfo;
+  /** Whether resource limits are enforced here, and what `limits: 'strict' | 'best-effort'` does if not. */
+  readonly Limits: LimitsInfo;
   /** Packet filter, bridge support and user-mode network stacks. */
   readonly Network: NetworkToolsInfo;
   /** Kernel features, each with how it was probed. */
@@ -143,6 +156,16 @@ function storageOf(choice: StorageChoice): StorageInfo {
   return { driver: choice.driver.name, usable: choice.usable, reason: choice.reason, backingFilesystem: choice.backingFilesystem };
 }
 
+function limitsOf(c: CgroupInfo): LimitsInfo {
+  const missing = (['memory', 'cpu', 'pids'] as const).filter((name) => !c.controllers[name].usable);
+  if (missing.length === 0) return { enforceable: true, detail: 'enforced: memory, cpu and pids cgroups can be created' };
+  const why = missing.map((name) => `${name}: ${c.controllers[name].detail}`).join('; ');
+  return {
+    enforceable: false,
+    detail: `not enforceable (${why}): limits: 'strict' (the default) refuses memory/cpus/pids options; limits: 'best-effort' runs containers without a cgroup and reports limitsSkipped`,
+  };
+}
+
 /** Host facts, the runtime's storage driver and the counts as the {@link RuntimeInfo} document. */
 export function assembleRuntimeInfo(facts: HostFacts, counts: RuntimeCounts, choice: StorageChoice): RuntimeInfo {
   const fixes = deriveAdvice(facts);
@@ -184,6 +207,7 @@ export function assembleRuntimeInfo(facts: HostFacts, counts: RuntimeCounts, cho
     IdMapping: facts.idMapping,
     Storage: storage,
     Cgroups: facts.cgroups,
+    Limits: limitsOf(facts.cgroups),
     Network: facts.network,
     KernelFeatures: facts.features,
     Fixes: fixes,

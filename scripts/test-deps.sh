@@ -18,6 +18,10 @@ have mkfs.ext4 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 have g++ || need+=(g++)
 have make || need+=(make)
 have python3 || need+=(python3)
+# issue 15 (rootless): test users (useradd/userdel), setpriv, newuidmap/newgidmap; bench peers
+[ -x /usr/sbin/useradd ] || need+=(passwd)
+have setpriv || need+=(util-linux)
+have newuidmap || need+=(uidmap)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -6,6 +6,7 @@
  */
 import type { ContainerConfig } from '../image/manifest.js';
 import type { ProcessIdentity } from '../state/process-identity.js';
+import type { LimitsSkipped } from '../launch/limits.js';
 import type { RestartPolicy } from './restart-policy.js';
 import type { HealthcheckConfig, HealthState } from './healthcheck.js';
 import type { StoredRunOptions } from './container-options.js';
@@ -86,6 +87,8 @@ export interface ContainerState {
   /** stop(), kill() or remove() ended the last run: no policy restart. */
   manuallyStopped: boolean;
   health?: HealthState;
+  /** The current (or last) run has no cgroup (the `limits` option): what it lacks, why, the fix. */
+  limitsSkipped?: LimitsSkipped;
   /** Set with `removing`: the removal also takes the anonymous volumes (so a reconciliation finishing it does too). */
   removeVolumes?: boolean;
 }

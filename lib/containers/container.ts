@@ -13,6 +13,7 @@ import { EventEmitter } from 'eventemitter3';
 import { appendFileSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { AbsentCgroup } from '../cgroup/absent.js';
 import type { Cgroup } from '../cgroup/index.js';
 import { hostIdOfRoot, releaseAutoRange } from '../launch/userns.js';
 import { cgroupsForHost } from '../launch/cgroup-setup.js';
@@ -287,6 +288,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       retries: userStart ? 0 : state.retries,
     };
     delete next.health;
+    delete next.limitsSkipped;
     if (userStart) this.#backoffMs = 0;
 
     if (record.lifetime === 'detached') {
@@ -300,6 +302,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
         retries: next.retries,
         journal: { path: journalPath(this.#ctx.root), id: this.id, name: record.name, attributes: this.#attributes(record) },
       });
+      if (d.limitsSkipped) next.limitsSkipped = d.limitsSkipped;
       if (d.execFailure) return this.#recordExecFailure(record, next, d.execFailure);
       Object.assign(next, { status: 'running', pid: d.pid, pidStartTime: processStartTime(d.pid) });
       // A one-shot container's monitor may have finished (and been reaped) already: its pid is
@@ -320,6 +323,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     }
 
     const launched = await launch(req);
+    if (launched.limitsSkipped) next.limitsSkipped = launched.limitsSkipped;
     if (!launched.process) {
       launched.cgroup.remove({ timeoutMs: 1000 });
       return this.#recordExecFailure(record, next, launched.execFailure!);
@@ -747,9 +751,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     assertAllowed('pause', seen.state.status, seen.record.name);
     const record = await this.#withLock(async (rec, state) => {
       assertAllowed('pause', state.status, rec.name);
-      const cg = cgroupsForHost().driver.open(this.id);
-      if (!cg) throw new ConflictError(`container ${rec.name} has no cgroup (its process is gone)`);
-      cg.freeze();
+      this.#cgroupOf(rec.name, state).freeze();
       await this.#ctx.store.writeState(this.id, { ...state, status: 'paused' });
       return rec;
     });
@@ -840,8 +842,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     if (opts.signal?.aborted) throw new AbortError('exec() was aborted', { cause: opts.signal.reason });
     const { record, state } = await this.read();
     assertAllowed('exec', state.status, record.name);
-    const cg = cgroupsForHost().driver.open(this.id);
-    if (!cg) throw new ConflictError(`container ${record.name} has no cgroup (its process is gone)`);
+    const cg = this.#cgroupOf(record.name, state);
     const pidfd = openContainerPidfd(state.pid, state.pidStartTime);
     try {
       const spec = planContainerExec({ record, pid: state.pid, pidfd, cgroupProcs: cg.procsFiles }, argv, opts);
@@ -973,7 +974,9 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     return (await this.#state()).status;
   }
 
-  #cgroupOf(name: string): Cgroup {
+  /** The running container's cgroup; one that runs without (the `limits` option) has an absent one. */
+  #cgroupOf(name: string, state: ContainerState): Cgroup {
+    if (state.limitsSkipped) return new AbsentCgroup(this.id, 2, state.limitsSkipped.reason);
     const cg = cgroupsForHost().driver.open(this.id);
     if (!cg) throw new ConflictError(`container ${name} is not running`);
     return cg;
@@ -991,7 +994,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const prepare = async () => {
       const { record, state } = await this.read();
       assertAllowed('stats', state.status, record.name);
-      const cg = this.#cgroupOf(record.name);
+      const cg = this.#cgroupOf(record.name, state);
       return () => cg.stats();
     };
     if (options.stream) {
@@ -1008,7 +1011,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   async top(): Promise<TopResult> {
     const { record, state } = await this.read();
     assertAllowed('top', state.status, record.name);
-    return topOf(this.#cgroupOf(record.name).pids());
+    return topOf(this.#cgroupOf(record.name, state).pids());
   }
 
   #layers(record: ContainerRecord): { layer: ContainerLayerPaths; lowers: string[] } {

@@ -13,6 +13,7 @@
  * and once the monitor is gone any network operation may reclaim them.
  * @module
  */
+import type { LimitsSkipped } from '../launch/limits.js';
 import { join } from 'node:path';
 import { CgroupV1, type Cgroup } from '../cgroup/index.js';
 import { spawnDetached, type MonitorJournal } from '../launch/detached.js';
@@ -26,6 +27,7 @@ export interface DetachedLaunched {
   pid: number;
   cgroup: Cgroup;
   execFailure?: { exitCode: 127 | 126; message: string };
+  limitsSkipped?: LimitsSkipped;
 }
 
 /** The file the monitor reads the OOM kill count from. */
@@ -48,7 +50,8 @@ export interface DetachedWhere {
 
 export async function launchDetached(req: LaunchRequest, record: ContainerRecord, where: DetachedWhere): Promise<DetachedLaunched> {
   // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
-  const { cgroup, network, plan, abandon } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
+  const { cgroup, network, plan, abandon, limitsSkipped } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
+  const skipped = limitsSkipped ? { limitsSkipped } : {};
   try {
     const oomFile = oomFileOf(cgroup);
     const hc = record.healthcheck;
@@ -84,10 +87,10 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
     if (r.execFailed) {
       // The monitor has already removed the cgroup; release the network too.
       await abandon();
-      return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: execFailureOf(r.execFailed, req.argv[0]!) };
+      return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: execFailureOf(r.execFailed, req.argv[0]!), ...skipped };
     }
     await network?.started(r.pid, r.monitorPid);
-    return { monitorPid: r.monitorPid, pid: r.pid, cgroup };
+    return { monitorPid: r.monitorPid, pid: r.pid, cgroup, ...skipped };
   } catch (error) {
     await abandon();
     throw error;

@@ -30,6 +30,11 @@ export interface ContainerInspect {
     StartedAt: string;
     FinishedAt: string;
     Health?: { Status: string; FailingStreak: number; Log: Array<{ Start: string; End: string; ExitCode: number; Output: string }> };
+    /**
+     * berth's own: present when the run has no cgroup (the `limits` option, e.g. rootless on
+     * cgroup v1): the limit options not in force, why, and the fix.
+     */
+    LimitsSkipped?: { Options: string[]; Reason: string; Fix: string };
   };
   /** The image id (`sha256:…`), or '' for a rootfs directory or host container. */
   Image: string;
@@ -145,6 +150,7 @@ export function buildInspect(
       StartedAt: state.startedAt,
       FinishedAt: state.finishedAt,
       ...(state.health ? { Health: { Status: state.health.status, FailingStreak: state.health.failingStreak, Log: healthLog(state.health.log) } } : {}),
+      ...(state.limitsSkipped ? { LimitsSkipped: { Options: [...state.limitsSkipped.options], Reason: state.limitsSkipped.reason, Fix: state.limitsSkipped.fix } } : {}),
     },
     Image: s.kind === 'image' ? s.imageId : '',
     Name: `/${record.name}`,

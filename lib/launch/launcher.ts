@@ -8,12 +8,13 @@ import { dirname } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
 import { AbortError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
-import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
 import { ContainerProcess } from './container-process.js';
-import { planLaunch, type LaunchPlan, type LaunchRoot } from './launch-plan.js';
+import { CLONE_NEWUSER, planLaunch, type LaunchPlan, type LaunchRoot } from './launch-plan.js';
+import { createLaunchCgroup, type LimitsSkipped } from './limits.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import { allocateAutoRange, releaseAutoRange } from './userns.js';
 
@@ -61,6 +62,8 @@ export interface Launched {
   execFailure?: { exitCode: 127 | 126; message: string };
   /** Bridge networks: the caller must `release()` it after the exit (leases, published ports). */
   network?: PreparedNetwork;
+  /** The launch runs without a cgroup (see the `limits` option): what it lacks and why. */
+  limitsSkipped?: LimitsSkipped;
 }
 
 let stagingReady = false;
@@ -94,6 +97,21 @@ export interface PreparedLaunch {
   abandon(): Promise<void>;
   /** Gives back a `userns: 'auto'` range allocated for this launch, once its process is gone. */
   releaseIds?: () => Promise<void>;
+  /** The launch runs without a cgroup (see the `limits` option): what it lacks and why. */
+  limitsSkipped?: LimitsSkipped;
+}
+
+const CAP_MKNOD = 27n;
+
+/**
+ * Without a cgroup there is no device whitelist. In a user namespace the kernel refuses device
+ * nodes anyway; outside one, CAP_MKNOD would let the container make /dev/sda and read the
+ * host's disk, so it goes.
+ */
+function withoutDeviceNodes(spec: NativeLaunchSpec): void {
+  if ((spec.cloneFlags & CLONE_NEWUSER) !== 0) return;
+  const bit = 1n << CAP_MKNOD;
+  for (const set of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) spec.capabilities[set] &= ~bit;
 }
 
 /**
@@ -104,10 +122,10 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
   const opts = req.options;
   if (opts.signal?.aborted) throw new AbortError('aborted before the container started', { cause: opts.signal.reason });
   ensureStagingDir();
-  const cgroups = cgroupsForHost();
-  const cgroup = cgroups.driver.create(
-    req.id,
-    {
+  const { cgroup, skipped } = createLaunchCgroup({
+    id: req.id,
+    driver: () => cgroupsForHost().driver,
+    limits: {
       memory: opts.memory,
       memorySwap: opts.memorySwap,
       cpus: opts.cpus,
@@ -115,8 +133,10 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       cpuset: opts.cpuset,
       pids: opts.pids ?? DEFAULT_PIDS_LIMIT,
     },
-    { accounting: how.accounting },
-  );
+    requested: opts,
+    mode: opts.limits ?? 'strict',
+    options: { accounting: how.accounting },
+  });
   let network: PreparedNetwork | undefined;
   let idRange: { key: string } | undefined;
   const abandon = async (): Promise<void> => {
@@ -153,7 +173,7 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       // v2: born in the cgroup. A cgroup.procs write (the fallback, and all v1 can do) takes the
       // kernel's threadgroup rwsem for writing, which waits a grace period when idle (~10 ms).
       ...(cgroup.version === 2 && cgroup.paths[0] ? { cgroupDir: cgroup.paths[0] } : {}),
-      cgroupMounts: cgroups.mountsFor(cgroup),
+      cgroupMounts: skipped ? [] : cgroupsForHost().mountsFor(cgroup),
       ...(opts.init || req.park ? { initFd: helperExecutableFd() } : {}),
       ...(req.park ? { park: true } : {}),
       ...(image?.Env ? { imageEnv: image.Env } : {}),
@@ -163,8 +183,9 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       stdinPiped: how.stdinPiped,
       ...(network ? { network } : {}),
     });
+    if (skipped) withoutDeviceNodes(plan.spec);
     const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
-    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}) };
+    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}) };
   } catch (error) {
     await abandon();
     throw error;
@@ -197,7 +218,8 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
  * that mislead; a command that cannot be executed is a result (`execFailure`), not an error.
  */
 export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch): Promise<Launched> {
-  const { cgroup, network, plan, abandon, releaseIds } = prepared;
+  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped } = prepared;
+  const skipped = limitsSkipped ? { limitsSkipped } : {};
   const binding = req.native ?? native();
   try {
     if (req.detached) plan.spec.dieWithParent = false;
@@ -213,14 +235,14 @@ export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch
       for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
       await network?.release();
       await releaseIds?.();
-      return { process: null, cgroup, plan, execFailure: execFailureOf(spawned.execFailed, req.argv[0]!) };
+      return { process: null, cgroup, plan, execFailure: execFailureOf(spawned.execFailed, req.argv[0]!), ...skipped };
     }
     await network?.started(spawned.pid);
     const proc = new ContainerProcess(spawned);
     // The ids are free again once nothing of the container runs: its PID 1 exited and, with a
     // pid namespace, the kernel killed everything else in it.
     if (releaseIds) void proc.exited.finally(() => releaseIds().catch(() => {}));
-    return { process: proc, cgroup, plan, ...(network ? { network } : {}) };
+    return { process: proc, cgroup, plan, ...(network ? { network } : {}), ...skipped };
   } catch (error) {
     await abandon();
     throw error;

@@ -158,6 +158,7 @@ export class ParkedSandbox {
         timedOut,
         truncated: out.truncated || err.truncated,
         durationMs: performance.now() - t0,
+        ...(this.#launched.limitsSkipped ? { limitsSkipped: this.#launched.limitsSkipped } : {}),
       };
     } finally {
       if (timer) clearTimeout(timer);

@@ -10,6 +10,7 @@ import { normalizeNetworkOptions, type NetworkRunOptions, type NormalizedAttachm
 import type { NormalizedPort, PortProtocol } from '../network/types.js';
 import type { SeccompProfile } from '../security/seccomp/types.js';
 import { parseBytes, parseCpus } from '../units.js';
+import { LIMITS_MODES, type LimitsMode } from './limits.js';
 
 /** Where a container's root filesystem comes from. */
 export type RunSource =
@@ -152,12 +153,22 @@ export interface RunOptions extends Pick<NetworkRunOptions, 'network' | 'network
    * stays flat whatever the container writes; the result then has `truncated: true`.
    */
   maxBuffer?: number;
+  /**
+   * What to do where berth may not create the container's cgroup (rootless on cgroup v1, no
+   * delegated v2 subtree, a read-only cgroupfs). `'strict'` (default): `memory`, `memorySwap`,
+   * `cpus`, `cpuShares`, `cpuset` and `pids` throw an `UnsupportedError` naming the reason and
+   * the fix. `'best-effort'`: the container runs without them and the result (`limitsSkipped`),
+   * `inspect()` and `rt.info()` (`Limits`) say so. Either way a launch that asked for no limit
+   * runs, without berth's default pids limit (reported the same way).
+   */
+  limits?: LimitsMode;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
   'env', 'workdir', 'user', 'hostname', 'memory', 'memorySwap', 'cpus', 'cpuShares', 'cpuset', 'pids', 'stdin',
   'tty', 'readonlyRootfs', 'capAdd', 'capDrop', 'seccomp', 'privileged', 'mounts', 'network', 'init', 'timeout',
   'signal', 'ulimits', 'userns', 'encoding', 'maxBuffer', 'networks', 'ports', 'dns', 'extraHosts', 'exposedPorts',
+  'limits',
 ]);
 
 /** Options after validation, with units parsed. */
@@ -338,5 +349,8 @@ export function normalizeRunOptions(options: RunOptions = {}): NormalizedRunOpti
     throw new ValidationError('stdin', 'must be a string, a Buffer or a Readable stream');
   }
   if (options.userns !== undefined) checkIdMaps(options.userns);
+  if (options.limits !== undefined && !LIMITS_MODES.includes(options.limits)) {
+    throw new ValidationError('limits', `must be "strict" or "best-effort", got ${JSON.stringify(options.limits)}`);
+  }
   return out;
 }

@@ -7,6 +7,7 @@
  */
 import { collectBounded } from './bounded-output.js';
 import type { LaunchRoot } from './launch-plan.js';
+import type { LimitsSkipped } from './limits.js';
 import type { RunOptions } from './run-options.js';
 import { Sandbox } from './sandbox.js';
 import { sandboxInRoot, type RunContext } from './sandbox-launch.js';
@@ -33,6 +34,12 @@ export interface RunResult<Output = string> {
   truncated: boolean;
   /** Wall time from the start of the launch to the exit, in milliseconds. */
   durationMs: number;
+  /**
+   * Present when the container ran without a cgroup (`limits: 'best-effort'`, or no limit asked
+   * for where berth may not create cgroups): the limit options not in force (`pids` for berth's
+   * default too), why, and the fix. Absent when every limit was in force.
+   */
+  limitsSkipped?: LimitsSkipped;
 }
 
 /** `stdout`/`stderr` are Buffers with `encoding: 'buffer'`, strings otherwise. */
@@ -65,6 +72,7 @@ export async function runToCompletion(sandbox: Sandbox, form: ResultForm): Promi
     timedOut: info.timedOut,
     truncated: out.truncated || err.truncated,
     durationMs: info.durationMs,
+    ...(info.limitsSkipped ? { limitsSkipped: info.limitsSkipped } : {}),
   };
 }
 

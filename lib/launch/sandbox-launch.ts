@@ -95,16 +95,17 @@ async function launchAndWait(
     ...(context.image ? { image: context.image } : {}),
     ...(context.networks ? { networks: context.networks } : {}),
   });
+  const skipped = launched.limitsSkipped ? { limitsSkipped: launched.limitsSkipped } : {};
   try {
     if (!launched.process) {
       const failure = launched.execFailure!;
       hooks.execFailed(failure.message);
-      return { exitCode: failure.exitCode, signal: null, oomKilled: false, durationMs: performance.now() - started };
+      return { exitCode: failure.exitCode, signal: null, oomKilled: false, durationMs: performance.now() - started, ...skipped };
     }
     hooks.spawned(launched.process);
     const status = await launched.process.exited;
     const durationMs = performance.now() - started;
-    return { ...status, oomKilled: launched.cgroup.oomKillCount() > 0, durationMs };
+    return { ...status, oomKilled: launched.cgroup.oomKillCount() > 0, durationMs, ...skipped };
   } finally {
     launched.cgroup.remove({ timeoutMs: 1000 });
     await launched.network?.release();

@@ -6,6 +6,7 @@
  * caller touches: streams, signals, the timeout, the abort, the exit report.
  * @module
  */
+import type { LimitsSkipped } from './limits.js';
 import type { Readable, Writable } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { AbortError, ConflictError, ValidationError } from '../errors.js';
@@ -25,6 +26,11 @@ export interface SandboxExit {
   timedOut: boolean;
   /** Wall time from the start of the launch (after any pull) to the exit, in milliseconds. */
   durationMs: number;
+  /**
+   * Present when the container ran without a cgroup (the `limits` option): the limits it ran
+   * without, why, and the fix. Absent when every limit was in force.
+   */
+  limitsSkipped?: LimitsSkipped;
 }
 
 /** Events of a {@link Sandbox} (eventemitter3, typed). */
@@ -56,6 +62,7 @@ export interface SandboxBodyResult {
   signal: NodeJS.Signals | null;
   oomKilled: boolean;
   durationMs: number;
+  limitsSkipped?: LimitsSkipped;
 }
 
 /**
@@ -249,6 +256,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       oomKilled: result.oomKilled,
       timedOut: this.#timedOut,
       durationMs: result.durationMs,
+      ...(result.limitsSkipped ? { limitsSkipped: result.limitsSkipped } : {}),
     };
     this.exitCode = info.exitCode;
     this.signalCode = info.signal;
