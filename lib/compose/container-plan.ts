@@ -58,8 +58,11 @@ function networking(project: ComposeProject, service: ComposeService): Pick<Cont
   return { networks };
 }
 
-/** The create options of replica `n` (1-based), with its labels and config hash. */
-export function createOptionsFor(project: ComposeProject, service: ComposeService, n: number, image: ContainerCreateOptions['image']): ContainerCreateOptions {
+/**
+ * The create options of replica `n` (1-based), with its labels and config hash; `imageId` (the
+ * image's config digest) is labelled and hashed, so new image content means a new container.
+ */
+export function createOptionsFor(project: ComposeProject, service: ComposeService, n: number, image: ContainerCreateOptions['image'], imageId?: string): ContainerCreateOptions {
   const options: ContainerCreateOptions = {
     ...service.options,
     image,
@@ -77,6 +80,7 @@ export function createOptionsFor(project: ComposeProject, service: ComposeServic
     [L.ONEOFF]: 'False',
     [L.WORKING_DIR]: project.projectDir,
     [L.CONFIG_FILES]: project.files.join(','),
+    ...(imageId !== undefined ? { [L.IMAGE]: imageId } : {}),
   };
   return { ...options, labels: { ...labels, [L.CONFIG_HASH]: configHash({ ...options, labels }) } };
 }

@@ -12,3 +12,5 @@ export const WORKING_DIR = 'com.docker.compose.project.working_dir';
 export const CONFIG_FILES = 'com.docker.compose.project.config_files';
 export const NETWORK = 'com.docker.compose.network';
 export const VOLUME = 'com.docker.compose.volume';
+/** The id of the image the container was created from (compose v2 writes it too). */
+export const IMAGE = 'com.docker.compose.image';

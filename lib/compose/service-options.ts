@@ -8,7 +8,9 @@ import { isAbsolute, resolve } from 'node:path';
 import type { ContainerCreateOptions } from '../containers/container-options.js';
 import type { HealthcheckOptions } from '../containers/healthcheck.js';
 import { UnsupportedError, ValidationError } from '../errors.js';
+import type { SeccompProfile } from '../security/seccomp/types.js';
 import { readEnvFile } from './env-file.js';
+import { readTextFile } from './read-text.js';
 import { isMapping, type Lookup } from './interpolate.js';
 import { DEPLOY_KEYS, SERVICE_KEYS, UNSUPPORTED_SERVICE_KEYS } from './keys.js';
 import type { ComposeBuild, ComposeService } from './model.js';
@@ -100,20 +102,37 @@ async function environment(s: Record<string, unknown>, ctx: ServiceContext, wher
   return env;
 }
 
-function securityOpts(list: string[], where: string, o: Options, ctx: ServiceContext): void {
-  list.forEach((opt, i) => {
+async function securityOpts(list: string[], where: string, o: Options, ctx: ServiceContext): Promise<void> {
+  for (const [i, opt] of list.entries()) {
     const at = `${where}[${i}]`;
     const [key, value] = opt.split(/[=:](.*)/s, 2) as [string, string | undefined];
     if (key === 'no-new-privileges') {
       // berth sets no_new_privs on every container; asking it off cannot be honoured.
       if (value !== undefined && value !== 'true') unsupported(ctx, at, 'berth always sets no-new-privileges');
     } else if (key === 'seccomp') {
-      if (value === 'unconfined') o.seccomp = 'unconfined';
-      else unsupported(ctx, at, 'only seccomp=unconfined is supported here (pass a profile object through rt.containers.create)');
+      if (value === undefined || value === '') throw new ValidationError(at, 'seccomp needs a value: seccomp=unconfined or seccomp=<profile.json>');
+      o.seccomp = value === 'unconfined' ? 'unconfined' : await seccompProfile(hostPath(value, ctx.projectDir), at);
     } else {
-      unsupported(ctx, at, `security option ${JSON.stringify(key)} is not supported (no-new-privileges, seccomp=unconfined)`);
+      unsupported(ctx, at, `security option ${JSON.stringify(key)} is not supported (no-new-privileges, seccomp=)`);
     }
-  });
+  }
+}
+
+/**
+ * A Docker-format seccomp profile file, read at load (as the docker CLI reads it before the
+ * daemon sees it), so the hash `up` compares covers the profile's content, not its path.
+ * Its rules are validated by `rt.containers.create()`, which names them.
+ */
+async function seccompProfile(path: string, where: string): Promise<SeccompProfile> {
+  const text = (await readTextFile(path, where))!;
+  let profile: unknown;
+  try {
+    profile = JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError(where, `${path} is not JSON: ${(error as Error).message}`, { path, cause: error });
+  }
+  if (!isMapping(profile)) throw new ValidationError(where, `${path} must hold a JSON object (a Docker seccomp profile)`, { path });
+  return profile as unknown as SeccompProfile;
 }
 
 function unsupported(ctx: ServiceContext, where: string, why: string): void {
@@ -213,7 +232,7 @@ export async function normalizeService(name: string, s: Record<string, unknown>,
   if (s.restart !== undefined) o.restart = text(s.restart, at('restart')) as Options['restart'];
   if (s.healthcheck !== undefined) o.healthcheck = healthcheck(s.healthcheck, at('healthcheck'));
   if (s.volumes_from !== undefined) o.volumesFrom = s.volumes_from as string[];
-  if (s.security_opt !== undefined) securityOpts(s.security_opt as string[], at('security_opt'), o, ctx);
+  if (s.security_opt !== undefined) await securityOpts(s.security_opt as string[], at('security_opt'), o, ctx);
   const count = replicas(s, where, ctx, o);
   const tmpfs = ((s.tmpfs as string[] | undefined) ?? []).map((spec, i): VolumeEntry => tmpfsEntry(spec, `${at('tmpfs')}[${i}]`));
   const volumes = [...((s.volumes as VolumeEntry[] | undefined) ?? []), ...tmpfs].map((v) =>

@@ -213,10 +213,13 @@ export class Stack implements AsyncDisposable {
     if (via !== undefined) await start(via);
     if (signal.aborted) throw signal.reason;
     const image = await this.#image(service, options, signal);
+    // The image id joins the hash as compose's `com.docker.compose.image` does: a tag pulled
+    // or rebuilt to other content recreates the service even though its file is unchanged.
+    const imageId = (await this.#rt.images.get(image)).id;
     const existing = await this.#containersOf(name);
     const out: Container[] = [];
     for (let n = 1; n <= service.replicas; n++) {
-      const wanted = createOptionsFor(this.project, service, n, image);
+      const wanted = createOptionsFor(this.project, service, n, image, imageId);
       let c = existing.get(n);
       if (c && (await c.inspect()).Config.Labels[L.CONFIG_HASH] !== wanted.labels![L.CONFIG_HASH]) {
         await c.remove({ force: true });

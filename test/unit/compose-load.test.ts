@@ -363,3 +363,23 @@ describe('compose load: unknown, unsupported and wrong keys', () => {
     await assert.rejects(() => loadProject({ projectDir: project({}) }), (e: unknown) => e instanceof ValidationError && e.option === 'files');
   });
 });
+
+describe('compose load: security_opt seccomp=<file>', () => {
+  it('reads the Docker-format profile at load, relative to the project directory', async () => {
+    const profile = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
+    const p = await load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    security_opt: ["seccomp=./no-mkdir.json"]\n', 'no-mkdir.json': JSON.stringify(profile) });
+    assert.deepEqual(p.services.s!.options.seccomp, profile);
+  });
+  for (const [files, why] of [
+    [{ 'p.json': '{ not json' }, /p\.json is not JSON/],
+    [{ 'p.json': '[1]' }, /p\.json must hold a JSON object/],
+    [{}, /cannot read .*p\.json/],
+  ] as const) {
+    it(`a bad profile file (${why.source}): ValidationError naming the option and the file`, async () => {
+      await assert.rejects(
+        () => load({ 'compose.yaml': 'services:\n  s:\n    image: x\n    security_opt: ["seccomp=p.json"]\n', ...files }),
+        (e: unknown) => e instanceof ValidationError && e.option === 'services.s.security_opt[0]' && why.test(e.message),
+      );
+    });
+  }
+});
