@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Container } from '../containers/container.js';
 import type { ContainerService, ContainerSummary } from '../containers/container-service.js';
-import type { ContainerImage } from '../containers/container-options.js';
 import type { EventSubscription } from '../containers/events.js';
 import type { LogEntry } from '../containers/log-reader.js';
 import { WaitTimeoutError } from '../containers/wait-strategies.js';
@@ -240,7 +239,7 @@ export class Stack implements AsyncDisposable {
   }
 
   /** The image of a service: in the store, pulled, or (not yet) built. */
-  async #image(service: ComposeService, options: StackUpOptions, signal: AbortSignal): Promise<ContainerImage> {
+  async #image(service: ComposeService, options: StackUpOptions, signal: AbortSignal): Promise<string> {
     const policy = options.pull ?? (service.pullPolicy === 'always' || service.pullPolicy === 'never' ? service.pullPolicy : 'missing');
     let present = true;
     try {
@@ -259,7 +258,7 @@ export class Stack implements AsyncDisposable {
    * The one place a `build:` section turns into an image: `rt.images.build()` of the context,
    * tagged with the service's image name (compose's `<project>-<service>` when it has none).
    */
-  async #build(service: ComposeService, signal: AbortSignal): Promise<ContainerImage> {
+  async #build(service: ComposeService, signal: AbortSignal): Promise<string> {
     const b = service.build!;
     await this.#rt.images.build({
       context: b.context,
