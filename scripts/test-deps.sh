@@ -22,6 +22,9 @@ have python3 || need+=(python3)
 [ -x /usr/sbin/useradd ] || need+=(passwd)
 have setpriv || need+=(util-linux)
 have newuidmap || need+=(uidmap)
+# issue 14: the compose differential test runs Debian's docker-compose against a private dockerd.
+have dockerd || need+=(docker.io)
+have docker-compose || need+=(docker-compose)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
