@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
 import { readEnvFile } from './env-file.js';
 import { interpolateTree, isMapping, type Lookup } from './interpolate.js';
+import { applyExtends, type FileServices } from './extends.js';
 import { mergeFiles } from './merge.js';
 import type { ComposeNetwork, ComposeProject, ComposeService, ComposeVolume } from './model.js';
 import { chooseProjectName } from './project-name.js';
@@ -85,11 +86,16 @@ export async function loadProject(options: ComposeLoadOptions = {}): Promise<Com
   const lookup: Lookup = (name) => processEnv(name) ?? fileVars[name];
   const warnings: string[] = [];
   const canonical: Record<string, unknown>[] = [];
-  for (const file of located.files) {
+  const readFile = async (file: string): Promise<{ raw: Record<string, unknown>; own: FileServices }> => {
     const raw = interpolateTree(await readComposeFile(file), lookup, '') as Record<string, unknown>;
     if (raw.services !== undefined && !isMapping(raw.services)) throw new ValidationError(`${file}: services`, 'must be a mapping');
-    const services: Record<string, unknown> = {};
+    const services: Record<string, Record<string, unknown>> = {};
     for (const [name, def] of Object.entries((raw.services as Record<string, unknown> | undefined) ?? {})) services[name] = canonicalService(def, `services.${name}`);
+    return { raw, own: { file, services } };
+  };
+  for (const file of located.files) {
+    const { raw, own } = await readFile(file);
+    const services = await applyExtends(own, async (other) => (await readFile(other)).own);
     canonical.push({ ...raw, ...(raw.services !== undefined ? { services } : {}) });
   }
   const merged = mergeFiles(canonical);

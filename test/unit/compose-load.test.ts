@@ -383,3 +383,56 @@ describe('compose load: security_opt seccomp=<file>', () => {
     });
   }
 });
+
+describe('compose load: extends', () => {
+  it('same file: the base merged under the service by the merge rules, chains followed', async () => {
+    const p = await load({
+      'compose.yaml': `
+services:
+  base:
+    image: busybox
+    command: ["sleep", "1"]
+    environment: { A: "1", B: "base" }
+    ports: ["127.0.0.1:8080:80"]
+  middle:
+    extends: base
+    environment: { B: middle }
+  app:
+    extends: { service: middle }
+    command: ["echo", "app"]
+    environment: [C=3]
+    ports: ["127.0.0.1:8080:80/udp"]
+`,
+    });
+    const app = p.services.app!;
+    assert.equal(app.image, 'busybox');
+    assert.deepEqual(app.options.cmd, ['echo', 'app'], 'command replaced');
+    assert.deepEqual(app.options.env, { A: '1', B: 'middle', C: '3' }, 'environment merged, nearest wins');
+    assert.deepEqual(app.ports.map((x) => x.protocol), ['tcp', 'udp'], 'ports merged by their key');
+    assert.deepEqual(p.services.base!.options.env, { A: '1', B: 'base' }, 'the base itself is unchanged');
+  });
+  it('file: relative to the extending file; the base\'s relative paths stay relative to its own file', async () => {
+    const dir = project({
+      'compose.yaml': 'services:\n  web:\n    extends: { file: common/base.yaml, service: web }\n    environment: { OWN: "yes" }\n',
+    });
+    mkdirSync(join(dir, 'common'));
+    writeFileSync(join(dir, 'common', 'base.yaml'), 'services:\n  web:\n    build: ./ctx\n    env_file: base.env\n    volumes: ["./data:/data"]\n');
+    writeFileSync(join(dir, 'common', 'base.env'), 'FROM_BASE=1\n');
+    const p = await loadProject({ projectDir: dir });
+    const web = p.services.web!;
+    assert.equal(web.build!.context, join(dir, 'common', 'ctx'));
+    assert.deepEqual(web.options.env, { FROM_BASE: '1', OWN: 'yes' });
+    assert.equal(web.volumes[0]!.source, join(dir, 'common', 'data'));
+  });
+  const bad: Array<[string, Record<string, string>, RegExp]> = [
+    ['a cycle', { 'compose.yaml': 'services:\n  a: {image: x, extends: b}\n  b: {image: x, extends: a}\n' }, /extends cycle/],
+    ['a missing service', { 'compose.yaml': 'services:\n  a: {image: x, extends: nope}\n' }, /no service nope/],
+    ['a missing file', { 'compose.yaml': 'services:\n  a: {image: x, extends: {service: a, file: gone.yaml}}\n' }, /cannot read .*gone\.yaml/],
+    ['a wrong key', { 'compose.yaml': 'services:\n  a: {image: x, extends: {service: b, files: x}}\n  b: {image: x}\n' }, /not an extends key/],
+  ];
+  for (const [what, files, why] of bad) {
+    it(`${what}: ValidationError`, async () => {
+      await assert.rejects(() => load(files), (e: unknown) => e instanceof ValidationError && why.test(e.message));
+    });
+  }
+});
