@@ -6,6 +6,7 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
+import { Override } from './yaml-tags.js';
 
 /** Looks a variable up; `undefined` when it is unset. */
 export type Lookup = (name: string) => string | undefined;
@@ -107,6 +108,7 @@ function expandBraced(body: string, lookup: Lookup, where: string, whole: string
 export function interpolateTree(value: unknown, lookup: Lookup, path: string): unknown {
   if (typeof value === 'string') return interpolateString(value, lookup, path);
   if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, lookup, `${path}[${i}]`));
+  if (value instanceof Override) return new Override(interpolateTree(value.value, lookup, path));
   if (isMapping(value)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = interpolateTree(v, lookup, path === '' ? k : `${path}.${k}`);
@@ -117,5 +119,8 @@ export function interpolateTree(value: unknown, lookup: Lookup, path: string): u
 
 /** A plain YAML mapping (not null, not a list). */
 export function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  // Plain objects only: an `!override` mark (a class instance) is not a mapping to merge into.
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }

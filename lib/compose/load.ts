@@ -17,6 +17,7 @@ import { NETWORK_KEYS, TOP_KEYS, UNSUPPORTED_TOP_KEYS, VOLUME_KEYS } from './key
 import { normalizeService, type ServiceContext } from './service-options.js';
 import { canonicalService } from './service-syntax.js';
 import { readComposeFile } from './yaml-file.js';
+import { stripMarks } from './yaml-tags.js';
 import { UnsupportedError } from '../errors.js';
 
 /** Options of `rt.compose.load()`. */
@@ -98,7 +99,7 @@ export async function loadProject(options: ComposeLoadOptions = {}): Promise<Com
     const services = await applyExtends(own, async (other) => (await readFile(other)).own);
     canonical.push({ ...raw, ...(raw.services !== undefined ? { services } : {}) });
   }
-  const merged = mergeFiles(canonical);
+  const merged = stripMarks(mergeFiles(canonical)) as Record<string, unknown>;
   for (const key of Object.keys(merged)) {
     if (key.startsWith('x-') || TOP_KEYS.has(key)) continue;
     if (UNSUPPORTED_TOP_KEYS.has(key)) {

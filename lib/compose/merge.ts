@@ -7,10 +7,12 @@
  * - `ports` are unique by host address, host port, container port and protocol; `volumes`
  *   are unique by target: a later entry replaces an earlier one with the same key;
  * - other lists are appended, without repeating an entry already there;
- * - scalars are replaced.
+ * - scalars are replaced;
+ * - a value tagged `!reset` removes the earlier one, `!override` replaces it whole.
  * @module
  */
 import { isMapping } from './interpolate.js';
+import { Override, RESET } from './yaml-tags.js';
 
 /** Paths (from a service) whose value a later file replaces whole. */
 const REPLACED = new Set(['command', 'entrypoint', 'healthcheck.test']);
@@ -35,6 +37,10 @@ function mergeLists(base: unknown[], over: unknown[], keyOf?: (entry: unknown) =
 
 function mergeValue(base: unknown, over: unknown, path: string): unknown {
   if (over === undefined) return base;
+  // `!reset` drops what came before (stripMarks removes the mark after the last file);
+  // `!override` replaces it whole.
+  if (over === RESET || over instanceof Override) return over;
+  if (base instanceof Override) base = base.value;
   if (REPLACED.has(path)) return over;
   if (isMapping(base) && isMapping(over)) {
     const out: Record<string, unknown> = { ...base };

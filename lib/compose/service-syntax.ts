@@ -7,6 +7,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { isMapping } from './interpolate.js';
+import { Override, RESET } from './yaml-tags.js';
 
 /** A published port in the long syntax. */
 export interface PortEntry {
@@ -216,6 +217,13 @@ const LIST_KEYS = ['dns', 'cap_add', 'cap_drop', 'expose', 'profiles', 'security
 export function canonicalService(raw: unknown, where: string): Record<string, unknown> {
   if (raw === null || raw === undefined) return {};
   if (!isMapping(raw)) throw new ValidationError(where, 'must be a mapping');
+  // Keys tagged `!reset` stay marks; `!override`n ones are brought to the long form inside their mark.
+  const marked = Object.entries(raw).filter(([, v]) => v === RESET || v instanceof Override);
+  if (marked.length > 0) {
+    const plain = canonicalService(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== RESET && !(v instanceof Override))), where);
+    for (const [key, v] of marked) plain[key] = v === RESET ? RESET : new Override(canonicalService({ [key]: (v as Override).value }, where)[key]);
+    return plain;
+  }
   const s: Record<string, unknown> = { ...raw };
   const at = (key: string) => `${where}.${key}`;
   if (s.environment !== undefined) s.environment = toMapping(s.environment, at('environment'));

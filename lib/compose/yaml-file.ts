@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
 import { isMapping } from './interpolate.js';
 import { readTextFile } from './read-text.js';
+import { markTags, reviveMarks } from './yaml-tags.js';
 
 /**
  * Aliases one document may expand. The `yaml` package counts expanded nodes against this,
@@ -24,9 +25,10 @@ export function parseComposeYaml(text: string, file: string): Record<string, unk
   const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true, version: '1.2' });
   const problem = doc.errors[0];
   if (problem) throw new ValidationError(file, `invalid YAML: ${problem.message}`);
+  markTags(doc);
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    value = reviveMarks(doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }));
   } catch (error) {
     throw new ValidationError(file, `invalid YAML: ${(error as Error).message}`, { cause: error });
   }

@@ -436,3 +436,50 @@ services:
     });
   }
 });
+
+describe('compose load: !reset and !override', () => {
+  const BASE = `
+services:
+  app:
+    image: busybox
+    command: ["sleep", "1"]
+    ports: ["127.0.0.1:8080:80", "127.0.0.1:8443:443"]
+    environment: { A: "1", B: "2" }
+    healthcheck: { test: ["CMD", "true"], interval: 1s }
+    build: { context: ./app }
+`;
+  it('!reset in a later file drops the earlier value; !override replaces instead of merging', async () => {
+    const p = await load(
+      {
+        'compose.yaml': BASE,
+        'compose.override.yaml': `
+services:
+  app:
+    ports: !override ["127.0.0.1:9090:90"]
+    environment: !override { C: "3" }
+    healthcheck: !reset null
+    build: !reset {}
+`,
+      },
+    );
+    const app = p.services.app!;
+    assert.deepEqual(app.ports, [{ target: 90, published: '9090', host_ip: '127.0.0.1', protocol: 'tcp' }]);
+    assert.deepEqual(app.options.env, { C: '3' });
+    assert.equal(app.options.healthcheck, undefined);
+    assert.equal(app.build, undefined);
+    assert.deepEqual(app.options.cmd, ['sleep', '1'], 'untagged keys merge as usual');
+  });
+  it('without the tags the same override file merges (the difference is the tags\')', async () => {
+    const p = await load({ 'compose.yaml': BASE, 'compose.override.yaml': 'services:\n  app:\n    ports: ["127.0.0.1:9090:90"]\n    environment: { C: "3" }\n' });
+    assert.equal(p.services.app!.ports.length, 3);
+    assert.deepEqual(p.services.app!.options.env, { A: '1', B: '2', C: '3' });
+  });
+  it('!reset of a top-level network, !reset in an extends', async () => {
+    const p = await load({
+      'compose.yaml': 'services:\n  base: {image: x, environment: {A: "1", B: "2"}}\n  app:\n    extends: base\n    environment: !override {B: "3"}\n    networks: [front]\nnetworks:\n  front: {labels: {a: b}}\n',
+      'compose.override.yaml': 'networks:\n  front:\n    labels: !reset {}\n',
+    });
+    assert.deepEqual(p.services.app!.options.env, { B: '3' });
+    assert.deepEqual(p.networks.front!.labels, {});
+  });
+});
