@@ -30,7 +30,7 @@ function relativeTo(dir: string, path: string): string {
 }
 
 /** The service with its relative host paths made absolute against `dir`. */
-function rebase(s: Record<string, unknown>, dir: string): Record<string, unknown> {
+export function rebase(s: Record<string, unknown>, dir: string): Record<string, unknown> {
   const out = { ...s };
   if (isMapping(out.build) && typeof out.build.context === 'string' && !/^[a-z]+:\/\//.test(out.build.context)) out.build = { ...out.build, context: relativeTo(dir, out.build.context) };
   else if (isMapping(out.build) && out.build.context === undefined) out.build = { ...out.build, context: dir };

@@ -29,7 +29,7 @@ export const DEPLOY_KEYS = new Set(['replicas', 'resources']);
 export const TOP_KEYS = new Set(['name', 'services', 'networks', 'volumes', 'version']);
 
 /** Top-level keys of the specification that berth has no equivalent for. */
-export const UNSUPPORTED_TOP_KEYS = new Set(['configs', 'secrets', 'include', 'models']);
+export const UNSUPPORTED_TOP_KEYS = new Set(['configs', 'secrets', 'models']);
 
 /** Keys of a top-level network. */
 export const NETWORK_KEYS = new Set(['name', 'driver', 'external', 'internal', 'labels', 'ipam', 'attachable', 'enable_ipv6', 'driver_opts']);

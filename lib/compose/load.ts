@@ -10,6 +10,7 @@ import { ValidationError } from '../errors.js';
 import { readEnvFile } from './env-file.js';
 import { interpolateTree, isMapping, type Lookup } from './interpolate.js';
 import { applyExtends, type FileServices } from './extends.js';
+import { applyIncludes } from './include.js';
 import { mergeFiles } from './merge.js';
 import type { ComposeNetwork, ComposeProject, ComposeService, ComposeVolume } from './model.js';
 import { chooseProjectName } from './project-name.js';
@@ -94,11 +95,12 @@ export async function loadProject(options: ComposeLoadOptions = {}): Promise<Com
     for (const [name, def] of Object.entries((raw.services as Record<string, unknown> | undefined) ?? {})) services[name] = canonicalService(def, `services.${name}`);
     return { raw, own: { file, services } };
   };
-  for (const file of located.files) {
+  const loadModel = async (file: string, chain: string[]): Promise<Record<string, unknown>> => {
     const { raw, own } = await readFile(file);
     const services = await applyExtends(own, async (other) => (await readFile(other)).own);
-    canonical.push({ ...raw, ...(raw.services !== undefined ? { services } : {}) });
-  }
+    return applyIncludes({ ...raw, ...(raw.services !== undefined ? { services } : {}) }, file, chain, loadModel);
+  };
+  for (const file of located.files) canonical.push(await loadModel(file, []));
   const merged = stripMarks(mergeFiles(canonical)) as Record<string, unknown>;
   for (const key of Object.keys(merged)) {
     if (key.startsWith('x-') || TOP_KEYS.has(key)) continue;

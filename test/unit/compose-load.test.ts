@@ -483,3 +483,27 @@ services:
     assert.deepEqual(p.networks.front!.labels, {});
   });
 });
+
+describe('compose load: include', () => {
+  it('an included file\'s services, networks and volumes join the project, its relative paths against its own directory', async () => {
+    const dir = project({ 'compose.yaml': 'include: [db/compose.yaml]\nservices:\n  web: {image: x, depends_on: [db]}\n' });
+    mkdirSync(join(dir, 'db'));
+    writeFileSync(join(dir, 'db', 'compose.yaml'), 'services:\n  db:\n    build: .\n    volumes: ["data:/data", "./init:/init"]\n    networks: [back]\nnetworks: {back: {}}\nvolumes: {data: {}}\n');
+    const p = await loadProject({ projectDir: dir });
+    assert.deepEqual(Object.keys(p.services).sort(), ['db', 'web']);
+    assert.equal(p.services.db!.build!.context, join(dir, 'db'));
+    assert.equal(p.services.db!.volumes[1]!.source, join(dir, 'db', 'init'));
+    assert.equal(p.networks.back!.name, `${p.name}_back`, 'the included network is the project\'s');
+    assert.equal(p.volumes.data!.name, `${p.name}_data`);
+  });
+  const bad: Array<[string, Record<string, string>, RegExp]> = [
+    ['a service defined twice', { 'compose.yaml': 'include: [other.yaml]\nservices: {a: {image: x}}\n', 'other.yaml': 'services: {a: {image: y}}\n' }, /services\.a is defined both/],
+    ['a cycle', { 'compose.yaml': 'include: [other.yaml]\nservices: {a: {image: x}}\n', 'other.yaml': 'include: [compose.yaml]\nservices: {b: {image: y}}\n' }, /include cycle/],
+    ['a wrong key', { 'compose.yaml': 'include: [{paths: other.yaml}]\nservices: {a: {image: x}}\n' }, /not an include key/],
+  ];
+  for (const [what, files, why] of bad) {
+    it(`${what}: ValidationError naming include[0]`, async () => {
+      await assert.rejects(() => load(files), (e: unknown) => e instanceof ValidationError && e.option!.startsWith('include[0]') && why.test(e.message));
+    });
+  }
+});
