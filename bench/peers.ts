@@ -18,6 +18,7 @@ export const PEERS: readonly PeerSpec[] = [
   // Debian's docker.io ships dockerd; a docker CLI alone (as some images carry) is not enough.
   { name: 'docker', bin: 'dockerd', debian: 'docker.io', versionArgs: ['--version'] },
   { name: 'buildah', bin: 'buildah', debian: 'buildah', versionArgs: ['--version'] },
+  { name: 'docker-compose', bin: 'docker-compose', debian: 'docker-compose', versionArgs: ['--version'] },
   // Helpers for the pull workload and for the fixtures; not benchmark subjects themselves.
   { name: 'skopeo', bin: 'skopeo', debian: 'skopeo', versionArgs: ['--version'] },
   { name: 'umoci', bin: 'umoci', debian: 'umoci', versionArgs: ['--version'] },
