@@ -2,8 +2,9 @@
  * Waiting for a `depends_on` condition on a dependency's containers, failing at once when it
  * can no longer hold: a dependency that exited (for `service_started` after start is fine, for
  * `service_healthy` not, for `service_completed_successfully` only with code 0) or that turned
- * unhealthy. The state is read through the public `inspect()` every {@link POLL_MS}; the wait
- * ends with the caller's signal (the stack's timeout or the user's).
+ * unhealthy. The state is read through the public `inspect()` every {@link POLL_MS}, and at
+ * once after the container's start, exit or health events; the wait ends with the caller's
+ * signal (the stack's timeout or the user's).
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,11 +36,24 @@ export async function lastLines(c: Container): Promise<string[]> {
   return lines.slice(-TAIL_LINES);
 }
 
-async function pause(signal: AbortSignal): Promise<void> {
+/** Events after which a dependency's state is worth reading again at once. */
+const WAKE = ['start', 'exit', 'health_status'] as const;
+
+/**
+ * Until the next read: {@link POLL_MS}, or sooner when the container reports a start, an exit
+ * or a health change (each wait stage then costs an event, not up to a poll period; the
+ * poll stays as the truth for containers another process supervises).
+ */
+async function pause(c: Container, signal: AbortSignal): Promise<void> {
+  const woken = new AbortController();
+  const wake = () => woken.abort();
+  for (const e of WAKE) c.once(e, wake);
   try {
-    await sleep(POLL_MS, undefined, { signal });
+    await sleep(POLL_MS, undefined, { signal: AbortSignal.any([signal, woken.signal]) });
   } catch {
-    throw signal.reason instanceof Error ? signal.reason : new AbortError('up was aborted');
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AbortError('up was aborted');
+  } finally {
+    for (const e of WAKE) c.off(e, wake);
   }
 }
 
@@ -81,6 +95,6 @@ async function waitOne(service: string, dependency: string, condition: Condition
       if (s.Health?.Status === 'unhealthy') throw await fail('is unhealthy', null);
       if (exited) throw await fail(`exited with code ${s.ExitCode} before it was healthy`, s.ExitCode);
     }
-    await pause(signal);
+    await pause(c, signal);
   }
 }
