@@ -36,6 +36,11 @@ export interface CgroupInfo {
   readonly mode: CgroupLayout['mode'] | 'none';
   /** Why `version` is `null`; empty otherwise. */
   readonly detail: string;
+  /**
+   * The `berth` parent directories berth creates its cgroups in, one per hierarchy it may use:
+   * below the mount point on a bare host, below the container's own cgroup inside one.
+   */
+  readonly parents: readonly string[];
   readonly controllers: Readonly<Record<LimitController, ControllerStatus>>;
 }
 
@@ -43,6 +48,8 @@ export interface CgroupInfo {
 export interface CgroupInfoSource {
   mountinfo?: string;
   procSelfCgroup?: string;
+  /** `/proc/1/cgroup` (PID 1 of this PID namespace). */
+  pid1Cgroup?: string;
   /** Contents of a cgroup file, `undefined` when unreadable. */
   read?(path: string): string | undefined;
   /** Whether this process may create cgroups in `dir`. */
@@ -71,22 +78,25 @@ function v1Controllers(layout: CgroupLayout, writable: (dir: string) => boolean)
     const v1name = name === 'io' ? 'blkio' : name;
     const h = layout.v1.find((x) => x.controllers.includes(v1name));
     if (h === undefined) return { usable: false, detail: `the ${v1name} hierarchy is not mounted`, fix: `mount -t cgroup -o ${v1name} cgroup /sys/fs/cgroup/${v1name}` };
+    if (h.problem !== undefined) return { usable: false, detail: h.problem };
+    const base = h.base ?? h.mountPoint;
     // berth creates its parent on first use: that directory (once made, perhaps chowned to a
-    // user) or the mount itself must be writable.
-    if (!writable(join(h.mountPoint, BERTH_PARENT)) && !writable(h.mountPoint)) {
-      return { usable: false, detail: `${h.mountPoint} is not writable by this process (cgroup v1 has no delegation to users)` };
+    // user) or the directory holding it must be writable.
+    if (!writable(join(base, BERTH_PARENT)) && !writable(base)) {
+      return { usable: false, detail: `${base} is not writable by this process (cgroup v1 has no delegation to users)` };
     }
-    return { usable: true, detail: h.mountPoint };
+    return { usable: true, detail: base };
   };
   return Object.fromEntries(LIMIT_CONTROLLERS.map((c) => [c, status(c)])) as Record<LimitController, ControllerStatus>;
 }
 
-function v2Controllers(root: string, read: (path: string) => string | undefined, writable: (dir: string) => boolean): Record<LimitController, ControllerStatus> {
+function v2Controllers(root: string, problem: string | undefined, read: (path: string) => string | undefined, writable: (dir: string) => boolean): Record<LimitController, ControllerStatus> {
   const words = (text: string | undefined) => new Set((text ?? '').split(/\s+/).filter(Boolean));
   const offered = words(read(join(root, 'cgroup.controllers')));
   const enabled = words(read(join(root, 'cgroup.subtree_control')));
   const canWrite = writable(root);
   const status = (name: LimitController): ControllerStatus => {
+    if (problem !== undefined) return { usable: false, detail: problem };
     if (!canWrite) return { usable: false, detail: `${root} is not writable by this process (no delegated cgroup v2 subtree)` };
     // v2 has no devices controller: berth attaches a BPF_CGROUP_DEVICE program instead.
     if (name === 'devices') return { usable: true, detail: 'BPF_CGROUP_DEVICE program' };
@@ -104,16 +114,22 @@ function v2Controllers(root: string, read: (path: string) => string | undefined,
 export function describeCgroups(source: CgroupInfoSource = {}): CgroupInfo {
   const mountinfo = source.mountinfo ?? readOrUndefined('/proc/self/mountinfo') ?? '';
   const procSelfCgroup = source.procSelfCgroup ?? (source.mountinfo === undefined ? readOrUndefined('/proc/self/cgroup') : undefined);
+  const pid1Cgroup = source.pid1Cgroup ?? (source.mountinfo === undefined ? readOrUndefined('/proc/1/cgroup') : undefined);
   const read = source.read ?? readOrUndefined;
   const writable = source.writable ?? isWritable;
   let layout: CgroupLayout;
   try {
-    layout = detectCgroupLayout(mountinfo, procSelfCgroup);
+    layout = detectCgroupLayout(mountinfo, procSelfCgroup, pid1Cgroup);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     const none: ControllerStatus = { usable: false, detail: 'no cgroup filesystem' };
-    return { version: null, mode: 'none', detail, controllers: Object.fromEntries(LIMIT_CONTROLLERS.map((c) => [c, none])) as Record<LimitController, ControllerStatus> };
+    return { version: null, mode: 'none', detail, parents: [], controllers: Object.fromEntries(LIMIT_CONTROLLERS.map((c) => [c, none])) as Record<LimitController, ControllerStatus> };
   }
-  const controllers = layout.version === 1 ? v1Controllers(layout, writable) : v2Controllers(layout.unified!, read, writable);
-  return { version: layout.version, mode: layout.mode, detail: '', controllers };
+  if (layout.version === 1) {
+    const parents = [...new Set(layout.v1.filter((h) => h.problem === undefined).map((h) => join(h.base ?? h.mountPoint, BERTH_PARENT)))];
+    return { version: 1, mode: layout.mode, detail: '', parents, controllers: v1Controllers(layout, writable) };
+  }
+  const placement = layout.unifiedPlacement!;
+  const parents = placement.problem === undefined ? [join(placement.base, BERTH_PARENT)] : [];
+  return { version: 2, mode: layout.mode, detail: '', parents, controllers: v2Controllers(placement.base, placement.problem, read, writable) };
 }

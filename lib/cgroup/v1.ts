@@ -47,6 +47,13 @@ import {
 export interface V1Hierarchy {
   readonly controllers: readonly string[];
   readonly mountPoint: string;
+  /**
+   * The directory that holds `berth/`: default `mountPoint`; inside a container, the
+   * container's own cgroup (see `nesting.ts`).
+   */
+  readonly base?: string;
+  /** Why berth cannot create cgroups in this hierarchy (read-only, a foreign tree), with the fix. */
+  readonly problem?: string;
 }
 
 /** Options of {@link CgroupV1Driver}. */
@@ -67,14 +74,23 @@ export class CgroupV1Driver implements CgroupDriver {
   readonly #cpuCount: number;
   /** controller -> mount point; the first mount of a controller wins. */
   readonly #mountOf = new Map<string, string>();
+  /** controller -> the directory holding its `berth/` parent (the mount point, or the container's cgroup below it). */
+  readonly #baseOf = new Map<string, string>();
+  /** controller -> why berth cannot create cgroups in its hierarchy. */
+  readonly #problemOf = new Map<string, string>();
   #swapAccounting: boolean | undefined;
 
   constructor(opts: CgroupV1DriverOptions) {
-    this.hierarchies = Object.freeze(opts.hierarchies.map((h) => Object.freeze({ controllers: [...h.controllers], mountPoint: h.mountPoint })));
+    this.hierarchies = Object.freeze(opts.hierarchies.map((h) => Object.freeze({ ...h, controllers: [...h.controllers] })));
     this.#fs = opts.fs ?? nodeCgroupFs;
     this.#cpuCount = opts.cpuCount ?? availableParallelism();
     for (const h of this.hierarchies) {
-      for (const c of h.controllers) if (!this.#mountOf.has(c)) this.#mountOf.set(c, h.mountPoint);
+      for (const c of h.controllers) {
+        if (this.#mountOf.has(c)) continue;
+        this.#mountOf.set(c, h.mountPoint);
+        this.#baseOf.set(c, h.base ?? h.mountPoint);
+        if (h.problem !== undefined) this.#problemOf.set(c, h.problem);
+      }
     }
   }
 
@@ -105,12 +121,14 @@ export class CgroupV1Driver implements CgroupDriver {
           `cgroup v1 controller "${c}" is not mounted (berth needs it for ${c === 'devices' ? 'the device whitelist' : c === 'pids' ? 'the pids limit' : `the ${c} limit`}); mount it with: mkdir -p /sys/fs/cgroup/${c} && mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`,
         );
       }
+      const problem = this.#problemOf.get(c);
+      if (problem !== undefined) throw new UnsupportedError(`cannot create the cgroup of container ${id}: ${problem}`, { path: this.#mountOf.get(c)! });
     }
 
     // Preflight every check that needs no write, so a refusal leaves nothing behind.
     this.#checkSwap(r);
     if (r.cpuset !== undefined) {
-      const mp = this.#mountOf.get('cpuset')!;
+      const mp = this.#baseOf.get('cpuset')!;
       const avail = readOptional(this.#fs, join(mp, 'cpuset.effective_cpus')) ?? this.#fs.read(join(mp, 'cpuset.cpus'));
       checkCpusetAvailable(r.cpuset, avail);
     }
@@ -118,8 +136,10 @@ export class CgroupV1Driver implements CgroupDriver {
     const dirOf = new Map<string, string>();
     const mounts: string[] = [];
     for (const c of [...required, ...optional]) {
-      const mp = this.#mountOf.get(c);
-      if (mp === undefined) continue; // an accounting-only controller this host lacks
+      // An accounting-only controller this host lacks, or cannot write, is skipped.
+      if (this.#problemOf.has(c)) continue;
+      const mp = this.#baseOf.get(c);
+      if (mp === undefined) continue;
       dirOf.set(c, join(mp, BERTH_PARENT, id));
       if (!mounts.includes(mp)) mounts.push(mp);
     }
@@ -150,7 +170,7 @@ export class CgroupV1Driver implements CgroupDriver {
   open(id: string): Cgroup | undefined {
     validateCgroupId(id);
     const dirOf = new Map<string, string>();
-    for (const [c, mp] of this.#mountOf) {
+    for (const [c, mp] of this.#baseOf) {
       const dir = join(mp, BERTH_PARENT, id);
       if (this.#fs.exists(dir)) dirOf.set(c, dir);
     }
@@ -159,7 +179,7 @@ export class CgroupV1Driver implements CgroupDriver {
 
   list(): string[] {
     const ids = new Set<string>();
-    for (const mp of new Set(this.#mountOf.values())) {
+    for (const mp of new Set(this.#baseOf.values())) {
       for (const name of this.#fs.listDirs(join(mp, BERTH_PARENT))) if (isCgroupId(name)) ids.add(name);
     }
     return [...ids].sort();
@@ -167,7 +187,7 @@ export class CgroupV1Driver implements CgroupDriver {
 
   removeParentIfEmpty(): boolean {
     let gone = true;
-    for (const mp of new Set(this.#mountOf.values())) gone = removeEmptyParent(this.#fs, join(mp, BERTH_PARENT)) && gone;
+    for (const mp of new Set(this.#baseOf.values())) gone = removeEmptyParent(this.#fs, join(mp, BERTH_PARENT)) && gone;
     return gone;
   }
 
@@ -175,7 +195,7 @@ export class CgroupV1Driver implements CgroupDriver {
   #checkSwap(r: ResolvedLimits): void {
     if (r.memorySwap === undefined) return;
     // Swap accounting is fixed at boot: ask the kernel once per driver.
-    this.#swapAccounting ??= this.#fs.exists(join(this.#mountOf.get('memory')!, 'memory.memsw.limit_in_bytes'));
+    this.#swapAccounting ??= this.#fs.exists(join(this.#baseOf.get('memory')!, 'memory.memsw.limit_in_bytes'));
     if (this.#swapAccounting) return;
     if (r.memorySwapExplicit) {
       throw new UnsupportedError(
@@ -185,7 +205,7 @@ export class CgroupV1Driver implements CgroupDriver {
     delete r.memorySwap;
   }
 
-  /** Create `<mount>/berth` if needed; on a cpuset hierarchy make it able to hold children. */
+  /** Create `<base>/berth` if needed; on a cpuset hierarchy make it able to hold children. */
   #ensureParent(mp: string): void {
     const parent = join(mp, BERTH_PARENT);
     // stat first: a failing mkdir costs an exception per hierarchy on every create.
@@ -208,7 +228,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   #hasController(mp: string, controller: string): boolean {
-    return this.#mountOf.get(controller) === mp;
+    return this.#baseOf.get(controller) === mp;
   }
 
   #configure(dirOf: ReadonlyMap<string, string>, r: ResolvedLimits): void {
@@ -216,7 +236,7 @@ export class CgroupV1Driver implements CgroupDriver {
       this.#fs.write(join(dirOf.get(controller)!, file), String(value));
     };
     if (dirOf.has('cpuset')) {
-      const parent = join(this.#mountOf.get('cpuset')!, BERTH_PARENT);
+      const parent = join(this.#baseOf.get('cpuset')!, BERTH_PARENT);
       w('cpuset', 'cpuset.cpus', r.cpuset ?? this.#fs.read(join(parent, 'cpuset.cpus')).trim());
       w('cpuset', 'cpuset.mems', this.#fs.read(join(parent, 'cpuset.mems')).trim());
     }

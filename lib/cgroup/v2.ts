@@ -45,6 +45,11 @@ import {
 export interface CgroupV2DriverOptions {
   /** The cgroup2 directory berth nests under (`<root>/berth/<id>`); usually the mount point. */
   root: string;
+  /**
+   * Why berth cannot create cgroups under `root` (read-only, a tree that does not contain its
+   * own cgroup), with the fix: every `create()` then throws it as an `UnsupportedError`.
+   */
+  problem?: string;
   /** File-system seam; default the real cgroupfs. */
   fs?: CgroupFs;
   /** CPUs available, the bound for `cpus`; default `os.availableParallelism()`. */
@@ -65,9 +70,11 @@ export class CgroupV2Driver implements CgroupDriver {
   readonly root: string;
   readonly #fs: CgroupFs;
   readonly #cpuCount: number;
+  readonly #problem: string | undefined;
 
   constructor(opts: CgroupV2DriverOptions) {
     this.root = opts.root;
+    this.#problem = opts.problem;
     this.#fs = opts.fs ?? nodeCgroupFs;
     this.#cpuCount = opts.cpuCount ?? availableParallelism();
   }
@@ -87,6 +94,7 @@ export class CgroupV2Driver implements CgroupDriver {
     if (r.cpuset !== undefined) required.push('cpuset');
     if (accounting) optional.push('io');
 
+    if (this.#problem !== undefined) throw new UnsupportedError(`cannot create the cgroup of container ${id}: ${this.#problem}`, { path: this.root });
     const rootEnabled = words(this.#fs.read(join(this.root, 'cgroup.subtree_control')));
     for (const c of required) {
       if (!rootEnabled.has(c)) throw this.#missingController(c, rootEnabled);
@@ -158,11 +166,24 @@ export class CgroupV2Driver implements CgroupDriver {
         { path: join(this.root, 'cgroup.controllers') },
       );
     }
+    // A container's namespace root holds the container's own processes, and v2 refuses to
+    // enable controllers for children of a cgroup with processes (EBUSY, "no internal
+    // processes"): they must move to a leaf first, as Docker-in-Docker's entrypoint does.
+    const procs = (readOptional(this.#fs, join(this.root, 'cgroup.procs')) ?? '').trim();
+    const moveFirst = procs === '' || this.#isHostRoot()
+      ? ''
+      : `; ${this.root} holds processes (${procs.split(/\s+/).length}), which v2 forbids for a cgroup that enables controllers for its children: ` +
+        `first move them into a leaf (mkdir ${join(this.root, 'init')} && for p in $(cat ${join(this.root, 'cgroup.procs')}); do echo $p > ${join(this.root, 'init', 'cgroup.procs')}; done), as Docker-in-Docker does`;
     return new UnsupportedError(
       `cgroup v2 controller "${c}" is not enabled for child cgroups of ${this.root} (${file}: ${enabled}). ` +
-        `Berth does not change cgroups it did not create; enable it with: echo +${c} > ${file}`,
+        `Berth does not change cgroups it did not create; enable it with: echo +${c} > ${file}${moveFirst}`,
       { path: file },
     );
+  }
+
+  /** The real root cgroup is exempt from the no-internal-processes rule; it alone lacks `cgroup.type`. */
+  #isHostRoot(): boolean {
+    return !this.#fs.exists(join(this.root, 'cgroup.type'));
   }
 
   /** Swap limit without swap accounting: drop Docker's implicit default, refuse an explicit one. */

@@ -102,7 +102,7 @@ describe('probe (v1)', () => {
     const layout = detectCgroupLayout(COMOUNT_MOUNTINFO);
     assert.equal(layout.mode, 'hybrid');
     const cpu = layout.v1.find((h) => h.controllers.includes('cpu'));
-    assert.deepEqual(cpu, { controllers: ['cpu', 'cpuacct'], mountPoint: '/sys/fs/cgroup/cpu,cpuacct' });
+    assert.deepEqual(cpu, { controllers: ['cpu', 'cpuacct'], mountPoint: '/sys/fs/cgroup/cpu,cpuacct', base: '/sys/fs/cgroup/cpu,cpuacct' });
     // The "clone_children" flag is not a controller.
     assert.deepEqual(layout.v1.find((h) => h.controllers.includes('cpuset'))?.controllers, ['cpuset']);
     const driver = probeCgroups({ mountinfo: COMOUNT_MOUNTINFO }) as CgroupV1Driver;
@@ -126,7 +126,7 @@ describe('probe (v1)', () => {
 
   test('mountinfo octal escapes and optional fields', () => {
     const [m] = parseMountinfo('40 31 0:37 / /mnt/my\\040cgroups rw,relatime shared:5 master:1 - cgroup cgroup rw,memory\n');
-    assert.deepEqual(m, { root: '/', mountPoint: '/mnt/my cgroups', fsType: 'cgroup', superOptions: ['rw', 'memory'] });
+    assert.deepEqual(m, { root: '/', mountPoint: '/mnt/my cgroups', mountOptions: ['rw', 'relatime'], fsType: 'cgroup', superOptions: ['rw', 'memory'] });
   });
 });
 

@@ -33,7 +33,7 @@ const file = (fake: FakeCgroup2Fs, rel: string): string => readFileSync(join(fak
 describe('probe (v2)', () => {
   test('a cgroup2 mount at /sys/fs/cgroup is unified, v2 driver rooted at the mount', () => {
     const layout = detectCgroupLayout(V2_MOUNTINFO, V2_PROC_SELF_CGROUP);
-    assert.deepEqual(layout, { version: 2, mode: 'unified', v1: [], unified: '/sys/fs/cgroup' });
+    assert.deepEqual(layout, { version: 2, mode: 'unified', v1: [], unified: '/sys/fs/cgroup', unifiedPlacement: { base: '/sys/fs/cgroup', readOnly: false } });
     const driver = probeCgroups({ mountinfo: V2_MOUNTINFO, procSelfCgroup: V2_PROC_SELF_CGROUP });
     assert.equal(driver.version, 2);
     assert.equal((driver as CgroupV2Driver).root, '/sys/fs/cgroup');

@@ -27,6 +27,7 @@ const cgroups: CgroupInfo = {
   version: 2,
   mode: 'unified',
   detail: '',
+  parents: ['/sys/fs/cgroup/berth'],
   controllers: { memory: usable, cpu: usable, pids: usable, cpuset: usable, io: usable, devices: usable },
 };
 
@@ -108,7 +109,7 @@ describe('deriveAdvice', () => {
 
   it('explains that cgroup v1 gives a user no limits and how v2 delegation fixes it', () => {
     const ro: ControllerStatus = { usable: false, detail: '/sys/fs/cgroup/memory is not writable' };
-    const v1: CgroupInfo = { version: 1, mode: 'hybrid', detail: '', controllers: { memory: ro, cpu: ro, pids: ro, cpuset: ro, io: ro, devices: ro } };
+    const v1: CgroupInfo = { version: 1, mode: 'hybrid', detail: '', parents: [], controllers: { memory: ro, cpu: ro, pids: ro, cpuset: ro, io: ro, devices: ro } };
     const advice = deriveAdvice({ ...userHost, cgroups: v1 });
     assert.equal(advice.length, 1);
     assert.match(advice[0]!.problem, /cgroup v1 without root: limits on memory, cpu, pids, cpuset, io, devices are refused/);
