@@ -25,6 +25,9 @@ have newuidmap || need+=(uidmap)
 # issue 14: the compose differential test runs Debian's docker-compose against a private dockerd.
 have dockerd || need+=(docker.io)
 have docker-compose || need+=(docker-compose)
+# issue 16 (berth inside containers): test/kernel/inside-container.test.ts runs berth inside a
+# private dockerd's containers (docker.io, above) and podman's
+have podman || need+=(podman)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -49,7 +49,7 @@ export function cgroupWithin(path: string, root: string): boolean {
  */
 export function placeInMount(mount: MountEntry, own: string | undefined, pid1?: string): CgroupPlacement {
   const readOnly = mount.mountOptions.includes('ro') || mount.superOptions.includes('ro');
-  const what = mount.fsType === 'cgroup2' ? 'cgroup2 filesystem' : `cgroup hierarchy ${mount.mountPoint}`;
+  const what = mount.fsType === 'cgroup2' ? 'cgroup2 filesystem' : `cgroup v1 hierarchy (${mount.superOptions.filter((o) => o !== 'rw' && o !== 'ro').join(',')})`;
   if (mount.root.startsWith('/..') || (own !== undefined && !cgroupWithin(own, mount.root))) {
     const shown = mount.root.startsWith('/..') ? `${mount.root} (a cgroup outside this process's cgroup namespace)` : mount.root;
     return {
