@@ -78,7 +78,7 @@ function v1Controllers(layout: CgroupLayout, writable: (dir: string) => boolean)
     const v1name = name === 'io' ? 'blkio' : name;
     const h = layout.v1.find((x) => x.controllers.includes(v1name));
     if (h === undefined) return { usable: false, detail: `the ${v1name} hierarchy is not mounted`, fix: `mount -t cgroup -o ${v1name} cgroup /sys/fs/cgroup/${v1name}` };
-    if (h.problem !== undefined) return { usable: false, detail: h.problem };
+    if (h.problem !== undefined) return { usable: false, detail: h.problem, ...(h.fix === undefined ? {} : { fix: h.fix }) };
     const base = h.base ?? h.mountPoint;
     // berth creates its parent on first use: that directory (once made, perhaps chowned to a
     // user) or the directory holding it must be writable.
@@ -90,13 +90,13 @@ function v1Controllers(layout: CgroupLayout, writable: (dir: string) => boolean)
   return Object.fromEntries(LIMIT_CONTROLLERS.map((c) => [c, status(c)])) as Record<LimitController, ControllerStatus>;
 }
 
-function v2Controllers(root: string, problem: string | undefined, read: (path: string) => string | undefined, writable: (dir: string) => boolean): Record<LimitController, ControllerStatus> {
+function v2Controllers(root: string, problem: { problem: string; fix?: string } | undefined, read: (path: string) => string | undefined, writable: (dir: string) => boolean): Record<LimitController, ControllerStatus> {
   const words = (text: string | undefined) => new Set((text ?? '').split(/\s+/).filter(Boolean));
   const offered = words(read(join(root, 'cgroup.controllers')));
   const enabled = words(read(join(root, 'cgroup.subtree_control')));
   const canWrite = writable(root);
   const status = (name: LimitController): ControllerStatus => {
-    if (problem !== undefined) return { usable: false, detail: problem };
+    if (problem !== undefined) return { usable: false, detail: problem.problem, ...(problem.fix === undefined ? {} : { fix: problem.fix }) };
     if (!canWrite) return { usable: false, detail: `${root} is not writable by this process (no delegated cgroup v2 subtree)` };
     // v2 has no devices controller: berth attaches a BPF_CGROUP_DEVICE program instead.
     if (name === 'devices') return { usable: true, detail: 'BPF_CGROUP_DEVICE program' };
@@ -131,5 +131,5 @@ export function describeCgroups(source: CgroupInfoSource = {}): CgroupInfo {
   }
   const placement = layout.unifiedPlacement!;
   const parents = placement.problem === undefined ? [join(placement.base, BERTH_PARENT)] : [];
-  return { version: 2, mode: layout.mode, detail: '', parents, controllers: v2Controllers(placement.base, placement.problem, read, writable) };
+  return { version: 2, mode: layout.mode, detail: '', parents, controllers: v2Controllers(placement.base, placement.problem === undefined ? undefined : { problem: placement.problem, ...(placement.fix === undefined ? {} : { fix: placement.fix }) }, read, writable) };
 }

@@ -36,4 +36,5 @@ export {
   type ProbeOptions,
   type ProcCgroupEntry,
 } from './probe.js';
+export { CgroupUnavailableError, cgroupWithin, placeInMount, type CgroupPlacement } from './nesting.js';
 export { LIMIT_CONTROLLERS, describeCgroups, type CgroupInfo, type CgroupInfoSource, type ControllerStatus, type LimitController } from './controllers.js';

@@ -13,14 +13,35 @@
  * @module
  */
 import { join, posix } from 'node:path';
+import { UnsupportedError } from '../errors.js';
 import type { MountEntry } from './probe.js';
+
+/**
+ * Berth may not create cgroups where it would (a read-only cgroupfs, a tree that does not
+ * contain its own cgroup). A launch under `limits: 'best-effort'` runs without a cgroup on it,
+ * as on any other refusal of a cgroup directory; `.reason` and `.fix` say why and what to change.
+ */
+export class CgroupUnavailableError extends UnsupportedError {
+  /** Why berth cannot create cgroups here. */
+  readonly reason: string;
+  /** The change that would let it. */
+  readonly fix: string;
+
+  constructor(reason: string, fix: string, path: string) {
+    super(`${reason}. Fix: ${fix}`, { path });
+    this.reason = reason;
+    this.fix = fix;
+  }
+}
 
 /** Where berth's `berth/` parent goes in one hierarchy, or why berth cannot create cgroups there. */
 export interface CgroupPlacement {
   /** The directory that holds `berth/`: the mount point, or a cgroup below it (see {@link placeInMount}). */
   readonly base: string;
-  /** Why berth cannot create cgroups in this hierarchy, with the fix; absent when it can. */
+  /** Why berth cannot create cgroups in this hierarchy; absent when it can. */
   readonly problem?: string;
+  /** What would let it, when there is a `problem`. */
+  readonly fix?: string;
   /** The mount (or its filesystem) is read-only. */
   readonly readOnly: boolean;
 }
@@ -57,8 +78,8 @@ export function placeInMount(mount: MountEntry, own: string | undefined, pid1?: 
       readOnly,
       problem:
         `the ${what} at ${mount.mountPoint} shows cgroup ${shown}, which does not contain this process's own cgroup${own === undefined ? '' : ` (${own})`}: ` +
-        `berth's cgroups would land outside its container's. This happens when the host's /sys/fs/cgroup is bind-mounted into a container; ` +
-        `let the container engine mount the container's own cgroup instead (Docker: no -v /sys/fs/cgroup, --cgroupns private; see ${DEPLOY_DOC})`,
+        `berth's cgroups would land outside its container's (the host's /sys/fs/cgroup bind-mounted into a container)`,
+      fix: `let the container engine mount the container's own cgroup instead (Docker: no -v /sys/fs/cgroup, --cgroupns private; see ${DEPLOY_DOC})`,
     };
   }
   let base = mount.mountPoint;
@@ -69,9 +90,9 @@ export function placeInMount(mount: MountEntry, own: string | undefined, pid1?: 
     return {
       base,
       readOnly,
-      problem:
-        `the ${what} at ${mount.mountPoint} is mounted read-only (a container engine's default), so berth cannot create cgroups for its containers' limits. ` +
-        `Give this container a writable cgroup filesystem: Kubernetes securityContext.privileged: true; Docker --privileged, or --cgroupns private with CAP_SYS_ADMIN ` +
+      problem: `the ${what} at ${mount.mountPoint} is mounted read-only (a container engine's default), so berth cannot create cgroups for its containers' limits`,
+      fix:
+        `give this container a writable cgroup filesystem: Kubernetes securityContext.privileged: true; Docker --privileged, or --cgroupns private with CAP_SYS_ADMIN ` +
         `and mount -o remount,bind,rw ${mount.mountPoint} (see ${DEPLOY_DOC})`,
     };
   }

@@ -113,7 +113,7 @@ export function detectCgroupLayout(mountinfo: string, procSelfCgroup?: string, p
     if (controllers.length === 0) continue; // name=systemd and other named hierarchies
     if (live !== undefined && !controllers.some((c) => live.has(c))) continue;
     const placement = placeInMount(m, pathOf(own, controllers), pathOf(pid1, controllers));
-    candidates.push({ controllers, mountPoint: m.mountPoint, base: placement.base, ...(placement.problem === undefined ? {} : { problem: placement.problem }) });
+    candidates.push({ controllers, mountPoint: m.mountPoint, base: placement.base, ...(placement.problem === undefined ? {} : { problem: placement.problem, fix: placement.fix ?? '' }) });
   }
   // The same hierarchy may be mounted twice (bind mounts): a usable mount serves before one
   // berth cannot write, then mountinfo order decides.
@@ -179,7 +179,7 @@ export function probeCgroups(opts: ProbeOptions = {}): CgroupDriver {
     const placement = layout.unifiedPlacement!;
     return new CgroupV2Driver({
       root: opts.root ?? placement.base,
-      ...(placement.problem === undefined ? {} : { problem: placement.problem }),
+      ...(placement.problem === undefined ? {} : { problem: { problem: placement.problem, fix: placement.fix ?? '' } }),
       ...common,
     });
   }

@@ -42,6 +42,7 @@ import {
   type CgroupStats,
   type ResolvedLimits,
 } from './types.js';
+import { CgroupUnavailableError } from './nesting.js';
 
 /** One mounted v1 hierarchy: the controllers attached to it and where it is mounted. */
 export interface V1Hierarchy {
@@ -52,8 +53,10 @@ export interface V1Hierarchy {
    * container's own cgroup (see `nesting.ts`).
    */
   readonly base?: string;
-  /** Why berth cannot create cgroups in this hierarchy (read-only, a foreign tree), with the fix. */
+  /** Why berth cannot create cgroups in this hierarchy (read-only, a foreign tree). */
   readonly problem?: string;
+  /** What would let it, with a `problem`. */
+  readonly fix?: string;
 }
 
 /** Options of {@link CgroupV1Driver}. */
@@ -76,8 +79,8 @@ export class CgroupV1Driver implements CgroupDriver {
   readonly #mountOf = new Map<string, string>();
   /** controller -> the directory holding its `berth/` parent (the mount point, or the container's cgroup below it). */
   readonly #baseOf = new Map<string, string>();
-  /** controller -> why berth cannot create cgroups in its hierarchy. */
-  readonly #problemOf = new Map<string, string>();
+  /** controller -> why berth cannot create cgroups in its hierarchy, and the fix. */
+  readonly #problemOf = new Map<string, { problem: string; fix: string }>();
   #swapAccounting: boolean | undefined;
 
   constructor(opts: CgroupV1DriverOptions) {
@@ -89,7 +92,7 @@ export class CgroupV1Driver implements CgroupDriver {
         if (this.#mountOf.has(c)) continue;
         this.#mountOf.set(c, h.mountPoint);
         this.#baseOf.set(c, h.base ?? h.mountPoint);
-        if (h.problem !== undefined) this.#problemOf.set(c, h.problem);
+        if (h.problem !== undefined) this.#problemOf.set(c, { problem: h.problem, fix: h.fix ?? '' });
       }
     }
   }
@@ -121,8 +124,8 @@ export class CgroupV1Driver implements CgroupDriver {
           `cgroup v1 controller "${c}" is not mounted (berth needs it for ${c === 'devices' ? 'the device whitelist' : c === 'pids' ? 'the pids limit' : `the ${c} limit`}); mount it with: mkdir -p /sys/fs/cgroup/${c} && mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`,
         );
       }
-      const problem = this.#problemOf.get(c);
-      if (problem !== undefined) throw new UnsupportedError(`cannot create the cgroup of container ${id}: ${problem}`, { path: this.#mountOf.get(c)! });
+      const p = this.#problemOf.get(c);
+      if (p !== undefined) throw new CgroupUnavailableError(p.problem, p.fix, this.#mountOf.get(c)!);
     }
 
     // Preflight every check that needs no write, so a refusal leaves nothing behind.

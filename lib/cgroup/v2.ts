@@ -40,6 +40,7 @@ import {
   type CgroupStats,
   type ResolvedLimits,
 } from './types.js';
+import { CgroupUnavailableError } from './nesting.js';
 
 /** Options of {@link CgroupV2Driver}. */
 export interface CgroupV2DriverOptions {
@@ -47,9 +48,9 @@ export interface CgroupV2DriverOptions {
   root: string;
   /**
    * Why berth cannot create cgroups under `root` (read-only, a tree that does not contain its
-   * own cgroup), with the fix: every `create()` then throws it as an `UnsupportedError`.
+   * own cgroup) and the fix: every `create()` then throws them as a `CgroupUnavailableError`.
    */
-  problem?: string;
+  problem?: { problem: string; fix: string };
   /** File-system seam; default the real cgroupfs. */
   fs?: CgroupFs;
   /** CPUs available, the bound for `cpus`; default `os.availableParallelism()`. */
@@ -70,7 +71,7 @@ export class CgroupV2Driver implements CgroupDriver {
   readonly root: string;
   readonly #fs: CgroupFs;
   readonly #cpuCount: number;
-  readonly #problem: string | undefined;
+  readonly #problem: { problem: string; fix: string } | undefined;
 
   constructor(opts: CgroupV2DriverOptions) {
     this.root = opts.root;
@@ -94,7 +95,7 @@ export class CgroupV2Driver implements CgroupDriver {
     if (r.cpuset !== undefined) required.push('cpuset');
     if (accounting) optional.push('io');
 
-    if (this.#problem !== undefined) throw new UnsupportedError(`cannot create the cgroup of container ${id}: ${this.#problem}`, { path: this.root });
+    if (this.#problem !== undefined) throw new CgroupUnavailableError(this.#problem.problem, this.#problem.fix, this.root);
     const rootEnabled = words(this.#fs.read(join(this.root, 'cgroup.subtree_control')));
     for (const c of required) {
       if (!rootEnabled.has(c)) throw this.#missingController(c, rootEnabled);

@@ -9,7 +9,7 @@
  */
 import { userInfo } from 'node:os';
 import { AbsentCgroup } from '../cgroup/absent.js';
-import type { Cgroup, CgroupDriver, CgroupLimits, CgroupOptions } from '../cgroup/index.js';
+import { CgroupUnavailableError, type Cgroup, type CgroupDriver, type CgroupLimits, type CgroupOptions } from '../cgroup/index.js';
 import { UnsupportedError, isBerthError } from '../errors.js';
 
 /** How resource limits are treated where berth cannot create a cgroup. */
@@ -42,6 +42,8 @@ const DENIED = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 /** Why and how to fix it, from the refusal and the host's cgroup version. */
 function explain(error: Error & { code?: string; path?: string }, version: 1 | 2 | null): { reason: string; fix: string } {
+  // The driver's probe already knows why (a read-only mount, a foreign tree) and the fix.
+  if (error instanceof CgroupUnavailableError) return { reason: error.reason, fix: error.fix };
   const uid = process.geteuid?.() ?? 0;
   const who = uid === 0 ? 'root' : `uid ${uid}`;
   if (version === null) return { reason: error.message, fix: 'mount a cgroup filesystem (mount -t cgroup2 none /sys/fs/cgroup)' };
@@ -72,6 +74,7 @@ function safeUserName(uid: number): string {
 
 /** Whether `error` says this process may not create a cgroup (as opposed to a bad limit or a kernel failure). */
 function isDenied(error: unknown): error is Error & { code?: string; path?: string } {
+  if (error instanceof CgroupUnavailableError) return true;
   return isBerthError(error) && typeof error.code === 'string' && DENIED.has(error.code);
 }
 

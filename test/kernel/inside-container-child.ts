@@ -4,7 +4,8 @@
  *
  * `BERTH_INSIDE_ROOT` is the state dir, `BERTH_INSIDE_EXPECT` is `works` (cgroups writable:
  * limits, a bridge network, cleanup) or `read-only` (the engine's read-only cgroupfs: a run
- * must fail with the typed error, and leave nothing behind).
+ * that asks for a limit fails with the typed error, under `limits: 'best-effort'` it runs
+ * without one, and nothing is left behind).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { isBerthError } from '../../lib/errors.js';
@@ -22,8 +23,10 @@ export interface InsideReport {
   cgroupDirsWhileRunning?: string[];
   /** What a container on a bridge network fetched from a peer by its alias. */
   bridgeFetch?: string;
-  /** The typed error a run met (`read-only` case). */
+  /** The typed error a run with `memory` met under `limits: 'strict'` (`read-only` case). */
   error?: { name: string; code: string; message: string };
+  /** The same run under `limits: 'best-effort'`: its output and the limits it ran without. */
+  bestEffort?: { stdout: string; skipped: readonly string[] };
   /** Left after rt.close(): berth cgroups, network links other than lo, new mounts. */
   leftCgroups: string[];
   leftLinks: string[];
@@ -73,11 +76,13 @@ async function main(): Promise<InsideReport> {
   try {
     if (expect === 'read-only') {
       try {
-        await rt.run(rootfs, ['true']);
+        await rt.run(rootfs, ['true'], { memory: '32m' });
       } catch (err) {
         if (!isBerthError(err)) throw err;
         report.error = { name: err.name, code: err.code, message: err.message };
       }
+      const r = await rt.run(rootfs, ['echo', 'ran-without-limits'], { memory: '32m', limits: 'best-effort' });
+      report.bestEffort = { stdout: r.stdout.trim(), skipped: r.limitsSkipped?.options ?? [] };
     } else {
       const c = await rt.containers.create({
         image: rootfs,
