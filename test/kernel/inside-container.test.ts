@@ -54,12 +54,13 @@ function binds(): string[] {
   return ['-v', '/usr:/usr:ro', '-v', `${checkout}:${checkout}:ro`, ...(mods.startsWith(`${checkout}/`) ? [] : ['-v', `${mods}:${mods}:ro`])];
 }
 
-/** The container's command: node running the child, optionally after making the cgroupfs writable. */
-function command(remountCgroupRw: boolean): string[] {
-  const run = `exec node --import tsx ${join(here, 'inside-container-child.ts')}`;
-  // In a private cgroup namespace the engine's read-only cgroup mounts show the container's own
-  // cgroup; with CAP_SYS_ADMIN the container may make them writable (docs/deploy-kubernetes.md).
-  return ['sh', '-c', remountCgroupRw ? `for h in ${CG}/*/; do mount -o remount,bind,rw "$h" || exit 99; done; ${run}` : run];
+/**
+ * The container's command: node running the child, after deploy/berth-entrypoint.sh (the one
+ * the image in deploy/ uses) made the cgroupfs and /proc/sys/net writable, or without it.
+ */
+function command(entrypoint: boolean): string[] {
+  const run = ['node', '--import', 'tsx', join(here, 'inside-container-child.ts')];
+  return entrypoint ? [join(checkout, 'deploy', 'berth-entrypoint.sh'), ...run] : run;
 }
 
 function envArgs(expect: 'works' | 'read-only'): string[] {
@@ -174,17 +175,14 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
   ];
   /**
    * The minimal set, each found necessary by removing it: CAP_SYS_ADMIN (namespaces, mounts,
-   * the cgroupfs remount), CAP_NET_ADMIN (bridge, veths, firewall), seccomp unconfined (the
-   * default profile refuses pivot_root), systempaths unconfined (berth sets sysctls of the
-   * container's network namespace through /proc/sys, which engines mount read-only).
-   * AppArmor unconfined matters on AppArmor hosts (docker-default denies mount); this host has
-   * no AppArmor, so it is passed, not proven. /dev/fuse is for fuse-overlayfs, unused with a
-   * tmpfs state dir.
+   * the entrypoint's remounts), CAP_NET_ADMIN (bridge, veths, firewall), seccomp unconfined
+   * (the default profile refuses pivot_root), and the entrypoint making the cgroupfs and
+   * /proc/sys/net writable (berth sets sysctls of its containers' network namespaces; without
+   * it, `systempaths=unconfined` does, and unmasks all of /proc). AppArmor unconfined matters
+   * on AppArmor hosts (docker-default denies mount); this host has no AppArmor, so it is
+   * passed, not proven. /dev/fuse is for fuse-overlayfs, unused with a tmpfs state dir.
    */
-  const MINIMAL = [
-    '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN',
-    '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--security-opt', 'systempaths=unconfined',
-  ];
+  const MINIMAL = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined'];
 
   test('docker with every capability and a writable cgroupfs: limits, a bridge network, nothing left', async () => {
     checkWorks(await inDocker(EVERY_CAPABILITY, true, 'works'));
@@ -195,7 +193,7 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
   });
 
   test("docker's read-only cgroupfs: rt.info() says so, memory is refused naming the fix, best-effort runs without it, nothing left", async () => {
-    const r = await inDocker(MINIMAL, false, 'read-only');
+    const r = await inDocker([...MINIMAL, '--security-opt', 'systempaths=unconfined'], false, 'read-only');
     assert.equal(r.memoryUsable, false);
     assert.equal(r.error?.name, 'UnsupportedError', JSON.stringify(r));
     assert.match(r.error!.message, /^memory: cannot be enforced/);
@@ -214,7 +212,7 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
     const args = [
       ...podman, 'run', '--rm', '--privileged', '--runtime', 'runc', '--network', 'none', '--cgroup-parent', `/${CGROUP_PARENT}`,
       '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', 'nproc=4096:4096',
-      ...binds(), ...envArgs('works'), 'localhost/berth-inside:1', ...command(false),
+      ...binds(), ...envArgs('works'), 'localhost/berth-inside:1', ...command(true),
     ];
     const { stdout, stderr } = await exec('podman', args, { timeout: 120_000, maxBuffer: 16 << 20 }).catch((e: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`podman run failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
