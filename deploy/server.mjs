@@ -8,6 +8,8 @@ import { createServer } from 'node:http';
 import { Runtime } from 'berth';
 
 const PORT = Number(process.env.PORT ?? 8080);
+/** All interfaces in a pod (the Service reaches it by the pod IP); a test binds 127.0.0.1. */
+const HOST = process.env.HOST ?? '0.0.0.0';
 const MAX_SNIPPET = 64 * 1024;
 /** Requests running at once; more get 429, so one replica's memory stays within its requests. */
 const MAX_CONCURRENT = Number(process.env.BERTH_MAX_CONCURRENT ?? 4);
@@ -39,6 +41,7 @@ async function selfCheck() {
     if (r.exitCode !== 0 || r.stdout.trim() !== 'ok') throw new Error(`self-check exited ${r.exitCode}: ${r.stderr}`);
     ready = true;
     notReady = '';
+    console.log('ready');
   } catch (err) {
     notReady = err instanceof Error ? err.message : String(err);
     console.error(`not ready: ${notReady}`);
@@ -75,7 +78,8 @@ const server = createServer((req, res) => {
   });
 });
 
-server.listen(PORT, () => console.log(`listening on :${PORT}`));
+await new Promise((resolve) => server.listen(PORT, HOST, resolve));
+console.log(`listening on ${HOST}:${server.address().port}`);
 await selfCheck();
 
 // Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds: stop taking
