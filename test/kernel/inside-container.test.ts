@@ -100,6 +100,12 @@ function checkWorks(r: InsideReport): void {
   assert.deepEqual(r.leftCgroups.filter((d) => !r.parents.includes(d)), [], 'a container cgroup outlived rt.close()');
   assert.deepEqual(r.leftLinks, [], 'a bridge or veth outlived rt.close()');
   assert.deepEqual(r.leftMounts, [], 'a mount outlived rt.close()');
+  assert.deepEqual(r.storage, { driver: 'overlay', usable: true, backingFilesystem: 'tmpfs' });
+  // TODO(issue 16, storage drivers): once lib/storage/ falls back (fuse-overlayfs, vfs), expect
+  // usable: true with the fallback named here. Today the probe detects and reports it.
+  assert.equal(r.storageOnOverlayRoot.backingFilesystem, 'overlayfs');
+  assert.equal(r.storageOnOverlayRoot.usable, false, JSON.stringify(r.storageOnOverlayRoot));
+  assert.match(r.storageOnOverlayRoot.reason, /volume or tmpfs/);
 }
 
 describe('berth inside Docker and Podman containers', { skip }, () => {
