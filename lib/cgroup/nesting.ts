@@ -49,8 +49,13 @@ export interface CgroupPlacement {
 /** The docs page that explains the settings a container needs for berth. */
 const DEPLOY_DOC = 'docs/deploy-kubernetes.md';
 
-/** True when cgroup `path` is `root` or below it (both absolute cgroup paths). */
+/**
+ * True when cgroup `path` is `root` or below it (both absolute cgroup paths, as the kernel
+ * shows them relative to this process's cgroup namespace). A path the kernel shows with a
+ * leading `/..` lies outside the namespace's root, so below no root this process can see.
+ */
 export function cgroupWithin(path: string, root: string): boolean {
+  if (path === '/..' || path.startsWith('/../')) return false;
   return root === '/' || path === root || path.startsWith(`${root}/`);
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnsupportedError } from '../../lib/errors.js';
-import { describeCgroups, detectCgroupLayout, probeCgroups, type CgroupV1Driver, type CgroupV2Driver } from '../../lib/cgroup/index.js';
+import { cgroupWithin, describeCgroups, detectCgroupLayout, probeCgroups, type CgroupV1Driver, type CgroupV2Driver } from '../../lib/cgroup/index.js';
 import { FakeCgroup1Fs, FakeCgroup2Fs } from '../helpers/fake-cgroupfs.js';
 
 const CID = '4ef8c72ea05319e4985e571da6f8b5779b74c146a8a80b725d7df7f2e9a93482';
@@ -110,6 +110,13 @@ describe('v1: where berth nests inside a container', () => {
     const driver = probeCgroups({ mountinfo, procSelfCgroup: procCgroup('/'), pid1Cgroup: procCgroup('/'), root: fake.root, fs: fake });
     assert.throws(() => driver.create('c3', { pids: 16 }), (e: unknown) => e instanceof UnsupportedError && /\/\.\.\/\.\./.test(e.message));
     assert.deepEqual(fake.writes, []);
+  });
+
+  test("a process moved outside its namespace's root (/proc/self/cgroup shows /../x) is not inside the mount", () => {
+    const layout = detectCgroupLayout(v1Mountinfo('/', 'rw'), procCgroup('/../other'));
+    for (const h of layout.v1) assert.match(h.problem ?? '', /does not contain this process's own cgroup \(\/\.\.\/other\)/);
+    assert.equal(cgroupWithin('/docker/x/berth', '/docker/x'), true);
+    assert.equal(cgroupWithin('/docker/xy', '/docker/x'), false);
   });
 
   test('a read-only and a writable mount of one hierarchy: the writable one serves', () => {
