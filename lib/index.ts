@@ -21,6 +21,7 @@ export type { LimitsMode, LimitsSkipped } from './launch/limits.js';
 export type { Advice } from './runtime-advice.js';
 export type { FeatureProbe, IdMapHelper, IdMappingInfo, IdMappingMode, KernelFeatures, ProbeMethod, SubIdRange } from './host/index.js';
 export type { CgroupInfo, ControllerStatus, LimitController } from './cgroup/controllers.js';
+export { CgroupUnavailableError } from './cgroup/nesting.js';
 export type { NetworkToolsInfo } from './network/host-tools.js';
 export type {
   BindMount,
