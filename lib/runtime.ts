@@ -31,8 +31,9 @@ import { secureStateDir } from './state/state-dir.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
 import { Compose } from './compose/compose.js';
-import type { StorageDriver, StorageDriverName } from './storage/driver.js';
+import type { ContainerLayerPaths, StorageDriver, StorageDriverName } from './storage/driver.js';
 import { checkStorageDriverName, chooseStorageDriver, type StorageChoice } from './storage/select.js';
+import { withRunLayer } from './storage/run-layer.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -335,8 +336,11 @@ export function spawnBodyIn(rt: Runtime, source: RunSource, cmd: string[] | null
       const dir = typeof source === 'object' && source !== null ? (source as { rootfs?: unknown }).rootfs : undefined;
       // An invalid source is left to launchRootOf(), which names the problem; copy-up reads a valid one.
       const valid = typeof dir === 'string' && dir.startsWith('/') && isDirectory(dir);
+      const root = withDriver(launchRootOf(source), rt.storage.driver);
+      const launchIn = (opts: RunOptions | undefined, upper?: ContainerLayerPaths) =>
+        sandboxInRoot(root, cmd, opts, { networks: rt.networks, stdinPipe, ...(upper ? { upper } : {}) })(hooks);
       return withRunVolumes(rt.volumes, valid ? { copyUp: { layers: [dir] } } : {}, options, (opts) =>
-        sandboxInRoot(withDriver(launchRootOf(source), rt.storage.driver), cmd, opts, { networks: rt.networks, stdinPipe })(hooks),
+        root.kind === 'rootfs' ? withRunLayer(rt.storage.driver, join(rt.root, 'tmp'), [root.dir], (upper) => launchIn(opts, upper)) : launchIn(opts),
       );
     }
     const image = source;
@@ -349,7 +353,9 @@ export function spawnBodyIn(rt: Runtime, source: RunSource, cmd: string[] | null
     const { lowerDirs, config } = await rt.images.rootfsFor(image);
     const imageVolumes = Object.keys(config.config?.Volumes ?? {});
     return withRunVolumes(rt.volumes, { copyUp: { layers: lowerDirs }, imageVolumes }, options, (opts) =>
-      sandboxInRoot({ kind: 'layers', lowerDirs, driver: rt.storage.driver }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: rt.networks, stdinPipe })(hooks),
+      withRunLayer(rt.storage.driver, join(rt.root, 'tmp'), lowerDirs, (upper) =>
+        sandboxInRoot({ kind: 'layers', lowerDirs, driver: rt.storage.driver }, cmd, opts, { image: config.config ? { config: config.config } : {}, networks: rt.networks, stdinPipe, ...(upper ? { upper } : {}) })(hooks),
+      ),
     );
   };
 }

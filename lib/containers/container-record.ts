@@ -11,6 +11,7 @@ import type { RestartPolicy } from './restart-policy.js';
 import type { HealthcheckConfig, HealthState } from './healthcheck.js';
 import type { StoredRunOptions } from './container-options.js';
 import type { MountRecord } from '../volumes/volume-mounts.js';
+import type { StorageDriverName } from '../storage/driver.js';
 
 /** Docker's container states, plus `removing` while a removal is under way. */
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -58,6 +59,12 @@ export interface ContainerRecord {
   stopTimeoutMs: number;
   openStdin: boolean;
   log: { maxSize: number; maxFiles: number };
+  /**
+   * The storage driver its layer was made for (the runtime's at create): a container keeps it
+   * whatever a later runtime of the directory chooses. Absent in records written before
+   * drivers were chosen: `overlay`.
+   */
+  storageDriver?: StorageDriverName;
 }
 
 /** Docker's zero time, used for StartedAt/FinishedAt before the first start/exit. */

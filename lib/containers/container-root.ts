@@ -22,8 +22,7 @@ import { ConflictError, UnsupportedError, isSystemError } from '../errors.js';
 import { fsOps, type FsOpsBinding } from '../image/fs-ops.js';
 import { ConfinedDir } from '../image/merged-view.js';
 import type { HeldLock } from '../state/lock.js';
-import type { StorageDriver } from '../storage/driver.js';
-import { overlayDriver } from '../storage/overlay-driver.js';
+import { storageDriverNamed } from '../storage/select.js';
 import { processStartTime } from '../state/process-identity.js';
 import { IdMap } from './archive-paths.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
@@ -35,8 +34,6 @@ export interface ContainerRootAccess {
   lock(): Promise<HeldLock>;
   upperDir: string;
   workDir: string;
-  /** The runtime's storage driver, which makes the detached root. Default kernel `overlay`. */
-  driver?: StorageDriver;
 }
 
 /** An opened root; {@link OpenedContainerRoot.close} when done. @internal */
@@ -98,7 +95,7 @@ function mountDetached(record: ContainerRecord, access: ContainerRootAccess, pur
   const maps = userns !== undefined && userns !== 'auto' ? userns : undefined;
   let fd: number;
   try {
-    fd = (access.driver ?? overlayDriver).openDetachedRoot(
+    fd = storageDriverNamed(record.storageDriver).openDetachedRoot(
       {
         lowerDirs: s.kind === 'image' ? s.lowerDirs : [s.dir],
         layer: { upperDir: access.upperDir, workDir: access.workDir },

@@ -20,7 +20,7 @@ import { Container, type ContainerContext } from './container.js';
 import { forgetContainerNetwork, networkSettingsOf, releaseContainerNetwork, summaryPorts, type NetworkSettings, type SummaryPort } from './container-network.js';
 import { checkBindSources, normalizeCreateOptions, signalName, type ContainerCreateOptions } from './container-options.js';
 import { allocateAutoRange, releaseAutoRange } from '../launch/userns.js';
-import { initialState, isActive, type ContainerRecord, type ContainerState, type ContainerStatus } from './container-record.js';
+import { initialState, isActive, type ContainerRecord, type ContainerSource, type ContainerState, type ContainerStatus } from './container-record.js';
 import { releaseContainerVolumes, resolveContainerMounts, storedMounts } from './container-volumes.js';
 import { EventHub, type EventSubscription, type EventsOptions } from './events.js';
 import { journalPath } from './event-journal.js';
@@ -30,7 +30,7 @@ import { imageAttribute, networkModeOf } from './inspect.js';
 import { generateName } from './names.js';
 import { reconcileAll, type ReconcileHooks } from './reconcile.js';
 import { StateStore, isContainerId, newContainerId } from './state-store.js';
-import type { StorageDriver } from '../storage/driver.js';
+import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
 import { overlayDriver } from '../storage/overlay-driver.js';
 
 /** Filters of {@link ContainerService.list}, Docker's names. */
@@ -114,6 +114,12 @@ function resolvedEnv(image: ContainerConfig | undefined, options: Record<string,
     else env.set(k, v);
   }
   return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Fills a new container's layer when its driver needs one made (vfs: the copy of its image). */
+async function prepareLayerOf(driver: StorageDriver, source: ContainerSource, layer: ContainerLayerPaths): Promise<void> {
+  if (source.kind === 'host' || !driver.needsLayer) return;
+  await driver.prepareContainerLayer(layer, source.kind === 'image' ? source.lowerDirs : [source.dir]);
 }
 
 export class ContainerService {
@@ -228,10 +234,11 @@ export class ContainerService {
     // user record that is stale (no config.json, owner gone), never a container without them.
     const mounts = await resolveContainerMounts(this.#ctx.volumes, { id, source, imageConfig, mounts: n.mounts, volumesFrom });
     record.mounts = mounts.records;
+    if (source.kind !== 'host') record.storageDriver = this.#ctx.storage.name;
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.#store.create(record, initialState());
+          await this.#store.create(record, initialState(), (layer) => prepareLayerOf(this.#ctx.storage, source, layer));
           break;
         } catch (error) {
           // A generated name that collides: draw another (bounded); a chosen name is the caller's conflict.

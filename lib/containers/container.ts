@@ -55,6 +55,7 @@ import type { StateStore } from './state-store.js';
 import { topOf, type TopResult } from './top.js';
 import { waitForHealthy, waitForHttp, waitForLog, waitForPort, type WaitForHttpOptions, type WaitOptions, type WaitTarget } from './wait-strategies.js';
 import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
+import { storageDriverNamed } from '../storage/select.js';
 
 /** What a container needs from its service. @internal */
 export interface ContainerContext {
@@ -63,7 +64,7 @@ export interface ContainerContext {
   readonly images: ImageService;
   readonly volumes: VolumeService;
   readonly networks: NetworkService;
-  /** The runtime's storage driver: makes the container's root from its layers and reads its changes. */
+  /** The runtime's storage driver: new containers' layers are made for it (each keeps its own, `record.storageDriver`). */
   readonly storage: StorageDriver;
   /** What reconciliation tells the volume and network services. */
   readonly hooks: ReconcileHooks;
@@ -266,7 +267,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     }
     const req = {
       id: this.id,
-      root: launchRoot(record, this.#ctx.storage),
+      root: launchRoot(record, storageDriverNamed(record.storageDriver)),
       argv: record.argv,
       options,
       ...(record.imageConfig ? { image: { config: record.imageConfig } } : {}),
@@ -901,7 +902,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const volumes = this.#ctx.volumes.store;
     const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
     this.#mapped = { running: isActive(state.status), status: state.status, ports: network?.Ports ?? {} };
-    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name), storage: this.#ctx.storage }, network);
+    return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name), storage: storageDriverNamed(record.storageDriver) }, network);
   }
 
   /**
@@ -1029,7 +1030,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
   async diff(): Promise<Change[]> {
     const { record } = await this.read();
     const { layer, lowers } = this.#layers(record);
-    return keepContainerChanges(this.#ctx.storage.changes(layer, lowers), [...KERNEL_MOUNTPOINTS, ...storedMounts(record).map((m) => m.target)]);
+    return keepContainerChanges(storageDriverNamed(record.storageDriver).changes(layer, lowers), [...KERNEL_MOUNTPOINTS, ...storedMounts(record).map((m) => m.target)]);
   }
 
   /** The merged root filesystem as a tar stream (`docker export`). */
@@ -1039,7 +1040,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       (async function* () {
         const { record } = await self.read();
         const { layer, lowers } = self.#layers(record);
-        yield* mergedArchive(self.#ctx.storage.mergedDirs(layer, lowers), options.signal);
+        yield* mergedArchive(storageDriverNamed(record.storageDriver).mergedDirs(layer, lowers), options.signal);
       })(),
       { objectMode: false },
     );
@@ -1047,7 +1048,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   #rootAccess(): ContainerRootAccess {
     const store = this.#ctx.store;
-    return { read: () => this.read(), lock: () => store.lockContainer(this.id), upperDir: store.upperDir(this.id), workDir: store.workDir(this.id), driver: this.#ctx.storage };
+    return { read: () => this.read(), lock: () => store.lockContainer(this.id), upperDir: store.upperDir(this.id), workDir: store.workDir(this.id) };
   }
 
   /**
@@ -1119,7 +1120,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const pause = options.pause !== false && state.status === 'running';
     if (pause) await this.pause();
     try {
-      return await commitContainer(this.#ctx.images, record, { driver: this.#ctx.storage, layer: this.#layers(record).layer }, join(this.#ctx.root, 'tmp'), options);
+      return await commitContainer(this.#ctx.images, record, { driver: storageDriverNamed(record.storageDriver), layer: this.#layers(record).layer }, join(this.#ctx.root, 'tmp'), options);
     } finally {
       if (pause) await this.unpause().catch(() => {});
     }

@@ -145,14 +145,17 @@ export class StateStore {
   /**
    * Creates the container's directory (config, state, upper/work) and claims its name, both
    * or neither. A name held by a container whose directory is gone is taken over.
+   * @param fillLayer fills the new upper/work dirs before the container becomes visible (a
+   *   copying storage driver's copy of the image)
    */
-  async create(record: ContainerRecord, state: ContainerState): Promise<void> {
+  async create(record: ContainerRecord, state: ContainerState, fillLayer?: (layer: { upperDir: string; workDir: string }) => Promise<void>): Promise<void> {
     await this.init();
     const staging = join(this.containersDir, `.new-${record.id}-${process.pid}`);
     await mkdir(staging, { mode: 0o700 });
     try {
       await mkdir(join(staging, 'upper'), { mode: 0o755 });
       await mkdir(join(staging, 'work'), { mode: 0o700 });
+      await fillLayer?.({ upperDir: join(staging, 'upper'), workDir: join(staging, 'work') });
       await writeJsonAtomic(join(staging, 'config.json'), record);
       await writeJsonAtomic(join(staging, 'state.json'), state);
       await this.withNames(async (names) => {

@@ -18,6 +18,7 @@ import { launch, type ImageDefaults } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
 import { normalizeRunOptions, type RunOptions, type RunSource } from './run-options.js';
 import type { SandboxBody, SandboxBodyResult, SandboxHooks } from './sandbox.js';
+import type { ContainerLayerPaths } from '../storage/driver.js';
 
 /** The root of a `{ rootfs }` or `{ host: true }` source, validated. */
 export function launchRootOf(source: Exclude<RunSource, string>): LaunchRoot {
@@ -60,6 +61,8 @@ export interface RunContext {
   networks?: NetworkService;
   /** The container's stdin is a pipe the sandbox writes to (else `/dev/null`). */
   stdinPipe?: boolean;
+  /** A layer made for this run by the root's storage driver (one that needs it made first). */
+  upper?: ContainerLayerPaths;
 }
 
 /**
@@ -92,6 +95,7 @@ async function launchAndWait(
     argv,
     options: opts,
     stdinPipe: context.stdinPipe === true,
+    ...(context.upper ? { upper: context.upper } : {}),
     ...(context.image ? { image: context.image } : {}),
     ...(context.networks ? { networks: context.networks } : {}),
   });

@@ -6,14 +6,16 @@
  *
  * A driver never decides *where* things live: the content store names the layer directories
  * (`layers/<chainid>/`) and the container's state directory names its own layer's directories.
- * The driver decides what those directories hold and how they become a root. Removal is the
+ * Image layers have one format for every driver (each layer's own entries, whiteouts as
+ * overlay reads them): every reader of layers (pull, save, copy-up, build, `/etc/passwd`
+ * lookups) reads that format, so a driver decides only what a container's layer holds and
+ * how a root is made of it and the image's layers (docs/design/storage.md, Layer format). Removal is the
  * same for every driver (the directories are removed: a btrfs subvolume, once empty, goes with
  * rmdir(2) since Linux 4.18), so it is not part of the interface.
  * @module
  */
 import type { NativeMountOp, FsRootMode } from '../native.js';
 import type { FsOpsBinding } from '../image/fs-ops.js';
-import type { UnpackMode } from '../image/unpack.js';
 
 /** The drivers berth knows, by the names `Runtime.open({ storageDriver })` takes. */
 export type StorageDriverName = 'overlay' | 'fuse-overlayfs' | 'vfs' | 'btrfs';
@@ -71,17 +73,11 @@ export interface LayerChange {
 export interface StorageDriver {
   readonly name: StorageDriverName;
   /**
-   * How the image unpacker writes a layer into its directory: `layer` (only the layer's own
-   * entries, whiteouts in overlay's format) or `flatten` (the whole tree of the image up to
-   * this layer, a copy of the parent with the layer applied).
+   * Whether a root needs the container's layer made first ({@link prepareContainerLayer}): a
+   * `run()` then gets a throw-away one in the state directory. false: the root can be made
+   * with a layer in the launch's staging tmpfs.
    */
-  readonly unpackMode: UnpackMode;
-  /**
-   * Makes the fresh, empty directory `dir` ready for the unpacker to write a layer whose parent
-   * layers are `parentDirs` (top first, complete). A copying driver fills it with the parent's
-   * tree here.
-   */
-  prepareLayer(dir: string, parentDirs: readonly string[]): Promise<void>;
+  readonly needsLayer: boolean;
   /**
    * Makes the container's persistent layer (its directories exist, empty) before its first
    * start; a copying driver copies the image's tree into it.

@@ -51,10 +51,7 @@ export function overlayRootOps(request: RootMountRequest): NativeMountOp[] {
 /** The kernel overlay driver (see the module comment). */
 export const overlayDriver: StorageDriver = Object.freeze({
   name: 'overlay' as const,
-  unpackMode: 'layer' as const,
-  async prepareLayer(): Promise<void> {
-    // The unpacker writes the layer's own entries into the empty directory.
-  },
+  needsLayer: false,
   async prepareContainerLayer(): Promise<void> {
     // The upper and work dirs start empty.
   },

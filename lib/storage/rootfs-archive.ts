@@ -118,7 +118,8 @@ export async function* mergedArchive(dirs: string[], signal?: AbortSignal, skip:
   }
 }
 
-function emptyFile(name: string, mtime: number): Buffer {
+/** An empty regular file entry (a whiteout `.wh.` marker). */
+export function emptyFile(name: string, mtime: number): Buffer {
   return tarHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime });
 }
 

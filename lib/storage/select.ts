@@ -12,6 +12,7 @@ import { filesystemTypeOf } from '../host/filesystem.js';
 import { native } from '../native.js';
 import { STORAGE_DRIVER_NAMES, type StorageDriver, type StorageDriverName } from './driver.js';
 import { overlayDriver } from './overlay-driver.js';
+import { vfsDriver } from './vfs-driver.js';
 
 /** The driver a runtime uses, and why. */
 export interface StorageChoice {
@@ -70,21 +71,46 @@ export function checkStorageDriverName(value: unknown): StorageDriverName | unde
   return value as StorageDriverName;
 }
 
+/** Drivers berth has today, by name; the others of {@link StorageDriverName} are refused as not built yet. */
+const DRIVERS: ReadonlyMap<StorageDriverName, StorageDriver> = new Map<StorageDriverName, StorageDriver>([
+  ['overlay', overlayDriver],
+  ['vfs', vfsDriver],
+]);
+
+/**
+ * The driver a container recorded at create (absent: `overlay`, the only one before drivers
+ * were chosen): a container keeps the driver its layer was made for.
+ */
+export function storageDriverNamed(name: StorageDriverName | undefined): StorageDriver {
+  const driver = DRIVERS.get(name ?? 'overlay');
+  if (!driver) throw new UnsupportedError(`storage driver "${name}" is not built into this version of berth`);
+  return driver;
+}
+
 /**
  * The storage driver for the state directory `root` (it exists): `requested` if it works there,
- * else by the probe.
+ * else the first that does of overlay, vfs (docs/design/storage.md, The probe).
  * @throws UnsupportedError (option `storageDriver`) when the requested driver cannot work on
  *   this host or filesystem, naming what is missing and the fix.
  */
 export function chooseStorageDriver(root: string, requested?: StorageDriverName): StorageChoice {
   const backingFilesystem = filesystemTypeOf(root);
-  if (requested !== undefined && requested !== 'overlay') {
-    throw new UnsupportedError(`storageDriver: "${requested}" is not implemented in this version of berth; only "overlay" is`, { option: 'storageDriver' });
+  if (requested === 'fuse-overlayfs' || requested === 'btrfs') {
+    throw new UnsupportedError(`storageDriver: "${requested}" is not built into this version of berth yet; "overlay" and "vfs" are`, { option: 'storageDriver' });
+  }
+  if (requested === 'vfs') {
+    return { driver: vfsDriver, usable: true, reason: 'chosen (storageDriver "vfs"): every container is a full copy of its image', backingFilesystem };
   }
   const trial = tryOverlay(root);
   if (requested === 'overlay') {
     if (!trial.ok) throw new UnsupportedError(`storageDriver: "overlay" cannot work on ${root}: ${trial.detail}; fix: ${trial.fix}`, { option: 'storageDriver', path: root });
     return { driver: overlayDriver, usable: true, reason: `chosen (storageDriver "overlay"): ${trial.detail}`, backingFilesystem };
   }
-  return { driver: overlayDriver, usable: trial.ok, reason: trial.ok ? `probed: ${trial.detail}` : `probed: ${trial.detail}; fix: ${trial.fix}`, backingFilesystem };
+  if (trial.ok) return { driver: overlayDriver, usable: true, reason: `probed: ${trial.detail}`, backingFilesystem };
+  return {
+    driver: vfsDriver,
+    usable: true,
+    reason: `probed: ${trial.detail}, so every container is a full copy of its image (vfs: slower to create, more disk); for overlay, ${trial.fix.replace(/, or (use )?storageDriver "vfs"$/, '')}`,
+    backingFilesystem,
+  };
 }
