@@ -18,6 +18,7 @@ export type { ExitStatus } from './launch/container-process.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
 export type { LimitsInfo, RuntimeInfo, StorageInfo } from './runtime-info.js';
 export type { LimitsMode, LimitsSkipped } from './launch/limits.js';
+export type { StorageDriverName } from './storage/driver.js';
 export type { Advice } from './runtime-advice.js';
 export type { FeatureProbe, IdMapHelper, IdMappingInfo, IdMappingMode, KernelFeatures, ProbeMethod, SubIdRange } from './host/index.js';
 export type { CgroupInfo, ControllerStatus, LimitController } from './cgroup/controllers.js';

@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunOptions, RunSource } from './launch/run-options.js';
-import { ConflictError, NotFoundError, ValidationError, isBerthError } from './errors.js';
+import { ConflictError, NotFoundError, UnsupportedError, ValidationError, isBerthError } from './errors.js';
 import { ImageService } from './image/image-service.js';
 import { BuildCache } from './build/build-cache.js';
 import { buildImage } from './build/build.js';
@@ -55,9 +55,13 @@ export interface RuntimeOptions {
   restartPolicies?: boolean;
   /**
    * The storage driver that makes containers' roots from image layers: `'overlay'` (kernel
-   * overlayfs). Default: probed on the state directory (docs/design/storage.md). A driver
-   * named here is tried first: when it cannot work on this host or filesystem, `open` throws
-   * an `UnsupportedError` naming what is missing and the fix.
+   * overlayfs: fast, the default where it mounts) or `'vfs'` (each container a full copy of
+   * its image: works on any filesystem, e.g. a state directory on a container's overlay root;
+   * no `userns` yet). `'fuse-overlayfs'` and `'btrfs'` are reserved names, refused for now.
+   * Default: probed on the state directory: overlay if it mounts there, else vfs
+   * (docs/design/storage.md). A container keeps the driver it was created with.
+   * @throws UnsupportedError from {@link Runtime.open} (`.option === 'storageDriver'`) when the
+   *   named driver cannot work on this host or filesystem, naming what is missing and the fix.
    */
   storageDriver?: StorageDriverName;
 }
@@ -222,8 +226,10 @@ export class Runtime implements AsyncDisposable {
 
   /**
    * Opens (creating if needed) a state directory. Several processes may open the same one.
-   * Reconciles what crashed processes left (docs/design/container-lifecycle.md).
-   * @throws ValidationError for a bad option; SystemError when the directory is unsafe or unusable.
+   * Reconciles what crashed processes left (docs/design/container-lifecycle.md). Chooses the
+   * storage driver (see {@link RuntimeOptions.storageDriver}).
+   * @throws ValidationError for a bad option; UnsupportedError when the named `storageDriver`
+   *   cannot work here; SystemError when the directory is unsafe or unusable.
    */
   static async open(options: RuntimeOptions = {}): Promise<Runtime> {
     const root = options.root ?? DEFAULT_ROOT;
@@ -266,7 +272,8 @@ export class Runtime implements AsyncDisposable {
    * See docs/design/pools.md for what is isolated and what is decided ahead.
    * @throws ValidationError for a bad option (naming it; per-command options such as `timeout`
    *   belong to `run()`), NotFoundError for a missing `rootfs` or image, the first preparation's
-   *   error (SystemError…); ConflictError after {@link close}.
+   *   error (SystemError…); ConflictError after {@link close}; UnsupportedError for a rootfs or
+   *   image source when the runtime's storage driver is `vfs`.
    */
   async pool(options: PoolOptions): Promise<Pool> {
     this.#open(this, 'pool()');
@@ -275,6 +282,10 @@ export class Runtime implements AsyncDisposable {
       throw new ValidationError('options.mounts', 'volume mounts are not supported in pools yet: use a bind mount');
     }
     const { root, image } = await this.#poolSource(options.source);
+    if (root.kind !== 'host' && this.#storage.driver.needsLayer) {
+      // A pooled sandbox's root is made in its namespace at preparation: a copy per sandbox is not wired yet.
+      throw new UnsupportedError(`pools need a storage driver that mounts layers in place; this runtime uses "${this.#storage.driver.name}" (${this.#storage.reason})`, { option: 'storageDriver' });
+    }
     const networks = networkServiceOf<NetworkService>(checked.raw) ?? this.#networks;
     let pool: Pool | undefined;
     pool = await Pool.open(

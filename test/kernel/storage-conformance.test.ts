@@ -158,6 +158,22 @@ for (const driver of DRIVERS) {
       assert.equal(tree.get('bin/busybox')?.type, 'file');
     });
 
+    it('attack: symlinks a container plants never lead diff, commit or export to host files', async () => {
+      // A container's layer is written by the container: a symlink to / or a directory swapped
+      // for a symlink to /etc must be archived as a symlink, never followed on the host.
+      const c = await create(['sh', '-c', 'ln -s / /hostroot && rm -r /srv && ln -s /etc /srv && ln -s /etc/shadow /usr/lib/shadow']);
+      await runToEnd(c);
+      const changes = await c.diff();
+      assert.ok(!changes.some((x) => x.path.startsWith('/srv/') || x.path.startsWith('/hostroot/')), JSON.stringify(changes));
+      const committed = await c.commit();
+      assert.equal(await output(rt, committed, 'for l in /srv /hostroot /usr/lib/shadow; do readlink $l; done; [ -e /etc/shadow ] || echo no-shadow'), '/etc\n/\n/etc/shadow\nno-shadow\n');
+      const dest = join(root, 'export-attack');
+      const tar = await exportTo(c, dest);
+      const names = (await run('tar', ['-tf', tar], { maxBuffer: 16 * 1024 * 1024 })).stdout.split('\n');
+      assert.ok(!names.some((n) => /^(\.\/)?(srv|hostroot)\/./.test(n)), 'nothing is archived below the planted symlinks');
+      assert.equal(describeTree(dest).get('srv')?.target, '/etc');
+    });
+
     it('fills an empty volume from the image (copy-up)', async () => {
       const c = await create(['sh', '-c', 'ls /usr/lib'], { mounts: [{ type: 'volume', source: `copyup-${driver}`, target: '/usr/lib' }] });
       await runToEnd(c);

@@ -1,18 +1,19 @@
 /**
  * `Runtime.open({ storageDriver })` on this machine: a driver named by the caller is tried on
  * the state directory's filesystem and refused with a typed error naming the fix when it
- * cannot work there (a state directory on a real overlay mount, as inside a container); the
- * probe leaves nothing behind.
+ * cannot work there (a state directory on a real overlay mount, as inside a container); by
+ * default the probe falls back to vfs there and containers run; the probe leaves nothing
+ * behind.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UnsupportedError, ValidationError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/index.js';
-import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
 
 const skip = kernelSkipReason();
@@ -61,5 +62,37 @@ describe('storage driver choice', { skip }, () => {
       return true;
     });
     assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.storage-probe-')), []);
+  });
+
+  it('falls back to vfs by default on a state directory on overlayfs, says why, and runs containers there', async () => {
+    const root = join(base, 'm', 'fallback');
+    const mounts = mountLines();
+    const rt = await Runtime.open({ root });
+    try {
+      const info = await rt.info();
+      assert.equal(info.Driver, 'vfs');
+      assert.equal(info.Storage.backingFilesystem, 'overlayfs');
+      assert.match(info.Storage.reason, /^probed: kernel overlay does not mount with its upper dir on overlayfs.*vfs.*volume or tmpfs/);
+      const r = await rt.run({ rootfs: busyboxRootfs() }, ['sh', '-c', 'echo hi > /written && cat /written']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout, 'hi\n');
+      assert.equal(existsSync(join(busyboxRootfs(), 'written')), false, 'the rootfs directory is never written');
+      const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo c > /c'] });
+      await c.start();
+      assert.equal((await c.wait()).exitCode, 0);
+      assert.deepEqual(await c.diff(), [{ path: '/c', kind: 'A' }]);
+      assert.equal((await c.inspect()).GraphDriver.Name, 'vfs');
+      await c.remove();
+    } finally {
+      await rt.close();
+    }
+    assert.deepEqual(readdirSync(join(root, 'tmp')).filter((n) => n.startsWith('run-layer-')), []);
+    assert.deepEqual(mountLines(), mounts);
+  });
+
+  it('refuses drivers this version does not have, naming them', async () => {
+    for (const name of ['btrfs', 'fuse-overlayfs'] as const) {
+      await assert.rejects(Runtime.open({ root: join(base, 'plain'), storageDriver: name }), (e: Error) => e instanceof UnsupportedError && e.option === 'storageDriver' && e.message.includes(`"${name}" is not built`));
+    }
   });
 });
