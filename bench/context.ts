@@ -8,6 +8,7 @@ import type { PeerInfo } from './peers.js';
 import { capture, spawnTimed } from './spawn-timed.js';
 import { Dockerd } from './dockerd.js';
 import { LoopbackRegistry } from './registry.js';
+import { buildPullImages, dockerBuilder } from './pull-images.js';
 
 /** The cgroup2 mount of a hybrid host that crun 1.8 must not see. */
 export const HYBRID_UNIFIED_MOUNT = '/sys/fs/cgroup/unified';
@@ -43,6 +44,7 @@ export class BenchContext {
   private podmanNetP?: Promise<Engine & { holder: NsHolder }>;
   private dockerP?: Promise<Engine>;
   private registryP?: Promise<LoopbackRegistry>;
+  private pullImagesP?: Promise<LoopbackRegistry>;
   private idSeq = 0;
 
   constructor(
@@ -168,6 +170,21 @@ export class BenchContext {
       return { argv, image, runFlags: ['--network', 'none'] };
     })();
     return this.dockerP;
+  }
+
+  /**
+   * The registry, also holding the pull workload's images built by `docker build` with this
+   * run's dockerd (bench/pull-images.ts); built on first use (about a minute and a half here).
+   */
+  pullImages(): Promise<LoopbackRegistry> {
+    this.pullImagesP ??= (async () => {
+      const reg = await this.registry();
+      const { argv } = await this.docker();
+      const base = reg.ref('busybox');
+      await buildPullImages(join(this.fx.dir, 'pull-images'), reg.addr, base, this.fx.rootfs, dockerBuilder(argv, base), this.log);
+      return reg;
+    })();
+    return this.pullImagesP;
   }
 
   /** A docker-registry on 127.0.0.1 holding the fixture images (see registry.ts). */

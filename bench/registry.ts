@@ -5,6 +5,7 @@ import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Fixtures } from './fixtures.js';
+import type { PullImageName } from './pull-images.js';
 import { capture } from './spawn-timed.js';
 
 /** Sizes of the multi-layer image's layers; random bytes, so gzip cannot shrink them. */
@@ -44,7 +45,8 @@ export class LoopbackRegistry {
     readonly addr: string,
   ) {}
 
-  ref(name: 'busybox' | 'multi'): string {
+  /** `layers15` and `single100` exist once `BenchContext.pullImages()` has built them. */
+  ref(name: 'busybox' | 'multi' | PullImageName): string {
     return `${this.addr}/bench/${name}:1`;
   }
 

@@ -210,9 +210,10 @@ export interface NativeBinding {
   /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (also when it fails). */
   fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
   /**
-   * Worker threads that write regular files below a private root: create (O_EXCL), write,
-   * chown, chmod, xattrs, mtime, close. The caller orders: only new paths whose parent exists,
-   * and `fsWritePoolBarrier` before anything that depends on a queued file.
+   * Worker threads that write regular files below a root: create, write, chown, chmod,
+   * xattrs, mtime, close. Below a private root they cache parent directories; below any other
+   * they resolve every parent in the root again. The caller orders: only new paths whose
+   * parent exists, and `fsWritePoolBarrier` before anything that depends on a queued file.
    */
   fsWritePoolCreate(rootFd: number, threads: number): WritePoolHandle;
   /** Queues one file (the content is copied); blocks while 32 MiB are queued. */

@@ -649,7 +649,8 @@ int TryFlock(int fd, int how, Failure* f) {
   }
 }
 
-WritePool::WritePool(int root, unsigned threads) : root_(fcntl(root, F_DUPFD_CLOEXEC, 0)) {
+WritePool::WritePool(int root, unsigned threads)
+    : root_(fcntl(root, F_DUPFD_CLOEXEC, 0)), cacheParents_(IsPrivateRoot(root)) {
   if (root_.get() < 0) {
     failed_ = true;
     failure_ = {errno, "fcntl", ""};
@@ -687,7 +688,11 @@ void WritePool::Stop() {
 }
 
 void WritePool::Run() {
-  ParentCache cache;  // this thread's; its fds close when the thread ends
+  // This thread's; its fds close when the thread ends. A root other processes may write
+  // (`unpack()` into a user's directory) gets none: every parent is resolved again, in the
+  // root, for every file, so a directory renamed out of the root is never written through.
+  ParentCache cache;
+  ParentCache* const parents = cacheParents_ ? &cache : nullptr;
   for (;;) {
     WriteJob job;
     bool skip;
@@ -701,7 +706,7 @@ void WritePool::Run() {
       skip = failed_;  // after a failure the layer is lost anyway: drain without writing
     }
     Failure f;
-    const bool ok = skip || Write(job, &cache, &f);
+    const bool ok = skip || Write(job, parents, &f);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!ok && !failed_) {

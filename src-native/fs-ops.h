@@ -142,8 +142,9 @@ struct ParentCache;
 // creating a file costs most of a millisecond, several threads creating at once finish much
 // sooner; on any disk the JS thread is left with parsing and hashing. The caller decides what
 // may run unordered: only new paths under directories that exist, and it drains the pool
-// (Barrier) before anything that depends on or conflicts with a queued file. Only for private
-// roots: workers cache parent directories like the JS thread does.
+// (Barrier) before anything that depends on or conflicts with a queued file. Below a private
+// root the workers cache parent directories like the JS thread does; below any other root they
+// resolve every parent afresh (strictly, in the root), as MakeEntry does there.
 struct WriteJob {
   std::string path;
   Meta meta;
@@ -172,6 +173,8 @@ class WritePool {
   bool Write(const WriteJob& job, ParentCache* cache, Failure* f);
 
   Fd root_;
+  // Whether the root was opened private (decided on the creating thread, which owns that list).
+  const bool cacheParents_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable work_, idle_, space_;

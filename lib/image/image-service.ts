@@ -24,7 +24,7 @@ import { collectOrphans, deleteImage, type Collected, type GcContext } from './i
 import { importRootfs, prepareImport, type ImportOptions } from './image-import.js';
 import { ImageTable, isIdLike, type ImageRecord, type StoredRecord } from './image-table.js';
 import { Image, PullTask, type LayerProgress, type LayerState, type PullProgress, type TotalProgress } from './image.js';
-import { readFileChunks } from './layer-staging.js';
+import { readFileChunks, WRITE_THREADS } from './layer-staging.js';
 import { layerCompression, MediaType, parseImageConfig, type ContainerConfig, type ImageConfig } from './manifest.js';
 import { familiarName, formatReference, parseReference } from './reference.js';
 import { pullImage, type PullContext, type PullOptions } from './pull.js';
@@ -671,8 +671,9 @@ export class ImageService {
   /**
    * Writes the image's flattened root file system into `destDir` (created; must be empty if it
    * exists), applying the layers' blobs in order with whiteouts as deletions, like `umoci unpack`.
-   * Every path is resolved inside `destDir` by the kernel on every call (no caching, no write
-   * pool), so a concurrent writer in `destDir` cannot redirect a write out of it.
+   * Every path is resolved inside `destDir` by the kernel on every call (no cached parent
+   * directories, also on the threads that write small files), so a concurrent writer in
+   * `destDir` cannot redirect a write out of it.
    *
    * `destDir` is made mode 0700 (as umoci makes its bundles), also when it already existed:
    * the image's setuid-root files keep their bits, and only the owner of `destDir` may reach
@@ -701,7 +702,7 @@ export class ImageService {
       if (st.uid !== uid) throw new ValidationError('destDir', `${destDir} belongs to uid ${st.uid}, not to us (uid ${uid}); unpack into a directory of our own`);
       if (native.fsReadDirAt(rootFd, '').length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
       fchmodSync(rootFd, 0o700);
-      const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '', native, { devices });
+      const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '', native, { devices, parallel: WRITE_THREADS });
       for (const l of record.layers) {
         applier.nextLayer(l.digest);
         await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });

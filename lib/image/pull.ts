@@ -22,6 +22,7 @@ import {
 import { formatReference, parseReference, type ImageReference } from './reference.js';
 import { isNetworkError, RegistryClient } from './registry-client.js';
 import { applyLayer, type LayerApplier, maxLayerSizeOption } from './unpack.js';
+import { WeightedSlots } from './weighted-slots.js';
 
 /** Options of {@link ImageService.pull}. */
 export interface PullOptions {
@@ -58,26 +59,6 @@ export interface PullContext {
   maxLayerSize: number;
   /** Creates the store's directories (once). */
   ready(): Promise<void>;
-}
-
-class Semaphore {
-  private free: number;
-  private readonly waiters: Array<() => void> = [];
-  constructor(n: number) {
-    this.free = n;
-  }
-  async acquire(): Promise<() => void> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve));
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.free++;
-    };
-  }
 }
 
 /** What a pull has produced in tmp/ and still has to make durable and visible. */
@@ -228,9 +209,11 @@ export async function pullImage(ctx: PullContext, refString: string, options: Pu
     await pullLayers(ctx.store, client, ref, layers, options, maxLayerSize, emitEvent, staged);
     staged.files.push({ path: await ctx.store.stageBytes(manifestBytes), digest: manifestDigest });
 
-    // Everything is downloaded, verified and unpacked in tmp/. One syncfs makes it durable;
-    // then blobs and layers (base first) become visible; one more makes the renames durable
-    // before a record names them.
+    // Everything is downloaded, verified and unpacked in tmp/. An abort that came while the
+    // last layers finished still wins: nothing of this pull becomes visible after it.
+    if (signal?.aborted) throw new AbortError('pull aborted', { cause: signal.reason });
+    // One syncfs makes it durable; then blobs and layers (base first) become visible; one
+    // more makes the renames durable before a record names them.
     await ctx.store.durable();
     for (const p of staged.partials) await ctx.store.commitPartial(p);
     for (const f of staged.files.splice(0)) await ctx.store.commitBlobFile(f.path, f.digest);
@@ -264,6 +247,9 @@ export async function pullImage(ctx: PullContext, refString: string, options: Pu
         for (const p of staged.partials) await ctx.store.commitPartial(p);
       }).catch(() => {});
     }
+    // Wherever the abort was noticed (a download, a decompression step, a lock wait), the
+    // caller gets the one typed error, with its reason as the cause.
+    if (signal?.aborted && !(e instanceof AbortError)) throw new AbortError('pull aborted', { cause: signal.reason });
     throw e;
   } finally {
     // Unpacked layers and staged files of a failed pull go.
@@ -276,8 +262,8 @@ export async function pullImage(ctx: PullContext, refString: string, options: Pu
 }
 
 /**
- * Downloads and unpacks the layers into tmp/, up to `concurrency` at once, each streaming
- * through the unpacker as it downloads. A layer resolves against its lower layers (hard links
+ * Downloads and unpacks the layers into tmp/, up to `concurrency` at once (largest first, see `WeightedSlots`),
+ * each streaming through the unpacker as it downloads. A layer resolves against its lower layers (hard links
  * into them are copied up, implicit directories take their metadata) as soon as they are
  * complete, wherever they are (tmp/ or already in the store). Nothing is made durable or
  * visible here: the caller does that once for the whole image. The layer locks are kept
@@ -286,7 +272,7 @@ export async function pullImage(ctx: PullContext, refString: string, options: Pu
  */
 async function pullLayers(store: ContentStore, client: RegistryClient, ref: ImageReference, layers: ImageLayerRecord[], options: PullOptions, maxLayerSize: number, emitEvent: PullEmit | undefined, staged: StagedPull): Promise<void> {
   const { signal, onProgress } = options;
-  const slots = new Semaphore(options.concurrency ?? 4);
+  const slots = new WeightedSlots(options.concurrency ?? 4);
   // Where each complete layer is, for the layers above it.
   const complete = layers.map(() => deferredValue<string>());
   const done = layers.map(() => 0);
@@ -315,8 +301,7 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
 
   const task = async (i: number): Promise<void> => {
     const layer = layers[i]!;
-    emit(i, 'waiting');
-    const release = await slots.acquire();
+    const release = await slots.acquire(layer.size);
     try {
       const haveLayer = await store.hasLayer(layer.chainId);
       const haveBlob = await store.hasBlob(layer.digest);
@@ -370,15 +355,19 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
     }
   };
 
-  const results = await Promise.allSettled(
-    layers.map((_, i) =>
-      task(i).catch((e) => {
-        complete[i]!.reject(e);
-        throw e;
-      }),
-    ),
-  );
-  // Report the root cause: a lower layer's failure makes every layer above it fail too.
+  for (let i = 0; i < layers.length; i++) emit(i, 'waiting');
+  // Largest first: the first free slots go to the layers that take longest (see WeightedSlots).
+  const bySize = layers.map((_, i) => i).sort((a, b) => layers[b]!.size - layers[a]!.size || a - b);
+  const running = new Map<number, Promise<void>>();
+  for (const i of bySize) {
+    running.set(i, task(i).catch((e) => {
+      complete[i]!.reject(e);
+      throw e;
+    }));
+  }
+  const results = await Promise.allSettled(layers.map((_, i) => running.get(i)!));
+  // Report the root cause (the lowest layer that failed): a lower layer's failure makes every
+  // layer above it fail too.
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   for (const l of stagedLayers) if (l) staged.layers.push(l);

@@ -80,8 +80,10 @@ function allowedXattr(name: string): boolean {
 /** Options of a {@link LayerApplier}. */
 export interface ApplierOptions {
   /**
-   * Threads writing regular files (layer mode, private roots only: see `fsOpenRoot`). 0: every
-   * entry is written by the calling thread, in order. Default 0.
+   * Threads writing new small regular files, out of order among themselves (both modes; below
+   * a private root they cache parent directories, below any other root they resolve each one
+   * in the root again, see `fsWritePoolCreate`). 0: every entry is written by the calling
+   * thread, in order. Default 0.
    */
   parallel?: number;
   /**
@@ -138,7 +140,7 @@ export class LayerApplier implements TarSink {
     this.fs = fs;
     this.devices = mode === 'layer' || (options.devices ?? true);
     const threads = options.parallel ?? 0;
-    if (threads > 0 && mode === 'layer') this.pool = fs.fsWritePoolCreate(rootFd, threads);
+    if (threads > 0) this.pool = fs.fsWritePoolCreate(rootFd, threads);
   }
 
   /**
@@ -190,6 +192,7 @@ export class LayerApplier implements TarSink {
     const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs };
     this.forget(path);
     if ((h.type === 'char' || h.type === 'block') && !this.devices) {
+      if (this.made.has(path)) this.drain(); // what it replaces may still be queued, or hold queued files
       // Not made on the host (a block device here would be the host's disk), but it still
       // replaces whatever a lower layer had at this path.
       this.call(h.name, () => this.fs.fsRemoveAt(this.rootFd, path));
@@ -497,6 +500,8 @@ export class LayerApplier implements TarSink {
       if (st === null) {
         this.call(entry, () => this.fs.fsMakeEntry(this.rootFd, { path: prefix, kind: 'dir', uid: 0, gid: 0, mode: 0o755 }));
         this.implicitDirs.add(prefix);
+        // An entry that later replaces this directory must wait for the files queued into it.
+        if (this.pool) this.made.add(prefix);
       } else if ((st.mode & S_IFMT) === S_IFLNK) {
         throw new EntryRefused(entry, `parent ${JSON.stringify(prefix)} is a symlink`);
       } else if ((st.mode & S_IFMT) !== S_IFDIR) {

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, lstatSync, readFileSync, readlinkSync, existsSync, mkdirSync, closeSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, lstatSync, readFileSync, readlinkSync, existsSync, mkdirSync, closeSync, writeFileSync, readdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -358,4 +358,82 @@ test('parallel writing: a failure on a worker names its entry; a queued file as 
   assert.deepEqual(newFdsSince(before), []);
   // The thread pool of libuv may have started meanwhile (the apply above used it already).
   assert.ok(threads() <= t0, 'the write pool\'s threads are gone');
+});
+
+/** Applies `layers` in flatten mode to `dir` with one applier, as `images.unpack()` does. */
+async function flatten(dir: string, layers: Buffer[], { parallel = 0, privateRoot = false, between = undefined as ((i: number) => void) | undefined } = {}): Promise<void> {
+  const fs = fsOps();
+  const root = fs.fsOpenRoot(dir, { private: privateRoot });
+  try {
+    const applier = new LayerApplier(root, 'flatten', 'sha256:l0', fs, { parallel, devices: false });
+    for (const [i, tar] of layers.entries()) {
+      between?.(i);
+      applier.nextLayer(`sha256:l${i}`);
+      await applyLayer([tar], applier, { layer: `sha256:l${i}`, compression: 'none' });
+    }
+    applier.finish();
+  } finally {
+    fs.fsCloseRoot(root);
+  }
+}
+
+test('flatten mode, parallel (a non-private root): the same tree as in order, across layers that delete and replace', async () => {
+  const many = (prefix: string, count: number, mtime0: number): TarEntrySpec[] =>
+    Array.from({ length: count }, (_, i) => ({ name: `${prefix}/f${i}`, content: `${prefix} ${i}`, mode: 0o640, mtime: mtime0 + i }));
+  const layers = [
+    buildTar([
+      { name: 'bin/', type: 'dir', mode: 0o755, mtime: 1600000000 },
+      { name: 'bin/busybox', content: 'ELF'.repeat(1000), mode: 0o4755 },
+      { name: 'bin/sh', type: 'link', linkname: 'bin/busybox' },
+      ...many('keep', 120, 1600000000),
+      ...many('gone', 50, 1600000000),
+      ...many('opq', 40, 1600000000),
+      { name: 'implicit/child', content: 'its parent is made by the applier' },
+      { name: 'todev', content: 'a file a device replaces' },
+      { name: 'big', content: Buffer.alloc(1_500_000, 3) },
+    ]),
+    buildTar([
+      { name: 'gone/.wh.f3', content: '' },
+      { name: 'keep/f5', content: 'replaced in the next layer' }, // a path an earlier layer made
+      { name: 'opq/', type: 'dir' }, { name: 'opq/.wh..wh..opq', content: '' }, { name: 'opq/new', content: 'after opaque' },
+      { name: 'implicit', content: 'an implicit directory (with queued children) becomes a file' },
+      { name: 'todev', type: 'char', devmajor: 1, devminor: 3 }, // skipped, but it removes the file
+      ...many('fresh', 80, 1600001000),
+    ]),
+    buildTar([
+      { name: '.wh.gone', content: '' },
+      { name: 'keep/f5/', type: 'dir' }, { name: 'keep/f5/now-a-dir', content: 'x' },
+      { name: 'fresh/f1', type: 'link', linkname: 'keep/f7' },
+      ...many('fresh/sub', 30, 1600002000),
+    ]),
+  ];
+  const inOrder = freshDir();
+  await flatten(inOrder, layers);
+  const parallel = freshDir();
+  await flatten(parallel, layers, { parallel: 4 });
+  assert.deepEqual(diffTrees(describeTree(parallel, { mtimes: true }), describeTree(inOrder, { mtimes: true }), ['parallel', 'in order']), []);
+  assert.ok(!existsSync(join(parallel, 'gone')));
+  assert.deepEqual(readdirSync(join(parallel, 'opq')), ['new']);
+  assert.ok(lstatSync(join(parallel, 'implicit')).isFile());
+  assert.ok(!existsSync(join(parallel, 'todev')));
+  assert.ok(lstatSync(join(parallel, 'keep/f5')).isDirectory());
+  assert.equal(lstatSync(join(parallel, 'fresh/f1')).ino, lstatSync(join(parallel, 'keep/f7')).ino);
+});
+
+// Attack: `unpack()` writes into a user's directory, which another process may change while
+// the worker threads write. A directory the workers have written into is moved out of the
+// root between two layers (a concurrent writer's rename); the next layer's file below that
+// directory must not follow it out. Worker threads that kept the directory's fd from the first
+// layer (as they do for the store's private temp dirs) write it outside.
+test('flatten mode, parallel: a directory moved out of the root between layers is not written through', async () => {
+  const dir = freshDir();
+  const outside = join(work, `outside-${n++}`);
+  const first = buildTar(Array.from({ length: 50 }, (_, i) => ({ name: `d/f${i}`, content: `f${i}` })));
+  const second = buildTar([{ name: 'd/escaped', content: 'must not leave the root' }]);
+  const error = await flatten(dir, [first, second], { parallel: 1, between: (i) => { if (i === 1) renameSync(join(dir, 'd'), outside); } }).then(() => undefined, (e: unknown) => e);
+  assert.ok(!existsSync(join(outside, 'escaped')), 'a worker wrote through a directory that had left the root');
+  // The file lands in a directory made again inside the root, or the layer fails (its parent
+  // is gone); either is fine, writing outside is not.
+  if (error === undefined) assert.equal(readFileSync(join(dir, 'd/escaped'), 'utf8'), 'must not leave the root');
+  else assert.ok(isBerthError(error), String(error));
 });
