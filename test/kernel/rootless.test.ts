@@ -35,6 +35,14 @@ function ok(c: Case | undefined): any {
   return c.result;
 }
 
+function describeProcess(pid: number): string {
+  try {
+    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
+  } catch {
+    return `${pid} (gone)`;
+  }
+}
+
 /** Host mounts under the user's home or runtime dir: a rootless launch must leave none. */
 function mountsOf(user: RootlessUser): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
@@ -148,7 +156,7 @@ describe('rootless: a user with newuidmap and a subordinate range', { skip }, ()
   });
 
   test('nothing of the user is left: no process (its uid or subordinate ids), no host mount', () => {
-    assert.deepEqual(user.processes(), []);
+    assert.deepEqual(user.processes().map(describeProcess), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });
@@ -227,7 +235,7 @@ describe('rootless: a user without a subordinate range (single-id map)', { skip 
   });
 
   test('nothing of the user is left', () => {
-    assert.deepEqual(user.processes(), []);
+    assert.deepEqual(user.processes().map(describeProcess), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });
