@@ -55,8 +55,9 @@ function storageAdvice(f: HostFacts): Advice[] {
   }
   const detail = f.features.overlay.detail;
   if (f.uid !== 0 && /EPERM|not permitted/i.test(detail)) {
-    // The probe runs in the host's user namespace, where only root may mount overlay.
-    return [{ area: 'storage', problem: `not root: kernel overlay mounts only inside a user namespace (${detail}), which rootless berth does not create yet (issue 15)`, fix: 'run the Node process as root' }];
+    // The probe runs in the host's user namespace, where only root may mount overlay; a
+    // rootless container mounts it inside its own user namespace (userxattr), which works.
+    return [];
   }
   if (/ENODEV|no such device/i.test(detail)) return [{ area: 'storage', problem: `kernel overlay is not available (${detail})`, fix: 'modprobe overlay' }];
   if (/EINVAL|invalid argument|lowerdir\+/i.test(detail) && !kernelAtLeast(f.kernelRelease, 6, 8)) {

@@ -28,6 +28,7 @@ import { Pool } from './pool/pool.js';
 import { prewarm } from './pool/prewarm.js';
 import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
+import { defaultStateDir } from './rootless/index.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
 import { Compose } from './compose/compose.js';
@@ -37,7 +38,10 @@ import { withRunLayer } from './storage/run-layer.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
-  /** The state directory. Default `/var/lib/berth`. */
+  /**
+   * The state directory. Default `/var/lib/berth` for root; without root
+   * `$XDG_DATA_HOME/berth` (default `~/.local/share/berth`).
+   */
   root?: string;
   /**
    * Uncompressed bytes one image layer may have in pull, load, import and unpack (each call
@@ -66,7 +70,7 @@ export interface RuntimeOptions {
   storageDriver?: StorageDriverName;
 }
 
-/** The default state directory (root-owned, like Docker's /var/lib/docker). */
+/** Root's default state directory (root-owned, like Docker's /var/lib/docker); see `RuntimeOptions.root` for non-root users. */
 export const DEFAULT_ROOT = '/var/lib/berth';
 
 /**
@@ -232,7 +236,7 @@ export class Runtime implements AsyncDisposable {
    *   cannot work here; SystemError when the directory is unsafe or unusable.
    */
   static async open(options: RuntimeOptions = {}): Promise<Runtime> {
-    const root = options.root ?? DEFAULT_ROOT;
+    const root = options.root ?? defaultStateDir();
     if (typeof root !== 'string' || !root.startsWith('/')) throw new ValidationError('root', `must be an absolute path, got ${JSON.stringify(root)}`);
     // Owner and mode checked and tightened: see lib/state/state-dir.ts (CVE-2021-41091 class).
     secureStateDir(root);

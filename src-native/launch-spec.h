@@ -96,6 +96,14 @@ struct LaunchSpec {
   bool new_cgroup_ns = false;
   std::string uid_map;  // "inside outside count\n..." — written by the parent
   std::string gid_map;
+  // Rootless: the setuid helpers that write a map with subordinate ids (Debian `uidmap`); empty:
+  // the parent writes the map itself (root, or an unprivileged single-id map).
+  std::string newuidmap;
+  std::string newgidmap;
+  // The caller is not root: it cannot make idmapped clones or detached trees for the child (the
+  // child, root of a namespace the caller owns, mounts the caller's own paths itself), and a
+  // map it writes itself needs setgroups "deny" first.
+  bool unprivileged = false;
   std::vector<std::string> cgroup_procs;  // the parent writes the child's pid into each
   // cgroup v2: the container's cgroup directory. The child is cloned straight into it
   // (clone3 CLONE_INTO_CGROUP) and `cgroup_procs` is only the fallback for kernels without it.

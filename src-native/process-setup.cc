@@ -162,7 +162,7 @@ class Setup {
       if (r == -EINVAL) break;  // past the kernel's last capability
       Check(r, "prctl(PR_CAPBSET_DROP)", "capabilities");
     }
-    Check(Call(SYS_setgroups, spec_->group_count, spec_->groups), "setgroups", "user");
+    if (!spec_->keep_groups || spec_->group_count > 0) Check(Call(SYS_setgroups, spec_->group_count, spec_->groups), "setgroups", "user");
     Check(Call(SYS_setresgid, spec_->gid, spec_->gid, spec_->gid), "setresgid", "user");
     // Keep the permitted set across the uid change; capset below sets the exact sets.
     Check(Call(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)", "user");

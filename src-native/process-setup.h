@@ -47,6 +47,9 @@ struct ProcessSpec {
   uint32_t gid;
   const uint32_t* groups;
   uint32_t group_count;
+  // The user namespace denies setgroups (an unprivileged single-id map): the supplementary
+  // groups cannot be changed, so none may be asked for and setgroups is not called.
+  bool keep_groups = false;
   uint64_t cap_bounding;
   uint64_t cap_effective;
   uint64_t cap_permitted;

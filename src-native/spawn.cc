@@ -11,6 +11,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -53,6 +54,50 @@ bool SendTrees(int sock, char tag, const std::vector<int>& trees, const char* wh
       SetError(error, errno, "sendmsg", what);
       return false;
     }
+  }
+  return true;
+}
+
+// Writes a child's id map with the setuid newuidmap/newgidmap (`helper <pid> <inside outside
+// count>...`), which check the ranges against /etc/subuid and /etc/subgid. posix_spawn: this
+// thread must not fork a copy of Node. Bounded: the helper is killed past a deadline.
+bool RunIdMapHelper(const std::string& helper, int pid, const std::string& map, NativeError* error) {
+  std::vector<std::string> args{helper, std::to_string(pid)};
+  size_t at = 0;
+  while (at < map.size()) {
+    size_t end = map.find_first_of(" \n", at);
+    if (end == std::string::npos) end = map.size();
+    if (end > at) args.push_back(map.substr(at, end - at));
+    at = end + 1;
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t child = -1;
+  int err = posix_spawn(&child, helper.c_str(), &actions, nullptr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) {
+    SetError(error, err, "posix_spawn", helper);
+    return false;
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
+  if (pidfd >= 0) {
+    if (WaitReadable(pidfd, NowNs() + 10LL * 1000 * 1000 * 1000) == 0) kill(child, SIGKILL);
+    close(pidfd);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    SetError(error, EPERM, "exec", helper);
+    error->message = helper + " refused the id map (is it setuid root, and is the range in /etc/subuid and /etc/subgid?)";
+    return false;
   }
   return true;
 }
@@ -299,8 +344,15 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   std::string proc = "/proc/" + std::to_string(pid) + "/";
   if (!spec.uid_map.empty()) {
-    if (!WriteKernelFile(proc + "uid_map", spec.uid_map, error) ||
-        !WriteKernelFile(proc + "gid_map", spec.gid_map, error)) {
+    bool mapped;
+    if (!spec.newuidmap.empty()) {
+      mapped = RunIdMapHelper(spec.newuidmap, pid, spec.uid_map, error) && RunIdMapHelper(spec.newgidmap, pid, spec.gid_map, error);
+    } else {
+      // An unprivileged process may write a gid map only once setgroups is denied (user_namespaces(7)).
+      mapped = (!spec.unprivileged || WriteKernelFile(proc + "setgroups", "deny", error)) &&
+               WriteKernelFile(proc + "uid_map", spec.uid_map, error) && WriteKernelFile(proc + "gid_map", spec.gid_map, error);
+    }
+    if (!mapped) {
       abort_child();
       return result;
     }
@@ -319,7 +371,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     abort_child();
     return result;
   }
-  if (!spec.uid_map.empty() && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
+  if (!spec.uid_map.empty() && !spec.unprivileged && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
     abort_child();
     return result;
   }

@@ -165,6 +165,10 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
   }
   spec->netns_fd = r.Int<int32_t>("netnsFd");
   spec->cgroup_dir = r.Str("cgroupDir");
+  spec->newuidmap = r.Str("newuidmap");
+  spec->newgidmap = r.Str("newgidmap");
+  spec->unprivileged = r.Bool("unprivileged");
+  if (spec->newuidmap.empty() != spec->newgidmap.empty()) r.Fail("newuidmap and newgidmap come together");
   if (!r.Magic(kEnd, "trailer")) return false;
   if (r.p != r.end) return r.Fail("trailing bytes");
   if (spec->argv.empty()) return r.Fail("empty argv");

@@ -157,6 +157,8 @@ export interface ProbeOptions {
   fs?: CgroupFs;
   /** CPUs available, the bound for `cpus`; default `os.availableParallelism()`. */
   cpuCount?: number;
+  /** v1: an administrator's parent directory for a non-root user (see `CgroupV1DriverOptions.delegatedParent`). */
+  delegatedParent?: string;
 }
 
 /**
@@ -191,7 +193,7 @@ export function probeCgroups(opts: ProbeOptions = {}): CgroupDriver {
       const mountPoint = join(root, basename(h.mountPoint));
       return { ...h, mountPoint, base: join(mountPoint, relative(h.mountPoint, h.base ?? h.mountPoint)) };
     });
-  return new CgroupV1Driver({ hierarchies, ...common });
+  return new CgroupV1Driver({ hierarchies, ...common, ...(opts.delegatedParent === undefined ? {} : { delegatedParent: opts.delegatedParent }) });
 }
 
 function readOrUndefined(path: string): string | undefined {

@@ -47,6 +47,12 @@ export interface CgroupOptions {
    * no limit needs them, so that `stats()` and `freeze()` work later. Default `false`.
    */
   accounting?: boolean;
+  /**
+   * Enforce the device allow-list (v1 `devices` controller, v2 BPF program). Default `true`.
+   * `false` only for a container in a user namespace, where the kernel refuses device nodes
+   * anyway, made by a non-root caller, who may not write `devices.deny` or attach the program.
+   */
+  devices?: boolean;
 }
 
 /** A point-in-time reading of a cgroup's counters. Unlimited limits read as `Infinity`. */

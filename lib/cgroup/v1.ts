@@ -67,6 +67,13 @@ export interface CgroupV1DriverOptions {
   fs?: CgroupFs;
   /** CPUs available, the bound for `cpus`; default `os.availableParallelism()`. */
   cpuCount?: number;
+  /**
+   * The parent directory's name in each hierarchy, made and chowned to a non-root user by an
+   * administrator (cgroup v1 has no delegation of its own): berth's cgroups go in it, and it
+   * is never created or removed by berth. Default: `berth`, made on first use and removed
+   * when empty at exit.
+   */
+  delegatedParent?: string;
 }
 
 /** Drives berth's cgroups on a cgroup v1 (legacy or hybrid) host. */
@@ -82,11 +89,15 @@ export class CgroupV1Driver implements CgroupDriver {
   /** controller -> why berth cannot create cgroups in its hierarchy, and the fix. */
   readonly #problemOf = new Map<string, { problem: string; fix: string }>();
   #swapAccounting: boolean | undefined;
+  readonly #parent: string;
+  readonly #delegated: boolean;
 
   constructor(opts: CgroupV1DriverOptions) {
     this.hierarchies = Object.freeze(opts.hierarchies.map((h) => Object.freeze({ ...h, controllers: [...h.controllers] })));
     this.#fs = opts.fs ?? nodeCgroupFs;
     this.#cpuCount = opts.cpuCount ?? availableParallelism();
+    this.#parent = opts.delegatedParent ?? BERTH_PARENT;
+    this.#delegated = opts.delegatedParent !== undefined;
     for (const h of this.hierarchies) {
       for (const c of h.controllers) {
         if (this.#mountOf.has(c)) continue;
@@ -109,7 +120,8 @@ export class CgroupV1Driver implements CgroupDriver {
 
     // pids: berth always sets a pids limit. devices: berth keeps CAP_MKNOD, so the device
     // whitelist is what stops a container from opening host block devices.
-    const required = ['pids', 'devices'];
+    const devices = options.devices !== false;
+    const required = devices ? ['pids', 'devices'] : ['pids'];
     const optional: string[] = [];
     if (r.memory !== undefined) required.push('memory');
     else if (accounting) optional.push('memory');
@@ -143,14 +155,14 @@ export class CgroupV1Driver implements CgroupDriver {
       if (this.#problemOf.has(c)) continue;
       const mp = this.#baseOf.get(c);
       if (mp === undefined) continue;
-      dirOf.set(c, join(mp, BERTH_PARENT, id));
+      dirOf.set(c, join(mp, this.#parent, id));
       if (!mounts.includes(mp)) mounts.push(mp);
     }
 
     const created: string[] = [];
     try {
       for (const mp of mounts) {
-        const dir = join(mp, BERTH_PARENT, id);
+        const dir = join(mp, this.#parent, id);
         retryIfParentVanished(() => {
           this.#ensureParent(mp);
           this.#fs.mkdir(dir);
@@ -174,7 +186,7 @@ export class CgroupV1Driver implements CgroupDriver {
     validateCgroupId(id);
     const dirOf = new Map<string, string>();
     for (const [c, mp] of this.#baseOf) {
-      const dir = join(mp, BERTH_PARENT, id);
+      const dir = join(mp, this.#parent, id);
       if (this.#fs.exists(dir)) dirOf.set(c, dir);
     }
     return dirOf.size === 0 ? undefined : new CgroupV1(id, dirOf, this.#fs);
@@ -183,14 +195,15 @@ export class CgroupV1Driver implements CgroupDriver {
   list(): string[] {
     const ids = new Set<string>();
     for (const mp of new Set(this.#baseOf.values())) {
-      for (const name of this.#fs.listDirs(join(mp, BERTH_PARENT))) if (isCgroupId(name)) ids.add(name);
+      for (const name of this.#fs.listDirs(join(mp, this.#parent))) if (isCgroupId(name)) ids.add(name);
     }
     return [...ids].sort();
   }
 
   removeParentIfEmpty(): boolean {
+    if (this.#delegated) return false; // the administrator's, not berth's
     let gone = true;
-    for (const mp of new Set(this.#baseOf.values())) gone = removeEmptyParent(this.#fs, join(mp, BERTH_PARENT)) && gone;
+    for (const mp of new Set(this.#baseOf.values())) gone = removeEmptyParent(this.#fs, join(mp, this.#parent)) && gone;
     return gone;
   }
 
@@ -210,7 +223,7 @@ export class CgroupV1Driver implements CgroupDriver {
 
   /** Create `<base>/berth` if needed; on a cpuset hierarchy make it able to hold children. */
   #ensureParent(mp: string): void {
-    const parent = join(mp, BERTH_PARENT);
+    const parent = join(mp, this.#parent);
     // stat first: a failing mkdir costs an exception per hierarchy on every create.
     if (!this.#fs.exists(parent)) {
       try {
@@ -239,7 +252,7 @@ export class CgroupV1Driver implements CgroupDriver {
       this.#fs.write(join(dirOf.get(controller)!, file), String(value));
     };
     if (dirOf.has('cpuset')) {
-      const parent = join(this.#baseOf.get('cpuset')!, BERTH_PARENT);
+      const parent = join(this.#baseOf.get('cpuset')!, this.#parent);
       w('cpuset', 'cpuset.cpus', r.cpuset ?? this.#fs.read(join(parent, 'cpuset.cpus')).trim());
       w('cpuset', 'cpuset.mems', this.#fs.read(join(parent, 'cpuset.mems')).trim());
     }
@@ -257,6 +270,7 @@ export class CgroupV1Driver implements CgroupDriver {
     if (r.pids !== undefined) w('pids', 'pids.max', r.pids);
     // Deny-all first, then the whitelist. The kernel parses one rule per write(2); the rules
     // share one open file because opening a cgroup file costs more than the write.
+    if (!dirOf.has('devices')) return; // a user-namespaced launch of a non-root caller (CgroupOptions.devices)
     w('devices', 'devices.deny', 'a');
     this.#fs.writeEach(join(dirOf.get('devices')!, 'devices.allow'), DEFAULT_DEVICE_RULES.map(deviceRuleString));
   }

@@ -129,7 +129,7 @@ export class CgroupV2Driver implements CgroupDriver {
     removeParentAtExit(this);
     try {
       // Before any process can join: the allow-list holds from the container's first instruction.
-      this.#fs.attachDeviceFilter(dir);
+      if (options.devices !== false) this.#fs.attachDeviceFilter(dir);
       this.#configure(dir, r);
     } catch (err) {
       try {

@@ -14,7 +14,7 @@ import { Readable, type Writable } from 'node:stream';
 import { checkMaxBuffer, collectBounded } from '../launch/bounded-output.js';
 import { ContainerProcess, signalNumber } from '../launch/container-process.js';
 import { execNamespaces, planExec } from '../launch/exec-plan.js';
-import { STAGING_DIR } from '../launch/launcher.js';
+import { stagingDir } from '../launch/launcher.js';
 import type { NormalizedRunOptions } from '../launch/run-options.js';
 import { AbortError, ConflictError, SystemError, ValidationError } from '../errors.js';
 import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
@@ -148,10 +148,10 @@ export function planExecAs(ctx: Omit<ExecContext, 'pid'>, user: ResolvedUser, ar
   const spec = planExec(
     {
       // The root only serves identity lookups, done above in the live container: an empty directory.
-      root: { kind: 'rootfs', dir: STAGING_DIR },
+      root: { kind: 'rootfs', dir: stagingDir() },
       argv,
       options,
-      stagingDir: STAGING_DIR,
+      stagingDir: stagingDir(),
       cgroupProcs: ctx.cgroupProcs,
       cgroupMounts: [],
       imageEnv: rec.env,

@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { CgroupV1, CgroupV1Driver, probeCgroups, type Cgroup, type CgroupDriver } from '../cgroup/index.js';
 import type { CgroupMount } from './rootfs-plan.js';
 import { sweepOrphanRunCgroups } from './orphan-sweep.js';
+import { delegatedCgroupParent, isRootless } from '../rootless/index.js';
 
 export interface HostCgroups {
   driver: CgroupDriver;
@@ -18,7 +19,7 @@ let cached: HostCgroups | undefined;
 /** Probes /proc/self/mountinfo on first use (v1, hybrid or v2) and keeps the answer. */
 export function cgroupsForHost(): HostCgroups {
   if (cached) return cached;
-  const driver = probeCgroups();
+  const driver = probeCgroups(isRootless() ? { delegatedParent: delegatedCgroupParent() } : {});
   // Once per process: cgroups of run()s whose owner was killed before cleaning up.
   sweepOrphanRunCgroups(driver);
   cached = {

@@ -107,6 +107,9 @@ function resolveIdentity(ctx: LaunchContext): ResolvedUser {
   return resolveUser(user, { passwd: passwd ?? '', group });
 }
 
+/** Every capability the kernel may know of (bits 0..63): the set of a user namespace's root. */
+const ALL_CAPABILITIES = (1n << 64n) - 1n;
+
 let ownPermitted: bigint | undefined;
 /** This process's permitted capabilities: a child can never be given more. */
 export function ownPermittedCapabilities(status?: string): bigint {
@@ -215,7 +218,10 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   const hostname = net?.hostname ?? o.hostname ?? (network === 'host' ? hostHostname() : randomBytes(6).toString('hex'));
   const user = resolveIdentity(ctx);
   const workdir = o.workdir ?? ctx.imageWorkdir ?? '/';
-  const caps = grantableCapabilities(resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged }), o.privileged === true);
+  // Without root, the container's capabilities are those of its own user namespace, where the
+  // child holds every one; this process's (empty) set is not the bound.
+  const own = userns && (process.geteuid?.() ?? 0) !== 0 ? ALL_CAPABILITIES : ownPermittedCapabilities();
+  const caps = grantableCapabilities(resolveCapabilities({ capAdd: o.capAdd, capDrop: o.capDrop, privileged: o.privileged }), o.privileged === true, own);
   const seccomp = o.privileged ? null : seccompProgramFor(o.seccomp ?? 'default', caps.names);
 
   const files: Array<{ path: string; content: string; mode: number }> = [];

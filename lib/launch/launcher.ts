@@ -3,10 +3,11 @@
  * if any step fails. Shared by `run()` and `Container.start()`.
  * @module
  */
-import { chmodSync, closeSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
-import { AbortError } from '../errors.js';
+import { AbortError, UnsupportedError, ValidationError } from '../errors.js';
+import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, rootlessIdMaps, type RootlessIdMaps } from '../rootless/index.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
@@ -66,16 +67,80 @@ export interface Launched {
   limitsSkipped?: LimitsSkipped;
 }
 
-let stagingReady = false;
+let stagingReady: string | undefined;
+
+/**
+ * Where this process's containers assemble their root (inside their own mount namespaces):
+ * {@link STAGING_DIR} for root, `<runtime dir>/rootfs` without root (`$XDG_RUNTIME_DIR/berth`).
+ */
+export function stagingDir(): string {
+  return isRootless() ? join(defaultRuntimeDir(), 'rootfs') : STAGING_DIR;
+}
+
+/**
+ * A rootless staging dir is this user's own and private: in a shared /tmp (no
+ * XDG_RUNTIME_DIR) another user could otherwise plant it, or a symlink in its place.
+ */
+function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const me = process.geteuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== me) {
+    throw new ValidationError('XDG_RUNTIME_DIR', `${dir} must be a directory owned by uid ${me} (it is ${st.isSymbolicLink() ? 'a symlink' : `owned by uid ${st.uid}`}); set XDG_RUNTIME_DIR to a private directory of this user`, { path: dir });
+  }
+  chmodSync(dir, 0o700);
+}
+
 /** Creates the staging dir (once per process) with the modes a user-namespaced root needs. */
-export function ensureStagingDir(): void {
-  if (stagingReady) return;
+export function ensureStagingDir(): string {
+  if (stagingReady) return stagingReady;
+  if (isRootless()) {
+    const dir = stagingDir();
+    ensurePrivateDir(dirname(dir));
+    ensurePrivateDir(dir);
+    stagingReady = dir;
+    return dir;
+  }
   mkdirSync(STAGING_DIR, { recursive: true });
   // Searchable, not readable: a container in a user namespace is "other" to these host-root
   // dirs and must still be able to look up its mount point; it holds nothing on the host.
   chmodSync(dirname(STAGING_DIR), 0o711);
   chmodSync(STAGING_DIR, 0o711);
-  stagingReady = true;
+  stagingReady = STAGING_DIR;
+  return STAGING_DIR;
+}
+
+/**
+ * Without root a bind source the user cannot read would mount, but show the container nothing
+ * (or fail deep in the child): refuse it up front, naming it. The user's own permissions are
+ * the bound, never widened: root of the container has no capability over host-owned files.
+ */
+function checkBindsReadable(opts: NormalizedRunOptions): void {
+  (opts.mounts ?? []).forEach((m, i) => {
+    if (m.type !== 'bind') return;
+    let mode = constants.R_OK;
+    try {
+      if (statSync(m.source).isDirectory()) mode |= constants.X_OK;
+      accessSync(m.source, mode);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return; // reported by the plan, as for root
+      throw new ValidationError(`mounts[${i}].source`, `${m.source} is not readable by uid ${process.geteuid!()} (${code}): without root berth binds only what its user can read`, { path: m.source });
+    }
+  });
+}
+
+/**
+ * A rootless launch's user namespace: the maps of {@link rootlessIdMaps} unless the caller gave
+ * explicit ones; `'auto'` draws from a host-wide pool only root can map.
+ */
+function rootlessUserns(opts: NormalizedRunOptions): { options: NormalizedRunOptions; maps?: RootlessIdMaps } {
+  assertUserNamespaces();
+  checkBindsReadable(opts);
+  if (opts.userns === 'auto') throw new UnsupportedError("userns: 'auto' needs root (it maps host-wide id ranges); without root every container maps root to you and 1..65535 to your /etc/subuid range");
+  if (opts.userns !== undefined) return { options: opts };
+  const maps = rootlessIdMaps(process.geteuid!(), process.getegid!());
+  return { options: { ...opts, userns: { uidMap: maps.uidMap, gidMap: maps.gidMap } }, maps };
 }
 
 /** Rewrites misleading errnos into hints, as bubblewrap's mount_strerror does. */
@@ -84,6 +149,9 @@ function setupHint(e: { code: string; syscall: string; path?: string }): string 
   if (e.syscall === 'clone' && e.code === 'ENOSPC') return 'namespace limit reached: check /proc/sys/user/max_*_namespaces';
   if (e.syscall === 'open_tree' && e.code === 'ENOENT') return 'the bind source does not exist';
   if (e.syscall === 'write' && e.path?.endsWith('cgroup.procs')) return 'could not join the container cgroup (pids limit reached?)';
+  if (isRootless() && ['EACCES', 'EPERM', 'EOVERFLOW'].includes(e.code) && /^(openat|mkdir|symlink|mknod|rename|unlink)/.test(e.syscall)) {
+    return `without root, the container's root may write only files whose owner its user namespace maps, and ${e.path ?? 'this path'} belongs to an unmapped owner (a rootfs owned by host root?): use a rootfs your user owns (copy it as yourself), or readonlyRootfs`;
+  }
   return undefined;
 }
 
@@ -121,7 +189,8 @@ function withoutDeviceNodes(spec: NativeLaunchSpec): void {
 export async function prepareLaunch(req: LaunchRequest, how: { accounting: boolean; stdinPiped: boolean }): Promise<PreparedLaunch> {
   const opts = req.options;
   if (opts.signal?.aborted) throw new AbortError('aborted before the container started', { cause: opts.signal.reason });
-  ensureStagingDir();
+  const staging = ensureStagingDir();
+  const rootless = isRootless() ? rootlessUserns(opts) : undefined;
   const { cgroup, skipped } = createLaunchCgroup({
     id: req.id,
     driver: () => cgroupsForHost().driver,
@@ -135,7 +204,8 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
     },
     requested: opts,
     mode: opts.limits ?? 'strict',
-    options: { accounting: how.accounting },
+    // Without root the container is in a user namespace, where device nodes cannot be made.
+    options: { accounting: how.accounting, ...(isRootless() ? { devices: false } : {}) },
   });
   let network: PreparedNetwork | undefined;
   let idRange: { key: string } | undefined;
@@ -156,8 +226,8 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       ...(req.container ? { container: req.container } : {}),
     });
     const image = req.image?.config;
-    let options = opts;
-    if (opts.userns === 'auto') {
+    let options = rootless?.options ?? opts;
+    if (options.userns === 'auto') {
       // A range of its own until it exits (lib/launch/userns.ts); containers of
       // rt.containers come here with the explicit maps allocated at create.
       idRange = { key: `run:${req.id}` };
@@ -168,7 +238,7 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       root: req.root,
       argv: req.argv,
       options,
-      stagingDir: STAGING_DIR,
+      stagingDir: staging,
       cgroupProcs: cgroup.procsFiles,
       // v2: born in the cgroup. A cgroup.procs write (the fallback, and all v1 can do) takes the
       // kernel's threadgroup rwsem for writing, which waits a grace period when idle (~10 ms).
@@ -184,6 +254,11 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       ...(network ? { network } : {}),
     });
     if (skipped) withoutDeviceNodes(plan.spec);
+    if (rootless) {
+      if (rootless.maps) checkIdsMapped(rootless.maps, plan.user, process.env['USER'] ?? String(process.geteuid!()));
+      plan.spec.unprivileged = true;
+      if (rootless.maps?.helpers) plan.spec.idMapHelpers = rootless.maps.helpers;
+    }
     const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
     return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}) };
   } catch (error) {

@@ -41,10 +41,9 @@ export type RequestedLimits = Partial<Record<(typeof LIMIT_OPTIONS)[number], num
 const DENIED = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 /** Why and how to fix it, from the refusal and the host's cgroup version. */
-function explain(error: Error & { code?: string; path?: string }, version: 1 | 2 | null): { reason: string; fix: string } {
+function explain(error: Error & { code?: string; path?: string }, version: 1 | 2 | null, uid: number): { reason: string; fix: string } {
   // The driver's probe already knows why (a read-only mount, a foreign tree) and the fix.
   if (error instanceof CgroupUnavailableError) return { reason: error.reason, fix: error.fix };
-  const uid = process.geteuid?.() ?? 0;
   const who = uid === 0 ? 'root' : `uid ${uid}`;
   if (version === null) return { reason: error.message, fix: 'mount a cgroup filesystem (mount -t cgroup2 none /sys/fs/cgroup)' };
   if (error.code === 'EROFS') {
@@ -53,9 +52,10 @@ function explain(error: Error & { code?: string; path?: string }, version: 1 | 2
   const where = error.path ?? 'the cgroup filesystem';
   if (version === 1) {
     const user = uid === 0 ? 'root' : safeUserName(uid);
+    if (uid === 0) return { reason: `root may not create cgroups in ${where} (${error.code ?? 'denied'}): berth runs without CAP_SYS_ADMIN over the cgroup filesystem, e.g. in a container`, fix: 'give berth a writable cgroup filesystem' };
     return {
       reason: `${who} may not create cgroups in ${where}: cgroup v1 has no delegation to non-root users`,
-      fix: `as root, for each controller (memory, cpu, pids, cpuset): mkdir -p /sys/fs/cgroup/<controller>/berth && chown -R ${user} /sys/fs/cgroup/<controller>/berth; or boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) and a delegated subtree`,
+      fix: `as root, for each controller used (pids, and memory, cpu, cpuset as asked): mkdir -p /sys/fs/cgroup/<controller>/berth-${uid} && chown -R ${user} /sys/fs/cgroup/<controller>/berth-${uid}; or boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) and a delegated subtree`,
     };
   }
   return {
@@ -102,6 +102,8 @@ export interface LaunchCgroupRequest {
   requested: RequestedLimits;
   mode: LimitsMode;
   options?: CgroupOptions;
+  /** The caller's effective uid, for the fix; default this process's. */
+  uid?: number;
 }
 
 /**
@@ -118,7 +120,7 @@ export function createLaunchCgroup(req: LaunchCgroupRequest): LaunchCgroup {
   } catch (error) {
     const noCgroupFs = driver === undefined && error instanceof UnsupportedError;
     if (!noCgroupFs && !isDenied(error)) throw error;
-    const { reason, fix } = explain(error as Error & { code?: string; path?: string }, driver === undefined ? null : driver.version);
+    const { reason, fix } = explain(error as Error & { code?: string; path?: string }, driver === undefined ? null : driver.version, req.uid ?? process.geteuid?.() ?? 0);
     const asked = LIMIT_OPTIONS.filter((name) => isLimit(name, req.requested[name]));
     if (asked.length > 0 && req.mode === 'strict') {
       throw new UnsupportedError(

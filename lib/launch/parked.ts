@@ -16,7 +16,7 @@ import { checkMaxBuffer, collectBounded } from './bounded-output.js';
 import { ContainerProcess } from './container-process.js';
 import { execNamespaces, planExec } from './exec-plan.js';
 import type { LaunchRoot } from './launch-plan.js';
-import { execFailureOf, launch, STAGING_DIR, type ImageDefaults, type Launched } from './launcher.js';
+import { execFailureOf, launch, stagingDir, type ImageDefaults, type Launched } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import type { RunResult } from './run-to-completion.js';
@@ -229,7 +229,7 @@ export class ParkedSandbox {
         root: this.#request.root,
         argv,
         options: execOptions,
-        stagingDir: STAGING_DIR,
+        stagingDir: stagingDir(),
         cgroupProcs: this.#launched.cgroup.procsFiles,
         cgroupMounts: [],
         ...(image?.Env ? { imageEnv: image.Env } : {}),

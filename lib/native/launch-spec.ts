@@ -85,6 +85,17 @@ export interface NativeLaunchSpec {
   newCgroupNs: boolean;
   uidMap?: string;
   gidMap?: string;
+  /**
+   * Rootless with subordinate ids: the setuid helpers that write `uidMap`/`gidMap`
+   * (`newuidmap <pid> <inside outside count>...`). Absent: the parent writes the maps itself.
+   */
+  idMapHelpers?: { newuidmap: string; newgidmap: string };
+  /**
+   * The caller is not root: a map it writes itself is preceded by setgroups `deny` (and the
+   * child then leaves its supplementary groups alone), and the parent makes no idmapped or
+   * detached mount trees for the child, which mounts the caller's own paths itself.
+   */
+  unprivileged?: boolean;
   cgroupProcs: string[];
   /** cgroup v2: clone the child straight into this directory (CLONE_INTO_CGROUP). */
   cgroupDir?: string;

@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from './launch-spec.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 6;
+export const SPEC_FORMAT_VERSION = 7;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.
@@ -145,6 +145,9 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
   }
   w.i32(spec.netnsFd ?? -1);
   w.str(spec.cgroupDir);
+  w.str(spec.idMapHelpers?.newuidmap);
+  w.str(spec.idMapHelpers?.newgidmap);
+  w.bool(spec.unprivileged);
   w.raw(Buffer.from('END!'));
   return w.done();
 }

@@ -88,6 +88,14 @@ function uidsOf(pid: string): number[] | undefined {
   }
 }
 
+function isEsbuildService(pid: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'esbuild';
+  } catch {
+    return false;
+  }
+}
+
 /** A test user; see the module comment. */
 export class RootlessUser {
   private constructor(
@@ -167,14 +175,18 @@ export class RootlessUser {
     return this.run([process.execPath, '--import', 'tsx', script, ...args], { cwd: REPO_ROOT, ...options });
   }
 
-  /** Pids of processes running as the user or as one of its subordinate ids (its containers). */
+  /**
+   * Pids of processes running as the user or as one of its subordinate ids (its containers).
+   * The esbuild service tsx starts for a TypeScript program is not counted: it is the test
+   * runner's, and it exits on its own once it reads EOF from the program that just ended.
+   */
   processes(): number[] {
     const mine = (id: number) => id === this.uid || (this.subuid !== undefined && id >= this.subuid.start && id < this.subuid.start + this.subuid.count);
     const out: number[] = [];
     for (const pid of readdirSync('/proc')) {
       if (!/^\d+$/.test(pid)) continue;
       const uids = uidsOf(pid);
-      if (uids?.some(mine)) out.push(Number(pid));
+      if (uids?.some(mine) && !isEsbuildService(pid)) out.push(Number(pid));
     }
     return out;
   }

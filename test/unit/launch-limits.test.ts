@@ -27,12 +27,12 @@ test('strict: memory asked where cgroups cannot be created is an UnsupportedErro
   const { driver, fake } = refusingDriver('EACCES');
   t.after(() => rmSync(fake.root, { recursive: true, force: true }));
   assert.throws(
-    () => createLaunchCgroup({ id: 'run-a', driver: () => driver, limits: limitsOf({ memory: 64 << 20 }), requested: { memory: 64 << 20 }, mode: 'strict' }),
+    () => createLaunchCgroup({ id: 'run-a', driver: () => driver, limits: limitsOf({ memory: 64 << 20 }), requested: { memory: 64 << 20 }, mode: 'strict', uid: 1000 }),
     (e: unknown) => {
       assert.ok(e instanceof UnsupportedError);
       assert.match(e.message, /^memory: cannot be enforced/);
       assert.match(e.message, /cgroup v1 has no delegation/);
-      assert.match(e.message, /chown -R/);
+      assert.match(e.message, /mkdir -p \/sys\/fs\/cgroup\/<controller>\/berth-1000 && chown -R/);
       assert.match(e.message, /limits: 'best-effort'/);
       return true;
     },
@@ -42,7 +42,7 @@ test('strict: memory asked where cgroups cannot be created is an UnsupportedErro
 test('best-effort: the same launch gets an absent cgroup and reports what it runs without', (t) => {
   const { driver, fake } = refusingDriver('EACCES');
   t.after(() => rmSync(fake.root, { recursive: true, force: true }));
-  const r = createLaunchCgroup({ id: 'run-b', driver: () => driver, limits: limitsOf({ memory: 1 << 26, cpus: 0.5 }), requested: { memory: 1 << 26, cpus: 0.5 }, mode: 'best-effort' });
+  const r = createLaunchCgroup({ id: 'run-b', driver: () => driver, limits: limitsOf({ memory: 1 << 26, cpus: 0.5 }), requested: { memory: 1 << 26, cpus: 0.5 }, mode: 'best-effort', uid: 1000 });
   assert.ok(r.cgroup instanceof AbsentCgroup);
   assert.deepEqual(r.cgroup.procsFiles, []);
   assert.deepEqual(r.skipped?.options, ['memory', 'cpus', 'pids']);

@@ -28,6 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['storage'],
   ['network'],
   ['rootfs'],
+  ['rootless'],
   ['launch'],
   ['pool'],
   ['volumes'],

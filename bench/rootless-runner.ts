@@ -1,0 +1,60 @@
+/**
+ * The rootless rows of the benchmark, run as the unprivileged bench user (bench/workloads/
+ * rootless.ts starts it through setpriv): berth `run({ rootfs }, ['/bin/true'])` in this
+ * process, and, as the same user, `bwrap` and rootless `podman run --rm`, alternated as the
+ * other workloads are. Builds its own busybox rootfs (the root-owned fixtures are private).
+ * Prints the rows as one JSON line.
+ * Usage: rootless-runner.ts <runs> <warmup> <tools|all>
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { berthRunOnce, loadBerth } from './berth.js';
+import { alternate } from './measure.js';
+import { spawnOk } from './spawn-timed.js';
+import type { Subject } from './subject.js';
+
+const [runsText, warmupText, toolsText] = process.argv.slice(2) as [string, string, string];
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function busyboxRootfs(): string {
+  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
+  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run']) mkdirSync(join(root, d), { recursive: true });
+  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
+  }
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  return root;
+}
+
+const rootfs = busyboxRootfs();
+const cli = (name: string, describe: string, argv: string[], prepare?: () => Promise<void>): Subject => ({
+  name,
+  describe,
+  ...(prepare ? { prepare } : {}),
+  once: () => spawnOk(argv, { timeoutMs: 30_000 }),
+});
+const podmanImage = 'localhost/bench-rootless-busybox:1';
+const subjects: Subject[] = [
+  {
+    name: 'berth rootless',
+    describe: "`run({ rootfs }, ['/bin/true'])` as the unprivileged user (user namespace, subordinate ids via newuidmap): call to settled promise",
+    prepare: async () => void (await loadBerth()),
+    once: async () => berthRunOnce(await loadBerth(), { rootfs }, ['/bin/true']),
+  },
+  cli('bwrap rootless', '`bwrap --unshare-all --die-with-parent --ro-bind <rootfs> / --proc /proc --dev /dev /bin/true` as the same user', ['bwrap', '--unshare-all', '--die-with-parent', '--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev', '/bin/true'], async () => {
+    if (!existsSync('/usr/bin/bwrap')) throw new Error('bwrap is not installed (apt-get install bubblewrap)');
+  }),
+  cli('podman rootless', '`podman run --rm --network none --cgroups=disabled <imported busybox> /bin/true` as the same user (its own storage in ~/.local/share/containers; crun refuses cgroups on a hybrid host, and berth rootless runs without a cgroup here too)', ['podman', 'run', '--rm', '--network', 'none', '--cgroups=disabled', podmanImage, '/bin/true'], async () => {
+    if (!existsSync('/usr/bin/podman')) throw new Error('podman is not installed (apt-get install podman)');
+    const tar = spawnSync('tar', ['-C', rootfs, '-c', '.'], { maxBuffer: 64 << 20 });
+    const imported = spawnSync('podman', ['import', '-', podmanImage], { input: tar.stdout, encoding: 'utf8' });
+    if (imported.status !== 0) throw new Error(`podman import: ${imported.stderr.trim().split('\n').pop()}`);
+  }),
+];
+const wanted = toolsText === 'all' ? subjects : subjects.filter((s) => toolsText.split(',').some((t) => s.name.startsWith(t)));
+const rows = await alternate(wanted, { runs: Number(runsText), warmup: Number(warmupText), log });
+if (wanted.some((s) => s.name.startsWith('podman'))) spawnSync('podman', ['rmi', '-f', podmanImage], { stdio: 'ignore' });
+process.stdout.write(`${JSON.stringify(rows)}\n`);
