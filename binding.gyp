@@ -36,6 +36,7 @@
       "type": "executable",
       "sources": [
         "src-native/helper-main.cc",
+        "src-native/usermode-helpers.cc",
         "src-native/process-setup.cc",
         "src-native/monitor.cc",
         "src-native/monitor-io.cc",

@@ -22,6 +22,9 @@ have python3 || need+=(python3)
 [ -x /usr/sbin/useradd ] || need+=(passwd)
 have setpriv || need+=(util-linux)
 have newuidmap || need+=(uidmap)
+# issue 15 (rootless networking): the user-mode network stacks
+have pasta || need+=(passt)
+have slirp4netns || need+=(slirp4netns)
 # issue 14: the compose differential test runs Debian's docker-compose against a private dockerd.
 have dockerd || need+=(docker.io)
 have docker-compose || need+=(docker-compose)

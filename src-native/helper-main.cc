@@ -14,6 +14,10 @@
 //     PID 1 of a pooled sandbox (lib/pool/): runs nothing, reaps every zombie reparented to it
 //     and ignores every signal it can, so the sandbox stays prepared until its owner SIGKILLs
 //     it (or dies: parent-death signal). The workload arrives later by exec (join path).
+//
+//   berth-helper tie PARENT_PID -- PROG [ARGS...]
+//   berth-helper netns-hold PARENT_PID
+//     Rootless networking: see usermode-helpers.h.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,12 +27,15 @@
 #include <unistd.h>
 
 #include "monitor.h"
+#include "usermode-helpers.h"
 
 namespace {
 
 int Usage() {
   fputs("usage: berth-helper init -- CMD [ARGS...]\n"
         "       berth-helper park\n"
+        "       berth-helper tie PARENT_PID -- PROG [ARGS...]\n"
+        "       berth-helper netns-hold PARENT_PID\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
         "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
         "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
@@ -114,5 +121,7 @@ int main(int argc, char** argv) {
   }
   if (argc == 2 && strcmp(argv[1], "park") == 0) RunPark();
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "tie") == 0) return berth::RunTie(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "netns-hold") == 0) return berth::RunNetnsHold(argc - 2, argv + 2);
   return Usage();
 }
