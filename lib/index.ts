@@ -24,6 +24,7 @@ export type { FeatureProbe, IdMapHelper, IdMappingInfo, IdMappingMode, KernelFea
 export type { CgroupInfo, ControllerStatus, LimitController } from './cgroup/controllers.js';
 export { CgroupUnavailableError } from './cgroup/nesting.js';
 export type { NetworkToolsInfo } from './network/host-tools.js';
+export type { UserModeStackInfo, UserModeStackName } from './network/usermode-stack.js';
 export type {
   BindMount,
   BindPropagation,

@@ -101,6 +101,8 @@ function networkAdvice(f: HostFacts): Advice[] {
     if (!n.bridge.available && /CONFIG_BRIDGE/.test(n.bridge.detail)) out.push({ area: 'network', problem: 'the kernel has no bridge driver: bridge networks are unavailable', fix: 'modprobe bridge' });
   } else if (n.pasta === null && n.slirp4netns === null) {
     out.push({ area: 'network', problem: 'neither pasta nor slirp4netns is installed: rootless containers get no outbound network or published ports', fix: 'apt-get install passt' });
+  } else if (!n.userMode.tun.usable) {
+    out.push({ area: 'network', problem: `pasta and slirp4netns cannot open the tun device (${n.userMode.tun.detail}): rootless containers get no outbound network or published ports`, ...(n.userMode.tun.fix ? { fix: n.userMode.tun.fix } : {}) });
   }
   return out;
 }

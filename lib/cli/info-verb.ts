@@ -52,6 +52,7 @@ export function formatInfo(info: RuntimeInfo): string {
   add(1, 'Firewall', info.Network.firewall ?? 'none');
   add(1, 'pasta', info.Network.pasta ?? 'not found');
   add(1, 'slirp4netns', info.Network.slirp4netns ?? 'not found');
+  add(1, 'User-mode stack', `${info.Network.userMode.stack ?? 'none'} (${info.Network.userMode.reason})`);
   add(0, 'Id Mapping', `${info.IdMapping.mode} (${info.IdMapping.reason})`);
   for (const h of ['newuidmap', 'newgidmap'] as const) {
     const helper = info.IdMapping[h];

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { findTool } from './find-tool.js';
 import { detectFirewall, type FirewallBackend } from './firewall.js';
+import { describeUserModeStack, type UserModeStackInfo } from './usermode-stack.js';
 
 /** Network facts of the host. */
 export interface NetworkToolsInfo {
@@ -24,6 +25,8 @@ export interface NetworkToolsInfo {
   readonly pasta: string | null;
   /** Path of `slirp4netns`, or `null`. */
   readonly slirp4netns: string | null;
+  /** The user-mode stack a rootless container's network uses (pasta, else slirp4netns), and why. */
+  readonly userMode: UserModeStackInfo;
 }
 
 /** The kernel has the bridge driver loaded, built in, or as a module it can load on demand. */
@@ -39,12 +42,15 @@ export async function describeNetworkTools(uid: number): Promise<NetworkToolsInf
   if (!kernelHasBridge()) reasons.push('the kernel has no bridge driver (CONFIG_BRIDGE)');
   if (firewall === null) reasons.push('neither nft nor iptables works here');
   const bridge = reasons.length === 0 ? { available: true, detail: `kernel bridge with ${firewall}` } : { available: false, detail: reasons.join('; ') };
+  const pasta = findTool('pasta') ?? null;
+  const slirp4netns = findTool('slirp4netns') ?? null;
   return {
     bridge,
     firewall,
     nft: findTool('nft') ?? null,
     iptables: findTool('iptables') ?? null,
-    pasta: findTool('pasta') ?? null,
-    slirp4netns: findTool('slirp4netns') ?? null,
+    pasta,
+    slirp4netns,
+    userMode: describeUserModeStack({ pasta, slirp4netns }),
   };
 }

@@ -25,8 +25,8 @@ export interface UserModeStackInfo {
   readonly path: string | null;
   /** Why this stack, or what is missing and the fix. */
   readonly reason: string;
-  /** Whether this process can open `/dev/net/tun`, which both stacks need. */
-  readonly tun: { readonly usable: boolean; readonly detail: string };
+  /** Whether this process can open `/dev/net/tun`, which both stacks need; `fix` when it cannot. */
+  readonly tun: { readonly usable: boolean; readonly detail: string; readonly fix?: string };
 }
 
 /** Where the stacks were found (`null`: not installed). */
@@ -48,7 +48,7 @@ function probeTun(path: string): UserModeStackInfo['tun'] {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     const fix = code === 'ENOENT' ? 'modprobe tun' : `chmod 0666 ${path} (Debian's udev default)`;
-    return { usable: false, detail: `${path}: ${code}; fix: ${fix}` };
+    return { usable: false, detail: `${path}: ${code}`, fix };
   }
 }
 
@@ -63,7 +63,7 @@ export function describeUserModeStack(tools: UserModeTools, prefer?: UserModeSta
   if (found === undefined) {
     return { stack: null, path: null, reason: `neither pasta nor slirp4netns is installed; fix: ${INSTALL_FIX}`, tun };
   }
-  if (!tun.usable) return { stack: null, path: tools[found], reason: `${found} is installed but cannot open the tun device: ${tun.detail}`, tun };
+  if (!tun.usable) return { stack: null, path: tools[found], reason: `${found} is installed but cannot open the tun device: ${tun.detail}; fix: ${tun.fix}`, tun };
   const why =
     found === 'pasta'
       ? prefer === undefined || prefer === 'pasta'

@@ -38,6 +38,7 @@ const network: NetworkToolsInfo = {
   iptables: null,
   pasta: '/usr/bin/pasta',
   slirp4netns: null,
+  userMode: { stack: 'pasta', path: '/usr/bin/pasta', reason: 'pasta is installed', tun: { usable: true, detail: '/dev/net/tun is readable and writable' } },
 };
 
 const subordinate: IdMappingInfo = {
@@ -121,6 +122,9 @@ describe('deriveAdvice', () => {
     const noStack = { ...network, pasta: null, slirp4netns: null };
     assert.deepEqual(deriveAdvice({ ...rootHost, network: noStack }), [], 'root does not need pasta');
     assert.deepEqual(fixes(deriveAdvice({ ...userHost, network: noStack })), ['apt-get install passt']);
+    const noTun = { ...network, userMode: { ...network.userMode, stack: null, tun: { usable: false, detail: '/dev/net/tun: EACCES', fix: 'chmod 0666 /dev/net/tun (Debian\'s udev default)' } } };
+    assert.deepEqual(fixes(deriveAdvice({ ...userHost, network: noTun })), ["chmod 0666 /dev/net/tun (Debian's udev default)"]);
+    assert.deepEqual(deriveAdvice({ ...rootHost, network: noTun }), [], 'root does not need the tun device');
   });
 
   it('gives a user without uidmap or subordinate ranges the install and usermod lines, and root nothing', () => {
