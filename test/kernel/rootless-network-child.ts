@@ -8,8 +8,8 @@
  * - `no-host-loopback <stack>`: the same namespace without `hostLoopback`: the host's loopback
  *   must not answer at the gateway address; then a start with no stack installed, whose error is
  *   reported. Prints one JSON line.
- * - `owned <stack>`: starts a holder and a stack, prints their pids, then waits forever: the
- *   test SIGKILLs this process and checks both die with it.
+ * - `owned`: starts a holder with pasta and one with slirp4netns, prints their pids, then waits
+ *   forever: the test SIGKILLs this process and checks that all four die with it.
  * @module
  */
 import { spawn, execFile } from 'node:child_process';
@@ -140,10 +140,14 @@ async function noHostLoopback(stack: UserModeStackName): Promise<Record<string, 
   }
 }
 
-async function owned(stack: UserModeStackName): Promise<never> {
-  const holder = await holdNetns();
-  const net = await startUserModeNetwork({ pid: holder.pid, stack, ports: normalizePorts(['127.0.0.1::80']) });
-  process.stdout.write(`${JSON.stringify({ holder: holder.pid, stack: net.pid })}\n`);
+async function owned(): Promise<never> {
+  const pids: number[] = [];
+  for (const stack of ['pasta', 'slirp4netns'] as const) {
+    const holder = await holdNetns();
+    const net = await startUserModeNetwork({ pid: holder.pid, stack, ports: normalizePorts(['127.0.0.1::80']) });
+    pids.push(holder.pid, net.pid);
+  }
+  process.stdout.write(`${JSON.stringify(pids)}\n`);
   return new Promise<never>(() => {
     setInterval(() => {}, 1 << 30);
   });
@@ -161,5 +165,5 @@ async function missing(holder: NetnsHolder): Promise<Record<string, unknown>> {
 }
 
 const [mode, stack] = process.argv.slice(2) as [string, UserModeStackName];
-const result = mode === 'serve' ? await serve(stack) : mode === 'no-host-loopback' ? await noHostLoopback(stack) : await owned(stack);
+const result = mode === 'serve' ? await serve(stack) : mode === 'no-host-loopback' ? await noHostLoopback(stack) : await owned();
 process.stdout.write(`${JSON.stringify(result)}\n`);

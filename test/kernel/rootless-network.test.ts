@@ -113,29 +113,27 @@ describe('rootless user-mode networking', { skip }, () => {
     assert.match(missing.message, /apt-get install passt/);
   });
 
-  for (const stack of ['pasta', 'slirp4netns'] as const) {
-    it(`${stack}: the stack and the holder die with an owner killed by SIGKILL`, async () => {
-      const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned', stack], {
-        cwd: join(dirname(CHILD), '..', '..'),
-        env: user.env(),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      proc.stderr.on('data', (d: Buffer) => (err += d));
-      const started = await new Promise<{ holder: number; stack: number }>((resolve, reject) => {
-        proc.stdout.on('data', (d: Buffer) => {
-          out += d;
-          if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!) as { holder: number; stack: number });
-        });
-        proc.once('exit', (code) => reject(new Error(`owner exited (${code}) before starting: ${err}`)));
-      });
-      assert.ok(running(started.holder) && running(started.stack));
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGKILL');
-      await exited;
-      assert.deepEqual(await untilGone([started.holder, started.stack]), [], 'left running after the owner died');
+  it('pasta, slirp4netns and their holders die with an owner killed by SIGKILL', async () => {
+    const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'], {
+      cwd: join(dirname(CHILD), '..', '..'),
+      env: user.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-  }
-
+    let out = '';
+    let err = '';
+    proc.stderr.on('data', (d: Buffer) => (err += d));
+    const pids = await new Promise<number[]>((resolve, reject) => {
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!) as number[]);
+      });
+      proc.once('exit', (code) => reject(new Error(`owner exited (${code}) before starting: ${err}`)));
+    });
+    assert.equal(pids.filter(running).length, 4);
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+    const left = (await untilGone(pids)).map((pid) => `${pid} ${commandOf(pid)}`);
+    assert.deepEqual(left, [], 'left running after the owner died');
+  });
 });

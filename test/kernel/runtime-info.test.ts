@@ -86,6 +86,9 @@ describe('rt.info() on this host', { skip }, () => {
     if (nftWorks) assert.equal(info.Network.firewall, 'nftables');
     const pasta = sh('command -v pasta').out;
     assert.equal(info.Network.pasta, pasta === '' ? null : pasta);
+    const slirp = sh('command -v slirp4netns').out;
+    // Root may open the tun device whatever its mode, so the stack follows the installed tools alone.
+    assert.equal(info.Network.userMode.stack, pasta !== '' ? 'pasta' : slirp !== '' ? 'slirp4netns' : null);
     assert.equal(info.Warnings.length, info.Fixes.length);
   });
 
