@@ -10,7 +10,7 @@
  * namespaces bound in the filesystem), so berth never relies on the stack noticing by itself.
  * @module
  */
-import { mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,35 @@ export function hostDefaultGateway(routeTable = '/proc/net/route'): string | nul
   return null;
 }
 
+const SCRATCH_PREFIX = 'berth-usermode-';
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A private directory for a stack's pid file or API socket: under `$XDG_RUNTIME_DIR/berth`
+ * when set (a per-user tmpfs, emptied at logout), else the temp dir. Named after this process,
+ * so that the directories of an owner that died by SIGKILL (nothing ran to remove them) are
+ * removed by the next start of any process of the user.
+ */
+function scratchDir(): string {
+  const runtimeDir = process.env['XDG_RUNTIME_DIR'];
+  const base = runtimeDir ? join(runtimeDir, 'berth') : tmpdir();
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(base)) {
+    if (!name.startsWith(SCRATCH_PREFIX)) continue;
+    const pid = Number(name.slice(SCRATCH_PREFIX.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processExists(pid)) rmSync(join(base, name), { recursive: true, force: true });
+  }
+  return mkdtempSync(join(base, `${SCRATCH_PREFIX}${process.pid}-`));
+}
+
 function startFailure(stack: UserModeStackName, proc: TiedProcess, what: string, ports: readonly PublishedPort[]): Error {
   const detail = proc.stderr() || 'no message';
   // pasta and slirp4netns both say "bind" when a published port's host socket is taken.
@@ -133,7 +162,7 @@ function pidFileWritten(dir: string, file: string): { ready: Promise<void>; clos
 }
 
 async function startPasta(path: string, opts: UserModeNetworkOptions, ports: PublishedPort[]): Promise<UserModeNetwork> {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-pasta-'));
+  const dir = scratchDir();
   const pidFile = join(dir, 'pid');
   const written = pidFileWritten(dir, pidFile);
   let proc: TiedProcess | undefined;
@@ -170,7 +199,7 @@ function slirpRequest(socketPath: string, line: string): Promise<{ return?: unkn
 }
 
 async function startSlirp(path: string, opts: UserModeNetworkOptions, ports: PublishedPort[]): Promise<UserModeNetwork> {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-slirp-'));
+  const dir = scratchDir();
   const apiSocket = join(dir, 'api.sock');
   const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
   let proc: TiedProcess | undefined;

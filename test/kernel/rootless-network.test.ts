@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -80,6 +80,15 @@ describe('rootless user-mode networking', { skip }, () => {
     if (tunMode !== undefined) chmodSync(TUN_DEVICE, tunMode);
   });
 
+  /** The stacks' scratch directories in the user's runtime dir. */
+  function scratchDirs(): string[] {
+    try {
+      return readdirSync(join(user.runtimeDir, 'berth')).filter((n) => n.startsWith('berth-usermode-'));
+    } catch {
+      return [];
+    }
+  }
+
   async function child(args: string[]): Promise<Record<string, any>> {
     const r = await user.runNode(CHILD, args);
     assert.equal(r.code, 0, `child ${args.join(' ')} failed: ${r.stderr}`);
@@ -101,17 +110,6 @@ describe('rootless user-mode networking', { skip }, () => {
       assert.deepEqual(left, [], 'a process of the test user outlived its owner');
     });
   }
-
-  it("slirp4netns without hostLoopback: the gateway does not lead to the host's loopback; no stack installed: an UnsupportedError naming the package", async () => {
-    const r = await child(['no-host-loopback', 'slirp4netns']);
-    assert.equal(r['hostAddress'], null);
-    // slirp4netns answers "network unreachable" for its disabled host alias; the body would mean the attack worked.
-    assert.match(r['viaGateway'], /^error:(ECONNREFUSED|ENETUNREACH|EHOSTUNREACH)$/, `the container reached a loopback-only server of the host: ${r['viaGateway']}`);
-    const missing = r['missing'].error;
-    assert.equal(missing.name, 'UnsupportedError');
-    assert.equal(missing.code, 'ERR_UNSUPPORTED');
-    assert.match(missing.message, /apt-get install passt/);
-  });
 
   it('pasta, slirp4netns and their holders die with an owner killed by SIGKILL', async () => {
     const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'], {
@@ -135,5 +133,20 @@ describe('rootless user-mode networking', { skip }, () => {
     await exited;
     const left = (await untilGone(pids)).map((pid) => `${pid} ${commandOf(pid)}`);
     assert.deepEqual(left, [], 'left running after the owner died');
+    // Nothing could remove slirp4netns's API socket directory: the next start sweeps it (below).
+    assert.notDeepEqual(scratchDirs(), [], 'expected the killed owner to leave its slirp4netns scratch dir');
+  });
+
+  it("slirp4netns without hostLoopback: the gateway does not lead to the host's loopback; no stack installed: an UnsupportedError naming the package; a dead owner's scratch dirs swept", async () => {
+    const r = await child(['no-host-loopback', 'slirp4netns']);
+    assert.equal(r['hostAddress'], null);
+    // slirp4netns answers "network unreachable" for its disabled host alias; the body would mean the attack worked.
+    assert.match(r['viaGateway'], /^error:(ECONNREFUSED|ENETUNREACH|EHOSTUNREACH)$/, `the container reached a loopback-only server of the host: ${r['viaGateway']}`);
+    const missing = r['missing'].error;
+    assert.equal(missing.name, 'UnsupportedError');
+    assert.equal(missing.code, 'ERR_UNSUPPORTED');
+    assert.match(missing.message, /apt-get install passt/);
+    // The SIGKILLed owner above could not remove its stacks' scratch directories; this start swept them.
+    assert.deepEqual(scratchDirs(), [], 'scratch directories left in the runtime dir');
   });
 });
