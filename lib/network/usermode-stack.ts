@@ -4,10 +4,10 @@
  * user a tap device whose traffic a host process carries through ordinary sockets, so outbound
  * connections and published ports need no root, no bridge and no packet filter.
  *
- * pasta is preferred: it forwards published ports by splicing loopback sockets instead of
- * copying every packet through a user-space TCP/IP stack, keeps the host's addresses (no NAT
- * subnet of its own), and takes its port list on the command line (slirp4netns needs one API
- * request per port after it started). Both need `/dev/net/tun` open to the user: Debian's udev
+ * pasta is preferred, as Podman 5 does: it keeps the host's addresses (no NAT subnet of its
+ * own), takes its port list on the command line (slirp4netns needs one API request per port
+ * after it started), and is the maintained one. It is not faster on every host: on the test VM
+ * it took longer to start (docs/design/networks.md § Rootless has the numbers). Both need `/dev/net/tun` open to the user: Debian's udev
  * rule makes it 0666, but a host without udev (containers, minimal VMs) may leave it 0600.
  * @module
  */
@@ -67,7 +67,7 @@ export function describeUserModeStack(tools: UserModeTools, prefer?: UserModeSta
   const why =
     found === 'pasta'
       ? prefer === undefined || prefer === 'pasta'
-        ? 'pasta is installed (preferred: spliced loopback ports, the host\'s addresses, ports given at start)'
+        ? 'pasta is installed (preferred: the host\'s addresses, ports given at start, maintained)'
         : 'slirp4netns was asked for but is not installed; pasta is'
       : prefer === 'slirp4netns'
         ? 'slirp4netns was asked for'
