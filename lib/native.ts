@@ -157,6 +157,24 @@ export interface NativeBinding {
   spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
   watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;
   sendSignal(pidfd: number, signal: number): boolean;
+  /**
+   * A parked sandbox's control socket (src-native/park-protocol.h): `[node, pid1]`, both
+   * close-on-exec. `pid1` becomes the stdin of `berth-helper park` at launch; close it after.
+   */
+  parkControl(): [number, number];
+  /**
+   * Starts `spec`'s process (its exec plan: argv, env, user, capabilities, rlimits, workdir,
+   * seccomp) through the parked PID 1 at the other end of `control`, which forks it inside the
+   * sandbox. Resolves once it exists (`pid` in the sandbox's pid namespace, `pidfd` -1: it is
+   * PID 1's child, whose exit arrives through {@link parkExitStatus}); `launched` as for an exec.
+   * Rejects with ECHILD when PID 1 is gone, with the errno PID 1 reported when it could not fork.
+   */
+  parkExec(control: number, spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
+  /**
+   * The exit status PID 1 reported for the process it started, read without blocking once PID
+   * 1 exited (it reports, then exits); `null` when it reported none (it was killed first).
+   */
+  parkExitStatus(control: number): NativeExitStatus | null;
   sealExecutable(path: string): number;
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
@@ -263,12 +281,13 @@ export interface NativeBinding {
 }
 
 /** What the addon file itself exports: the binding, less `spawn`, plus what the loader uses. */
-type AddonExports = Omit<NativeBinding, 'spawn'> & {
+type AddonExports = Omit<NativeBinding, 'spawn' | 'parkExec'> & {
   /** src-native/spec-codec.h `kSpecFormatVersion`: the one version of the whole contract. */
   specFormatVersion: number;
   /** Hands the addon the class it builds every failure with (src-native/napi-errors.h). */
   initialize(errorClass: typeof SystemError): void;
   spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
+  parkExecEncoded(control: number, spec: Buffer): Promise<NativeSpawnResult>;
 };
 
 /** The installed package's directory (where `package.json`, `build/` and `prebuilds/` are). */
@@ -326,10 +345,11 @@ export function loadCore(root: string, host: BuildTarget = hostTarget()): Loaded
         continue;
       }
       raw.initialize(SystemError);
-      const { specFormatVersion: _version, initialize: _initialize, spawnEncoded, ...rest } = raw;
+      const { specFormatVersion: _version, initialize: _initialize, spawnEncoded, parkExecEncoded, ...rest } = raw;
       const binding: NativeBinding = Object.freeze({
         ...rest,
         spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
+        parkExec: (control: number, spec: NativeLaunchSpec) => parkExecEncoded(control, encodeLaunchSpec(spec)),
       });
       return { binding, dir: dirname(file) };
     } catch (error) {

@@ -1,8 +1,10 @@
 /**
  * A parked sandbox: everything of a launch done ahead (cgroup with its limits, namespaces,
  * rootfs overlay, network) with berth's helper parked as PID 1 (`berth-helper park`), and one
- * command run in it later by exec (the join path of `exec-plan.ts`). The building block of
- * `rt.pool()` (lib/pool/): the expensive part of a start happens before a caller asks.
+ * command run in it later: Node sends its exec plan over the sandbox's control socket and PID 1
+ * forks it (src-native/park-main.cc), so the command is born in the sandbox's namespaces and
+ * cgroup. The building block of `rt.pool()` (lib/pool/): the expensive part of a start happens
+ * before a caller asks.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -11,15 +13,18 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { AbortError, SystemError } from '../errors.js';
 import type { NetworkService } from '../network/network-service.js';
-import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { checkMaxBuffer, collectBounded } from './bounded-output.js';
-import { ContainerProcess } from './container-process.js';
-import { execNamespaces, planExec } from './exec-plan.js';
+import type { ContainerProcess, ExitStatus } from './container-process.js';
+import { planExec } from './exec-plan.js';
 import type { LaunchRoot } from './launch-plan.js';
 import { execFailureOf, launch, STAGING_DIR, type ImageDefaults, type Launched } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
+import { exitStatusOf, parkedWorkload, type ParkedWorkload } from './parked-workload.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import type { RunResult } from './run-to-completion.js';
+
+export type { ParkedWorkload } from './parked-workload.js';
 
 /** What a parked sandbox is made of. */
 export interface ParkRequest {
@@ -45,7 +50,7 @@ export interface ParkedExecOptions {
 const SIGKILL = 9;
 
 /** A process started in a parked sandbox, or why its command could not be executed (127/126). */
-export type Started = { process: ContainerProcess } | { failure: { exitCode: 127 | 126; message: string } };
+export type Started = { process: ParkedWorkload } | { failure: { exitCode: 127 | 126; message: string } };
 
 /**
  * A prepared sandbox whose PID 1 waits. `exec()` runs its one command; `destroy()` kills
@@ -54,19 +59,37 @@ export type Started = { process: ContainerProcess } | { failure: { exitCode: 127
 export class ParkedSandbox {
   /** Host pid of the parked PID 1. */
   readonly pid: number;
-  /** Resolves when PID 1 is gone (killed, or died unexpectedly). */
+  /** Resolves when PID 1 is gone (its workload ended, it was killed, or it died unexpectedly). */
   readonly gone: Promise<void>;
   readonly #launched: Launched;
   readonly #pid1: ContainerProcess;
   readonly #request: ParkRequest;
+  /** Node's end of the control socket; closed once PID 1 is gone and its report was read. */
+  readonly #control: number;
+  /** The workload's status as PID 1 reported it before it exited (or SIGKILL when it was killed). */
+  readonly #workloadStatus: Promise<ExitStatus>;
+  #started = false;
+  /** The workload's request to PID 1, settled once its reply was read. */
+  #sent: Promise<NativeSpawnResult> | undefined;
   #destroying: Promise<void> | undefined;
 
-  private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess) {
+  private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess, control: number) {
     this.#request = request;
     this.#launched = launched;
     this.#pid1 = pid1;
+    this.#control = control;
     this.pid = pid1.pid;
-    this.gone = pid1.exited.then(() => undefined);
+    // PID 1 reports the workload's status, then exits: read the report once PID 1 is reaped,
+    // before anything closes the socket.
+    this.#workloadStatus = pid1.exited.then(async () => {
+      // The reply to the request ('P') comes first on the socket and is read by parkExec's own
+      // poll: let it take it before the exit report is read, whichever wake-up came first.
+      await this.#sent?.catch(() => {});
+      const status = exitStatusOf(native().parkExitStatus(control));
+      closeSync(control);
+      return status;
+    });
+    this.gone = this.#workloadStatus.then(() => undefined);
   }
 
   /**
@@ -74,26 +97,37 @@ export class ParkedSandbox {
    * @throws what a launch throws (ValidationError, NotFoundError, SystemError); nothing is left behind then.
    */
   static async start(request: ParkRequest): Promise<ParkedSandbox> {
-    const launched = await launch({
-      id: runCgroupId(randomBytes(12).toString('hex')),
-      root: request.root,
-      argv: ['park'],
-      // The parked PID 1 must die with this process (lifetime 'process'): dieWithParent stays set.
-      options: { ...request.options, tty: false },
-      park: true,
-      stdinPipe: false,
-      ...(request.image ? { image: request.image } : {}),
-      ...(request.networks ? { networks: request.networks } : {}),
-    });
+    const [control, pid1End] = native().parkControl();
+    let launched: Launched;
+    try {
+      launched = await launch({
+        id: runCgroupId(randomBytes(12).toString('hex')),
+        root: request.root,
+        argv: ['park'],
+        // The parked PID 1 must die with this process (lifetime 'process'): dieWithParent stays set.
+        options: { ...request.options, tty: false },
+        park: { controlFd: pid1End },
+        stdinPipe: false,
+        ...(request.image ? { image: request.image } : {}),
+        ...(request.networks ? { networks: request.networks } : {}),
+      });
+    } catch (error) {
+      closeSync(control);
+      throw error;
+    } finally {
+      // PID 1 holds its own copy now; with ours closed, PID 1 sees EOF when Node's end goes.
+      closeSync(pid1End);
+    }
     if (!launched.process) {
       // The helper comes from a sealed fd: it cannot be "not found"; report it as the launch's failure.
+      closeSync(control);
       await releaseLaunched(launched);
       throw new SystemError('ENOEXEC', `the parked init could not start: ${launched.execFailure?.message ?? 'unknown reason'}`);
     }
-    return new ParkedSandbox(request, launched, launched.process);
+    return new ParkedSandbox(request, launched, launched.process, control);
   }
 
-  /** PID 1 still runs (the sandbox can take its command). */
+  /** PID 1 still runs and the sandbox is not being destroyed. */
   get alive(): boolean {
     return !this.#pid1.exitedAlready && this.#destroying === undefined;
   }
@@ -103,7 +137,7 @@ export class ParkedSandbox {
    * seccomp and cgroup, `options` over them. When the command exits, or on `timeout` or abort,
    * every process of the sandbox is killed, as a container ends with its main process (it
    * serves one command: nothing of it is worth keeping). The result has `run()`'s shape.
-   * @throws AbortError when `options.signal` aborted; SystemError when the join fails.
+   * @throws AbortError when `options.signal` aborted; SystemError when PID 1 could not start it.
    */
   async exec(argv: string[], options: ParkedExecOptions): Promise<RunResult<string | Buffer>> {
     const t0 = performance.now();
@@ -140,14 +174,9 @@ export class ParkedSandbox {
       }
       const proc = command.process;
       feed(proc, options.stdin);
-      // The command is the sandbox's workload: when it exits the sandbox ends, as a container
-      // ends with its main process. Killing PID 1 ends what it left in the background, which
-      // would otherwise hold the output pipes open (and is nobody's any more: one command each).
-      const exited = proc.exited.then((status) => {
-        killAll();
-        return status;
-      });
-      const [status, out, err] = await Promise.all([exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      // The command is the sandbox's workload: when it exits PID 1 exits too, and the kernel
+      // kills what it left in the background, which would otherwise hold the output pipes open.
+      const [status, out, err] = await Promise.all([proc.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
       if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
       return {
         exitCode: status.exitCode,
@@ -168,23 +197,26 @@ export class ParkedSandbox {
 
   /**
    * Starts `argv` in the sandbox as its long-running main process (a prewarmed workload): stdin
-   * a pipe, output streamed. When it exits, the sandbox ends (PID 1 is killed), as with `exec()`.
-   * @throws SystemError when the join fails; a command that cannot be executed is `failure`.
+   * a pipe, output streamed. When it exits, the sandbox ends (PID 1 exits with it), as with `exec()`.
+   * @throws SystemError when PID 1 could not start it; a command that cannot be executed is `failure`.
    */
   async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
     const started = await this.#spawnInside(argv, options, true);
-    if ('process' in started) void started.process.exited.then(() => this.#pid1.kill(SIGKILL));
-    else this.#pid1.kill(SIGKILL);
+    if ('failure' in started) this.#pid1.kill(SIGKILL);
     return started;
   }
 
-  /** Plans and spawns an exec into the sandbox, waiting until it has exec'd (or could not). */
+  /** Sends the command to PID 1 and waits until it has exec'd (or could not). */
   async #spawnInside(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): Promise<Started> {
+    if (this.#started || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already ran its one workload or is gone");
+    this.#started = true;
     const spec = this.#planExec(argv, options, stdinPiped);
     let spawned: NativeSpawnResult;
     try {
-      spawned = await native().spawn(spec);
+      this.#sent = native().parkExec(this.#control, spec);
+      spawned = await this.#sent;
     } catch (error) {
+      this.#pid1.kill(SIGKILL);
       throw fromNativeError(error);
     }
     if (spawned.launched) {
@@ -193,17 +225,16 @@ export class ParkedSandbox {
         if (status.execFailed) spawned = { ...spawned, execFailed: status.execFailed };
       } catch (error) {
         for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-        native().watchExit(spawned.pidfd, () => {});
+        this.#pid1.kill(SIGKILL);
         throw fromNativeError(error);
       }
     }
     if (spawned.execFailed) {
+      // It reported and exits by itself; PID 1 reaps it and exits too.
       for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-      // It reported and exits by itself; reap it whenever it does.
-      if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
       return { failure: execFailureOf(spawned.execFailed, argv[0]!) };
     }
-    return { process: new ContainerProcess(spawned) };
+    return { process: parkedWorkload(spawned, this.#workloadStatus) };
   }
 
   #planExec(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): NativeLaunchSpec {
@@ -216,7 +247,7 @@ export class ParkedSandbox {
       mounts: [],
       init: false,
       tty: false,
-      // The sandbox's network is set up already; the exec only joins its namespace.
+      // The sandbox's network is set up already; the workload is born in its namespace.
       network: 'none',
       ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
@@ -230,20 +261,19 @@ export class ParkedSandbox {
         argv,
         options: execOptions,
         stagingDir: STAGING_DIR,
-        cgroupProcs: this.#launched.cgroup.procsFiles,
+        cgroupProcs: [],
         cgroupMounts: [],
         ...(image?.Env ? { imageEnv: image.Env } : {}),
         ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
         ...(image?.User ? { imageUser: image.User } : {}),
         stdinPiped,
       },
-      {
-        pidfd: this.#pid1.pidfd,
-        namespaces: execNamespaces({ network: base.network ?? 'none', userns: base.userns !== undefined }),
-        helperFd: execHelperExecutableFd(),
-      },
+      // No join: PID 1 forks the workload inside every namespace and cgroup of the sandbox.
+      { pidfd: -1, namespaces: 0, helperFd: -1 },
     );
-    return spec;
+    // PID 1 loaded this very filter (planned from the same options) at launch, and a filter
+    // is inherited across fork and execve: loading it again would only stack a duplicate.
+    return { ...spec, seccomp: null };
   }
 
   /**
@@ -253,7 +283,7 @@ export class ParkedSandbox {
   destroy(): Promise<void> {
     this.#destroying ??= (async () => {
       this.#pid1.kill(SIGKILL);
-      await this.#pid1.exited;
+      await this.#workloadStatus;
       await releaseLaunched(this.#launched);
     })();
     return this.#destroying;
@@ -269,7 +299,7 @@ async function releaseLaunched(launched: Launched): Promise<void> {
   await launched.network?.release().catch(() => {});
 }
 
-function feed(proc: ContainerProcess, stdin: ParkedExecOptions['stdin']): void {
+function feed(proc: ParkedWorkload, stdin: ParkedExecOptions['stdin']): void {
   if (!proc.stdin) return;
   if (stdin === undefined) return;
   if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) proc.stdin.end(stdin);

@@ -6,8 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { SystemError } from '../errors.js';
-import type { ContainerProcess } from '../launch/container-process.js';
-import type { ParkedSandbox } from '../launch/parked.js';
+import type { ParkedSandbox, ParkedWorkload } from '../launch/parked.js';
 
 /** When a prewarmed main process counts as ready. */
 export interface ReadyCondition {
@@ -20,7 +19,7 @@ export interface ReadyCondition {
 /** What the pool hands out: the sandbox, and its running main process when the pool has one. */
 export interface Prepared {
   parked: ParkedSandbox;
-  main?: ContainerProcess;
+  main?: ParkedWorkload;
 }
 
 /** Bytes of a not yet finished line kept while looking for the ready line. */
@@ -34,7 +33,7 @@ const MAX_LINE = 64 * 1024;
  *   exited before it was ready, `ETIMEDOUT` when the condition was not met in time.
  */
 export async function prewarm(parked: ParkedSandbox, argv: string[], ready: ReadyCondition | undefined): Promise<Prepared> {
-  let main: ContainerProcess | undefined;
+  let main: ParkedWorkload | undefined;
   try {
     const started = await parked.startMain(argv, {});
     if ('failure' in started) {
@@ -49,7 +48,7 @@ export async function prewarm(parked: ParkedSandbox, argv: string[], ready: Read
   }
 }
 
-function waitReady(main: ContainerProcess, ready: ReadyCondition): Promise<void> {
+function waitReady(main: ParkedWorkload, ready: ReadyCondition): Promise<void> {
   const matches = typeof ready.log === 'string' ? (line: string) => line.includes(ready.log as string) : (line: string) => (ready.log as RegExp).test(line);
   const streams = [main.stdout, main.stderr].filter((s): s is Readable => s !== null);
   const timeoutMs = ready.timeout ?? 30_000;
