@@ -73,6 +73,14 @@ export interface NativeSpawnResult {
   launched?: Promise<NativeLaunchStatus>;
 }
 
+/** A message of a parked sandbox's PID 1 about its workload (src-native/park-protocol.h). */
+export type NativeParkEvent =
+  | { kind: 'execd'; pid: number }
+  /** `execFailed`: no candidate could be executed (127/126, `error.notFound`); else its setup failed. */
+  | { kind: 'failed'; execFailed: boolean; error: NativeErrorShape & Error & { notFound: boolean } }
+  | { kind: 'exited'; code: number | null; signal: number | null }
+  | { kind: 'gone' };
+
 /** How an exec'd process's setup ended (see {@link NativeSpawnResult.launched}). */
 export interface NativeLaunchStatus {
   ttyMaster: number;
@@ -163,18 +171,18 @@ export interface NativeBinding {
    */
   parkControl(): [number, number];
   /**
-   * Starts `spec`'s process (its exec plan: argv, env, user, capabilities, rlimits, workdir,
-   * seccomp) through the parked PID 1 at the other end of `control`, which forks it inside the
-   * sandbox. Resolves once it exists (`pid` in the sandbox's pid namespace, `pidfd` -1: it is
-   * PID 1's child, whose exit arrives through {@link parkExitStatus}); `launched` as for an exec.
-   * Rejects with ECHILD when PID 1 is gone, with the errno PID 1 reported when it could not fork.
+   * Sends `spec`'s process (its exec plan: argv, env, user, capabilities, rlimits, workdir) to
+   * the parked PID 1 at the other end of `control`, which forks it inside the sandbox; what
+   * becomes of it arrives through {@link parkWatch}. `main`: PID 1 reports its exec too.
+   * Returns Node's ends of its stdio (-1 where the spec has none).
+   * @throws SystemError: ECHILD when PID 1 is gone.
    */
-  parkExec(control: number, spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
+  parkExec(control: number, spec: NativeLaunchSpec, main: boolean): [number, number, number];
   /**
-   * The exit status PID 1 reported for the process it started, read without blocking once PID
-   * 1 exited (it reports, then exits); `null` when it reported none (it was killed first).
+   * Calls `callback` for each message of the parked PID 1 on `control`, on the event loop; the
+   * last is `exited` (PID 1 exits right after it) or `gone` (it ended without a report).
    */
-  parkExitStatus(control: number): NativeExitStatus | null;
+  parkWatch(control: number, callback: (event: NativeParkEvent) => void): void;
   sealExecutable(path: string): number;
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
@@ -287,7 +295,7 @@ type AddonExports = Omit<NativeBinding, 'spawn' | 'parkExec'> & {
   /** Hands the addon the class it builds every failure with (src-native/napi-errors.h). */
   initialize(errorClass: typeof SystemError): void;
   spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
-  parkExecEncoded(control: number, spec: Buffer): Promise<NativeSpawnResult>;
+  parkExecEncoded(control: number, spec: Buffer, main: boolean): [number, number, number];
 };
 
 /** The installed package's directory (where `package.json`, `build/` and `prebuilds/` are). */
@@ -349,7 +357,7 @@ export function loadCore(root: string, host: BuildTarget = hostTarget()): Loaded
       const binding: NativeBinding = Object.freeze({
         ...rest,
         spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
-        parkExec: (control: number, spec: NativeLaunchSpec) => parkExecEncoded(control, encodeLaunchSpec(spec)),
+        parkExec: (control: number, spec: NativeLaunchSpec, main: boolean) => parkExecEncoded(control, encodeLaunchSpec(spec), main),
       });
       return { binding, dir: dirname(file) };
     } catch (error) {

@@ -11,7 +11,6 @@
 
 #include "exec-plan.h"
 #include "park-protocol.h"
-#include "process-setup.h"
 #include "spawn-io.h"
 
 namespace berth {
@@ -38,29 +37,29 @@ bool MakeParkControl(int (&pair)[2], NativeError* error) {
   return true;
 }
 
-bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3], NativeError* error) {
+bool SendParkRequest(int control, const LaunchSpec& spec, bool main, int (&parent_stdio)[3], NativeError* error) {
   int child_stdio[3] = {-1, -1, -1};
   int plan = -1;
-  auto cleanup = [&](bool failed) {
+  auto finish = [&](bool ok) {
     for (int i = 0; i < 3; ++i) {
       CloseIf(child_stdio[i]);
-      if (failed) CloseIf(parent_stdio[i]);
+      if (!ok) CloseIf(parent_stdio[i]);
     }
     CloseIf(plan);
-    return !failed;
+    return ok;
   };
   if (spec.tty) {
     SetError(error, EINVAL, "spawn", "park");
     error->message = "a pooled sandbox's workload has no terminal";
     return false;
   }
-  if (!MakeStdio(spec, child_stdio, parent_stdio, error)) return cleanup(true);
+  if (!MakeStdio(spec, child_stdio, parent_stdio, error)) return finish(false);
   // A memfd rather than the datagram itself: a plan (seccomp program, environment) can exceed
   // what one datagram may carry, and PID 1 maps it as berth-exec does.
   plan = memfd_create("berth-park-plan", MFD_CLOEXEC);
   if (plan < 0 || !WriteAll(plan, WriteExecPlan(spec))) {
     SetError(error, errno, "memfd_create", "exec plan");
-    return cleanup(true);
+    return finish(false);
   }
   int fds[kParkMaxRequestFds];
   int n = 0;
@@ -68,7 +67,7 @@ bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3]
   for (int i = 0; i < 3; ++i) {
     if (child_stdio[i] >= 0) fds[n++] = child_stdio[i];
   }
-  char tag = kParkRequestTag;
+  char tag = main ? kParkMainTag : kParkRunTag;
   iovec iov{&tag, 1};
   alignas(cmsghdr) char control_buf[CMSG_SPACE(kParkMaxRequestFds * sizeof(int))];
   msghdr msg{};
@@ -86,59 +85,40 @@ bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3]
     sent = sendmsg(control, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
-    // EPIPE/ECONNRESET: PID 1 is gone (killed, or its owner's sandbox was destroyed).
+    // EPIPE/ECONNRESET: PID 1 is gone (killed, or the sandbox was destroyed).
     SetError(error, errno == EPIPE || errno == ECONNRESET ? ECHILD : errno, "sendmsg", "parked init");
-    return cleanup(true);
+    if (errno == EPIPE || errno == ECONNRESET) error->message = "the sandbox's PID 1 is gone";
+    return finish(false);
   }
-  return cleanup(false);
+  return finish(true);
 }
 
-ParkStarted ReadParkReply(int control) {
-  ParkStarted out;
+ParkEvent ReadParkEvent(int control) {
+  ParkEvent out;
   union {
     ChildReport report;
     ParkReply reply;
   } msg{};
-  int fds[2] = {-1, -1};
   ssize_t r;
   do {
-    r = ReceiveMessage(control, &msg, sizeof(msg), fds);
+    r = recv(control, &msg, sizeof(msg), MSG_DONTWAIT);
   } while (r < 0 && errno == EINTR);
   if (r < 0 && errno == EAGAIN) return out;
-  if (r == static_cast<ssize_t>(sizeof(ParkReply)) && msg.reply.tag == kParkStartedTag && fds[0] >= 0) {
-    out.kind = ParkStarted::kStarted;
-    out.pid = msg.reply.value;
-    out.status_fd = fds[0];
-    CloseIf(fds[1]);
+  if (r == static_cast<ssize_t>(sizeof(ParkReply)) && (msg.reply.tag == kParkExecdTag || msg.reply.tag == kParkExitedTag)) {
+    out.kind = msg.reply.tag == kParkExecdTag ? ParkEvent::kExecd : ParkEvent::kExited;
+    out.value = msg.reply.value;
     return out;
   }
-  CloseIf(fds[0]);
-  CloseIf(fds[1]);
   if (r == static_cast<ssize_t>(sizeof(ChildReport))) {
-    out.kind = ParkStarted::kFailed;
-    SetError(&out.error, msg.report.err, msg.report.syscall, msg.report.path);
+    out.kind = ParkEvent::kFailed;
+    out.report = msg.report;
+    out.report.syscall[sizeof(out.report.syscall) - 1] = '\0';
+    out.report.path[sizeof(out.report.path) - 1] = '\0';
     return out;
   }
-  out.kind = ParkStarted::kGone;
-  SetError(&out.error, r < 0 ? errno : ECHILD, "recvmsg", "parked init");
-  out.error.message = "the sandbox's PID 1 ended before it started the command";
+  out.kind = ParkEvent::kGone;
+  out.err = r < 0 ? errno : 0;
   return out;
-}
-
-bool ReadParkExit(int control, int* wait_status) {
-  for (;;) {
-    ParkReply reply{};
-    int fds[2] = {-1, -1};
-    ssize_t r = ReceiveMessage(control, &reply, sizeof(reply), fds);
-    if (r < 0 && errno == EINTR) continue;
-    CloseIf(fds[0]);
-    CloseIf(fds[1]);
-    if (r <= 0) return false;
-    if (r == static_cast<ssize_t>(sizeof(reply)) && reply.tag == kParkExitedTag) {
-      *wait_status = reply.value;
-      return true;
-    }
-  }
 }
 
 }  // namespace berth

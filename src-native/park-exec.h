@@ -1,5 +1,5 @@
 // Node's side of a parked sandbox's control socket (park-protocol.h): the request that starts
-// the workload inside the sandbox, and the replies of its PID 1. Plain C++; the N-API glue is
+// the workload inside the sandbox, and PID 1's messages about it. Plain C++; the N-API glue is
 // park-napi.cc.
 #pragma once
 
@@ -7,6 +7,7 @@
 
 #include "launch-spec.h"
 #include "native-error.h"
+#include "process-setup.h"
 
 namespace berth {
 
@@ -15,20 +16,17 @@ namespace berth {
 bool MakeParkControl(int (&pair)[2], NativeError* error);
 
 // Sends the exec plan of `spec` and the stdio the spec asks for (pipes are made here; Node's
-// ends land in `parent_stdio`). Non-blocking: one datagram on an idle socket.
-bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3], NativeError* error);
+// ends land in `parent_stdio`). `main`: PID 1 also reports the exec ('E'). Non-blocking: one
+// datagram on an idle socket.
+bool SendParkRequest(int control, const LaunchSpec& spec, bool main, int (&parent_stdio)[3], NativeError* error);
 
-// One reply to a request, read without blocking.
-struct ParkStarted {
-  enum Kind { kNone, kStarted, kFailed, kGone } kind = kNone;  // kNone: nothing yet (EAGAIN)
-  int pid = -1;
-  int status_fd = -1;  // kStarted: the workload's status socket (launch-watch.h)
-  NativeError error;   // kFailed / kGone
+// One message from PID 1, read without blocking.
+struct ParkEvent {
+  enum Kind { kNone, kExecd, kFailed, kExited, kGone } kind = kNone;  // kNone: nothing yet (EAGAIN)
+  int value = 0;       // kExecd: the pid in the sandbox; kExited: the wait status
+  ChildReport report;  // kFailed
+  int err = 0;         // kGone: why the socket ended (0: EOF)
 };
-ParkStarted ReadParkReply(int control);
-
-// The workload's wait status that PID 1 sent before it exited; false when there is none (PID 1
-// was killed first). Non-blocking.
-bool ReadParkExit(int control, int* wait_status);
+ParkEvent ReadParkEvent(int control);
 
 }  // namespace berth

@@ -6,7 +6,7 @@
 
 namespace berth {
 
-// Adds parkControl, parkExecEncoded and parkExitStatus to `exports`.
+// Adds parkControl, parkExecEncoded and parkWatch to `exports`.
 void RegisterPark(Napi::Env env, Napi::Object exports);
 
 }  // namespace berth

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { AbortError, SystemError } from '../errors.js';
 import type { NetworkService } from '../network/network-service.js';
-import { fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, native, type NativeLaunchSpec, type NativeParkEvent } from '../native.js';
 import { checkMaxBuffer, collectBounded } from './bounded-output.js';
 import type { ContainerProcess, ExitStatus } from './container-process.js';
 import { planExec } from './exec-plan.js';
@@ -49,6 +49,12 @@ export interface ParkedExecOptions {
 
 const SIGKILL = 9;
 
+/** How a workload ended: its status, and the failure PID 1 reported when it could not run. */
+interface Outcome {
+  status: ExitStatus;
+  failure?: Extract<NativeParkEvent, { kind: 'failed' }>;
+}
+
 /** A process started in a parked sandbox, or why its command could not be executed (127/126). */
 export type Started = { process: ParkedWorkload } | { failure: { exitCode: 127 | 126; message: string } };
 
@@ -64,13 +70,11 @@ export class ParkedSandbox {
   readonly #launched: Launched;
   readonly #pid1: ContainerProcess;
   readonly #request: ParkRequest;
-  /** Node's end of the control socket; closed once PID 1 is gone and its report was read. */
+  /** Node's end of the control socket; closed once PID 1's last message was read (or it is gone). */
   readonly #control: number;
-  /** The workload's status as PID 1 reported it before it exited (or SIGKILL when it was killed). */
-  readonly #workloadStatus: Promise<ExitStatus>;
-  #started = false;
-  /** The workload's request to PID 1, settled once its reply was read. */
-  #sent: Promise<NativeSpawnResult> | undefined;
+  #controlClosed = false;
+  /** Set once the workload was sent: settles with PID 1's last message about it. */
+  #outcome: Promise<Outcome> | undefined;
   #destroying: Promise<void> | undefined;
 
   private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess, control: number) {
@@ -79,17 +83,7 @@ export class ParkedSandbox {
     this.#pid1 = pid1;
     this.#control = control;
     this.pid = pid1.pid;
-    // PID 1 reports the workload's status, then exits: read the report once PID 1 is reaped,
-    // before anything closes the socket.
-    this.#workloadStatus = pid1.exited.then(async () => {
-      // The reply to the request ('P') comes first on the socket and is read by parkExec's own
-      // poll: let it take it before the exit report is read, whichever wake-up came first.
-      await this.#sent?.catch(() => {});
-      const status = exitStatusOf(native().parkExitStatus(control));
-      closeSync(control);
-      return status;
-    });
-    this.gone = this.#workloadStatus.then(() => undefined);
+    this.gone = pid1.exited.then(() => undefined);
   }
 
   /**
@@ -161,26 +155,23 @@ export class ParkedSandbox {
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = options.timeout !== undefined ? setTimeout(() => ((timedOut = true), killAll()), options.timeout) : undefined;
     try {
-      let command: Started;
-      try {
-        command = await this.#spawnInside(argv, options, options.stdin !== undefined);
-      } catch (error) {
-        if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
-        throw error;
-      }
-      if ('failure' in command) {
-        const { failure } = command;
-        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
-      }
-      const proc = command.process;
+      // Nothing is awaited between the request and the end: PID 1 reports once, when the
+      // command is gone (or could not be executed), so no process wakes up in between.
+      const { stdio, outcome } = this.#send(argv, options, options.stdin !== undefined, false);
+      const proc = parkedWorkload(stdio, -1, outcome.then((o) => o.status));
       feed(proc, options.stdin);
       // The command is the sandbox's workload: when it exits PID 1 exits too, and the kernel
       // kills what it left in the background, which would otherwise hold the output pipes open.
-      const [status, out, err] = await Promise.all([proc.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      const [end, out, err] = await Promise.all([outcome, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
       if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
+      if (end.failure && !end.failure.execFailed) throw fromNativeError(end.failure.error);
+      if (end.failure) {
+        const failure = execFailureOf(end.failure.error, argv[0]!);
+        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
+      }
       return {
-        exitCode: status.exitCode,
-        signal: status.signal,
+        exitCode: end.status.exitCode,
+        signal: end.status.signal,
         stdout: text(out.data),
         stderr: text(err.data),
         oomKilled: this.#launched.cgroup.oomKillCount() > 0,
@@ -197,44 +188,69 @@ export class ParkedSandbox {
 
   /**
    * Starts `argv` in the sandbox as its long-running main process (a prewarmed workload): stdin
-   * a pipe, output streamed. When it exits, the sandbox ends (PID 1 exits with it), as with `exec()`.
+   * a pipe, output streamed; resolves once it has exec'd. When it exits, the sandbox ends (PID 1
+   * exits with it), as with `exec()`.
    * @throws SystemError when PID 1 could not start it; a command that cannot be executed is `failure`.
    */
   async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
-    const started = await this.#spawnInside(argv, options, true);
-    if ('failure' in started) this.#pid1.kill(SIGKILL);
-    return started;
+    const { stdio, execd, outcome } = this.#send(argv, options, true, true);
+    const pid = await execd;
+    if (pid === undefined) {
+      for (const fd of stdio) if (fd >= 0) closeSync(fd);
+      const end = await outcome;
+      this.#pid1.kill(SIGKILL);
+      if (end.failure?.execFailed) return { failure: execFailureOf(end.failure.error, argv[0]!) };
+      if (end.failure) throw fromNativeError(end.failure.error);
+      throw new SystemError('ECHILD', `the sandbox's main process ended before it was executed (${end.status.signal ?? `exit ${end.status.exitCode}`})`);
+    }
+    return { process: parkedWorkload(stdio, pid, outcome.then((o) => o.status)) };
   }
 
-  /** Sends the command to PID 1 and waits until it has exec'd (or could not). */
-  async #spawnInside(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): Promise<Started> {
-    if (this.#started || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already ran its one workload or is gone");
-    this.#started = true;
+  /**
+   * Sends the command to PID 1 and watches what it says about it. `execd` resolves with its pid
+   * once it has exec'd (`main` only), or `undefined` when it ended or failed first.
+   * @throws SystemError when the request could not be sent (PID 1 gone: ECHILD).
+   */
+  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean, main: boolean): { stdio: [number, number, number]; execd: Promise<number | undefined>; outcome: Promise<Outcome> } {
+    if (this.#outcome || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already took its one workload or is gone");
     const spec = this.#planExec(argv, options, stdinPiped);
-    let spawned: NativeSpawnResult;
+    let stdio: [number, number, number];
     try {
-      this.#sent = native().parkExec(this.#control, spec);
-      spawned = await this.#sent;
+      stdio = native().parkExec(this.#control, spec, main);
     } catch (error) {
       this.#pid1.kill(SIGKILL);
       throw fromNativeError(error);
     }
-    if (spawned.launched) {
-      try {
-        const status = await spawned.launched;
-        if (status.execFailed) spawned = { ...spawned, execFailed: status.execFailed };
-      } catch (error) {
-        for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-        this.#pid1.kill(SIGKILL);
-        throw fromNativeError(error);
-      }
-    }
-    if (spawned.execFailed) {
-      // It reported and exits by itself; PID 1 reaps it and exits too.
-      for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-      return { failure: execFailureOf(spawned.execFailed, argv[0]!) };
-    }
-    return { process: parkedWorkload(spawned, this.#workloadStatus) };
+    let execd!: (pid: number | undefined) => void;
+    const started = new Promise<number | undefined>((resolve) => (execd = resolve));
+    let failure: Extract<NativeParkEvent, { kind: 'failed' }> | undefined;
+    this.#outcome = new Promise<Outcome>((resolve) => {
+      native().parkWatch(this.#control, (event) => {
+        if (event.kind === 'execd') {
+          execd(event.pid);
+          return;
+        }
+        if (event.kind === 'failed') {
+          failure ??= event;
+          execd(undefined);
+          // A failure of PID 1 itself (it could not fork) is not followed by an exit report.
+          if (!event.execFailed) this.#pid1.kill(SIGKILL);
+          return;
+        }
+        execd(undefined);
+        this.#closeControl();
+        // `gone`: PID 1 was killed before the workload ended (timeout, abort, release).
+        const status = exitStatusOf(event.kind === 'exited' ? event : null);
+        resolve(failure ? { failure, status } : { status });
+      });
+    });
+    return { stdio, execd: started, outcome: this.#outcome };
+  }
+
+  #closeControl(): void {
+    if (this.#controlClosed) return;
+    this.#controlClosed = true;
+    closeSync(this.#control);
   }
 
   #planExec(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): NativeLaunchSpec {
@@ -283,7 +299,10 @@ export class ParkedSandbox {
   destroy(): Promise<void> {
     this.#destroying ??= (async () => {
       this.#pid1.kill(SIGKILL);
-      await this.#workloadStatus;
+      await this.#pid1.exited;
+      // PID 1's end is closed: the watch (if a workload was sent) reads its last message or EOF.
+      if (this.#outcome) await this.#outcome;
+      else this.#closeControl();
       await releaseLaunched(this.#launched);
     })();
     return this.#destroying;

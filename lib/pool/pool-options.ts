@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
 import { checkArgv } from '../launch/sandbox-launch.js';
+import { capabilityBit, resolveCapabilities } from '../security/capabilities.js';
 import type { ReadyCondition } from './prewarm.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from '../launch/run-options.js';
 
@@ -40,7 +41,7 @@ export interface PoolOptions {
    * command instead).
    */
   main?: string[];
-  /** With `main`: when it counts as ready (a log line). Default: as soon as it was executed. */
+  /** With `main`: when it counts as ready (a log line, or a listening port). Default: as soon as it was executed. */
   ready?: ReadyCondition;
 }
 
@@ -67,7 +68,7 @@ const PER_COMMAND: Record<string, string> = {
 
 const POOL_KEYS = new Set(['source', 'size', 'options', 'maxPending', 'onEmpty', 'main', 'ready']);
 
-function checkMain(main: unknown, ready: unknown): CheckedPoolOptions['main'] {
+function checkMain(main: unknown, ready: unknown, network: string | undefined): CheckedPoolOptions['main'] {
   if (main === undefined) {
     if (ready !== undefined) throw new ValidationError('ready', 'needs main: the ready condition is the prewarmed main process\'s');
     return undefined;
@@ -79,13 +80,22 @@ function checkMain(main: unknown, ready: unknown): CheckedPoolOptions['main'] {
     throw new ValidationError('main', (error as Error).message.replace(/^cmd[^:]*: /, ''));
   }
   if (ready === undefined) return { argv };
-  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? }');
-  const { log, timeout, ...rest } = ready as ReadyCondition;
+  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? } or { port, timeout?, interval? }');
+  const { log, port, timeout, interval, ...rest } = ready as { log?: unknown; port?: unknown; timeout?: unknown; interval?: unknown };
   const extra = Object.keys(rest)[0];
-  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log)');
-  if (!(log instanceof RegExp) && (typeof log !== 'string' || log === '')) throw new ValidationError('ready.log', 'must be a RegExp or a non-empty string');
+  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log, port)');
   if (timeout !== undefined) checkInteger(timeout, 'ready.timeout', 1, 3_600_000);
-  return { argv, ready: { log, ...(timeout !== undefined ? { timeout } : {}) } };
+  const limits = timeout !== undefined ? { timeout: timeout as number } : {};
+  if (port !== undefined) {
+    if (log !== undefined) throw new ValidationError('ready', 'takes one condition: log or port, not both');
+    checkInteger(port, 'ready.port', 1, 65_535);
+    if (interval !== undefined) checkInteger(interval, 'ready.interval', 1, 60_000);
+    if (network === 'host') throw new ValidationError('ready.port', 'needs a network namespace of the sandbox\'s own: with network "host" the listening sockets are the host\'s');
+    return { argv, ready: { port: port as number, ...limits, ...(interval !== undefined ? { interval: interval as number } : {}) } };
+  }
+  if (interval !== undefined) throw new ValidationError('ready.interval', 'belongs to ready.port');
+  if (!(log instanceof RegExp) && (typeof log !== 'string' || log === '')) throw new ValidationError('ready.log', 'must be a RegExp or a non-empty string');
+  return { argv, ready: { log, ...limits } };
 }
 
 function checkInteger(value: unknown, option: string, min: number, max: number): number {
@@ -114,8 +124,14 @@ export function checkPoolOptions(options: PoolOptions): CheckedPoolOptions {
     if (key in PER_COMMAND) throw new ValidationError(`options.${key}`, `is per command, not per pool: ${PER_COMMAND[key]}`);
   }
   const sandbox = normalizeRunOptions(raw);
+  const caps = resolveCapabilities({ capAdd: sandbox.capAdd, capDrop: sandbox.capDrop, privileged: sandbox.privileged });
+  if ((caps.mask >> BigInt(capabilityBit('CAP_SYS_PTRACE')!)) & 1n) {
+    // The parked PID 1 holds the control socket and the capabilities to become any user; it
+    // is not dumpable, which stops everyone but a holder of CAP_SYS_PTRACE from reaching it.
+    throw new ValidationError(sandbox.privileged ? 'options.privileged' : 'options.capAdd', "gives the workload CAP_SYS_PTRACE, with which it could take over the pooled sandbox's PID 1 (berth's init, which starts it): not supported in pools; use run() or a container");
+  }
   if (sandbox.userns === 'auto') throw new ValidationError('options.userns', '"auto" is not supported in pools yet: give explicit uidMap/gidMap');
-  const main = checkMain(options.main, options.ready);
+  const main = checkMain(options.main, options.ready, typeof sandbox.network === 'string' ? sandbox.network : undefined);
   return { size, maxPending, onEmpty, sandbox, raw, ...(main ? { main } : {}) };
 }
 
