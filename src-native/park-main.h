@@ -3,10 +3,10 @@
 
 namespace berth {
 
-// Runs forever as the sandbox's PID 1: reaps every zombie, ignores every signal it can, and
-// starts the one workload Node sends over the control socket on `control_fd` (park-protocol.h)
-// as its own child, already inside the sandbox's namespaces and cgroup. Exits once that
-// workload exited (after reporting its status), or when Node closed its end of the socket.
+// Waits as the sandbox's PID 1, every signal blocked, for the one workload Node sends over the
+// control socket on `control_fd` (park-protocol.h), and becomes it (execve): the command is
+// the sandbox's PID 1, inside its namespaces and cgroup from birth. Exits when Node closed
+// its end of the socket first.
 [[noreturn]] void RunPark(int control_fd);
 
 }  // namespace berth

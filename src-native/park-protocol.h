@@ -3,16 +3,14 @@
 // as its stdin at launch and moves it to a close-on-exec descriptor: nothing in the sandbox's
 // filesystem names it, and no process PID 1 starts inherits it.
 //
-//   Node -> PID 1  'R' or 'M' + descriptors: the exec plan (a memfd, exec-plan.h), then the
-//                  stdio the plan marks as given, in order (stdin, stdout, stderr). One per
-//                  sandbox. 'M' (a prewarmed main) also wants to hear when it has exec'd; 'R'
-//                  (a command run to completion) only how it ended, so that nobody wakes up
-//                  in between: on a busy host every wake-up is a trip through the run queue.
-//   PID 1 -> Node  'E' int32 pid       ('M' only) the process has exec'd
-//                  a ChildReport       (process-setup.h) it could not exec, or PID 1 could not
-//                                      start it (fork failed…); 'X' follows when it existed
-//                  'X' int32 status    its wait status; PID 1 exits right after, so the kernel
-//                                      kills whatever the workload left in the sandbox
+//   Node -> PID 1  'R' (a command run to completion) or 'M' (a prewarmed main) + descriptors:
+//                  the exec plan (a memfd, exec-plan.h), then the stdio the plan marks as given,
+//                  in order (stdin, stdout, stderr). One per sandbox: PID 1 becomes the command.
+//   PID 1 -> Node  a ChildReport (process-setup.h) when the command's setup failed or no exec
+//                  candidate could run (PID 1 then exits 125/126/127), or when the request was
+//                  unusable; then EOF. EOF alone: the command exec'd (close-on-exec), or PID 1
+//                  died. Its exit is the pidfd's Node holds of PID 1 since the launch.
+//   ('E' and 'X' replies are not sent by this PID 1; the reader still knows them.)
 #pragma once
 
 #include <cstdint>

@@ -15,12 +15,12 @@ import { AbortError, SystemError } from '../errors.js';
 import type { NetworkService } from '../network/network-service.js';
 import { fromNativeError, native, type NativeLaunchSpec, type NativeParkEvent } from '../native.js';
 import { checkMaxBuffer, collectBounded } from './bounded-output.js';
-import type { ContainerProcess, ExitStatus } from './container-process.js';
+import type { ContainerProcess } from './container-process.js';
 import { planExec } from './exec-plan.js';
 import type { LaunchRoot } from './launch-plan.js';
 import { execFailureOf, launch, STAGING_DIR, type ImageDefaults, type Launched } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
-import { exitStatusOf, parkedWorkload, type ParkedWorkload } from './parked-workload.js';
+import { parkedWorkload, type ParkedWorkload } from './parked-workload.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import type { RunResult } from './run-to-completion.js';
 
@@ -49,11 +49,8 @@ export interface ParkedExecOptions {
 
 const SIGKILL = 9;
 
-/** How a workload ended: its status, and the failure PID 1 reported when it could not run. */
-interface Outcome {
-  status: ExitStatus;
-  failure?: Extract<NativeParkEvent, { kind: 'failed' }>;
-}
+/** What PID 1 reported when the command could not be set up or executed. */
+type Failure = Extract<NativeParkEvent, { kind: 'failed' }>;
 
 /** A process started in a parked sandbox, or why its command could not be executed (127/126). */
 export type Started = { process: ParkedWorkload } | { failure: { exitCode: 127 | 126; message: string } };
@@ -73,8 +70,8 @@ export class ParkedSandbox {
   /** Node's end of the control socket; closed once PID 1's last message was read (or it is gone). */
   readonly #control: number;
   #controlClosed = false;
-  /** Set once the workload was sent: settles with PID 1's last message about it. */
-  #outcome: Promise<Outcome> | undefined;
+  /** Set once the workload was sent: settles when the control socket ended, with PID 1's failure report if any. */
+  #sent: Promise<Failure | undefined> | undefined;
   #destroying: Promise<void> | undefined;
 
   private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess, control: number) {
@@ -155,23 +152,24 @@ export class ParkedSandbox {
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = options.timeout !== undefined ? setTimeout(() => ((timedOut = true), killAll()), options.timeout) : undefined;
     try {
-      // Nothing is awaited between the request and the end: PID 1 reports once, when the
-      // command is gone (or could not be executed), so no process wakes up in between.
-      const { stdio, outcome } = this.#send(argv, options, options.stdin !== undefined, false);
-      const proc = parkedWorkload(stdio, -1, outcome.then((o) => o.status));
+      // Nothing is awaited between the request and the end: PID 1 becomes the command, and
+      // its pidfd (Node's since the launch) reports the exit.
+      const { stdio, failure } = this.#send(argv, options, options.stdin !== undefined, false);
+      const proc = parkedWorkload(stdio, this.pid, this.#pid1.exited);
       feed(proc, options.stdin);
-      // The command is the sandbox's workload: when it exits PID 1 exits too, and the kernel
-      // kills what it left in the background, which would otherwise hold the output pipes open.
-      const [end, out, err] = await Promise.all([outcome, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      // The command is the sandbox's PID 1: when it exits the kernel kills what it left in the
+      // background, which would otherwise hold the output pipes open.
+      const [status, out, err] = await Promise.all([this.#pid1.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      const failed = await failure;
       if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
-      if (end.failure && !end.failure.execFailed) throw fromNativeError(end.failure.error);
-      if (end.failure) {
-        const failure = execFailureOf(end.failure.error, argv[0]!);
-        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
+      if (failed && !failed.execFailed) throw fromNativeError(failed.error);
+      if (failed) {
+        const f = execFailureOf(failed.error, argv[0]!);
+        return { exitCode: f.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(f.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
       }
       return {
-        exitCode: end.status.exitCode,
-        signal: end.status.signal,
+        exitCode: status.exitCode,
+        signal: status.signal,
         stdout: text(out.data),
         stderr: text(err.data),
         oomKilled: this.#launched.cgroup.oomKillCount() > 0,
@@ -193,26 +191,25 @@ export class ParkedSandbox {
    * @throws SystemError when PID 1 could not start it; a command that cannot be executed is `failure`.
    */
   async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
-    const { stdio, execd, outcome } = this.#send(argv, options, true, true);
-    const pid = await execd;
-    if (pid === undefined) {
+    const { stdio, failure } = this.#send(argv, options, true, true);
+    const failed = await failure;
+    if (failed) {
       for (const fd of stdio) if (fd >= 0) closeSync(fd);
-      const end = await outcome;
       this.#pid1.kill(SIGKILL);
-      if (end.failure?.execFailed) return { failure: execFailureOf(end.failure.error, argv[0]!) };
-      if (end.failure) throw fromNativeError(end.failure.error);
-      throw new SystemError('ECHILD', `the sandbox's main process ended before it was executed (${end.status.signal ?? `exit ${end.status.exitCode}`})`);
+      if (failed.execFailed) return { failure: execFailureOf(failed.error, argv[0]!) };
+      throw fromNativeError(failed.error);
     }
-    return { process: parkedWorkload(stdio, pid, outcome.then((o) => o.status)) };
+    return { process: parkedWorkload(stdio, this.pid, this.#pid1.exited) };
   }
 
   /**
-   * Sends the command to PID 1 and watches what it says about it. `execd` resolves with its pid
-   * once it has exec'd (`main` only), or `undefined` when it ended or failed first.
+   * Sends the command to PID 1, which becomes it. `failure` resolves once the control socket
+   * ends: with PID 1's report when the command could not be set up or executed, else
+   * `undefined` (it exec'd; or PID 1 died first, which its exit tells).
    * @throws SystemError when the request could not be sent (PID 1 gone: ECHILD).
    */
-  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean, main: boolean): { stdio: [number, number, number]; execd: Promise<number | undefined>; outcome: Promise<Outcome> } {
-    if (this.#outcome || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already took its one workload or is gone");
+  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean, main: boolean): { stdio: [number, number, number]; failure: Promise<Failure | undefined> } {
+    if (this.#sent || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already took its one workload or is gone");
     const spec = this.#planExec(argv, options, stdinPiped);
     let stdio: [number, number, number];
     try {
@@ -221,30 +218,16 @@ export class ParkedSandbox {
       this.#pid1.kill(SIGKILL);
       throw fromNativeError(error);
     }
-    let execd!: (pid: number | undefined) => void;
-    const started = new Promise<number | undefined>((resolve) => (execd = resolve));
-    let failure: Extract<NativeParkEvent, { kind: 'failed' }> | undefined;
-    this.#outcome = new Promise<Outcome>((resolve) => {
+    let failure: Failure | undefined;
+    this.#sent = new Promise<Failure | undefined>((resolve) => {
       native().parkWatch(this.#control, (event) => {
-        if (event.kind === 'execd') {
-          execd(event.pid);
-          return;
-        }
-        if (event.kind === 'failed') {
-          failure ??= event;
-          execd(undefined);
-          // A failure of PID 1 itself (it could not fork) is not followed by an exit report.
-          if (!event.execFailed) this.#pid1.kill(SIGKILL);
-          return;
-        }
-        execd(undefined);
+        if (event.kind === 'failed') failure ??= event;
+        if (event.kind !== 'gone' && event.kind !== 'exited') return;
         this.#closeControl();
-        // `gone`: PID 1 was killed before the workload ended (timeout, abort, release).
-        const status = exitStatusOf(event.kind === 'exited' ? event : null);
-        resolve(failure ? { failure, status } : { status });
+        resolve(failure);
       });
     });
-    return { stdio, execd: started, outcome: this.#outcome };
+    return { stdio, failure: this.#sent };
   }
 
   #closeControl(): void {
@@ -301,7 +284,7 @@ export class ParkedSandbox {
       this.#pid1.kill(SIGKILL);
       await this.#pid1.exited;
       // PID 1's end is closed: the watch (if a workload was sent) reads its last message or EOF.
-      if (this.#outcome) await this.#outcome;
+      if (this.#sent) await this.#sent;
       else this.#closeControl();
       await releaseLaunched(this.#launched);
     })();

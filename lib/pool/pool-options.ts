@@ -8,7 +8,6 @@ import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
 import { checkArgv } from '../launch/sandbox-launch.js';
-import { capabilityBit, resolveCapabilities } from '../security/capabilities.js';
 import type { ReadyCondition } from './prewarm.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from '../launch/run-options.js';
 
@@ -124,12 +123,6 @@ export function checkPoolOptions(options: PoolOptions): CheckedPoolOptions {
     if (key in PER_COMMAND) throw new ValidationError(`options.${key}`, `is per command, not per pool: ${PER_COMMAND[key]}`);
   }
   const sandbox = normalizeRunOptions(raw);
-  const caps = resolveCapabilities({ capAdd: sandbox.capAdd, capDrop: sandbox.capDrop, privileged: sandbox.privileged });
-  if ((caps.mask >> BigInt(capabilityBit('CAP_SYS_PTRACE')!)) & 1n) {
-    // The parked PID 1 holds the control socket and the capabilities to become any user; it
-    // is not dumpable, which stops everyone but a holder of CAP_SYS_PTRACE from reaching it.
-    throw new ValidationError(sandbox.privileged ? 'options.privileged' : 'options.capAdd', "gives the workload CAP_SYS_PTRACE, with which it could take over the pooled sandbox's PID 1 (berth's init, which starts it): not supported in pools; use run() or a container");
-  }
   if (sandbox.userns === 'auto') throw new ValidationError('options.userns', '"auto" is not supported in pools yet: give explicit uidMap/gidMap');
   const main = checkMain(options.main, options.ready, typeof sandbox.network === 'string' ? sandbox.network : undefined);
   return { size, maxPending, onEmpty, sandbox, raw, ...(main ? { main } : {}) };
