@@ -75,10 +75,9 @@ export interface NativeSpawnResult {
 
 /** A message of a parked sandbox's PID 1 about its workload (src-native/park-protocol.h). */
 export type NativeParkEvent =
-  | { kind: 'execd'; pid: number }
   /** `execFailed`: no candidate could be executed (127/126, `error.notFound`); else its setup failed. */
   | { kind: 'failed'; execFailed: boolean; error: NativeErrorShape & Error & { notFound: boolean } }
-  | { kind: 'exited'; code: number | null; signal: number | null }
+  /** The control socket ended: the command exec'd (its execve closed it), or PID 1 died. The last event. */
   | { kind: 'gone' };
 
 /** How an exec'd process's setup ended (see {@link NativeSpawnResult.launched}). */
@@ -172,15 +171,15 @@ export interface NativeBinding {
   parkControl(): [number, number];
   /**
    * Sends `spec`'s process (its exec plan: argv, env, user, capabilities, rlimits, workdir) to
-   * the parked PID 1 at the other end of `control`, which forks it inside the sandbox; what
-   * becomes of it arrives through {@link parkWatch}. `main`: PID 1 reports its exec too.
-   * Returns Node's ends of its stdio (-1 where the spec has none).
+   * the parked PID 1 at the other end of `control`, which becomes it; a failure to set it up or
+   * execute it arrives through {@link parkWatch}, its exit through PID 1's pidfd. Returns Node's
+   * ends of its stdio (-1 where the spec has none).
    * @throws SystemError: ECHILD when PID 1 is gone.
    */
-  parkExec(control: number, spec: NativeLaunchSpec, main: boolean): [number, number, number];
+  parkExec(control: number, spec: NativeLaunchSpec): [number, number, number];
   /**
-   * Calls `callback` for each message of the parked PID 1 on `control`, on the event loop; the
-   * last is `exited` (PID 1 exits right after it) or `gone` (it ended without a report).
+   * Calls `callback` for each failure report of the parked PID 1 on `control`, on the event
+   * loop, then once with `gone` when the socket ends (the command exec'd, or PID 1 died).
    */
   parkWatch(control: number, callback: (event: NativeParkEvent) => void): void;
   sealExecutable(path: string): number;
@@ -295,7 +294,7 @@ type AddonExports = Omit<NativeBinding, 'spawn' | 'parkExec'> & {
   /** Hands the addon the class it builds every failure with (src-native/napi-errors.h). */
   initialize(errorClass: typeof SystemError): void;
   spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
-  parkExecEncoded(control: number, spec: Buffer, main: boolean): [number, number, number];
+  parkExecEncoded(control: number, spec: Buffer): [number, number, number];
 };
 
 /** The installed package's directory (where `package.json`, `build/` and `prebuilds/` are). */
@@ -357,7 +356,7 @@ export function loadCore(root: string, host: BuildTarget = hostTarget()): Loaded
       const binding: NativeBinding = Object.freeze({
         ...rest,
         spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
-        parkExec: (control: number, spec: NativeLaunchSpec, main: boolean) => parkExecEncoded(control, encodeLaunchSpec(spec), main),
+        parkExec: (control: number, spec: NativeLaunchSpec) => parkExecEncoded(control, encodeLaunchSpec(spec)),
       });
       return { binding, dir: dirname(file) };
     } catch (error) {

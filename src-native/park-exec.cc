@@ -37,7 +37,7 @@ bool MakeParkControl(int (&pair)[2], NativeError* error) {
   return true;
 }
 
-bool SendParkRequest(int control, const LaunchSpec& spec, bool main, int (&parent_stdio)[3], NativeError* error) {
+bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3], NativeError* error) {
   int child_stdio[3] = {-1, -1, -1};
   int plan = -1;
   auto finish = [&](bool ok) {
@@ -67,7 +67,7 @@ bool SendParkRequest(int control, const LaunchSpec& spec, bool main, int (&paren
   for (int i = 0; i < 3; ++i) {
     if (child_stdio[i] >= 0) fds[n++] = child_stdio[i];
   }
-  char tag = main ? kParkMainTag : kParkRunTag;
+  char tag = kParkRequestTag;
   iovec iov{&tag, 1};
   alignas(cmsghdr) char control_buf[CMSG_SPACE(kParkMaxRequestFds * sizeof(int))];
   msghdr msg{};
@@ -95,23 +95,15 @@ bool SendParkRequest(int control, const LaunchSpec& spec, bool main, int (&paren
 
 ParkEvent ReadParkEvent(int control) {
   ParkEvent out;
-  union {
-    ChildReport report;
-    ParkReply reply;
-  } msg{};
+  ChildReport report{};
   ssize_t r;
   do {
-    r = recv(control, &msg, sizeof(msg), MSG_DONTWAIT);
+    r = recv(control, &report, sizeof(report), MSG_DONTWAIT);
   } while (r < 0 && errno == EINTR);
   if (r < 0 && errno == EAGAIN) return out;
-  if (r == static_cast<ssize_t>(sizeof(ParkReply)) && (msg.reply.tag == kParkExecdTag || msg.reply.tag == kParkExitedTag)) {
-    out.kind = msg.reply.tag == kParkExecdTag ? ParkEvent::kExecd : ParkEvent::kExited;
-    out.value = msg.reply.value;
-    return out;
-  }
   if (r == static_cast<ssize_t>(sizeof(ChildReport))) {
     out.kind = ParkEvent::kFailed;
-    out.report = msg.report;
+    out.report = report;
     out.report.syscall[sizeof(out.report.syscall) - 1] = '\0';
     out.report.path[sizeof(out.report.path) - 1] = '\0';
     return out;

@@ -16,16 +16,14 @@ namespace berth {
 bool MakeParkControl(int (&pair)[2], NativeError* error);
 
 // Sends the exec plan of `spec` and the stdio the spec asks for (pipes are made here; Node's
-// ends land in `parent_stdio`). `main`: PID 1 also reports the exec ('E'). Non-blocking: one
-// datagram on an idle socket.
-bool SendParkRequest(int control, const LaunchSpec& spec, bool main, int (&parent_stdio)[3], NativeError* error);
+// ends land in `parent_stdio`). Non-blocking: one datagram on an idle socket.
+bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3], NativeError* error);
 
 // One message from PID 1, read without blocking.
 struct ParkEvent {
-  enum Kind { kNone, kExecd, kFailed, kExited, kGone } kind = kNone;  // kNone: nothing yet (EAGAIN)
-  int value = 0;       // kExecd: the pid in the sandbox; kExited: the wait status
+  enum Kind { kNone, kFailed, kGone } kind = kNone;  // kNone: nothing yet (EAGAIN)
   ChildReport report;  // kFailed
-  int err = 0;         // kGone: why the socket ended (0: EOF)
+  int err = 0;         // kGone: why the socket ended (0: EOF: the command exec'd, or PID 1 died)
 };
 ParkEvent ReadParkEvent(int control);
 

@@ -37,7 +37,7 @@ namespace berth {
 namespace {
 
 // argv, envp and the exec candidates of the plan point into this: static, for a plan may hold
-// thousands of strings and the child uses them after fork.
+// thousands of strings and they must hold until the execve.
 const char* g_pointers[64 * 1024];
 
 void ReplyError(int control, int err, const char* syscall) {
@@ -133,8 +133,7 @@ void RunPark(int control_fd) {
         else close(fd);
       }
     }
-    bool request = tag == kParkRunTag || tag == kParkMainTag;
-    if ((msg.msg_flags & MSG_CTRUNC) != 0 || !request || nfds == 0) {
+    if ((msg.msg_flags & MSG_CTRUNC) != 0 || tag != kParkRequestTag || nfds == 0) {
       ReplyError(control, EINVAL, "park request");
     } else {
       ExecWorkload(control, fds, nfds);

@@ -3,7 +3,6 @@
 // answering, its end closes and the poll wakes with EOF.
 #include "park-napi.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -27,10 +26,6 @@ void CloseWatch(uv_handle_t* handle) { delete static_cast<Watch*>(handle->data);
 Napi::Object EventObject(Napi::Env env, const ParkEvent& e) {
   Napi::Object out = Napi::Object::New(env);
   switch (e.kind) {
-    case ParkEvent::kExecd:
-      out.Set("kind", "execd");
-      out.Set("pid", e.value);
-      break;
     case ParkEvent::kFailed: {
       out.Set("kind", "failed");
       Napi::Object error = MakeSystemError(env, e.report.err, e.report.syscall, e.report.path);
@@ -40,16 +35,6 @@ Napi::Object EventObject(Napi::Env env, const ParkEvent& e) {
       out.Set("error", error);
       break;
     }
-    case ParkEvent::kExited:
-      out.Set("kind", "exited");
-      if (WIFEXITED(e.value)) {
-        out.Set("code", WEXITSTATUS(e.value));
-        out.Set("signal", env.Null());
-      } else {
-        out.Set("code", env.Null());
-        out.Set("signal", WTERMSIG(e.value));
-      }
-      break;
     default:
       out.Set("kind", "gone");
       break;
@@ -65,7 +50,7 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
     ParkEvent e = ReadParkEvent(w->control);
     if (e.kind == ParkEvent::kNone && status == 0) return;
     if (e.kind == ParkEvent::kNone) e.kind = ParkEvent::kGone;
-    bool last = e.kind == ParkEvent::kExited || e.kind == ParkEvent::kGone;
+    bool last = e.kind == ParkEvent::kGone;
     if (last) {
       uv_poll_stop(&w->poll);
       Napi::FunctionReference cb = std::move(w->callback);
@@ -89,11 +74,11 @@ Napi::Value ParkControl(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// parkExecEncoded(control, spec: Buffer, main: boolean) -> [stdin, stdout, stderr] (Node's ends, -1: none)
+// parkExecEncoded(control, spec: Buffer) -> [stdin, stdout, stderr] (Node's ends, -1: none)
 Napi::Value ParkExecJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsBoolean()) {
-    return ThrowTypeError(env, "parkExecEncoded(control: number, spec: Buffer, main: boolean)");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) {
+    return ThrowTypeError(env, "parkExecEncoded(control: number, spec: Buffer)");
   }
   auto buf = info[1].As<Napi::Buffer<char>>();
   LaunchSpec spec;
@@ -101,7 +86,7 @@ Napi::Value ParkExecJs(const Napi::CallbackInfo& info) {
   if (!DecodeLaunchSpec(buf.Data(), buf.Length(), &spec, &decode_error)) return ThrowTypeError(env, decode_error);
   int stdio[3] = {-1, -1, -1};
   NativeError error;
-  if (!SendParkRequest(info[0].As<Napi::Number>().Int32Value(), spec, info[2].As<Napi::Boolean>().Value(), stdio, &error)) {
+  if (!SendParkRequest(info[0].As<Napi::Number>().Int32Value(), spec, stdio, &error)) {
     return ThrowSystemError(env, error);
   }
   Napi::Array out = Napi::Array::New(env, 3);
@@ -109,8 +94,8 @@ Napi::Value ParkExecJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// parkWatch(control, callback): calls callback(event) for each of PID 1's messages, the last
-// one being { kind: 'exited' } or { kind: 'gone' } (EOF: PID 1 ended without a report).
+// parkWatch(control, callback): calls callback(event) for each of PID 1's failure reports, then
+// once { kind: 'gone' } (EOF: the command exec'd, or PID 1 died) and stops.
 Napi::Value ParkWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {

@@ -2,7 +2,7 @@
  * A parked sandbox: everything of a launch done ahead (cgroup with its limits, namespaces,
  * rootfs overlay, network) with berth's helper parked as PID 1 (`berth-helper park`), and one
  * command run in it later: Node sends its exec plan over the sandbox's control socket and PID 1
- * forks it (src-native/park-main.cc), so the command is born in the sandbox's namespaces and
+ * becomes it (src-native/park-main.cc), so the command is born in the sandbox's namespaces and
  * cgroup. The building block of `rt.pool()` (lib/pool/): the expensive part of a start happens
  * before a caller asks.
  * @module
@@ -154,7 +154,7 @@ export class ParkedSandbox {
     try {
       // Nothing is awaited between the request and the end: PID 1 becomes the command, and
       // its pidfd (Node's since the launch) reports the exit.
-      const { stdio, failure } = this.#send(argv, options, options.stdin !== undefined, false);
+      const { stdio, failure } = this.#send(argv, options, options.stdin !== undefined);
       const proc = parkedWorkload(stdio, this.pid, this.#pid1.exited);
       feed(proc, options.stdin);
       // The command is the sandbox's PID 1: when it exits the kernel kills what it left in the
@@ -191,7 +191,7 @@ export class ParkedSandbox {
    * @throws SystemError when PID 1 could not start it; a command that cannot be executed is `failure`.
    */
   async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
-    const { stdio, failure } = this.#send(argv, options, true, true);
+    const { stdio, failure } = this.#send(argv, options, true);
     const failed = await failure;
     if (failed) {
       for (const fd of stdio) if (fd >= 0) closeSync(fd);
@@ -208,12 +208,12 @@ export class ParkedSandbox {
    * `undefined` (it exec'd; or PID 1 died first, which its exit tells).
    * @throws SystemError when the request could not be sent (PID 1 gone: ECHILD).
    */
-  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean, main: boolean): { stdio: [number, number, number]; failure: Promise<Failure | undefined> } {
+  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): { stdio: [number, number, number]; failure: Promise<Failure | undefined> } {
     if (this.#sent || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already took its one workload or is gone");
     const spec = this.#planExec(argv, options, stdinPiped);
     let stdio: [number, number, number];
     try {
-      stdio = native().parkExec(this.#control, spec, main);
+      stdio = native().parkExec(this.#control, spec);
     } catch (error) {
       this.#pid1.kill(SIGKILL);
       throw fromNativeError(error);
@@ -222,7 +222,7 @@ export class ParkedSandbox {
     this.#sent = new Promise<Failure | undefined>((resolve) => {
       native().parkWatch(this.#control, (event) => {
         if (event.kind === 'failed') failure ??= event;
-        if (event.kind !== 'gone' && event.kind !== 'exited') return;
+        if (event.kind !== 'gone') return;
         this.#closeControl();
         resolve(failure);
       });
@@ -267,11 +267,11 @@ export class ParkedSandbox {
         ...(image?.User ? { imageUser: image.User } : {}),
         stdinPiped,
       },
-      // No join: PID 1 forks the workload inside every namespace and cgroup of the sandbox.
+      // No join: PID 1 becomes the workload inside every namespace and cgroup of the sandbox.
       { pidfd: -1, namespaces: 0, helperFd: -1 },
     );
     // PID 1 loaded this very filter (planned from the same options) at launch, and a filter
-    // is inherited across fork and execve: loading it again would only stack a duplicate.
+    // is kept across execve: loading it again would only stack a duplicate.
     return { ...spec, seccomp: null };
   }
 
