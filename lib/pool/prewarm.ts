@@ -131,7 +131,16 @@ function waitReady(main: ParkedWorkload, ready: ReadyOnLog): Promise<void> {
     }
     const timer = setTimeout(() => finish(new SystemError('ETIMEDOUT', `the pool's main process was not ready within ${timeoutMs} ms (no line matched ${String(ready.log)})`)), timeoutMs);
     cleanups.push(() => clearTimeout(timer));
-    void main.exited.then((status) => {
+    // Its last output may still be in the pipes when the exit is reported: read them to their
+    // end first (they end: the whole sandbox dies with its PID 1), so the error can quote it.
+    const drained = (stream: Readable): Promise<void> =>
+      new Promise<void>((done) => {
+        if (stream.readableEnded || stream.destroyed) done();
+        stream.once('end', () => done());
+        stream.once('close', () => done());
+      });
+    void main.exited.then(async (status) => {
+      await Promise.all(streams.map(drained));
       finish(new SystemError('ECHILD', `the pool's main process exited (code ${status.exitCode}) before it was ready; its last line: ${JSON.stringify(tail.slice(0, 200))}`));
     });
   });
