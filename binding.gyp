@@ -22,7 +22,9 @@
         "src-native/detached-overlay.cc",
         "src-native/zstd-napi.cc",
         "src-native/netlink.cc",
-        "src-native/netlink-napi.cc"
+        "src-native/netlink-napi.cc",
+        "src-native/park-exec.cc",
+        "src-native/park-napi.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
@@ -37,6 +39,8 @@
       "sources": [
         "src-native/helper-main.cc",
         "src-native/usermode-helpers.cc",
+        "src-native/park-main.cc",
+        "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",
         "src-native/monitor.cc",
         "src-native/monitor-io.cc",

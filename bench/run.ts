@@ -19,6 +19,8 @@ import { helperMemory } from './workloads/helper-memory.js';
 import { network } from './workloads/network.js';
 import { poolLatency } from './workloads/pool.js';
 import { pullUnpack } from './workloads/pull-unpack.js';
+import { pythonPrewarm } from './workloads/python.js';
+import { startIsolated } from './workloads/start-isolated.js';
 import { startLatency } from './workloads/start-latency.js';
 import { runsPerSecond } from './workloads/throughput.js';
 import { rootlessLatency } from './workloads/rootless.js';
@@ -34,13 +36,15 @@ const WORKLOADS: Record<string, (ctx: BenchContext) => Promise<WorkloadResult | 
   pool: poolLatency,
   compose: composeStack,
   rootless: rootlessLatency,
+  'start-isolated': startIsolated,
+  python: pythonPrewarm,
 };
 
 const USAGE = `usage: npm run bench -- [options]
   --peers            install missing peers from Debian first (apt-get update; crun runc bubblewrap podman docker.io ...)
   --runs N           measured runs per tool for the latency workloads (default 200)
   --warmup N         warm-up runs per tool (default 10)
-  --only LIST        comma-separated workloads: ${Object.keys(WORKLOADS).join(', ')} (default: all but network, build, pool, compose and rootless)
+  --only LIST        comma-separated workloads: ${Object.keys(WORKLOADS).join(', ')} (default: all but network, build, pool, compose, rootless, start-isolated and python)
   --tools LIST       comma-separated rows to run, by name or first word (berth, crun, runc, bwrap, podman, docker, ...)
   --json FILE        also write the results, with every sample, as JSON
   --svg FILE         also write the start-latency plot as SVG (e.g. docs/benchmarks-start-latency.svg)
@@ -73,7 +77,7 @@ async function main(): Promise<number> {
   }
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   if (process.getuid?.() !== 0) log('warning: not root; the container runtimes (and berth) need root on this machine');
-  const only = (values.only ?? Object.keys(WORKLOADS).filter((w) => w !== 'network' && w !== 'build' && w !== 'pool' && w !== 'compose' && w !== 'rootless').join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (values.only ?? Object.keys(WORKLOADS).filter((w) => w !== 'network' && w !== 'build' && w !== 'pool' && w !== 'compose' && w !== 'rootless' && w !== 'start-isolated' && w !== 'python').join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const w of only) if (!WORKLOADS[w]) throw new Error(`--only: unknown workload ${JSON.stringify(w)} (known: ${Object.keys(WORKLOADS).join(', ')})`);
   const runs = intFlag(values.runs, 'runs', 200);
   const settings: Settings = {

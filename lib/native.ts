@@ -73,6 +73,13 @@ export interface NativeSpawnResult {
   launched?: Promise<NativeLaunchStatus>;
 }
 
+/** A message of a parked sandbox's PID 1 about its workload (src-native/park-protocol.h). */
+export type NativeParkEvent =
+  /** `execFailed`: no candidate could be executed (127/126, `error.notFound`); else its setup failed. */
+  | { kind: 'failed'; execFailed: boolean; error: NativeErrorShape & Error & { notFound: boolean } }
+  /** The control socket ended: the command exec'd (its execve closed it), or PID 1 died. The last event. */
+  | { kind: 'gone' };
+
 /** How an exec'd process's setup ended (see {@link NativeSpawnResult.launched}). */
 export interface NativeLaunchStatus {
   ttyMaster: number;
@@ -157,6 +164,24 @@ export interface NativeBinding {
   spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
   watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;
   sendSignal(pidfd: number, signal: number): boolean;
+  /**
+   * A parked sandbox's control socket (src-native/park-protocol.h): `[node, pid1]`, both
+   * close-on-exec. `pid1` becomes the stdin of `berth-helper park` at launch; close it after.
+   */
+  parkControl(): [number, number];
+  /**
+   * Sends `spec`'s process (its exec plan: argv, env, user, capabilities, rlimits, workdir) to
+   * the parked PID 1 at the other end of `control`, which becomes it; a failure to set it up or
+   * execute it arrives through {@link parkWatch}, its exit through PID 1's pidfd. Returns Node's
+   * ends of its stdio (-1 where the spec has none).
+   * @throws SystemError: ECHILD when PID 1 is gone.
+   */
+  parkExec(control: number, spec: NativeLaunchSpec): [number, number, number];
+  /**
+   * Calls `callback` for each failure report of the parked PID 1 on `control`, on the event
+   * loop, then once with `gone` when the socket ends (the command exec'd, or PID 1 died).
+   */
+  parkWatch(control: number, callback: (event: NativeParkEvent) => void): void;
   sealExecutable(path: string): number;
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
@@ -263,12 +288,13 @@ export interface NativeBinding {
 }
 
 /** What the addon file itself exports: the binding, less `spawn`, plus what the loader uses. */
-type AddonExports = Omit<NativeBinding, 'spawn'> & {
+type AddonExports = Omit<NativeBinding, 'spawn' | 'parkExec'> & {
   /** src-native/spec-codec.h `kSpecFormatVersion`: the one version of the whole contract. */
   specFormatVersion: number;
   /** Hands the addon the class it builds every failure with (src-native/napi-errors.h). */
   initialize(errorClass: typeof SystemError): void;
   spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
+  parkExecEncoded(control: number, spec: Buffer): [number, number, number];
 };
 
 /** The installed package's directory (where `package.json`, `build/` and `prebuilds/` are). */
@@ -326,10 +352,11 @@ export function loadCore(root: string, host: BuildTarget = hostTarget()): Loaded
         continue;
       }
       raw.initialize(SystemError);
-      const { specFormatVersion: _version, initialize: _initialize, spawnEncoded, ...rest } = raw;
+      const { specFormatVersion: _version, initialize: _initialize, spawnEncoded, parkExecEncoded, ...rest } = raw;
       const binding: NativeBinding = Object.freeze({
         ...rest,
         spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
+        parkExec: (control: number, spec: NativeLaunchSpec) => parkExecEncoded(control, encodeLaunchSpec(spec)),
       });
       return { binding, dir: dirname(file) };
     } catch (error) {

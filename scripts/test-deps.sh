@@ -31,6 +31,8 @@ have docker-compose || need+=(docker-compose)
 # issue 16 (berth inside containers): test/kernel/inside-container.test.ts runs berth inside a
 # private dockerd's containers (docker.io, above) and podman's
 have podman || need+=(podman)
+# issue 18: the pool control-socket attack test runs its probe with the host's python3 ({ host: true }).
+[ -x /usr/bin/python3 ] || need+=(python3)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -19,6 +19,7 @@
 #include "napi-errors.h"
 #include "netns-pool.h"
 #include "netlink-napi.h"
+#include "park-napi.h"
 #include "spec-codec.h"
 #include "spawn.h"
 #include "zstd-napi.h"
@@ -203,6 +204,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("loadDeviceFilter", Napi::Function::New(env, LoadDeviceFilterJs, "loadDeviceFilter"));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilterJs, "attachDeviceFilter"));
   RegisterNetOps(env, exports);
+  RegisterPark(env, exports);
   RegisterFsOps(env, exports);
   RegisterZstd(env, exports);
   return exports;

@@ -11,9 +11,10 @@
 //     CMD died of signal n, as Docker's --init does).
 //
 //   berth-helper park
-//     PID 1 of a pooled sandbox (lib/pool/): runs nothing, reaps every zombie reparented to it
-//     and ignores every signal it can, so the sandbox stays prepared until its owner SIGKILLs
-//     it (or dies: parent-death signal). The workload arrives later by exec (join path).
+//     PID 1 of a pooled sandbox (lib/pool/): reaps every zombie reparented to it and ignores
+//     every signal it can, so the sandbox stays prepared until its owner sends the workload
+//     over the control socket on stdin (park-main.h), SIGKILLs it, or dies (parent-death
+//     signal); then it becomes the workload (execve), see park-main.h.
 //
 //   berth-helper tie PARENT_PID -- PROG [ARGS...]
 //   berth-helper netns-hold PARENT_PID
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "monitor.h"
+#include "park-main.h"
 #include "usermode-helpers.h"
 
 namespace {
@@ -98,28 +100,13 @@ int RunInit(char** argv) {
   }
 }
 
-// Waits for SIGCHLD only to reap: the exec'd workload's orphans (a `cmd &` left behind) are
-// reparented here and must not stay zombies until release.
-[[noreturn]] void RunPark() {
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, nullptr);
-  for (;;) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&all, &info);
-    if (sig != SIGCHLD) continue;
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "init") == 0 && strcmp(argv[2], "--") == 0) {
     return RunInit(argv + 3);
   }
-  if (argc == 2 && strcmp(argv[1], "park") == 0) RunPark();
+  if (argc == 2 && strcmp(argv[1], "park") == 0) berth::RunPark(STDIN_FILENO);
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "tie") == 0) return berth::RunTie(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "netns-hold") == 0) return berth::RunNetnsHold(argc - 2, argv + 2);

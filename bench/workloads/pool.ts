@@ -25,7 +25,8 @@ interface PoolRuntime {
 
 const POOL_SIZE = 4;
 
-function berthPool(ctx: BenchContext): Subject {
+/** `acquire()` + `run(['/bin/true'])` + `release()` on a pool of `POOL_SIZE` (also the start-isolated workload's gapped row). */
+export function berthPool(ctx: BenchContext): Subject {
   let rt: PoolRuntime | undefined;
   let pool: Pool | undefined;
   return {
@@ -56,7 +57,7 @@ function berthPool(ctx: BenchContext): Subject {
 export async function poolLatency(ctx: BenchContext): Promise<WorkloadResult> {
   const { runs, warmup } = ctx.settings;
   ctx.log(`pool: ${warmup} warm-up + ${runs} runs per tool, alternating`);
-  const peers = startSubjects(ctx).filter((s) => s.name === 'berth rootfs' || s.name === 'crun');
+  const peers = startSubjects(ctx).filter((s) => s.name === 'berth rootfs' || s.name === 'crun' || s.name === 'bwrap');
   const subjects = ctx.pick([berthPool(ctx), ...peers]);
   const rows = await alternate(subjects, { runs, warmup, log: ctx.log });
   return {

@@ -58,11 +58,14 @@ export interface LaunchContext {
   /** The sealed init helper's fd, when `init` (or `park`) is set. */
   initFd?: number;
   /**
-   * PID 1 is the helper parked (`berth-helper park`): it runs no command and waits, reaping,
-   * until it is killed; the workload arrives later by exec (a pooled sandbox, lib/pool/).
-   * Its stdio is `/dev/null`: nothing of the sandbox talks through PID 1.
+   * PID 1 is the helper parked (`berth-helper park`, src-native/park-main.cc): it runs no
+   * command and waits, reaping, until the workload arrives on `controlFd` (its stdin; the
+   * rest of its stdio is `/dev/null`), and forks it (a pooled sandbox, lib/launch/parked.ts).
+   * It runs as the sandbox's root with the workload's capabilities plus those that switching
+   * to the workload's user and bounding set needs, and under the workload's seccomp filter,
+   * which the workload inherits: the workload's own spec then applies exactly what it says.
    */
-  park?: boolean;
+  park?: { controlFd: number };
   stdinPiped: boolean;
   /** The container's persistent layer (its storage driver's directories); default: a throw-away one in a tmpfs that dies with the container. */
   upper?: ContainerLayerPaths;
@@ -210,6 +213,13 @@ function bindCreateKinds(spec: NativeLaunchSpec, ctx: LaunchContext): void {
 }
 
 /** Builds the launch spec for one container process. */
+/**
+ * What a parked PID 1 needs beyond the workload's capabilities to become the workload:
+ * CAP_SETGID and CAP_SETUID (setgroups, setresgid, setresuid) and CAP_SETPCAP (dropping from
+ * the bounding set), as an exec from the host has them. The workload drops them again.
+ */
+const PARK_CAPS = (1n << 6n) | (1n << 7n) | (1n << 8n);
+
 export function planLaunch(ctx: LaunchContext): LaunchPlan {
   const o = ctx.options;
   const network = networkKind(o);
@@ -270,7 +280,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
   });
   const env = buildEnv(ctx, hostname, user);
   const pathVar = env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  const park = ctx.park === true && ctx.initFd !== undefined;
+  const park = ctx.park !== undefined && ctx.initFd !== undefined;
   const init = (o.init === true || park) && ctx.initFd !== undefined;
   let cloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
   // `container:<id>`: no namespace of its own; the child joins the other one (spec.netnsFd).
@@ -289,13 +299,13 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     hostname,
     loopbackUp: network === 'none' || network === 'bridge',
     rlimits: resolveRlimits(o.ulimits),
-    uid: user.uid,
-    gid: user.gid,
-    groups: user.additionalGids,
+    uid: park ? 0 : user.uid,
+    gid: park ? 0 : user.gid,
+    groups: park ? [] : user.additionalGids,
     capabilities: {
-      bounding: caps.mask,
-      effective: caps.mask,
-      permitted: caps.mask,
+      bounding: park ? caps.mask | PARK_CAPS : caps.mask,
+      effective: park ? caps.mask | PARK_CAPS : caps.mask,
+      permitted: park ? caps.mask | PARK_CAPS : caps.mask,
       // Empty, as Docker since CVE-2022-24769: inheritable caps would survive into
       // non-root programs with matching file capabilities.
       inheritable: 0n,
@@ -310,7 +320,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     execCandidates: init ? [] : execCandidates(ctx.argv[0]!, pathVar),
     execFd: init ? ctx.initFd! : -1,
     stdio: park
-      ? [{ mode: StdioMode.Null }, { mode: StdioMode.Null }, { mode: StdioMode.Null }]
+      ? [{ mode: StdioMode.InheritFd, fd: ctx.park!.controlFd }, { mode: StdioMode.Null }, { mode: StdioMode.Null }]
       : [{ mode: ctx.stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
     tty: o.tty === true,
     ...(net && net.interfaces.length > 0 ? { interfaces: net.interfaces } : {}),

@@ -48,8 +48,8 @@ export interface LaunchRequest {
   networks?: NetworkService;
   /** A container of `rt.containers`: its id and name on its networks (default: the launch id, no name). */
   container?: { id: string; name: string };
-  /** PID 1 is berth's helper parked, the workload comes later by exec (see `LaunchContext.park`). */
-  park?: boolean;
+  /** PID 1 is berth's helper parked, the workload comes later over `controlFd` (see `LaunchContext.park`). */
+  park?: { controlFd: number };
   /** The native core (default: the addon); unit tests pass the recording fake. */
   native?: NativeBinding;
 }
@@ -245,7 +245,7 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       ...(cgroup.version === 2 && cgroup.paths[0] ? { cgroupDir: cgroup.paths[0] } : {}),
       cgroupMounts: skipped ? [] : cgroupsForHost().mountsFor(cgroup),
       ...(opts.init || req.park ? { initFd: helperExecutableFd() } : {}),
-      ...(req.park ? { park: true } : {}),
+      ...(req.park ? { park: req.park } : {}),
       ...(image?.Env ? { imageEnv: image.Env } : {}),
       ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
       ...(image?.User ? { imageUser: image.User } : {}),

@@ -1,8 +1,10 @@
 /**
  * A parked sandbox: everything of a launch done ahead (cgroup with its limits, namespaces,
  * rootfs overlay, network) with berth's helper parked as PID 1 (`berth-helper park`), and one
- * command run in it later by exec (the join path of `exec-plan.ts`). The building block of
- * `rt.pool()` (lib/pool/): the expensive part of a start happens before a caller asks.
+ * command run in it later: Node sends its exec plan over the sandbox's control socket and PID 1
+ * becomes it (src-native/park-main.cc), so the command is born in the sandbox's namespaces and
+ * cgroup. The building block of `rt.pool()` (lib/pool/): the expensive part of a start happens
+ * before a caller asks.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -11,15 +13,18 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { AbortError, SystemError } from '../errors.js';
 import type { NetworkService } from '../network/network-service.js';
-import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { fromNativeError, native, type NativeLaunchSpec, type NativeParkEvent } from '../native.js';
 import { checkMaxBuffer, collectBounded } from './bounded-output.js';
-import { ContainerProcess } from './container-process.js';
-import { execNamespaces, planExec } from './exec-plan.js';
+import type { ContainerProcess } from './container-process.js';
+import { planExec } from './exec-plan.js';
 import type { LaunchRoot } from './launch-plan.js';
 import { execFailureOf, launch, stagingDir, type ImageDefaults, type Launched } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
+import { parkedWorkload, type ParkedWorkload } from './parked-workload.js';
 import type { NormalizedRunOptions } from './run-options.js';
 import type { RunResult } from './run-to-completion.js';
+
+export type { ParkedWorkload } from './parked-workload.js';
 
 /** What a parked sandbox is made of. */
 export interface ParkRequest {
@@ -44,8 +49,11 @@ export interface ParkedExecOptions {
 
 const SIGKILL = 9;
 
+/** What PID 1 reported when the command could not be set up or executed. */
+type Failure = Extract<NativeParkEvent, { kind: 'failed' }>;
+
 /** A process started in a parked sandbox, or why its command could not be executed (127/126). */
-export type Started = { process: ContainerProcess } | { failure: { exitCode: 127 | 126; message: string } };
+export type Started = { process: ParkedWorkload } | { failure: { exitCode: 127 | 126; message: string } };
 
 /**
  * A prepared sandbox whose PID 1 waits. `exec()` runs its one command; `destroy()` kills
@@ -54,17 +62,23 @@ export type Started = { process: ContainerProcess } | { failure: { exitCode: 127
 export class ParkedSandbox {
   /** Host pid of the parked PID 1. */
   readonly pid: number;
-  /** Resolves when PID 1 is gone (killed, or died unexpectedly). */
+  /** Resolves when PID 1 is gone (its workload ended, it was killed, or it died unexpectedly). */
   readonly gone: Promise<void>;
   readonly #launched: Launched;
   readonly #pid1: ContainerProcess;
   readonly #request: ParkRequest;
+  /** Node's end of the control socket; closed once PID 1's last message was read (or it is gone). */
+  readonly #control: number;
+  #controlClosed = false;
+  /** Set once the workload was sent: settles when the control socket ended, with PID 1's failure report if any. */
+  #sent: Promise<Failure | undefined> | undefined;
   #destroying: Promise<void> | undefined;
 
-  private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess) {
+  private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess, control: number) {
     this.#request = request;
     this.#launched = launched;
     this.#pid1 = pid1;
+    this.#control = control;
     this.pid = pid1.pid;
     this.gone = pid1.exited.then(() => undefined);
   }
@@ -74,26 +88,37 @@ export class ParkedSandbox {
    * @throws what a launch throws (ValidationError, NotFoundError, SystemError); nothing is left behind then.
    */
   static async start(request: ParkRequest): Promise<ParkedSandbox> {
-    const launched = await launch({
-      id: runCgroupId(randomBytes(12).toString('hex')),
-      root: request.root,
-      argv: ['park'],
-      // The parked PID 1 must die with this process (lifetime 'process'): dieWithParent stays set.
-      options: { ...request.options, tty: false },
-      park: true,
-      stdinPipe: false,
-      ...(request.image ? { image: request.image } : {}),
-      ...(request.networks ? { networks: request.networks } : {}),
-    });
+    const [control, pid1End] = native().parkControl();
+    let launched: Launched;
+    try {
+      launched = await launch({
+        id: runCgroupId(randomBytes(12).toString('hex')),
+        root: request.root,
+        argv: ['park'],
+        // The parked PID 1 must die with this process (lifetime 'process'): dieWithParent stays set.
+        options: { ...request.options, tty: false },
+        park: { controlFd: pid1End },
+        stdinPipe: false,
+        ...(request.image ? { image: request.image } : {}),
+        ...(request.networks ? { networks: request.networks } : {}),
+      });
+    } catch (error) {
+      closeSync(control);
+      throw error;
+    } finally {
+      // PID 1 holds its own copy now; with ours closed, PID 1 sees EOF when Node's end goes.
+      closeSync(pid1End);
+    }
     if (!launched.process) {
       // The helper comes from a sealed fd: it cannot be "not found"; report it as the launch's failure.
+      closeSync(control);
       await releaseLaunched(launched);
       throw new SystemError('ENOEXEC', `the parked init could not start: ${launched.execFailure?.message ?? 'unknown reason'}`);
     }
-    return new ParkedSandbox(request, launched, launched.process);
+    return new ParkedSandbox(request, launched, launched.process, control);
   }
 
-  /** PID 1 still runs (the sandbox can take its command). */
+  /** PID 1 still runs and the sandbox is not being destroyed. */
   get alive(): boolean {
     return !this.#pid1.exitedAlready && this.#destroying === undefined;
   }
@@ -103,7 +128,7 @@ export class ParkedSandbox {
    * seccomp and cgroup, `options` over them. When the command exits, or on `timeout` or abort,
    * every process of the sandbox is killed, as a container ends with its main process (it
    * serves one command: nothing of it is worth keeping). The result has `run()`'s shape.
-   * @throws AbortError when `options.signal` aborted; SystemError when the join fails.
+   * @throws AbortError when `options.signal` aborted; SystemError when PID 1 could not start it.
    */
   async exec(argv: string[], options: ParkedExecOptions): Promise<RunResult<string | Buffer>> {
     const t0 = performance.now();
@@ -127,28 +152,21 @@ export class ParkedSandbox {
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = options.timeout !== undefined ? setTimeout(() => ((timedOut = true), killAll()), options.timeout) : undefined;
     try {
-      let command: Started;
-      try {
-        command = await this.#spawnInside(argv, options, options.stdin !== undefined);
-      } catch (error) {
-        if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
-        throw error;
-      }
-      if ('failure' in command) {
-        const { failure } = command;
-        return { exitCode: failure.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(failure.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
-      }
-      const proc = command.process;
+      // Nothing is awaited between the request and the end: PID 1 becomes the command, and
+      // its pidfd (Node's since the launch) reports the exit.
+      const { stdio, failure } = this.#send(argv, options, options.stdin !== undefined);
+      const proc = parkedWorkload(stdio, this.pid, this.#pid1.exited);
       feed(proc, options.stdin);
-      // The command is the sandbox's workload: when it exits the sandbox ends, as a container
-      // ends with its main process. Killing PID 1 ends what it left in the background, which
-      // would otherwise hold the output pipes open (and is nobody's any more: one command each).
-      const exited = proc.exited.then((status) => {
-        killAll();
-        return status;
-      });
-      const [status, out, err] = await Promise.all([exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      // The command is the sandbox's PID 1: when it exits the kernel kills what it left in the
+      // background, which would otherwise hold the output pipes open.
+      const [status, out, err] = await Promise.all([this.#pid1.exited, collectBounded(proc.stdout, max), collectBounded(proc.stderr, max)]);
+      const failed = await failure;
       if (aborted) throw new AbortError('the pooled sandbox was aborted; its processes were killed', { cause: signal?.reason });
+      if (failed && !failed.execFailed) throw fromNativeError(failed.error);
+      if (failed) {
+        const f = execFailureOf(failed.error, argv[0]!);
+        return { exitCode: f.exitCode, signal: null, stdout: text(Buffer.alloc(0)), stderr: text(Buffer.from(f.message)), oomKilled: false, timedOut: false, truncated: false, durationMs: performance.now() - t0 };
+      }
       return {
         exitCode: status.exitCode,
         signal: status.signal,
@@ -168,42 +186,54 @@ export class ParkedSandbox {
 
   /**
    * Starts `argv` in the sandbox as its long-running main process (a prewarmed workload): stdin
-   * a pipe, output streamed. When it exits, the sandbox ends (PID 1 is killed), as with `exec()`.
-   * @throws SystemError when the join fails; a command that cannot be executed is `failure`.
+   * a pipe, output streamed; resolves once it has exec'd. When it exits, the sandbox ends (PID 1
+   * exits with it), as with `exec()`.
+   * @throws SystemError when PID 1 could not start it; a command that cannot be executed is `failure`.
    */
   async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
-    const started = await this.#spawnInside(argv, options, true);
-    if ('process' in started) void started.process.exited.then(() => this.#pid1.kill(SIGKILL));
-    else this.#pid1.kill(SIGKILL);
-    return started;
+    const { stdio, failure } = this.#send(argv, options, true);
+    const failed = await failure;
+    if (failed) {
+      for (const fd of stdio) if (fd >= 0) closeSync(fd);
+      this.#pid1.kill(SIGKILL);
+      if (failed.execFailed) return { failure: execFailureOf(failed.error, argv[0]!) };
+      throw fromNativeError(failed.error);
+    }
+    return { process: parkedWorkload(stdio, this.pid, this.#pid1.exited) };
   }
 
-  /** Plans and spawns an exec into the sandbox, waiting until it has exec'd (or could not). */
-  async #spawnInside(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): Promise<Started> {
+  /**
+   * Sends the command to PID 1, which becomes it. `failure` resolves once the control socket
+   * ends: with PID 1's report when the command could not be set up or executed, else
+   * `undefined` (it exec'd; or PID 1 died first, which its exit tells).
+   * @throws SystemError when the request could not be sent (PID 1 gone: ECHILD).
+   */
+  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): { stdio: [number, number, number]; failure: Promise<Failure | undefined> } {
+    if (this.#sent || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already took its one workload or is gone");
     const spec = this.#planExec(argv, options, stdinPiped);
-    let spawned: NativeSpawnResult;
+    let stdio: [number, number, number];
     try {
-      spawned = await native().spawn(spec);
+      stdio = native().parkExec(this.#control, spec);
     } catch (error) {
+      this.#pid1.kill(SIGKILL);
       throw fromNativeError(error);
     }
-    if (spawned.launched) {
-      try {
-        const status = await spawned.launched;
-        if (status.execFailed) spawned = { ...spawned, execFailed: status.execFailed };
-      } catch (error) {
-        for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-        native().watchExit(spawned.pidfd, () => {});
-        throw fromNativeError(error);
-      }
-    }
-    if (spawned.execFailed) {
-      for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
-      // It reported and exits by itself; reap it whenever it does.
-      if (spawned.launched) native().watchExit(spawned.pidfd, () => {});
-      return { failure: execFailureOf(spawned.execFailed, argv[0]!) };
-    }
-    return { process: new ContainerProcess(spawned) };
+    let failure: Failure | undefined;
+    this.#sent = new Promise<Failure | undefined>((resolve) => {
+      native().parkWatch(this.#control, (event) => {
+        if (event.kind === 'failed') failure ??= event;
+        if (event.kind !== 'gone') return;
+        this.#closeControl();
+        resolve(failure);
+      });
+    });
+    return { stdio, failure: this.#sent };
+  }
+
+  #closeControl(): void {
+    if (this.#controlClosed) return;
+    this.#controlClosed = true;
+    closeSync(this.#control);
   }
 
   #planExec(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): NativeLaunchSpec {
@@ -216,7 +246,7 @@ export class ParkedSandbox {
       mounts: [],
       init: false,
       tty: false,
-      // The sandbox's network is set up already; the exec only joins its namespace.
+      // The sandbox's network is set up already; the workload is born in its namespace.
       network: 'none',
       ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
@@ -230,20 +260,19 @@ export class ParkedSandbox {
         argv,
         options: execOptions,
         stagingDir: stagingDir(),
-        cgroupProcs: this.#launched.cgroup.procsFiles,
+        cgroupProcs: [],
         cgroupMounts: [],
         ...(image?.Env ? { imageEnv: image.Env } : {}),
         ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
         ...(image?.User ? { imageUser: image.User } : {}),
         stdinPiped,
       },
-      {
-        pidfd: this.#pid1.pidfd,
-        namespaces: execNamespaces({ network: base.network ?? 'none', userns: base.userns !== undefined }),
-        helperFd: execHelperExecutableFd(),
-      },
+      // No join: PID 1 becomes the workload inside every namespace and cgroup of the sandbox.
+      { pidfd: -1, namespaces: 0, helperFd: -1 },
     );
-    return spec;
+    // PID 1 loaded this very filter (planned from the same options) at launch, and a filter
+    // is kept across execve: loading it again would only stack a duplicate.
+    return { ...spec, seccomp: null };
   }
 
   /**
@@ -254,6 +283,9 @@ export class ParkedSandbox {
     this.#destroying ??= (async () => {
       this.#pid1.kill(SIGKILL);
       await this.#pid1.exited;
+      // PID 1's end is closed: the watch (if a workload was sent) reads its last message or EOF.
+      if (this.#sent) await this.#sent;
+      else this.#closeControl();
       await releaseLaunched(this.#launched);
     })();
     return this.#destroying;
@@ -269,7 +301,7 @@ async function releaseLaunched(launched: Launched): Promise<void> {
   await launched.network?.release().catch(() => {});
 }
 
-function feed(proc: ContainerProcess, stdin: ParkedExecOptions['stdin']): void {
+function feed(proc: ParkedWorkload, stdin: ParkedExecOptions['stdin']): void {
   if (!proc.stdin) return;
   if (stdin === undefined) return;
   if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) proc.stdin.end(stdin);

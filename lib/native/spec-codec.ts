@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from './launch-spec.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 7;
+export const SPEC_FORMAT_VERSION = 8;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.

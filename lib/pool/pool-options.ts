@@ -40,7 +40,7 @@ export interface PoolOptions {
    * command instead).
    */
   main?: string[];
-  /** With `main`: when it counts as ready (a log line). Default: as soon as it was executed. */
+  /** With `main`: when it counts as ready (a log line, or a listening port). Default: as soon as it was executed. */
   ready?: ReadyCondition;
 }
 
@@ -67,7 +67,7 @@ const PER_COMMAND: Record<string, string> = {
 
 const POOL_KEYS = new Set(['source', 'size', 'options', 'maxPending', 'onEmpty', 'main', 'ready']);
 
-function checkMain(main: unknown, ready: unknown): CheckedPoolOptions['main'] {
+function checkMain(main: unknown, ready: unknown, network: string | undefined): CheckedPoolOptions['main'] {
   if (main === undefined) {
     if (ready !== undefined) throw new ValidationError('ready', 'needs main: the ready condition is the prewarmed main process\'s');
     return undefined;
@@ -79,13 +79,22 @@ function checkMain(main: unknown, ready: unknown): CheckedPoolOptions['main'] {
     throw new ValidationError('main', (error as Error).message.replace(/^cmd[^:]*: /, ''));
   }
   if (ready === undefined) return { argv };
-  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? }');
-  const { log, timeout, ...rest } = ready as ReadyCondition;
+  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? } or { port, timeout?, interval? }');
+  const { log, port, timeout, interval, ...rest } = ready as { log?: unknown; port?: unknown; timeout?: unknown; interval?: unknown };
   const extra = Object.keys(rest)[0];
-  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log)');
-  if (!(log instanceof RegExp) && (typeof log !== 'string' || log === '')) throw new ValidationError('ready.log', 'must be a RegExp or a non-empty string');
+  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log, port)');
   if (timeout !== undefined) checkInteger(timeout, 'ready.timeout', 1, 3_600_000);
-  return { argv, ready: { log, ...(timeout !== undefined ? { timeout } : {}) } };
+  const limits = timeout !== undefined ? { timeout: timeout as number } : {};
+  if (port !== undefined) {
+    if (log !== undefined) throw new ValidationError('ready', 'takes one condition: log or port, not both');
+    checkInteger(port, 'ready.port', 1, 65_535);
+    if (interval !== undefined) checkInteger(interval, 'ready.interval', 1, 60_000);
+    if (network === 'host') throw new ValidationError('ready.port', 'needs a network namespace of the sandbox\'s own: with network "host" the listening sockets are the host\'s');
+    return { argv, ready: { port: port as number, ...limits, ...(interval !== undefined ? { interval: interval as number } : {}) } };
+  }
+  if (interval !== undefined) throw new ValidationError('ready.interval', 'belongs to ready.port');
+  if (!(log instanceof RegExp) && (typeof log !== 'string' || log === '')) throw new ValidationError('ready.log', 'must be a RegExp or a non-empty string');
+  return { argv, ready: { log, ...limits } };
 }
 
 function checkInteger(value: unknown, option: string, min: number, max: number): number {
@@ -115,7 +124,7 @@ export function checkPoolOptions(options: PoolOptions): CheckedPoolOptions {
   }
   const sandbox = normalizeRunOptions(raw);
   if (sandbox.userns === 'auto') throw new ValidationError('options.userns', '"auto" is not supported in pools yet: give explicit uidMap/gidMap');
-  const main = checkMain(options.main, options.ready);
+  const main = checkMain(options.main, options.ready, typeof sandbox.network === 'string' ? sandbox.network : undefined);
   return { size, maxPending, onEmpty, sandbox, raw, ...(main ? { main } : {}) };
 }
 

@@ -118,7 +118,10 @@ export class Pool implements AsyncDisposable {
     if (signal?.aborted) throw new AbortError('acquire() was aborted before it started', { cause: signal.reason });
     const ready = this.#takeIdle();
     if (ready) {
-      this.#refill();
+      // After the caller's next step: a preparation starts with synchronous work (cgroup
+      // directories and limits, the plan) that would otherwise delay the command it is about
+      // to send, and the command needs nothing of it.
+      setImmediate(() => this.#refill());
       return this.#handOut(ready);
     }
     if (this.#options.onEmpty === 'create') {

@@ -1,26 +1,43 @@
 /**
  * A prewarmed sandbox (issue 18 §2): a parked sandbox whose main process is started at
- * preparation time and waited for until it says it is ready (a log line), so that a heavy
- * runtime's start (imports, JIT, a JVM) is paid before a caller asks.
+ * preparation time and waited for until it is ready (a log line, or a listening port), so that
+ * a heavy runtime's start (imports, JIT, a JVM) is paid before a caller asks.
  * @module
  */
 import type { Readable } from 'node:stream';
 import { SystemError } from '../errors.js';
-import type { ContainerProcess } from '../launch/container-process.js';
-import type { ParkedSandbox } from '../launch/parked.js';
+import type { ParkedSandbox, ParkedWorkload } from '../launch/parked.js';
+import { listensOn } from './ready-port.js';
 
-/** When a prewarmed main process counts as ready. */
-export interface ReadyCondition {
+/** When a prewarmed main process counts as ready: a log line, or a listening port. */
+export type ReadyCondition = ReadyOnLog | ReadyOnPort;
+
+/** Ready once a line of its stdout or stderr matches. */
+export interface ReadyOnLog {
   /** A line of its stdout or stderr matches (a string matches as a substring). */
   log: RegExp | string;
   /** Milliseconds to wait for it; past it the preparation fails (SystemError `ETIMEDOUT`). Default 30 000. */
   timeout?: number;
 }
 
+/**
+ * Ready once a TCP socket listens on `port` in the sandbox's network namespace (read from
+ * `/proc`, as the containers' `waitForPort`; not with `network: 'host'`, whose table is the
+ * host's). Its output is not consumed: all of it stays in the streams for the caller.
+ */
+export interface ReadyOnPort {
+  /** The TCP port, 1–65535. */
+  port: number;
+  /** Milliseconds to wait for it; past it the preparation fails (SystemError `ETIMEDOUT`). Default 30 000. */
+  timeout?: number;
+  /** Milliseconds between two looks. Default 10. */
+  interval?: number;
+}
+
 /** What the pool hands out: the sandbox, and its running main process when the pool has one. */
 export interface Prepared {
   parked: ParkedSandbox;
-  main?: ContainerProcess;
+  main?: ParkedWorkload;
 }
 
 /** Bytes of a not yet finished line kept while looking for the ready line. */
@@ -34,14 +51,15 @@ const MAX_LINE = 64 * 1024;
  *   exited before it was ready, `ETIMEDOUT` when the condition was not met in time.
  */
 export async function prewarm(parked: ParkedSandbox, argv: string[], ready: ReadyCondition | undefined): Promise<Prepared> {
-  let main: ContainerProcess | undefined;
+  let main: ParkedWorkload | undefined;
   try {
     const started = await parked.startMain(argv, {});
     if ('failure' in started) {
       throw new SystemError(started.failure.exitCode === 127 ? 'ENOENT' : 'EACCES', `the pool's main process could not start: ${started.failure.message.trim()}`);
     }
     main = started.process;
-    if (ready) await waitReady(main, ready);
+    if (ready && 'port' in ready) await waitListening(parked.pid, main, ready);
+    else if (ready) await waitReady(main, ready);
     return { parked, main };
   } catch (error) {
     await parked.destroy();
@@ -49,7 +67,29 @@ export async function prewarm(parked: ParkedSandbox, argv: string[], ready: Read
   }
 }
 
-function waitReady(main: ContainerProcess, ready: ReadyCondition): Promise<void> {
+function waitListening(pid1: number, main: ParkedWorkload, ready: ReadyOnPort): Promise<void> {
+  const timeoutMs = ready.timeout ?? 30_000;
+  const interval = ready.interval ?? 10;
+  const deadline = performance.now() + timeoutMs;
+  let exited: { exitCode: number } | undefined;
+  void main.exited.then((status) => (exited = status));
+  return new Promise<void>((resolve, reject) => {
+    const look = (): void => {
+      if (exited) {
+        reject(new SystemError('ECHILD', `the pool's main process exited (code ${exited.exitCode}) before it listened on port ${ready.port}`));
+      } else if (listensOn(pid1, ready.port)) {
+        resolve();
+      } else if (performance.now() >= deadline) {
+        reject(new SystemError('ETIMEDOUT', `the pool's main process did not listen on port ${ready.port} within ${timeoutMs} ms`));
+      } else {
+        setTimeout(look, interval);
+      }
+    };
+    look();
+  });
+}
+
+function waitReady(main: ParkedWorkload, ready: ReadyOnLog): Promise<void> {
   const matches = typeof ready.log === 'string' ? (line: string) => line.includes(ready.log as string) : (line: string) => (ready.log as RegExp).test(line);
   const streams = [main.stdout, main.stderr].filter((s): s is Readable => s !== null);
   const timeoutMs = ready.timeout ?? 30_000;
@@ -91,7 +131,16 @@ function waitReady(main: ContainerProcess, ready: ReadyCondition): Promise<void>
     }
     const timer = setTimeout(() => finish(new SystemError('ETIMEDOUT', `the pool's main process was not ready within ${timeoutMs} ms (no line matched ${String(ready.log)})`)), timeoutMs);
     cleanups.push(() => clearTimeout(timer));
-    void main.exited.then((status) => {
+    // Its last output may still be in the pipes when the exit is reported: read them to their
+    // end first (they end: the whole sandbox dies with its PID 1), so the error can quote it.
+    const drained = (stream: Readable): Promise<void> =>
+      new Promise<void>((done) => {
+        if (stream.readableEnded || stream.destroyed) done();
+        stream.once('end', () => done());
+        stream.once('close', () => done());
+      });
+    void main.exited.then(async (status) => {
+      await Promise.all(streams.map(drained));
       finish(new SystemError('ECHILD', `the pool's main process exited (code ${status.exitCode}) before it was ready; its last line: ${JSON.stringify(tail.slice(0, 200))}`));
     });
   });

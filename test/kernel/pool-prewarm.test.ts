@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, Runtime, SystemError, ValidationError } from '../../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { settledDiff, snapshot, type LeakSnapshot } from '../helpers/leaks.js';
+import { listensOn } from '../../lib/pool/ready-port.js';
 
 const skip = kernelSkipReason();
 
@@ -99,6 +100,33 @@ describe('pool: prewarmed main process', { skip, timeout: 120_000 }, () => {
       await sb.release();
       await pool.close();
     }
+  });
+
+  test('ready: { port } hands out a main that listens, and fails a pool whose main never does', async () => {
+    const pool = await rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, main: ['nc', '-l', '-p', '8080'], ready: { port: 8080 } });
+    const sb = await pool.acquire();
+    try {
+      assert.ok(listensOn(sb.pid, 8080), 'the main listens on 8080 in its sandbox when it is handed out');
+    } finally {
+      await sb.release();
+      await pool.close();
+    }
+    // It would listen only once told to: the condition is never met, and nothing is handed out.
+    await assert.rejects(
+      rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, main: ['sh', '-c', 'read go; exec nc -l -p 8080'], ready: { port: 8080, timeout: 300 } }),
+      (e: unknown) => e instanceof SystemError && e.code === 'ETIMEDOUT' && /port 8080/.test(e.message),
+    );
+    await assert.rejects(
+      rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, main: ['sh', '-c', 'exit 2'], ready: { port: 8080 } }),
+      (e: unknown) => e instanceof SystemError && e.code === 'ECHILD',
+    );
+    for (const ready of [{ port: 0 }, { port: 8080, log: 'x' }, { port: 8080, bogus: 1 }, { log: 'x', interval: 5 }]) {
+      await assert.rejects(rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, main: ['true'], ready: ready as never }), (e: unknown) => e instanceof ValidationError && /ready/.test(e.message), JSON.stringify(ready));
+    }
+    await assert.rejects(
+      rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, options: { network: 'host' }, main: ['true'], ready: { port: 8080 } }),
+      (e: unknown) => e instanceof ValidationError && /ready\.port/.test(e.message),
+    );
   });
 
   test('a main that exits or never gets ready fails rt.pool() with a SystemError and leaves nothing', async () => {
