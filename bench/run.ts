@@ -14,6 +14,7 @@ import { reportMarkdown, type BenchReport, type WorkloadResult } from './report.
 import { startLatencySvg } from './svg.js';
 import { build } from './workloads/build.js';
 import { composeStack } from './workloads/compose.js';
+import { density } from './workloads/density.js';
 import { execLatency } from './workloads/exec-latency.js';
 import { helperMemory } from './workloads/helper-memory.js';
 import { network } from './workloads/network.js';
@@ -38,13 +39,14 @@ const WORKLOADS: Record<string, (ctx: BenchContext) => Promise<WorkloadResult | 
   rootless: rootlessLatency,
   'start-isolated': startIsolated,
   python: pythonPrewarm,
+  density,
 };
 
 const USAGE = `usage: npm run bench -- [options]
   --peers            install missing peers from Debian first (apt-get update; crun runc bubblewrap podman docker.io ...)
   --runs N           measured runs per tool for the latency workloads (default 200)
   --warmup N         warm-up runs per tool (default 10)
-  --only LIST        comma-separated workloads: ${Object.keys(WORKLOADS).join(', ')} (default: all but network, build, pool, compose, rootless, start-isolated and python)
+  --only LIST        comma-separated workloads: ${Object.keys(WORKLOADS).join(', ')} (default: all but network, build, pool, compose, rootless, start-isolated, python and density)
   --tools LIST       comma-separated rows to run, by name or first word (berth, crun, runc, bwrap, podman, docker, ...)
   --json FILE        also write the results, with every sample, as JSON
   --svg FILE         also write the start-latency plot as SVG (e.g. docs/benchmarks-start-latency.svg)
@@ -77,7 +79,7 @@ async function main(): Promise<number> {
   }
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   if (process.getuid?.() !== 0) log('warning: not root; the container runtimes (and berth) need root on this machine');
-  const only = (values.only ?? Object.keys(WORKLOADS).filter((w) => w !== 'network' && w !== 'build' && w !== 'pool' && w !== 'compose' && w !== 'rootless' && w !== 'start-isolated' && w !== 'python').join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (values.only ?? Object.keys(WORKLOADS).filter((w) => w !== 'network' && w !== 'build' && w !== 'pool' && w !== 'compose' && w !== 'rootless' && w !== 'start-isolated' && w !== 'python' && w !== 'density').join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const w of only) if (!WORKLOADS[w]) throw new Error(`--only: unknown workload ${JSON.stringify(w)} (known: ${Object.keys(WORKLOADS).join(', ')})`);
   const runs = intFlag(values.runs, 'runs', 200);
   const settings: Settings = {
