@@ -14,7 +14,7 @@ import { ValidationError } from '../errors.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import { networkKind } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
-import type { NetworkRecord } from '../network/network-store.js';
+import type { NetworkRecord, NetworkState } from '../network/network-store.js';
 import type { ContainerRecord } from './container-record.js';
 
 /** One network of a container in `inspect().NetworkSettings.Networks` (Docker's `EndpointSettings`). */
@@ -87,7 +87,11 @@ export function exposedPortsOf(record: ContainerRecord): Record<string, Record<s
 }
 
 /** Docker's `NetworkSettings` of the container: live endpoints while it runs, its configured networks otherwise. */
-export async function networkSettingsOf(networks: NetworkService, record: ContainerRecord, running: boolean): Promise<NetworkSettings> {
+/**
+ * The container's `NetworkSettings`. `snapshot`: the network state as read once by the caller
+ * (`list()` shows every container from one read instead of one read per container).
+ */
+export async function networkSettingsOf(networks: NetworkService, record: ContainerRecord, running: boolean, snapshot?: () => Promise<NetworkState>): Promise<NetworkSettings> {
   const out: NetworkSettings = { Networks: {}, Ports: {}, IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' };
   const kind = networkKind(record.options);
   const blank = (): EndpointSettings => ({ NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', Aliases: null });
@@ -97,12 +101,12 @@ export async function networkSettingsOf(networks: NetworkService, record: Contai
   }
   if (kind === 'container') return out;
   if (running) {
-    const live = await networks.settingsFor(record.id);
+    const live = await networks.settingsFor(record.id, snapshot ? await snapshot() : undefined);
     for (const [name, s] of Object.entries(live.Networks)) out.Networks[name] = { ...s, Aliases: s.Aliases.length > 0 ? s.Aliases : null };
     for (const key of exposedKeys(record, record.imageConfig)) out.Ports[key] = live.Ports[key] ?? null;
     for (const [key, b] of Object.entries(live.Ports)) out.Ports[key] = b;
   }
-  const { networks: recs } = await networks.store.read();
+  const { networks: recs } = snapshot ? await snapshot() : await networks.store.read();
   const add = (rec: NetworkRecord | undefined, ref: string, aliases: string[]) => {
     const name = rec?.name ?? ref;
     if (out.Networks[name]) return;

@@ -14,6 +14,7 @@ import type { ImageService } from '../image/image-service.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import { networkServiceOf } from '../network/network-options.js';
 import type { NetnsHolder, NetworkService } from '../network/network-service.js';
+import type { NetworkState } from '../network/network-store.js';
 import type { VolumesFromSource } from '../volumes/volume-mounts.js';
 import type { VolumeService } from '../volumes/volume-service.js';
 import { Container, type ContainerContext } from './container.js';
@@ -97,6 +98,9 @@ export function statusText(state: ContainerState): string {
     case 'exited': return `Exited (${state.exitCode}) ${ago(state.finishedAt)} ago`;
   }
 }
+
+/** Containers read at once by `list()`. */
+const LIST_CONCURRENCY = 16;
 
 function asList<T>(v: T | T[] | undefined): T[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
@@ -270,7 +274,7 @@ export class ContainerService {
     let id: string | undefined;
     if (isContainerId(key) && this.#store.exists(key)) id = key;
     if (id === undefined) {
-      const byName = (await this.#store.readNames())[key];
+      const byName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(key) ? await this.#store.nameHolder(key) : undefined;
       if (byName !== undefined && this.#store.exists(byName)) id = byName;
     }
     if (id === undefined && /^[0-9a-f]+$/.test(key)) {
@@ -293,28 +297,31 @@ export class ContainerService {
     const f = options.filters ?? {};
     const statuses = asList(f.status);
     const labels = asList(f.label);
-    const out: Array<ContainerSummary & { created: string }> = [];
-    for (const id of await this.#store.listIds()) {
+    // The networks' state is read once for the whole list, and only if a container needs it.
+    let snapshot: Promise<NetworkState> | undefined;
+    const networkState = (): Promise<NetworkState> => (snapshot ??= this.#ctx.networks.store.read());
+    const summarize = async (id: string): Promise<(ContainerSummary & { created: string }) | undefined> => {
       let pair;
       try {
+        const read = await this.#store.read(id);
         // Through the object: an exit nobody recorded yet (a dead owner) is discovered here.
-        pair = await this.#object((await this.#store.read(id)).record).read();
+        pair = await this.#object(read.record).readFrom(read);
       } catch (error) {
-        if (isBerthError(error) && error instanceof NotFoundError) continue; // removed meanwhile
+        if (isBerthError(error) && error instanceof NotFoundError) return undefined; // removed meanwhile
         throw error;
       }
       const { record, state } = pair;
-      if (!options.all && statuses.length === 0 && state.status !== 'running' && state.status !== 'paused' && state.status !== 'restarting') continue;
-      if (statuses.length > 0 && !statuses.includes(state.status)) continue;
-      if (f.id !== undefined && !id.startsWith(f.id)) continue;
-      if (f.name !== undefined && !(typeof f.name === 'string' ? record.name.includes(f.name.replace(/^\//, '')) : f.name.test(record.name))) continue;
+      if (!options.all && statuses.length === 0 && state.status !== 'running' && state.status !== 'paused' && state.status !== 'restarting') return undefined;
+      if (statuses.length > 0 && !statuses.includes(state.status)) return undefined;
+      if (f.id !== undefined && !id.startsWith(f.id)) return undefined;
+      if (f.name !== undefined && !(typeof f.name === 'string' ? record.name.includes(f.name.replace(/^\//, '')) : f.name.test(record.name))) return undefined;
       const allLabels = { ...(record.imageConfig?.Labels ?? {}), ...record.labels };
       if (!labels.every((l) => {
         const eq = l.indexOf('=');
         return eq < 0 ? l in allLabels : allLabels[l.slice(0, eq)] === l.slice(eq + 1);
-      })) continue;
-      const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
-      out.push({
+      })) return undefined;
+      const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status), networkState);
+      return {
         Id: id,
         Names: [`/${record.name}`],
         Image: imageAttribute(record),
@@ -328,8 +335,21 @@ export class ContainerService {
         HostConfig: { NetworkMode: networkModeOf(record) },
         NetworkSettings: { Networks: network.Networks },
         created: record.created,
-      });
-    }
+      };
+    };
+    const ids = await this.#store.listIds();
+    const rows: Array<(ContainerSummary & { created: string }) | undefined> = new Array(ids.length);
+    // Several containers in flight keep libuv's file threads busy; a bound keeps the open
+    // files well under RLIMIT_NOFILE however many containers there are.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const i = next++;
+        rows[i] = await summarize(ids[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, ids.length) }, worker));
+    const out = rows.filter((r): r is ContainerSummary & { created: string } => r !== undefined);
     // Newest first, as docker ps.
     return out.sort((a, b) => b.created.localeCompare(a.created)).map(({ created: _c, ...s }) => s);
   }

@@ -38,7 +38,7 @@ import type { HealthState } from './healthcheck.js';
 import { buildInspect, imageAttribute, type ContainerInspect } from './inspect.js';
 import { launchDetached } from './detached-launch.js';
 import { journalPath } from './event-journal.js';
-import { RUN_FILE, mergeRun, readRun } from './monitor-run.js';
+import { RUN_FILE, mergeRun, readRun, type MonitorRun } from './monitor-run.js';
 import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader.js';
 import { encodeRecord, logTimestamp } from './log-writer.js';
 import { normalizeName } from './names.js';
@@ -152,9 +152,20 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   /** config + state, with exits of unsupervised runs discovered on the way. @internal */
   async read(): Promise<{ record: ContainerRecord; state: ContainerState }> {
-    let r = await this.#ctx.store.read(this.id);
+    return this.readFrom(await this.#ctx.store.read(this.id));
+  }
+
+  /**
+   * {@link read} from config + state the caller has just read (`list()` reads each container's
+   * files once). A healthy detached run costs its `run.json` and one look at the monitor in
+   * /proc: the locked reconciliation runs only when the run looks ended. @internal
+   */
+  async readFrom(pair: { record: ContainerRecord; state: ContainerState }): Promise<{ record: ContainerRecord; state: ContainerState }> {
+    let r = pair;
     this.#name = r.record.name;
-    if (isActive(r.state.status) && !this.#live && this.#orphanSuspected(r.record, r.state)) {
+    const runPath = join(this.#ctx.store.dir(this.id), RUN_FILE);
+    let run = r.record.lifetime === 'detached' && isActive(r.state.status) ? await readRun(runPath) : undefined;
+    if (isActive(r.state.status) && !this.#live && this.#orphanSuspected(r.record, r.state, run)) {
       const f = await reconcileOne(this.#ctx.store, this.id, cgroupsForHost().driver, this.#ctx.hooks).catch(() => undefined);
       if (f?.exit) {
         // A detached container's monitor journaled its exit already: only this object's listeners hear it here.
@@ -164,16 +175,23 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       }
       if (f?.removed) this.#ctx.forget(this.id);
       r = await this.#ctx.store.read(this.id);
+      run = r.record.lifetime === 'detached' && isActive(r.state.status) ? await readRun(runPath) : undefined;
     }
     // While its monitor runs, a detached container's current run is in the monitor's run.json.
-    if (r.record.lifetime === 'detached' && isActive(r.state.status)) {
-      r = { record: r.record, state: mergeRun(r.state, await readRun(join(this.#ctx.store.dir(this.id), RUN_FILE))) };
-    }
+    if (r.record.lifetime === 'detached' && isActive(r.state.status)) r = { record: r.record, state: mergeRun(r.state, run) };
     return r;
   }
 
-  #orphanSuspected(record: ContainerRecord, state: ContainerState): boolean {
-    if (record.lifetime === 'detached') return true; // reconcileOne checks run.json and the monitor
+  /**
+   * Whether the run may have ended unseen. A detached run whose monitor (the one state.json
+   * names) is alive and whose run.json says it has not exited needs nothing: the monitor's
+   * record is read before its liveness, and a monitor writes its final record before it exits.
+   */
+  #orphanSuspected(record: ContainerRecord, state: ContainerState, run: MonitorRun | undefined): boolean {
+    if (record.lifetime === 'detached') {
+      const current = run !== undefined && run.monitorPid === state.monitor?.pid && run.status !== 'exited';
+      return !(current && isAlive(state.monitor));
+    }
     if (state.status === 'restarting' && state.owner?.pid === process.pid) return false;
     return !isAlive(state.owner);
   }

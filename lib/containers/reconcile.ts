@@ -211,6 +211,10 @@ async function cleanLeftovers(store: StateStore): Promise<void> {
     const m = /^\.(?:new|trash)-[0-9a-f]{64}-(\d+)$/.exec(n) ?? TEMP_NAME.exec(n);
     if (m && !pidAlive(Number(m[1]))) await rm(join(store.containersDir, n), { recursive: true, force: true });
   }
+  for (const n of await readdir(store.namesDir).catch(() => [] as string[])) {
+    const m = TEMP_NAME.exec(n);
+    if (m && !pidAlive(Number(m[1]))) await rm(join(store.namesDir, n), { force: true });
+  }
 }
 
 /** Everything at `Runtime.open()`; returns what changed, for events. */
@@ -230,26 +234,23 @@ export async function reconcileAll(store: StateStore, driver: CgroupDriver | und
       if (m && !pidAlive(Number(m[1]))) await rm(join(store.dir(id), t), { force: true });
     }
   }
-  // The name table follows the directories: drop names of vanished containers, restore missing ones.
-  await store.withNames(async (table) => {
+  // The names follow the directories: drop names of vanished containers, restore missing ones.
+  await store.migrateLegacyNames();
+  await store.withNames(async () => {
+    const table = await store.readNames();
     const live = new Set(await store.listIds());
-    let changed = false;
     for (const [name, id] of Object.entries(table)) {
-      if (!live.has(id)) {
-        delete table[name];
-        changed = true;
-      }
+      if (!live.has(id)) await store.dropName(name, id);
     }
     const named = new Set(Object.values(table));
     for (const id of live) {
       if (named.has(id)) continue;
       const record = await store.readRecord(id).catch(() => undefined);
       if (record && table[record.name] === undefined) {
+        await store.setName(record.name, id);
         table[record.name] = id;
-        changed = true;
       }
     }
-    if (changed) await store.writeNames(table);
   });
   return findings;
 }

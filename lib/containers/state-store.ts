@@ -3,7 +3,9 @@
  *
  *   containers/<id>/config.json, state.json, upper/, work/, container.log[.N], run.json (a
  *                             detached container's monitor's; exit.json from older monitors)
- *   containers/names.json     name -> id, changed only under the `container-names` lock
+ *   containers/names/<name>   the id holding <name>, one small file per name, changed only
+ *                             under the `container-names` lock (a table of its own would be
+ *                             rewritten whole by every create and remove: O(n) per container)
  *   locks/container-<id>.lock one per container; every multi-step change holds it
  *
  * A container directory appears complete or not at all: it is built as `.new-<id>-<pid>` and
@@ -13,15 +15,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError } from '../errors.js';
-import { readJson, writeJsonAtomic } from '../state/atomic-file.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir, type HeldLock, type LockOptions } from '../state/lock.js';
 import type { ContainerRecord, ContainerState } from './container-record.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const NAMES_LOCK = 'container-names';
+/** What {@link normalizeName} lets through: a safe single path component. */
+const NAME_FILE_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 /** A new container id: 64 hex digits, as Docker's. */
 export function newContainerId(): string {
@@ -75,12 +79,17 @@ export class StateStore {
   exitPath(id: string): string {
     return join(this.dir(id), 'exit.json');
   }
-  get namesPath(): string {
+  /** The directory of name files. */
+  get namesDir(): string {
+    return join(this.containersDir, 'names');
+  }
+  /** The table of berth before the names directory; read once and moved into it. */
+  get legacyNamesPath(): string {
     return join(this.containersDir, 'names.json');
   }
 
   async init(): Promise<void> {
-    await mkdir(this.containersDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.namesDir, { recursive: true, mode: 0o700 });
   }
 
   exists(id: string): boolean {
@@ -122,8 +131,69 @@ export class StateStore {
     return names.filter((n) => ID_RE.test(n));
   }
 
+  /**
+   * The id that holds `name`, or undefined. Names pass {@link normalizeName} before they get
+   * here, so a name is always one plain path component (no `/`, never `.` or `..`).
+   */
+  async nameHolder(name: string): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.namesDir, name), 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw error;
+    }
+    const id = text.trim();
+    return ID_RE.test(id) ? id : undefined;
+  }
+
+  /** Every name -> id (reconciliation only: it reads one file per name). */
   async readNames(): Promise<Record<string, string>> {
-    return (await readJson<Record<string, string>>(this.namesPath)) ?? {};
+    const out: Record<string, string> = {};
+    let names: string[];
+    try {
+      names = await readdir(this.namesDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return out;
+      throw error;
+    }
+    for (const n of names) {
+      if (n.startsWith('.')) continue; // a writer's temp file
+      const id = await this.nameHolder(n);
+      if (id !== undefined) out[n] = id;
+    }
+    return out;
+  }
+
+  /** Under the names lock: `name` now names `id`. */
+  async setName(name: string, id: string): Promise<void> {
+    await writeFileAtomic(join(this.namesDir, name), `${id}\n`);
+  }
+
+  /** Under the names lock: drops `name` if `id` holds it. */
+  async dropName(name: string, id: string): Promise<void> {
+    if ((await this.nameHolder(name)) !== id) return;
+    await unlink(join(this.namesDir, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+
+  /**
+   * A state dir of an older berth keeps its names in one `names.json`: moved into the names
+   * directory once (under the names lock), then deleted.
+   */
+  async migrateLegacyNames(): Promise<void> {
+    if (!existsSync(this.legacyNamesPath)) return;
+    await this.locks.with(NAMES_LOCK, async () => {
+      const table = await readJson<Record<string, string>>(this.legacyNamesPath).catch(() => undefined);
+      if (table === undefined) return;
+      await this.init();
+      for (const [name, id] of Object.entries(table)) {
+        if (NAME_FILE_RE.test(name) && ID_RE.test(id) && (await this.nameHolder(name)) === undefined) await this.setName(name, id);
+      }
+      await rm(this.legacyNamesPath, { force: true });
+    });
   }
 
   lockContainer(id: string, options?: LockOptions): Promise<HeldLock> {
@@ -134,12 +204,9 @@ export class StateStore {
     return this.locks.with(`container-${id}`, fn, options);
   }
 
-  async withNames<T>(fn: (names: Record<string, string>) => Promise<T>): Promise<T> {
-    return this.locks.with(NAMES_LOCK, async () => fn(await this.readNames()));
-  }
-
-  writeNames(names: Record<string, string>): Promise<void> {
-    return writeJsonAtomic(this.namesPath, names);
+  /** Runs `fn` holding the names lock: every change of a name's holder happens inside. */
+  async withNames<T>(fn: () => Promise<T>): Promise<T> {
+    return this.locks.with(NAMES_LOCK, fn);
   }
 
   /**
@@ -158,14 +225,13 @@ export class StateStore {
       await fillLayer?.({ upperDir: join(staging, 'upper'), workDir: join(staging, 'work') });
       await writeJsonAtomic(join(staging, 'config.json'), record);
       await writeJsonAtomic(join(staging, 'state.json'), state);
-      await this.withNames(async (names) => {
-        const holder = names[record.name];
+      await this.withNames(async () => {
+        const holder = await this.nameHolder(record.name);
         if (holder !== undefined && holder !== record.id && this.exists(holder)) {
           throw new ConflictError(`the container name "${record.name}" is already in use by container ${holder}: remove or rename that container to reuse the name`);
         }
         await rename(staging, this.dir(record.id));
-        names[record.name] = record.id;
-        await this.writeNames(names);
+        await this.setName(record.name, record.id);
       });
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
@@ -175,26 +241,20 @@ export class StateStore {
 
   /** Moves the name of `id` from `oldName` to `newName`, refusing a name in use. */
   async rename(id: string, oldName: string, newName: string, apply: () => Promise<void>): Promise<void> {
-    await this.withNames(async (names) => {
-      const holder = names[newName];
+    await this.withNames(async () => {
+      const holder = await this.nameHolder(newName);
       if (holder !== undefined && holder !== id && this.exists(holder)) {
         throw new ConflictError(`the container name "${newName}" is already in use by container ${holder}`);
       }
       await apply();
-      if (names[oldName] === id) delete names[oldName];
-      names[newName] = id;
-      await this.writeNames(names);
+      await this.setName(newName, id);
+      if (oldName !== newName) await this.dropName(oldName, id);
     });
   }
 
   /** Drops the name and the directory (renamed away first, so it never appears half-deleted). */
   async destroy(id: string, name: string): Promise<void> {
-    await this.withNames(async (names) => {
-      if (names[name] === id) {
-        delete names[name];
-        await this.writeNames(names);
-      }
-    });
+    await this.withNames(() => this.dropName(name, id));
     const trash = join(this.containersDir, `.trash-${id}-${process.pid}`);
     try {
       await rename(this.dir(id), trash);

@@ -480,8 +480,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   }
 
   /** Docker's `NetworkSettings` of a container from its live endpoints. */
-  async settingsFor(containerId: string): Promise<ContainerNetworkSettings> {
-    const { networks, endpoints } = await this.store.read();
+  async settingsFor(containerId: string, snapshot?: NetworkState): Promise<ContainerNetworkSettings> {
+    const { networks, endpoints } = snapshot ?? (await this.store.read());
     const out: ContainerNetworkSettings = { Networks: {}, Ports: {} };
     for (const e of endpoints.endpoints) {
       if (e.containerId !== containerId || !isLive(e)) continue;

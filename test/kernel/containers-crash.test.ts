@@ -125,7 +125,8 @@ describe('containers: crash safety and shared state', { skip }, () => {
         assert.equal(await c.logs().text(), `${r.Names[0]!.slice(1)}\n`);
       }
     }
-    const names = JSON.parse(readFileSync(join(root, 'containers', 'names.json'), 'utf8')) as Record<string, string>;
+    const namesDir = join(root, 'containers', 'names');
+    const names = Object.fromEntries(readdirSync(namesDir).map((n) => [n, readFileSync(join(namesDir, n), 'utf8').trim()]));
     assert.equal(Object.keys(names).length, expected.size);
     for (const [name, id] of Object.entries(names)) {
       assert.ok(expected.has(id));
