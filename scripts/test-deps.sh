@@ -33,6 +33,8 @@ have docker-compose || need+=(docker-compose)
 have podman || need+=(podman)
 # issue 18: the pool control-socket attack test runs its probe with the host's python3 ({ host: true }).
 [ -x /usr/bin/python3 ] || need+=(python3)
+# issue 17 (density): the hot-path test watches file accesses with inotifywait
+have inotifywait || need+=(inotify-tools)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
