@@ -284,7 +284,10 @@ export async function density(ctx: BenchContext): Promise<WorkloadResult[]> {
       continue;
     }
     try {
-      results.set(tool, await measureTool(ctx, tool, n));
+      const r = await measureTool(ctx, tool, n);
+      results.set(tool, r);
+      // On stderr as soon as known: a long run cut short still leaves each finished tool's figures.
+      ctx.log(`  ${tool.name}: ${JSON.stringify(r)}`);
     } catch (e) {
       results.set(tool, `failed: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
     } finally {
