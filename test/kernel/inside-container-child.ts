@@ -31,11 +31,11 @@ export interface InsideReport {
   leftCgroups: string[];
   leftLinks: string[];
   leftMounts: string[];
-  /** Storage the state dir is on (the overlay fallback is the storage engineer's, see the report). */
+  /** Storage of the state dir; and of one on the container's overlay root, with a sandbox run there. */
   stateDirFs: string;
   /** `rt.info().Storage` of the tmpfs state dir, and of one on the container's own overlay root. */
   storage: { driver: string; usable: boolean; backingFilesystem: string };
-  storageOnOverlayRoot: { driver: string; usable: boolean; backingFilesystem: string; reason: string };
+  storageOnOverlayRoot: { driver: string; usable: boolean; backingFilesystem: string; reason: string; run: string };
 }
 
 const mountPoints = (): Set<string> => new Set(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4]!));
@@ -71,17 +71,23 @@ async function main(): Promise<InsideReport> {
   const rt = await Runtime.open({ root });
   const info = await rt.info();
   const stateDirFs = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[4] !== undefined && root.startsWith(f[4])).sort((a, b) => b[4]!.length - a[4]!.length)[0]?.slice(-3, -2)[0] ?? '?';
-  // A state dir on the container's own root (an overlay): the storage probe must say it cannot
-  // hold overlay upper dirs. (Choosing a fallback driver there is lib/storage/'s work.)
+  // A state dir on the container's own root (an overlay), which cannot hold overlay upper dirs:
+  // the storage probe falls back to another driver, and a sandbox runs on it.
   const onOverlay = await Runtime.open({ root: '/var/lib/berth-on-overlay-root' });
   const overlayInfo = (await onOverlay.info()).Storage;
-  await onOverlay.close();
+  let overlayRun: string;
+  try {
+    const r = await onOverlay.run(rootfs, ['sh', '-c', 'echo written > /f && cat /f']);
+    overlayRun = `${r.exitCode}:${r.stdout.trim()}`;
+  } finally {
+    await onOverlay.close();
+  }
   const report: Partial<InsideReport> = {
     parents: info.Cgroups.parents,
     memoryUsable: info.Cgroups.controllers.memory.usable,
     stateDirFs,
     storage: { driver: info.Storage.driver, usable: info.Storage.usable, backingFilesystem: info.Storage.backingFilesystem },
-    storageOnOverlayRoot: { driver: overlayInfo.driver, usable: overlayInfo.usable, backingFilesystem: overlayInfo.backingFilesystem, reason: overlayInfo.reason },
+    storageOnOverlayRoot: { driver: overlayInfo.driver, usable: overlayInfo.usable, backingFilesystem: overlayInfo.backingFilesystem, reason: overlayInfo.reason, run: overlayRun },
   };
   try {
     if (expect === 'read-only') {

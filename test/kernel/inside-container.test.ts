@@ -101,10 +101,12 @@ function checkWorks(r: InsideReport): void {
   assert.deepEqual(r.leftLinks, [], 'a bridge or veth outlived rt.close()');
   assert.deepEqual(r.leftMounts, [], 'a mount outlived rt.close()');
   assert.deepEqual(r.storage, { driver: 'overlay', usable: true, backingFilesystem: 'tmpfs' });
-  // TODO(issue 16, storage drivers): once lib/storage/ falls back (fuse-overlayfs, vfs), expect
-  // usable: true with the fallback named here. Today the probe detects and reports it.
+  // A state dir on the container's overlay root cannot hold overlay upper dirs: the probe falls
+  // back to the copying driver, says why, and a sandbox runs there.
   assert.equal(r.storageOnOverlayRoot.backingFilesystem, 'overlayfs');
-  assert.equal(r.storageOnOverlayRoot.usable, false, JSON.stringify(r.storageOnOverlayRoot));
+  assert.equal(r.storageOnOverlayRoot.driver, 'vfs', JSON.stringify(r.storageOnOverlayRoot));
+  assert.equal(r.storageOnOverlayRoot.usable, true, JSON.stringify(r.storageOnOverlayRoot));
+  assert.equal(r.storageOnOverlayRoot.run, '0:written', 'a sandbox did not run with the state dir on the overlay root');
   assert.match(r.storageOnOverlayRoot.reason, /volume or tmpfs/);
 }
 
