@@ -14,20 +14,6 @@
 #include "spawn-io.h"
 
 namespace berth {
-namespace {
-
-bool WriteAll(int fd, const std::string& data) {
-  size_t at = 0;
-  while (at < data.size()) {
-    ssize_t w = write(fd, data.data() + at, data.size() - at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    at += static_cast<size_t>(w);
-  }
-  return true;
-}
-
-}  // namespace
 
 bool MakeParkControl(int (&pair)[2], NativeError* error) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
@@ -57,7 +43,7 @@ bool SendParkRequest(int control, const LaunchSpec& spec, int (&parent_stdio)[3]
   // A memfd rather than the datagram itself: a plan (seccomp program, environment) can exceed
   // what one datagram may carry, and PID 1 maps it as berth-exec does.
   plan = memfd_create("berth-park-plan", MFD_CLOEXEC);
-  if (plan < 0 || !WriteAll(plan, WriteExecPlan(spec))) {
+  if (plan < 0 || !WriteAllFd(plan, WriteExecPlan(spec))) {
     SetError(error, errno, "memfd_create", "exec plan");
     return finish(false);
   }

@@ -87,17 +87,6 @@ int TrampolineMain(void* arg) {
   raw::ExitGroup(125);
 }
 
-bool WriteAllFd(int fd, const std::string& data) {
-  size_t at = 0;
-  while (at < data.size()) {
-    ssize_t w = write(fd, data.data() + at, data.size() - at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    at += static_cast<size_t>(w);
-  }
-  return true;
-}
-
 }  // namespace
 
 SpawnResult SpawnExec(const LaunchSpec& spec, NativeError* error) {

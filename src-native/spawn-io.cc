@@ -19,6 +19,17 @@ void SetError(NativeError* e, int err, const char* syscall, const std::string& p
   e->path = path;
 }
 
+bool WriteAllFd(int fd, const std::string& data) {
+  size_t at = 0;
+  while (at < data.size()) {
+    ssize_t w = write(fd, data.data() + at, data.size() - at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    at += static_cast<size_t>(w);
+  }
+  return true;
+}
+
 bool WriteKernelFile(const std::string& path, const std::string& content, NativeError* e) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -19,6 +19,10 @@ void CloseIf(int& fd);
 // kernel parses each write as a whole value.
 bool WriteKernelFile(const std::string& path, const std::string& content, NativeError* error);
 
+// Writes all of `data` to a pipe or socket, retrying short writes and EINTR (an exec plan
+// handed to berth-exec or to a parked PID 1). False on any other failure.
+bool WriteAllFd(int fd, const std::string& data);
+
 // Reaps a child that failed before exec, so that no zombie is left behind. Only for children
 // that berth itself is killing or that cannot be stopped from a container (see WaitReadable).
 void Reap(int pidfd);
