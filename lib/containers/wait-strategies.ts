@@ -14,11 +14,12 @@
  * process of the container's cgroup, then connects to 127.0.0.1 to be sure.
  * @module
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, BerthError, ConflictError, ValidationError } from '../errors.js';
+import { listeningInodes } from '../network/listening-sockets.js';
 import { isActive, type ContainerState } from './container-record.js';
 import type { HealthLogEntry } from './healthcheck.js';
 import type { LogEntry, LogsOptions } from './log-reader.js';
@@ -178,26 +179,6 @@ export async function waitForLog(t: WaitTarget, pattern: RegExp | string, opts: 
     d.done();
   }
   throw stopped(t, await t.readState(), what);
-}
-
-/** Inodes of sockets listening on `port` in the network namespace of `pid`. */
-export function listeningInodes(pid: number, port: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const file of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const localPort = Number.parseInt(f[1]!.split(':')[1] ?? '', 16);
-      if (localPort === port && f[3] === '0A') inodes.add(f[9]!);
-    }
-  }
-  return inodes;
 }
 
 function ownedBy(pids: number[], inodes: Set<string>): boolean {

@@ -6,25 +6,9 @@
  * state LISTEN accepts connections: the kernel completes handshakes from its backlog).
  * @module
  */
-import { readFileSync } from 'node:fs';
-
-/** TCP state LISTEN in /proc/net/tcp. */
-const LISTEN = '0A';
+import { listeningInodes } from '../network/listening-sockets.js';
 
 /** Whether a TCP socket listens on `port` in the network namespace of `pid`. */
 export function listensOn(pid: number, port: number): boolean {
-  for (const file of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 4) continue;
-      if (f[3] === LISTEN && Number.parseInt(f[1]!.split(':')[1] ?? '', 16) === port) return true;
-    }
-  }
-  return false;
+  return listeningInodes(pid, port).size > 0;
 }
