@@ -10,8 +10,8 @@ const LIMITS = {
   readonlyRootfs: true, // writes only to the tmpfs mounted below
   mounts: [{ type: 'tmpfs', target: '/work', size: '16m' }],
   workdir: '/work',
-  memory: '64m',
-  memorySwap: '64m', // no swap on top of the memory limit
+  memory: '32m',
+  memorySwap: '32m', // no swap on top of the memory limit
   cpus: 0.5,
   pids: 32, // a fork bomb stops at 32 processes
   timeout: 2000, // killed past it: timedOut
@@ -24,7 +24,7 @@ const SNIPPETS: Array<[name: string, code: string, stopped: (r: RunResult) => bo
   ['an endless loop', 'while :; do :; done', (r) => r.timedOut],
   ['an output flood', 'yes flood', (r) => r.truncated && r.stdout.length === 64 * 1024],
   ['a fork bomb', 'for i in $(seq 100); do sleep 5 & done; wait', (r) => /fork/i.test(r.stderr)],
-  ['a memory hog', "awk 'BEGIN { s = \"x\"; while (1) s = s s }'", (r) => r.oomKilled],
+  ['a memory hog', 'dd if=/dev/zero of=/dev/null bs=256M count=1', (r) => r.oomKilled], // one 256 MiB buffer, filled by the kernel: little CPU per MiB
   ['a network call', 'wget -q -T 1 -O- http://127.0.0.1:1/ || tail -n +3 /proc/net/dev | cut -d: -f1', (r) => r.stdout.trim() === 'lo'],
   ['a write outside the scratch dir', 'echo x > /etc/x', (r) => r.exitCode !== 0 && r.stderr.includes('Read-only file system')],
 ];
