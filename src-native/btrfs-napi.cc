@@ -12,7 +12,7 @@ namespace berth {
 namespace {
 
 constexpr const char* kUsage =
-    "btrfsSubvolume(request: { op: 'create', path: string } | { op: 'snapshot', source: string, path: string, readonly?: boolean } | { op: 'destroy', path: string })";
+    "btrfsSubvolume(request: { op: 'create', path: string } | { op: 'snapshot', source: string, path: string, readonly?: boolean } | { op: 'destroy', path: string } | { op: 'set-readonly', path: string, readonly: boolean })";
 
 class SubvolumeWorker : public Napi::AsyncWorker {
  public:
@@ -48,6 +48,10 @@ Napi::Value BtrfsSubvolume(const Napi::CallbackInfo& info) {
     request.op = btrfs::SubvolumeOp::kCreate;
   } else if (name == "destroy") {
     request.op = btrfs::SubvolumeOp::kDestroy;
+  } else if (name == "set-readonly") {
+    if (!readonly.IsBoolean()) return ThrowTypeError(env, kUsage);
+    request.op = btrfs::SubvolumeOp::kSetReadonly;
+    request.readonly = readonly.As<Napi::Boolean>().Value();
   } else if (name == "snapshot") {
     if (!source.IsString()) return ThrowTypeError(env, kUsage);
     request.op = btrfs::SubvolumeOp::kSnapshot;

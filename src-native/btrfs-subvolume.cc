@@ -55,6 +55,17 @@ int RunSubvolumeOp(const SubvolumeRequest& r, fsops::Failure* f) {
       if (ioctl(dir.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) < 0) return Fail(f, errno, "ioctl(BTRFS_IOC_SNAP_CREATE_V2)", r.path);
       return 0;
     }
+    case SubvolumeOp::kSetReadonly: {
+      // A read-only subvolume refuses the removal of a subvolume inside it (EROFS): removal
+      // clears the flag of one a container set it on, then destroys what it holds.
+      fsops::Fd sub(openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sub.get() < 0) return Fail(f, errno, "open", r.path);
+      __u64 flags = 0;
+      if (ioctl(sub.get(), BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0) return Fail(f, errno, "ioctl(BTRFS_IOC_SUBVOL_GETFLAGS)", r.path);
+      flags = r.readonly ? (flags | BTRFS_SUBVOL_RDONLY) : (flags & ~static_cast<__u64>(BTRFS_SUBVOL_RDONLY));
+      if (ioctl(sub.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0) return Fail(f, errno, "ioctl(BTRFS_IOC_SUBVOL_SETFLAGS)", r.path);
+      return 0;
+    }
     case SubvolumeOp::kDestroy: {
       // As root (CAP_SYS_ADMIN) this needs no user_subvol_rm_allowed and takes read-only
       // subvolumes too; the tree's extents are freed later by the cleaner thread. A subvolume

@@ -13,13 +13,13 @@
 
 namespace berth::btrfs {
 
-enum class SubvolumeOp { kCreate, kSnapshot, kDestroy };
+enum class SubvolumeOp { kCreate, kSnapshot, kDestroy, kSetReadonly };
 
 struct SubvolumeRequest {
   SubvolumeOp op = SubvolumeOp::kCreate;
   std::string path;    // the new subvolume (create, snapshot) or the doomed one (destroy)
   std::string source;  // snapshot: the subvolume whose tree is snapshotted
-  bool readonly = false;  // snapshot: a read-only one (BTRFS_SUBVOL_RDONLY)
+  bool readonly = false;  // snapshot: a read-only one (BTRFS_SUBVOL_RDONLY); set-readonly: the flag
 };
 
 // 0, or -errno with *f set (syscall names the ioctl, path the subvolume).

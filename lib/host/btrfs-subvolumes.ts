@@ -95,6 +95,11 @@ export async function destroySubvolume(path: string, core: NativeBinding = nativ
     // Bounded: each round goes one subvolume level deeper, and btrfs paths end (PATH_MAX).
     if (!(isSystemError(error) && error.code === 'ENOTEMPTY') || depth > 1024) throw fromNativeError(error, { context: 'btrfs: destroying a subvolume', path });
   }
+  // A read-only subvolume (a container can make its own one) refuses the removal of the
+  // entries of those inside it (EROFS): as root, berth clears the flag first.
+  await core.btrfsSubvolume({ op: 'set-readonly', path, readonly: false }).catch((error: unknown) => {
+    throw fromNativeError(error, { context: 'btrfs: making a subvolume writable to empty it', path });
+  });
   for (const nested of await subvolumesBelow(path)) await destroySubvolume(nested, core, depth + 1);
   await core.btrfsSubvolume({ op: 'destroy', path }).catch((error: unknown) => {
     throw fromNativeError(error, { context: 'btrfs: destroying a subvolume', path });
