@@ -20,6 +20,8 @@
         "src-native/fs-ops.cc",
         "src-native/fs-ops-napi.cc",
         "src-native/detached-overlay.cc",
+        "src-native/btrfs-subvolume.cc",
+        "src-native/btrfs-napi.cc",
         "src-native/zstd-napi.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc",

@@ -146,6 +146,13 @@ export interface FsRootMode {
   createAs?: { uid: number; gid: number };
 }
 
+/** What {@link NativeBinding.btrfsSubvolume} does. */
+export type BtrfsSubvolumeRequest =
+  | { op: 'create'; path: string }
+  | { op: 'snapshot'; source: string; path: string; readonly?: boolean }
+  | { op: 'destroy'; path: string }
+  | { op: 'set-readonly'; path: string; readonly: boolean };
+
 /** An opaque native write pool (see {@link NativeBinding.fsWritePoolCreate}). */
 export type WritePoolHandle = { readonly __writePool: unique symbol };
 
@@ -272,6 +279,16 @@ export interface NativeBinding {
   fsSyncAsync(fd: number): Promise<void>;
   /** Non-blocking flock(2); false when another holder conflicts. */
   fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock'): boolean;
+
+  /**
+   * One btrfs subvolume operation, each one ioctl on the parent directory of `path` (whose last
+   * component is the subvolume's name), on a thread-pool thread: `create` an empty subvolume
+   * (BTRFS_IOC_SUBVOL_CREATE_V2), `snapshot` the subvolume `source` (BTRFS_IOC_SNAP_CREATE_V2,
+   * read-only with `readonly`), `destroy` one (BTRFS_IOC_SNAP_DESTROY_V2; ENOTEMPTY while it
+   * holds other subvolumes), `set-readonly` (BTRFS_IOC_SUBVOL_SETFLAGS). For the btrfs storage driver (lib/storage/btrfs-subvolumes.ts), on
+   * berth's own paths; rejects with the SystemError naming the ioctl and the path.
+   */
+  btrfsSubvolume(request: BtrfsSubvolumeRequest): Promise<void>;
 
   zstdCreate(): ZstdHandle;
   /**

@@ -241,7 +241,7 @@ export class Runtime implements AsyncDisposable {
     // Owner and mode checked and tightened: see lib/state/state-dir.ts (CVE-2021-41091 class).
     secureStateDir(root);
     if (options.restartPolicies !== undefined && typeof options.restartPolicies !== 'boolean') throw new ValidationError('restartPolicies', 'must be a boolean');
-    const storage = chooseStorageDriver(root, checkStorageDriverName(options.storageDriver));
+    const storage = await chooseStorageDriver(root, checkStorageDriverName(options.storageDriver));
     const rt = new Runtime(root, storage, options);
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
     const lost = existsSync(rt.containers.stateDir) ? await rt.containers.reconcile() : [];

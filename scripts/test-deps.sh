@@ -33,6 +33,9 @@ have docker-compose || need+=(docker-compose)
 have podman || need+=(podman)
 # issue 18: the pool control-socket attack test runs its probe with the host's python3 ({ host: true }).
 [ -x /usr/bin/python3 ] || need+=(python3)
+# issue 16 (btrfs storage driver): the conformance suite mounts a loop btrfs made with mkfs.btrfs
+# and lists its subvolumes with `btrfs subvolume list` (berth itself uses the ioctls, not these)
+have mkfs.btrfs || [ -x /sbin/mkfs.btrfs ] || need+=(btrfs-progs)
 # issue 17 (density): the hot-path test watches file accesses with inotifywait
 have inotifywait || need+=(inotify-tools)
 

@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "btrfs-napi.h"
 #include "device-filter.h"
 #include "exit-watch.h"
 #include "launch-watch.h"
@@ -206,6 +207,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   RegisterNetOps(env, exports);
   RegisterPark(env, exports);
   RegisterFsOps(env, exports);
+  RegisterBtrfs(env, exports);
   RegisterZstd(env, exports);
   return exports;
 }

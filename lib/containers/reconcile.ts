@@ -26,6 +26,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver } from '../cgroup/index.js';
+import { removeTree } from '../host/remove-tree.js';
 import { TEMP_NAME, readJson } from '../state/atomic-file.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ExitInfo } from './events.js';
@@ -209,7 +210,7 @@ async function cleanLeftovers(store: StateStore): Promise<void> {
   }
   for (const n of names) {
     const m = /^\.(?:new|trash)-[0-9a-f]{64}-(\d+)$/.exec(n) ?? TEMP_NAME.exec(n);
-    if (m && !pidAlive(Number(m[1]))) await rm(join(store.containersDir, n), { recursive: true, force: true });
+    if (m && !pidAlive(Number(m[1]))) await removeTree(join(store.containersDir, n));
   }
   for (const n of await readdir(store.namesDir).catch(() => [] as string[])) {
     const m = TEMP_NAME.exec(n);

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError } from '../errors.js';
+import { removeTree } from '../host/remove-tree.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir, type HeldLock, type LockOptions } from '../state/lock.js';
 import type { ContainerRecord, ContainerState } from './container-record.js';
@@ -234,7 +235,7 @@ export class StateStore {
         await this.setName(record.name, record.id);
       });
     } catch (error) {
-      await rm(staging, { recursive: true, force: true });
+      await removeTree(staging);
       throw error;
     }
   }
@@ -262,7 +263,8 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       return;
     }
-    await rm(trash, { recursive: true, force: true });
+    // removeTree: the layer may be a btrfs subvolume, or hold ones the container made.
+    await removeTree(trash);
     this.locks.discard(`container-${id}`);
   }
 }

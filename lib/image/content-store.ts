@@ -17,6 +17,7 @@ import { closeSync, constants as FS, openSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, NotFoundError } from '../errors.js';
+import { removeTree } from '../host/remove-tree.js';
 import { writeFileAtomic as replaceFile } from '../state/atomic-file.js';
 import { acquireFileLock, tryFileLock, type HeldLock } from '../state/lock.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
@@ -464,6 +465,8 @@ export class ContentStore {
     }
     await rm(`${this.layerDir(chainId)}.json`, { force: true });
     await rm(doomed, { recursive: true, force: true });
+    // The btrfs storage driver's subvolume of the layer's merged tree (lib/storage/btrfs-layers.ts).
+    await removeTree(`${this.layerDir(chainId)}.btrfs`);
   }
 
   async removeBlob(digest: string): Promise<void> {

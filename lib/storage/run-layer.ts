@@ -5,8 +5,9 @@
  * leaves one behind, which the next run of any process removes (its owner is gone for good).
  * @module
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeTree } from '../host/remove-tree.js';
 import { isAlive, selfIdentity } from '../state/process-identity.js';
 import type { ContainerLayerPaths, StorageDriver } from './driver.js';
 
@@ -23,7 +24,7 @@ async function sweepOrphans(tmpDir: string): Promise<void> {
   for (const name of names) {
     const m = /^run-layer-(\d+)-(\d+)-[a-z0-9]+$/.exec(name);
     if (!m || isAlive({ pid: Number(m[1]), startTime: m[2]! })) continue;
-    await rm(join(tmpDir, name), { recursive: true, force: true });
+    await removeTree(join(tmpDir, name));
   }
 }
 
@@ -46,6 +47,7 @@ export async function withRunLayer<T>(driver: StorageDriver, tmpDir: string, low
     await driver.prepareContainerLayer(layer, lowerDirs);
     return await fn(layer);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // The layer may be a btrfs subvolume, or hold ones the run made.
+    await removeTree(dir);
   }
 }

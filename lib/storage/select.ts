@@ -12,6 +12,9 @@ import { filesystemTypeOf } from '../host/filesystem.js';
 import { native } from '../native.js';
 import { STORAGE_DRIVER_NAMES, type StorageDriver, type StorageDriverName } from './driver.js';
 import { overlayDriver } from './overlay-driver.js';
+import { btrfsDriver } from './btrfs-driver.js';
+import { sweepLayerSubvolumes } from './btrfs-layers.js';
+import { tryBtrfs } from './btrfs-trial.js';
 import { vfsDriver } from './vfs-driver.js';
 
 /** The driver a runtime uses, and why. */
@@ -75,6 +78,7 @@ export function checkStorageDriverName(value: unknown): StorageDriverName | unde
 const DRIVERS: ReadonlyMap<StorageDriverName, StorageDriver> = new Map<StorageDriverName, StorageDriver>([
   ['overlay', overlayDriver],
   ['vfs', vfsDriver],
+  ['btrfs', btrfsDriver],
 ]);
 
 /**
@@ -89,14 +93,20 @@ export function storageDriverNamed(name: StorageDriverName | undefined): Storage
 
 /**
  * The storage driver for the state directory `root` (it exists): `requested` if it works there,
- * else the first that does of overlay, vfs (docs/design/storage.md, The probe).
+ * else the first that does of overlay, btrfs (state directory on btrfs), vfs (docs/design/storage.md, The probe).
  * @throws UnsupportedError (option `storageDriver`) when the requested driver cannot work on
  *   this host or filesystem, naming what is missing and the fix.
  */
-export function chooseStorageDriver(root: string, requested?: StorageDriverName): StorageChoice {
+export async function chooseStorageDriver(root: string, requested?: StorageDriverName): Promise<StorageChoice> {
   const backingFilesystem = filesystemTypeOf(root);
-  if (requested === 'fuse-overlayfs' || requested === 'btrfs') {
-    throw new UnsupportedError(`storageDriver: "${requested}" is not built into this version of berth yet; "overlay" and "vfs" are`, { option: 'storageDriver' });
+  if (requested === 'fuse-overlayfs') {
+    throw new UnsupportedError(`storageDriver: "${requested}" is not built into this version of berth yet; "overlay", "vfs" and "btrfs" are`, { option: 'storageDriver' });
+  }
+  if (requested === 'btrfs') {
+    const btrfs = await tryBtrfs(root);
+    if (!btrfs.ok) throw new UnsupportedError(`storageDriver: "btrfs" cannot work on ${root}: ${btrfs.detail}; fix: ${btrfs.fix}`, { option: 'storageDriver', path: root });
+    await sweepLayerSubvolumes(join(root, 'layers'));
+    return { driver: btrfsDriver, usable: true, reason: `chosen (storageDriver "btrfs"): ${btrfs.detail}`, backingFilesystem };
   }
   if (requested === 'vfs') {
     return { driver: vfsDriver, usable: true, reason: 'chosen (storageDriver "vfs"): every container is a full copy of its image', backingFilesystem };
@@ -107,6 +117,12 @@ export function chooseStorageDriver(root: string, requested?: StorageDriverName)
     return { driver: overlayDriver, usable: true, reason: `chosen (storageDriver "overlay"): ${trial.detail}`, backingFilesystem };
   }
   if (trial.ok) return { driver: overlayDriver, usable: true, reason: `probed: ${trial.detail}`, backingFilesystem };
+  // On btrfs, snapshots before copies (docs/design/storage.md, The probe).
+  const btrfs = backingFilesystem === 'btrfs' ? await tryBtrfs(root) : undefined;
+  if (btrfs?.ok) {
+    await sweepLayerSubvolumes(join(root, 'layers'));
+    return { driver: btrfsDriver, usable: true, reason: `probed: ${trial.detail}, and ${btrfs.detail}`, backingFilesystem };
+  }
   return {
     driver: vfsDriver,
     usable: true,

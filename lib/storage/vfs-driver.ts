@@ -39,6 +39,27 @@ export async function copyMergedTree(lowerDirs: readonly string[], dest: string,
   }
 }
 
+/**
+ * The root of a driver whose container layer is the whole tree (vfs's copy, btrfs's snapshot):
+ * that directory bound onto `<staging>/root`, remounted with the writable root's flags.
+ */
+export function boundLayerRootOps(driver: 'vfs' | 'btrfs', request: RootMountRequest): NativeMountOp[] {
+  if (!request.layer) throw new UnsupportedError(`storage driver "${driver}": a root needs its layer made first (a container, or a run of a runtime); this launch brought none`);
+  if (request.userns) {
+    // The tree's owners are the image's; a user namespace would see them unmapped (overlay
+    // shows the layers through idmapped mounts instead).
+    throw new UnsupportedError(`storage driver "${driver}" does not run containers in a user namespace (userns) yet: use the overlay driver, or no userns`);
+  }
+  const root = `${request.stagingDir}/root`;
+  return [
+    { kind: MountOpKind.MkdirHost, target: root, mode: 0o755 },
+    { kind: MountOpKind.Mount, source: request.layer.upperDir, target: root, fstype: '', flags: MS_BIND | MS_REC },
+    // A bind takes its flags only from a remount: nodev and nosuid as every writable root.
+    { kind: MountOpKind.Mount, source: 'none', target: root, fstype: '', flags: MS_REMOUNT | MS_BIND | request.flags },
+    { kind: MountOpKind.EnterRoot, target: root },
+  ];
+}
+
 /** The copying driver (see the module comment). */
 export const vfsDriver: StorageDriver = Object.freeze({
   name: 'vfs' as const,
@@ -47,20 +68,7 @@ export const vfsDriver: StorageDriver = Object.freeze({
     await copyMergedTree(lowerDirs, layer.upperDir);
   },
   rootMountOps(request: RootMountRequest): NativeMountOp[] {
-    if (!request.layer) throw new UnsupportedError('storage driver "vfs": a root needs its copy made first (a container, or a run of a runtime); this launch brought none');
-    if (request.userns) {
-      // The copy's owners are the image's; a user namespace would see them unmapped (overlay
-      // shows the layers through idmapped mounts instead).
-      throw new UnsupportedError('storage driver "vfs" does not run containers in a user namespace (userns) yet: use the overlay driver, or no userns');
-    }
-    const root = `${request.stagingDir}/root`;
-    return [
-      { kind: MountOpKind.MkdirHost, target: root, mode: 0o755 },
-      { kind: MountOpKind.Mount, source: request.layer.upperDir, target: root, fstype: '', flags: MS_BIND | MS_REC },
-      // A bind takes its flags only from a remount: nodev and nosuid as every writable root.
-      { kind: MountOpKind.Mount, source: 'none', target: root, fstype: '', flags: MS_REMOUNT | MS_BIND | request.flags },
-      { kind: MountOpKind.EnterRoot, target: root },
-    ];
+    return boundLayerRootOps('vfs', request);
   },
   openDetachedRoot(request: DetachedRootRequest, mode: FsRootMode, fs: FsOpsBinding): number {
     return fs.fsOpenRoot(request.layer.upperDir, mode);

@@ -34,6 +34,7 @@ const MEMBERS = [
   'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolClose',
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
   'fsSync', 'fsSyncAsync', 'fsFlock',
+  'btrfsSubvolume',
   'zstdCreate', 'zstdDecompress', 'zstdEnd',
 ] as const satisfies readonly Name[];
 type Missing = Exclude<Name, (typeof MEMBERS)[number]>;
@@ -41,7 +42,7 @@ const complete: [Missing] extends [never] ? true : Missing = true;
 void complete;
 
 /** Members that return a promise: an injected failure rejects. */
-const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'fsSyncAsync']);
+const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'fsSyncAsync', 'btrfsSubvolume']);
 
 /** Members that own the fd they are given even when they fail (the addon closes it): so does the fake. */
 const CONSUMES_FD = new Set<Name>(['fsFinishFile', 'fsCloseRoot']);

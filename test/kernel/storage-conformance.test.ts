@@ -17,11 +17,12 @@ import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
 import { STAGING_DIR } from '../../lib/launch/launcher.js';
 import { mountLines } from '../helpers/leaks.js';
+import { btrfsSkipReason, makeBtrfsLoop, type BtrfsLoop } from '../helpers/btrfs-loop.js';
 import { registryToolsMissing, run, tempDir } from '../helpers/registry.js';
 import { describeTree, diffTrees } from '../helpers/tree-compare.js';
 
 const skip = kernelSkipReason() || registryToolsMissing() || false;
-const DRIVERS: readonly StorageDriverName[] = ['overlay', 'vfs'];
+const DRIVERS: readonly StorageDriverName[] = ['overlay', 'vfs', 'btrfs'];
 
 let work: { path: string; remove: () => void };
 let layoutTar: string;
@@ -74,8 +75,11 @@ async function runToEnd(c: Container): Promise<void> {
 }
 
 for (const driver of DRIVERS) {
-  describe(`storage driver ${driver}`, { skip }, () => {
+  // btrfs runs on a loop-mounted btrfs of its own (the state directory must be on btrfs).
+  const driverSkip = skip || (driver === 'btrfs' ? btrfsSkipReason() || false : false);
+  describe(`storage driver ${driver}`, { skip: driverSkip }, () => {
     let root: string;
+    let loop: BtrfsLoop | undefined;
     let rt: Runtime;
     let image: string;
     const made: Container[] = [];
@@ -86,7 +90,8 @@ for (const driver of DRIVERS) {
     };
 
     before(async () => {
-      root = join(work.path, `state-${driver}`);
+      if (driver === 'btrfs') loop = makeBtrfsLoop();
+      root = loop ? join(loop.mountPoint, 'state') : join(work.path, `state-${driver}`);
       rt = await Runtime.open({ root, storageDriver: driver });
       const [img] = await rt.images.load(layoutTar);
       image = img!.id;
@@ -95,6 +100,7 @@ for (const driver of DRIVERS) {
     after(async () => {
       for (const c of made) await c.remove({ force: true }).catch(() => {});
       await rt?.close();
+      loop?.remove();
     });
 
     it('reports itself in rt.info() and inspect()', async () => {
@@ -105,6 +111,7 @@ for (const driver of DRIVERS) {
       const graph = (await c.inspect()).GraphDriver;
       assert.equal(graph.Name, driver);
       const dir = driver === 'overlay' ? graph.Data!.UpperDir : graph.Data!.Dir;
+      if (driver === 'btrfs') assert.ok(loop!.subvolumes().includes(`state/containers/${c.id}/upper`), `the container's layer is a subvolume: ${loop!.subvolumes().join(', ')}`);
       assert.ok(dir !== undefined && existsSync(dir), `${driver}: the layer directory ${dir} exists`);
     });
 
@@ -201,6 +208,7 @@ for (const driver of DRIVERS) {
       for (const img of await rt.images.list()) await rt.images.remove(img.id, { force: true });
       assert.deepEqual(readdirSync(join(root, 'layers')).filter((n) => /^[0-9a-f]{64}$/.test(n)), [], 'no layer is left');
       assert.deepEqual(ourMounts(), mountsBefore, 'no mount is left on the host');
+      if (loop) assert.deepEqual(loop.subvolumes(), [], 'no subvolume is left (containers\' snapshots, runs\' snapshots, the image\'s layer chain)');
     });
   });
 }

@@ -97,8 +97,20 @@ describe('storage driver choice', { skip }, () => {
   });
 
   it('refuses drivers this version does not have, naming them', async () => {
-    for (const name of ['btrfs', 'fuse-overlayfs'] as const) {
+    for (const name of ['fuse-overlayfs'] as const) {
       await assert.rejects(Runtime.open({ root: join(base, 'plain'), storageDriver: name }), (e: Error) => e instanceof UnsupportedError && e.option === 'storageDriver' && e.message.includes(`"${name}" is not built`));
     }
+  });
+
+  it('refuses btrfs on a state directory that is not on btrfs, naming the filesystem and the fix, and leaves nothing', async () => {
+    const root = join(base, 'plain');
+    const before = readdirSync(root).sort();
+    await assert.rejects(Runtime.open({ root, storageDriver: 'btrfs' }), (e: Error) => {
+      assert.ok(e instanceof UnsupportedError);
+      assert.equal(e.option, 'storageDriver');
+      assert.match(e.message, /is on \S+, not btrfs; fix: put the state directory on a btrfs filesystem/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(root).sort(), before);
   });
 });

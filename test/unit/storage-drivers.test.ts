@@ -10,6 +10,8 @@ import { overlayDriver } from '../../lib/storage/overlay-driver.js';
 import { withRunLayer } from '../../lib/storage/run-layer.js';
 import { checkStorageDriverName, storageDriverNamed } from '../../lib/storage/select.js';
 import { vfsDriver } from '../../lib/storage/vfs-driver.js';
+import { btrfsDriver } from '../../lib/storage/btrfs-driver.js';
+import { isStoreLayerDir, layerSubvolumeOf } from '../../lib/storage/btrfs-layers.js';
 import { selfIdentity } from '../../lib/state/process-identity.js';
 
 const MS_BIND = 0x1000;
@@ -28,7 +30,8 @@ describe('storage driver names', () => {
   it('gives a container the driver it recorded, overlay for records without one', () => {
     assert.equal(storageDriverNamed(undefined), overlayDriver);
     assert.equal(storageDriverNamed('vfs'), vfsDriver);
-    assert.throws(() => storageDriverNamed('btrfs'), UnsupportedError);
+    assert.equal(storageDriverNamed('btrfs'), btrfsDriver);
+    assert.throws(() => storageDriverNamed('fuse-overlayfs'), UnsupportedError);
   });
 });
 
@@ -79,5 +82,27 @@ describe('run layers', () => {
 
   it('makes none for a driver that mounts layers in place', async () => {
     assert.equal(await withRunLayer(overlayDriver, '/nonexistent', ['/l'], async (l) => l), undefined);
+  });
+});
+
+describe('btrfs root', () => {
+  const layer = { upperDir: '/state/containers/c1/upper', workDir: '/state/containers/c1/work' };
+  const top = `/state/layers/${'a'.repeat(64)}`;
+  it('binds the container\'s snapshot as its root, nodev and nosuid, and refuses userns and a launch without one', () => {
+    const ops = btrfsDriver.rootMountOps({ lowerDirs: [top], layer, stagingDir: '/run/s', userns: false, flags: MS_NODEV | MS_NOSUID });
+    assert.deepEqual(ops.map((o) => o.kind), [MountOpKind.MkdirHost, MountOpKind.Mount, MountOpKind.Mount, MountOpKind.EnterRoot]);
+    assert.equal(ops[1]!.source, layer.upperDir);
+    assert.equal(ops[2]!.flags, MS_REMOUNT | MS_BIND | MS_NODEV | MS_NOSUID);
+    assert.throws(() => btrfsDriver.rootMountOps({ lowerDirs: [top], layer, stagingDir: '/run/s', userns: true, flags: 0 }), (e: Error) => e instanceof UnsupportedError && /"btrfs".*userns/.test(e.message));
+    assert.throws(() => btrfsDriver.rootMountOps({ lowerDirs: [top], stagingDir: '/run/s', userns: false, flags: 0 }), UnsupportedError);
+  });
+  it('reports the container\'s subvolume and its image\'s top layer subvolume as GraphDriver data', () => {
+    assert.deepEqual(btrfsDriver.graphDriverData(layer, [top, `/state/layers/${'b'.repeat(64)}`]), { Dir: layer.upperDir, ImageSubvolume: `${top}.btrfs` });
+    assert.deepEqual(btrfsDriver.graphDriverData(layer, ['/home/me/rootfs']), { Dir: layer.upperDir });
+  });
+  it('tells store layers (which get a subvolume chain) from a { rootfs } directory (which is copied)', () => {
+    assert.equal(isStoreLayerDir(top), true);
+    assert.equal(layerSubvolumeOf(top), `${top}.btrfs`);
+    for (const d of ['/home/me/rootfs', `/state/layers/${'a'.repeat(63)}`, `/state/other/${'a'.repeat(64)}`, `/state/layers/${'A'.repeat(64)}`]) assert.equal(isStoreLayerDir(d), false, d);
   });
 });
