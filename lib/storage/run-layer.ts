@@ -9,6 +9,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive, selfIdentity } from '../state/process-identity.js';
 import type { ContainerLayerPaths, StorageDriver } from './driver.js';
+import { releaseFuseMount } from './fuse-mount.js';
 
 const PREFIX = 'run-layer-';
 
@@ -23,6 +24,8 @@ async function sweepOrphans(tmpDir: string): Promise<void> {
   for (const name of names) {
     const m = /^run-layer-(\d+)-(\d+)-[a-z0-9]+$/.exec(name);
     if (!m || isAlive({ pid: Number(m[1]), startTime: m[2]! })) continue;
+    // A host-side mount (fuse-overlayfs) first: a recursive removal would walk into it.
+    await releaseFuseMount(join(tmpDir, name));
     await rm(join(tmpDir, name), { recursive: true, force: true });
   }
 }
@@ -46,6 +49,7 @@ export async function withRunLayer<T>(driver: StorageDriver, tmpDir: string, low
     await driver.prepareContainerLayer(layer, lowerDirs);
     return await fn(layer);
   } finally {
+    await driver.releaseLayer?.({ upperDir: join(dir, 'root'), workDir: join(dir, 'work') });
     await rm(dir, { recursive: true, force: true });
   }
 }
