@@ -76,8 +76,10 @@ export const fuseOverlayfsDriver: StorageDriver = Object.freeze({
   openDetachedRoot(request: DetachedRootRequest, mode: FsRootMode, fs: FsOpsBinding): number {
     if (request.userxattr) throw new UnsupportedError('storage driver "fuse-overlayfs" does not run containers in a user namespace (userns) yet');
     const layerDir = layerDirOf(request.layer);
-    // A detached container's monitor that died left its mount: this process starts afresh.
-    releaseFuseMountSync(layerDir, { onlyIfOwnerDead: true });
+    // The container is stopped (its lock is held): a host-side mount a detached container's
+    // monitor held, or a daemon still on its way out after the container's namespace went,
+    // is ended first, so that one daemon at a time uses the work dir.
+    releaseFuseMountSync(layerDir);
     const scratch = mkdtempSync(join(layerDir, 'fuse-open-'));
     try {
       return openThroughFuse(
