@@ -4,7 +4,7 @@
  * directory in one process are two sets of services over the same locked state.
  * @module
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunOptions, RunSource } from './launch/run-options.js';
 import { ConflictError, NotFoundError, UnsupportedError, ValidationError, isBerthError } from './errors.js';
@@ -35,6 +35,7 @@ import { Compose } from './compose/compose.js';
 import type { ContainerLayerPaths, StorageDriver, StorageDriverName } from './storage/driver.js';
 import { checkStorageDriverName, chooseStorageDriver, type StorageChoice } from './storage/select.js';
 import { withRunLayer } from './storage/run-layer.js';
+import { sweepFuseMounts } from './storage/fuse-mount.js';
 
 /** Options of {@link Runtime.open}. */
 export interface RuntimeOptions {
@@ -80,6 +81,15 @@ export const DEFAULT_ROOT = '/var/lib/berth';
  * `'process'` runs; {@link Runtime.close} (or `await using rt = await Runtime.open()` on Node 24)
  * also ends event subscriptions and pending policy restarts, and makes later use an error.
  */
+/** The directories directly in `dir` ([] when it does not exist). */
+function subdirectories(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+  } catch {
+    return [];
+  }
+}
+
 export class Runtime implements AsyncDisposable {
   /** The state directory. */
   readonly root: string;
@@ -243,6 +253,9 @@ export class Runtime implements AsyncDisposable {
     if (options.restartPolicies !== undefined && typeof options.restartPolicies !== 'boolean') throw new ValidationError('restartPolicies', 'must be a boolean');
     const storage = await chooseStorageDriver(root, checkStorageDriverName(options.storageDriver));
     const rt = new Runtime(root, storage, options);
+    // fuse-overlayfs mounts and daemons whose owner died (lib/storage/fuse-mount.ts), whatever
+    // driver this runtime uses now: containers keep the one they were made with.
+    await sweepFuseMounts(['containers', 'tmp'].flatMap((d) => subdirectories(join(root, d))));
     // Containers whose owner died, half-done removals, stale cgroups: see lib/containers/reconcile.ts.
     const lost = existsSync(rt.containers.stateDir) ? await rt.containers.reconcile() : [];
     // Leases, veths, bridges and NAT rules whose container or owner is gone.

@@ -8,6 +8,8 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have busybox || [ -x /bin/busybox ] || need+=(busybox-static)
 have skopeo || need+=(skopeo)
 have umoci || need+=(umoci)
+# issue 16: the fuse-overlayfs storage driver (conformance suite, test/kernel/storage-fuse.test.ts)
+have fuse-overlayfs || need+=(fuse-overlayfs)
 have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
 have nft || [ -x /usr/sbin/nft ] || need+=(nftables)

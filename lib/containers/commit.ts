@@ -21,7 +21,7 @@ import { applyConfigChanges } from '../image/config-changes.js';
 import type { ContainerRecord } from './container-record.js';
 import { GENERATED_FILES } from './diff.js';
 import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
-import { mergedArchive } from '../storage/rootfs-archive.js';
+import { containerMergedArchive } from '../storage/rootfs-archive.js';
 
 export interface CommitOptions {
   /** Tag for the new image (`'app:snapshot'`). Default: untagged. */
@@ -84,7 +84,7 @@ export async function commitContainer(
     const { driver, layer } = storage;
     const source = record.source.kind === 'image'
       ? driver.layerArchive(layer, record.source.lowerDirs, signal, GENERATED_FILES)
-      : mergedArchive(driver.mergedDirs(layer, [record.source.dir]), signal, GENERATED_FILES);
+      : containerMergedArchive(driver, layer, [record.source.dir], signal, GENERATED_FILES);
     const hash = createHash('sha256');
     await pipeline(
       Readable.from(source),

@@ -45,7 +45,7 @@ import { normalizeName } from './names.js';
 import { identityOf, isAlive, processStartTime, selfIdentity } from '../state/process-identity.js';
 import { reconcileOne, type ReconcileHooks } from './reconcile.js';
 import { nextBackoff, shouldRestart } from './restart-policy.js';
-import { mergedArchive } from '../storage/rootfs-archive.js';
+import { containerMergedArchive } from '../storage/rootfs-archive.js';
 import { copyFrom, copyTo, getArchive, putArchive, statPath, type ArchiveOptions, type ArchiveStream, type CopyOptions, type PathStat } from './archive-copy.js';
 import type { ContainerRootAccess } from './container-root.js';
 import { assertAllowed } from './state-machine.js';
@@ -1058,7 +1058,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
       (async function* () {
         const { record } = await self.read();
         const { layer, lowers } = self.#layers(record);
-        yield* mergedArchive(storageDriverNamed(record.storageDriver).mergedDirs(layer, lowers), options.signal);
+        yield* containerMergedArchive(storageDriverNamed(record.storageDriver), layer, lowers, options.signal);
       })(),
       { objectMode: false },
     );

@@ -21,6 +21,7 @@ import { execFailureOf, prepareLaunch, type LaunchRequest } from '../launch/laun
 import type { ContainerRecord } from './container-record.js';
 import { planExecAs } from './exec.js';
 import { probeArgv } from './healthcheck.js';
+import { identityOf } from '../state/process-identity.js';
 
 export interface DetachedLaunched {
   monitorPid: number;
@@ -50,7 +51,7 @@ export interface DetachedWhere {
 
 export async function launchDetached(req: LaunchRequest, record: ContainerRecord, where: DetachedWhere): Promise<DetachedLaunched> {
   // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
-  const { cgroup, network, plan, abandon, limitsSkipped } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
+  const { cgroup, network, plan, abandon, limitsSkipped, hostRoot } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   try {
     const oomFile = oomFileOf(cgroup);
@@ -90,6 +91,9 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
       return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: execFailureOf(r.execFailed, req.argv[0]!), ...skipped };
     }
     await network?.started(r.pid, r.monitorPid);
+    // The monitor may start PID 1 again from the same spec: it holds the host side of the root.
+    const monitor = identityOf(r.monitorPid);
+    await hostRoot?.driver.afterSpawn?.(hostRoot.layer, monitor ? { kind: 'detached', monitor } : { kind: 'attached' });
     return { monitorPid: r.monitorPid, pid: r.pid, cgroup, ...skipped };
   } catch (error) {
     await abandon();

@@ -21,6 +21,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import { removeTree } from '../host/remove-tree.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir, type HeldLock, type LockOptions } from '../state/lock.js';
+import { releaseFuseMount } from '../storage/fuse-mount.js';
 import type { ContainerRecord, ContainerState } from './container-record.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
@@ -256,6 +257,9 @@ export class StateStore {
   /** Drops the name and the directory (renamed away first, so it never appears half-deleted). */
   async destroy(id: string, name: string): Promise<void> {
     await this.withNames(() => this.dropName(name, id));
+    // A storage driver's host-side mount (fuse-overlayfs) and its daemon go first: the recursive
+    // removal below would otherwise walk into the mount.
+    await releaseFuseMount(this.dir(id));
     const trash = join(this.containersDir, `.trash-${id}-${process.pid}`);
     try {
       await rename(this.dir(id), trash);

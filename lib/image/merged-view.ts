@@ -46,7 +46,7 @@ export class ConfinedDir {
   /** Opened in a resolution mode of its own (`fsOpenRootAt`, `fsMountOverlay`): closed with `fsCloseRoot`. */
   readonly #adopted: boolean;
 
-  private constructor(dir: string, fd: number, fs: FsOpsBinding, adopted = false) {
+  protected constructor(dir: string, fd: number, fs: FsOpsBinding, adopted = false) {
     this.dir = dir;
     this.fd = fd;
     this.#fs = fs;

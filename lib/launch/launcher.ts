@@ -14,6 +14,7 @@ import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
 import { ContainerProcess } from './container-process.js';
+import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
 import { CLONE_NEWUSER, planLaunch, type LaunchPlan, type LaunchRoot } from './launch-plan.js';
 import { createLaunchCgroup, type LimitsSkipped } from './limits.js';
 import type { NormalizedRunOptions } from './run-options.js';
@@ -167,6 +168,22 @@ export interface PreparedLaunch {
   releaseIds?: () => Promise<void>;
   /** The launch runs without a cgroup (see the `limits` option): what it lacks and why. */
   limitsSkipped?: LimitsSkipped;
+  /** The storage driver's host-side part of the root (fuse-overlayfs), told how the spawn went. */
+  hostRoot?: HostRoot;
+}
+
+/** A root whose driver mounted something on the host side for this launch. */
+export interface HostRoot {
+  driver: StorageDriver;
+  layer: ContainerLayerPaths;
+}
+
+/** The driver's host-side mount for this launch's root, when its driver has one. */
+async function mountHostRoot(req: LaunchRequest): Promise<HostRoot | undefined> {
+  const root = req.root;
+  if (root.kind === 'host' || !root.driver?.mountHostRoot || !req.upper) return undefined;
+  await root.driver.mountHostRoot(req.upper, root.kind === 'rootfs' ? [root.dir] : root.lowerDirs);
+  return { driver: root.driver, layer: req.upper };
 }
 
 const CAP_MKNOD = 27n;
@@ -209,7 +226,9 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
   });
   let network: PreparedNetwork | undefined;
   let idRange: { key: string } | undefined;
+  let hostRoot: HostRoot | undefined;
   const abandon = async (): Promise<void> => {
+    await hostRoot?.driver.afterSpawn?.(hostRoot.layer, { kind: 'failed' }).catch(() => {});
     await network?.release().catch(() => {});
     if (idRange) await releaseAutoRange(idRange.key).catch(() => {});
     try {
@@ -254,13 +273,15 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       ...(network ? { network } : {}),
     });
     if (skipped) withoutDeviceNodes(plan.spec);
+    // Last: what the plan refuses (a user namespace on fuse-overlayfs) starts no daemon.
+    hostRoot = await mountHostRoot(req);
     if (rootless) {
       if (rootless.maps) checkIdsMapped(rootless.maps, plan.user, process.env['USER'] ?? String(process.geteuid!()));
       plan.spec.unprivileged = true;
       if (rootless.maps?.helpers) plan.spec.idMapHelpers = rootless.maps.helpers;
     }
     const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
-    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}) };
+    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}), ...(hostRoot ? { hostRoot } : {}) };
   } catch (error) {
     await abandon();
     throw error;
@@ -293,7 +314,7 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
  * that mislead; a command that cannot be executed is a result (`execFailure`), not an error.
  */
 export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch): Promise<Launched> {
-  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped } = prepared;
+  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped, hostRoot } = prepared;
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   const binding = req.native ?? native();
   try {
@@ -306,6 +327,8 @@ export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch
     } finally {
       network?.closeFds();
     }
+    // The container's mount namespace holds its root now (or the exec failed: nothing does).
+    await hostRoot?.driver.afterSpawn?.(hostRoot.layer, { kind: spawned.execFailed ? 'failed' : 'attached' });
     if (spawned.execFailed) {
       for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);
       await network?.release();

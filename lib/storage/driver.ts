@@ -16,6 +16,8 @@
  */
 import type { NativeMountOp, FsRootMode } from '../native.js';
 import type { FsOpsBinding } from '../image/fs-ops.js';
+import type { MergedView } from '../image/merged-view.js';
+import type { ProcessIdentity } from '../state/process-identity.js';
 
 /** The drivers berth knows, by the names `Runtime.open({ storageDriver })` takes. */
 export type StorageDriverName = 'overlay' | 'fuse-overlayfs' | 'vfs' | 'btrfs';
@@ -108,4 +110,24 @@ export interface StorageDriver {
   layerArchive(layer: ContainerLayerPaths, lowerDirs: readonly string[], signal?: AbortSignal, skip?: ReadonlySet<string>): AsyncGenerator<Buffer>;
   /** `GraphDriver.Data` of `docker inspect`: where the container's layers are. */
   graphDriverData(layer: ContainerLayerPaths, lowerDirs: readonly string[]): Record<string, string>;
+  /**
+   * The merged view of the container's root when its layer is not in overlay's format (read
+   * through a translation); absent: `MergedView.open(mergedDirs(...))`.
+   */
+  openMergedView?(layer: ContainerLayerPaths, lowerDirs: readonly string[]): MergedView;
+  /**
+   * Host-side work a launch needs before its spawn (fuse-overlayfs: the daemon mounts the
+   * merged view the container's mount namespace binds). Absent: the root is made entirely in
+   * the container's namespace.
+   */
+  mountHostRoot?(layer: ContainerLayerPaths, lowerDirs: readonly string[]): Promise<void>;
+  /**
+   * After the spawn of a launch that {@link mountHostRoot} prepared: `attached` (the container's
+   * namespace holds its root now; the host side lets go), `detached` (a monitor that outlives
+   * this process may start the container again: it holds the host side until the container is
+   * removed or a later process sees the monitor gone) or `failed` (everything undone).
+   */
+  afterSpawn?(layer: ContainerLayerPaths, outcome: { kind: 'attached' } | { kind: 'failed' } | { kind: 'detached'; monitor: ProcessIdentity }): Promise<void>;
+  /** Undoes all host-side state of a layer whose container is gone (before its directories are removed). */
+  releaseLayer?(layer: ContainerLayerPaths): Promise<void>;
 }

@@ -13,10 +13,19 @@ import { ConfinedDir, MergedView } from '../image/merged-view.js';
 import { isDir, isWhiteout } from '../image/overlay-format.js';
 import type { LayerChange } from './driver.js';
 
-/** The changes of `upperDir` over `lowerDirs` (top first), in walk order. */
-export function overlayChanges(upperDir: string, lowerDirs: readonly string[]): LayerChange[] {
-  const upper = ConfinedDir.open(upperDir);
-  const lowers = MergedView.open(lowerDirs);
+/**
+ * The changes of `upperDir` over `lowerDirs` (top first), in walk order. An upper dir already
+ * opened (a driver's own reader of its format) is closed here.
+ */
+export function overlayChanges(upperDir: string | ConfinedDir, lowerDirs: readonly string[]): LayerChange[] {
+  const upper = typeof upperDir === 'string' ? ConfinedDir.open(upperDir) : upperDir;
+  let lowers: MergedView;
+  try {
+    lowers = MergedView.open(lowerDirs);
+  } catch (error) {
+    upper.close();
+    throw error;
+  }
   const changes: LayerChange[] = [];
   try {
     // shadowed: nothing of the image shows inside `rel` (it is new, replaced a file, or sits

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import type { FsStat } from '../image/fs-ops.js';
 import { tarHeader, tarPadding, tarTrailer, type TarEntry, type TarEntryType } from '../image/tar-writer.js';
 import { ConfinedDir, MergedView } from '../image/merged-view.js';
+import type { ContainerLayerPaths, StorageDriver } from './driver.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, isOverlayXattr, isWhiteout } from '../image/overlay-format.js';
 
 const readAsync = promisify(read);
@@ -96,9 +97,12 @@ export async function* entryBytes(layer: ConfinedDir, path: string, st: FsStat, 
   }
 }
 
-/** The merged view of `dirs` (top first) as a tar stream; `skip` names (relative paths) are left out. */
-export async function* mergedArchive(dirs: string[], signal?: AbortSignal, skip: ReadonlySet<string> = new Set()): AsyncGenerator<Buffer> {
-  const stack = MergedView.open(dirs);
+/**
+ * The merged view of `dirs` (top first) as a tar stream; `skip` names (relative paths) are
+ * left out. `dirs` may be a function opening the view (a driver's reader of its own format).
+ */
+export async function* mergedArchive(dirs: string[] | (() => MergedView), signal?: AbortSignal, skip: ReadonlySet<string> = new Set()): AsyncGenerator<Buffer> {
+  const stack = Array.isArray(dirs) ? MergedView.open(dirs) : dirs();
   try {
     const links = new Map<string, string>();
     for (const e of stack.walk()) {
@@ -123,9 +127,12 @@ export function emptyFile(name: string, mtime: number): Buffer {
   return tarHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime });
 }
 
-/** One upper dir as an OCI layer tar; `skip` names (relative paths) are left out. */
-export async function* layerArchive(upperDir: string, signal?: AbortSignal, skip: ReadonlySet<string> = new Set()): AsyncGenerator<Buffer> {
-  const upper = ConfinedDir.open(upperDir);
+/**
+ * One upper dir as an OCI layer tar; `skip` names (relative paths) are left out. `upperDir`
+ * may be a function opening it (a driver's reader of its own format).
+ */
+export async function* layerArchive(upperDir: string | (() => ConfinedDir), signal?: AbortSignal, skip: ReadonlySet<string> = new Set()): AsyncGenerator<Buffer> {
+  const upper = typeof upperDir === 'string' ? ConfinedDir.open(upperDir) : upperDir();
   try {
     const links = new Map<number, string>();
     const stack: string[] = [''];
@@ -159,4 +166,13 @@ export async function* layerArchive(upperDir: string, signal?: AbortSignal, skip
   } finally {
     upper.close();
   }
+}
+
+/**
+ * The merged view of a container's root (its layer over `lowerDirs`) as a tar stream, read the
+ * way its storage driver lays the layer out.
+ */
+export function containerMergedArchive(driver: StorageDriver, layer: ContainerLayerPaths, lowerDirs: readonly string[], signal?: AbortSignal, skip?: ReadonlySet<string>): AsyncGenerator<Buffer> {
+  const open = driver.openMergedView;
+  return mergedArchive(open ? () => open(layer, lowerDirs) : driver.mergedDirs(layer, lowerDirs), signal, skip);
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { removeTree } from '../host/remove-tree.js';
 import { isAlive, selfIdentity } from '../state/process-identity.js';
 import type { ContainerLayerPaths, StorageDriver } from './driver.js';
+import { releaseFuseMount } from './fuse-mount.js';
 
 const PREFIX = 'run-layer-';
 
@@ -24,6 +25,8 @@ async function sweepOrphans(tmpDir: string): Promise<void> {
   for (const name of names) {
     const m = /^run-layer-(\d+)-(\d+)-[a-z0-9]+$/.exec(name);
     if (!m || isAlive({ pid: Number(m[1]), startTime: m[2]! })) continue;
+    // A host-side mount (fuse-overlayfs) first: a recursive removal would walk into it.
+    await releaseFuseMount(join(tmpDir, name));
     await removeTree(join(tmpDir, name));
   }
 }
@@ -47,6 +50,7 @@ export async function withRunLayer<T>(driver: StorageDriver, tmpDir: string, low
     await driver.prepareContainerLayer(layer, lowerDirs);
     return await fn(layer);
   } finally {
+    await driver.releaseLayer?.({ upperDir: join(dir, 'root'), workDir: join(dir, 'work') });
     // The layer may be a btrfs subvolume, or hold ones the run made.
     await removeTree(dir);
   }

@@ -11,6 +11,8 @@ import { UnsupportedError, ValidationError } from '../errors.js';
 import { filesystemTypeOf } from '../host/filesystem.js';
 import { native } from '../native.js';
 import { STORAGE_DRIVER_NAMES, type StorageDriver, type StorageDriverName } from './driver.js';
+import { fuseOverlayfsMissing, mountFuseOverlaySync, releaseFuseMountSync } from './fuse-mount.js';
+import { fuseOverlayfsDriver } from './fuse-overlayfs-driver.js';
 import { overlayDriver } from './overlay-driver.js';
 import { btrfsDriver } from './btrfs-driver.js';
 import { sweepLayerSubvolumes } from './btrfs-layers.js';
@@ -65,6 +67,31 @@ export function tryOverlay(dir: string): DriverTrial {
   }
 }
 
+/**
+ * Mounts a fuse-overlayfs of scratch directories below `dir` (the daemon, the device and the
+ * upper dir on the state directory's filesystem all tried) and unmounts it at once.
+ */
+export function tryFuseOverlayfs(dir: string): DriverTrial {
+  const missing = fuseOverlayfsMissing();
+  if (missing) return { ok: false, ...missing };
+  const fs = filesystemTypeOf(dir);
+  let scratch: string | undefined;
+  try {
+    scratch = mkdtempSync(join(dir, '.storage-probe-'));
+    for (const d of ['l', 'u', 'w']) mkdirSync(join(scratch, d));
+    try {
+      mountFuseOverlaySync({ lowerDirs: [join(scratch, 'l')], upperDir: join(scratch, 'u'), workDir: join(scratch, 'w'), layerDir: scratch });
+    } finally {
+      releaseFuseMountSync(scratch);
+    }
+    return { ok: true, detail: `fuse-overlayfs mounts with its upper dir on the state directory's filesystem (${fs}) through /dev/fuse` };
+  } catch (error) {
+    return { ok: false, detail: `fuse-overlayfs does not mount with its upper dir on ${fs}: ${messageOf(error)}`, fix: 'put the state directory on a volume or tmpfs (Runtime.open({ root }))' };
+  } finally {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** Checks `storageDriver` of `Runtime.open`. @throws ValidationError naming the option. */
 export function checkStorageDriverName(value: unknown): StorageDriverName | undefined {
   if (value === undefined) return undefined;
@@ -77,6 +104,7 @@ export function checkStorageDriverName(value: unknown): StorageDriverName | unde
 /** Drivers berth has today, by name; the others of {@link StorageDriverName} are refused as not built yet. */
 const DRIVERS: ReadonlyMap<StorageDriverName, StorageDriver> = new Map<StorageDriverName, StorageDriver>([
   ['overlay', overlayDriver],
+  ['fuse-overlayfs', fuseOverlayfsDriver],
   ['vfs', vfsDriver],
   ['btrfs', btrfsDriver],
 ]);
@@ -93,20 +121,23 @@ export function storageDriverNamed(name: StorageDriverName | undefined): Storage
 
 /**
  * The storage driver for the state directory `root` (it exists): `requested` if it works there,
- * else the first that does of overlay, btrfs (state directory on btrfs), vfs (docs/design/storage.md, The probe).
+ * else the first that does of overlay, btrfs (state directory on btrfs), fuse-overlayfs, vfs
+ * (docs/design/storage.md, The probe).
  * @throws UnsupportedError (option `storageDriver`) when the requested driver cannot work on
  *   this host or filesystem, naming what is missing and the fix.
  */
 export async function chooseStorageDriver(root: string, requested?: StorageDriverName): Promise<StorageChoice> {
   const backingFilesystem = filesystemTypeOf(root);
-  if (requested === 'fuse-overlayfs') {
-    throw new UnsupportedError(`storageDriver: "${requested}" is not built into this version of berth yet; "overlay", "vfs" and "btrfs" are`, { option: 'storageDriver' });
-  }
   if (requested === 'btrfs') {
     const btrfs = await tryBtrfs(root);
     if (!btrfs.ok) throw new UnsupportedError(`storageDriver: "btrfs" cannot work on ${root}: ${btrfs.detail}; fix: ${btrfs.fix}`, { option: 'storageDriver', path: root });
     await sweepLayerSubvolumes(join(root, 'layers'));
     return { driver: btrfsDriver, usable: true, reason: `chosen (storageDriver "btrfs"): ${btrfs.detail}`, backingFilesystem };
+  }
+  if (requested === 'fuse-overlayfs') {
+    const fuse = tryFuseOverlayfs(root);
+    if (!fuse.ok) throw new UnsupportedError(`storageDriver: "fuse-overlayfs" cannot work on ${root}: ${fuse.detail}; fix: ${fuse.fix}`, { option: 'storageDriver', path: root });
+    return { driver: fuseOverlayfsDriver, usable: true, reason: `chosen (storageDriver "fuse-overlayfs"): ${fuse.detail}`, backingFilesystem };
   }
   if (requested === 'vfs') {
     return { driver: vfsDriver, usable: true, reason: 'chosen (storageDriver "vfs"): every container is a full copy of its image', backingFilesystem };
@@ -123,10 +154,19 @@ export async function chooseStorageDriver(root: string, requested?: StorageDrive
     await sweepLayerSubvolumes(join(root, 'layers'));
     return { driver: btrfsDriver, usable: true, reason: `probed: ${trial.detail}, and ${btrfs.detail}`, backingFilesystem };
   }
+  const fuse = tryFuseOverlayfs(root);
+  if (fuse.ok) {
+    return {
+      driver: fuseOverlayfsDriver,
+      usable: true,
+      reason: `probed: ${trial.detail}; ${fuse.detail} (a daemon per running container); for kernel overlay, ${trial.fix.replace(/, or (use )?storageDriver "vfs"$/, '')}`,
+      backingFilesystem,
+    };
+  }
   return {
     driver: vfsDriver,
     usable: true,
-    reason: `probed: ${trial.detail}, so every container is a full copy of its image (vfs: slower to create, more disk); for overlay, ${trial.fix.replace(/, or (use )?storageDriver "vfs"$/, '')}`,
+    reason: `probed: ${trial.detail}, and ${fuse.detail}, so every container is a full copy of its image (vfs: slower to create, more disk); for overlay, ${trial.fix.replace(/, or (use )?storageDriver "vfs"$/, '')}`,
     backingFilesystem,
   };
 }

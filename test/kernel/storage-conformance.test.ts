@@ -7,7 +7,7 @@
  * and removing everything leaves no mount, no directory and no copy behind.
  */
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
@@ -22,7 +22,7 @@ import { registryToolsMissing, run, tempDir } from '../helpers/registry.js';
 import { describeTree, diffTrees } from '../helpers/tree-compare.js';
 
 const skip = kernelSkipReason() || registryToolsMissing() || false;
-const DRIVERS: readonly StorageDriverName[] = ['overlay', 'vfs', 'btrfs'];
+const DRIVERS: readonly StorageDriverName[] = ['overlay', 'fuse-overlayfs', 'vfs', 'btrfs'];
 
 let work: { path: string; remove: () => void };
 let layoutTar: string;
@@ -35,6 +35,22 @@ let mountsBefore: string[];
  */
 function ourMounts(): string[] {
   return mountLines().filter((l) => l.includes(work.path) || l.includes(STAGING_DIR));
+}
+
+/** fuse-overlayfs processes serving a mount below `dir` (berth starts them with the mount point last). */
+export function daemonsUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    } catch {
+      continue;
+    }
+    if (argv[0]?.endsWith('fuse-overlayfs') && argv.some((a) => a.includes(dir))) pids.push(Number(name));
+  }
+  return pids;
 }
 
 before(async () => {
@@ -110,7 +126,7 @@ for (const driver of DRIVERS) {
       const c = await create(['true']);
       const graph = (await c.inspect()).GraphDriver;
       assert.equal(graph.Name, driver);
-      const dir = driver === 'overlay' ? graph.Data!.UpperDir : graph.Data!.Dir;
+      const dir = graph.Data!.UpperDir ?? graph.Data!.Dir;
       if (driver === 'btrfs') assert.ok(loop!.subvolumes().includes(`state/containers/${c.id}/upper`), `the container's layer is a subvolume: ${loop!.subvolumes().join(', ')}`);
       assert.ok(dir !== undefined && existsSync(dir), `${driver}: the layer directory ${dir} exists`);
     });
@@ -209,6 +225,7 @@ for (const driver of DRIVERS) {
       assert.deepEqual(readdirSync(join(root, 'layers')).filter((n) => /^[0-9a-f]{64}$/.test(n)), [], 'no layer is left');
       assert.deepEqual(ourMounts(), mountsBefore, 'no mount is left on the host');
       if (loop) assert.deepEqual(loop.subvolumes(), [], 'no subvolume is left (containers\' snapshots, runs\' snapshots, the image\'s layer chain)');
+      assert.deepEqual(daemonsUnder(root), [], 'no fuse-overlayfs daemon is left');
     });
   });
 }

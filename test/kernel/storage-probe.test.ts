@@ -2,8 +2,8 @@
  * `Runtime.open({ storageDriver })` on this machine: a driver named by the caller is tried on
  * the state directory's filesystem and refused with a typed error naming the fix when it
  * cannot work there (a state directory on a real overlay mount, as inside a container); by
- * default the probe falls back to vfs there and containers run; the probe leaves nothing
- * behind.
+ * default the probe falls back to fuse-overlayfs there (vfs without a working /dev/fuse) and
+ * containers run; the probe leaves nothing behind.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -70,25 +70,40 @@ describe('storage driver choice', { skip }, () => {
     assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.storage-probe-')), []);
   });
 
-  it('falls back to vfs by default on a state directory on overlayfs, says why, and runs containers there', async () => {
+  it('falls back to fuse-overlayfs by default on a state directory on overlayfs when /dev/fuse works, says why, and runs containers there', async () => {
     const root = join(base, 'm', 'fallback');
     const mounts = ourMounts(base);
     const rt = await Runtime.open({ root });
     try {
       const info = await rt.info();
-      assert.equal(info.Driver, 'vfs');
+      assert.equal(info.Driver, 'fuse-overlayfs');
       assert.equal(info.Storage.backingFilesystem, 'overlayfs');
-      assert.match(info.Storage.reason, /^probed: kernel overlay does not mount with its upper dir on overlayfs.*vfs.*volume or tmpfs/);
+      assert.match(info.Storage.reason, /^probed: kernel overlay does not mount with its upper dir on overlayfs.*fuse-overlayfs mounts .*volume or tmpfs/);
       const r = await rt.run({ rootfs: busyboxRootfs() }, ['sh', '-c', 'echo hi > /written && cat /written']);
       assert.equal(r.exitCode, 0, r.stderr);
       assert.equal(r.stdout, 'hi\n');
       assert.equal(existsSync(join(busyboxRootfs(), 'written')), false, 'the rootfs directory is never written');
-      const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo c > /c'] });
+      // On an overlay-backed upper dir fuse-overlayfs writes deletions as `.wh.` files and
+      // marks opaque directories with files: diff must read them as overlay's markers.
+      const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo c > /c && rm /bin/cat && rm -r /etc && mkdir /etc && echo e > /etc/e'] });
       await c.start();
       assert.equal((await c.wait()).exitCode, 0);
-      assert.deepEqual(await c.diff(), [{ path: '/c', kind: 'A' }]);
-      assert.equal((await c.inspect()).GraphDriver.Name, 'vfs');
+      const diff = await c.diff();
+      assert.deepEqual(diff.filter((d) => !d.path.startsWith('/etc/') || d.path === '/etc/e'), [
+        { path: '/bin', kind: 'C' },
+        { path: '/bin/cat', kind: 'D' },
+        { path: '/c', kind: 'A' },
+        { path: '/etc', kind: 'C' },
+        { path: '/etc/e', kind: 'A' },
+      ]);
+      assert.ok(diff.every((d) => !d.path.includes('.wh.')), JSON.stringify(diff));
+      assert.ok(diff.some((d) => d.path === '/etc/passwd' && d.kind === 'D'), 'the opaque /etc deletes what the image had there');
+      assert.equal((await c.inspect()).GraphDriver.Name, 'fuse-overlayfs');
+      const committed = await c.commit();
+      const seen = await rt.run(committed, ['sh', '-c', 'cat /etc/e; [ -e /etc/passwd ] || echo no-passwd; [ -e /bin/cat ] || echo no-cat; cat /c']);
+      assert.equal(seen.stdout, 'e\nno-passwd\nno-cat\nc\n', seen.stderr);
       await c.remove();
+      await rt.images.remove(committed, { force: true });
     } finally {
       await rt.close();
     }
@@ -96,11 +111,27 @@ describe('storage driver choice', { skip }, () => {
     assert.deepEqual(ourMounts(base), mounts);
   });
 
-  it('refuses drivers this version does not have, naming them', async () => {
-    for (const name of ['fuse-overlayfs'] as const) {
-      await assert.rejects(Runtime.open({ root: join(base, 'plain'), storageDriver: name }), (e: Error) => e instanceof UnsupportedError && e.option === 'storageDriver' && e.message.includes(`"${name}" is not built`));
-    }
+  it('falls back to vfs when /dev/fuse does not work, and names the device when fuse-overlayfs is asked for', () => {
+    // A child in a mount namespace of its own where /dev/fuse is /dev/null: the device opens
+    // but mounts nothing, as in a container given no FUSE device.
+    const script = `
+      import { Runtime } from ${JSON.stringify(join(process.cwd(), 'lib/index.ts'))};
+      const rt = await Runtime.open({ root: ${JSON.stringify(join(base, 'm', 'nofuse'))} });
+      const info = await rt.info();
+      const r = await rt.run({ rootfs: ${JSON.stringify(busyboxRootfs())} }, ['true']);
+      await rt.close();
+      let asked = 'opened';
+      await Runtime.open({ root: ${JSON.stringify(join(base, 'm', 'nofuse2'))}, storageDriver: 'fuse-overlayfs' }).catch((e) => { asked = e.name + ' ' + e.option + ' ' + e.message; });
+      console.log(JSON.stringify({ driver: info.Driver, reason: info.Storage.reason, exit: r.exitCode, asked }));`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind /dev/null /dev/fuse && exec node --import tsx --input-type=module -e "$0"', script], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { driver: string; reason: string; exit: number; asked: string };
+    assert.equal(out.driver, 'vfs');
+    assert.match(out.reason, /fuse-overlayfs does not mount/);
+    assert.equal(out.exit, 0);
+    assert.match(out.asked, /^UnsupportedError storageDriver .*"fuse-overlayfs" cannot work/);
   });
+
 
   it('refuses btrfs on a state directory that is not on btrfs, naming the filesystem and the fix, and leaves nothing', async () => {
     const root = join(base, 'plain');

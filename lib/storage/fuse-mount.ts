@@ -1,0 +1,349 @@
+/**
+ * The host side of the `fuse-overlayfs` driver: its daemon, the mount it serves on a layer's
+ * `merged` directory, and the `merged.owner` record that lets a later process undo both.
+ *
+ * Kernel overlay is mounted inside the container's own mount namespace, where nothing outlives
+ * the container. A FUSE filesystem needs a daemon, and berth runs it on the host side (its
+ * namespaces, as root) with only the container's directories as options: the container sees
+ * it only through the FUSE protocol on its root, never as a process (another pid namespace) or
+ * a device (`/dev/fuse` is not in its `/dev`). The daemon is started daemonized
+ * (`fuse-overlayfs` forks once the mount exists, calls setsid(2) and its parent exits), so it
+ * is in no process group of Node's: a Ctrl-C of the Node process or its death does not end a
+ * detached container's filesystem. When the last mount of its filesystem goes (the host-side
+ * one detached, the container's mount namespace gone) the kernel aborts the connection and the
+ * daemon exits by itself; berth ends it by pid only when that did not happen (another mount
+ * namespace copied the mount) and only when it is still the process berth started (pid and
+ * start time, and its command line names this mount).
+ *
+ * `merged.owner` (next to `merged`) records who holds the host-side mount: the Node process
+ * that mounted it, then a detached container's monitor. It is written before the mount, so a
+ * process killed at any point leaves a record, and the next `Runtime.open()` (or a start or
+ * removal of the container) unmounts and ends what an owner that died left.
+ * @module
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { accessSync, constants as FS, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { SystemError, UnsupportedError } from '../errors.js';
+import { isAlive, processStartTime, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
+import { findTool, mountAt } from '../volumes/host-mount.js';
+
+/** The directory of a layer where its fuse-overlayfs view is mounted on the host side. */
+export const MERGED_DIR = 'merged';
+/** The record of who holds that mount, next to it. */
+export const OWNER_FILE = 'merged.owner';
+/** How long a mount or an unmount may take before berth gives up (a hung daemon, a hung FUSE request). */
+const TOOL_TIMEOUT_MS = 30_000;
+/** How long an unmounted daemon has to exit by itself before berth ends it. */
+const DAEMON_EXIT_MS = 2_000;
+
+/** Who holds a layer's host-side mount, and which daemon serves it. */
+export interface FuseOwnerRecord {
+  owner: ProcessIdentity;
+  daemon?: ProcessIdentity;
+}
+
+/** What stops fuse-overlayfs from working on this host, and the fix; undefined when nothing does. */
+export function fuseOverlayfsMissing(): { detail: string; fix: string } | undefined {
+  if ((process.geteuid?.() ?? 0) !== 0) {
+    return { detail: 'berth runs fuse-overlayfs as root on the host side, and this process is not root', fix: 'run as root, or use storageDriver "overlay" (rootless: inside the user namespace) or "vfs"' };
+  }
+  if (!findTool('fuse-overlayfs')) return { detail: 'the fuse-overlayfs program was not found', fix: 'apt-get install fuse-overlayfs' };
+  try {
+    accessSync('/dev/fuse', FS.R_OK | FS.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return {
+      detail: `the FUSE device /dev/fuse cannot be opened (${code})`,
+      fix: 'give the container the device (docker run --device /dev/fuse; a pod: a hostPath /dev/fuse or a device plugin) or load the fuse module (modprobe fuse)',
+    };
+  }
+  return undefined;
+}
+
+/** Throws the typed error of {@link fuseOverlayfsMissing}. @throws UnsupportedError */
+export function requireFuseOverlayfs(): string {
+  const missing = fuseOverlayfsMissing();
+  if (missing) throw new UnsupportedError(`storage driver "fuse-overlayfs": ${missing.detail}; fix: ${missing.fix}`, { option: 'storageDriver', path: '/dev/fuse' });
+  return findTool('fuse-overlayfs')!;
+}
+
+/** fuse-overlayfs takes its directories in one `-o` string: `,` and `:` separate, so they cannot be in a path. */
+function checkOptionPath(path: string, what: string): string {
+  if (/[,:\\\n]/.test(path)) {
+    throw new UnsupportedError(`storage driver "fuse-overlayfs": the ${what} ${JSON.stringify(path)} has a ",", ":", "\\" or newline, which fuse-overlayfs's options cannot carry: use a state directory whose path has none`, { path });
+  }
+  return path;
+}
+
+export interface FuseMountRequest {
+  /** The image's layer directories, top first. */
+  lowerDirs: readonly string[];
+  upperDir: string;
+  workDir: string;
+  /** The layer's directory: `merged/` and `merged.owner` are made in it. */
+  layerDir: string;
+  readonly?: boolean;
+}
+
+function argsOf(request: FuseMountRequest, mergedDir: string): string[] {
+  // An image with no layer (a `{ rootfs }` is one) still needs one lower dir for the option.
+  const lowers = request.lowerDirs.map((d) => checkOptionPath(d, 'layer directory'));
+  const opts = [
+    `lowerdir=${lowers.join(':')}`,
+    `upperdir=${checkOptionPath(request.upperDir, 'upper directory')}`,
+    `workdir=${checkOptionPath(request.workDir, 'work directory')}`,
+    // Whoever the container runs as reads its root: the kernel checks modes (default_permissions).
+    'allow_other',
+    'default_permissions',
+    ...(request.readonly ? ['ro'] : []),
+  ];
+  return ['-o', opts.join(','), checkOptionPath(mergedDir, 'mount point')];
+}
+
+function ownerPath(layerDir: string): string {
+  return join(layerDir, OWNER_FILE);
+}
+
+/** The record of `layerDir`, or undefined (none, or unreadable: nothing of ours to undo). */
+export function readOwner(layerDir: string): FuseOwnerRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(ownerPath(layerDir), 'utf8')) as FuseOwnerRecord;
+    return r && typeof r.owner?.pid === 'number' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeOwner(layerDir: string, record: FuseOwnerRecord): void {
+  const tmp = `${ownerPath(layerDir)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
+  renameSync(tmp, ownerPath(layerDir));
+}
+
+/** Makes `owner` (a detached container's monitor) the holder of the host-side mount of `layerDir`. */
+export function handOverMount(layerDir: string, owner: ProcessIdentity): void {
+  const r = readOwner(layerDir);
+  if (r) writeOwner(layerDir, { ...r, owner });
+}
+
+/**
+ * The daemon serving `mergedDir`: the fuse-overlayfs process whose last argument is it. Its
+ * start time makes the record name it and no later process with the same pid.
+ */
+function findDaemon(mergedDir: string): ProcessIdentity | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = commandLine(Number(name));
+    if (argv && isDaemonOf(argv, mergedDir)) {
+      const startTime = processStartTime(Number(name));
+      if (startTime !== undefined) return { pid: Number(name), startTime };
+    }
+  }
+  return undefined;
+}
+
+function commandLine(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+  } catch {
+    return undefined;
+  }
+}
+
+function isDaemonOf(argv: string[], mergedDir: string): boolean {
+  return argv.length > 1 && /(^|\/)fuse-overlayfs$/.test(argv[0]!) && argv[argv.length - 1] === mergedDir;
+}
+
+function failure(error: unknown, stderr: string, mergedDir: string): SystemError {
+  const detail = (stderr || (error as Error).message).trim();
+  return new SystemError('ERR_FUSE_MOUNT', `fuse-overlayfs could not mount ${mergedDir}: ${detail}`, { syscall: 'mount', path: mergedDir, cause: error });
+}
+
+function beforeMount(request: FuseMountRequest): { program: string; mergedDir: string; args: string[] } {
+  const program = requireFuseOverlayfs();
+  const mergedDir = join(request.layerDir, MERGED_DIR);
+  const args = argsOf(request, mergedDir);
+  mkdirSync(mergedDir, { recursive: true, mode: 0o700 });
+  // Before the mount: a process killed between the two leaves a record to sweep by.
+  writeOwner(request.layerDir, { owner: selfIdentity() });
+  return { program, mergedDir, args };
+}
+
+function afterMount(request: FuseMountRequest, mergedDir: string): string {
+  const daemon = findDaemon(mergedDir);
+  writeOwner(request.layerDir, { owner: selfIdentity(), ...(daemon ? { daemon } : {}) });
+  return mergedDir;
+}
+
+/**
+ * Starts a fuse-overlayfs daemon that mounts the layer's merged view on `<layerDir>/merged`
+ * (the host side), after sweeping what a dead owner left there. Resolves with that path once
+ * the mount exists.
+ * @throws UnsupportedError (binary, device, root, a path fuse-overlayfs cannot take);
+ *   SystemError `ERR_FUSE_MOUNT` with fuse-overlayfs's own message.
+ */
+export async function mountFuseOverlay(request: FuseMountRequest): Promise<string> {
+  await releaseFuseMount(request.layerDir, { onlyIfOwnerDead: true });
+  const { program, mergedDir, args } = beforeMount(request);
+  await new Promise<void>((resolve, reject) => {
+    execFile(program, args, { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS }, (error, _stdout, stderr) => {
+      if (error) reject(failure(error, stderr, mergedDir));
+      else resolve();
+    });
+  }).catch(async (error: unknown) => {
+    await releaseFuseMount(request.layerDir);
+    throw error;
+  });
+  return afterMount(request, mergedDir);
+}
+
+/**
+ * {@link mountFuseOverlay}, synchronously (bounded by a timeout): for opening a stopped
+ * container's root, whose callers are synchronous.
+ */
+export function mountFuseOverlaySync(request: FuseMountRequest): string {
+  const { program, mergedDir, args } = beforeMount(request);
+  try {
+    execFileSync(program, args, { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    releaseFuseMountSync(request.layerDir);
+    throw failure(error, String((error as { stderr?: unknown }).stderr ?? ''), mergedDir);
+  }
+  return afterMount(request, mergedDir);
+}
+
+function isMounted(mergedDir: string): boolean {
+  return mountAt(mergedDir) !== undefined;
+}
+
+/**
+ * Detaches the host-side mount of `layerDir` (lazily: a container's mount namespace keeps the
+ * filesystem and its daemon for as long as it lives) and drops the record's claim on it. The
+ * daemon's identity stays recorded, so a removal can still end it if it outlives its container.
+ */
+export function detachHostMount(layerDir: string): void {
+  const mergedDir = join(layerDir, MERGED_DIR);
+  if (isMounted(mergedDir)) umountLazySync(mergedDir);
+}
+
+function umountLazySync(mergedDir: string): void {
+  const umount = findTool('umount');
+  if (!umount) throw new UnsupportedError('umount was not found: install util-linux (mount)', { path: mergedDir });
+  try {
+    execFileSync(umount, ['-l', mergedDir], { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (error) {
+    // Gone meanwhile (a racing sweep) is what was wanted.
+    if (!isMounted(mergedDir)) return;
+    throw new SystemError('ERR_FUSE_UMOUNT', `umount -l ${mergedDir} failed: ${String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim()}`, { syscall: 'umount2', path: mergedDir, cause: error });
+  }
+}
+
+/** Whether `daemon` is still the fuse-overlayfs process berth started for `mergedDir`. */
+function isOurDaemon(daemon: ProcessIdentity | undefined, mergedDir: string): daemon is ProcessIdentity {
+  if (!daemon || !isAlive(daemon)) return false;
+  const argv = commandLine(daemon.pid);
+  return argv !== undefined && isDaemonOf(argv, mergedDir) && processStartTime(daemon.pid) === daemon.startTime;
+}
+
+function endDaemonSync(daemon: ProcessIdentity | undefined, mergedDir: string, waitMs: number): void {
+  const deadline = Date.now() + waitMs;
+  // The kernel aborted the connection when the last mount went: the daemon is on its way out.
+  while (isOurDaemon(daemon, mergedDir) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  if (!isOurDaemon(daemon, mergedDir)) return;
+  // Still serving a copy of the mount in some other mount namespace: its container is gone.
+  process.kill(daemon.pid, 'SIGTERM');
+  const killBy = Date.now() + waitMs;
+  while (isOurDaemon(daemon, mergedDir) && Date.now() < killBy) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  if (isOurDaemon(daemon, mergedDir)) process.kill(daemon.pid, 'SIGKILL');
+}
+
+async function endDaemon(daemon: ProcessIdentity | undefined, mergedDir: string): Promise<void> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await sleep(20);
+  if (!isOurDaemon(daemon, mergedDir)) return;
+  process.kill(daemon.pid, 'SIGTERM');
+  for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await sleep(20);
+  if (isOurDaemon(daemon, mergedDir)) process.kill(daemon.pid, 'SIGKILL');
+}
+
+/**
+ * Undoes the fuse-overlayfs mount of `layerDir`: the host-side mount detached, the daemon
+ * ended (by its recorded pid, only while it is still that fuse-overlayfs), the record and the
+ * empty mount point removed. Nothing to do when there is no record. `onlyIfOwnerDead`: only
+ * when the recorded owner died (a sweep: a live owner still uses it).
+ */
+export async function releaseFuseMount(layerDir: string, options: { onlyIfOwnerDead?: boolean } = {}): Promise<boolean> {
+  const record = readOwner(layerDir);
+  if (!record) return false;
+  if (options.onlyIfOwnerDead && isAlive(record.owner)) return false;
+  const mergedDir = join(layerDir, MERGED_DIR);
+  if (isMounted(mergedDir)) await lazyUmount(mergedDir);
+  await endDaemon(record.daemon ?? findDaemon(mergedDir), mergedDir);
+  rmSync(ownerPath(layerDir), { force: true });
+  removeMountPoint(mergedDir);
+  return true;
+}
+
+/** The empty mount point; left when something is still mounted there (rmdir(2) refuses). */
+function removeMountPoint(mergedDir: string): void {
+  try {
+    rmdirSync(mergedDir);
+  } catch {
+    // absent, or busy: nothing more to do
+  }
+}
+
+/** {@link releaseFuseMount}, synchronously (bounded waits). */
+export function releaseFuseMountSync(layerDir: string, options: { onlyIfOwnerDead?: boolean } = {}): void {
+  const record = readOwner(layerDir);
+  if (!record || (options.onlyIfOwnerDead && isAlive(record.owner))) return;
+  const mergedDir = join(layerDir, MERGED_DIR);
+  if (isMounted(mergedDir)) umountLazySync(mergedDir);
+  endDaemonSync(record.daemon ?? findDaemon(mergedDir), mergedDir, DAEMON_EXIT_MS);
+  rmSync(ownerPath(layerDir), { force: true });
+  removeMountPoint(mergedDir);
+}
+
+function lazyUmount(mergedDir: string): Promise<void> {
+  const umount = findTool('umount');
+  if (!umount) return Promise.reject(new UnsupportedError('umount was not found: install util-linux (mount)', { path: mergedDir }));
+  return new Promise((resolve, reject) => {
+    execFile(umount, ['-l', mergedDir], { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS }, (error, _stdout, stderr) => {
+      if (!error || !isMounted(mergedDir)) return resolve();
+      reject(new SystemError('ERR_FUSE_UMOUNT', `umount -l ${mergedDir} failed: ${(stderr || error.message).trim()}`, { syscall: 'umount2', path: mergedDir, cause: error }));
+    });
+  });
+}
+
+/**
+ * A stopped container's root, opened through a fuse-overlayfs mount that exists only as long
+ * as the returned fd: mounted, opened with `open`, then detached at once (the fd keeps the
+ * filesystem; closing it ends the daemon). `scratchDir` is a fresh directory for the mount.
+ */
+export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: string) => number): number {
+  const mergedDir = mountFuseOverlaySync(request);
+  let fd: number;
+  try {
+    fd = open(mergedDir);
+  } catch (error) {
+    releaseFuseMountSync(request.layerDir);
+    throw error;
+  }
+  // The open fd holds the filesystem now; its daemon exits when the fd is closed.
+  umountLazySync(mergedDir);
+  rmSync(ownerPath(request.layerDir), { force: true });
+  return fd;
+}
+
+/**
+ * Sweeps the fuse-overlayfs mounts whose owner died, in the layer directories `layerDirs`
+ * (containers' and `run()` layers' directories); returns those it released.
+ */
+export async function sweepFuseMounts(layerDirs: Iterable<string>): Promise<string[]> {
+  const released: string[] = [];
+  for (const dir of layerDirs) {
+    if (await releaseFuseMount(dir, { onlyIfOwnerDead: true })) released.push(dir);
+  }
+  return released;
+}
