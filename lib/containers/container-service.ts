@@ -29,7 +29,9 @@ import { resolveHealthcheck } from './healthcheck.js';
 import { resolveImageSource } from './image-source.js';
 import { imageAttribute, networkModeOf } from './inspect.js';
 import { generateName } from './names.js';
-import { reconcileAll, type ReconcileHooks } from './reconcile.js';
+import { mergeRun } from './monitor-run.js';
+import { reconcileAll, runMayHaveEnded, type ReconcileHooks } from './reconcile.js';
+import { ContainerFilesCache } from './record-cache.js';
 import { StateStore, isContainerId, newContainerId } from './state-store.js';
 import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
 import { overlayDriver } from '../storage/overlay-driver.js';
@@ -99,8 +101,8 @@ export function statusText(state: ContainerState): string {
   }
 }
 
-/** Containers read at once by `list()`. */
-const LIST_CONCURRENCY = 16;
+/** Containers whose files `list()` reads in one turn of the event loop. */
+const LIST_SLICE = 200;
 
 function asList<T>(v: T | T[] | undefined): T[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
@@ -131,10 +133,13 @@ export class ContainerService {
   readonly #hub: EventHub;
   readonly #ctx: ContainerContext;
   readonly #objects = new Map<string, Container>();
+  /** What `list()` read of each container, reused while its directory is unchanged. */
+  readonly #files: ContainerFilesCache;
 
   /** @internal */
   constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService; storage?: StorageDriver }, hub = new EventHub(journalPath(root))) {
     this.#store = new StateStore(root);
+    this.#files = new ContainerFilesCache(this.#store.containersDir);
     this.#hub = hub;
     const { images, volumes, networks } = services;
     const hooks: ReconcileHooks = {
@@ -301,19 +306,24 @@ export class ContainerService {
     let snapshot: Promise<NetworkState> | undefined;
     const networkState = (): Promise<NetworkState> => (snapshot ??= this.#ctx.networks.store.read());
     const summarize = async (id: string): Promise<(ContainerSummary & { created: string }) | undefined> => {
-      let pair;
-      try {
-        const read = await this.#store.read(id);
-        // Through the object: an exit nobody recorded yet (a dead owner) is discovered here.
-        pair = await this.#object(read.record).readFrom(read);
-      } catch (error) {
-        if (isBerthError(error) && error instanceof NotFoundError) return undefined; // removed meanwhile
-        throw error;
+      const files = this.#files.read(id);
+      if (!files) return undefined; // removed meanwhile
+      let { record, state } = files;
+      if (isActive(state.status)) {
+        if (runMayHaveEnded(record, state, files.run)) {
+          // Through the object (under the container's lock): an exit nobody recorded yet is discovered here.
+          try {
+            ({ record, state } = await this.#object(record).readFrom(files));
+          } catch (error) {
+            if (isBerthError(error) && error instanceof NotFoundError) return undefined;
+            throw error;
+          }
+        } else if (record.lifetime === 'detached') {
+          state = mergeRun(state, files.run);
+        }
       }
-      const { record, state } = pair;
       if (!options.all && statuses.length === 0 && state.status !== 'running' && state.status !== 'paused' && state.status !== 'restarting') return undefined;
       if (statuses.length > 0 && !statuses.includes(state.status)) return undefined;
-      if (f.id !== undefined && !id.startsWith(f.id)) return undefined;
       if (f.name !== undefined && !(typeof f.name === 'string' ? record.name.includes(f.name.replace(/^\//, '')) : f.name.test(record.name))) return undefined;
       const allLabels = { ...(record.imageConfig?.Labels ?? {}), ...record.labels };
       if (!labels.every((l) => {
@@ -337,19 +347,19 @@ export class ContainerService {
         created: record.created,
       };
     };
-    const ids = await this.#store.listIds();
-    const rows: Array<(ContainerSummary & { created: string }) | undefined> = new Array(ids.length);
-    // Several containers in flight keep libuv's file threads busy; a bound keeps the open
-    // files well under RLIMIT_NOFILE however many containers there are.
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ids.length) {
-        const i = next++;
-        rows[i] = await summarize(ids[i]!);
+    const all = await this.#store.listIds();
+    this.#files.retain(new Set(all));
+    const ids = f.id === undefined ? all : all.filter((id) => id.startsWith(f.id!));
+    const out: Array<ContainerSummary & { created: string }> = [];
+    // The files are read synchronously (see record-cache.ts), a slice at a time so the event
+    // loop is never held for more than one slice however many containers there are.
+    for (let i = 0; i < ids.length; i += LIST_SLICE) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      for (const id of ids.slice(i, i + LIST_SLICE)) {
+        const row = await summarize(id);
+        if (row) out.push(row);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, ids.length) }, worker));
-    const out = rows.filter((r): r is ContainerSummary & { created: string } => r !== undefined);
+    }
     // Newest first, as docker ps.
     return out.sort((a, b) => b.created.localeCompare(a.created)).map(({ created: _c, ...s }) => s);
   }

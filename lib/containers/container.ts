@@ -42,8 +42,8 @@ import { RUN_FILE, mergeRun, readRun, type MonitorRun } from './monitor-run.js';
 import { ContainerLogs, resolveLogOptions, type LogsOptions } from './log-reader.js';
 import { encodeRecord, logTimestamp } from './log-writer.js';
 import { normalizeName } from './names.js';
-import { identityOf, isAlive, processStartTime, selfIdentity } from '../state/process-identity.js';
-import { reconcileOne, type ReconcileHooks } from './reconcile.js';
+import { identityOf, processStartTime, selfIdentity } from '../state/process-identity.js';
+import { reconcileOne, runMayHaveEnded, type ReconcileHooks } from './reconcile.js';
 import { nextBackoff, shouldRestart } from './restart-policy.js';
 import { containerMergedArchive } from '../storage/rootfs-archive.js';
 import { copyFrom, copyTo, getArchive, putArchive, statPath, type ArchiveOptions, type ArchiveStream, type CopyOptions, type PathStat } from './archive-copy.js';
@@ -160,12 +160,14 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
    * files once). A healthy detached run costs its `run.json` and one look at the monitor in
    * /proc: the locked reconciliation runs only when the run looks ended. @internal
    */
-  async readFrom(pair: { record: ContainerRecord; state: ContainerState }): Promise<{ record: ContainerRecord; state: ContainerState }> {
-    let r = pair;
+  async readFrom(pair: { record: ContainerRecord; state: ContainerState; run?: MonitorRun | undefined }): Promise<{ record: ContainerRecord; state: ContainerState }> {
+    let r: { record: ContainerRecord; state: ContainerState } = pair;
     this.#name = r.record.name;
     const runPath = join(this.#ctx.store.dir(this.id), RUN_FILE);
-    let run = r.record.lifetime === 'detached' && isActive(r.state.status) ? await readRun(runPath) : undefined;
-    if (isActive(r.state.status) && !this.#live && this.#orphanSuspected(r.record, r.state, run)) {
+    const detachedActive = r.record.lifetime === 'detached' && isActive(r.state.status);
+    // `run` given (even as undefined): read by the caller with the other two, before this look at liveness.
+    let run = detachedActive ? ('run' in pair ? pair.run : await readRun(runPath)) : undefined;
+    if (isActive(r.state.status) && !this.#live && runMayHaveEnded(r.record, r.state, run)) {
       const f = await reconcileOne(this.#ctx.store, this.id, cgroupsForHost().driver, this.#ctx.hooks).catch(() => undefined);
       if (f?.exit) {
         // A detached container's monitor journaled its exit already: only this object's listeners hear it here.
@@ -180,20 +182,6 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     // While its monitor runs, a detached container's current run is in the monitor's run.json.
     if (r.record.lifetime === 'detached' && isActive(r.state.status)) r = { record: r.record, state: mergeRun(r.state, run) };
     return r;
-  }
-
-  /**
-   * Whether the run may have ended unseen. A detached run whose monitor (the one state.json
-   * names) is alive and whose run.json says it has not exited needs nothing: the monitor's
-   * record is read before its liveness, and a monitor writes its final record before it exits.
-   */
-  #orphanSuspected(record: ContainerRecord, state: ContainerState, run: MonitorRun | undefined): boolean {
-    if (record.lifetime === 'detached') {
-      const current = run !== undefined && run.monitorPid === state.monitor?.pid && run.status !== 'exited';
-      return !(current && isAlive(state.monitor));
-    }
-    if (state.status === 'restarting' && state.owner?.pid === process.pid) return false;
-    return !isAlive(state.owner);
   }
 
   async #state(): Promise<ContainerState> {

@@ -41,7 +41,12 @@ export const RUN_FILE = 'run.json';
 
 /** The run record, or undefined when there is none (or it cannot be read: a monitor of an older berth). */
 export async function readRun(path: string): Promise<MonitorRun | undefined> {
-  const run = await readJson<MonitorRun>(path).catch(() => undefined);
+  return asRun(await readJson<unknown>(path).catch(() => undefined));
+}
+
+/** `value` when it has the shape of a run record, else undefined. */
+export function asRun(value: unknown): MonitorRun | undefined {
+  const run = value as MonitorRun | undefined;
   if (!run || typeof run !== 'object' || typeof run.status !== 'string' || typeof run.monitorPid !== 'number') return undefined;
   return run;
 }

@@ -139,6 +139,21 @@ export async function orphanedExit(store: StateStore, id: string, lifetime: 'pro
   };
 }
 
+/**
+ * Whether an active run may have ended unseen, so that the locked {@link reconcileOne} is worth
+ * its cost. A detached run whose monitor (the one state.json names) is alive and whose run.json
+ * says it has not exited needs nothing: `run` must have been read before this looks at the
+ * monitor's liveness, and a monitor writes its final record before it exits.
+ */
+export function runMayHaveEnded(record: ContainerRecord, state: ContainerState, run: MonitorRun | undefined): boolean {
+  if (record.lifetime === 'detached') {
+    const current = run !== undefined && run.monitorPid === state.monitor?.pid && run.status !== 'exited';
+    return !(current && isAlive(state.monitor));
+  }
+  if (state.status === 'restarting' && state.owner?.pid === process.pid) return false;
+  return !isAlive(state.owner);
+}
+
 /** Reconciles one container under its lock. */
 export async function reconcileOne(store: StateStore, id: string, driver: CgroupDriver | undefined, hooks: ReconcileHooks = {}): Promise<ReconcileFinding | undefined> {
   let finding: ReconcileFinding | undefined;

@@ -5,7 +5,7 @@
  * /proc/<pid>/stat behind all of them.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 export interface ProcessIdentity {
   pid: number;
@@ -13,14 +13,38 @@ export interface ProcessIdentity {
   startTime: string;
 }
 
-/** Fields of /proc/<pid>/stat after the command name (index 0 is field 3, the state). */
-export function statFields(pid: number): string[] | undefined {
-  let text: string;
+/**
+ * One line of /proc/<pid>/stat is well under this (52 numbers and a command name of at most
+ * 15 bytes, escaped): one read(2) gets it whole.
+ */
+const STAT_BUFFER = Buffer.allocUnsafe(4096);
+
+/**
+ * The text of /proc/<pid>/stat, in three system calls where `readFileSync` makes five (it
+ * fstat()s, and reads again for the end of a file whose size procfs reports as 0): `list()`
+ * does this once per running container.
+ */
+function readStat(pid: number): string | undefined {
+  let fd: number;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    fd = openSync(`/proc/${pid}/stat`, 'r');
   } catch {
     return undefined;
   }
+  try {
+    const n = readSync(fd, STAT_BUFFER, 0, STAT_BUFFER.length, 0);
+    return STAT_BUFFER.toString('latin1', 0, n);
+  } catch {
+    return undefined; // ESRCH: it exited between open and read
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Fields of /proc/<pid>/stat after the command name (index 0 is field 3, the state). */
+export function statFields(pid: number): string[] | undefined {
+  const text = readStat(pid);
+  if (text === undefined) return undefined;
   // The command name may contain spaces and parentheses: fields start after the last ')'.
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;

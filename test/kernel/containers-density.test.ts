@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Container } from '../../lib/containers/container.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SETTLE_MS } from '../../lib/containers/record-cache.js';
 import { openFixture, type Fixture } from '../helpers/containers-fixture.js';
 
 const noInotify = spawnSync('inotifywait', ['--help']).error ? 'inotifywait not installed (scripts/test-deps.sh installs inotify-tools)' : undefined;
@@ -92,5 +94,32 @@ describe('containers: the hot path reads nothing of the other containers', { ski
     assert.deepEqual(shared, [], 'a file shared by all containers was opened');
     const rows = await f.rt.containers.list();
     assert.deepEqual(new Set(rows.map((r) => r.Id)), otherIds);
+  });
+
+  test('list() of containers unchanged since the last one opens none of their files', async () => {
+    const made: Container[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await f.create(['sleep', '600'], { name: `listed-${i}`, lifetime: 'detached', memory: '32m', pids: 16 });
+      await c.start();
+      made.push(c);
+    }
+    // Settled: what the next list() reads is reused while the directories keep their stamps.
+    await sleep(SETTLE_MS + 200);
+    const first = await f.rt.containers.list();
+    const containersDir = join(f.root, 'containers');
+    const w = await watch(containersDir);
+    let seen: Access[];
+    let rows;
+    try {
+      rows = await f.rt.containers.list();
+      await f.rt.containers.list();
+    } finally {
+      seen = await w.stop();
+    }
+    assert.deepEqual(rows, first.map((r) => ({ ...r, Status: rows!.find((x) => x.Id === r.Id)?.Status })), 'the same rows (the Status text counts up)');
+    for (const c of made) assert.ok(rows.some((r) => r.Id === c.id && r.State === 'running'));
+    assert.ok(seen.some((a) => a.dir === `${containersDir}/` && a.file === '' && a.events.includes('ACCESS')), 'the watch saw the listing of the containers (else it watched nothing)');
+    const opened = seen.filter((a) => a.dir !== `${containersDir}/` || a.file !== '');
+    assert.deepEqual(opened, [], 'a file of an unchanged container was opened');
   });
 });
