@@ -14,6 +14,7 @@ import type { RegistryAuth } from './auth.js';
 import type { BuildCachePruneResult, BuildFunction, BuildOptions } from './build-types.js';
 import { ContentStore } from './content-store.js';
 import { ImageFormatError } from './errors.js';
+import { copyMergedLayers } from './flatten-copy.js';
 import { fsOps } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
@@ -702,15 +703,39 @@ export class ImageService {
       if (st.uid !== uid) throw new ValidationError('destDir', `${destDir} belongs to uid ${st.uid}, not to us (uid ${uid}); unpack into a directory of our own`);
       if (native.fsReadDirAt(rootFd, '').length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
       fchmodSync(rootFd, 0o700);
-      const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '', native, { devices, parallel: WRITE_THREADS });
-      for (const l of record.layers) {
-        applier.nextLayer(l.digest);
-        await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
+      // Shared, as for save: `remove`/`prune` must not delete a layer dir or blob mid-copy
+      // (a vanished entry would read as "not there" and the tree would silently miss it).
+      const gcLock = await this.store.lock('gc', { mode: 'shared', signal });
+      try {
+        const layerDirs = await this.storedLayerDirs(record);
+        if (layerDirs) {
+          await copyMergedLayers(native, layerDirs, rootFd, { devices, threads: WRITE_THREADS, image: ref, ...(signal ? { signal } : {}) });
+          return;
+        }
+        // Some layer dir is missing (a store written before layers were kept, or damaged):
+        // apply the verified blobs instead.
+        const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '', native, { devices, parallel: WRITE_THREADS });
+        for (const l of record.layers) {
+          applier.nextLayer(l.digest);
+          await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
+        }
+        applier.finish();
+      } finally {
+        gcLock.release();
       }
-      applier.finish();
     } finally {
       closeSync(rootFd);
     }
+  }
+
+  /** The image's layer dirs, top first, when every one is in the store. */
+  private async storedLayerDirs(record: ImageRecord): Promise<string[] | undefined> {
+    const dirs: string[] = [];
+    for (const l of [...record.layers].reverse()) {
+      if (!(await this.store.hasLayer(l.chainId))) return undefined;
+      dirs.push(this.store.layerDir(l.chainId));
+    }
+    return dirs;
   }
 }
 
