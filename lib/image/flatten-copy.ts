@@ -27,6 +27,8 @@ const writeAsync = promisify(write);
 const POOL_MAX_FILE = 1024 * 1024;
 /** Chunk of a larger file's copy, read and written on libuv's threads. */
 const COPY_CHUNK = 1024 * 1024;
+/** Longest run of synchronous copying between two turns of the event loop. */
+const YIELD_AFTER_MS = 10;
 
 /** Options of {@link copyMergedLayers}. */
 export interface MergedCopyOptions {
@@ -75,9 +77,16 @@ class MergedCopier {
 
   async run(): Promise<void> {
     const { signal } = this.options;
+    let slice = performance.now();
     for (const e of this.view.walk()) {
       if (signal?.aborted) throw new AbortError(`unpack of ${this.options.image} aborted`, { cause: signal.reason });
       await this.call(e.path, () => this.entry(e));
+      // Walking and queueing small files is synchronous work: give the event loop a turn every
+      // few milliseconds, so a tree of a million files does not hold it for its whole length.
+      if (performance.now() - slice > YIELD_AFTER_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
     }
     await this.call('', async () => {
       if (this.pool && this.queued > 0) this.fs.fsWritePoolBarrier(this.pool);
