@@ -14,6 +14,7 @@ import type { RegistryAuth } from './auth.js';
 import type { BuildCachePruneResult, BuildFunction, BuildOptions } from './build-types.js';
 import { ContentStore } from './content-store.js';
 import { ImageFormatError } from './errors.js';
+import { copyMergedLayers } from './flatten-copy.js';
 import { fsOps } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
@@ -670,7 +671,9 @@ export class ImageService {
 
   /**
    * Writes the image's flattened root file system into `destDir` (created; must be empty if it
-   * exists), applying the layers' blobs in order with whiteouts as deletions, like `umoci unpack`.
+   * exists), like `umoci unpack`: the merged view of the image's stored layer dirs is copied
+   * (whiteouts and opaque directories applied), or, when a layer dir is missing, the layers'
+   * blobs are applied in order with whiteouts as deletions.
    * Every path is resolved inside `destDir` by the kernel on every call (no cached parent
    * directories, also on the threads that write small files), so a concurrent writer in
    * `destDir` cannot redirect a write out of it.
@@ -690,7 +693,7 @@ export class ImageService {
     if (typeof devices !== 'boolean') throw new ValidationError('devices', 'must be a boolean');
     const maxLayerSize = this.layerLimit(options.maxLayerSize);
     if (typeof destDir !== 'string' || destDir === '') throw new ValidationError('destDir', 'must be a directory path');
-    const record = await this.record(ref);
+    await this.record(ref); // an unknown image fails before destDir is made
     await mkdir(destDir, { recursive: true, mode: 0o700 });
     const native = fsOps();
     const rootFd = native.fsOpenRoot(destDir);
@@ -702,15 +705,42 @@ export class ImageService {
       if (st.uid !== uid) throw new ValidationError('destDir', `${destDir} belongs to uid ${st.uid}, not to us (uid ${uid}); unpack into a directory of our own`);
       if (native.fsReadDirAt(rootFd, '').length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
       fchmodSync(rootFd, 0o700);
-      const applier = new LayerApplier(rootFd, 'flatten', record.layers[0]?.digest ?? '', native, { devices, parallel: WRITE_THREADS });
-      for (const l of record.layers) {
-        applier.nextLayer(l.digest);
-        await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
+      // Shared, as for save: `remove`/`prune` must not delete a layer dir or blob mid-copy
+      // (a vanished entry would read as "not there" and the tree would silently miss it).
+      const gcLock = await this.store.lock('gc', { mode: 'shared', signal });
+      try {
+        // Again under the lock: a `remove` that ran since the first read must be seen as one
+        // (NotFoundError), not as layers that vanished.
+        const current = await this.record(ref);
+        const layerDirs = await this.storedLayerDirs(current);
+        if (layerDirs) {
+          await copyMergedLayers(native, layerDirs, rootFd, { devices, threads: WRITE_THREADS, image: ref, ...(signal ? { signal } : {}) });
+          return;
+        }
+        // Some layer dir is missing (a store written before layers were kept, or damaged):
+        // apply the verified blobs instead.
+        const applier = new LayerApplier(rootFd, 'flatten', current.layers[0]?.digest ?? '', native, { devices, parallel: WRITE_THREADS });
+        for (const l of current.layers) {
+          applier.nextLayer(l.digest);
+          await applyLayer(readFileChunks(this.store.blobPath(l.digest)), applier, { layer: l.digest, compression: layerCompression(l.mediaType), diffId: l.diffId, maxSize: maxLayerSize, ...(signal ? { signal } : {}) });
+        }
+        applier.finish();
+      } finally {
+        gcLock.release();
       }
-      applier.finish();
     } finally {
       closeSync(rootFd);
     }
+  }
+
+  /** The image's layer dirs, top first, when every one is in the store. */
+  private async storedLayerDirs(record: ImageRecord): Promise<string[] | undefined> {
+    const dirs: string[] = [];
+    for (const l of [...record.layers].reverse()) {
+      if (!(await this.store.hasLayer(l.chainId))) return undefined;
+      dirs.push(this.store.layerDir(l.chainId));
+    }
+    return dirs;
   }
 }
 

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ImageService, chainIds, type PullProgress } from '../../lib/image/image-service.js';
@@ -277,4 +277,53 @@ test('timing: berth pull + unpack vs skopeo copy + umoci unpack', { skip }, asyn
   await execFileP('umoci', ['unpack', '--image', `${ociDir}:t`, join(work.path, 'timing-umoci')]);
   const theirs = performance.now() - t0;
   t.diagnostic(`berth pull+unpack ${berth.toFixed(0)} ms; skopeo copy + umoci unpack ${theirs.toFixed(0)} ms; ratio ${(berth / theirs).toFixed(2)}`);
+});
+
+test('unpack() copies the stored layer dirs without reading a blob, and falls back to the blobs when a layer dir is missing; both equal umoci', { skip }, async () => {
+  const svc = freshService();
+  const img = await svc.pull(ref);
+  const umoci = await umociRootfs();
+  const layerBlobs = img.layers.map((l) => svc.store.blobPath(l.digest));
+  // Layer blobs moved away: an unpack that reads any of them fails.
+  for (const b of layerBlobs) renameSync(b, `${b}.away`);
+  const fromDirs = join(work.path, 'unpack-from-dirs');
+  await svc.unpack(ref, fromDirs, { devices: true });
+  assert.deepEqual(diffTrees(describeTree(fromDirs, { mtimes: true }), describeTree(umoci, { mtimes: true }), ['layer dirs', 'umoci']), []);
+  for (const b of layerBlobs) renameSync(`${b}.away`, b);
+  // A store whose middle layer dir is gone (damaged, or written before layers were kept).
+  const middle = svc.store.layerDir(img.layers[2]!.chainId);
+  renameSync(middle, `${middle}.away`);
+  try {
+    const fromBlobs = join(work.path, 'unpack-from-blobs');
+    await svc.unpack(ref, fromBlobs, { devices: true });
+    assert.deepEqual(diffTrees(describeTree(fromBlobs, { mtimes: true }), describeTree(umoci, { mtimes: true }), ['blobs', 'umoci']), []);
+  } finally {
+    renameSync(`${middle}.away`, middle);
+  }
+});
+
+test('unpack() holds the store\'s gc lock shared: a remove or prune in progress is waited for', { skip }, async () => {
+  const svc = freshService();
+  await svc.pull(ref);
+  // What remove and prune hold while they delete blobs and layer dirs.
+  const gc = await svc.store.lock('gc');
+  const dest = join(work.path, 'unpack-waits');
+  let settled = false;
+  const unpacking = svc.unpack(ref, dest, { devices: true }).finally(() => (settled = true));
+  for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 2));
+  const early = existsSync(dest) ? readdirSync(dest) : [];
+  gc.release();
+  await unpacking;
+  assert.deepEqual(early, [], 'nothing copied while the gc lock was held exclusively');
+  assert.ok(settled);
+  assert.deepEqual(diffTrees(describeTree(dest, { mtimes: true }), describeTree(await umociRootfs(), { mtimes: true }), ['berth', 'umoci']), []);
+
+});
+
+test('unpack() with an aborted signal rejects with AbortError', { skip }, async () => {
+  const svc = freshService();
+  await svc.pull(ref);
+  const ac = new AbortController();
+  ac.abort(new Error('stop'));
+  await assert.rejects(svc.unpack(ref, join(work.path, 'unpack-aborted'), { signal: ac.signal }), { name: 'AbortError' });
 });
