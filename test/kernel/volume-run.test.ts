@@ -24,6 +24,17 @@ const LIB = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
 /** A shell loop that waits (bounded: about `seconds`) for a file, then exits 3 if it never came. */
 const waitFor = (path: string, seconds = 20) => `i=0; while [ ! -e ${path} ]; do sleep 0.05; i=$((i+1)); [ $i -gt ${seconds * 20} ] && exit 3; done; true`;
 
+/**
+ * Waits for a file a container or a child process makes once it is ready. A loaded machine can
+ * take many seconds to start a child Node; going on before it is ready would test nothing.
+ */
+async function untilExists(path: string): Promise<void> {
+  for (let waited = 0; !existsSync(path); waited += 25) {
+    if (waited > 120_000) throw new Error(`${path} did not appear within 120 s`);
+    await sleep(25);
+  }
+}
+
 function mountsUnder(root: string): string[] {
   return mountLines().map((l) => l.split(' ')[4] ?? '').filter((mp) => mp.startsWith(`${root}/`));
 }
@@ -212,7 +223,7 @@ describe('volumes in containers', { skip }, () => {
     await rt.volumes.create({ name: 'busy' });
     const release = join(root, 'volumes', 'busy', '_data', 'release');
     const running = sh(`touch /busy/started; ${waitFor('/busy/release')}; echo done`, { mounts: [{ type: 'volume', source: 'busy', target: '/busy' }] });
-    for (let i = 0; i < 400 && !existsSync(join(root, 'volumes', 'busy', '_data', 'started')); i++) await sleep(25);
+    await untilExists(join(root, 'volumes', 'busy', '_data', 'started'));
     await assert.rejects(rt.volumes.remove('busy'), (e: unknown) => e instanceof ConflictError && /in use by run/.test(e.message));
     await assert.rejects(rt.volumes.remove('busy', { force: true }), ConflictError);
     assert.equal((await rt.volumes.prune({ all: true })).VolumesDeleted.includes('busy'), false);
@@ -238,7 +249,7 @@ describe('volumes in containers', { skip }, () => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
     const exited = new Promise((resolve) => child.on('close', resolve));
-    for (let i = 0; i < 400 && !existsSync(join(data, 'started')); i++) await sleep(25);
+    await untilExists(join(data, 'started'));
     await assert.rejects(rt.volumes.remove('held-elsewhere'), ConflictError);
     writeFileSync(join(data, 'release'), '');
     await exited;
@@ -267,9 +278,9 @@ describe('volumes in containers', { skip }, () => {
     try {
       const attempt = async (propagation: 'rslave' | 'rprivate') => {
         rmSync(join(src, 'ready'), { force: true });
-        const script = `touch /src/ready; i=0; while [ ! -f /src/sub/marker ]; do sleep 0.05; i=$((i+1)); [ $i -gt 40 ] && { echo unseen; exit 0; }; done; echo seen`;
+        const script = `touch /src/ready; i=0; while [ ! -f /src/sub/marker ]; do sleep 0.05; i=$((i+1)); [ $i -gt 100 ] && { echo unseen; exit 0; }; done; echo seen`;
         const running = sh(script, { mounts: [{ type: 'bind', source: src, target: '/src', propagation }] });
-        for (let i = 0; i < 400 && !existsSync(join(src, 'ready')); i++) await sleep(10);
+        await untilExists(join(src, 'ready'));
         spawnSync('mount', ['-t', 'tmpfs', 'berth-prop-sub', sub]);
         writeFileSync(join(sub, 'marker'), '');
         const r = await running;
@@ -309,7 +320,7 @@ describe('volumes in containers', { skip }, () => {
     const mounts: MountSpec[] = [{ type: 'volume', source: 'race', target: '/race' }];
     const attacker = sh(`touch /race/started; while [ ! -e /race/stop ]; do rm -rf /race/sub; mkdir /race/sub; rm -rf /race/sub; ln -s ${lure} /race/sub; rm -f /race/sub; ln -s /home/app /race/sub; done`, { mounts, timeout: 60_000 });
     const data = join(root, 'volumes', 'race', '_data');
-    for (let i = 0; i < 400 && !existsSync(join(data, 'started')); i++) await sleep(25);
+    await untilExists(join(data, 'started'));
     const landed = new Map<string, number>();
     let refused = 0;
     t.after(() => rmSync(canary, { recursive: true, force: true }));
