@@ -126,6 +126,30 @@ describe('btrfs storage driver', { skip }, () => {
     await other.remove();
   });
 
+  it('attack: read-only subvolumes a container makes in a volume go with the volume', async () => {
+    const c = await rt.containers.create({
+      image,
+      cmd: ['/attack/btrfs-subvolumes', '/data'],
+      mounts: [
+        { type: 'bind', source: bin, target: '/attack', readonly: true },
+        { type: 'volume', source: 'btrfs-attack', target: '/data' },
+      ],
+    });
+    made.push(c);
+    await c.start();
+    assert.equal((await c.wait()).exitCode, 0);
+    const lines: string[] = [];
+    for await (const l of c.logs()) lines.push(l.line);
+    assert.match(lines.join('\n'), /^subvol-readonly ok$/m, lines.join('\n'));
+    const vol = await rt.volumes.get('btrfs-attack');
+    const mountpoint = (await vol.inspect()).Mountpoint;
+    assert.ok(ours().some((p) => join(loop.mountPoint, p) === join(mountpoint, 'nested')), `the container made a subvolume in its volume: ${ours().join(', ')}`);
+    await c.remove();
+    await vol.remove();
+    assert.deepEqual(ours().filter((p) => p.startsWith('state/volumes/')), [], 'no subvolume of the volume is left');
+    assert.equal(existsSync(mountpoint), false);
+  });
+
   it('sweeps what a crashed process left: scratch links, half-made containers, runs, trials, orphan layer subvolumes', async () => {
     // A container creation builds the chain; its top is what the child snapshots.
     const c = await rt.containers.create({ image, cmd: ['true'] });
