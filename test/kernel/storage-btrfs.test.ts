@@ -87,6 +87,24 @@ describe('btrfs storage driver', { skip }, () => {
     image = (await rt.images.load(layoutTar))[0]!.id;
   });
 
+  it('builds an image\'s chain once when containers of it are created at the same time', async () => {
+    await rt.images.remove(image, { force: true });
+    assert.deepEqual(ours(), []);
+    image = (await rt.images.load(layoutTar))[0]!.id;
+    const layers = (await rt.images.inspect(image)).RootFS.Layers.length;
+    // Each create builds the missing links; all but one publish finds EEXIST and keeps the other's.
+    const cs = await Promise.all([0, 1, 2, 3].map(() => rt.containers.create({ image, cmd: ['cat', '/etc/passwd'] })));
+    made.push(...cs);
+    assert.equal(ours().filter((p) => p.startsWith('state/layers/')).length, layers, `one link per layer, no scratch left: ${ours().join(', ')}`);
+    for (const c of cs) {
+      await c.start();
+      assert.equal((await c.wait()).exitCode, 0);
+      await c.remove();
+    }
+    made.splice(made.length - cs.length);
+    assert.equal(ours().length, layers);
+  });
+
   it('attack: a container\'s btrfs ioctls reach no other subvolume, and what it makes goes with its removal', async () => {
     const other = await rt.containers.create({ image, cmd: ['sh', '-c', 'echo other-secret > /secret'] });
     made.push(other);
