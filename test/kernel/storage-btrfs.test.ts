@@ -17,6 +17,7 @@ import { Runtime, type Container } from '../../lib/index.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { btrfsSkipReason, makeBtrfsLoop, type BtrfsLoop } from '../helpers/btrfs-loop.js';
 import { buildFixtureImage } from '../helpers/fixture-image.js';
+import { mountLines } from '../helpers/leaks.js';
 import { registryToolsMissing, run, tempDir } from '../helpers/registry.js';
 
 const skip = kernelSkipReason() || registryToolsMissing() || btrfsSkipReason() || false;
@@ -203,9 +204,13 @@ describe('btrfs storage driver', { skip }, () => {
     }
   });
 
-  it('leaves no subvolume once everything is removed', async () => {
+  it('leaves no subvolume once everything is removed, and no mount or loop device once the fixture is gone', async () => {
     for (const c of made.splice(0)) await c.remove({ force: true }).catch(() => {});
     for (const img of await rt.images.list()) await rt.images.remove(img.id, { force: true });
     assert.deepEqual(ours(), []);
+    await rt.close();
+    loop.remove();
+    assert.ok(!mountLines().some((l) => l.includes(loop.mountPoint)), 'the btrfs is unmounted');
+    assert.ok(!execFileSync('losetup', ['-a'], { encoding: 'utf8' }).includes(`${loop.device}:`), `${loop.device} is detached`);
   });
 });
