@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Runtime, type Container } from '../../lib/index.js';
-import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { btrfsSkipReason, makeBtrfsLoop, type BtrfsLoop } from '../helpers/btrfs-loop.js';
 import { buildFixtureImage } from '../helpers/fixture-image.js';
 import { mountLines } from '../helpers/leaks.js';
@@ -86,6 +86,20 @@ describe('btrfs storage driver', { skip }, () => {
     await rt.images.remove(image, { force: true });
     assert.deepEqual(ours(), [], 'the image\'s removal destroys its layer subvolumes');
     image = (await rt.images.load(layoutTar))[0]!.id;
+  });
+
+  it('gives a { rootfs } container a subvolume holding a copy of the directory, and destroys it with the container', async () => {
+    const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo hi > /x && rm /bin/cat'] });
+    made.push(c);
+    assert.ok(ours().includes(`state/containers/${c.id}/upper`));
+    await c.start();
+    assert.equal((await c.wait()).exitCode, 0);
+    const changes = await c.diff();
+    assert.ok(changes.some((x) => x.path === '/x' && x.kind === 'A') && changes.some((x) => x.path === '/bin/cat' && x.kind === 'D'), JSON.stringify(changes));
+    assert.ok(existsSync(join(busyboxRootfs(), 'bin', 'cat')), 'the directory itself is untouched');
+    await c.remove();
+    made.pop();
+    assert.ok(!ours().some((p) => p.startsWith(`state/containers/${c.id}`)));
   });
 
   it('builds an image\'s chain once when containers of it are created at the same time', async () => {
