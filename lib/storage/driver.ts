@@ -10,8 +10,8 @@
  * overlay reads them): every reader of layers (pull, save, copy-up, build, `/etc/passwd`
  * lookups) reads that format, so a driver decides only what a container's layer holds and
  * how a root is made of it and the image's layers (docs/design/storage.md, Layer format). Removal is the
- * same for every driver (the directories are removed: a btrfs subvolume, once empty, goes with
- * rmdir(2) since Linux 4.18), so it is not part of the interface.
+ * same for every driver (`removeTree`, lib/host/remove-tree.ts: the directories are removed, btrfs
+ * subvolumes among them destroyed), so it is not part of the interface.
  * @module
  */
 import type { NativeMountOp, FsRootMode } from '../native.js';

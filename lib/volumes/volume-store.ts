@@ -17,6 +17,8 @@ import { closeSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, ValidationError, isSystemError } from '../errors.js';
+import { destroySubvolume, subvolumesBelow } from '../host/btrfs-subvolumes.js';
+import { filesystemTypeOf } from '../host/filesystem.js';
 import { fsOps } from '../image/fs-ops.js';
 import { fromNativeError } from '../native.js';
 import { readJson, syncDir, writeJsonAtomic } from '../state/atomic-file.js';
@@ -235,15 +237,26 @@ export class VolumeStore {
       throw new ConflictError(`${join(dir, '_data')} is still mounted: unmount it before removing the volume`, { path: join(dir, '_data') });
     }
     const name = dir.slice(this.dir.length + 1);
-    const fs = fsOps();
-    const rootFd = fs.fsOpenRoot(this.dir);
+    const remove = (): void => {
+      const fs = fsOps();
+      const rootFd = fs.fsOpenRoot(this.dir);
+      try {
+        fs.fsRemoveAt(rootFd, name);
+      } catch (error) {
+        if (isSystemError(error)) throw fromNativeError(error, { context: `removing volume directory ${dir}`, path: dir });
+        throw error;
+      } finally {
+        closeSync(rootFd);
+      }
+    };
     try {
-      fs.fsRemoveAt(rootFd, name);
+      remove();
     } catch (error) {
-      if (isSystemError(error)) throw fromNativeError(error, { context: `removing volume directory ${dir}`, path: dir });
-      throw error;
-    } finally {
-      closeSync(rootFd);
+      // On btrfs a container can make subvolumes in its volume, read-only ones too, with no
+      // capability: unlink fails in them (EROFS) and rmdir on them. Destroyed, then removed.
+      if (filesystemTypeOf(this.dir) !== 'btrfs') throw error;
+      for (const nested of await subvolumesBelow(dir)) await destroySubvolume(nested);
+      remove();
     }
   }
 

@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Runtime, type Container } from '../../lib/index.js';
-import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { btrfsSkipReason, makeBtrfsLoop, type BtrfsLoop } from '../helpers/btrfs-loop.js';
 import { buildFixtureImage } from '../helpers/fixture-image.js';
+import { mountLines } from '../helpers/leaks.js';
 import { registryToolsMissing, run, tempDir } from '../helpers/registry.js';
 
 const skip = kernelSkipReason() || registryToolsMissing() || btrfsSkipReason() || false;
@@ -87,6 +88,38 @@ describe('btrfs storage driver', { skip }, () => {
     image = (await rt.images.load(layoutTar))[0]!.id;
   });
 
+  it('gives a { rootfs } container a subvolume holding a copy of the directory, and destroys it with the container', async () => {
+    const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo hi > /x && rm /bin/cat'] });
+    made.push(c);
+    assert.ok(ours().includes(`state/containers/${c.id}/upper`));
+    await c.start();
+    assert.equal((await c.wait()).exitCode, 0);
+    const changes = await c.diff();
+    assert.ok(changes.some((x) => x.path === '/x' && x.kind === 'A') && changes.some((x) => x.path === '/bin/cat' && x.kind === 'D'), JSON.stringify(changes));
+    assert.ok(existsSync(join(busyboxRootfs(), 'bin', 'cat')), 'the directory itself is untouched');
+    await c.remove();
+    made.pop();
+    assert.ok(!ours().some((p) => p.startsWith(`state/containers/${c.id}`)));
+  });
+
+  it('builds an image\'s chain once when containers of it are created at the same time', async () => {
+    await rt.images.remove(image, { force: true });
+    assert.deepEqual(ours(), []);
+    image = (await rt.images.load(layoutTar))[0]!.id;
+    const layers = (await rt.images.inspect(image)).RootFS.Layers.length;
+    // Each create builds the missing links; all but one publish finds EEXIST and keeps the other's.
+    const cs = await Promise.all([0, 1, 2, 3].map(() => rt.containers.create({ image, cmd: ['cat', '/etc/passwd'] })));
+    made.push(...cs);
+    assert.equal(ours().filter((p) => p.startsWith('state/layers/')).length, layers, `one link per layer, no scratch left: ${ours().join(', ')}`);
+    for (const c of cs) {
+      await c.start();
+      assert.equal((await c.wait()).exitCode, 0);
+      await c.remove();
+    }
+    made.splice(made.length - cs.length);
+    assert.equal(ours().length, layers);
+  });
+
   it('attack: a container\'s btrfs ioctls reach no other subvolume, and what it makes goes with its removal', async () => {
     const other = await rt.containers.create({ image, cmd: ['sh', '-c', 'echo other-secret > /secret'] });
     made.push(other);
@@ -126,6 +159,30 @@ describe('btrfs storage driver', { skip }, () => {
     await other.remove();
   });
 
+  it('attack: read-only subvolumes a container makes in a volume go with the volume', async () => {
+    const c = await rt.containers.create({
+      image,
+      cmd: ['/attack/btrfs-subvolumes', '/data'],
+      mounts: [
+        { type: 'bind', source: bin, target: '/attack', readonly: true },
+        { type: 'volume', source: 'btrfs-attack', target: '/data' },
+      ],
+    });
+    made.push(c);
+    await c.start();
+    assert.equal((await c.wait()).exitCode, 0);
+    const lines: string[] = [];
+    for await (const l of c.logs()) lines.push(l.line);
+    assert.match(lines.join('\n'), /^subvol-readonly ok$/m, lines.join('\n'));
+    const vol = await rt.volumes.get('btrfs-attack');
+    const mountpoint = (await vol.inspect()).Mountpoint;
+    assert.ok(ours().some((p) => join(loop.mountPoint, p) === join(mountpoint, 'nested')), `the container made a subvolume in its volume: ${ours().join(', ')}`);
+    await c.remove();
+    await vol.remove();
+    assert.deepEqual(ours().filter((p) => p.startsWith('state/volumes/')), [], 'no subvolume of the volume is left');
+    assert.equal(existsSync(mountpoint), false);
+  });
+
   it('sweeps what a crashed process left: scratch links, half-made containers, runs, trials, orphan layer subvolumes', async () => {
     // A container creation builds the chain; its top is what the child snapshots.
     const c = await rt.containers.create({ image, cmd: ['true'] });
@@ -161,9 +218,13 @@ describe('btrfs storage driver', { skip }, () => {
     }
   });
 
-  it('leaves no subvolume once everything is removed', async () => {
+  it('leaves no subvolume once everything is removed, and no mount or loop device once the fixture is gone', async () => {
     for (const c of made.splice(0)) await c.remove({ force: true }).catch(() => {});
     for (const img of await rt.images.list()) await rt.images.remove(img.id, { force: true });
     assert.deepEqual(ours(), []);
+    await rt.close();
+    loop.remove();
+    assert.ok(!mountLines().some((l) => l.includes(loop.mountPoint)), 'the btrfs is unmounted');
+    assert.ok(!execFileSync('losetup', ['-a'], { encoding: 'utf8' }).includes(`${loop.device}:`), `${loop.device} is detached`);
   });
 });
