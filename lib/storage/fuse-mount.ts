@@ -6,10 +6,9 @@
  * the container. A FUSE filesystem needs a daemon, and berth runs it on the host side (its
  * namespaces, as root) with only the container's directories as options: the container sees
  * it only through the FUSE protocol on its root, never as a process (another pid namespace) or
- * a device (`/dev/fuse` is not in its `/dev`). The daemon is started daemonized
- * (`fuse-overlayfs` forks once the mount exists, calls setsid(2) and its parent exits), so it
- * is in no process group of Node's: a Ctrl-C of the Node process or its death does not end a
- * detached container's filesystem. When the last mount of its filesystem goes (the host-side
+ * a device (`/dev/fuse` is not in its `/dev`). The daemon is a child of Node in a session of
+ * its own (`-f`, spawned detached): no signal to Node's process group and not Node's death
+ * end a detached container's filesystem, and Node reaps it while Node runs. When the last mount of its filesystem goes (the host-side
  * one detached, the container's mount namespace gone) the kernel aborts the connection and the
  * daemon exits by itself; berth ends it by pid only when that did not happen (another mount
  * namespace copied the mount) and only when it is still the process berth started (pid and
@@ -21,8 +20,8 @@
  * removal of the container) unmounts and ends what an owner that died left.
  * @module
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, constants as FS, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants as FS, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemError, UnsupportedError } from '../errors.js';
 import { isAlive, processStartTime, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
@@ -32,6 +31,10 @@ import { findTool, mountAt } from '../volumes/host-mount.js';
 export const MERGED_DIR = 'merged';
 /** The record of who holds that mount, next to it. */
 export const OWNER_FILE = 'merged.owner';
+/** The daemon's stderr (its reason when a mount fails). */
+const LOG_FILE = 'merged.log';
+/** How often a starting mount is looked for in mountinfo. */
+const POLL_MS = 10;
 /** How long a mount or an unmount may take before berth gives up (a hung daemon, a hung FUSE request). */
 const TOOL_TIMEOUT_MS = 30_000;
 /** How long an unmounted daemon has to exit by itself before berth ends it. */
@@ -155,25 +158,61 @@ function isDaemonOf(argv: string[], mergedDir: string): boolean {
   return argv.length > 1 && /(^|\/)fuse-overlayfs$/.test(argv[0]!) && argv[argv.length - 1] === mergedDir;
 }
 
-function failure(error: unknown, stderr: string, mergedDir: string): SystemError {
-  const detail = (stderr || (error as Error).message).trim();
-  return new SystemError('ERR_FUSE_MOUNT', `fuse-overlayfs could not mount ${mergedDir}: ${detail}`, { syscall: 'mount', path: mergedDir, cause: error });
+function failure(detail: string, mergedDir: string, cause?: unknown): SystemError {
+  return new SystemError('ERR_FUSE_MOUNT', `fuse-overlayfs could not mount ${mergedDir}: ${detail.trim() || 'it exited without a message'}`, { syscall: 'mount', path: mergedDir, ...(cause ? { cause } : {}) });
 }
 
-function beforeMount(request: FuseMountRequest): { program: string; mergedDir: string; args: string[] } {
+function logOf(layerDir: string): string {
+  return join(layerDir, LOG_FILE);
+}
+
+function readLog(layerDir: string): string {
+  try {
+    return readFileSync(logOf(layerDir), 'utf8').slice(0, 4096);
+  } catch {
+    return '';
+  }
+}
+
+interface StartedDaemon {
+  mergedDir: string;
+  daemon: ProcessIdentity;
+}
+
+/**
+ * Starts the daemon in the foreground (`-f`) as this process's child in a session of its own:
+ * a child is reaped by Node while Node runs, even when Node is a container's PID 1 (a
+ * daemonizing fuse-overlayfs would be reparented to it and never reaped), and no signal to
+ * Node's process group reaches it. Its stderr goes to `merged.log` (a pipe would kill it with
+ * SIGPIPE once Node is gone).
+ */
+function startDaemon(request: FuseMountRequest): StartedDaemon {
   const program = requireFuseOverlayfs();
   const mergedDir = join(request.layerDir, MERGED_DIR);
   const args = argsOf(request, mergedDir);
   mkdirSync(mergedDir, { recursive: true, mode: 0o700 });
   // Before the mount: a process killed between the two leaves a record to sweep by.
   writeOwner(request.layerDir, { owner: selfIdentity() });
-  return { program, mergedDir, args };
+  const log = openSync(logOf(request.layerDir), 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(program, ['-f', ...args], { detached: true, stdio: ['ignore', 'ignore', log] });
+  } finally {
+    closeSync(log);
+  }
+  child.on('error', () => {});
+  child.unref();
+  const startTime = child.pid === undefined ? undefined : processStartTime(child.pid);
+  if (child.pid === undefined || startTime === undefined) throw failure(`${program} did not start`, mergedDir);
+  const daemon = { pid: child.pid, startTime };
+  writeOwner(request.layerDir, { owner: selfIdentity(), daemon });
+  return { mergedDir, daemon };
 }
 
-function afterMount(request: FuseMountRequest, mergedDir: string): string {
-  const daemon = findDaemon(mergedDir);
-  writeOwner(request.layerDir, { owner: selfIdentity(), ...(daemon ? { daemon } : {}) });
-  return mergedDir;
+/** 'mounted', 'failed' (the daemon is gone) or 'waiting'. */
+function mountState(started: StartedDaemon): 'mounted' | 'failed' | 'waiting' {
+  if (mountAt(started.mergedDir)?.fstype === 'fuse.fuse-overlayfs') return 'mounted';
+  return isAlive(started.daemon) ? 'waiting' : 'failed';
 }
 
 /**
@@ -185,32 +224,39 @@ function afterMount(request: FuseMountRequest, mergedDir: string): string {
  */
 export async function mountFuseOverlay(request: FuseMountRequest): Promise<string> {
   await releaseFuseMount(request.layerDir, { onlyIfOwnerDead: true });
-  const { program, mergedDir, args } = beforeMount(request);
-  await new Promise<void>((resolve, reject) => {
-    execFile(program, args, { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS }, (error, _stdout, stderr) => {
-      if (error) reject(failure(error, stderr, mergedDir));
-      else resolve();
-    });
-  }).catch(async (error: unknown) => {
+  const started = startDaemon(request);
+  const deadline = Date.now() + TOOL_TIMEOUT_MS;
+  let state = mountState(started);
+  while (state === 'waiting' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    state = mountState(started);
+  }
+  if (state !== 'mounted') {
+    const detail = state === 'failed' ? readLog(request.layerDir) : `no mount after ${TOOL_TIMEOUT_MS} ms`;
     await releaseFuseMount(request.layerDir);
-    throw error;
-  });
-  return afterMount(request, mergedDir);
+    throw failure(detail, started.mergedDir);
+  }
+  return started.mergedDir;
 }
 
 /**
  * {@link mountFuseOverlay}, synchronously (bounded by a timeout): for opening a stopped
- * container's root, whose callers are synchronous.
+ * container's root and for the probe, whose callers are synchronous.
  */
 export function mountFuseOverlaySync(request: FuseMountRequest): string {
-  const { program, mergedDir, args } = beforeMount(request);
-  try {
-    execFileSync(program, args, { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS, stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (error) {
-    releaseFuseMountSync(request.layerDir);
-    throw failure(error, String((error as { stderr?: unknown }).stderr ?? ''), mergedDir);
+  const started = startDaemon(request);
+  const deadline = Date.now() + TOOL_TIMEOUT_MS;
+  let state = mountState(started);
+  while (state === 'waiting' && Date.now() < deadline) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, POLL_MS);
+    state = mountState(started);
   }
-  return afterMount(request, mergedDir);
+  if (state !== 'mounted') {
+    const detail = state === 'failed' ? readLog(request.layerDir) : `no mount after ${TOOL_TIMEOUT_MS} ms`;
+    releaseFuseMountSync(request.layerDir);
+    throw failure(detail, started.mergedDir);
+  }
+  return started.mergedDir;
 }
 
 function isMounted(mergedDir: string): boolean {
@@ -281,6 +327,7 @@ export async function releaseFuseMount(layerDir: string, options: { onlyIfOwnerD
   if (isMounted(mergedDir)) await lazyUmount(mergedDir);
   await endDaemon(record.daemon ?? findDaemon(mergedDir), mergedDir);
   rmSync(ownerPath(layerDir), { force: true });
+  rmSync(logOf(layerDir), { force: true });
   removeMountPoint(mergedDir);
   return true;
 }
@@ -302,6 +349,7 @@ export function releaseFuseMountSync(layerDir: string, options: { onlyIfOwnerDea
   if (isMounted(mergedDir)) umountLazySync(mergedDir);
   endDaemonSync(record.daemon ?? findDaemon(mergedDir), mergedDir, DAEMON_EXIT_MS);
   rmSync(ownerPath(layerDir), { force: true });
+  rmSync(logOf(layerDir), { force: true });
   removeMountPoint(mergedDir);
 }
 
@@ -333,6 +381,7 @@ export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: str
   // The open fd holds the filesystem now; its daemon exits when the fd is closed.
   umountLazySync(mergedDir);
   rmSync(ownerPath(request.layerDir), { force: true });
+  rmSync(logOf(request.layerDir), { force: true });
   return fd;
 }
 
