@@ -25,7 +25,8 @@ import { accessSync, closeSync, constants as FS, mkdirSync, openSync, readFileSy
 import { join } from 'node:path';
 import { SystemError, UnsupportedError } from '../errors.js';
 import { isAlive, processStartTime, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
-import { findTool, mountAt } from '../volumes/host-mount.js';
+import { mountAt } from '../host/mountinfo.js';
+import { findTool } from '../host/tools.js';
 
 /** The directory of a layer where its fuse-overlayfs view is mounted on the host side. */
 export const MERGED_DIR = 'merged';
