@@ -197,11 +197,15 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
   const MINIMAL = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--device', '/dev/fuse'];
 
   test('docker with every capability and a writable cgroupfs: limits, a bridge network, nothing left', async () => {
-    checkWorks(await inDocker(EVERY_CAPABILITY, true, 'works'));
+    const r = await inDocker(EVERY_CAPABILITY, true, 'works');
+    checkWorks(r);
+    assert.equal(r.hasFuse, false, 'no FUSE device: the overlay-root fallback checked here is vfs');
   });
 
   test('docker with the documented minimal set: the same', async () => {
-    checkWorks(await inDocker(MINIMAL, true, 'works'));
+    const r = await inDocker(MINIMAL, true, 'works');
+    checkWorks(r);
+    assert.equal(r.storageOnOverlayRoot.driver, 'fuse-overlayfs', 'the minimal set has /dev/fuse: the overlay-root fallback is fuse-overlayfs');
   });
 
   test("docker's read-only cgroupfs: rt.info() says so, memory is refused naming the fix, best-effort runs without it, nothing left", async () => {
@@ -229,7 +233,9 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
     const { stdout, stderr } = await exec('podman', args, { timeout: 120_000, maxBuffer: 16 << 20 }).catch((e: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`podman run failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
     });
-    checkWorks(parseReport(stdout, stderr));
+    const r = parseReport(stdout, stderr);
+    checkWorks(r);
+    assert.equal(r.storageOnOverlayRoot.driver, 'fuse-overlayfs', '--privileged gives /dev/fuse: the overlay-root fallback is fuse-overlayfs');
     assert.deepEqual(engineCgroupsLeft().filter((p) => !p.endsWith(CGROUP_PARENT) && !p.endsWith('/conmon')), [], "the container's cgroup is left on the host");
     assert.equal((await exec('podman', [...podman, 'ps', '-aq'])).stdout.trim(), '', 'a podman container is left');
   });
