@@ -218,13 +218,16 @@ function mountState(started: StartedDaemon): 'mounted' | 'failed' | 'waiting' {
 
 /**
  * Starts a fuse-overlayfs daemon that mounts the layer's merged view on `<layerDir>/merged`
- * (the host side), after sweeping what a dead owner left there. Resolves with that path once
+ * (the host side), after undoing what an earlier run left there. Resolves with that path once
  * the mount exists.
  * @throws UnsupportedError (binary, device, root, a path fuse-overlayfs cannot take);
  *   SystemError `ERR_FUSE_MOUNT` with fuse-overlayfs's own message.
  */
 export async function mountFuseOverlay(request: FuseMountRequest): Promise<string> {
-  await releaseFuseMount(request.layerDir, { onlyIfOwnerDead: true });
+  // A launch mounts a layer its container is not running on (start refuses a running one, a
+  // run's layer is new): what an earlier run left (a stopped detached container's mount, a
+  // daemon still on its way out) is ended first, so one daemon at a time uses the work dir.
+  await releaseFuseMount(request.layerDir);
   const started = startDaemon(request);
   const deadline = Date.now() + TOOL_TIMEOUT_MS;
   let state = mountState(started);
