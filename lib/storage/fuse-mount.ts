@@ -302,19 +302,28 @@ function endDaemonSync(daemon: ProcessIdentity | undefined, mergedDir: string, w
   while (isOurDaemon(daemon, mergedDir) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   if (!isOurDaemon(daemon, mergedDir)) return;
   // Still serving a copy of the mount in some other mount namespace: its container is gone.
-  process.kill(daemon.pid, 'SIGTERM');
+  signal(daemon, 'SIGTERM');
   const killBy = Date.now() + waitMs;
   while (isOurDaemon(daemon, mergedDir) && Date.now() < killBy) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-  if (isOurDaemon(daemon, mergedDir)) process.kill(daemon.pid, 'SIGKILL');
+  if (isOurDaemon(daemon, mergedDir)) signal(daemon, 'SIGKILL');
+}
+
+/** Signals the daemon; one that exited since it was checked (ESRCH) is what was wanted. */
+function signal(daemon: ProcessIdentity, sig: NodeJS.Signals): void {
+  try {
+    process.kill(daemon.pid, sig);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 async function endDaemon(daemon: ProcessIdentity | undefined, mergedDir: string): Promise<void> {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await sleep(20);
   if (!isOurDaemon(daemon, mergedDir)) return;
-  process.kill(daemon.pid, 'SIGTERM');
+  signal(daemon, 'SIGTERM');
   for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await sleep(20);
-  if (isOurDaemon(daemon, mergedDir)) process.kill(daemon.pid, 'SIGKILL');
+  if (isOurDaemon(daemon, mergedDir)) signal(daemon, 'SIGKILL');
 }
 
 /**
