@@ -160,6 +160,8 @@ describe('the fuse-overlayfs storage driver', { skip }, () => {
         // The pattern is not its own text: this script's cmdline must not match it.
         'for p in /proc/[0-9]*; do grep -q "fuse-[o]verlayfs" $p/cmdline 2>/dev/null && echo sees-daemon; done',
         '[ -e /dev/fuse ] && echo has-fuse-device',
+        // The other container's host-side mount was in the namespace this one was cloned from.
+        `grep -q ${other.id} /proc/self/mountinfo && echo sees-other-mount`,
         `cat ${otherUpper}/secret 2>/dev/null && echo reached-upper`,
         `ln -s ${otherUpper} /up && cat /up/secret 2>/dev/null && echo reached-upper-by-link`,
         `cat /../../../../..${otherUpper}/secret 2>/dev/null && echo reached-upper-by-dots`,
