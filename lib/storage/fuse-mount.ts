@@ -16,8 +16,9 @@
  *
  * `merged.owner` (next to `merged`) records who holds the host-side mount: the Node process
  * that mounted it, then a detached container's monitor. It is written before the mount, so a
- * process killed at any point leaves a record, and the next `Runtime.open()` (or a start or
- * removal of the container) unmounts and ends what an owner that died left.
+ * process killed at any point leaves a record: the next `Runtime.open()` unmounts what an
+ * owner that died left (its daemon then exits by itself unless a container still uses the
+ * filesystem), and a start or removal of the container unmounts and ends the daemon.
  * @module
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -329,20 +330,36 @@ async function endDaemon(daemon: ProcessIdentity | undefined, mergedDir: string)
 /**
  * Undoes the fuse-overlayfs mount of `layerDir`: the host-side mount detached, the daemon
  * ended (by its recorded pid, only while it is still that fuse-overlayfs), the record and the
- * empty mount point removed. Nothing to do when there is no record. `onlyIfOwnerDead`: only
- * when the recorded owner died (a sweep: a live owner still uses it).
+ * empty mount point removed. Nothing to do when there is no record.
+ *
+ * `sweep`: only when the recorded owner died, and the daemon is waited for but never ended. A
+ * detached container whose monitor died may still run (reconcile then keeps it running), its
+ * mount namespace holding the filesystem: the daemon then outlives the host-side mount and
+ * the record stays, for the container's removal to end it. With no such holder the kernel
+ * ends the connection once the host-side mount is gone, and the daemon exits by itself.
  */
-export async function releaseFuseMount(layerDir: string, options: { onlyIfOwnerDead?: boolean } = {}): Promise<boolean> {
+export async function releaseFuseMount(layerDir: string, options: { sweep?: boolean } = {}): Promise<boolean> {
   const record = readOwner(layerDir);
   if (!record) return false;
-  if (options.onlyIfOwnerDead && isAlive(record.owner)) return false;
+  if (options.sweep && isAlive(record.owner)) return false;
   const mergedDir = join(layerDir, MERGED_DIR);
   if (isMounted(mergedDir)) await lazyUmount(mergedDir);
-  await endDaemon(record.daemon ?? findDaemon(mergedDir), mergedDir);
+  const daemon = record.daemon ?? findDaemon(mergedDir);
+  if (options.sweep) {
+    if (!(await exited(daemon, mergedDir))) return false;
+  } else {
+    await endDaemon(daemon, mergedDir);
+  }
   rmSync(ownerPath(layerDir), { force: true });
   rmSync(logOf(layerDir), { force: true });
   removeMountPoint(mergedDir);
   return true;
+}
+
+/** Whether the daemon is gone within {@link DAEMON_EXIT_MS}. */
+async function exited(daemon: ProcessIdentity | undefined, mergedDir: string): Promise<boolean> {
+  for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  return !isOurDaemon(daemon, mergedDir);
 }
 
 /** The empty mount point; left when something is still mounted there (rmdir(2) refuses). */
@@ -354,10 +371,10 @@ function removeMountPoint(mergedDir: string): void {
   }
 }
 
-/** {@link releaseFuseMount}, synchronously (bounded waits). */
-export function releaseFuseMountSync(layerDir: string, options: { onlyIfOwnerDead?: boolean } = {}): void {
+/** {@link releaseFuseMount} (not a sweep), synchronously (bounded waits). */
+export function releaseFuseMountSync(layerDir: string): void {
   const record = readOwner(layerDir);
-  if (!record || (options.onlyIfOwnerDead && isAlive(record.owner))) return;
+  if (!record) return;
   const mergedDir = join(layerDir, MERGED_DIR);
   if (isMounted(mergedDir)) umountLazySync(mergedDir);
   endDaemonSync(record.daemon ?? findDaemon(mergedDir), mergedDir, DAEMON_EXIT_MS);
@@ -405,7 +422,7 @@ export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: str
 export async function sweepFuseMounts(layerDirs: Iterable<string>): Promise<string[]> {
   const released: string[] = [];
   for (const dir of layerDirs) {
-    if (await releaseFuseMount(dir, { onlyIfOwnerDead: true })) released.push(dir);
+    if (await releaseFuseMount(dir, { sweep: true })) released.push(dir);
   }
   return released;
 }
