@@ -270,12 +270,12 @@ function isMounted(mergedDir: string): boolean {
 
 /**
  * Detaches the host-side mount of `layerDir` (lazily: a container's mount namespace keeps the
- * filesystem and its daemon for as long as it lives) and drops the record's claim on it. The
- * daemon's identity stays recorded, so a removal can still end it if it outlives its container.
+ * filesystem and its daemon for as long as it lives). The record stays, naming the daemon, so
+ * a removal can still end it if it outlives its container.
  */
-export function detachHostMount(layerDir: string): void {
+export async function detachHostMount(layerDir: string): Promise<void> {
   const mergedDir = join(layerDir, MERGED_DIR);
-  if (isMounted(mergedDir)) umountLazySync(mergedDir);
+  if (isMounted(mergedDir)) await lazyUmount(mergedDir);
 }
 
 function umountLazySync(mergedDir: string): void {
@@ -397,7 +397,7 @@ function lazyUmount(mergedDir: string): Promise<void> {
 /**
  * A stopped container's root, opened through a fuse-overlayfs mount that exists only as long
  * as the returned fd: mounted, opened with `open`, then detached at once (the fd keeps the
- * filesystem; closing it ends the daemon). `scratchDir` is a fresh directory for the mount.
+ * filesystem; closing it ends the daemon). `request.layerDir` is a fresh directory of its own.
  */
 export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: string) => number): number {
   const mergedDir = mountFuseOverlaySync(request);
