@@ -10,10 +10,11 @@
  * directory is made there, so the three are compared on the same filesystem; without one,
  * overlay and vfs run in a temp directory. The first btrfs container of the image also builds
  * its layer chain: that one is printed on its own, the medians are of the rest.
+ * fuse-overlayfs runs too when installed with /dev/fuse.
  * Prints the median milliseconds of each phase per driver and each one's ratio to overlay.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime } from '../lib/index.js';
 import type { StorageDriverName } from '../lib/storage/driver.js';
@@ -61,7 +62,8 @@ try {
   makeBusyboxRootfs(rootfs);
   const tar = join(dir, 'rootfs.tar');
   execFileSync('tar', ['-cf', tar, '-C', rootfs, '.']);
-  const drivers: StorageDriverName[] = btrfsDir ? ['overlay', 'vfs', 'btrfs'] : ['overlay', 'vfs'];
+  const fuse = existsSync('/dev/fuse') && existsSync('/usr/bin/fuse-overlayfs');
+  const drivers: StorageDriverName[] = ['overlay', ...(fuse ? ['fuse-overlayfs' as const] : []), 'vfs', ...(btrfsDir ? ['btrfs' as const] : [])];
   const results = new Map<StorageDriverName, Phases>();
   for (const driver of drivers) results.set(driver, await measure(driver, tar, stateDir));
   const o = results.get('overlay')!;

@@ -49,7 +49,7 @@ function storageAdvice(f: HostFacts): Advice[] {
   if (f.backingFilesystem === 'overlayfs') {
     return [{
       area: 'storage',
-      problem: `the state directory ${f.root} is on overlayfs (berth inside a container?): kernel overlay refused it as an upper directory (${f.features.overlay.detail}), so berth falls back to the vfs storage driver (a full copy of the image per container: slower, more disk)`,
+      problem: `the state directory ${f.root} is on overlayfs (berth inside a container?): kernel overlay refused it as an upper directory (${f.features.overlay.detail}), so the storage probe falls back to fuse-overlayfs where /dev/fuse works (a daemon per running container) and else to vfs (a full copy of the image per container: slower, more disk); rt.info().Storage says which`,
       fix: `Runtime.open({ root: '<a directory on a volume, tmpfs or the host disk>' }), e.g. mount a volume at ${f.root}`,
     }];
   }

@@ -6,10 +6,9 @@
  * the container. A FUSE filesystem needs a daemon, and berth runs it on the host side (its
  * namespaces, as root) with only the container's directories as options: the container sees
  * it only through the FUSE protocol on its root, never as a process (another pid namespace) or
- * a device (`/dev/fuse` is not in its `/dev`). The daemon is started daemonized
- * (`fuse-overlayfs` forks once the mount exists, calls setsid(2) and its parent exits), so it
- * is in no process group of Node's: a Ctrl-C of the Node process or its death does not end a
- * detached container's filesystem. When the last mount of its filesystem goes (the host-side
+ * a device (`/dev/fuse` is not in its `/dev`). The daemon is a child of Node in a session of
+ * its own (`-f`, spawned detached): no signal to Node's process group and not Node's death
+ * end a detached container's filesystem, and Node reaps it while Node runs. When the last mount of its filesystem goes (the host-side
  * one detached, the container's mount namespace gone) the kernel aborts the connection and the
  * daemon exits by itself; berth ends it by pid only when that did not happen (another mount
  * namespace copied the mount) and only when it is still the process berth started (pid and
@@ -17,21 +16,27 @@
  *
  * `merged.owner` (next to `merged`) records who holds the host-side mount: the Node process
  * that mounted it, then a detached container's monitor. It is written before the mount, so a
- * process killed at any point leaves a record, and the next `Runtime.open()` (or a start or
- * removal of the container) unmounts and ends what an owner that died left.
+ * process killed at any point leaves a record: the next `Runtime.open()` unmounts what an
+ * owner that died left (its daemon then exits by itself unless a container still uses the
+ * filesystem), and a start or removal of the container unmounts and ends the daemon.
  * @module
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, constants as FS, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants as FS, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemError, UnsupportedError } from '../errors.js';
 import { isAlive, processStartTime, selfIdentity, type ProcessIdentity } from '../state/process-identity.js';
-import { findTool, mountAt } from '../volumes/host-mount.js';
+import { mountAt } from '../host/mountinfo.js';
+import { findTool } from '../host/tools.js';
 
 /** The directory of a layer where its fuse-overlayfs view is mounted on the host side. */
 export const MERGED_DIR = 'merged';
 /** The record of who holds that mount, next to it. */
 export const OWNER_FILE = 'merged.owner';
+/** The daemon's stderr (its reason when a mount fails). */
+const LOG_FILE = 'merged.log';
+/** How often a starting mount is looked for in mountinfo. */
+const POLL_MS = 10;
 /** How long a mount or an unmount may take before berth gives up (a hung daemon, a hung FUSE request). */
 const TOOL_TIMEOUT_MS = 30_000;
 /** How long an unmounted daemon has to exit by itself before berth ends it. */
@@ -155,62 +160,108 @@ function isDaemonOf(argv: string[], mergedDir: string): boolean {
   return argv.length > 1 && /(^|\/)fuse-overlayfs$/.test(argv[0]!) && argv[argv.length - 1] === mergedDir;
 }
 
-function failure(error: unknown, stderr: string, mergedDir: string): SystemError {
-  const detail = (stderr || (error as Error).message).trim();
-  return new SystemError('ERR_FUSE_MOUNT', `fuse-overlayfs could not mount ${mergedDir}: ${detail}`, { syscall: 'mount', path: mergedDir, cause: error });
+function failure(detail: string, mergedDir: string, cause?: unknown): SystemError {
+  return new SystemError('ERR_FUSE_MOUNT', `fuse-overlayfs could not mount ${mergedDir}: ${detail.trim() || 'it exited without a message'}`, { syscall: 'mount', path: mergedDir, ...(cause ? { cause } : {}) });
 }
 
-function beforeMount(request: FuseMountRequest): { program: string; mergedDir: string; args: string[] } {
+function logOf(layerDir: string): string {
+  return join(layerDir, LOG_FILE);
+}
+
+function readLog(layerDir: string): string {
+  try {
+    return readFileSync(logOf(layerDir), 'utf8').slice(0, 4096);
+  } catch {
+    return '';
+  }
+}
+
+interface StartedDaemon {
+  mergedDir: string;
+  daemon: ProcessIdentity;
+}
+
+/**
+ * Starts the daemon in the foreground (`-f`) as this process's child in a session of its own:
+ * a child is reaped by Node while Node runs, even when Node is a container's PID 1 (a
+ * daemonizing fuse-overlayfs would be reparented to it and never reaped), and no signal to
+ * Node's process group reaches it. Its stderr goes to `merged.log` (a pipe would kill it with
+ * SIGPIPE once Node is gone).
+ */
+function startDaemon(request: FuseMountRequest): StartedDaemon {
   const program = requireFuseOverlayfs();
   const mergedDir = join(request.layerDir, MERGED_DIR);
   const args = argsOf(request, mergedDir);
   mkdirSync(mergedDir, { recursive: true, mode: 0o700 });
   // Before the mount: a process killed between the two leaves a record to sweep by.
   writeOwner(request.layerDir, { owner: selfIdentity() });
-  return { program, mergedDir, args };
+  const log = openSync(logOf(request.layerDir), 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(program, ['-f', ...args], { detached: true, stdio: ['ignore', 'ignore', log] });
+  } finally {
+    closeSync(log);
+  }
+  child.on('error', () => {});
+  child.unref();
+  const startTime = child.pid === undefined ? undefined : processStartTime(child.pid);
+  if (child.pid === undefined || startTime === undefined) throw failure(`${program} did not start`, mergedDir);
+  const daemon = { pid: child.pid, startTime };
+  writeOwner(request.layerDir, { owner: selfIdentity(), daemon });
+  return { mergedDir, daemon };
 }
 
-function afterMount(request: FuseMountRequest, mergedDir: string): string {
-  const daemon = findDaemon(mergedDir);
-  writeOwner(request.layerDir, { owner: selfIdentity(), ...(daemon ? { daemon } : {}) });
-  return mergedDir;
+/** 'mounted', 'failed' (the daemon is gone) or 'waiting'. */
+function mountState(started: StartedDaemon): 'mounted' | 'failed' | 'waiting' {
+  if (mountAt(started.mergedDir)?.fstype === 'fuse.fuse-overlayfs') return 'mounted';
+  return isAlive(started.daemon) ? 'waiting' : 'failed';
 }
 
 /**
  * Starts a fuse-overlayfs daemon that mounts the layer's merged view on `<layerDir>/merged`
- * (the host side), after sweeping what a dead owner left there. Resolves with that path once
+ * (the host side), after undoing what an earlier run left there. Resolves with that path once
  * the mount exists.
  * @throws UnsupportedError (binary, device, root, a path fuse-overlayfs cannot take);
  *   SystemError `ERR_FUSE_MOUNT` with fuse-overlayfs's own message.
  */
 export async function mountFuseOverlay(request: FuseMountRequest): Promise<string> {
-  await releaseFuseMount(request.layerDir, { onlyIfOwnerDead: true });
-  const { program, mergedDir, args } = beforeMount(request);
-  await new Promise<void>((resolve, reject) => {
-    execFile(program, args, { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS }, (error, _stdout, stderr) => {
-      if (error) reject(failure(error, stderr, mergedDir));
-      else resolve();
-    });
-  }).catch(async (error: unknown) => {
+  // A launch mounts a layer its container is not running on (start refuses a running one, a
+  // run's layer is new): what an earlier run left (a stopped detached container's mount, a
+  // daemon still on its way out) is ended first, so one daemon at a time uses the work dir.
+  await releaseFuseMount(request.layerDir);
+  const started = startDaemon(request);
+  const deadline = Date.now() + TOOL_TIMEOUT_MS;
+  let state = mountState(started);
+  while (state === 'waiting' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    state = mountState(started);
+  }
+  if (state !== 'mounted') {
+    const detail = state === 'failed' ? readLog(request.layerDir) : `no mount after ${TOOL_TIMEOUT_MS} ms`;
     await releaseFuseMount(request.layerDir);
-    throw error;
-  });
-  return afterMount(request, mergedDir);
+    throw failure(detail, started.mergedDir);
+  }
+  return started.mergedDir;
 }
 
 /**
  * {@link mountFuseOverlay}, synchronously (bounded by a timeout): for opening a stopped
- * container's root, whose callers are synchronous.
+ * container's root and for the probe, whose callers are synchronous.
  */
 export function mountFuseOverlaySync(request: FuseMountRequest): string {
-  const { program, mergedDir, args } = beforeMount(request);
-  try {
-    execFileSync(program, args, { encoding: 'utf8', timeout: TOOL_TIMEOUT_MS, stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (error) {
-    releaseFuseMountSync(request.layerDir);
-    throw failure(error, String((error as { stderr?: unknown }).stderr ?? ''), mergedDir);
+  const started = startDaemon(request);
+  const deadline = Date.now() + TOOL_TIMEOUT_MS;
+  let state = mountState(started);
+  while (state === 'waiting' && Date.now() < deadline) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, POLL_MS);
+    state = mountState(started);
   }
-  return afterMount(request, mergedDir);
+  if (state !== 'mounted') {
+    const detail = state === 'failed' ? readLog(request.layerDir) : `no mount after ${TOOL_TIMEOUT_MS} ms`;
+    releaseFuseMountSync(request.layerDir);
+    throw failure(detail, started.mergedDir);
+  }
+  return started.mergedDir;
 }
 
 function isMounted(mergedDir: string): boolean {
@@ -219,12 +270,12 @@ function isMounted(mergedDir: string): boolean {
 
 /**
  * Detaches the host-side mount of `layerDir` (lazily: a container's mount namespace keeps the
- * filesystem and its daemon for as long as it lives) and drops the record's claim on it. The
- * daemon's identity stays recorded, so a removal can still end it if it outlives its container.
+ * filesystem and its daemon for as long as it lives). The record stays, naming the daemon, so
+ * a removal can still end it if it outlives its container.
  */
-export function detachHostMount(layerDir: string): void {
+export async function detachHostMount(layerDir: string): Promise<void> {
   const mergedDir = join(layerDir, MERGED_DIR);
-  if (isMounted(mergedDir)) umountLazySync(mergedDir);
+  if (isMounted(mergedDir)) await lazyUmount(mergedDir);
 }
 
 function umountLazySync(mergedDir: string): void {
@@ -252,37 +303,63 @@ function endDaemonSync(daemon: ProcessIdentity | undefined, mergedDir: string, w
   while (isOurDaemon(daemon, mergedDir) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   if (!isOurDaemon(daemon, mergedDir)) return;
   // Still serving a copy of the mount in some other mount namespace: its container is gone.
-  process.kill(daemon.pid, 'SIGTERM');
+  signal(daemon, 'SIGTERM');
   const killBy = Date.now() + waitMs;
   while (isOurDaemon(daemon, mergedDir) && Date.now() < killBy) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-  if (isOurDaemon(daemon, mergedDir)) process.kill(daemon.pid, 'SIGKILL');
+  if (isOurDaemon(daemon, mergedDir)) signal(daemon, 'SIGKILL');
+}
+
+/** Signals the daemon; one that exited since it was checked (ESRCH) is what was wanted. */
+function signal(daemon: ProcessIdentity, sig: NodeJS.Signals): void {
+  try {
+    process.kill(daemon.pid, sig);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 async function endDaemon(daemon: ProcessIdentity | undefined, mergedDir: string): Promise<void> {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await sleep(20);
   if (!isOurDaemon(daemon, mergedDir)) return;
-  process.kill(daemon.pid, 'SIGTERM');
+  signal(daemon, 'SIGTERM');
   for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await sleep(20);
-  if (isOurDaemon(daemon, mergedDir)) process.kill(daemon.pid, 'SIGKILL');
+  if (isOurDaemon(daemon, mergedDir)) signal(daemon, 'SIGKILL');
 }
 
 /**
  * Undoes the fuse-overlayfs mount of `layerDir`: the host-side mount detached, the daemon
  * ended (by its recorded pid, only while it is still that fuse-overlayfs), the record and the
- * empty mount point removed. Nothing to do when there is no record. `onlyIfOwnerDead`: only
- * when the recorded owner died (a sweep: a live owner still uses it).
+ * empty mount point removed. Nothing to do when there is no record.
+ *
+ * `sweep`: only when the recorded owner died, and the daemon is waited for but never ended. A
+ * detached container whose monitor died may still run (reconcile then keeps it running), its
+ * mount namespace holding the filesystem: the daemon then outlives the host-side mount and
+ * the record stays, for the container's removal to end it. With no such holder the kernel
+ * ends the connection once the host-side mount is gone, and the daemon exits by itself.
  */
-export async function releaseFuseMount(layerDir: string, options: { onlyIfOwnerDead?: boolean } = {}): Promise<boolean> {
+export async function releaseFuseMount(layerDir: string, options: { sweep?: boolean } = {}): Promise<boolean> {
   const record = readOwner(layerDir);
   if (!record) return false;
-  if (options.onlyIfOwnerDead && isAlive(record.owner)) return false;
+  if (options.sweep && isAlive(record.owner)) return false;
   const mergedDir = join(layerDir, MERGED_DIR);
   if (isMounted(mergedDir)) await lazyUmount(mergedDir);
-  await endDaemon(record.daemon ?? findDaemon(mergedDir), mergedDir);
+  const daemon = record.daemon ?? findDaemon(mergedDir);
+  if (options.sweep) {
+    if (!(await exited(daemon, mergedDir))) return false;
+  } else {
+    await endDaemon(daemon, mergedDir);
+  }
   rmSync(ownerPath(layerDir), { force: true });
+  rmSync(logOf(layerDir), { force: true });
   removeMountPoint(mergedDir);
   return true;
+}
+
+/** Whether the daemon is gone within {@link DAEMON_EXIT_MS}. */
+async function exited(daemon: ProcessIdentity | undefined, mergedDir: string): Promise<boolean> {
+  for (let waited = 0; isOurDaemon(daemon, mergedDir) && waited < DAEMON_EXIT_MS; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  return !isOurDaemon(daemon, mergedDir);
 }
 
 /** The empty mount point; left when something is still mounted there (rmdir(2) refuses). */
@@ -294,14 +371,15 @@ function removeMountPoint(mergedDir: string): void {
   }
 }
 
-/** {@link releaseFuseMount}, synchronously (bounded waits). */
-export function releaseFuseMountSync(layerDir: string, options: { onlyIfOwnerDead?: boolean } = {}): void {
+/** {@link releaseFuseMount} (not a sweep), synchronously (bounded waits). */
+export function releaseFuseMountSync(layerDir: string): void {
   const record = readOwner(layerDir);
-  if (!record || (options.onlyIfOwnerDead && isAlive(record.owner))) return;
+  if (!record) return;
   const mergedDir = join(layerDir, MERGED_DIR);
   if (isMounted(mergedDir)) umountLazySync(mergedDir);
   endDaemonSync(record.daemon ?? findDaemon(mergedDir), mergedDir, DAEMON_EXIT_MS);
   rmSync(ownerPath(layerDir), { force: true });
+  rmSync(logOf(layerDir), { force: true });
   removeMountPoint(mergedDir);
 }
 
@@ -319,7 +397,7 @@ function lazyUmount(mergedDir: string): Promise<void> {
 /**
  * A stopped container's root, opened through a fuse-overlayfs mount that exists only as long
  * as the returned fd: mounted, opened with `open`, then detached at once (the fd keeps the
- * filesystem; closing it ends the daemon). `scratchDir` is a fresh directory for the mount.
+ * filesystem; closing it ends the daemon). `request.layerDir` is a fresh directory of its own.
  */
 export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: string) => number): number {
   const mergedDir = mountFuseOverlaySync(request);
@@ -333,6 +411,7 @@ export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: str
   // The open fd holds the filesystem now; its daemon exits when the fd is closed.
   umountLazySync(mergedDir);
   rmSync(ownerPath(request.layerDir), { force: true });
+  rmSync(logOf(request.layerDir), { force: true });
   return fd;
 }
 
@@ -343,7 +422,7 @@ export function openThroughFuse(request: FuseMountRequest, open: (mergedDir: str
 export async function sweepFuseMounts(layerDirs: Iterable<string>): Promise<string[]> {
   const released: string[] = [];
   for (const dir of layerDirs) {
-    if (await releaseFuseMount(dir, { onlyIfOwnerDead: true })) released.push(dir);
+    if (await releaseFuseMount(dir, { sweep: true })) released.push(dir);
   }
   return released;
 }

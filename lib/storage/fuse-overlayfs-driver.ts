@@ -120,7 +120,7 @@ export const fuseOverlayfsDriver: StorageDriver = Object.freeze({
   async afterSpawn(layer: ContainerLayerPaths, outcome: Parameters<NonNullable<StorageDriver['afterSpawn']>>[1]): Promise<void> {
     const layerDir = layerDirOf(layer);
     if (outcome.kind === 'failed') await releaseFuseMount(layerDir);
-    else if (outcome.kind === 'attached') detachHostMount(layerDir);
+    else if (outcome.kind === 'attached') await detachHostMount(layerDir);
     else handOverMount(layerDir, outcome.monitor);
   },
   async releaseLayer(layer: ContainerLayerPaths): Promise<void> {

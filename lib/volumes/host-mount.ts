@@ -9,30 +9,8 @@
  * @module
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants as FS, readFileSync } from 'node:fs';
+import { SEARCH, findTool } from '../host/tools.js';
 import { SystemError, UnsupportedError } from '../errors.js';
-
-const SEARCH = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-const toolCache = new Map<string, string | null>();
-
-/** The absolute path of a system tool, or null. Node's PATH often lacks the sbin dirs. */
-export function findTool(name: string): string | null {
-  let path = toolCache.get(name);
-  if (path === undefined) {
-    path = null;
-    for (const dir of SEARCH) {
-      try {
-        accessSync(`${dir}/${name}`, FS.X_OK);
-        path = `${dir}/${name}`;
-        break;
-      } catch {
-        // next
-      }
-    }
-    toolCache.set(name, path);
-  }
-  return path;
-}
 
 function tool(name: string, pkg: string): string {
   const path = findTool(name);
@@ -71,45 +49,5 @@ export function makeExt4(image: string): Promise<void> {
   return runTool(tool('mkfs.ext4', 'e2fsprogs'), ['-q', '-F', '-m', '0', '-E', 'root_owner=0:0', image], { syscall: 'mkfs.ext4', path: image });
 }
 
-/** One line of /proc/self/mountinfo, the fields berth looks at. */
-export interface MountInfo {
-  mountPoint: string;
-  fstype: string;
-  source: string;
-  superOptions: string;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescape(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/** Parses mountinfo text (this process's mount namespace by default). */
-export function readMountInfo(text = readFileSync('/proc/self/mountinfo', 'utf8')): MountInfo[] {
-  const out: MountInfo[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const fields = line.split(' ');
-    const dash = fields.indexOf('-');
-    if (dash < 0 || fields.length < dash + 4) continue;
-    out.push({ mountPoint: unescape(fields[4]!), fstype: fields[dash + 1]!, source: unescape(fields[dash + 2]!), superOptions: fields[dash + 3]! });
-  }
-  return out;
-}
-
-/** The topmost mount at exactly `path`, if any. */
-export function mountAt(path: string, table = readMountInfo()): MountInfo | undefined {
-  let found: MountInfo | undefined;
-  for (const m of table) if (m.mountPoint === path) found = m;
-  return found;
-}
-
-/** The mount that holds `path` (longest mount-point prefix). */
-export function mountHolding(path: string, table = readMountInfo()): MountInfo | undefined {
-  let best: MountInfo | undefined;
-  for (const m of table) {
-    const prefix = m.mountPoint === '/' ? '/' : `${m.mountPoint}/`;
-    if ((path === m.mountPoint || path.startsWith(prefix)) && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
-  }
-  return best;
-}
+export { findTool };
+export { mountAt, mountHolding, readMountInfo, type MountInfo } from '../host/mountinfo.js';

@@ -7,7 +7,7 @@
  * that asks for a limit fails with the typed error, under `limits: 'best-effort'` it runs
  * without one, and nothing is left behind).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { isBerthError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/runtime.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
@@ -36,6 +36,21 @@ export interface InsideReport {
   /** `rt.info().Storage` of the tmpfs state dir, and of one on the container's own overlay root. */
   storage: { driver: string; usable: boolean; backingFilesystem: string };
   storageOnOverlayRoot: { driver: string; usable: boolean; backingFilesystem: string; reason: string; run: string };
+  /** Whether this container has a FUSE device (the probe may then pick fuse-overlayfs). */
+  hasFuse: boolean;
+  /** fuse-overlayfs processes still running after rt.close() (pids in this container). */
+  leftFuseDaemons: number[];
+}
+
+/** fuse-overlayfs processes (berth's, the only ones here). */
+function fuseDaemons(): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
+    try {
+      return /(^|\/)fuse-overlayfs$/.test(readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0')[0] ?? '') && !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${n}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  }).map(Number);
 }
 
 const mountPoints = (): Set<string> => new Set(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4]!));
@@ -147,6 +162,8 @@ async function main(): Promise<InsideReport> {
     leftCgroups: berthCgroups(),
     leftLinks: readdirSync('/sys/class/net').filter((l) => l !== 'lo'),
     leftMounts: [...mountsAfter].filter((m) => !mountsBefore.has(m)),
+    hasFuse: existsSync('/dev/fuse'),
+    leftFuseDaemons: fuseDaemons(),
   };
 }
 

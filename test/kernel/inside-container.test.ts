@@ -12,8 +12,8 @@
  * by taking those away one at a time, the minimal set with the engine's read-only cgroupfs
  * (berth must refuse with its typed error), and podman --privileged --runtime runc.
  *
- * The state dir is a tmpfs: the fallback for a state dir on the container's overlay root is the
- * storage drivers' work (lib/storage/), not on main when this was written.
+ * The state dir is a tmpfs; a second one on the container's own overlay root gets the probe's
+ * fallback: fuse-overlayfs where the container has /dev/fuse, else vfs.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,11 +100,13 @@ function checkWorks(r: InsideReport): void {
   assert.deepEqual(r.leftCgroups.filter((d) => !r.parents.includes(d)), [], 'a container cgroup outlived rt.close()');
   assert.deepEqual(r.leftLinks, [], 'a bridge or veth outlived rt.close()');
   assert.deepEqual(r.leftMounts, [], 'a mount outlived rt.close()');
+  assert.deepEqual(r.leftFuseDaemons, [], 'a fuse-overlayfs daemon outlived rt.close()');
   assert.deepEqual(r.storage, { driver: 'overlay', usable: true, backingFilesystem: 'tmpfs' });
   // A state dir on the container's overlay root cannot hold overlay upper dirs: the probe falls
-  // back to the copying driver, says why, and a sandbox runs there.
+  // back to fuse-overlayfs where the engine gave the container /dev/fuse (the minimal set,
+  // podman --privileged), else to the copying driver, says why, and a sandbox runs there.
   assert.equal(r.storageOnOverlayRoot.backingFilesystem, 'overlayfs');
-  assert.equal(r.storageOnOverlayRoot.driver, 'vfs', JSON.stringify(r.storageOnOverlayRoot));
+  assert.equal(r.storageOnOverlayRoot.driver, r.hasFuse ? 'fuse-overlayfs' : 'vfs', JSON.stringify(r.storageOnOverlayRoot));
   assert.equal(r.storageOnOverlayRoot.usable, true, JSON.stringify(r.storageOnOverlayRoot));
   assert.equal(r.storageOnOverlayRoot.run, '0:written', 'a sandbox did not run with the state dir on the overlay root');
   assert.match(r.storageOnOverlayRoot.reason, /volume or tmpfs/);
@@ -188,16 +190,22 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
    * /proc/sys/net writable (berth sets sysctls of its containers' network namespaces; without
    * it, `systempaths=unconfined` does, and unmasks all of /proc). AppArmor unconfined matters
    * on AppArmor hosts (docker-default denies mount); this host has no AppArmor, so it is
-   * passed, not proven. /dev/fuse is for fuse-overlayfs, unused with a tmpfs state dir.
+   * passed, not proven. `--device /dev/fuse` is for fuse-overlayfs: with it a state dir on the
+   * container's own overlay root gets fuse-overlayfs rather than the copying driver (the
+   * every-capability run above has no FUSE device and checks that fallback).
    */
-  const MINIMAL = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined'];
+  const MINIMAL = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--device', '/dev/fuse'];
 
   test('docker with every capability and a writable cgroupfs: limits, a bridge network, nothing left', async () => {
-    checkWorks(await inDocker(EVERY_CAPABILITY, true, 'works'));
+    const r = await inDocker(EVERY_CAPABILITY, true, 'works');
+    checkWorks(r);
+    assert.equal(r.hasFuse, false, 'no FUSE device: the overlay-root fallback checked here is vfs');
   });
 
   test('docker with the documented minimal set: the same', async () => {
-    checkWorks(await inDocker(MINIMAL, true, 'works'));
+    const r = await inDocker(MINIMAL, true, 'works');
+    checkWorks(r);
+    assert.equal(r.storageOnOverlayRoot.driver, 'fuse-overlayfs', 'the minimal set has /dev/fuse: the overlay-root fallback is fuse-overlayfs');
   });
 
   test("docker's read-only cgroupfs: rt.info() says so, memory is refused naming the fix, best-effort runs without it, nothing left", async () => {
@@ -225,7 +233,9 @@ describe('berth inside Docker and Podman containers', { skip }, () => {
     const { stdout, stderr } = await exec('podman', args, { timeout: 120_000, maxBuffer: 16 << 20 }).catch((e: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`podman run failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
     });
-    checkWorks(parseReport(stdout, stderr));
+    const r = parseReport(stdout, stderr);
+    checkWorks(r);
+    assert.equal(r.storageOnOverlayRoot.driver, 'fuse-overlayfs', '--privileged gives /dev/fuse: the overlay-root fallback is fuse-overlayfs');
     assert.deepEqual(engineCgroupsLeft().filter((p) => !p.endsWith(CGROUP_PARENT) && !p.endsWith('/conmon')), [], "the container's cgroup is left on the host");
     assert.equal((await exec('podman', [...podman, 'ps', '-aq'])).stdout.trim(), '', 'a podman container is left');
   });

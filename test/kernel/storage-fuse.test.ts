@@ -51,6 +51,15 @@ function daemonsUnder(dir: string): Array<{ pid: number; ppid: number; sid: numb
   return out;
 }
 
+function procGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return true;
+  }
+}
+
 function fuseMountsUnder(dir: string): string[] {
   return mountLines().filter((l) => l.includes(dir) && l.includes('fuse'));
 }
@@ -146,6 +155,32 @@ describe('the fuse-overlayfs storage driver', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a sweep leaves the daemon of a detached container that still runs after its monitor was SIGKILLed; removal ends it', async () => {
+    const c = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo alive > /alive; while :; do sleep 0.05; done'], lifetime: 'detached' });
+    try {
+      await c.start();
+      const layerDir = join(root, 'containers', c.id);
+      const state = JSON.parse(readFileSync(join(layerDir, 'state.json'), 'utf8')) as { monitor?: { pid: number }; pid: number };
+      assert.ok(state.monitor && state.monitor.pid > 0, 'a detached container has a monitor');
+      assert.equal(readOwner(layerDir)?.owner.pid, state.monitor.pid, 'the monitor holds the host-side mount');
+      const daemon = daemonsUnder(layerDir)[0]!;
+      process.kill(state.monitor.pid, 'SIGKILL');
+      assert.ok(await eventually(() => procGone(state.monitor!.pid)), 'the monitor is gone');
+      const again = await Runtime.open({ root });
+      await again.close();
+      assert.deepEqual(fuseMountsUnder(layerDir), [], 'the sweep unmounted the host side');
+      // A container outlives its monitor (PID 1 has no parent-death signal from it): its root
+      // must still work, served by the same daemon.
+      assert.equal(procGone(state.pid), false, 'the container runs on without its monitor');
+      assert.equal(daemonsUnder(layerDir)[0]?.pid, daemon.pid, 'the daemon serving a live container is left');
+      assert.equal((await c.exec(['cat', '/alive'])).stdout, 'alive\n');
+    } finally {
+      await c.remove({ force: true });
+    }
+    assert.deepEqual(daemonsUnder(join(root, 'containers', c.id)), [], 'removal ended the daemon');
+    assert.deepEqual(fuseMountsUnder(base), []);
+  });
+
   it('attack: a container reaches neither its daemon nor another container\'s upper dir', async () => {
     const other = await rt.containers.create({ image: { rootfs: busyboxRootfs() }, cmd: ['sh', '-c', 'echo secret > /secret; while :; do sleep 0.05; done'], lifetime: 'detached' });
     try {
@@ -160,6 +195,8 @@ describe('the fuse-overlayfs storage driver', { skip }, () => {
         // The pattern is not its own text: this script's cmdline must not match it.
         'for p in /proc/[0-9]*; do grep -q "fuse-[o]verlayfs" $p/cmdline 2>/dev/null && echo sees-daemon; done',
         '[ -e /dev/fuse ] && echo has-fuse-device',
+        // The other container's host-side mount was in the namespace this one was cloned from.
+        `grep -q ${other.id} /proc/self/mountinfo && echo sees-other-mount`,
         `cat ${otherUpper}/secret 2>/dev/null && echo reached-upper`,
         `ln -s ${otherUpper} /up && cat /up/secret 2>/dev/null && echo reached-upper-by-link`,
         `cat /../../../../..${otherUpper}/secret 2>/dev/null && echo reached-upper-by-dots`,

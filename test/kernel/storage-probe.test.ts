@@ -111,27 +111,51 @@ describe('storage driver choice', { skip }, () => {
     assert.deepEqual(ourMounts(base), mounts);
   });
 
-  it('falls back to vfs when /dev/fuse does not work, and names the device when fuse-overlayfs is asked for', () => {
-    // A child in a mount namespace of its own where /dev/fuse is /dev/null: the device opens
-    // but mounts nothing, as in a container given no FUSE device.
+  /**
+   * Runtime.open() by default and with `storageDriver: 'fuse-overlayfs'`, in a child whose
+   * mount namespace `setup` (shell) changed first: what a container without FUSE looks like.
+   */
+  function inNamespace(setup: string, name: string): { driver: string; reason: string; exit: number; asked: string } {
     const script = `
       import { Runtime } from ${JSON.stringify(join(process.cwd(), 'lib/index.ts'))};
-      const rt = await Runtime.open({ root: ${JSON.stringify(join(base, 'm', 'nofuse'))} });
+      const rt = await Runtime.open({ root: ${JSON.stringify(join(base, 'm', name))} });
       const info = await rt.info();
       const r = await rt.run({ rootfs: ${JSON.stringify(busyboxRootfs())} }, ['true']);
       await rt.close();
       let asked = 'opened';
-      await Runtime.open({ root: ${JSON.stringify(join(base, 'm', 'nofuse2'))}, storageDriver: 'fuse-overlayfs' }).catch((e) => { asked = e.name + ' ' + e.option + ' ' + e.message; });
+      await Runtime.open({ root: ${JSON.stringify(join(base, 'm', `${name}-asked`))}, storageDriver: 'fuse-overlayfs' }).catch((e) => { asked = e.name + ' ' + e.option + ' ' + e.message; });
       console.log(JSON.stringify({ driver: info.Driver, reason: info.Storage.reason, exit: r.exitCode, asked }));`;
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind /dev/null /dev/fuse && exec node --import tsx --input-type=module -e "$0"', script], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${setup} && exec node --import tsx --input-type=module -e "$0"`, script], { encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { driver: string; reason: string; exit: number; asked: string };
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { driver: string; reason: string; exit: number; asked: string };
+  }
+
+  it('falls back to vfs when /dev/fuse mounts nothing, and refuses fuse-overlayfs with what it said', () => {
+    // /dev/fuse is /dev/null: the device opens but mounts nothing.
+    const out = inNamespace('mount --bind /dev/null /dev/fuse', 'nofuse');
     assert.equal(out.driver, 'vfs');
     assert.match(out.reason, /fuse-overlayfs does not mount/);
     assert.equal(out.exit, 0);
     assert.match(out.asked, /^UnsupportedError storageDriver .*"fuse-overlayfs" cannot work/);
   });
 
+  it('without a /dev/fuse, falls back to vfs and names the device in the refusal', () => {
+    // A /dev of the devices a container engine gives by default: no fuse.
+    const devs = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]].map(([n, a, b]) => `mknod -m 666 /dev/${n} c ${a} ${b}`).join(' && ');
+    const out = inNamespace(`mount -t tmpfs -o mode=755 berth-test-dev /dev && ${devs}`, 'nodev');
+    assert.equal(out.driver, 'vfs');
+    assert.match(out.reason, /\/dev\/fuse cannot be opened \(ENOENT\)/);
+    assert.equal(out.exit, 0);
+    assert.match(out.asked, /^UnsupportedError storageDriver .*the FUSE device \/dev\/fuse cannot be opened.*fix: give the container the device/);
+  });
+
+  it('without the fuse-overlayfs program, falls back to vfs and names the package', () => {
+    // The program replaced by a file nobody may execute.
+    const out = inNamespace('mount --bind /dev/null "$(command -v fuse-overlayfs)"', 'noprogram');
+    assert.equal(out.driver, 'vfs');
+    assert.equal(out.exit, 0);
+    assert.match(out.asked, /^UnsupportedError storageDriver .*fuse-overlayfs program was not found; fix: apt-get install fuse-overlayfs/);
+  });
 
   it('refuses btrfs on a state directory that is not on btrfs, naming the filesystem and the fix, and leaves nothing', async () => {
     const root = join(base, 'plain');
