@@ -9,6 +9,7 @@
  * `/etc` that the container turned into a symlink can never make berth read a host file.
  * @module
  */
+import { isRootless } from '../rootless/index.js';
 import { closeSync, readSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { checkMaxBuffer, collectBounded } from '../launch/bounded-output.js';
@@ -121,6 +122,17 @@ export interface ExecContext {
   cgroupProcs: readonly string[];
 }
 
+/**
+ * A rootless container runs in a user namespace the launcher made for it (its record keeps no
+ * `userns`): an exec joins that one, with the capabilities of its root. The maps here only
+ * mark the plan as namespaced; the joined namespace's own maps apply (planExec drops these).
+ */
+function joinedUserns(): NonNullable<NormalizedRunOptions['userns']> {
+  const uid = process.geteuid!();
+  const gid = process.getegid!();
+  return { uidMap: [{ containerId: 0, hostId: uid, size: 1 }], gidMap: [{ containerId: 0, hostId: gid, size: 1 }] };
+}
+
 /** The launch spec of an exec: the container's settings, joined instead of created. */
 export function planContainerExec(ctx: ExecContext, argv: string[], opts: ExecOptions): NativeLaunchSpec {
   const rec = ctx.record;
@@ -144,6 +156,7 @@ export function planExecAs(ctx: Omit<ExecContext, 'pid'>, user: ResolvedUser, ar
     tty: opts.tty === true,
     ...(opts.workdir !== undefined ? { workdir: opts.workdir } : rec.options.workdir === undefined && rec.imageConfig?.WorkingDir ? { workdir: rec.imageConfig.WorkingDir } : {}),
     ...(opts.privileged ? { privileged: true } : {}),
+    ...(rec.options.userns === undefined && isRootless() ? { userns: joinedUserns() } : {}),
   };
   const spec = planExec(
     {
@@ -159,7 +172,7 @@ export function planExecAs(ctx: Omit<ExecContext, 'pid'>, user: ResolvedUser, ar
     },
     {
       pidfd: ctx.pidfd,
-      namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: rec.options.userns !== undefined }),
+      namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: options.userns !== undefined }),
       helperFd: execHelperExecutableFd(),
     },
   );
