@@ -9,7 +9,6 @@
  * `/etc` that the container turned into a symlink can never make berth read a host file.
  * @module
  */
-import { isRootless } from '../rootless/index.js';
 import { closeSync, readSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { checkMaxBuffer, collectBounded } from '../launch/bounded-output.js';
@@ -24,6 +23,7 @@ import type { ContainerRecord } from './container-record.js';
 import { ConfinedDir } from '../image/merged-view.js';
 import { S_IFMT, S_IFREG } from '../image/overlay-format.js';
 import { processStartTime } from '../state/process-identity.js';
+import { isRootless } from '../rootless/index.js';
 
 /** Options of `exec()`. */
 export interface ExecOptions {

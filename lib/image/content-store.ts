@@ -12,12 +12,12 @@
  * processes may share a root: per-blob and per-layer locks make each piece of work happen once.
  * @module
  */
-import type { OwnerNamespace } from './owner-namespace.js';
 import { createHash } from 'node:crypto';
 import { closeSync, constants as FS, openSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, NotFoundError } from '../errors.js';
+import type { OwnerNamespace } from './owner-namespace.js';
 import { writeFileAtomic as replaceFile } from '../state/atomic-file.js';
 import { acquireFileLock, tryFileLock, type HeldLock } from '../state/lock.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
