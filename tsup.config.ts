@@ -26,6 +26,15 @@ export default defineConfig([
     shims: true,
   },
   {
+    // The program rootless berth runs inside the containers' user namespace to write layers
+    // (lib/rootless/userns-helper.ts looks for it next to index.js).
+    entry: { 'userns-worker': 'lib/rootless/userns-worker.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    clean: ['userns-worker.*'],
+  },
+  {
     entry: { cli: 'lib/cli/bin.ts' },
     format: ['esm'],
     sourcemap: true,

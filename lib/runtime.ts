@@ -28,7 +28,8 @@ import { Pool } from './pool/pool.js';
 import { prewarm } from './pool/prewarm.js';
 import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
-import { defaultStateDir } from './rootless/index.js';
+import { defaultStateDir, isRootless } from './rootless/index.js';
+import { UsernsHelper } from './rootless/userns-helper.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
 import { Compose } from './compose/compose.js';
@@ -118,6 +119,8 @@ export class Runtime implements AsyncDisposable {
         prune: (keep) => buildCache().prune((entry) => keep(entry.layer?.chainId ?? null)),
       },
       ...(options.maxLayerSize !== undefined ? { maxLayerSize: options.maxLayerSize } : {}),
+      // Without root, layers are written inside the containers' user namespace (image owners kept).
+      ...(isRootless() ? { ownerNamespace: new UsernsHelper() } : {}),
     });
     this.#volumes = new VolumeService(root);
     this.#networks = new NetworkService(root);

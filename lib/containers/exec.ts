@@ -23,6 +23,7 @@ import type { ContainerRecord } from './container-record.js';
 import { ConfinedDir } from '../image/merged-view.js';
 import { S_IFMT, S_IFREG } from '../image/overlay-format.js';
 import { processStartTime } from '../state/process-identity.js';
+import { isRootless } from '../rootless/index.js';
 
 /** Options of `exec()`. */
 export interface ExecOptions {
@@ -121,6 +122,17 @@ export interface ExecContext {
   cgroupProcs: readonly string[];
 }
 
+/**
+ * A rootless container runs in a user namespace the launcher made for it (its record keeps no
+ * `userns`): an exec joins that one, with the capabilities of its root. The maps here only
+ * mark the plan as namespaced; the joined namespace's own maps apply (planExec drops these).
+ */
+function joinedUserns(): NonNullable<NormalizedRunOptions['userns']> {
+  const uid = process.geteuid!();
+  const gid = process.getegid!();
+  return { uidMap: [{ containerId: 0, hostId: uid, size: 1 }], gidMap: [{ containerId: 0, hostId: gid, size: 1 }] };
+}
+
 /** The launch spec of an exec: the container's settings, joined instead of created. */
 export function planContainerExec(ctx: ExecContext, argv: string[], opts: ExecOptions): NativeLaunchSpec {
   const rec = ctx.record;
@@ -144,6 +156,7 @@ export function planExecAs(ctx: Omit<ExecContext, 'pid'>, user: ResolvedUser, ar
     tty: opts.tty === true,
     ...(opts.workdir !== undefined ? { workdir: opts.workdir } : rec.options.workdir === undefined && rec.imageConfig?.WorkingDir ? { workdir: rec.imageConfig.WorkingDir } : {}),
     ...(opts.privileged ? { privileged: true } : {}),
+    ...(rec.options.userns === undefined && isRootless() ? { userns: joinedUserns() } : {}),
   };
   const spec = planExec(
     {
@@ -159,7 +172,7 @@ export function planExecAs(ctx: Omit<ExecContext, 'pid'>, user: ResolvedUser, ar
     },
     {
       pidfd: ctx.pidfd,
-      namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: rec.options.userns !== undefined }),
+      namespaces: execNamespaces({ network: rec.options.network ?? 'none', userns: options.userns !== undefined }),
       helperFd: execHelperExecutableFd(),
     },
   );

@@ -18,6 +18,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import { AbortError, NotFoundError } from '../errors.js';
 import { removeTree } from '../host/remove-tree.js';
+import type { OwnerNamespace } from './owner-namespace.js';
 import { writeFileAtomic as replaceFile } from '../state/atomic-file.js';
 import { acquireFileLock, tryFileLock, type HeldLock } from '../state/lock.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
@@ -82,10 +83,14 @@ function processAlive(pid: number): boolean {
 export interface ContentStoreOptions {
   /** The native file-system calls (default: the addon's); tests pass the recording fake. */
   native?: FsOpsBinding;
+  /** Rootless: unpack and remove layer trees inside the containers' user namespace (see owner-namespace.ts). */
+  ownerNamespace?: OwnerNamespace;
 }
 
 export class ContentStore {
   readonly #native: FsOpsBinding | undefined;
+  /** @internal Where layer trees are written and removed without root; absent as root. */
+  readonly ownerNamespace: OwnerNamespace | undefined;
   private runningSync: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
   readonly root: string;
@@ -97,12 +102,28 @@ export class ContentStore {
 
   constructor(root: string, options: ContentStoreOptions = {}) {
     this.#native = options.native;
+    this.ownerNamespace = options.ownerNamespace;
     this.root = root;
     this.blobsDir = join(root, 'blobs', 'sha256');
     this.layersDir = join(root, 'layers');
     this.imagesDir = join(root, 'images');
     this.tmpDir = join(root, 'tmp');
     this.locksDir = join(root, 'locks');
+  }
+
+  /**
+   * Removes a tree of the store. Rootless, a layer holds directories of other container ids
+   * (a 0700 one of id 33) that this user cannot empty: what `rm` leaves goes through the
+   * user namespace, where those ids are the helper's to delete.
+   */
+  async removeTree(path: string): Promise<void> {
+    try {
+      await rm(path, { recursive: true, force: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!this.ownerNamespace || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+      await this.ownerNamespace.removeTrees([path]);
+    }
   }
 
   /** @internal The native file-system calls of this store (what layers are staged with). */
@@ -124,7 +145,7 @@ export class ContentStore {
       if (!m) continue;
       const pid = Number(m[1]);
       if (pid === process.pid || processAlive(pid)) continue;
-      await rm(join(this.tmpDir, name), { recursive: true, force: true });
+      await this.removeTree(join(this.tmpDir, name));
     }
   }
 
@@ -451,7 +472,7 @@ export class ContentStore {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-      await rm(tmp, { recursive: true, force: true }); // someone else committed it first
+      await this.removeTree(tmp); // someone else committed it first
     }
   }
 
@@ -464,7 +485,7 @@ export class ContentStore {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     await rm(`${this.layerDir(chainId)}.json`, { force: true });
-    await rm(doomed, { recursive: true, force: true });
+    await this.removeTree(doomed);
     // The btrfs storage driver's subvolume of the layer's merged tree (lib/storage/btrfs-layers.ts).
     await removeTree(`${this.layerDir(chainId)}.btrfs`);
   }

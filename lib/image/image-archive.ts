@@ -567,7 +567,7 @@ export async function loadArchive(store: ContentStore, table: ImageTable, input:
     }
     return out;
   } finally {
-    for (const s of staged) await rm(s.dir, { recursive: true, force: true });
+    for (const s of staged) await store.removeTree(s.dir);
     for (const m of metaFiles) await rm(m, { force: true });
     await rm(staging, { recursive: true, force: true });
   }

@@ -159,7 +159,7 @@ export async function importRootfs(store: ContentStore, table: ImageTable, input
     if (tag) await table.updateRefs((refs) => void (refs.tags[tag] = manifestDigest));
     return table.withRefs(record, await table.readRefs());
   } finally {
-    if (stagedDir !== undefined) await rm(stagedDir, { recursive: true, force: true });
+    if (stagedDir !== undefined) await store.removeTree(stagedDir);
     await rm(staging, { recursive: true, force: true });
   }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { closeSync, fchmodSync, fstatSync } from 'node:fs';
+import type { OwnerNamespace } from './owner-namespace.js';
 import { mkdir, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { ConflictError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
@@ -121,6 +122,11 @@ export interface ImageServiceOptions {
   isLayerInUse?: (chainId: string) => boolean;
   /** Default uncompressed size limit of one layer for pull, load, import and unpack, bytes. Default 64 GiB. */
   maxLayerSize?: number;
+  /**
+   * Without root: where layers are unpacked and removed, so that their files keep the image's
+   * owners through the containers' id map (the runtime passes `rootless/`'s helper).
+   */
+  ownerNamespace?: OwnerNamespace;
   /** Builds an image from a Dockerfile (the runtime's builder, which sits above this service). */
   build?: BuildFunction;
   /** The build cache: its entries hold layers (GC roots), and prune drops entries. */
@@ -149,7 +155,7 @@ export class ImageService {
 
   /** @param root the state root; the store lives directly in it (`blobs/`, `layers/`, `images/`). */
   constructor(root: string, options: ImageServiceOptions = {}) {
-    this.store = new ContentStore(root);
+    this.store = new ContentStore(root, options.ownerNamespace ? { ownerNamespace: options.ownerNamespace } : {});
     this.table = new ImageTable(this.store);
     this.options = options;
     this.maxLayerSize = maxLayerSizeOption(options.maxLayerSize);
@@ -712,6 +718,12 @@ export class ImageService {
         // Again under the lock: a `remove` that ran since the first read must be seen as one
         // (NotFoundError), not as layers that vanished.
         const current = await this.record(ref);
+        if (this.store.ownerNamespace) {
+          // Without root the files take the image's owners inside the containers' user namespace.
+          const layers = current.layers.map((l) => ({ blob: this.store.blobPath(l.digest), mediaType: l.mediaType, digest: l.digest, diffId: l.diffId }));
+          await this.store.ownerNamespace.flatten({ layers, dir: destDir, maxSize: maxLayerSize, devices });
+          return;
+        }
         const layerDirs = await this.storedLayerDirs(current);
         if (layerDirs) {
           await copyMergedLayers(native, layerDirs, rootFd, { devices, threads: WRITE_THREADS, image: ref, ...(signal ? { signal } : {}) });

@@ -7,12 +7,13 @@
  * @module
  */
 import { closeSync, createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
+import type { OwnerNamespace } from './owner-namespace.js';
 import { availableParallelism } from 'node:os';
 import type { ContentStore, LayerMeta } from './content-store.js';
 import { closePrivateRoot, openPrivateRoot, type FsOpsBinding } from './fs-ops.js';
 import { layerCompression } from './manifest.js';
-import { applyLayer, LayerApplier } from './unpack.js';
+import { applyLayer, DEFAULT_MAX_LAYER_SIZE, LayerApplier } from './unpack.js';
 
 /**
  * Threads writing a layer's small files (see `ApplierOptions.parallel`): one per core, at most
@@ -106,6 +107,7 @@ export async function stageLayer(
   signal?: AbortSignal,
   maxSize?: number,
 ): Promise<StagedLayer> {
+  if (store.ownerNamespace) return stageInNamespace(store, store.ownerNamespace, layer, source, lowerDirs, maxSize);
   const stage = await LayerStage.open(store, layer);
   try {
     const result = await applyLayer(source, stage.applier, { layer: layer.digest, compression: layerCompression(layer.mediaType), ...(layer.diffId ? { diffId: layer.diffId } : {}), ...(signal ? { signal } : {}), ...(maxSize !== undefined ? { maxSize } : {}) });
@@ -114,5 +116,36 @@ export async function stageLayer(
     stage.close();
     await rm(stage.dir, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/**
+ * Rootless {@link stageLayer}: the blob is written to tmp/ first (the helper in the user
+ * namespace reads it from there), then unpacked by the helper.
+ */
+async function stageInNamespace(
+  store: ContentStore,
+  ns: OwnerNamespace,
+  layer: { digest: string; mediaType: string; diffId?: string; chainId: string },
+  source: AsyncIterable<Buffer>,
+  lowerDirs: string[],
+  maxSize: number = DEFAULT_MAX_LAYER_SIZE,
+): Promise<StagedLayer> {
+  const dir = await store.layerTempDir(layer.chainId);
+  const blob = `${dir}.blob`;
+  try {
+    const out = await open(blob, 'wx', 0o600);
+    try {
+      for await (const chunk of source) await out.write(chunk);
+    } finally {
+      await out.close();
+    }
+    const meta = await ns.stageLayer({ blob, mediaType: layer.mediaType, digest: layer.digest, ...(layer.diffId ? { diffId: layer.diffId } : {}), chainId: layer.chainId, dir, lowerDirs, maxSize });
+    return { dir, meta };
+  } catch (e) {
+    await store.removeTree(dir);
+    throw e;
+  } finally {
+    await rm(blob, { force: true });
   }
 }

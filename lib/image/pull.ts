@@ -253,7 +253,7 @@ export async function pullImage(ctx: PullContext, refString: string, options: Pu
     throw e;
   } finally {
     // Unpacked layers and staged files of a failed pull go.
-    for (const t of staged.temps) await rm(t, { recursive: true, force: true });
+    for (const t of staged.temps) await ctx.store.removeTree(t);
     for (const f of staged.files) await rm(f.path, { force: true });
     for (const l of staged.locks) l.release();
     gcLock.release();
@@ -323,6 +323,10 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
         }
         return;
       }
+      if (store.ownerNamespace) {
+        await stageInNamespace(i, haveBlob, source, onBlobProgress, release);
+        return;
+      }
       const stage = await LayerStage.open(store, layer);
       staged.temps.push(stage.dir);
       try {
@@ -353,6 +357,39 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
     } finally {
       release();
     }
+  };
+
+  /**
+   * Rootless: the blob is downloaded whole, then the helper in the containers' user namespace
+   * unpacks it (so its files get the image's owners through the id map) once the layers below
+   * are complete. No unpack while downloading: the helper is another process, reading the blob
+   * from the store.
+   */
+  const stageInNamespace = async (i: number, haveBlob: boolean, source: BlobSource, onBlobProgress: (n: number) => void, release: () => void): Promise<void> => {
+    const layer = layers[i]!;
+    const dir = await store.layerTempDir(layer.chainId);
+    staged.temps.push(dir);
+    let blob = store.blobPath(layer.digest);
+    if (!haveBlob) {
+      emit(i, 'downloading');
+      const ingested = await store.ingest(layer, { source, onProgress: onBlobProgress, ...(signal ? { signal } : {}), isRetryable: isNetworkError, defer: true });
+      if (ingested === 'fetched') {
+        staged.partials.push(layer);
+        blob = store.partialPath(layer.digest);
+      }
+    }
+    // Waiting for the layers below holds no download slot (as the root path).
+    release();
+    emit(i, 'verifying');
+    const lowerDirs = (await Promise.all(complete.slice(0, i).map((c) => c.promise))).reverse();
+    if (signal?.aborted) throw new AbortError('pull aborted', { cause: signal.reason });
+    emit(i, 'extracting');
+    const meta = await store.ownerNamespace!.stageLayer({ blob, mediaType: layer.mediaType, digest: layer.digest, diffId: layer.diffId, chainId: layer.chainId, dir, lowerDirs, maxSize: maxLayerSize });
+    complete[i]!.resolve(dir);
+    const metaTmp = await store.stageLayerMeta(meta);
+    staged.temps.push(metaTmp);
+    stagedLayers[i] = { tmp: dir, metaTmp, meta };
+    emit(i, 'done');
   };
 
   for (let i = 0; i < layers.length; i++) emit(i, 'waiting');

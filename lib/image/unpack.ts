@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { ValidationError, isSystemError } from '../errors.js';
+import { UnsupportedError, ValidationError, isSystemError } from '../errors.js';
 import { fromNativeError } from '../native.js';
 import { DigestMismatchError, LayerFormatError, LayerTooLargeError, UnsafeLayerEntryError } from './errors.js';
 import { fsOps, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
@@ -93,6 +93,19 @@ export interface ApplierOptions {
    * cgroup in force. Default true.
    */
   devices?: boolean;
+  /**
+   * The xattr that marks an opaque directory (layer mode). Default `trusted.overlay.opaque`,
+   * which only host root may set; a layer unpacked inside a user namespace (rootless) writes
+   * `user.overlay.opaque`, the spelling overlay reads when mounted with `userxattr`.
+   */
+  opaqueXattr?: string;
+  /**
+   * Owners an entry may have: uids and gids below this. A rootless unpack runs in a user
+   * namespace holding only container ids 0..idLimit-1; an owner outside is refused with an
+   * {@link UnsupportedError} naming the entry and the fix, before a chown would fail with a
+   * bare EINVAL. Default: no limit.
+   */
+  idLimit?: number;
 }
 
 /** Files up to this size go to the write pool with their content; larger ones are streamed. */
@@ -127,6 +140,8 @@ export class LayerApplier implements TarSink {
   private readonly made = new Set<string>();
   private collecting: { path: string; header: TarHeader; chunks: Buffer[] } | undefined;
   private readonly devices: boolean;
+  private readonly opaqueXattr: string;
+  private readonly idLimit: number;
   /** Device entries skipped (see `ApplierOptions.devices`): a hard link to one is skipped too. */
   private readonly skippedDevices = new Set<string>();
 
@@ -138,7 +153,9 @@ export class LayerApplier implements TarSink {
     options: ApplierOptions = {},
   ) {
     this.fs = fs;
-    this.devices = mode === 'layer' || (options.devices ?? true);
+    this.devices = options.devices ?? true;
+    this.opaqueXattr = options.opaqueXattr ?? OPAQUE_XATTR;
+    this.idLimit = options.idLimit ?? Infinity;
     const threads = options.parallel ?? 0;
     if (threads > 0) this.pool = fs.fsWritePoolCreate(rootFd, threads);
   }
@@ -190,12 +207,16 @@ export class LayerApplier implements TarSink {
     this.ensureDir(parentOf(path), h.name);
     const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
     const meta = { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs };
+    if (h.type !== 'link' && (h.uid >= this.idLimit || h.gid >= this.idLimit)) this.unmappedOwner(h);
     this.forget(path);
     if ((h.type === 'char' || h.type === 'block') && !this.devices) {
       if (this.made.has(path)) this.drain(); // what it replaces may still be queued, or hold queued files
       // Not made on the host (a block device here would be the host's disk), but it still
       // replaces whatever a lower layer had at this path.
       this.call(h.name, () => this.fs.fsRemoveAt(this.rootFd, path));
+      // In an overlay layer a missing entry would let the lower layer's show through: a
+      // whiteout hides it, as the device would have.
+      if (this.mode === 'layer') this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'char', major: 0, minor: 0, uid: 0, gid: 0, mode: 0 }));
       this.skippedDevices.add(path);
       this.createdInLayer.add(path);
       return;
@@ -459,7 +480,7 @@ export class LayerApplier implements TarSink {
     if (base === OPAQUE_MARKER) {
       this.ensureDir(dir, entry);
       if (this.mode === 'layer') {
-        this.call(entry, () => this.fs.fsSetXattrAt(this.rootFd, dir, OPAQUE_XATTR, Buffer.from('y')));
+        this.call(entry, () => this.fs.fsSetXattrAt(this.rootFd, dir, this.opaqueXattr, Buffer.from('y')));
       } else {
         for (const name of this.call(entry, () => this.fs.fsReadDirAt(this.rootFd, dir))) {
           const child = join(dir, name);
@@ -485,6 +506,14 @@ export class LayerApplier implements TarSink {
       this.forget(path);
       this.call(entry, () => this.fs.fsRemoveAt(this.rootFd, path));
     }
+  }
+
+  private unmappedOwner(h: TarHeader): never {
+    const why = this.idLimit <= 1 ? 'only root exists in a single-id map (no subordinate ids for this user)' : `the user namespace maps container ids 0..${this.idLimit - 1}`;
+    const fix = this.idLimit <= 1
+      ? 'apt-get install uidmap, and as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 <user>'
+      : 'an image whose files are owned by ids below 65536';
+    throw new UnsupportedError(`layer ${this.layer}: entry ${JSON.stringify(h.name)} is owned by ${h.uid}:${h.gid}, which cannot exist without root: ${why}. Fix: ${fix}`);
   }
 
   /** Makes sure `dir` exists as a directory, creating missing parents (0755 root:root). */
