@@ -9,8 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { AbortError, type RunOptions, type RunResult } from '../../lib/index.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { AbortError, Runtime, type RunOptions, type RunResult } from '../../lib/index.js';
+import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { eventually, networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const UPSTREAM = '127.0.0.77';
@@ -150,5 +154,91 @@ describe('embedded DNS on user networks', { skip }, () => {
     const again = await sh(lookup('solo2'), { network: net, hostname: 'solo2' });
     assert.match(again.stdout, /Address:\s*10\.231\.66\./);
     assert.ok(await eventually(() => resolversOf(box.root).length === 0, 10_000));
+  });
+
+  test('the owner SIGKILLed with detached containers: names still resolve; reconciliation forgets the dead; the resolver exits with the last', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-dns-owner-'));
+    const script = join(root, 'owner.mts');
+    // Creates the network and two detached containers, reports, then idles until killed.
+    writeFileSync(
+      script,
+      `import { Runtime } from ${JSON.stringify(resolve('lib/runtime.ts'))};
+const [root, rootfs] = process.argv.slice(2);
+const rt = await Runtime.open({ root });
+await rt.networks.create({ name: 'orphans', subnet: '10.231.67.0/24' });
+const ids = [];
+for (const name of ['alpha', 'beta']) {
+  const c = await rt.containers.create({ image: { rootfs }, cmd: ['sleep', '600'], name, network: 'orphans', lifetime: 'detached' });
+  await c.start();
+  ids.push(c.id);
+}
+console.log(JSON.stringify(ids));
+setInterval(() => {}, 1 << 30);
+`,
+    );
+    const owner = spawn(process.execPath, ['--import', 'tsx', script, root, busyboxRootfs()], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let rt: Runtime | undefined;
+    try {
+      const [line] = (await once(owner.stdout!, 'data')) as [Buffer];
+      const [alphaId, betaId] = JSON.parse(line.toString()) as [string, string];
+      owner.kill('SIGKILL');
+      await once(owner, 'exit');
+      assert.equal(resolversOf(root).length, 1, 'the resolver is not tied to its starter');
+      rt = await Runtime.open({ root });
+      const alpha = await rt.containers.get(alphaId);
+      const beta = await rt.containers.get(betaId);
+      const ask = async (name: string) => (await beta.exec(['nslookup', name, '127.0.0.11'])).stdout;
+      assert.match(await ask('alpha'), /Address:\s*10\.231\.67\./, 'a detached peer resolves after its owner died');
+      assert.match(await ask('alpha.orphans'), /Address:\s*10\.231\.67\./);
+      // alpha dies with no Node process watching; the next runtime's reconciliation forgets it.
+      process.kill((await alpha.inspect()).State.Pid, 'SIGKILL');
+      await eventually(async () => !(await alpha.inspect()).State.Running, 10_000);
+      await (await Runtime.open({ root })).networks.reconcile();
+      assert.ok(await eventually(async () => /NXDOMAIN/.test(await ask('alpha')), 10_000), 'the dead peer is forgotten');
+      await alpha.remove({ force: true });
+      await beta.remove({ force: true });
+      assert.ok(await eventually(() => resolversOf(root).length === 0, 10_000), 'the resolver exits with its last member');
+      await (await rt.networks.get('orphans')).remove();
+    } finally {
+      owner.kill('SIGKILL');
+      if (rt) for (const c of await rt.containers.list({ all: true }).catch(() => [])) await (await rt.containers.get(c.Id)).remove({ force: true }).catch(() => {});
+      for (const pid of resolversOf(root)) process.kill(pid, 'SIGKILL');
+      if (rt) for (const n of await rt.networks.list().catch(() => [])) await n.remove().catch(() => {});
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('250 containers on one network: each resolves its neighbour by name', { timeout: 15 * 60_000 }, async () => {
+    const N = 250;
+    const net = await box.svc.create({ name: 'dns-many', subnet: '10.232.0.0/16' });
+    const marks = mkdtempSync(join(tmpdir(), 'berth-dns-many-'));
+    const ac = new AbortController();
+    const runs: Array<Promise<unknown>> = [];
+    try {
+      for (let i = 0; i < N; i++) {
+        // Each asks for the next one (which may not have started yet: bounded retries), writes
+        // the answer where the test reads it, then stays on the network for the others.
+        const next = `m${(i + 1) % N}`;
+        const script = `for t in $(seq 1200); do out=$(nslookup ${next} 127.0.0.11 2>/dev/null | grep -A1 'Name:' | grep Address) && break; sleep 0.5; done; echo "$out" > /out/${i}; exec sleep 3600`;
+        runs.push(sh(script, { network: net, hostname: `m${i}`, signal: ac.signal, mounts: [{ type: 'bind', source: marks, target: '/out' }] }).catch((e: unknown) => e));
+        // Batches of 10: the point is how many there are, not how fast they come.
+        if (i % 10 === 9) await eventually(async () => Object.keys((await net.inspect()).Containers).length > i - 5, 120_000);
+      }
+      assert.ok(await eventually(() => readdirSync(marks).length === N, 10 * 60_000), `${readdirSync(marks).length} of ${N} answered`);
+      const inspect = (await net.inspect()).Containers;
+      const ipOf = new Map(Object.values(inspect).map((c) => [c.Name, c.IPv4Address.split('/')[0]]));
+      let right = 0;
+      for (let i = 0; i < N; i++) {
+        const text = readFileSync(join(marks, String(i)), 'utf8');
+        const want = [...ipOf.entries()].find(([, ip]) => text.includes(`Address: ${ip}`));
+        if (want) right++;
+      }
+      assert.equal(right, N, 'every container got an address of its network');
+      assert.equal(resolversOf(box.root).length, 1, 'one resolver for the whole network');
+    } finally {
+      ac.abort();
+      await Promise.all(runs);
+      rmSync(marks, { recursive: true, force: true });
+    }
   });
 });
