@@ -241,4 +241,38 @@ setInterval(() => {}, 1 << 30);
       rmSync(marks, { recursive: true, force: true });
     }
   });
+
+  test('a join and a leave touch one name file: none of the other members\' (a counter, not a clock)', { skip: spawnSync('inotifywait', ['--help']).error ? 'inotifywait not installed (inotify-tools)' : false }, async () => {
+    const net = await box.svc.create({ name: 'dns-o1', subnet: testSubnet(68) });
+    const dir = join(box.root, 'networks', `${net.id}.dns`);
+    const ac = new AbortController();
+    const peers: Array<Promise<unknown>> = [];
+    try {
+      for (let i = 0; i < 12; i++) peers.push(sh('sleep 600', { network: net, hostname: `o${i}`, signal: ac.signal }).catch(() => {}));
+      await eventually(async () => Object.keys((await net.inspect()).Containers).length === 12, 60_000);
+      const watcher = spawn('inotifywait', ['-m', '--format', '%f|%e', '-e', 'open,modify,attrib,moved_to,moved_from,create,delete', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      watcher.stdout!.on('data', (d) => (out += d));
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        watcher.stderr!.on('data', (d) => {
+          err += d;
+          if (err.includes('Watches established')) resolve();
+        });
+        watcher.on('exit', (code) => reject(new Error(`inotifywait exited ${code}: ${err}`)));
+      });
+      const r = await sh(lookup('o3'), { network: net, hostname: 'newcomer' });
+      assert.match(r.stdout, /Address:\s*10\.231\.68\./, 'the newcomer resolved a peer');
+      await new Promise((res) => setTimeout(res, 500));
+      watcher.kill('SIGTERM');
+      const touched = new Set(out.trim().split('\n').filter(Boolean).map((l) => l.split('|')[0]!).filter((f) => f !== ''));
+      const files = [...touched].filter((f) => !f.startsWith('.'));
+      assert.equal(files.length, 1, `files touched by one join + leave: ${[...touched].join(' ')}`);
+      // The resolver (re)reads only the file an event names: opens of peers' files would show here.
+      assert.ok(touched.size <= 2, `only the newcomer's file and its temp: ${[...touched].join(' ')}`);
+    } finally {
+      ac.abort();
+      await Promise.all(peers);
+    }
+  });
 });
