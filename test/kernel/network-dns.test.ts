@@ -270,6 +270,7 @@ setInterval(() => {}, 1 << 30);
       assert.equal(files.length, 1, `files touched by one join + leave: ${[...touched].join(' ')}`);
       // The resolver (re)reads only the file an event names: opens of peers' files would show here.
       assert.ok(touched.size <= 2, `only the newcomer's file and its temp: ${[...touched].join(' ')}`);
+      assert.doesNotMatch(out, /^\|OPEN,ISDIR/m, 'nobody listed the directory (no rescan per join)');
     } finally {
       ac.abort();
       await Promise.all(peers);
