@@ -25,6 +25,9 @@
         "src-native/zstd-napi.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc",
+        "src-native/dns-message.cc",
+        "src-native/dns-handover.cc",
+        "src-native/dns-napi.cc",
         "src-native/park-exec.cc",
         "src-native/park-napi.cc"
       ],
@@ -56,7 +59,10 @@
         "src-native/spawn.cc",
         "src-native/container-setup.cc",
         "src-native/spec-codec.cc",
-        "src-native/netlink.cc"
+        "src-native/netlink.cc",
+        "src-native/dns-message.cc",
+        "src-native/dns-handover.cc",
+        "src-native/dns-responder.cc"
       ],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Os", "-fno-exceptions", "-fno-rtti", "-fno-pie"],
       "cflags_cc!": ["-std=gnu++17", "-fPIC"],

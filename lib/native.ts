@@ -208,6 +208,13 @@ export interface NativeBinding {
   netAttach(request: { pid: number; pidfd: number; interfaces: NativeNetInterface[] }): Promise<void>;
   /** Deletes the conntrack entries towards `port` (original direction); resolves with how many. */
   netFlushConntrack(request: { protocol: 'tcp' | 'udp'; port: number }): Promise<number>;
+  /**
+   * The embedded resolver's query parser (src-native/dns-message.h), for tests: `result` 0 ok,
+   * 1 short, 2 not a query, 3 not implemented, 4 malformed.
+   */
+  dnsParseQuery(bytes: Uint8Array): { result: number; id: number; flags: number; name: string; qtype: number; qclass: number };
+  /** The resolver's answer builder, for tests: A records (`addresses` as 32-bit numbers) or one PTR. */
+  dnsBuildAnswer(query: { id: number; flags: number; name: string; qtype: number; qclass: number }, rcode: number, addresses: number[], ptr: string): Buffer;
 
   /**
    * Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls.

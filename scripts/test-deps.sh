@@ -27,6 +27,8 @@ have newuidmap || need+=(uidmap)
 # issue 15 (rootless networking): the user-mode network stacks
 have pasta || need+=(passt)
 have slirp4netns || need+=(slirp4netns)
+# issue 17 (embedded DNS): an upstream name server on loopback for the forwarding tests
+have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 # issue 14: the compose differential test runs Debian's docker-compose against a private dockerd.
 have dockerd || need+=(docker.io)
 have docker-compose || need+=(docker-compose)

@@ -19,6 +19,7 @@
 #include "fs-ops-napi.h"
 #include "napi-errors.h"
 #include "netns-pool.h"
+#include "dns-napi.h"
 #include "netlink-napi.h"
 #include "park-napi.h"
 #include "spec-codec.h"
@@ -205,6 +206,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("loadDeviceFilter", Napi::Function::New(env, LoadDeviceFilterJs, "loadDeviceFilter"));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilterJs, "attachDeviceFilter"));
   RegisterNetOps(env, exports);
+  RegisterDns(env, exports);
   RegisterPark(env, exports);
   RegisterFsOps(env, exports);
   RegisterBtrfs(env, exports);

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dns-responder.h"
 #include "monitor.h"
 #include "park-main.h"
 #include "usermode-helpers.h"
@@ -38,6 +39,7 @@ int Usage() {
         "       berth-helper park\n"
         "       berth-helper tie PARENT_PID -- PROG [ARGS...]\n"
         "       berth-helper netns-hold PARENT_PID\n"
+        "       berth-helper dns STATE_DIR NETWORK_ID CONTROL_NAME\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
         "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
         "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
@@ -110,5 +112,6 @@ int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "tie") == 0) return berth::RunTie(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "netns-hold") == 0) return berth::RunNetnsHold(argc - 2, argv + 2);
+  if (argc == 5 && strcmp(argv[1], "dns") == 0) return berth::RunDnsResponder(argv[2], argv[3], argv[4]);
   return Usage();
 }

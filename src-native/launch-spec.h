@@ -154,6 +154,10 @@ struct LaunchSpec {
   // `network: 'container:<id>'`: a descriptor of that container's network namespace, which the
   // child joins (setns) right after "go"; clone_flags then lack CLONE_NEWNET.
   int netns_fd = -1;
+  // A user network's embedded resolver (dns-protocol.h): its abstract socket name and the
+  // hand-over text. Empty: no resolver (the default bridge, `none`, `container:`).
+  std::string dns_control;
+  std::string dns_message;
 };
 
 }  // namespace berth

@@ -1,5 +1,7 @@
 #include "netlink.h"
 
+#include "dns-handover.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -611,6 +613,8 @@ bool SetupContainerNetwork(int pid, const LaunchSpec& spec, NativeError* error) 
     return false;
   }
   bool ok = ConfigureInterfaces(netns, spec.interfaces, error);
+  // Before "go", like the interfaces: the container's first lookup already has its resolver.
+  if (ok && !spec.dns_control.empty()) ok = DnsHandOver(netns, pid, spec.dns_control, spec.dns_message, error);
   close(netns);
   return ok;
 }

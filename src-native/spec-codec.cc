@@ -168,6 +168,9 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
   spec->newuidmap = r.Str("newuidmap");
   spec->newgidmap = r.Str("newgidmap");
   spec->unprivileged = r.Bool("unprivileged");
+  spec->dns_control = r.Str("dnsControl");
+  spec->dns_message = r.Str("dnsMessage");
+  if (!spec->dns_control.empty() && spec->interfaces.empty()) r.Fail("dnsControl without interfaces");
   if (spec->newuidmap.empty() != spec->newgidmap.empty()) r.Fail("newuidmap and newgidmap come together");
   if (!r.Magic(kEnd, "trailer")) return false;
   if (r.p != r.end) return r.Fail("trailing bytes");

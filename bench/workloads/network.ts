@@ -81,9 +81,10 @@ async function tempRuntime(ctx: BenchContext): Promise<{ rt: BerthRuntime; root:
 
 interface BerthNetwork {
   remove(): Promise<unknown>;
+  inspect(): Promise<{ Containers: Record<string, unknown> }>;
 }
 interface BerthRuntime {
-  networks: { get(name: string): Promise<BerthNetwork>; create(o: { name: string }): Promise<BerthNetwork> };
+  networks: { get(name: string): Promise<BerthNetwork>; create(o: { name: string; subnet?: string }): Promise<BerthNetwork> };
   run(source: unknown, cmd: string[], options: Record<string, unknown>): Promise<{ exitCode: number }>;
 }
 
@@ -105,6 +106,55 @@ function berthStart(ctx: BenchContext, network: 'bridge' | 'none'): Subject {
       return Number(process.hrtime.bigint() - t0) / 1e6;
     },
     dispose: async () => {
+      await net?.remove().catch(() => {});
+      if (root) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Containers already on the network while one more joins and leaves (issue 17 §2). */
+const SCALE_SIZES = [10, 250];
+
+/**
+ * Attach + detach of one container (`run(['/bin/true'])`: lease, name file, DNS hand-over, veth,
+ * start, exit, release) on a user network that already holds `size` running containers. With
+ * names answered by the network's resolver, nothing of the peers is touched: the cost must not
+ * grow with `size` (the /etc/hosts rewrites it replaced touched every peer per join and leave).
+ */
+function berthScale(ctx: BenchContext, size: number): Subject {
+  let rt: BerthRuntime | undefined;
+  let root = '';
+  let net: BerthNetwork | undefined;
+  const ac = new AbortController();
+  const parked: Array<Promise<unknown>> = [];
+  return {
+    name: `berth join+leave, ${size} on the network`,
+    describe: `\`run({ rootfs }, ['/bin/true'], { network })\` on a user network (a /16) holding ${size} running \`sleep\` containers`,
+    prepare: async () => {
+      ({ rt, root } = await tempRuntime(ctx));
+      net = await rt.networks.create({ name: `scale${size}` });
+      // 10 at a time: the peers only need to be there, not to start fast.
+      for (let i = 0; i < size; i += 10) {
+        const end = Math.min(size, i + 10);
+        for (let j = i; j < end; j++) {
+          parked.push(rt!.run({ rootfs: ctx.fx.rootfs }, ['sleep', '3600'], { network: net, hostname: `peer${j}`, signal: ac.signal }).catch(() => {}));
+        }
+        const deadline = Date.now() + 60_000;
+        while (Object.keys((await net!.inspect()).Containers).length < end) {
+          if (Date.now() > deadline) throw new Error(`only ${Object.keys((await net!.inspect()).Containers).length} of ${end} peers started`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    },
+    once: async () => {
+      const t0 = process.hrtime.bigint();
+      const r = await rt!.run({ rootfs: ctx.fx.rootfs }, ['/bin/true'], { network: net });
+      if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    },
+    dispose: async () => {
+      ac.abort();
+      await Promise.all(parked);
       await net?.remove().catch(() => {});
       if (root) rmSync(root, { recursive: true, force: true });
     },
@@ -226,7 +276,20 @@ export async function network(ctx: BenchContext): Promise<WorkloadResult[]> {
   );
   ctx.log(`published-port throughput: ${THROUGHPUT_ROUNDS} × ${MIB_PER_SAMPLE} MiB per tool, alternating`);
   const tput = await alternate(ctx.pick([berthPort(ctx), hostDirectPort(ctx), podmanPort(ctx), directPort(ctx)]), { runs: THROUGHPUT_ROUNDS, warmup: 1, log: ctx.log });
+  ctx.log(`join+leave with ${SCALE_SIZES.join(' and ')} containers on the network: 2 warm-up + ${runs} runs each, alternating`);
+  const scale = await alternate(ctx.pick(SCALE_SIZES.map((n) => berthScale(ctx, n))), { runs, warmup: 2, log: ctx.log });
   return [
+    {
+      id: 'network-scale',
+      title: 'User network: one container joins and leaves, with 10 vs 250 running on the network',
+      unit: 'ms',
+      better: 'lower',
+      baseline: `berth join+leave, ${SCALE_SIZES[0]} on the network`,
+      rows: scale,
+      notes: [
+        `${runs} runs per size, alternating between two networks of the same runtime. Names are answered by the network's resolver (\`berth-helper dns\`), so the ratio should stay ≈ 1; with the /etc/hosts rewrites it replaced, each join and leave rewrote every peer's file.`,
+      ],
+    },
     {
       id: 'network-start',
       title: 'Bridge network: start latency of `/bin/true` with and without a bridge',

@@ -70,7 +70,7 @@ export interface LaunchContext {
   /** The container's persistent layer (its storage driver's directories); default: a throw-away one in a tmpfs that dies with the container. */
   upper?: ContainerLayerPaths;
   /** Bridge or `container:` networking, prepared by `prepareNetwork()` (lib/network/attach.ts). */
-  network?: Pick<PreparedNetwork, 'kind' | 'hostname' | 'files' | 'interfaces' | 'netnsFd'>;
+  network?: Pick<PreparedNetwork, 'kind' | 'hostname' | 'files' | 'interfaces' | 'netnsFd' | 'dns'>;
 }
 
 /** What to launch plus facts the caller needs afterwards. */
@@ -325,6 +325,7 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     tty: o.tty === true,
     ...(net && net.interfaces.length > 0 ? { interfaces: net.interfaces } : {}),
     ...(net?.netnsFd !== undefined ? { netnsFd: net.netnsFd } : {}),
+    ...(net?.dns && net.interfaces.length > 0 ? { dns: net.dns } : {}),
   };
   bindCreateKinds(spec, ctx);
   return { spec, hostname, user };

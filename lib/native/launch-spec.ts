@@ -132,4 +132,6 @@ export interface NativeLaunchSpec {
   interfaces?: NativeNetInterface[];
   /** `network: 'container:<id>'`: an fd of that container's network namespace, joined by the child (no CLONE_NEWNET then). */
   netnsFd?: number;
+  /** A user network's embedded resolver: the member's socket is handed to it before "go" (src-native/dns-protocol.h). */
+  dns?: { control: string; message: string };
 }

@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from './launch-spec.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 8;
+export const SPEC_FORMAT_VERSION = 9;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.
@@ -148,6 +148,8 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
   w.str(spec.idMapHelpers?.newuidmap);
   w.str(spec.idMapHelpers?.newgidmap);
   w.bool(spec.unprivileged);
+  w.str(spec.dns?.control);
+  w.str(spec.dns?.message);
   w.raw(Buffer.from('END!'));
   return w.done();
 }

@@ -51,6 +51,8 @@ export interface PreparedNetwork {
   hostname?: string;
   files: { hosts: string; resolvConf: string };
   interfaces: NativeNetInterface[];
+  /** On a user network: the resolver that gets the container's DNS socket before "go". */
+  dns?: { control: string; message: string };
   /** `container:<id>`: a descriptor of the target's network namespace, for the child's setns(). */
   netnsFd?: number;
   /** The published ports, host ports chosen. */
@@ -155,6 +157,7 @@ export async function prepareNetwork(req: NetworkLaunchRequest): Promise<Prepare
     hostname,
     files: { hosts: attached.hostsFile, resolvConf: attached.resolvConf },
     interfaces: attached.interfaces,
+    ...(attached.dns ? { dns: attached.dns } : {}),
     ports: attached.ports,
     endpoints: attached.endpoints,
     closeFds: () => {},

@@ -13,7 +13,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { fromNativeError, type NativeBinding, type NativeNetInterface } from '../native.js';
 import { deleteLink, ensureBridge, linkExists, newVethName, randomMac, vethAlias } from './bridge-driver.js';
 import { formatIpv4, parseIpv4 } from './cidr.js';
-import { writeContainerFile } from './container-files.js';
+import { RESOLVER_ADDRESS, ensureResolver, handOverMessage, removeNameFile, writeNameFile } from './dns-names.js';
 import { renderHosts, renderResolvConf, type HostsEntry } from './etc-files.js';
 import type { FirewallModel } from './firewall-rules.js';
 import { detectFirewall, requireFirewall } from './firewall.js';
@@ -55,6 +55,8 @@ export interface Attached {
   ports: PublishedPort[];
   hostsFile: string;
   resolvConf: string;
+  /** On a user network: the resolver that gets the member's socket before "go". */
+  dns?: { control: string; message: string };
 }
 
 /** An endpoint as stored, with the extra hosts its container asked for. */
@@ -144,7 +146,15 @@ export class EndpointLeases {
         made[0]!.endpoint.ports = ports;
       }
       await this.#ctx.store.writeEndpoints(state.endpoints);
+      // Names on user networks: one file per member, and the resolver of the first one.
+      const named = targets.filter((t) => !t.rec.isDefault).map((t) => t.rec);
+      let dns: Attached['dns'];
       try {
+        for (const m of made) if (named.some((n) => n.id === m.endpoint.networkId)) writeNameFile(this.#ctx.store, m.endpoint);
+        if (named.length > 0) {
+          const control = await ensureResolver(this.#ctx.store, this.#ctx.tag, named[0]!.id);
+          dns = { control, message: handOverMessage(req.container.id, named, req.dns) };
+        }
         await this.ensureBridges(targets.map((t) => t.rec));
         if (req.ports.length > 0) {
           await (await requireFirewall()).apply(this.firewallModel(state));
@@ -152,6 +162,7 @@ export class EndpointLeases {
         }
       } catch (error) {
         state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !made.some((m) => m.endpoint === e));
+        for (const m of made) removeNameFile(this.#ctx.store, m.endpoint.networkId, m.endpoint.containerId);
         await this.#ctx.store.writeEndpoints(state.endpoints);
         throw error;
       }
@@ -162,7 +173,9 @@ export class EndpointLeases {
         interfaces: made.map((m) => m.nic),
         ports: mine[0]!.ports,
         hostsFile: this.hostsFor(req.container.id, state),
-        resolvConf: renderResolvConf(readHostResolvConf(), req.dns),
+        // The resolver forwards to `dns` itself; the container asks only 127.0.0.11.
+        resolvConf: dns ? renderResolvConf(readHostResolvConf(), [RESOLVER_ADDRESS]) : renderResolvConf(readHostResolvConf(), req.dns),
+        ...(dns ? { dns } : {}),
       };
     });
   }
@@ -177,23 +190,18 @@ export class EndpointLeases {
     const monitor = monitorPid === undefined ? undefined : identityOf(monitorPid);
     if ((!identity && !monitor) || attached.endpoints.length === 0) return;
     const ids = new Set(attached.endpoints.map((e) => e.id));
-    const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
-    const me = attached.endpoints[0]!.containerId;
-    const peers = await this.#ctx.store.lockedEndpoints(async (table) => {
+    await this.#ctx.store.lockedEndpoints(async (table) => {
       for (const e of table.endpoints) {
         if (!ids.has(e.id)) continue;
         if (identity) e.pid = identity;
         if (monitor) e.monitor = monitor;
       }
       await this.#ctx.store.writeEndpoints(table);
-      return table.endpoints.some((e) => named.has(e.networkId) && e.containerId !== me);
     });
     for (const e of attached.endpoints) {
       if (identity) e.pid = identity;
       if (monitor) e.monitor = monitor;
     }
-    // Alone on its networks, nobody needs to learn the name (its own file was written at start).
-    if (peers) await this.refreshHosts([...named]);
     for (const e of attached.endpoints) {
       const rec = attached.networks.find((n) => n.id === e.networkId);
       if (rec) this.#ctx.emitEndpoint('connect', rec, e);
@@ -205,13 +213,12 @@ export class EndpointLeases {
     if (attached.endpoints.length === 0) return;
     const ids = new Set(attached.endpoints.map((e) => e.id));
     const withPorts = attached.endpoints.some((e) => e.ports.length > 0);
-    const named = new Set(attached.networks.filter((n) => !n.isDefault).map((n) => n.id));
-    let peers = false;
     const release = async (table: EndpointTable): Promise<EndpointRecord[]> => {
       const removed = table.endpoints.filter((e) => ids.has(e.id));
       if (removed.length === 0) return removed;
       table.endpoints = table.endpoints.filter((e) => !ids.has(e.id));
-      peers = table.endpoints.some((e) => named.has(e.networkId));
+      // Its names go with it: one file per network, whatever the number of peers.
+      for (const e of removed) removeNameFile(this.#ctx.store, e.networkId, e.containerId);
       await this.#ctx.store.writeEndpoints(table);
       return removed;
     };
@@ -226,7 +233,6 @@ export class EndpointLeases {
           return r;
         })
       : await this.#ctx.store.lockedEndpoints(release);
-    if (peers) await this.refreshHosts([...named]);
     // The veth dies with the namespace, asynchronously. If something still holds the namespace
     // (a `container:` joiner) it would keep the released address: delete it if it outlives that.
     const veths = removed.map((e) => e.hostIfname);
@@ -306,22 +312,9 @@ export class EndpointLeases {
     };
   }
 
-  /** The /etc/hosts of a container: its addresses, its peers on user networks, its extra hosts. */
+  /** The /etc/hosts of a container: its own addresses and its extra hosts (peers are the resolver's). */
   hostsFor(containerId: string, state: NetworkState): string {
     return hostsFileFor(containerId, state.networks, state.endpoints);
-  }
-
-  /** Rewrites /etc/hosts in every running container on `networkIds` (peers came or went). */
-  async refreshHosts(networkIds: readonly string[]): Promise<void> {
-    const state = await this.#ctx.store.read();
-    const nets = new Set(networkIds.filter((id) => !state.networks.find((n) => n.id === id)?.isDefault));
-    if (nets.size === 0) return;
-    const done = new Set<string>();
-    for (const e of state.endpoints.endpoints) {
-      if (!nets.has(e.networkId) || !e.pid || done.has(e.containerId)) continue;
-      done.add(e.containerId);
-      writeContainerFile(e.pid, 'etc/hosts', hostsFileFor(e.containerId, state.networks, state.endpoints));
-    }
   }
 }
 
@@ -341,19 +334,15 @@ export async function flushUdp(binding: NativeBinding, ports: readonly Published
   }
 }
 
-/** @internal Builds a container's /etc/hosts from the state (exported for tests). */
-export function hostsFileFor(containerId: string, networks: readonly NetworkRecord[], table: EndpointTable): string {
+/**
+ * @internal A container's /etc/hosts (exported for tests): localhost, its own addresses with
+ * its names, its extra hosts. Peers are not listed: the network's resolver answers for them, so
+ * no peer's file changes when a container joins or leaves.
+ */
+export function hostsFileFor(containerId: string, _networks: readonly NetworkRecord[], table: EndpointTable): string {
   const mine = table.endpoints.filter((e) => e.containerId === containerId) as StoredEndpoint[];
   const self: HostsEntry[] = mine.map((e) => ({ ip: e.ip, names: [e.hostname, ...(e.name ? [e.name] : []), ...e.aliases] }));
-  const userNets = new Set(mine.filter((e) => !networks.find((n) => n.id === e.networkId)?.isDefault).map((e) => e.networkId));
-  const peers: HostsEntry[] = [];
-  const seen = new Set(mine.map((e) => e.ip + e.networkId));
-  for (const e of table.endpoints) {
-    if (e.containerId === containerId || !userNets.has(e.networkId) || seen.has(e.ip + e.networkId) || !isLive(e)) continue;
-    seen.add(e.ip + e.networkId);
-    peers.push({ ip: e.ip, names: [...(e.name ? [e.name] : []), e.hostname, ...e.aliases] });
-  }
-  return renderHosts(self, peers, mine[0]?.extraHosts ?? []);
+  return renderHosts(self, [], mine[0]?.extraHosts ?? []);
 }
 
 let hostResolv: { at: number; text: string | undefined } | undefined;

@@ -11,6 +11,7 @@ import { deleteLink, VETH_PREFIX } from './bridge-driver.js';
 import { BRIDGE_PREFIX } from './firewall-rules.js';
 import { detectFirewall } from './firewall.js';
 import type { EndpointLeases } from './endpoint-leases.js';
+import { pruneNameFiles } from './dns-names.js';
 import { isLive } from './network-records.js';
 import type { NetworkStore } from './network-store.js';
 
@@ -30,6 +31,8 @@ export async function reconcileNetworks(store: NetworkStore, tag: string, bindin
     state.endpoints.endpoints = state.endpoints.endpoints.filter(isLive);
     const stale = before - state.endpoints.endpoints.length;
     if (stale > 0) await store.writeEndpoints(state.endpoints);
+    // Names of the dead go too: their network's resolver forgets them, and exits if none is left.
+    pruneNameFiles(store, state.networks, state.endpoints.endpoints);
     if (state.networks.length > 0) await (await detectFirewall())?.apply(leases.firewallModel(state));
     const removedLinks: string[] = [];
     let links: NativeLinkInfo[] = [];

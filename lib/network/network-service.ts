@@ -18,6 +18,7 @@ import { detectFirewall, requireFirewall } from './firewall.js';
 import { hostRoutes, hostSubnetLockPath, planPool } from './ipam.js';
 import { Network, type ConnectableContainer, type ConnectOptions, type NetworkEndpointEvent } from './network.js';
 import { NetworkStore, type EndpointRecord, type NetworkRecord, type NetworkState } from './network-store.js';
+import { removeNameDir, removeNameFile, writeNameFile } from './dns-names.js';
 import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint-leases.js';
 import { findNetwork, isLive, refName } from './network-records.js';
 import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
@@ -322,6 +323,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     delete table.cursors[rec.id];
     if (table.endpoints.length !== before) await this.store.writeEndpoints(table);
     await this.store.deleteNetwork(rec.id);
+    // Its resolver, if one still runs, sees the directory go and exits with no member.
+    removeNameDir(this.store, rec.id);
     state.networks = state.networks.filter((n) => n.id !== rec.id);
     const fw = await detectFirewall();
     await fw?.apply(this.leases.firewallModel(state));
@@ -393,6 +396,9 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         nic = made.nic;
         state.endpoints.endpoints.push(endpoint);
         await this.store.writeEndpoints(state.endpoints);
+        // Its peers resolve it from now on. Its own lookups of this network's names need a
+        // resolver that knows the network: one it started with (see docs/design/networks.md).
+        if (!rec.isDefault) writeNameFile(this.store, endpoint);
         await this.leases.ensureBridges([rec]);
         try {
           const pidfd = this.#binding().pidfdOpen(running.pid);
@@ -403,6 +409,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
           }
         } catch (error) {
           state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => e.id !== endpoint!.id);
+          removeNameFile(this.store, rec.id, container.id);
           await this.store.writeEndpoints(state.endpoints);
           throw fromNativeError(error);
         }
@@ -411,10 +418,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       await this.store.writeNetwork(rec);
       return { rec, endpoint };
     });
-    if (result.endpoint) {
-      await this.leases.refreshHosts([result.rec.id]);
-      this.#emitEndpoint('connect', result.rec, result.endpoint);
-    }
+    if (result.endpoint) this.#emitEndpoint('connect', result.rec, result.endpoint);
   }
 
   /** Disconnects `container` (a Container, its id or its name) from the network. */
@@ -433,6 +437,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       }
       if (endpoints.length > 0) {
         state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !endpoints.includes(e));
+        for (const e of endpoints) removeNameFile(this.store, e.networkId, e.containerId);
         await this.store.writeEndpoints(state.endpoints);
         if (endpoints.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         // The container lives on: its interface must go now, not with its namespace.
@@ -440,14 +445,13 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       }
       return { rec, endpoints };
     });
-    await this.leases.refreshHosts([result.rec.id]);
     for (const e of result.endpoints) this.#emitEndpoint('disconnect', result.rec, e);
   }
 
   /** @internal Forgets a removed container: its connections and any lease it still had. */
   async forgetContainer(containerId: string): Promise<void> {
     await this.ready();
-    const touched = await this.store.locked(async (state) => {
+    await this.store.locked(async (state) => {
       const nets: string[] = [];
       for (const rec of state.networks) {
         if (rec.members[containerId]) {
@@ -459,13 +463,13 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       const gone = state.endpoints.endpoints.filter((e) => e.containerId === containerId);
       if (gone.length > 0) {
         state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => e.containerId !== containerId);
+        for (const e of gone) removeNameFile(this.store, e.networkId, e.containerId);
         await this.store.writeEndpoints(state.endpoints);
         if (gone.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         nets.push(...gone.map((e) => e.networkId));
       }
       return nets;
     });
-    if (touched.length > 0) await this.leases.refreshHosts(touched);
   }
 
   /**

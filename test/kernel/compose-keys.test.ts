@@ -134,9 +134,11 @@ describe('compose: keys honoured on the real kernel', { skip }, () => {
       // Peers by service name, alias, container name and static address; replicas by their names.
       // (Not `wget -T`: Debian's busybox 1.35 wget segfaults on it.)
       for (const host of ['srv', 'store', 'keys-server', '10.231.142.10']) assert.deepEqual(await exec(app1!, `timeout 10 wget -q -O- http://${host}/ping`), { code: 0, out: 'pong' }, host);
-      assert.match((await exec(app1!, 'cat /etc/hosts')).out, /^10\.231\.142\.\d+\s.*\bkeys-app-2\b/m, 'a replica finds the other by container name');
+      assert.match((await exec(app1!, 'nslookup keys-app-2 127.0.0.11')).out, /Address:\s*10\.231\.142\.\d+/, 'a replica finds the other by container name');
       assert.match((await exec(app2!, 'cat /etc/hosts')).out, /^10\.231\.142\.1\s+gw\.example$/m, 'extra_hosts');
-      assert.match((await exec(app1!, 'cat /etc/resolv.conf')).out, /^nameserver 10\.231\.142\.53$/m, 'dns');
+      // `dns` is the network resolver's upstream for this container; the container asks 127.0.0.11.
+      assert.match((await exec(app1!, 'cat /etc/resolv.conf')).out, /^nameserver 127\.0\.0\.11$/m, 'dns');
+      assert.deepEqual((await app1!.inspect()).HostConfig.Dns, ['10.231.142.53'], 'dns');
       assert.deepEqual(await exec(app1!, 'echo $(ulimit -n) $(ulimit -Hn)'), { code: 0, out: '1024 2048' }, 'ulimits');
       assert.notEqual((await exec(app1!, 'cat /proc/1/comm')).out, 'sleep', 'init: PID 1 is the init, not the command');
       const denied = await exec(app1!, 'mkdir /tmp/x');

@@ -82,7 +82,7 @@ describe('containers on networks', { skip }, () => {
     rmSync(f.root, { recursive: true, force: true });
   });
 
-  test('two containers on a user network reach each other by name, hostname and alias; inspect().NetworkSettings; peers\' /etc/hosts follow', async () => {
+  test('two containers on a user network reach each other by name, hostname and alias; inspect().NetworkSettings; peers resolve who comes and goes', async () => {
     const net = await f.rt.networks.create({ name: 'ct-names', subnet: testSubnet(60) });
     const server = await f.create(['nc', '-ll', '-p', '7000', '-e', 'echo', 'hello-from-server'], {
       name: 'server',
@@ -105,18 +105,20 @@ describe('containers on networks', { skip }, () => {
     assert.equal((await server.inspect()).HostConfig.NetworkMode, 'ct-names');
     assert.ok((await net.inspect()).Containers[server.id]);
 
-    const { exit, out } = await runOnce('for h in server srvhost api; do nc -w 2 $h 7000; done; grep -w server /etc/hosts | cut -f1', { network: 'ct-names' });
+    const { exit, out } = await runOnce('for h in server srvhost api; do nc -w 2 $h 7000; done; nslookup server 127.0.0.11 | grep -A1 Name: | grep Address; echo; grep -cw server /etc/hosts || true', { network: 'ct-names' });
     assert.equal(exit.exitCode, 0, out);
     assert.equal(out.split('\n').filter((l) => l === 'hello-from-server').length, 3, out);
-    assert.ok(out.includes(`${ep.IPAddress}\n`), out);
+    assert.match(out, new RegExp(`Address:\\s*${ep.IPAddress.replace(/\./g, '\\.')}\n`), out);
+    assert.match(out, /^0$/m, 'peers are answered by the resolver, not written into /etc/hosts');
 
-    // A peer that comes and goes shows up in the server's /etc/hosts, and leaves it.
+    // A peer that comes and goes is answered by the server's resolver, then is not.
+    const resolves = async (name: string) => /Name:\s*\S+\s*\nAddress:/.test((await server.exec(['nslookup', name, '127.0.0.11'])).stdout);
     const peer = await f.create(['sleep', '60'], { name: 'peer', network: net });
     await peer.start();
-    assert.ok(await eventually(async () => (await server.exec(['cat', '/etc/hosts'])).stdout.includes('peer'), 5000), 'the peer was added');
+    assert.ok(await eventually(async () => resolves('peer'), 5000), 'the peer resolves');
     await peer.stop({ timeout: 0 });
     assert.deepEqual(await endpointsOf(peer.id), [], 'the stopped peer holds no lease');
-    assert.ok(await eventually(async () => !(await server.exec(['cat', '/etc/hosts'])).stdout.includes('peer'), 5000), 'the peer was removed');
+    assert.ok(await eventually(async () => !(await resolves('peer')), 5000), 'the peer no longer resolves');
 
     await assert.rejects(net.remove(), isErr(ConflictError, /active endpoints: server/));
     await server.stop({ timeout: 0 });
@@ -216,8 +218,8 @@ describe('containers on networks', { skip }, () => {
     const settings = (await mover.inspect()).NetworkSettings.Networks;
     assert.deepEqual(Object.keys(settings).sort(), ['ct-conn-a', 'ct-conn-b']);
     assert.deepEqual(settings['ct-conn-b']!.Aliases, ['moved']);
-    const peer = await runOnce('grep -w moved /etc/hosts', { network: b });
-    assert.ok(peer.out.startsWith(`${settings['ct-conn-b']!.IPAddress}\t`), peer.out);
+    const peer = await runOnce('nslookup moved 127.0.0.11', { network: b });
+    assert.ok(peer.out.includes(`Address: ${settings['ct-conn-b']!.IPAddress}`), peer.out);
     await assert.rejects(b.remove(), isErr(ConflictError));
 
     await b.disconnect(mover);

@@ -67,7 +67,9 @@ describe('bridge networks', { skip }, () => {
     assert.match(r.stdout, /^10\.231\.1\.\d+\tweb$/m);
     assert.match(r.stdout, /^10\.231\.1\.1\tgw$/m);
     assert.match(r.stdout, /^10\.231\.1\.99\tdb$/m);
-    assert.match(r.stdout, /^nameserver 10\.231\.1\.53$/m);
+    // On a user network the container asks the network's resolver, which forwards to `dns`.
+    assert.match(r.stdout, /^nameserver 127\.0\.0\.11$/m);
+    assert.doesNotMatch(r.stdout, /10\.231\.1\.53/);
     assert.match(r.stdout, /gw-ok/);
   });
 
@@ -86,15 +88,16 @@ describe('bridge networks', { skip }, () => {
     }
   });
 
-  test('a running container learns peers that join later (its /etc/hosts is rewritten)', async () => {
+  test('a running container resolves peers that join later (the network\'s resolver, no file rewrite)', async () => {
     const net = await box.svc.create({ name: 'late', subnet: testSubnet(3) });
-    const first = background(`${retry('grep -w second /etc/hosts', 100)} && sleep 30`, { network: net, hostname: 'first' });
+    const first = background(`${retry("nslookup second 127.0.0.11 | grep -A1 'Name:.*second' | grep Address", 100)} && sleep 30`, { network: net, hostname: 'first' });
     try {
-      // second stays a moment: first polls its /etc/hosts and must catch second while it is
-      // on the network (it is removed from first's hosts again when second ends).
-      const second = await sh(`${retry('grep -w first /etc/hosts')} && sleep 2`, { network: net, hostname: 'second' });
+      // second stays a moment: first polls the resolver and must catch second while it is on
+      // the network.
+      const second = await sh(`${retry("nslookup first 127.0.0.11 | grep -A1 'Name:.*first' | grep Address")} && grep -c first /etc/hosts; sleep 2`, { network: net, hostname: 'second' });
       assert.equal(second.exitCode, 0, second.stderr);
-      assert.match(second.stdout, /10\.231\.3\.\d+\s+first/);
+      assert.match(second.stdout, /Address:\s*10\.231\.3\.\d+/);
+      assert.match(second.stdout, /^0$/m, 'the peer is not written into /etc/hosts');
     } finally {
       await first.stop();
     }

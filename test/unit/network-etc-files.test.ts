@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { selfIdentity } from '../../lib/state/process-identity.js';
 import { FALLBACK_NAMESERVERS, renderHosts, renderResolvConf } from '../../lib/network/etc-files.js';
 import { hostsFileFor } from '../../lib/network/network-service.js';
+import { handOverMessage, nameFileText } from '../../lib/network/dns-names.js';
 import type { EndpointRecord, NetworkRecord } from '../../lib/network/network-store.js';
 
 describe('/etc files', () => {
@@ -21,7 +22,7 @@ describe('/etc files', () => {
     assert.match(renderResolvConf(undefined), /nameserver 8\.8\.8\.8/);
   });
 
-  it('a container\'s hosts file lists its peers on user networks only, by name, hostname and alias', () => {
+  it('a container\'s hosts file lists itself and its extra hosts, never a peer (the resolver answers for them)', () => {
     const self = selfIdentity();
     const net = (id: string, isDefault: boolean) => ({ id, isDefault }) as NetworkRecord;
     const ep = (containerId: string, networkId: string, ip: string, extra: Partial<EndpointRecord> = {}): EndpointRecord => ({
@@ -55,9 +56,18 @@ describe('/etc files', () => {
     const hosts = hostsFileFor('me', [net('user', false), net('dflt', true)], table);
     assert.match(hosts, /^10\.1\.0\.2\tme me-alias$/m);
     assert.match(hosts, /^172\.17\.0\.2\tme$/m);
-    assert.match(hosts, /^10\.1\.0\.3\tpeer-name peer pa$/m);
     assert.match(hosts, /^9\.9\.9\.9\tx$/m);
+    assert.doesNotMatch(hosts, /peer-name|\tpeer|10\.1\.0\.3/, 'a peer on a user network: asked of 127.0.0.11, so its joining rewrites no file');
     assert.doesNotMatch(hosts, /stranger/, 'no names on the default bridge');
-    assert.doesNotMatch(hosts, /10\.1\.0\.4/, 'a dead peer is left out');
+    assert.doesNotMatch(hosts, /10\.1\.0\.4/);
+  });
+});
+
+describe('embedded resolver: name files and hand-over text', () => {
+  it('a name file is the address, then each name once; the hand-over lists the networks, forwarding and IPv4 upstreams', () => {
+    assert.equal(nameFileText({ ip: '10.1.0.2', name: 'web', hostname: 'web', aliases: ['db', ''] }), '10.1.0.2\nweb\ndb\n');
+    const n = (id: string, name: string, internal: boolean) => ({ id, name, internal }) as NetworkRecord;
+    assert.equal(handOverMessage('c1', [n('a', 'App', false), n('b', 'back', true)], ['127.0.0.77', '::1']), 'member c1\nnet a app\nnet b back\nforward 1\nupstream 127.0.0.77\n');
+    assert.match(handOverMessage('c1', [n('b', 'back', true)]), /^forward 0$/m, 'internal only: nothing forwarded');
   });
 });

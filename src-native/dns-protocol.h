@@ -1,0 +1,25 @@
+// The hand-over between the process that starts a container on a user network and that
+// network's resolver (`berth-helper dns`): one SOCK_SEQPACKET message on the resolver's
+// abstract unix socket, carrying two descriptors with SCM_RIGHTS (the member's UDP socket
+// bound to 127.0.0.11:53 inside its network namespace, and a pidfd of its PID 1) and these
+// text lines:
+//
+//   member <container id>
+//   net <network id> <network name>      one per user network of the member, the resolver's first
+//   forward 0|1                          0: every network of the member is internal (REFUSED)
+//   upstream <ipv4>                      the container's `dns` servers; none: the host's resolv.conf
+//
+// The resolver answers one byte, 'k', once the member is served.
+#pragma once
+
+#include <cstddef>
+
+namespace berth {
+
+constexpr size_t kDnsHandOverMax = 4096;
+constexpr int kDnsHandOverFds = 2;
+// Where the resolver listens inside each member's network namespace (Docker's address).
+constexpr const char* kDnsListenAddress = "127.0.0.11";
+constexpr unsigned short kDnsListenPort = 53;
+
+}  // namespace berth
