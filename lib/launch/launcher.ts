@@ -7,7 +7,7 @@ import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, stat
 import { dirname, join } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
 import { AbortError, UnsupportedError, ValidationError } from '../errors.js';
-import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, rootlessIdMaps, type RootlessIdMaps } from '../rootless/index.js';
+import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, leaseHeldUserns, rootlessIdMaps, type HeldUsernsLease, type RootlessIdMaps } from '../rootless/index.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
@@ -165,6 +165,8 @@ export interface PreparedLaunch {
   abandon(): Promise<void>;
   /** Gives back a `userns: 'auto'` range allocated for this launch, once its process is gone. */
   releaseIds?: () => Promise<void>;
+  /** Closes what the spawn needed and nothing after it (the held user namespace's lease); call once the spawn returned. Idempotent. */
+  spawned?: () => void;
   /** The launch runs without a cgroup (see the `limits` option): what it lacks and why. */
   limitsSkipped?: LimitsSkipped;
 }
@@ -209,7 +211,10 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
   });
   let network: PreparedNetwork | undefined;
   let idRange: { key: string } | undefined;
+  let userns: HeldUsernsLease | undefined;
+  const spawned = (): void => userns?.release();
   const abandon = async (): Promise<void> => {
+    spawned();
     await network?.release().catch(() => {});
     if (idRange) await releaseAutoRange(idRange.key).catch(() => {});
     try {
@@ -255,12 +260,17 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
     });
     if (skipped) withoutDeviceNodes(plan.spec);
     if (rootless) {
-      if (rootless.maps) checkIdsMapped(rootless.maps, plan.user, process.env['USER'] ?? String(process.geteuid!()));
       plan.spec.unprivileged = true;
-      if (rootless.maps?.helpers) plan.spec.idMapHelpers = rootless.maps.helpers;
+      if (rootless.maps) {
+        checkIdsMapped(rootless.maps, plan.user, process.env['USER'] ?? String(process.geteuid!()));
+        // Created inside this process's held namespace: no newuidmap/newgidmap per launch
+        // (lib/rootless/held-userns.ts). Explicit maps of the caller still get a namespace of their own.
+        userns = await leaseHeldUserns(rootless.maps);
+        plan.spec.joinUserns = { fd: userns.fd, setgroupsDenied: userns.setgroupsDenied };
+      }
     }
     const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
-    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}) };
+    return { cgroup, plan, abandon, spawned, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}) };
   } catch (error) {
     await abandon();
     throw error;
@@ -293,7 +303,7 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
  * that mislead; a command that cannot be executed is a result (`execFailure`), not an error.
  */
 export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch): Promise<Launched> {
-  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped } = prepared;
+  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped, spawned: closeSpawnFds } = prepared;
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   const binding = req.native ?? native();
   try {
@@ -305,6 +315,7 @@ export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch
       throw fromNativeError(error, { hint: setupHint });
     } finally {
       network?.closeFds();
+      closeSpawnFds?.();
     }
     if (spawned.execFailed) {
       for (const fd of spawned.stdio) if (fd >= 0) closeSync(fd);

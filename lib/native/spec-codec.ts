@@ -148,6 +148,8 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
   w.str(spec.idMapHelpers?.newuidmap);
   w.str(spec.idMapHelpers?.newgidmap);
   w.bool(spec.unprivileged);
+  w.i32(spec.joinUserns?.fd ?? -1);
+  w.bool(spec.joinUserns?.setgroupsDenied ?? false);
   w.raw(Buffer.from('END!'));
   return w.done();
 }
