@@ -96,6 +96,7 @@ const all: Record<string, () => Promise<unknown>> = {
     const first = await rt.run(source, ['true']);
     const holder = heldUsernsPid();
     const aliveBefore = alive(holder);
+    const infoHolder = (await rt.info()).IdMapping.HeldNamespacePid;
     await rt.close();
     const goneAfterClose = await gone(holder);
     // A new runtime of the same process makes a new holder.
@@ -108,7 +109,7 @@ const all: Record<string, () => Promise<unknown>> = {
     } finally {
       await rt2.close();
     }
-    return { first: first.exitCode, holder, aliveBefore, goneAfterClose, second, holder2, holder2Gone: await gone(holder2) };
+    return { first: first.exitCode, holder, infoHolder, aliveBefore, goneAfterClose, second, holder2, holder2Gone: await gone(holder2) };
   },
   owned: async () => {
     const rt = await Runtime.open();

@@ -97,10 +97,11 @@ describe('rootless: one held user namespace per owner', { skip }, () => {
         assert.equal(r.aExit.signal, 'SIGKILL');
       });
 
-      test('the holder ends with rt.close(); the next runtime of the process makes a new one', () => {
+      test('rt.info() names the holder; it ends with rt.close(); the next runtime of the process makes a new one', () => {
         const r = ok(cases.get('holder-close'));
         assert.equal(r.first, 0);
         assert.equal(r.aliveBefore, true);
+        assert.equal(r.infoHolder, r.holder, 'rt.info().IdMapping.HeldNamespacePid names the holder');
         assert.equal(r.goneAfterClose, true, `holder ${r.holder} outlived rt.close()`);
         assert.equal(r.second.exitCode, 0, r.second.stderr);
         assert.ok(r.holder2 > 0 && r.holder2 !== r.holder, `a new holder: ${r.holder2}`);
