@@ -5,7 +5,12 @@
  * other workloads are. Builds its own busybox rootfs (the root-owned fixtures are private).
  * Prints the rows as one JSON line.
  * Usage: rootless-runner.ts <runs> <warmup> <tools|all>
+ *        rootless-runner.ts serve <tools|all>
+ * `serve`: prepares the tools, prints `{"ready":[names],"skipped":{name:reason}}`, then for each
+ * tool name read on stdin runs it once and prints `{"ms":n}` or `{"error":text}`, so that the
+ * harness (root) alternates these rows with rootful ones run in its own process.
  */
+import { createInterface } from 'node:readline';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,7 +59,32 @@ const subjects: Subject[] = [
     if (imported.status !== 0) throw new Error(`podman import: ${imported.stderr.trim().split('\n').pop()}`);
   }),
 ];
-const wanted = toolsText === 'all' ? subjects : subjects.filter((s) => toolsText.split(',').some((t) => s.name.startsWith(t)));
-const rows = await alternate(wanted, { runs: Number(runsText), warmup: Number(warmupText), log });
+const serving = runsText === 'serve';
+const chosen = serving ? warmupText : toolsText;
+const wanted = chosen === 'all' ? subjects : subjects.filter((s) => chosen.split(',').some((t) => s.name.startsWith(t)));
+if (serving) {
+  const ready: Subject[] = [];
+  const skipped: Record<string, string> = {};
+  for (const s of wanted) {
+    try {
+      await s.prepare?.();
+      ready.push(s);
+    } catch (e) {
+      skipped[s.name] = (e as Error).message.split('\n')[0]!;
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ ready: ready.map((s) => s.name), skipped })}\n`);
+  for await (const name of createInterface({ input: process.stdin })) {
+    const s = ready.find((x) => x.name === name);
+    try {
+      if (!s) throw new Error(`unknown tool ${name}`);
+      process.stdout.write(`${JSON.stringify({ ms: await s.once() })}\n`);
+    } catch (e) {
+      process.stdout.write(`${JSON.stringify({ error: (e as Error).message.split('\n')[0] })}\n`);
+    }
+  }
+} else {
+  const rows = await alternate(wanted, { runs: Number(runsText), warmup: Number(warmupText), log });
+  process.stdout.write(`${JSON.stringify(rows)}\n`);
+}
 if (wanted.some((s) => s.name.startsWith('podman'))) spawnSync('podman', ['rmi', '-f', podmanImage], { stdio: 'ignore' });
-process.stdout.write(`${JSON.stringify(rows)}\n`);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describeCgroups, type CgroupInfo } from './cgroup/controllers.js';
 import { filesystemTypeOf, operatingSystem, probeIdMapping, probeKernelFeatures, userNameOf, type IdMappingInfo, type KernelFeatures } from './host/index.js';
 import { packageRoot } from './native.js';
+import { heldUsernsPid } from './rootless/index.js';
 import { describeNetworkTools, type NetworkToolsInfo } from './network/host-tools.js';
 import { deriveAdvice, warningLines, type Advice, type HostFacts } from './runtime-advice.js';
 import type { StorageDriverName } from './storage/driver.js';
@@ -87,8 +88,13 @@ export interface RuntimeInfo {
   readonly Volumes: number;
   /** Networks of this state directory. */
   readonly Networks: number;
-  /** How container ids map to host ids, and the helpers and ranges that decide it. */
-  readonly IdMapping: IdMappingInfo;
+  /**
+   * How container ids map to host ids, and the helpers and ranges that decide it; rootless:
+   * `HeldNamespacePid`, the pid of the holder of this process's user namespace that rootless
+   * containers are created in (null until the first rootless launch, and after the last
+   * `rt.close()`; docs/design/rootless.md).
+   */
+  readonly IdMapping: IdMappingInfo & { readonly HeldNamespacePid: number | null };
   readonly Storage: StorageInfo;
   /** cgroup version, mode (`legacy`/`hybrid`/`unified`) and which controllers berth can use. */
   readonly Cgroups: CgroupInfo;
@@ -204,7 +210,7 @@ export function assembleRuntimeInfo(facts: HostFacts, counts: RuntimeCounts, cho
     NodeVersion: process.version,
     Volumes: counts.volumes,
     Networks: counts.networks,
-    IdMapping: facts.idMapping,
+    IdMapping: { ...facts.idMapping, HeldNamespacePid: heldUsernsPid() ?? null },
     Storage: storage,
     Cgroups: facts.cgroups,
     Limits: limitsOf(facts.cgroups),

@@ -28,7 +28,7 @@ import { Pool } from './pool/pool.js';
 import { prewarm } from './pool/prewarm.js';
 import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
-import { defaultStateDir, isRootless } from './rootless/index.js';
+import { defaultStateDir, isRootless, releaseHeldUserns, retainHeldUserns } from './rootless/index.js';
 import { UsernsHelper } from './rootless/userns-helper.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
@@ -127,6 +127,8 @@ export class Runtime implements AsyncDisposable {
     this.#containers = new ContainerService(root, { images: this.#images, volumes: this.#volumes, networks: this.#networks, storage: storage.driver });
     // Stacks use the public services only, through the getters (so a closed runtime refuses them).
     this.#compose = new Compose(this);
+    // Rootless: this process's held user namespace lives while a runtime is open (see close()).
+    retainHeldUserns();
   }
 
   /** The storage driver this runtime's containers use, and why. @internal */
@@ -182,6 +184,7 @@ export class Runtime implements AsyncDisposable {
     this.#closing ??= (async () => {
       await Promise.all([...this.#pools].map((p) => p.close()));
       await this.#containers.close();
+      releaseHeldUserns();
     })();
     return this.#closing;
   }

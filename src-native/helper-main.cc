@@ -18,6 +18,7 @@
 //
 //   berth-helper tie PARENT_PID -- PROG [ARGS...]
 //   berth-helper netns-hold PARENT_PID
+//   berth-helper userns-hold PARENT_PID single|subordinate
 //     Rootless networking: see usermode-helpers.h.
 #include <errno.h>
 #include <signal.h>
@@ -40,6 +41,7 @@ int Usage() {
         "       berth-helper tie PARENT_PID -- PROG [ARGS...]\n"
         "       berth-helper netns-hold PARENT_PID\n"
         "       berth-helper dns STATE_DIR NETWORK_ID CONTROL_NAME\n"
+        "       berth-helper userns-hold PARENT_PID single|subordinate\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
         "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
         "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
@@ -113,5 +115,6 @@ int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "tie") == 0) return berth::RunTie(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "netns-hold") == 0) return berth::RunNetnsHold(argc - 2, argv + 2);
   if (argc == 5 && strcmp(argv[1], "dns") == 0) return berth::RunDnsResponder(argv[2], argv[3], argv[4]);
+  if (argc >= 2 && strcmp(argv[1], "userns-hold") == 0) return berth::RunUsernsHold(argc - 2, argv + 2);
   return Usage();
 }

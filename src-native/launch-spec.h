@@ -104,6 +104,13 @@ struct LaunchSpec {
   // child, root of a namespace the caller owns, mounts the caller's own paths itself), and a
   // map it writes itself needs setgroups "deny" first.
   bool unprivileged = false;
+  // Rootless with a held user namespace (lib/rootless/held-userns.ts): a descriptor of it. The
+  // child is created inside it (CloneInUserns in spawn.cc) instead of in a new one: no maps are
+  // written per launch. `clone_flags` still say CLONE_NEWUSER (the container has a user
+  // namespace, just not a fresh one). `userns_setgroups_denied`: its map is a single-id one, so
+  // setgroups(2) is refused there and the child keeps the groups it has.
+  int userns_fd = -1;
+  bool userns_setgroups_denied = false;
   std::vector<std::string> cgroup_procs;  // the parent writes the child's pid into each
   // cgroup v2: the container's cgroup directory. The child is cloned straight into it
   // (clone3 CLONE_INTO_CGROUP) and `cgroup_procs` is only the fallback for kernels without it.

@@ -321,6 +321,7 @@ bool Monitor::Launch(bool first, std::string* why, bool* exec_failed, int* exec_
     // init helper's memfd) for as long as this monitor lives. A restart needs them again.
     if (spec.netns_fd >= 0) close(spec.netns_fd);
     if (spec.exec_fd >= 0) close(spec.exec_fd);
+    if (spec.userns_fd >= 0) close(spec.userns_fd);
   }
   if (result.exec_failed) {
     if (first) Status("{\"execFailed\":" + ErrorJson(error) + ",\"notFound\":" + (error.not_found ? "true" : "false") + "}");

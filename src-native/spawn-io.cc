@@ -119,7 +119,7 @@ void FillProcessSpec(const LaunchSpec& spec, ProcessSpec* out, std::vector<const
   p.gid = spec.gid;
   p.groups = spec.groups.data();
   p.group_count = static_cast<uint32_t>(spec.groups.size());
-  p.keep_groups = spec.unprivileged && spec.newgidmap.empty() && !spec.gid_map.empty();
+  p.keep_groups = spec.userns_fd >= 0 ? spec.userns_setgroups_denied : spec.unprivileged && spec.newgidmap.empty() && !spec.gid_map.empty();
   p.cap_bounding = spec.cap_bounding;
   p.cap_effective = spec.cap_effective;
   p.cap_permitted = spec.cap_permitted;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "netlink.h"
+#include "raw-syscall.h"
 
 namespace berth {
 namespace {
@@ -205,6 +206,64 @@ bool SendHostTrees(const LaunchSpec& spec, int sock, NativeError* error) {
   return ok;
 }
 
+// The middle process of a launch into a held user namespace (CloneInUserns). Raw system
+// calls only: it shares Node's memory and the calling thread's TLS (see raw-syscall.h).
+struct JoinedClone {
+  int userns_fd;
+  clone_args* args;
+  ChildContext* ctx;
+  long result;
+  const char* failed;
+};
+
+int JoinThenClone(void* p) {
+  auto* j = static_cast<JoinedClone*>(p);
+  long r = raw::Call(SYS_setns, j->userns_fd, CLONE_NEWUSER);
+  if (r < 0) {
+    j->result = r;
+    j->failed = "setns(CLONE_NEWUSER)";
+    return 0;
+  }
+  j->result = berth_clone3_vm(j->args, sizeof(clone_args), ChildMain, j->ctx);
+  if (j->result < 0) j->failed = "clone3";
+  return 0;
+}
+
+constexpr size_t kMiddleStackSize = 64 * 1024;
+
+// Clones the container's first process inside the user namespace `userns_fd`. A Node thread
+// cannot join a user namespace (setns refuses a multi-threaded caller), so a short-lived
+// middle process does: it shares our memory and fd table (CLONE_VM | CLONE_FILES, so the pidfd
+// lands in ours), joins the namespace, clones the child with CLONE_PARENT (the child is ours,
+// to wait for and to signal, exactly as without it) and exits. CLONE_VFORK suspends this
+// thread until then; setns and clone3 do not block. Returns the child's pid or -errno, and
+// the syscall that failed in `failed`.
+long CloneInUserns(int userns_fd, clone_args* args, ChildContext* ctx, const char** failed) {
+  void* stack = mmap(nullptr, kMiddleStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    *failed = "mmap";
+    return -errno;
+  }
+  // clone3 refuses an exit signal with CLONE_PARENT: the child inherits the middle process's
+  // (SIGCHLD, below), as a child of ours always had.
+  args->flags |= CLONE_PARENT;
+  args->exit_signal = 0;
+  JoinedClone j{userns_fd, args, ctx, -EINVAL, "clone3"};
+  int middle = clone(JoinThenClone, static_cast<char*>(stack) + kMiddleStackSize, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &j);
+  if (middle < 0) {
+    int err = errno;
+    munmap(stack, kMiddleStackSize);
+    *failed = "clone";
+    return -err;
+  }
+  int status = 0;
+  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
+  munmap(stack, kMiddleStackSize);
+  *failed = j.failed;
+  return j.result;
+}
+
 }  // namespace
 
 SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
@@ -288,30 +347,37 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     if (pooled_netns >= 0) clone_flags &= ~CLONE_NEWNET;
   }
   ctx.pooled_netns_fd = pooled_netns;
+  // A held user namespace (lib/rootless/held-userns.ts): the child is born inside it rather
+  // than in a new one, so there are no maps to write.
+  const bool join_userns = spec.userns_fd >= 0;
+  if (join_userns) clone_flags &= ~CLONE_NEWUSER;
   int flags = CLONE_VM | CLONE_PIDFD | clone_flags | SIGCHLD;
   int pid = -1;
   int clone_errno = 0;
+  const char* clone_syscall = "clone";
   bool in_cgroup = false;
   int cgroup_fd = spec.cgroup_dir.empty() ? -1 : open(spec.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cgroup_fd >= 0) {
+  for (int attempt = 0; attempt < 2 && pid < 0 && clone_errno == 0; ++attempt) {
+    const bool into_cgroup = attempt == 0 && cgroup_fd >= 0;
+    if (!into_cgroup && !join_userns) break;  // the plain clone() below
     clone_args args{};
-    args.flags = static_cast<uint64_t>(CLONE_VM | CLONE_PIDFD | clone_flags) | CLONE_INTO_CGROUP;
+    args.flags = static_cast<uint64_t>(CLONE_VM | CLONE_PIDFD | clone_flags) | (into_cgroup ? CLONE_INTO_CGROUP : 0);
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<uint64_t>(stack);
     args.stack_size = kChildStackSize;
-    args.cgroup = static_cast<uint64_t>(cgroup_fd);
-    long r = berth_clone3_vm(&args, sizeof(args), ChildMain, &ctx);
-    close(cgroup_fd);
+    if (into_cgroup) args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    long r = join_userns ? CloneInUserns(spec.userns_fd, &args, &ctx, &clone_syscall) : berth_clone3_vm(&args, sizeof(args), ChildMain, &ctx);
     if (r >= 0) {
       pid = static_cast<int>(r);
-      in_cgroup = true;
-    } else if (r != -ENOSYS && r != -E2BIG && r != -EINVAL && r != -EOPNOTSUPP) {
+      in_cgroup = into_cgroup;
+    } else if (!into_cgroup || (r != -ENOSYS && r != -E2BIG && r != -EINVAL && r != -EOPNOTSUPP)) {
       clone_errno = static_cast<int>(-r);
     }
-    // Kernels without clone3 or CLONE_INTO_CGROUP fall through to clone + cgroup.procs.
+    // Kernels without clone3 or CLONE_INTO_CGROUP fall through to a clone + cgroup.procs.
   }
-  if (pid < 0 && clone_errno == 0) {
+  if (cgroup_fd >= 0) close(cgroup_fd);
+  if (pid < 0 && clone_errno == 0 && !join_userns) {
     pid = clone(ChildMain, static_cast<char*>(stack) + kChildStackSize, flags, &ctx, &pidfd);
     clone_errno = errno;
   }
@@ -325,8 +391,10 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
 
   if (pid < 0) {
     munmap(stack, kChildStackSize);
-    SetError(error, clone_errno, "clone", "");
-    if (clone_errno == EINVAL || clone_errno == EPERM) {
+    SetError(error, clone_errno, clone_syscall, join_userns ? "held user namespace" : "");
+    if (join_userns && clone_errno == EPERM) {
+      error->message = "could not join the runtime's user namespace (its holder belongs to another user?)";
+    } else if (clone_errno == EINVAL || clone_errno == EPERM) {
       error->message = "the kernel refused the namespaces berth asked for";
     }
     cleanup_fds();
@@ -343,7 +411,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
   };
 
   std::string proc = "/proc/" + std::to_string(pid) + "/";
-  if (!spec.uid_map.empty()) {
+  if (!spec.uid_map.empty() && !join_userns) {
     bool mapped;
     if (!spec.newuidmap.empty()) {
       mapped = RunIdMapHelper(spec.newuidmap, pid, spec.uid_map, error) && RunIdMapHelper(spec.newgidmap, pid, spec.gid_map, error);
@@ -371,7 +439,7 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     abort_child();
     return result;
   }
-  if (!spec.uid_map.empty() && !spec.unprivileged && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
+  if (!spec.uid_map.empty() && !spec.unprivileged && !join_userns && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
     abort_child();
     return result;
   }

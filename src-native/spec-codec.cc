@@ -1,5 +1,7 @@
 #include "spec-codec.h"
 
+#include <sched.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -171,6 +173,9 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
   spec->dns_control = r.Str("dnsControl");
   spec->dns_message = r.Str("dnsMessage");
   if (!spec->dns_control.empty() && spec->interfaces.empty()) r.Fail("dnsControl without interfaces");
+  spec->userns_fd = r.Int<int32_t>("usernsFd");
+  spec->userns_setgroups_denied = r.Bool("usernsSetgroupsDenied");
+  if (spec->userns_fd >= 0 && (!(spec->clone_flags & CLONE_NEWUSER) || !spec->newuidmap.empty())) r.Fail("usernsFd needs CLONE_NEWUSER and no id-map helpers");
   if (spec->newuidmap.empty() != spec->newgidmap.empty()) r.Fail("newuidmap and newgidmap come together");
   if (!r.Magic(kEnd, "trailer")) return false;
   if (r.p != r.end) return r.Fail("trailing bytes");

@@ -13,7 +13,7 @@ namespace berth {
 // Bumped whenever the wire format, the meaning of a field or the addon's exports change: it is
 // the one version lib/native.ts checks, refusing an addon built for another (a stale prebuild)
 // instead of failing later with a decode error or a missing function.
-constexpr int kSpecFormatVersion = 9;
+constexpr int kSpecFormatVersion = 10;
 
 // Returns false and sets *error (naming the field) on malformed input.
 bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::string* error);

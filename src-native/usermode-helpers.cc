@@ -69,6 +69,16 @@ bool LoopbackUp() {
   return ok;
 }
 
+// Blocks until stdin reaches EOF or fails: the owner closed it, or died.
+int WaitForEof() {
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n == 0) return 0;
+    if (n < 0 && errno != EINTR) return 0;
+  }
+}
+
 }  // namespace
 
 int RunTie(int argc, char** argv) {
@@ -104,12 +114,45 @@ int RunNetnsHold(int argc, char** argv) {
   // Set after the id change: commit_creds() clears the parent-death signal when ids change.
   if (!TieToParent(parent)) return 125;
   if (write(STDOUT_FILENO, "ready\n", 6) != 6) return 125;
-  char buf[64];
-  for (;;) {
-    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-    if (n == 0) return 0;
-    if (n < 0 && errno != EINTR) return 0;
+  return WaitForEof();
+}
+
+int RunUsernsHold(int argc, char** argv) {
+  pid_t parent = 0;
+  bool single = argc == 2 && strcmp(argv[1], "single") == 0;
+  if (argc != 2 || !ParsePid(argv[0], &parent) || (!single && strcmp(argv[1], "subordinate") != 0)) {
+    fputs("usage: berth-helper userns-hold PARENT_PID single|subordinate\n", stderr);
+    return 125;
   }
+  // The owner's working directory would stay pinned (and its mount busy) for our lifetime.
+  if (chdir("/") != 0) return 125;
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  if (unshare(CLONE_NEWUSER) != 0) {
+    fprintf(stderr, "berth-helper: unshare(CLONE_NEWUSER): %s\n", strerror(errno));
+    return 125;
+  }
+  if (single) {
+    // An unprivileged writer may map only its own ids, and only after giving up setgroups.
+    char map[64];
+    snprintf(map, sizeof(map), "0 %u 1\n", static_cast<unsigned>(uid));
+    if (!WriteFile("/proc/self/uid_map", map) || !WriteFile("/proc/self/setgroups", "deny")) return 125;
+    snprintf(map, sizeof(map), "0 %u 1\n", static_cast<unsigned>(gid));
+    if (!WriteFile("/proc/self/gid_map", map)) return 125;
+  } else {
+    // newuidmap/newgidmap (setuid) write the maps from outside; the owner runs them, then
+    // writes one byte. EOF first: the owner gave up (or died).
+    if (write(STDOUT_FILENO, "unshared\n", 9) != 9) return 125;
+    char go = 0;
+    ssize_t n;
+    while ((n = read(STDIN_FILENO, &go, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) return 0;
+  }
+  // Set after the id change: commit_creds() clears the parent-death signal when ids change.
+  if (!TieToParent(parent)) return 125;
+  if (write(STDOUT_FILENO, "ready\n", 6) != 6) return 125;
+  return WaitForEof();
 }
 
 }  // namespace berth

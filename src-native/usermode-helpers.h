@@ -18,4 +18,14 @@ int RunTie(int argc, char** argv);
 //   PARENT_PID like `tie`. The holder is what user-mode stacks and rootless bridges attach to.
 int RunNetnsHold(int argc, char** argv);
 
+// berth-helper userns-hold PARENT_PID single|subordinate
+//   Becomes the holder of a fresh user namespace that a runtime's rootless containers are then
+//   created in (lib/rootless/held-userns.ts), as Podman's pause process is: the id maps are
+//   written once, not per container. `single`: writes the single-id map itself (root = the
+//   caller, setgroups denied). `subordinate`: writes "unshared\n" on stdout and waits for one
+//   byte on stdin, sent once the owner ran newuidmap/newgidmap on it. Then "ready\n", and
+//   waits until stdin reaches EOF. Tied to PARENT_PID like `tie`. The namespace lives on after
+//   the holder while a container (or a descriptor) is in it; the holder is only for new joins.
+int RunUsernsHold(int argc, char** argv);
+
 }  // namespace berth

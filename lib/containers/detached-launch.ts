@@ -51,7 +51,7 @@ export interface DetachedWhere {
 
 export async function launchDetached(req: LaunchRequest, record: ContainerRecord, where: DetachedWhere): Promise<DetachedLaunched> {
   // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
-  const { cgroup, network, plan, abandon, limitsSkipped, hostRoot } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
+  const { cgroup, network, plan, abandon, limitsSkipped, hostRoot, spawned } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   try {
     const oomFile = oomFileOf(cgroup);
@@ -84,6 +84,7 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
       });
     } finally {
       network?.closeFds();
+      spawned?.();
     }
     if (r.execFailed) {
       // The monitor has already removed the cgroup; release the network too.

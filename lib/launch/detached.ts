@@ -73,6 +73,8 @@ const MONITOR_NETNS_FD = 6;
 const MONITOR_PROBE_SPEC_FD = 7;
 /** berth-exec's sealed memfd, with a healthcheck. */
 const MONITOR_EXEC_HELPER_FD = 8;
+/** Rootless: the held user namespace the container is created in (and recreated in on restart). */
+const MONITOR_USERNS_FD = 9;
 
 /** The monitor's arguments (src-native/monitor.cc ParseArgs). */
 export function monitorArgs(options: DetachedOptions): string[] {
@@ -107,10 +109,13 @@ export async function spawnDetached(spec: NativeLaunchSpec, options: DetachedOpt
     dieWithParent: false,
     ...(spec.execFd >= 0 ? { execFd: MONITOR_EXEC_FD } : {}),
     ...(netns !== undefined ? { netnsFd: MONITOR_NETNS_FD } : {}),
+    ...(spec.joinUserns ? { joinUserns: { ...spec.joinUserns, fd: MONITOR_USERNS_FD } } : {}),
   };
   const health = options.health;
   const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', inherited, netns ?? 'ignore'];
   if (health) stdio.push('pipe', execHelperExecutableFd());
+  else if (spec.joinUserns) stdio.push('ignore', 'ignore');
+  if (spec.joinUserns) stdio.push(spec.joinUserns.fd);
   const child = spawn(helperExecutablePath(), args, { detached: true, stdio });
   const specPipe = child.stdio[3] as Writable;
   const statusPipe = child.stdio[4] as Readable;

@@ -7,7 +7,7 @@ import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, stat
 import { dirname, join } from 'node:path';
 import type { Cgroup } from '../cgroup/index.js';
 import { AbortError, UnsupportedError, ValidationError } from '../errors.js';
-import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, rootlessIdMaps, type RootlessIdMaps } from '../rootless/index.js';
+import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, leaseHeldUserns, rootlessIdMaps, type HeldUsernsLease, type RootlessIdMaps } from '../rootless/index.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
@@ -166,6 +166,8 @@ export interface PreparedLaunch {
   abandon(): Promise<void>;
   /** Gives back a `userns: 'auto'` range allocated for this launch, once its process is gone. */
   releaseIds?: () => Promise<void>;
+  /** Closes what the spawn needed and nothing after it (the held user namespace's lease); call once the spawn returned. Idempotent. */
+  spawned?: () => void;
   /** The launch runs without a cgroup (see the `limits` option): what it lacks and why. */
   limitsSkipped?: LimitsSkipped;
   /** The storage driver's host-side part of the root (fuse-overlayfs), told how the spawn went. */
@@ -227,7 +229,10 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
   let network: PreparedNetwork | undefined;
   let idRange: { key: string } | undefined;
   let hostRoot: HostRoot | undefined;
+  let userns: HeldUsernsLease | undefined;
+  const spawned = (): void => userns?.release();
   const abandon = async (): Promise<void> => {
+    spawned();
     await hostRoot?.driver.afterSpawn?.(hostRoot.layer, { kind: 'failed' }).catch(() => {});
     await network?.release().catch(() => {});
     if (idRange) await releaseAutoRange(idRange.key).catch(() => {});
@@ -276,12 +281,17 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
     // Last: what the plan refuses (a user namespace on fuse-overlayfs) starts no daemon.
     hostRoot = await mountHostRoot(req);
     if (rootless) {
-      if (rootless.maps) checkIdsMapped(rootless.maps, plan.user, process.env['USER'] ?? String(process.geteuid!()));
       plan.spec.unprivileged = true;
-      if (rootless.maps?.helpers) plan.spec.idMapHelpers = rootless.maps.helpers;
+      if (rootless.maps) {
+        checkIdsMapped(rootless.maps, plan.user, process.env['USER'] ?? String(process.geteuid!()));
+        // Created inside this process's held namespace: no newuidmap/newgidmap per launch
+        // (lib/rootless/held-userns.ts). Explicit maps of the caller still get a namespace of their own.
+        userns = await leaseHeldUserns(rootless.maps);
+        plan.spec.joinUserns = { fd: userns.fd, setgroupsDenied: userns.setgroupsDenied };
+      }
     }
     const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
-    return { cgroup, plan, abandon, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}), ...(hostRoot ? { hostRoot } : {}) };
+    return { cgroup, plan, abandon, spawned, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}), ...(hostRoot ? { hostRoot } : {}) };
   } catch (error) {
     await abandon();
     throw error;
@@ -314,7 +324,7 @@ export async function launch(req: LaunchRequest): Promise<Launched> {
  * that mislead; a command that cannot be executed is a result (`execFailure`), not an error.
  */
 export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch): Promise<Launched> {
-  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped, hostRoot } = prepared;
+  const { cgroup, network, plan, abandon, releaseIds, limitsSkipped, hostRoot, spawned: closeSpawnFds } = prepared;
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   const binding = req.native ?? native();
   try {
@@ -326,6 +336,7 @@ export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch
       throw fromNativeError(error, { hint: setupHint });
     } finally {
       network?.closeFds();
+      closeSpawnFds?.();
     }
     // The container's mount namespace holds its root now (or the exec failed: nothing does).
     await hostRoot?.driver.afterSpawn?.(hostRoot.layer, { kind: spawned.execFailed ? 'failed' : 'attached' });

@@ -96,6 +96,13 @@ export interface NativeLaunchSpec {
    * detached mount trees for the child, which mounts the caller's own paths itself.
    */
   unprivileged?: boolean;
+  /**
+   * Rootless: a descriptor of the runtime's held user namespace (lib/rootless/held-userns.ts).
+   * The child is created inside it instead of a new one, so no map is written per launch;
+   * `cloneFlags` keep CLONE_NEWUSER, `idMapHelpers` must be absent. `setgroupsDenied`: its map
+   * is a single-id one (the child keeps its supplementary groups).
+   */
+  joinUserns?: { fd: number; setgroupsDenied: boolean };
   cgroupProcs: string[];
   /** cgroup v2: clone the child straight into this directory (CLONE_INTO_CGROUP). */
   cgroupDir?: string;

@@ -7,7 +7,7 @@
 import type { NativeLaunchSpec } from './launch-spec.js';
 
 /** Must equal `kSpecFormatVersion` in src-native/spec-codec.h; checked when the addon loads. */
-export const SPEC_FORMAT_VERSION = 9;
+export const SPEC_FORMAT_VERSION = 10;
 
 // One growable buffer, reused: encoding runs on every container start, and a Buffer per
 // field (the obvious way) showed up in profiles.
@@ -150,6 +150,8 @@ export function encodeLaunchSpec(spec: NativeLaunchSpec): Buffer {
   w.bool(spec.unprivileged);
   w.str(spec.dns?.control);
   w.str(spec.dns?.message);
+  w.i32(spec.joinUserns?.fd ?? -1);
+  w.bool(spec.joinUserns?.setgroupsDenied ?? false);
   w.raw(Buffer.from('END!'));
   return w.done();
 }

@@ -8,3 +8,4 @@ export { ROOTFUL_RUNTIME_DIR, ROOTFUL_STATE_DIR, defaultRuntimeDir, delegatedCgr
 export { CONTAINER_IDS, checkIdsMapped, rootlessIdMaps, subordinateFix, type IdMapLine, type RootlessIdMaps } from './id-maps.js';
 export { assertUserNamespaces } from './preflight.js';
 export { isRootless } from './identity.js';
+export { heldUsernsPid, leaseHeldUserns, releaseHeldUserns, retainHeldUserns, type HeldUsernsLease } from './held-userns.js';
