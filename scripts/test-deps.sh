@@ -35,6 +35,8 @@ have docker-compose || need+=(docker-compose)
 # issue 16 (berth inside containers): test/kernel/inside-container.test.ts runs berth inside a
 # private dockerd's containers (docker.io, above) and podman's
 have podman || need+=(podman)
+# builds: test/registry/build-differential.test.ts compares berth's build with `buildah bud`
+have buildah || need+=(buildah)
 # issue 18: the pool control-socket attack test runs its probe with the host's python3 ({ host: true }).
 [ -x /usr/bin/python3 ] || need+=(python3)
 # issue 16 (btrfs storage driver): the conformance suite mounts a loop btrfs made with mkfs.btrfs
