@@ -1,12 +1,15 @@
 /**
  * `containers.list()` with N containers present, in seconds instead of the density workload's
  * quarter of an hour: a state dir of N *recorded* detached containers, copies of one real
- * `create()`, each marked running under a live monitor identity (one `sleep` this script starts
- * stands in for every monitor, so `list()` takes its ordinary path: files, then /proc). No
+ * `create()`, each marked running under a live monitor identity (`sleep`s this script starts stand in for
+ * the monitors, so `list()` takes its ordinary path: files, then /proc). No
  * container runs; what is measured is `list()`'s own work. Wall and CPU time per call, and the
  * load average, since the machine is shared.
  *
- *   node --import tsx bench/list-profile.ts [N=1000] [lists=15] [--lib DIR] [--cpuprofile FILE]
+ *   node --import tsx bench/list-profile.ts [N=1000] [lists=15] [--monitors K] [--lib DIR] [--cpuprofile FILE]
+ *
+ * `--monitors K`: K `sleep`s stand in for the monitors, round robin (default N: one process per
+ * container, as real monitors; 1 measures list() with /proc lookups of one hot entry).
  *
  * `--lib` points at another checkout's `lib/` (the code before a change) on the same state dir
  * shape. Removes its state dir and its `sleep` at the end.
@@ -30,24 +33,27 @@ const flag = (name: string): string | undefined => {
 };
 const lib = resolve(flag('--lib') ?? fileURLToPath(new URL('../lib', import.meta.url)));
 const cpuProfile = flag('--cpuprofile');
+const monitorsFlag = flag('--monitors');
 const n = Number(args[0] ?? 1000);
+const monitors = Number(monitorsFlag ?? n);
 const lists = Number(args[1] ?? 15);
-if (!(n > 0 && n <= 100_000 && lists > 0 && lists <= 1000)) throw new Error('usage: list-profile.ts [N 1..100000] [lists 1..1000] [--lib DIR] [--cpuprofile FILE]');
+if (!(n > 0 && n <= 100_000 && lists > 0 && lists <= 1000 && monitors > 0 && monitors <= n)) throw new Error('usage: list-profile.ts [N 1..100000] [lists 1..1000] [--lib DIR] [--cpuprofile FILE]');
 
 interface Rt { containers: { create(o: object): Promise<{ id: string }>; list(o?: object): Promise<unknown[]> }; close(): Promise<void> }
 const { Runtime } = (await import(join(lib, 'index.ts'))) as { Runtime: { open(o: object): Promise<Rt> } };
 
 const root = mkdtempSync(join(tmpdir(), 'berth-list-profile-'));
-const stand = spawn('sleep', ['3600'], { stdio: 'ignore' });
+const stands = Array.from({ length: monitors }, () => spawn('sleep', ['3600'], { stdio: 'ignore' }));
 try {
   const rootfs = join(root, 'rootfs');
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   let rt = await Runtime.open({ root: join(root, 'state') });
   const model = await rt.containers.create({ image: { rootfs }, cmd: ['/bin/sleep', '1'], lifetime: 'detached', memory: '64m', pids: 32 });
   await rt.close();
-  const stat = readFileSync(`/proc/${stand.pid}/stat`, 'utf8');
-  const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-  const monitor = { pid: stand.pid!, startTime };
+  const identities = stands.map((p) => {
+    const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+    return { pid: p.pid!, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]! };
+  });
   const dir = join(root, 'state', 'containers');
   const config = JSON.parse(readFileSync(join(dir, model.id, 'config.json'), 'utf8')) as Record<string, unknown>;
   const state = JSON.parse(readFileSync(join(dir, model.id, 'state.json'), 'utf8')) as Record<string, unknown>;
@@ -56,11 +62,13 @@ try {
   const started = new Date(Date.now() - 60_000).toISOString();
   for (let i = 0; i < n; i++) {
     const id = randomBytes(32).toString('hex');
+    const monitor = identities[i % identities.length]!;
+    const { pid, startTime } = monitor;
     const name = `listed-${i}`;
     mkdirSync(join(dir, id));
     writeFileSync(join(dir, id, 'config.json'), JSON.stringify({ ...config, id, name, created: new Date(Date.now() - (n - i) * 1000).toISOString() }));
-    writeFileSync(join(dir, id, 'state.json'), JSON.stringify({ ...state, status: 'running', pid: stand.pid, pidStartTime: startTime, monitor, startedAt: started }));
-    writeFileSync(join(dir, id, 'run.json'), JSON.stringify({ monitorPid: stand.pid, status: 'running', pid: stand.pid, pidStartTime: startTime, startedAt: started, restartCount: 0, retries: 0, manuallyStopped: false, error: '' }));
+    writeFileSync(join(dir, id, 'state.json'), JSON.stringify({ ...state, status: 'running', pid, pidStartTime: startTime, monitor, startedAt: started }));
+    writeFileSync(join(dir, id, 'run.json'), JSON.stringify({ monitorPid: pid, status: 'running', pid, pidStartTime: startTime, startedAt: started, restartCount: 0, retries: 0, manuallyStopped: false, error: '' }));
     writeFileSync(join(dir, 'names', name), `${id}\n`);
   }
   rt = await Runtime.open({ root: join(root, 'state') });
@@ -89,11 +97,11 @@ try {
   await rt.close();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' ');
-  console.log(`lib ${lib}, ${n} containers, ${lists} lists, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`lib ${lib}, ${n} containers, ${monitors} monitor processes, ${lists} lists, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   console.log(`first list: wall ${wall[0]!.toFixed(1)} ms, cpu ${cpu[0]!.toFixed(1)} ms`);
   console.log(`later lists: wall median ${median(wall.slice(1)).toFixed(1)} ms (${fmt(wall.slice(1))})`);
   console.log(`later lists: cpu  median ${median(cpu.slice(1)).toFixed(1)} ms (${fmt(cpu.slice(1))})`);
 } finally {
-  stand.kill('SIGKILL');
+  for (const p of stands) p.kill('SIGKILL');
   rmSync(root, { recursive: true, force: true });
 }
