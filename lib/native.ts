@@ -246,7 +246,12 @@ export interface NativeBinding {
    * -1 otherwise.
    */
   fsMakeEntry(rootFd: number, entry: FsEntrySpec): number;
-  /** chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (also when it fails). */
+  /**
+   * chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (also when it
+   * fails). A chown or chmod that would change nothing is skipped, so the fd must be a file this
+   * process just made with `fsMakeEntry` (or a directory): a same-owner chown is what would have
+   * cleared an existing file's setuid bits and capabilities.
+   */
   fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
   /**
    * Worker threads that write regular files below a root: create, write, chown, chmod,

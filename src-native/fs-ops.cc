@@ -338,8 +338,21 @@ int RemoveTree(int dirfd, const char* name, int depth) {
 int ApplyMetaFd(int fd, const Meta& m, const std::string& path, Failure* f) {
   // Order matters: chown clears setuid/setgid and file capabilities, so mode and xattrs
   // (security.capability) come after it.
-  if (m.hasOwner && fchown(fd, m.uid, m.gid) != 0) return *f = {errno, "fchown", path}, -f->err;
-  if (m.hasMode && fchmod(fd, m.mode) != 0) return *f = {errno, "fchmod", path}, -f->err;
+  // On ext4 every fchown/fchmod is a journalled inode update (≈ 0.1 ms of kernel time here,
+  // more than creating the file's data): skip the ones that would change nothing. Most image
+  // files are root's, and most get their final permission bits at creation (CreateNode).
+  // Skipping a same-owner chown is safe because this is only ever called on a node just
+  // created or a directory, which carry no setuid bits or capabilities a chown would clear.
+  struct stat st;
+  if (fstat(fd, &st) != 0) return *f = {errno, "fstat", path}, -f->err;
+  if (m.hasOwner && (st.st_uid != m.uid || st.st_gid != m.gid) && fchown(fd, m.uid, m.gid) != 0) {
+    return *f = {errno, "fchown", path}, -f->err;
+  }
+  // After a chown, which may have cleared setuid/setgid.
+  const bool modeChanged = m.hasOwner && (st.st_uid != m.uid || st.st_gid != m.gid);
+  if (m.hasMode && (modeChanged || (st.st_mode & 07777) != (m.mode & 07777)) && fchmod(fd, m.mode) != 0) {
+    return *f = {errno, "fchmod", path}, -f->err;
+  }
   for (const auto& [name, value] : m.xattrs) {
     if (fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) {
       return *f = {errno, "fsetxattr", path + " (" + name + ")"}, -f->err;
@@ -389,7 +402,11 @@ int CreateNode(int root, int p, const std::string& base, const Entry& e, int* fd
     return -f->err;
   };
   if (e.kind == "file") {
-    *fd = openat(p, b, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // With its final permission bits when the caller gave them (less the umask; setuid, setgid
+    // and sticky only after the chown, in ApplyMetaFd): one fchmod less per file. The node is
+    // below a root only its owner can reach (a 0700 store or unpack destination).
+    const mode_t mode = e.meta.hasMode ? (e.meta.mode & 0777) : 0600;
+    *fd = openat(p, b, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     return *fd < 0 ? fail("openat", e.path) : 0;
   }
   if (e.kind == "dir") return mkdirat(p, b, 0700) != 0 ? fail("mkdirat", e.path) : 0;
@@ -725,6 +742,8 @@ bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
   Entry e;
   e.path = job.path;
   e.kind = "file";
+  e.meta.hasMode = job.meta.hasMode;
+  e.meta.mode = job.meta.mode;
   int fd = -1;
   if (MakeEntryCached(root_.get(), e, &fd, f, cache) < 0) return false;
   Fd file(fd);

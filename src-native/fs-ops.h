@@ -109,7 +109,8 @@ int CloseRoot(int root, Failure* f);
 // directory stays (its contents survive) when the entry is a directory too: tar semantics.
 // *fd is a write fd for regular files (finish it with FinishFile), -1 otherwise.
 int MakeEntry(int root, const Entry& e, int* fd, Failure* f);
-// chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (always).
+// chown, chmod, xattrs, mtime (in that order) on a file fd, then closes it (always). A chown or
+// chmod that changes nothing is skipped: for files MakeEntry just made, and directories.
 int FinishFile(int fd, const Meta& m, const std::string& path, Failure* f);
 
 // Removes a path recursively, never following a symlink: 1, or 0 when nothing was there.

@@ -12,7 +12,7 @@
  * own (0700, written only by berth), read through confined lookups all the same.
  * @module
  */
-import { closeSync, fstatSync, read, readSync, write } from 'node:fs';
+import { closeSync, read, readSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { AbortError, isSystemError } from '../errors.js';
 import { fromNativeError } from '../native.js';
@@ -147,8 +147,9 @@ class MergedCopier {
     const fd = this.fs.fsOpenAt(e.layer.fd, e.path);
     let data: Buffer;
     try {
-      // The size from the open file, not the earlier lstat: what is copied is what was read.
-      const size = fstatSync(fd).size;
+      // The walk's lstat size: layer dirs are never written once stored (and the gc lock keeps
+      // them), so no fstat of our own.
+      const size = e.stat.size;
       data = Buffer.allocUnsafe(size);
       let off = 0;
       while (off < size) {

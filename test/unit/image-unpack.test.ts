@@ -437,3 +437,34 @@ test('flatten mode, parallel: a directory moved out of the root between layers i
   if (error === undefined) assert.equal(readFileSync(join(dir, 'd/escaped'), 'utf8'), 'must not leave the root');
   else assert.ok(isBerthError(error), String(error));
 });
+
+// The pool creates files with their permission bits and skips a chown or chmod that would
+// change nothing; each owner/mode case below takes another branch of that (owner kept or
+// changed, bits the umask strips, setuid/setgid/sticky that only a chmod after the chown sets,
+// a capability that a chown would clear), in both roots' modes.
+test('parallel writing: owners, modes and capabilities exact whichever metadata calls are skipped', async () => {
+  const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+  const cases: Array<{ name: string; uid: number; gid: number; mode: number; cap?: boolean }> = [
+    { name: 'root-644', uid: 0, gid: 0, mode: 0o644 },
+    { name: 'root-666', uid: 0, gid: 0, mode: 0o666 }, // the umask (022) strips group/other write at creation
+    { name: 'root-000', uid: 0, gid: 0, mode: 0o000 },
+    { name: 'root-4755', uid: 0, gid: 0, mode: 0o4755 },
+    { name: 'root-2755-gid', uid: 0, gid: 50, mode: 0o2755 },
+    { name: 'user-4750', uid: 1000, gid: 1000, mode: 0o4750 },
+    { name: 'user-1777', uid: 1000, gid: 0, mode: 0o1777 },
+    { name: 'root-cap', uid: 0, gid: 0, mode: 0o755, cap: true },
+    { name: 'user-cap', uid: 1000, gid: 1000, mode: 0o750, cap: true },
+  ];
+  const tar = buildTar(cases.map((c): TarEntrySpec => ({ name: c.name, content: `content of ${c.name}`, uid: c.uid, gid: c.gid, mode: c.mode, ...(c.cap ? { pax: { 'SCHILY.xattr.security.capability': cap } } : {}) })));
+  for (const privateRoot of [true, false]) {
+    const dir = freshDir();
+    await apply(dir, tar, { parallel: 2, privateRoot, mode: privateRoot ? 'layer' : 'flatten' });
+    for (const c of cases) {
+      const st = lstatSync(join(dir, c.name));
+      assert.equal(st.mode & 0o7777, c.mode, `${c.name} mode (private root ${privateRoot})`);
+      assert.deepEqual([st.uid, st.gid], [c.uid, c.gid], `${c.name} owner`);
+      assert.equal(readFileSync(join(dir, c.name), 'utf8'), `content of ${c.name}`);
+      if (c.cap) assert.equal(getfattr(join(dir, c.name), 'security.capability'), cap.toString(), `${c.name} capability`);
+    }
+  }
+});
