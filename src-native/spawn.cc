@@ -207,7 +207,7 @@ bool SendHostTrees(const LaunchSpec& spec, int sock, NativeError* error) {
 
 }  // namespace
 
-SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
+SpawnResult Spawn(const LaunchSpec& spec, NativeError* error, const BeforeGo& before_go) {
   SpawnResult result;
   if (spec.join_pidfd >= 0) {
     SetError(error, EINVAL, "spawn", "join");
@@ -372,6 +372,10 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     return result;
   }
   if (!spec.uid_map.empty() && !spec.unprivileged && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
+    abort_child();
+    return result;
+  }
+  if (before_go && !before_go(pid, error)) {
     abort_child();
     return result;
   }

@@ -16,6 +16,9 @@ export const USERMODE_IFNAME = 'eth0';
 /** slirp4netns's fixed addresses (its defaults; `--cidr` is not used). */
 export const SLIRP_ADDRESSES = { cidr: '10.0.2.0/24', address: '10.0.2.100', gateway: '10.0.2.2', dns: '10.0.2.3' } as const;
 
+/** The address pasta answers DNS on inside the namespace, forwarded to the host's first resolver (Podman's choice). */
+export const PASTA_DNS_FORWARD = '169.254.1.1';
+
 export interface UserModeArgsRequest {
   /** A process whose user and network namespaces the stack joins. */
   pid: number;
@@ -59,6 +62,10 @@ export function pastaArgs(req: UserModeArgsRequest & { pidFile: string }): strin
     '--udp-ns',
     'none',
     ...(req.hostLoopback ? [] : ['--no-map-gw']),
+    // The container's resolv.conf names this address: it reaches the host's resolver even when
+    // that listens on the host's loopback (systemd-resolved), which the container cannot.
+    '--dns-forward',
+    PASTA_DNS_FORWARD,
     '--pid',
     req.pidFile,
     String(req.pid),
