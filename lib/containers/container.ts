@@ -308,6 +308,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     };
     delete next.health;
     delete next.limitsSkipped;
+    delete next.userModeNetwork;
     if (userStart) this.#backoffMs = 0;
 
     if (record.lifetime === 'detached') {
@@ -343,6 +344,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
     const launched = await launch(req);
     if (launched.limitsSkipped) next.limitsSkipped = launched.limitsSkipped;
+    if (launched.network?.kind === 'usermode' && launched.network.usermode) next.userModeNetwork = { stack: launched.network.usermode.stack, ports: launched.network.ports };
     if (!launched.process) {
       launched.cgroup.remove({ timeoutMs: 1000 });
       return this.#recordExecFailure(record, next, launched.execFailure!);
@@ -918,7 +920,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const { record, state } = await this.read();
     const store = this.#ctx.store;
     const volumes = this.#ctx.volumes.store;
-    const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
+    const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status), undefined, state.userModeNetwork);
     this.#mapped = { running: isActive(state.status), status: state.status, ports: network?.Ports ?? {} };
     return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name), storage: storageDriverNamed(record.storageDriver) }, network);
   }
@@ -984,7 +986,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   async #seePorts(record: ContainerRecord, state: ContainerState): Promise<void> {
     const running = isActive(state.status);
-    const ports = running && usesBridge(record) ? (await this.#ctx.networks.settingsFor(this.id)).Ports : {};
+    const ports = !running || !usesBridge(record) ? {} : state.userModeNetwork ? (await networkSettingsOf(this.#ctx.networks, record, true, undefined, state.userModeNetwork)).Ports : (await this.#ctx.networks.settingsFor(this.id)).Ports;
     this.#mapped = { running, status: state.status, ports };
   }
 
@@ -1163,7 +1165,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const mode = record.options.network ?? 'none';
     if (mode === 'host') return { host: '127.0.0.1', port };
     if (!usesBridge(record)) return undefined;
-    const settings = await this.#ctx.networks.settingsFor(this.id);
+    const userMode = (await this.#state()).userModeNetwork;
+    const settings = userMode ? await networkSettingsOf(this.#ctx.networks, record, true, undefined, userMode) : await this.#ctx.networks.settingsFor(this.id);
     const published = bindingsOf(settings, `${port}/tcp`)[0];
     if (published) return { host: reachableHost(published.hostIp), port: published.hostPort };
     const ip = Object.values(settings.Networks).find((n) => n.IPAddress !== '')?.IPAddress;

@@ -66,6 +66,8 @@ export interface PreparedNetwork {
    * the launch (the child is killed) and is the launch's error.
    */
   beforeGo?(pid: number): Promise<void>;
+  /** `usermode` only: the stack and what it publishes (usermode-attach.ts). */
+  usermode?: { stack: 'pasta' | 'slirp4netns'; path: string; ports: PublishedPort[]; hostLoopback: boolean };
   /**
    * Never rejects (the container already runs); a failure is a process warning. `monitorPid`:
    * a detached container's monitor, which the lease then follows across restarts.

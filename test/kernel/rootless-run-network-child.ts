@@ -11,6 +11,7 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Runtime, isBerthError, run, spawn } from '../../lib/index.js';
+import { hostDefaultGateway } from '../../lib/network/usermode-network.js';
 
 /** A busybox rootfs owned by the user (container root owns it through the map). */
 function ownBusyboxRootfs(): string {
@@ -32,9 +33,9 @@ function stackPids(): number[] {
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      const argv0 = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!;
       const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
-      if ((comm === 'pasta' || comm === 'passt' || comm === 'slirp4netns' || comm === 'pasta.avx2') && state !== 'Z') out.push(Number(p));
+      if (/(^|\/)(pasta|passt|slirp4netns)(\.avx2)?$/.test(argv0) && state !== 'Z') out.push(Number(p));
     } catch {
       // gone meanwhile
     }
@@ -126,11 +127,13 @@ const cases: Record<string, () => Promise<unknown>> = {
   outbound: async () => {
     const server = await loopbackServer();
     try {
-      const wget = ['wget', '-q', '-T', '3', '-O-', `http://host.containers.internal:${server.port}/`];
-      const withLoopback = await run(source, wget, { network, hostLoopback: true });
-      // Without it the name is not even there; the address pasta or slirp4netns would use must not lead to the host's loopback either.
-      const gateway = network === 'slirp4netns' ? '10.0.2.2' : execFileSync('sh', ['-c', "ip route show default | awk '{print $3; exit}'"], { encoding: 'utf8' }).trim();
-      const without = await run(source, ['wget', '-q', '-T', '3', '-O-', `http://${gateway}:${server.port}/`], { network });
+      // busybox is static here: it cannot resolve names from /etc/hosts (no NSS), so the
+      // name's line is read and the address it names is used.
+      const fetchVia = 'addr=$(awk \'$2 == "host.containers.internal" { print $1 }\' /etc/hosts); echo "addr=$addr"; wget -q -T 3 -O- "http://$addr:PORT/"'.replace('PORT', String(server.port));
+      const withLoopback = await run(source, ['sh', '-c', fetchVia], { network, hostLoopback: true });
+      // Without it the name is not there, and the address pasta or slirp4netns would use must not lead to the host's loopback.
+      const gateway = network === 'slirp4netns' ? '10.0.2.2' : hostDefaultGateway()!;
+      const without = await run(source, ['sh', '-c', `grep -c host.containers.internal /etc/hosts; wget -q -T 3 -O- http://${gateway}:${server.port}/`], { network });
       const ownLoopback = await run(source, ['wget', '-q', '-T', '3', '-O-', `http://127.0.0.1:${server.port}/`], { network });
       return { withLoopback, without, ownLoopback, gateway };
     } finally {
