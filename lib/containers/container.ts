@@ -323,6 +323,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
         journal: { path: journalPath(this.#ctx.root), id: this.id, name: record.name, attributes: this.#attributes(record) },
       });
       if (d.limitsSkipped) next.limitsSkipped = d.limitsSkipped;
+      if (d.userModeNetwork) next.userModeNetwork = d.userModeNetwork;
       if (d.execFailure) return this.#recordExecFailure(record, next, d.execFailure);
       Object.assign(next, { status: 'running', pid: d.pid, pidStartTime: processStartTime(d.pid) });
       // A one-shot container's monitor may have finished (and been reaped) already: its pid is

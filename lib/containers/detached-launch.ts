@@ -21,8 +21,12 @@ import { execFailureOf, prepareLaunch, type LaunchRequest } from '../launch/laun
 import type { ContainerRecord } from './container-record.js';
 import { planExecAs } from './exec.js';
 import { probeArgv } from './healthcheck.js';
+import { monitorStackPlan } from '../network/usermode-attach.js';
+import type { PublishedPort } from '../network/types.js';
 
 export interface DetachedLaunched {
+  /** Rootless: the run's user-mode stack and published ports (its monitor runs the stack). */
+  userModeNetwork?: { stack: string; ports: PublishedPort[] };
   monitorPid: number;
   pid: number;
   cgroup: Cgroup;
@@ -80,6 +84,7 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
         ...(health ? { health } : {}),
         autoRemove: record.autoRemove,
         journal: where.journal,
+        ...(network?.usermode ? { userModeStack: monitorStackPlan(network.usermode, record.id) } : {}),
       });
     } finally {
       network?.closeFds();
@@ -90,7 +95,8 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
       return { monitorPid: r.monitorPid, pid: r.pid, cgroup, execFailure: execFailureOf(r.execFailed, req.argv[0]!), ...skipped };
     }
     await network?.started(r.pid, r.monitorPid);
-    return { monitorPid: r.monitorPid, pid: r.pid, cgroup, ...skipped };
+    const userMode = network?.usermode ? { userModeNetwork: { stack: network.usermode.stack, ports: network.ports } } : {};
+    return { monitorPid: r.monitorPid, pid: r.pid, cgroup, ...skipped, ...userMode };
   } catch (error) {
     await abandon();
     throw error;

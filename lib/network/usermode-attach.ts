@@ -9,14 +9,16 @@
  * for the stack: their monitor starts it at each run (usermode-monitor.ts).
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { UnsupportedError, ValidationError } from '../errors.js';
 import type { PreparedNetwork } from './attach.js';
 import { renderHosts, renderResolvConf, type HostsEntry } from './etc-files.js';
 import type { NormalizedNetworkOptions } from './network-options.js';
 import { claimHostPorts } from './ports.js';
 import { DEFAULT_NETWORK, type PublishedPort } from './types.js';
-import { PASTA_DNS_FORWARD, SLIRP_ADDRESSES } from './usermode-args.js';
+import { PASTA_DNS_FORWARD, PID_PLACEHOLDER, SLIRP_ADDRESSES, pastaArgs, slirpAddHostFwd, slirpArgs } from './usermode-args.js';
 import { hostDefaultGateway, installedUserModeTools, startUserModeNetwork, type UserModeNetwork } from './usermode-network.js';
 import { describeUserModeStack, requireUserModeStack, type UserModeStackName, type UserModeTools } from './usermode-stack.js';
 
@@ -106,6 +108,24 @@ export async function planUserModeNetwork(req: UserModeLaunchRequest): Promise<{
   if (gateway) extra.unshift({ ip: gateway, names: [HOST_LOOPBACK_NAME] });
   const hosts = renderHosts([{ ip: '127.0.1.1', names: [hostname] }], [], extra);
   return { plan: { stack, path, ports, hostLoopback }, files: { hosts, resolvConf: resolvConfFor(stack, o.dns) }, hostname };
+}
+
+/**
+ * The stack's command line and requests for a detached container's monitor, which starts it
+ * for each run's PID 1 (`{pid}` in the arguments) and removes `scratch` when the run ends.
+ * The scratch dir is named after the container, not a process: the sweep of dead owners'
+ * dirs (usermode-network.ts) leaves it alone, and its monitor removes it.
+ */
+export function monitorStackPlan(plan: UserModePlan, containerId: string): { kind: UserModeStackName; scratch: string; argv: string[]; hostfwd: string[] } {
+  const runtimeDir = process.env['XDG_RUNTIME_DIR'];
+  const base = runtimeDir ? join(runtimeDir, 'berth') : tmpdir();
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  const scratch = join(base, `berth-usermode-c-${containerId.slice(0, 12)}`);
+  const args =
+    plan.stack === 'pasta'
+      ? pastaArgs({ pid: PID_PLACEHOLDER, ports: plan.ports, hostLoopback: plan.hostLoopback, pidFile: join(scratch, 'pid') })
+      : slirpArgs({ pid: PID_PLACEHOLDER, hostLoopback: plan.hostLoopback, apiSocket: join(scratch, 'api.sock') });
+  return { kind: plan.stack, scratch, argv: [plan.path, ...args], hostfwd: plan.stack === 'slirp4netns' ? plan.ports.map((p) => slirpAddHostFwd(p).trimEnd()) : [] };
 }
 
 /**

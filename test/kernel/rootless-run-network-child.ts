@@ -183,6 +183,53 @@ const cases: Record<string, () => Promise<unknown>> = {
       await rt.close();
     }
   },
+  /**
+   * A detached container (its monitor runs the stack) with a restart policy: answered, PID 1
+   * killed and restarted with a fresh stack, answered again; this program then exits, leaving
+   * it running for `detached-check`.
+   */
+  detached: async () => {
+    const rt = await Runtime.open();
+    try {
+      const host = await freePort();
+      const c = await rt.containers.create({ name: 'rl-detached', image: source, cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'], network, ports: [`127.0.0.1:${host}:8080`], lifetime: 'detached', restart: 'always' });
+      await c.start();
+      const answer = await fetchUntilAnswered(host);
+      const first = await c.inspect();
+      const stacksFirst = stackPids();
+      const parentOfStack = stacksFirst.map((p) => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]));
+      process.kill(first.State.Pid, 'SIGKILL');
+      let again = first;
+      for (let i = 0; i < 200 && (again.RestartCount === first.RestartCount || again.State.Status !== 'running'); i++) {
+        await sleep(50);
+        again = await c.inspect();
+      }
+      const answerAfterRestart = await fetchUntilAnswered(host);
+      return { host, answer, ports: first.NetworkSettings.Ports, stacksFirst, parentOfStack, restartCount: again.RestartCount, stacksAfterRestart: stackPids(), answerAfterRestart };
+    } finally {
+      await rt.close();
+    }
+  },
+  /** After the creating process exited: still answered; stop and remove leave no stack nor scratch dir. */
+  'detached-check': async () => {
+    const rt = await Runtime.open();
+    try {
+      const c = await rt.containers.get('rl-detached');
+      const host = Number(args[1]);
+      const answer = await fetchUntilAnswered(host);
+      const stacksWhile = stackPids();
+      await c.stop({ timeout: 1 });
+      let stacksAfterStop = stackPids();
+      for (let i = 0; i < 100 && stacksAfterStop.length > 0; i++) {
+        await sleep(50);
+        stacksAfterStop = stackPids();
+      }
+      await c.remove({ force: true });
+      return { answer, stacksWhile, stacksAfterStop, scratchAfter: scratchDirs(), after: await httpGet(host) };
+    } finally {
+      await rt.close();
+    }
+  },
 };
 
 const body = cases[name];

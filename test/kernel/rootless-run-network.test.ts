@@ -128,6 +128,30 @@ describe('rootless run() and containers with a user-mode network', { skip }, () 
     assert.deepEqual(r.result.scratchAfter, []);
   });
 
+  for (const stack of ['pasta', 'slirp4netns'] as const) {
+    it(`${stack}: a detached container's stack is its monitor's, outlives Node, restarts fresh with PID 1, and stops with the container`, async () => {
+      const r = await child(['detached', stack]);
+      assert.ok(r.ok, JSON.stringify(r.error));
+      assert.equal(r.result.answer, 'hello-from-the-container\n');
+      assert.equal(r.result.ports['8080/tcp']?.[0]?.HostIp, '127.0.0.1', JSON.stringify(r.result.ports));
+      assert.equal(r.result.stacksFirst.length, 1);
+      assert.ok(r.result.restartCount >= 1, 'PID 1 was not restarted');
+      assert.equal(r.result.stacksAfterRestart.length, 1, 'not exactly one stack after the restart');
+      assert.notEqual(r.result.stacksAfterRestart[0], r.result.stacksFirst[0], 'the restart kept the old stack');
+      assert.equal(r.result.answerAfterRestart, 'hello-from-the-container\n');
+      // The creating Node process has exited: the monitor's stack still serves.
+      const c = await child(['detached-check', stack, String(r.result.host)]);
+      assert.ok(c.ok, JSON.stringify(c.error));
+      assert.equal(c.result.answer, 'hello-from-the-container\n');
+      assert.equal(c.result.stacksWhile.length, 1);
+      assert.deepEqual(c.result.stacksAfterStop, [], 'the stack outlived the stopped container');
+      assert.deepEqual(c.result.scratchAfter, [], 'the stack scratch dir outlived the container');
+      assert.match(c.result.after, /^error:ECONNREFUSED/);
+      const left = user.processes().filter(running);
+      assert.deepEqual(left, [], 'a process of the test user outlived the removed container');
+    });
+  }
+
   it('the stack dies with its owner killed by SIGKILL', async () => {
     const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned', 'pasta'], {
       cwd: join(dirname(CHILD), '..', '..'),
