@@ -87,6 +87,9 @@ bool UserModeStack::Start(const UserModeStackPlan& plan, int pid, NativeError* e
     // Dies with the monitor even on SIGKILL; the monitor may have died before prctl.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != monitor) _exit(125);
+    // The monitor ignores SIGPIPE and SIGHUP and blocks SIGUSR1; an exec keeps both. The stack
+    // starts as any program does (pasta 2023 even refuses to run with SIGPIPE ignored).
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -127,14 +127,16 @@ const cases: Record<string, () => Promise<unknown>> = {
   outbound: async () => {
     const server = await loopbackServer();
     try {
-      // busybox is static here: it cannot resolve names from /etc/hosts (no NSS), so the
-      // name's line is read and the address it names is used.
-      const fetchVia = 'addr=$(awk \'$2 == "host.containers.internal" { print $1 }\' /etc/hosts); echo "addr=$addr"; wget -q -T 3 -O- "http://$addr:PORT/"'.replace('PORT', String(server.port));
-      const withLoopback = await run(source, ['sh', '-c', fetchVia], { network, hostLoopback: true });
+      // Debian's busybox is static: its wget crashes on a lookup (no NSS in a static glibc).
+      // The host's own tools (source `{ host: true }`) fetch instead; the name is looked up in
+      // /etc/hosts through glibc, as any dynamically linked program does.
+      const fetch = (url: string) => `import urllib.request,sys\ntry:\n  print(urllib.request.urlopen("${url}", timeout=3).read().decode(), end="")\nexcept Exception as e:\n  print("error:", e); sys.exit(1)`;
+      const hostTools = { host: true } as const;
+      const withLoopback = await run(hostTools, ['python3', '-c', fetch(`http://host.containers.internal:${server.port}/`)], { network, hostLoopback: true });
       // Without it the name is not there, and the address pasta or slirp4netns would use must not lead to the host's loopback.
       const gateway = network === 'slirp4netns' ? '10.0.2.2' : hostDefaultGateway()!;
-      const without = await run(source, ['sh', '-c', `grep -c host.containers.internal /etc/hosts; wget -q -T 3 -O- http://${gateway}:${server.port}/`], { network });
-      const ownLoopback = await run(source, ['wget', '-q', '-T', '3', '-O-', `http://127.0.0.1:${server.port}/`], { network });
+      const without = await run(hostTools, ['sh', '-c', `grep -c host.containers.internal /etc/hosts; exec python3 -c '${fetch(`http://${gateway}:${server.port}/`)}'`], { network });
+      const ownLoopback = await run(hostTools, ['python3', '-c', fetch(`http://127.0.0.1:${server.port}/`)], { network });
       return { withLoopback, without, ownLoopback, gateway };
     } finally {
       await server.close();
@@ -192,7 +194,7 @@ const cases: Record<string, () => Promise<unknown>> = {
     const rt = await Runtime.open();
     try {
       const host = await freePort();
-      const c = await rt.containers.create({ name: 'rl-detached', image: source, cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'], network, ports: [`127.0.0.1:${host}:8080`], lifetime: 'detached', restart: 'always' });
+      const c = await rt.containers.create({ name: `rl-detached-${network}`, image: source, cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'], network, ports: [`127.0.0.1:${host}:8080`], lifetime: 'detached', restart: 'always' });
       await c.start();
       const answer = await fetchUntilAnswered(host);
       const first = await c.inspect();
@@ -214,7 +216,7 @@ const cases: Record<string, () => Promise<unknown>> = {
   'detached-check': async () => {
     const rt = await Runtime.open();
     try {
-      const c = await rt.containers.get('rl-detached');
+      const c = await rt.containers.get(`rl-detached-${network}`);
       const host = Number(args[1]);
       const answer = await fetchUntilAnswered(host);
       const stacksWhile = stackPids();

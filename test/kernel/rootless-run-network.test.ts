@@ -92,7 +92,7 @@ describe('rootless run() and containers with a user-mode network', { skip }, () 
       const r = await child(['outbound', stack]);
       assert.ok(r.ok, JSON.stringify(r.error));
       assert.equal(r.result.withLoopback.exitCode, 0, r.result.withLoopback.stderr);
-      assert.equal(r.result.withLoopback.stdout, `addr=${r.result.gateway}\nhello-from-the-host-loopback`);
+      assert.equal(r.result.withLoopback.stdout, 'hello-from-the-host-loopback');
       assert.match(r.result.without.stdout, /^0\n/, 'host.containers.internal is named without hostLoopback');
       assert.notEqual(r.result.without.exitCode, 0, `the gateway ${r.result.gateway} led to the host's loopback without hostLoopback`);
       assert.notEqual(r.result.ownLoopback.exitCode, 0, "the container's own 127.0.0.1 led to the host's loopback");
