@@ -52,6 +52,7 @@
         "src-native/monitor-journal.cc",
         "src-native/monitor-log.cc",
         "src-native/monitor-probe.cc",
+        "src-native/monitor-usermode.cc",
         "src-native/exec-plan-writer.cc",
         "src-native/spawn-io.cc",
         "src-native/clone3-vm.cc",

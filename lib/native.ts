@@ -168,7 +168,13 @@ export type ZstdHandle = { readonly __zstd: unique symbol };
  * is never followed.
  */
 export interface NativeBinding {
-  spawn(spec: NativeLaunchSpec): Promise<NativeSpawnResult>;
+  /**
+   * Creates a container (or, with `spec.join`, a process in one). `beforeGo` runs once the
+   * child exists in its namespaces and waits for "go": the launch goes on when it resolves; when
+   * it rejects, the child is killed and `spawn` rejects with that error (a rootless container's
+   * user-mode network starts here). The native side waits for it at most 60 s.
+   */
+  spawn(spec: NativeLaunchSpec, beforeGo?: (pid: number) => Promise<void>): Promise<NativeSpawnResult>;
   watchExit(pidfd: number, callback: (status: NativeExitStatus) => void): void;
   sendSignal(pidfd: number, signal: number): boolean;
   /**
@@ -322,9 +328,41 @@ type AddonExports = Omit<NativeBinding, 'spawn' | 'parkExec'> & {
   specFormatVersion: number;
   /** Hands the addon the class it builds every failure with (src-native/napi-errors.h). */
   initialize(errorClass: typeof SystemError): void;
-  spawnEncoded(spec: Buffer): Promise<NativeSpawnResult>;
+  spawnEncoded(spec: Buffer, beforeGo?: (pid: number, done: (error?: string) => void) => void): Promise<NativeSpawnResult>;
   parkExecEncoded(control: number, spec: Buffer): [number, number, number];
 };
+
+/**
+ * `spawnEncoded` with a promise-returning `beforeGo`: its rejection (a typed BerthError) is the
+ * spawn's, not the native side's generic "setup before go failed".
+ */
+async function spawnWithBeforeGo(spawnEncoded: AddonExports['spawnEncoded'], spec: Buffer, beforeGo?: (pid: number) => Promise<void>): Promise<NativeSpawnResult> {
+  if (!beforeGo) return spawnEncoded(spec);
+  let failure: { error: unknown } | undefined;
+  let called = false;
+  const gate = (pid: number, done: (error?: string) => void): void => {
+    called = true;
+    beforeGo(pid).then(
+      () => done(),
+      (error: unknown) => {
+        failure = { error };
+        done(error instanceof Error ? error.message : String(error));
+      },
+    );
+  };
+  let result: NativeSpawnResult;
+  try {
+    result = await spawnEncoded(spec, gate);
+  } catch (error) {
+    if (failure) throw failure.error;
+    throw error;
+  }
+  if (!called && !result.execFailed) {
+    // An addon older than this code ignores beforeGo: the container would run without what it sets up.
+    throw new BerthError('ERR_NATIVE', 'the native addon did not call beforeGo (an older build?): rebuild with `npm run build:native`');
+  }
+  return result;
+}
 
 /** The installed package's directory (where `package.json`, `build/` and `prebuilds/` are). */
 export function packageRoot(): string {
@@ -384,7 +422,7 @@ export function loadCore(root: string, host: BuildTarget = hostTarget()): Loaded
       const { specFormatVersion: _version, initialize: _initialize, spawnEncoded, parkExecEncoded, ...rest } = raw;
       const binding: NativeBinding = Object.freeze({
         ...rest,
-        spawn: (spec: NativeLaunchSpec) => spawnEncoded(encodeLaunchSpec(spec)),
+        spawn: (spec: NativeLaunchSpec, beforeGo?: (pid: number) => Promise<void>) => spawnWithBeforeGo(spawnEncoded, encodeLaunchSpec(spec), beforeGo),
         parkExec: (control: number, spec: NativeLaunchSpec) => parkExecEncoded(control, encodeLaunchSpec(spec)),
       });
       return { binding, dir: dirname(file) };

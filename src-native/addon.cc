@@ -10,6 +10,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "btrfs-napi.h"
@@ -23,11 +27,35 @@
 #include "netlink-napi.h"
 #include "park-napi.h"
 #include "spec-codec.h"
+#include "spawn-io.h"
 #include "spawn.h"
 #include "zstd-napi.h"
 
 namespace berth {
 namespace {
+
+// The JavaScript side of Spawn's "before go" point: the worker thread asks the event loop
+// (through a thread-safe function) to set up the child's network, and waits, bounded, for the
+// answer `done()` gives. A late answer after the deadline finds the gate decided and is dropped.
+struct GoGate {
+  std::mutex mutex;
+  std::condition_variable decided_cv;
+  bool decided = false;
+  bool ok = false;
+  std::string message;
+
+  void Decide(bool go, std::string why) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (decided) return;
+    decided = true;
+    ok = go;
+    message = std::move(why);
+    decided_cv.notify_all();
+  }
+};
+
+// Longer than any setup the JavaScript side bounds itself (a user-mode stack: 20 s).
+constexpr auto kBeforeGoDeadline = std::chrono::seconds(60);
 
 // Runs Spawn() on a libuv worker thread. The worker threads live as long as the process, which
 // matters: PR_SET_PDEATHSIG fires when the *thread* that cloned the child exits.
@@ -39,11 +67,55 @@ class SpawnWorker : public Napi::AsyncWorker {
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
+  void SetBeforeGo(Napi::Env env, Napi::Function fn) {
+    before_go_ = Napi::ThreadSafeFunction::New(env, fn, "berth:before-go", 0, 1);
+    has_before_go_ = true;
+  }
+
   void Execute() override {
-    result_ = spec_.join_pidfd >= 0 ? SpawnExec(spec_, &error_) : Spawn(spec_, &error_);
+    if (spec_.join_pidfd >= 0) {
+      result_ = SpawnExec(spec_, &error_);
+      return;
+    }
+    if (!has_before_go_) {
+      result_ = Spawn(spec_, &error_);
+      return;
+    }
+    auto gate = std::make_shared<GoGate>();
+    BeforeGo hook = [this, gate](int pid, NativeError* error) {
+      napi_status st = before_go_.BlockingCall([gate, pid](Napi::Env env, Napi::Function fn) {
+        Napi::Function done = Napi::Function::New(env, [gate](const Napi::CallbackInfo& info) {
+          bool go = info.Length() == 0 || info[0].IsUndefined() || info[0].IsNull();
+          gate->Decide(go, go || !info[0].IsString() ? "" : info[0].As<Napi::String>().Utf8Value());
+        });
+        fn.Call({Napi::Number::New(env, pid), done});
+        if (env.IsExceptionPending()) {
+          Napi::Error e = env.GetAndClearPendingException();
+          gate->Decide(false, e.Message());
+        }
+      });
+      if (st != napi_ok) {
+        berth::SetError(error, ECANCELED, "spawn", "before go");
+        error->message = "the launch's setup before go could not be called (the environment is closing)";
+        return false;
+      }
+      std::unique_lock<std::mutex> lock(gate->mutex);
+      if (!gate->decided_cv.wait_for(lock, kBeforeGoDeadline, [&] { return gate->decided; })) {
+        gate->decided = true;
+        berth::SetError(error, ETIMEDOUT, "spawn", "before go");
+        error->message = "the container's setup before it runs (its network) did not finish within 60 s; it was killed";
+        return false;
+      }
+      if (gate->ok) return true;
+      berth::SetError(error, ECANCELED, "spawn", "before go");
+      error->message = gate->message.empty() ? "the container's setup before it runs (its network) failed" : gate->message;
+      return false;
+    };
+    result_ = Spawn(spec_, &error_, hook);
   }
 
   void OnOK() override {
+    ReleaseBeforeGo();
     Napi::Env env = Env();
     if (!result_.exec_failed && !error_.ok()) {
       deferred_.Reject(MakeSystemError(env, error_));
@@ -71,23 +143,41 @@ class SpawnWorker : public Napi::AsyncWorker {
     deferred_.Resolve(out);
   }
 
+  void OnError(const Napi::Error& e) override {
+    ReleaseBeforeGo();
+    deferred_.Reject(e.Value());
+  }
+
  private:
+  void ReleaseBeforeGo() {
+    if (has_before_go_) before_go_.Release();
+    has_before_go_ = false;
+  }
+
   Napi::Promise::Deferred deferred_;
   LaunchSpec spec_;
   SpawnResult result_;
   NativeError error_;
+  Napi::ThreadSafeFunction before_go_;
+  bool has_before_go_ = false;
 };
 
-// spawnEncoded(spec: Buffer) -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
+// spawnEncoded(spec: Buffer, beforeGo?: (pid, done: (error?: string) => void) => void)
+//   -> Promise<{ pid, pidfd, stdio: [in, out, err], ttyMaster, execFailed? }>
 // The spec arrives in the binary format of spec-codec.h (encoded by lib/native/spec-codec.ts).
+// `beforeGo` runs on the event loop while the child waits for "go"; the launch goes on once
+// `done()` is called, and is abandoned (the child killed) on `done(message)`.
 Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsBuffer()) return ThrowTypeError(env, "spawnEncoded(spec: Buffer)");
+  if (info.Length() < 1 || !info[0].IsBuffer() || (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsFunction())) {
+    return ThrowTypeError(env, "spawnEncoded(spec: Buffer, beforeGo?: function)");
+  }
   auto buf = info[0].As<Napi::Buffer<char>>();
   LaunchSpec spec;
   std::string error;
   if (!DecodeLaunchSpec(buf.Data(), buf.Length(), &spec, &error)) return ThrowTypeError(env, error);
   auto* worker = new SpawnWorker(env, std::move(spec));
+  if (info.Length() > 1 && info[1].IsFunction()) worker->SetBeforeGo(env, info[1].As<Napi::Function>());
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

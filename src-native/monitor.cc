@@ -25,6 +25,7 @@
 #include "monitor-journal.h"
 #include "monitor-log.h"
 #include "monitor-probe.h"
+#include "monitor-usermode.h"
 #include "netlink.h"
 #include "spawn.h"
 #include "spec-codec.h"
@@ -57,6 +58,7 @@ struct Options {
   int health_retries = 3;
   bool auto_remove = false;
   std::string journal, id, name, attributes = "{}";
+  UserModeStackPlan net;  // rootless: the run's user-mode network stack
 };
 
 bool ParseArgs(int argc, char** argv, Options* o) {
@@ -85,9 +87,14 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--id") o->id = v;
     else if (a == "--name") o->name = v;
     else if (a == "--event-attributes") o->attributes = v;
+    else if (a == "--net-stack") o->net.kind = v;
+    else if (a == "--net-scratch") o->net.scratch = v;
+    else if (a == "--net-arg") o->net.argv.push_back(v);
+    else if (a == "--net-hostfwd") o->net.hostfwd.push_back(std::string(v) + "\n");
     else return false;
   }
   if (o->restart != "no" && o->restart != "always" && o->restart != "unless-stopped" && o->restart != "on-failure") return false;
+  if (!o->net.kind.empty() && (o->net.scratch.empty() || o->net.argv.empty())) return false;
   if (o->health && (o->interval_ms < 1 || o->timeout_ms < 1 || o->start_interval_ms < 1 || o->health_retries < 1)) return false;
   return !o->state_dir.empty();
 }
@@ -230,6 +237,7 @@ class Monitor {
   Health health_;
 
   ExitState exit_;
+  UserModeStack net_;
   std::string error_;
   int restart_count_ = 0;
   int64_t backoff_ms_ = 0;
@@ -315,7 +323,11 @@ bool Monitor::Launch(bool first, std::string* why, bool* exec_failed, int* exec_
   }
   oom_before_ = OomKills(o_.oom_file);
   NativeError error;
-  SpawnResult result = Spawn(spec, &error);
+  // A fresh stack for each run, up before PID 1's first instruction, as Node's launch does.
+  BeforeGo start_net = nullptr;
+  if (!o_.net.kind.empty()) start_net = [this](int pid, NativeError* e) { return net_.Start(o_.net, pid, e); };
+  SpawnResult result = Spawn(spec, &error, start_net);
+  if (result.exec_failed || !error.ok()) net_.Stop();
   if (!Restartable()) {
     // The child joined these before exec; holding them would pin the namespaces (and the
     // init helper's memfd) for as long as this monitor lives. A restart needs them again.
@@ -519,6 +531,7 @@ bool Monitor::Backoff(int64_t ms) {
 }
 
 void Monitor::Finish() {
+  net_.Stop();
   RemoveCgroups(o_.cgroups);
   // With autoRemove the record says so before the files go: a Node process that reads it
   // finishes the removal (name, volumes, leases) whether or not this walk is done.
@@ -549,6 +562,7 @@ int Monitor::Run() {
   bool exec_failed = false;
   int exec_code = 0;
   if (!Launch(true, &why, &exec_failed, &exec_code)) {
+    net_.Stop();
     RemoveCgroups(o_.cgroups);
     return exec_failed ? 0 : 1;
   }
@@ -571,6 +585,8 @@ int Monitor::Run() {
   WriteRun("running");
   for (;;) {
     Supervise(&log);
+    // The namespace it served is gone with PID 1; a restart starts a fresh one.
+    net_.Stop();
     malloc_trim(0);
     if (exit_.oom) journal_.Append("oom");
     // As Node's exit event: the signal only when there was one.

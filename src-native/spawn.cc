@@ -266,7 +266,7 @@ long CloneInUserns(int userns_fd, clone_args* args, ChildContext* ctx, const cha
 
 }  // namespace
 
-SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
+SpawnResult Spawn(const LaunchSpec& spec, NativeError* error, const BeforeGo& before_go) {
   SpawnResult result;
   if (spec.join_pidfd >= 0) {
     SetError(error, EINVAL, "spawn", "join");
@@ -440,6 +440,10 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error) {
     return result;
   }
   if (!spec.uid_map.empty() && !spec.unprivileged && !join_userns && (!SendIdmappedLayers(spec, pid, sync[0], error) || !SendHostTrees(spec, sync[0], error))) {
+    abort_child();
+    return result;
+  }
+  if (before_go && !before_go(pid, error)) {
     abort_child();
     return result;
   }

@@ -1,6 +1,7 @@
 // Parent side of a launch: clone the child, put it in its cgroups, wait until it has exec'd.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,16 @@ struct SpawnResult {
   std::vector<double> trace;
 };
 
+// Called with the child's pid once its id maps, cgroups and interfaces are in place and it
+// waits for "go": the caller's own setup of the child's namespaces (a rootless container's
+// user-mode network stack, which needs the pid and must be up before the first instruction).
+// Returns false (with `error` set) to abandon the launch; the child is then killed.
+using BeforeGo = std::function<bool(int pid, NativeError* error)>;
+
 // Blocking: runs on a libuv worker thread, never on the JS thread. Every wait in it has a
-// deadline. Creates a container (its PID 1); `spec.join_pidfd` must be -1.
-SpawnResult Spawn(const LaunchSpec& spec, NativeError* error);
+// deadline (`before_go` must bound its own). Creates a container (its PID 1);
+// `spec.join_pidfd` must be -1.
+SpawnResult Spawn(const LaunchSpec& spec, NativeError* error, const BeforeGo& before_go = nullptr);
 
 // Blocking, bounded: starts a process inside the running container of `spec.join_pidfd`
 // through berth-exec (see spawn-exec.cc). Returns once the process exists; its exec is

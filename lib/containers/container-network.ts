@@ -15,7 +15,7 @@ import type { ContainerConfig } from '../image/manifest.js';
 import { networkKind } from '../network/attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { NetworkRecord, NetworkState } from '../network/network-store.js';
-import type { ContainerRecord } from './container-record.js';
+import type { ContainerRecord, ContainerState } from './container-record.js';
 
 /** One network of a container in `inspect().NetworkSettings.Networks` (Docker's `EndpointSettings`). */
 export interface EndpointSettings {
@@ -91,12 +91,21 @@ export function exposedPortsOf(record: ContainerRecord): Record<string, Record<s
  * The container's `NetworkSettings`. `snapshot`: the network state as read once by the caller
  * (`list()` shows every container from one read instead of one read per container).
  */
-export async function networkSettingsOf(networks: NetworkService, record: ContainerRecord, running: boolean, snapshot?: () => Promise<NetworkState>): Promise<NetworkSettings> {
+export async function networkSettingsOf(networks: NetworkService, record: ContainerRecord, running: boolean, snapshot?: () => Promise<NetworkState>, userMode?: ContainerState['userModeNetwork']): Promise<NetworkSettings> {
   const out: NetworkSettings = { Networks: {}, Ports: {}, IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' };
   const kind = networkKind(record.options);
   const blank = (): EndpointSettings => ({ NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', Aliases: null });
   if (kind === 'none' || kind === 'host') {
     out.Networks[kind] = blank();
+    return out;
+  }
+  if (userMode) {
+    // A rootless run's own namespace and stack: no lease, the state has what it published.
+    out.Networks[record.options.network ?? 'bridge'] = blank();
+    if (running) {
+      for (const key of exposedKeys(record, record.imageConfig)) out.Ports[key] = null;
+      for (const p of userMode.ports) (out.Ports[`${p.container}/${p.protocol}`] ??= [])!.push({ HostIp: p.hostIp, HostPort: String(p.host) });
+    }
     return out;
   }
   if (kind === 'container') return out;

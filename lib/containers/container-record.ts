@@ -4,6 +4,7 @@
  * transition). Both are plain JSON so that any process, and a human, can read them.
  * @module
  */
+import type { PublishedPort } from '../network/types.js';
 import type { ContainerConfig } from '../image/manifest.js';
 import type { ProcessIdentity } from '../state/process-identity.js';
 import type { LimitsSkipped } from '../launch/limits.js';
@@ -96,6 +97,11 @@ export interface ContainerState {
   health?: HealthState;
   /** The current (or last) run has no cgroup (the `limits` option): what it lacks, why, the fix. */
   limitsSkipped?: LimitsSkipped;
+  /**
+   * Without root: the run's own user-mode network (its stack and the ports it publishes, host
+   * ports chosen), which no network lease records.
+   */
+  userModeNetwork?: { stack: string; ports: PublishedPort[] };
   /** Set with `removing`: the removal also takes the anonymous volumes (so a reconciliation finishing it does too). */
   removeVolumes?: boolean;
 }

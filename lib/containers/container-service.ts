@@ -330,7 +330,7 @@ export class ContainerService {
         const eq = l.indexOf('=');
         return eq < 0 ? l in allLabels : allLabels[l.slice(0, eq)] === l.slice(eq + 1);
       })) return undefined;
-      const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status), networkState);
+      const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status), networkState, state.userModeNetwork);
       return {
         Id: id,
         Names: [`/${record.name}`],

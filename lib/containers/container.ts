@@ -296,6 +296,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     };
     delete next.health;
     delete next.limitsSkipped;
+    delete next.userModeNetwork;
     if (userStart) this.#backoffMs = 0;
 
     if (record.lifetime === 'detached') {
@@ -310,6 +311,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
         journal: { path: journalPath(this.#ctx.root), id: this.id, name: record.name, attributes: this.#attributes(record) },
       });
       if (d.limitsSkipped) next.limitsSkipped = d.limitsSkipped;
+      if (d.userModeNetwork) next.userModeNetwork = d.userModeNetwork;
       if (d.execFailure) return this.#recordExecFailure(record, next, d.execFailure);
       Object.assign(next, { status: 'running', pid: d.pid, pidStartTime: processStartTime(d.pid) });
       // A one-shot container's monitor may have finished (and been reaped) already: its pid is
@@ -331,6 +333,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
     const launched = await launch(req);
     if (launched.limitsSkipped) next.limitsSkipped = launched.limitsSkipped;
+    if (launched.network?.kind === 'usermode' && launched.network.usermode) next.userModeNetwork = { stack: launched.network.usermode.stack, ports: launched.network.ports };
     if (!launched.process) {
       launched.cgroup.remove({ timeoutMs: 1000 });
       return this.#recordExecFailure(record, next, launched.execFailure!);
@@ -906,7 +909,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const { record, state } = await this.read();
     const store = this.#ctx.store;
     const volumes = this.#ctx.volumes.store;
-    const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status));
+    const network = await networkSettingsOf(this.#ctx.networks, record, isActive(state.status), undefined, state.userModeNetwork);
     this.#mapped = { running: isActive(state.status), status: state.status, ports: network?.Ports ?? {} };
     return buildInspect(record, state, { log: store.logPath(this.id), upper: store.upperDir(this.id), work: store.workDir(this.id), volumeData: (name) => volumes.dataDir(name), storage: storageDriverNamed(record.storageDriver) }, network);
   }
@@ -972,7 +975,7 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
 
   async #seePorts(record: ContainerRecord, state: ContainerState): Promise<void> {
     const running = isActive(state.status);
-    const ports = running && usesBridge(record) ? (await this.#ctx.networks.settingsFor(this.id)).Ports : {};
+    const ports = !running || !usesBridge(record) ? {} : state.userModeNetwork ? (await networkSettingsOf(this.#ctx.networks, record, true, undefined, state.userModeNetwork)).Ports : (await this.#ctx.networks.settingsFor(this.id)).Ports;
     this.#mapped = { running, status: state.status, ports };
   }
 
@@ -1151,7 +1154,8 @@ export class Container extends EventEmitter<ContainerEvents> implements AsyncDis
     const mode = record.options.network ?? 'none';
     if (mode === 'host') return { host: '127.0.0.1', port };
     if (!usesBridge(record)) return undefined;
-    const settings = await this.#ctx.networks.settingsFor(this.id);
+    const userMode = (await this.#state()).userModeNetwork;
+    const settings = userMode ? await networkSettingsOf(this.#ctx.networks, record, true, undefined, userMode) : await this.#ctx.networks.settingsFor(this.id);
     const published = bindingsOf(settings, `${port}/tcp`)[0];
     if (published) return { host: reachableHost(published.hostIp), port: published.hostPort };
     const ip = Object.values(settings.Networks).find((n) => n.IPAddress !== '')?.IPAddress;

@@ -22,8 +22,12 @@ import type { ContainerRecord } from './container-record.js';
 import { planExecAs } from './exec.js';
 import { probeArgv } from './healthcheck.js';
 import { identityOf } from '../state/process-identity.js';
+import { monitorStackPlan } from '../network/usermode-attach.js';
+import type { PublishedPort } from '../network/types.js';
 
 export interface DetachedLaunched {
+  /** Rootless: the run's user-mode stack and published ports (its monitor runs the stack). */
+  userModeNetwork?: { stack: string; ports: PublishedPort[] };
   monitorPid: number;
   pid: number;
   cgroup: Cgroup;
@@ -81,6 +85,7 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
         ...(health ? { health } : {}),
         autoRemove: record.autoRemove,
         journal: where.journal,
+        ...(network?.usermode ? { userModeStack: monitorStackPlan(network.usermode, record.id) } : {}),
       });
     } finally {
       network?.closeFds();
@@ -95,7 +100,8 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
     // The monitor may start PID 1 again from the same spec: it holds the host side of the root.
     const monitor = identityOf(r.monitorPid);
     await hostRoot?.driver.afterSpawn?.(hostRoot.layer, monitor ? { kind: 'detached', monitor } : { kind: 'attached' });
-    return { monitorPid: r.monitorPid, pid: r.pid, cgroup, ...skipped };
+    const userMode = network?.usermode ? { userModeNetwork: { stack: network.usermode.stack, ports: network.ports } } : {};
+    return { monitorPid: r.monitorPid, pid: r.pid, cgroup, ...skipped, ...userMode };
   } catch (error) {
     await abandon();
     throw error;

@@ -56,6 +56,8 @@ export interface DetachedOptions {
   /** Remove the container's files (writable layer, logs) after the final exit. */
   autoRemove?: boolean;
   journal?: MonitorJournal;
+  /** Rootless: the user-mode network stack the monitor starts for each run (lib/network/usermode-attach.ts `monitorStackPlan`). */
+  userModeStack?: { kind: string; scratch: string; argv: string[]; hostfwd: string[] };
 }
 
 export interface DetachedStart {
@@ -91,6 +93,12 @@ export function monitorArgs(options: DetachedOptions): string[] {
   if (options.autoRemove) args.push('--auto-remove');
   const j = options.journal;
   if (j) args.push('--journal', j.path, '--id', j.id, '--name', j.name, '--event-attributes', JSON.stringify(j.attributes));
+  const net = options.userModeStack;
+  if (net) {
+    args.push('--net-stack', net.kind, '--net-scratch', net.scratch);
+    for (const a of net.argv) args.push('--net-arg', a);
+    for (const h of net.hostfwd) args.push('--net-hostfwd', h);
+  }
   return args;
 }
 

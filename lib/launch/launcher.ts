@@ -11,6 +11,7 @@ import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, le
 import type { ContainerConfig } from '../image/manifest.js';
 import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
+import { prepareUserModeNetwork, wantsUserModeNetwork } from '../network/usermode-attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
 import { ContainerProcess } from './container-process.js';
@@ -243,12 +244,7 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
     }
   };
   try {
-    network = await prepareNetwork({
-      launchId: req.id,
-      options: opts,
-      ...(req.networks ? { networks: req.networks } : {}),
-      ...(req.container ? { container: req.container } : {}),
-    });
+    network = await prepareLaunchNetwork(req, rootless !== undefined);
     const image = req.image?.config;
     let options = rootless?.options ?? opts;
     if (options.userns === 'auto') {
@@ -298,6 +294,23 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
   }
 }
 
+/**
+ * The launch's network: without root a bridge-kind network is the container's own namespace
+ * with a user-mode stack (lib/network/usermode-attach.ts), which a detached container's
+ * monitor starts itself (so only its plan is made here); with root, bridges and leases.
+ */
+async function prepareLaunchNetwork(req: LaunchRequest, rootless: boolean): Promise<PreparedNetwork | undefined> {
+  const opts = req.options;
+  if (rootless && wantsUserModeNetwork(opts)) return prepareUserModeNetwork({ launchId: req.id, options: opts });
+  if (opts.hostLoopback) throw new ValidationError('hostLoopback', "applies to a user-mode network (a Node process without root); a bridge network never leads to the host's loopback");
+  return prepareNetwork({
+    launchId: req.id,
+    options: opts,
+    ...(req.networks ? { networks: req.networks } : {}),
+    ...(req.container ? { container: req.container } : {}),
+  });
+}
+
 /** The message and exit code Docker gives when the command cannot be executed. */
 export function execFailureOf(f: NativeErrorShape & { notFound: boolean }, argv0: string): { exitCode: 127 | 126; message: string } {
   const message = f.notFound
@@ -331,7 +344,7 @@ export async function spawnPrepared(req: LaunchRequest, prepared: PreparedLaunch
     if (req.detached) plan.spec.dieWithParent = false;
     let spawned: NativeSpawnResult;
     try {
-      spawned = await binding.spawn(plan.spec);
+      spawned = await binding.spawn(plan.spec, network?.beforeGo ? (pid) => network.beforeGo!(pid) : undefined);
     } catch (error) {
       throw fromNativeError(error, { hint: setupHint });
     } finally {

@@ -98,7 +98,7 @@ export interface IdMapping {
 }
 
 /** Options of {@link run}. Names follow Docker's. */
-export interface RunOptions extends Pick<NetworkRunOptions, 'network' | 'networks' | 'ports' | 'dns' | 'extraHosts' | 'exposedPorts'> {
+export interface RunOptions extends Pick<NetworkRunOptions, 'network' | 'networks' | 'ports' | 'dns' | 'extraHosts' | 'exposedPorts' | 'hostLoopback'> {
   /** Environment variables, merged over the defaults (`PATH`, `HOSTNAME`, `HOME`). `undefined` values remove. */
   env?: Record<string, string | undefined>;
   /** Working directory inside the container; created if missing. Default `/`. */
@@ -168,7 +168,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'env', 'workdir', 'user', 'hostname', 'memory', 'memorySwap', 'cpus', 'cpuShares', 'cpuset', 'pids', 'stdin',
   'tty', 'readonlyRootfs', 'capAdd', 'capDrop', 'seccomp', 'privileged', 'mounts', 'network', 'init', 'timeout',
   'signal', 'ulimits', 'userns', 'encoding', 'maxBuffer', 'networks', 'ports', 'dns', 'extraHosts', 'exposedPorts',
-  'limits',
+  'limits', 'hostLoopback',
 ]);
 
 /** Options after validation, with units parsed. */

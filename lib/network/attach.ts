@@ -47,7 +47,8 @@ export interface NetworkLaunchRequest {
 
 /** What the plan and the launcher need; see the module comment for the order of calls. */
 export interface PreparedNetwork {
-  kind: 'bridge' | 'container';
+  /** `usermode`: a rootless container's own namespace served by pasta or slirp4netns (usermode-attach.ts). */
+  kind: 'bridge' | 'container' | 'usermode';
   hostname?: string;
   files: { hosts: string; resolvConf: string };
   interfaces: NativeNetInterface[];
@@ -61,6 +62,14 @@ export interface PreparedNetwork {
   endpoints: EndpointRecord[];
   /** Closes descriptors the spawn no longer needs. */
   closeFds(): void;
+  /**
+   * Set up the network of the child `pid` while it waits for "go" (the native spawn's
+   * `beforeGo`): the first instruction of the container already has it. A rejection abandons
+   * the launch (the child is killed) and is the launch's error.
+   */
+  beforeGo?(pid: number): Promise<void>;
+  /** `usermode` only: the stack and what it publishes (usermode-attach.ts). */
+  usermode?: { stack: 'pasta' | 'slirp4netns'; path: string; ports: PublishedPort[]; hostLoopback: boolean };
   /**
    * Never rejects (the container already runs); a failure is a process warning. `monitorPid`:
    * a detached container's monitor, which the lease then follows across restarts.

@@ -43,6 +43,14 @@ export interface NetworkRunOptions {
   extraHosts?: string[] | Record<string, string> | Array<{ host: string; ip: string }>;
   /** Ports the container listens on (Docker's EXPOSE): recorded, not published. */
   exposedPorts?: Array<number | string | { port: number; protocol?: PortProtocol }>;
+  /**
+   * Without root (a user-mode stack, `pasta` or `slirp4netns`): let the container reach the
+   * host's loopback (`127.0.0.1` services) through the address `host.containers.internal`
+   * names in its /etc/hosts. Default `false`: services bound to the host's loopback trust
+   * local users only, and a container is not one. As root, a `ValidationError` (bridges never
+   * lead to the host's loopback).
+   */
+  hostLoopback?: boolean;
   /** Read for validation only (a network alias defaults to it); documented on `RunOptions`. */
   hostname?: string;
   /** Read for validation only (bridge networks and user namespaces); documented on `RunOptions`. */
@@ -68,6 +76,7 @@ export interface NormalizedNetworkOptions {
   dns?: string[];
   extraHosts?: Array<{ host: string; ip: string }>;
   exposedPorts?: Array<{ port: number; protocol: PortProtocol }>;
+  hostLoopback?: boolean;
 }
 
 function isNetworkObject(v: unknown): v is { id: string; name: string } {
@@ -191,6 +200,11 @@ export function normalizeNetworkOptions(o: NetworkRunOptions): NormalizedNetwork
     }
   }
   if (o.exposedPorts !== undefined) out.exposedPorts = normalizeExposedPorts(o.exposedPorts);
+  if (o.hostLoopback !== undefined) {
+    if (typeof o.hostLoopback !== 'boolean') throw new ValidationError('hostLoopback', `must be true or false, got ${JSON.stringify(o.hostLoopback)}`);
+    if (o.hostLoopback && kind !== 'bridge') throw new ValidationError('hostLoopback', `needs a network with a user-mode stack (network: "bridge", "pasta" or "slirp4netns"); network is "${kind === 'container' ? (n as string) : kind}"`);
+    out.hostLoopback = o.hostLoopback;
+  }
   if (kind === 'container') {
     for (const key of ['hostname', 'dns', 'extraHosts'] as const) {
       if (o[key] !== undefined) throw new ValidationError(key, `conflicts with network "${n as string}": the joined container's applies`);

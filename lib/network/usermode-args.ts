@@ -16,9 +16,15 @@ export const USERMODE_IFNAME = 'eth0';
 /** slirp4netns's fixed addresses (its defaults; `--cidr` is not used). */
 export const SLIRP_ADDRESSES = { cidr: '10.0.2.0/24', address: '10.0.2.100', gateway: '10.0.2.2', dns: '10.0.2.3' } as const;
 
+/** The address pasta answers DNS on inside the namespace, forwarded to the host's first resolver (Podman's choice). */
+export const PASTA_DNS_FORWARD = '169.254.1.1';
+
+/** Stands for PID 1's pid in a command line a detached container's monitor completes at each run. */
+export const PID_PLACEHOLDER = '{pid}';
+
 export interface UserModeArgsRequest {
-  /** A process whose user and network namespaces the stack joins. */
-  pid: number;
+  /** A process whose user and network namespaces the stack joins ({@link PID_PLACEHOLDER}: the monitor's PID 1). */
+  pid: number | typeof PID_PLACEHOLDER;
   /** Published ports, host ports chosen. */
   ports: readonly PublishedPort[];
   /** Let the container reach the host's loopback through the gateway address. Default false. */
@@ -59,6 +65,10 @@ export function pastaArgs(req: UserModeArgsRequest & { pidFile: string }): strin
     '--udp-ns',
     'none',
     ...(req.hostLoopback ? [] : ['--no-map-gw']),
+    // The container's resolv.conf names this address: it reaches the host's resolver even when
+    // that listens on the host's loopback (systemd-resolved), which the container cannot.
+    '--dns-forward',
+    PASTA_DNS_FORWARD,
     '--pid',
     req.pidFile,
     String(req.pid),
