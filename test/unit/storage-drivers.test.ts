@@ -11,6 +11,7 @@ import { withRunLayer } from '../../lib/storage/run-layer.js';
 import { checkStorageDriverName, storageDriverNamed } from '../../lib/storage/select.js';
 import { vfsDriver } from '../../lib/storage/vfs-driver.js';
 import { btrfsDriver } from '../../lib/storage/btrfs-driver.js';
+import { fuseOverlayfsDriver } from '../../lib/storage/fuse-overlayfs-driver.js';
 import { isStoreLayerDir, layerSubvolumeOf } from '../../lib/storage/btrfs-layers.js';
 import { selfIdentity } from '../../lib/state/process-identity.js';
 
@@ -31,7 +32,7 @@ describe('storage driver names', () => {
     assert.equal(storageDriverNamed(undefined), overlayDriver);
     assert.equal(storageDriverNamed('vfs'), vfsDriver);
     assert.equal(storageDriverNamed('btrfs'), btrfsDriver);
-    assert.throws(() => storageDriverNamed('fuse-overlayfs'), UnsupportedError);
+    assert.equal(storageDriverNamed('fuse-overlayfs'), fuseOverlayfsDriver);
   });
 });
 
