@@ -20,13 +20,9 @@ import { dirname } from 'node:path';
 import { UnsupportedError } from '../errors.js';
 import { createSubvolume, destroySubvolume, snapshotSubvolume } from '../host/btrfs-subvolumes.js';
 import { filesystemTypeOf } from '../host/filesystem.js';
-import type { FsOpsBinding } from '../image/fs-ops.js';
-import type { FsRootMode, NativeMountOp } from '../native.js';
 import { imageSubvolume, isStoreLayerDir, layerSubvolumeOf, sweepLayerSubvolumes } from './btrfs-layers.js';
-import type { ContainerLayerPaths, DetachedRootRequest, LayerChange, RootMountRequest, StorageDriver } from './driver.js';
-import { treeChangesArchive } from './tree-archive.js';
-import { treeChanges } from './tree-changes.js';
-import { boundLayerRootOps, copyMergedTree } from './vfs-driver.js';
+import type { ContainerLayerPaths, StorageDriver } from './driver.js';
+import { copyMergedTree, wholeTreeLayer } from './vfs-driver.js';
 
 /** The btrfs driver (see the module comment). */
 export const btrfsDriver: StorageDriver = Object.freeze({
@@ -52,21 +48,7 @@ export const btrfsDriver: StorageDriver = Object.freeze({
       throw error;
     }
   },
-  rootMountOps(request: RootMountRequest): NativeMountOp[] {
-    return boundLayerRootOps('btrfs', request);
-  },
-  openDetachedRoot(request: DetachedRootRequest, mode: FsRootMode, fs: FsOpsBinding): number {
-    return fs.fsOpenRoot(request.layer.upperDir, mode);
-  },
-  mergedDirs(layer: ContainerLayerPaths): string[] {
-    return [layer.upperDir];
-  },
-  changes(layer: ContainerLayerPaths, lowerDirs: readonly string[]): LayerChange[] {
-    return treeChanges(layer.upperDir, lowerDirs);
-  },
-  layerArchive(layer: ContainerLayerPaths, lowerDirs: readonly string[], signal?: AbortSignal, skip?: ReadonlySet<string>): AsyncGenerator<Buffer> {
-    return treeChangesArchive(layer.upperDir, treeChanges(layer.upperDir, lowerDirs), signal, skip);
-  },
+  ...wholeTreeLayer('btrfs'),
   graphDriverData(layer: ContainerLayerPaths, lowerDirs: readonly string[]): Record<string, string> {
     const top = lowerDirs[0];
     return { Dir: layer.upperDir, ...(top !== undefined && isStoreLayerDir(top) ? { ImageSubvolume: layerSubvolumeOf(top) } : {}) };

@@ -60,6 +60,30 @@ export function boundLayerRootOps(driver: 'vfs' | 'btrfs', request: RootMountReq
   ];
 }
 
+/**
+ * What the drivers whose container layer is the whole tree (vfs's copy, btrfs's snapshot) do
+ * alike: bind it as the root, open it for `cp`, read changes by comparing it with the layers.
+ */
+export function wholeTreeLayer(driver: 'vfs' | 'btrfs'): Pick<StorageDriver, 'rootMountOps' | 'openDetachedRoot' | 'mergedDirs' | 'changes' | 'layerArchive'> {
+  return {
+    rootMountOps(request: RootMountRequest): NativeMountOp[] {
+      return boundLayerRootOps(driver, request);
+    },
+    openDetachedRoot(request: DetachedRootRequest, mode: FsRootMode, fs: FsOpsBinding): number {
+      return fs.fsOpenRoot(request.layer.upperDir, mode);
+    },
+    mergedDirs(layer: ContainerLayerPaths): string[] {
+      return [layer.upperDir];
+    },
+    changes(layer: ContainerLayerPaths, lowerDirs: readonly string[]): LayerChange[] {
+      return treeChanges(layer.upperDir, lowerDirs);
+    },
+    layerArchive(layer: ContainerLayerPaths, lowerDirs: readonly string[], signal?: AbortSignal, skip?: ReadonlySet<string>): AsyncGenerator<Buffer> {
+      return treeChangesArchive(layer.upperDir, treeChanges(layer.upperDir, lowerDirs), signal, skip);
+    },
+  };
+}
+
 /** The copying driver (see the module comment). */
 export const vfsDriver: StorageDriver = Object.freeze({
   name: 'vfs' as const,
@@ -67,21 +91,7 @@ export const vfsDriver: StorageDriver = Object.freeze({
   async prepareContainerLayer(layer: ContainerLayerPaths, lowerDirs: readonly string[]): Promise<void> {
     await copyMergedTree(lowerDirs, layer.upperDir);
   },
-  rootMountOps(request: RootMountRequest): NativeMountOp[] {
-    return boundLayerRootOps('vfs', request);
-  },
-  openDetachedRoot(request: DetachedRootRequest, mode: FsRootMode, fs: FsOpsBinding): number {
-    return fs.fsOpenRoot(request.layer.upperDir, mode);
-  },
-  mergedDirs(layer: ContainerLayerPaths): string[] {
-    return [layer.upperDir];
-  },
-  changes(layer: ContainerLayerPaths, lowerDirs: readonly string[]): LayerChange[] {
-    return treeChanges(layer.upperDir, lowerDirs);
-  },
-  layerArchive(layer: ContainerLayerPaths, lowerDirs: readonly string[], signal?: AbortSignal, skip?: ReadonlySet<string>): AsyncGenerator<Buffer> {
-    return treeChangesArchive(layer.upperDir, treeChanges(layer.upperDir, lowerDirs), signal, skip);
-  },
+  ...wholeTreeLayer('vfs'),
   graphDriverData(layer: ContainerLayerPaths): Record<string, string> {
     return { Dir: layer.upperDir };
   },
