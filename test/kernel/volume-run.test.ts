@@ -115,14 +115,17 @@ describe('volumes in containers', { skip }, () => {
   test('two running containers on one volume see each other\'s writes at once', async () => {
     const shared = await rt.volumes.create({ name: 'pingpong' });
     const mounts: MountSpec[] = [{ type: 'volume', source: shared, target: '/shared' }];
-    const a = sh(`${waitFor('/shared/from-b')}; echo a > /shared/from-a; cat /shared/from-b`, { mounts });
-    const b = sh(`echo b > /shared/from-b; ${waitFor('/shared/from-a')}; cat /shared/from-a`, { mounts });
+    // Both stay until the test saw them both recorded: a ping-pong done within one poll of the
+    // count would otherwise end before it is seen.
+    const a = sh(`${waitFor('/shared/from-b')}; echo a > /shared/from-a; cat /shared/from-b; ${waitFor('/shared/release')}`, { mounts });
+    const b = sh(`echo b > /shared/from-b; ${waitFor('/shared/from-a')}; cat /shared/from-a; ${waitFor('/shared/release')}`, { mounts });
     let peak = 0;
     const watch = (async () => {
-      for (let i = 0; i < 100 && peak < 2; i++) {
+      for (let waited = 0; waited < 120_000 && peak < 2; waited += 20) {
         peak = Math.max(peak, (await shared.inspect()).UsageData.RefCount);
         await sleep(20);
       }
+      writeFileSync(join((await shared.inspect()).Mountpoint, 'release'), '');
     })();
     const [ra, rb] = await Promise.all([a, b]);
     await watch;
