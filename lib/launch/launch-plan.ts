@@ -182,6 +182,28 @@ export function execCandidates(argv0: string, path: string): string[] {
   return dirs.map((d) => `${d.replace(/\/+$/, '')}/${argv0}`);
 }
 
+/** The PATH argv[0] is resolved on: the one of the command's environment, else Docker's default. */
+function pathOf(env: readonly string[]): string {
+  return env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+}
+
+/** A command's stdio (not a parked init's, not a terminal): stdin a pipe or /dev/null, output pipes. */
+function commandStdio(stdinPiped: boolean): NativeLaunchSpec['stdio'] {
+  return [{ mode: stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }];
+}
+
+/**
+ * `spec`, the plan of a command run without init (`planLaunch()`'s or `planExec()`'s), for
+ * another argv and stdin. Only these fields depend on the command, and they are computed here
+ * as `planLaunch()` computes them; everything else (identity, capabilities, env, rlimits,
+ * workdir) stays. A pooled sandbox plans its exec once, before the request
+ * (launch/parked.ts): planning reads the rootfs's passwd and group files, builds the seccomp
+ * program and the mounts, ≈ 1 ms of a pooled `/bin/true`.
+ */
+export function withCommand(spec: NativeLaunchSpec, argv: readonly string[], stdinPiped: boolean): NativeLaunchSpec {
+  return { ...spec, argv: [...argv], execCandidates: execCandidates(argv[0]!, pathOf(spec.env)), stdio: commandStdio(stdinPiped) };
+}
+
 function hostsFile(hostname: string, extra: ReadonlyArray<{ host: string; ip: string }> = []): string {
   return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n${extra.map((h) => `${h.ip}\t${h.host}\n`).join('')}`;
 }
@@ -279,7 +301,6 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     ...(ctx.upper ? { upper: ctx.upper } : {}),
   });
   const env = buildEnv(ctx, hostname, user);
-  const pathVar = env.find((kv) => kv.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
   const park = ctx.park !== undefined && ctx.initFd !== undefined;
   const init = (o.init === true || park) && ctx.initFd !== undefined;
   let cloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID;
@@ -317,11 +338,11 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     cwd: workdir,
     argv: park ? ['berth-init', 'park'] : init ? ['berth-init', 'init', '--', ...ctx.argv] : ctx.argv,
     env,
-    execCandidates: init ? [] : execCandidates(ctx.argv[0]!, pathVar),
+    execCandidates: init ? [] : execCandidates(ctx.argv[0]!, pathOf(env)),
     execFd: init ? ctx.initFd! : -1,
     stdio: park
       ? [{ mode: StdioMode.InheritFd, fd: ctx.park!.controlFd }, { mode: StdioMode.Null }, { mode: StdioMode.Null }]
-      : [{ mode: ctx.stdinPiped ? StdioMode.Pipe : StdioMode.Null }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
+      : commandStdio(ctx.stdinPiped),
     tty: o.tty === true,
     ...(net && net.interfaces.length > 0 ? { interfaces: net.interfaces } : {}),
     ...(net?.netnsFd !== undefined ? { netnsFd: net.netnsFd } : {}),

@@ -161,7 +161,7 @@ export class Pool implements AsyncDisposable {
       if (this.#retry) clearTimeout(this.#retry);
       this.#retry = undefined;
       for (const w of this.#waiters.splice(0)) w.fail(new ConflictError('the pool was closed while acquire() waited'));
-      await Promise.all(this.#idle.splice(0).map((p) => p.parked.destroy()));
+      await Promise.all(this.#idle.splice(0).map((p) => p.parked.tornDown()));
       // Starts still running destroy their sandbox on arrival (#offer sees the pool closing).
       await Promise.allSettled([...this.#starting]);
       // A holder is finished when it released its sandbox or when its workload ended (the
@@ -194,6 +194,8 @@ export class Pool implements AsyncDisposable {
       released = resolve;
     });
     const sandbox = new PooledSandbox(prepared, () => {
+      // release() resolves before the sandbox's mount namespace is unmounted (ParkedSandbox.tornDown): close() waits for that.
+      this.#track(prepared.parked.tornDown());
       this.#held.delete(sandbox);
       released();
       this.#refill();
@@ -215,7 +217,7 @@ export class Pool implements AsyncDisposable {
       this.#starting.delete(start);
     }
     if (this.#closing || signal?.aborted) {
-      await prepared.parked.destroy();
+      await prepared.parked.tornDown();
       if (signal?.aborted) throw new AbortError('acquire() was aborted while its sandbox was prepared', { cause: signal.reason });
       throw new ConflictError('the pool was closed while acquire() waited');
     }
@@ -278,7 +280,11 @@ export class Pool implements AsyncDisposable {
   }
 
   #destroy(prepared: Prepared): Promise<void> {
-    const done = prepared.parked.destroy();
+    return this.#track(prepared.parked.tornDown());
+  }
+
+  /** Keeps `done` (a sandbox's destruction) for close() to wait for. */
+  #track(done: Promise<void>): Promise<void> {
     this.#destroying.add(done);
     void done.finally(() => this.#destroying.delete(done));
     return done;

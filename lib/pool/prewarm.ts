@@ -62,7 +62,7 @@ export async function prewarm(parked: ParkedSandbox, argv: string[], ready: Read
     else if (ready) await waitReady(main, ready);
     return { parked, main };
   } catch (error) {
-    await parked.destroy();
+    await parked.tornDown();
     throw error;
   }
 }

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { execCandidates, grantableCapabilities, planLaunch, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/launch/launch-plan.js';
+import { execCandidates, grantableCapabilities, planLaunch, withCommand, CLONE_NEWNET, CLONE_NEWUSER, type LaunchContext } from '../../lib/launch/launch-plan.js';
 import { normalizeRunOptions } from '../../lib/launch/run-options.js';
 import { resolveRlimits } from '../../lib/launch/rlimits.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
@@ -94,6 +94,30 @@ describe('planLaunch', () => {
     const { spec } = planLaunch(ctx({ privileged: true }));
     assert.equal(spec.seccomp, null);
     assert.ok(spec.capabilities.effective > 0xa80405fbn);
+  });
+});
+
+describe('withCommand', () => {
+  // A pooled sandbox plans its exec before the request and sets the command in at the request:
+  // the result must be the plan of that command, field for field.
+  it('gives the plan planLaunch makes for that argv and stdin', () => {
+    const root = fakeRoot();
+    for (const env of [{}, { PATH: '/opt/x:/bin' }]) {
+      const template = planLaunch({ ...ctx({ env, hostname: 'h' }, root), argv: ['/bin/true'], stdinPiped: false }).spec;
+      for (const [argv, stdinPiped] of [[['sh', '-c', 'echo'], true], [['/bin/ls', '-l'], false], [['python3'], false]] as const) {
+        const direct = planLaunch({ ...ctx({ env, hostname: 'h' }, root), argv: [...argv], stdinPiped }).spec;
+        assert.deepEqual({ ...withCommand(template, argv, stdinPiped), seccomp: null }, { ...direct, seccomp: null });
+        assert.deepEqual(withCommand(template, argv, stdinPiped).seccomp, direct.seccomp);
+      }
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('is not the template for another command', () => {
+    const template = planLaunch(ctx({ hostname: 'h' })).spec;
+    const other = withCommand(template, ['ls'], false);
+    assert.notDeepEqual(other.argv, template.argv);
+    assert.deepEqual(other.execCandidates, execCandidates('ls', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
   });
 });
 
