@@ -13,7 +13,7 @@ export type { SpawnOptions, SpawnStdin } from './launch/spawn-options.js';
 export { Pool, type PoolStats, type AcquireOptions } from './pool/pool.js';
 export { PooledSandbox } from './pool/pooled-sandbox.js';
 export type { PoolOptions, PoolSandboxOptions, PooledRunOptions } from './pool/pool-options.js';
-export type { ReadyCondition, ReadyOnLog, ReadyOnPort } from './pool/prewarm.js';
+export type { ReadyCondition, ReadyOnHealthcheck, ReadyOnLog, ReadyOnPort } from './pool/prewarm.js';
 export type { ExitStatus } from './launch/container-process.js';
 export { Runtime, DEFAULT_ROOT, type RuntimeOptions } from './runtime.js';
 export type { LimitsInfo, RuntimeInfo, StorageInfo } from './runtime-info.js';

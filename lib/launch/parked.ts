@@ -13,10 +13,10 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { AbortError, SystemError } from '../errors.js';
 import type { NetworkService } from '../network/network-service.js';
-import { fromNativeError, native, type NativeLaunchSpec, type NativeParkEvent } from '../native.js';
+import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeParkEvent } from '../native.js';
 import { checkMaxBuffer, collectBounded } from './bounded-output.js';
 import type { ContainerProcess } from './container-process.js';
-import { planExec } from './exec-plan.js';
+import { execNamespaces, planExec } from './exec-plan.js';
 import { withCommand, type LaunchRoot } from './launch-plan.js';
 import { execFailureOf, launch, stagingDir, type ImageDefaults, type Launched } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
@@ -253,7 +253,29 @@ export class ParkedSandbox {
     closeSync(this.#control);
   }
 
-  #planExec(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): NativeLaunchSpec {
+  /**
+   * The launch spec of a command run beside the workload, as an exec into a container is (a
+   * healthcheck probe of a prewarmed main, lib/pool/ready-health.ts): it joins the sandbox's
+   * namespaces through PID 1's pidfd and the sandbox's cgroup, with the sandbox's user, env,
+   * workdir, capabilities, no_new_privs and its own copy of the seccomp filter.
+   * @throws SystemError `ECHILD` when PID 1 is gone.
+   */
+  besideSpec(argv: string[]): NativeLaunchSpec {
+    if (this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 is gone: nothing to run a command beside");
+    const base = this.#request.options;
+    const spec = this.#planExec(argv, {}, false, {
+      cgroupProcs: this.#launched.cgroup.procsFiles,
+      join: { pidfd: this.#pid1.pidfd, namespaces: execNamespaces({ network: base.network ?? 'none', userns: base.userns !== undefined }), helperFd: execHelperExecutableFd() },
+    });
+    return spec;
+  }
+
+  #planExec(
+    argv: string[],
+    options: ParkedExecOptions,
+    stdinPiped: boolean,
+    beside?: { cgroupProcs: readonly string[]; join: { pidfd: number; namespaces: number; helperFd: number } },
+  ): NativeLaunchSpec {
     const base = this.#request.options;
     const plan = this.#launched.plan;
     const execOptions: NormalizedRunOptions = {
@@ -277,7 +299,7 @@ export class ParkedSandbox {
         argv,
         options: execOptions,
         stagingDir: stagingDir(),
-        cgroupProcs: [],
+        cgroupProcs: beside?.cgroupProcs ?? [],
         cgroupMounts: [],
         ...(image?.Env ? { imageEnv: image.Env } : {}),
         ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
@@ -285,8 +307,10 @@ export class ParkedSandbox {
         stdinPiped,
       },
       // No join: PID 1 becomes the workload inside every namespace and cgroup of the sandbox.
-      { pidfd: -1, namespaces: 0, helperFd: -1 },
+      beside?.join ?? { pidfd: -1, namespaces: 0, helperFd: -1 },
     );
+    // A process beside the workload comes from the host: it loads the filter itself.
+    if (beside) return spec;
     // PID 1 loaded this very filter (planned from the same options) at launch, and a filter
     // is kept across execve: loading it again would only stack a duplicate.
     return { ...spec, seccomp: null };

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors.js';
 import { checkMaxBuffer } from '../launch/bounded-output.js';
 import { checkArgv } from '../launch/sandbox-launch.js';
+import { resolveHealthcheck, type HealthcheckOptions } from '../containers/healthcheck.js';
 import type { ReadyCondition } from './prewarm.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from '../launch/run-options.js';
 
@@ -79,14 +80,20 @@ function checkMain(main: unknown, ready: unknown, network: string | undefined): 
     throw new ValidationError('main', (error as Error).message.replace(/^cmd[^:]*: /, ''));
   }
   if (ready === undefined) return { argv };
-  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? } or { port, timeout?, interval? }');
-  const { log, port, timeout, interval, ...rest } = ready as { log?: unknown; port?: unknown; timeout?: unknown; interval?: unknown };
+  if (typeof ready !== 'object' || ready === null) throw new ValidationError('ready', 'must be an object: { log: RegExp | string, timeout? }, { port, timeout?, interval? } or { healthcheck: { test, … }, timeout? }');
+  const { log, port, timeout, interval, healthcheck, ...rest } = ready as { log?: unknown; port?: unknown; timeout?: unknown; interval?: unknown; healthcheck?: unknown };
   const extra = Object.keys(rest)[0];
-  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log, port)');
+  if (extra !== undefined) throw new ValidationError(`ready.${extra}`, 'unknown ready condition (supported: log, port, healthcheck)');
   if (timeout !== undefined) checkInteger(timeout, 'ready.timeout', 1, 3_600_000);
   const limits = timeout !== undefined ? { timeout: timeout as number } : {};
+  if (healthcheck !== undefined) {
+    if (log !== undefined || port !== undefined) throw new ValidationError('ready', 'takes one condition: log, port or healthcheck');
+    if (interval !== undefined) throw new ValidationError('ready.interval', 'belongs to ready.port (a healthcheck has its own healthcheck.interval)');
+    checkHealthcheck(healthcheck);
+    return { argv, ready: { healthcheck: healthcheck as HealthcheckOptions, ...limits } };
+  }
   if (port !== undefined) {
-    if (log !== undefined) throw new ValidationError('ready', 'takes one condition: log or port, not both');
+    if (log !== undefined) throw new ValidationError('ready', 'takes one condition: log, port or healthcheck');
     checkInteger(port, 'ready.port', 1, 65_535);
     if (interval !== undefined) checkInteger(interval, 'ready.interval', 1, 60_000);
     if (network === 'host') throw new ValidationError('ready.port', 'needs a network namespace of the sandbox\'s own: with network "host" the listening sockets are the host\'s');
@@ -95,6 +102,18 @@ function checkMain(main: unknown, ready: unknown, network: string | undefined): 
   if (interval !== undefined) throw new ValidationError('ready.interval', 'belongs to ready.port');
   if (!(log instanceof RegExp) && (typeof log !== 'string' || log === '')) throw new ValidationError('ready.log', 'must be a RegExp or a non-empty string');
   return { argv, ready: { log, ...limits } };
+}
+
+/** The containers' healthcheck rules, its errors named under `ready.` and a `test` required (no image supplies one here). */
+function checkHealthcheck(healthcheck: unknown): void {
+  let cfg: ReturnType<typeof resolveHealthcheck>;
+  try {
+    cfg = resolveHealthcheck(healthcheck as HealthcheckOptions);
+  } catch (error) {
+    if (error instanceof ValidationError) throw new ValidationError(`ready.${error.option ?? 'healthcheck'}`, error.message.replace(/^[^:]*: /, ''));
+    throw error;
+  }
+  if (cfg === null) throw new ValidationError('ready.healthcheck.test', 'is required: the command a probe runs, e.g. ["CMD", "test", "-f", "/tmp/ready"] (not NONE)');
 }
 
 function checkInteger(value: unknown, option: string, min: number, max: number): number {

@@ -7,10 +7,12 @@
 import type { Readable } from 'node:stream';
 import { SystemError } from '../errors.js';
 import type { ParkedSandbox, ParkedWorkload } from '../launch/parked.js';
+import { resolveHealthcheck, type HealthcheckOptions } from '../containers/healthcheck.js';
+import { waitHealthy } from './ready-health.js';
 import { listensOn } from './ready-port.js';
 
-/** When a prewarmed main process counts as ready: a log line, or a listening port. */
-export type ReadyCondition = ReadyOnLog | ReadyOnPort;
+/** When a prewarmed main process counts as ready: a log line, a listening port, or a passing healthcheck. */
+export type ReadyCondition = ReadyOnLog | ReadyOnPort | ReadyOnHealthcheck;
 
 /** Ready once a line of its stdout or stderr matches. */
 export interface ReadyOnLog {
@@ -32,6 +34,19 @@ export interface ReadyOnPort {
   timeout?: number;
   /** Milliseconds between two looks. Default 10. */
   interval?: number;
+}
+
+/**
+ * Ready once a healthcheck probe passes: the containers' `healthcheck` option (`test`,
+ * `interval`, `timeout`, `startPeriod`, `startInterval`, `retries`, with Docker's defaults),
+ * each probe an exec beside the main process in its sandbox. `retries` failing probes in a row
+ * (after `startPeriod`) fail the preparation (SystemError `EIO`). Its output is not consumed.
+ */
+export interface ReadyOnHealthcheck {
+  /** The probe; `test` is required (`['CMD', …]`, `['CMD-SHELL', script]` or a shell string). */
+  healthcheck: HealthcheckOptions;
+  /** Milliseconds to wait for a passing probe; past it the preparation fails (SystemError `ETIMEDOUT`). Default 30 000. */
+  timeout?: number;
 }
 
 /** What the pool hands out: the sandbox, and its running main process when the pool has one. */
@@ -58,7 +73,8 @@ export async function prewarm(parked: ParkedSandbox, argv: string[], ready: Read
       throw new SystemError(started.failure.exitCode === 127 ? 'ENOENT' : 'EACCES', `the pool's main process could not start: ${started.failure.message.trim()}`);
     }
     main = started.process;
-    if (ready && 'port' in ready) await waitListening(parked.pid, main, ready);
+    if (ready && 'healthcheck' in ready) await waitHealthy(parked, main, resolveHealthcheck(ready.healthcheck)!, ready.timeout ?? 30_000);
+    else if (ready && 'port' in ready) await waitListening(parked.pid, main, ready);
     else if (ready) await waitReady(main, ready);
     return { parked, main };
   } catch (error) {
