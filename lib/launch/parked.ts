@@ -342,9 +342,8 @@ export class ParkedSandbox {
    * `ovl_free_fs()` each wait for an expedited RCU grace period: 1.6 ms at least here, 6 ms
    * median under load, most of a pooled `/bin/true`'s exit). Node holds a reference from the
    * launch on, so the command's exit only drops its own and is reported at once; `destroy()`
-   * drops Node's with an
-   * asynchronous `close()`, so the unmounting runs on a libuv worker thread, off the caller's
-   * path and off the event loop. Nothing can enter the namespace meanwhile: no process is left
+   * drops Node's with an asynchronous `close()`, so the unmounting runs on a libuv worker
+   * thread, off the caller's path and off the event loop. Nothing can enter the namespace meanwhile: no process is left
    * in it and the descriptor is Node's alone (close-on-exec).
    */
   async tornDown(): Promise<void> {
