@@ -138,4 +138,42 @@ bool DnsHandOver(int netns_fd, int pid, const std::string& control, const std::s
   return ok;
 }
 
+int DnsUpdate(const std::string& control, const std::string& message, NativeError* e) {
+  const std::string resolver = "resolver @" + control;
+  if (message.size() > kDnsHandOverMax) {
+    Fail(e, EINVAL, "sendmsg", resolver);
+    e->message = "update message too long";
+    return -1;
+  }
+  int conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (conn < 0) {
+    Fail(e, errno, "socket", resolver);
+    return -1;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t n = control.size() < sizeof(addr.sun_path) - 1 ? control.size() : sizeof(addr.sun_path) - 1;
+  memcpy(addr.sun_path + 1, control.data(), n);
+  socklen_t alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+  timeval tv{2, 0};
+  setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  int result = -1;
+  char ack = 0;
+  if (connect(conn, reinterpret_cast<sockaddr*>(&addr), alen) != 0) {
+    // No resolver for that network (it exited with its last member): nobody to tell.
+    if (errno == ECONNREFUSED || errno == ENOENT) result = 0;
+    else Fail(e, errno, "connect", resolver);
+  } else if (send(conn, message.data(), message.size(), MSG_NOSIGNAL) < 0) {
+    Fail(e, errno, "send", resolver);
+  } else if ((errno = 0, recv(conn, &ack, 1, 0)) != 1) {
+    Fail(e, errno ? errno : EPROTO, "recv", resolver);
+    e->message = "the network's DNS resolver did not answer the update";
+  } else {
+    result = ack == 'k' ? 1 : 0;
+  }
+  close(conn);
+  return result;
+}
+
 }  // namespace berth

@@ -10,6 +10,15 @@
 //   upstream <ipv4>                      the container's `dns` servers; none: the host's resolv.conf
 //
 // The resolver answers one byte, 'k', once the member is served.
+//
+// A member's networks change while it runs (`network.connect()` / `disconnect()`): the same
+// socket takes a message with no descriptors,
+//
+//   update <container id>
+//   net <network id> <network name>      the member's user networks now (any number, even none)
+//   forward 0|1
+//
+// answered 'k' when this resolver serves that member (its tables are replaced), 'n' when not.
 #pragma once
 
 #include <cstddef>

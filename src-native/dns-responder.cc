@@ -162,6 +162,7 @@ class Responder {
   Table* TableFor(const std::string& id, const std::string& domain);
   void Accept();
   void AddMember(int conn);
+  void UpdateMember(int conn, char* text);
   void RemoveMember(int udp);
   void ServeMember(int udp);
   void Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in& from);
@@ -304,6 +305,10 @@ void Responder::AddMember(int conn) {
   auto reject = [&]() {
     for (int i = 0; i < nfds; ++i) close(fds[i]);
   };
+  if (n > 0 && nfds == 0 && !(msg.msg_flags & MSG_TRUNC)) {
+    text[n] = '\0';
+    return UpdateMember(conn, text);
+  }
   if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != kDnsHandOverFds || members_.size() >= kMaxMembers) return reject();
   // Only a UDP socket on 127.0.0.11:53 is served: that is what the hand-over promises.
   sockaddr_in bound{};
@@ -344,6 +349,37 @@ void Responder::AddMember(int conn) {
   members_.emplace(m.udp, std::move(m));
   char ok = 'k';
   send(conn, &ok, 1, MSG_NOSIGNAL);
+}
+
+// A running member connected to or disconnected from a network: its tables become the
+// networks the message lists (dns-protocol.h), so its own lookups follow its networks.
+void Responder::UpdateMember(int conn, char* text) {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> nets;
+  bool forward = false;
+  for (char* line = strtok(text, "\n"); line; line = strtok(nullptr, "\n")) {
+    char a[128], b[256];
+    if (sscanf(line, "update %127s", a) == 1) id = a;
+    else if (sscanf(line, "net %127s %255s", a, b) == 2) nets.emplace_back(a, b);
+    else if (sscanf(line, "forward %1s", a) == 1) forward = a[0] == '1';
+  }
+  Member* found = nullptr;
+  if (!id.empty()) {
+    for (auto& [udp, m] : members_) {
+      if (m.id == id) {
+        found = &m;
+        break;
+      }
+    }
+  }
+  char answer = 'n';
+  if (found && nets.size() <= 64) {
+    found->tables.clear();
+    for (const auto& [net, name] : nets) found->tables.push_back(TableFor(net, name));
+    found->forward = forward;
+    answer = 'k';
+  }
+  send(conn, &answer, 1, MSG_NOSIGNAL);
 }
 
 void Responder::RemoveMember(int udp) {
