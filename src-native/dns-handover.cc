@@ -25,6 +25,7 @@ void Fail(NativeError* e, int err, const char* syscall, const std::string& path)
 struct SocketJob {
   int netns_fd;
   int fd = -1;
+  int tcp = -1;
   int err = 0;
   const char* syscall = "";
 };
@@ -58,7 +59,24 @@ void* MakeSocketIn(void* arg) {
     close(fd);
     return nullptr;
   }
+  // TCP on the same address (RFC 7766: what a client retries with after a truncated answer).
+  int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (tcp < 0) {
+    job->err = errno;
+    job->syscall = "socket(SOCK_STREAM)";
+    close(fd);
+    return nullptr;
+  }
+  setsockopt(tcp, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+  if (bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 || listen(tcp, 16) < 0) {
+    job->err = errno;
+    job->syscall = "bind(SOCK_STREAM)";
+    close(tcp);
+    close(fd);
+    return nullptr;
+  }
   job->fd = fd;
+  job->tcp = tcp;
   return nullptr;
 }
 
@@ -87,6 +105,7 @@ bool DnsHandOver(int netns_fd, int pid, const std::string& control, const std::s
   if (pidfd < 0) {
     Fail(e, errno, "pidfd_open", std::to_string(pid));
     close(job.fd);
+    close(job.tcp);
     return false;
   }
   const std::string resolver = "resolver @" + control;
@@ -109,7 +128,7 @@ bool DnsHandOver(int netns_fd, int pid, const std::string& control, const std::s
     }
   }
   if (ok) {
-    int fds[kDnsHandOverFds] = {job.fd, pidfd};
+    int fds[kDnsHandOverFds] = {job.fd, pidfd, job.tcp};
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(fds))] = {};
     iovec iov{const_cast<char*>(message.data()), message.size()};
     msghdr msg{};
@@ -134,6 +153,7 @@ bool DnsHandOver(int netns_fd, int pid, const std::string& control, const std::s
   }
   if (conn >= 0) close(conn);
   close(job.fd);
+  close(job.tcp);
   close(pidfd);
   return ok;
 }

@@ -37,8 +37,14 @@ constexpr size_t kForwardsTotal = 256;
 constexpr int kForwardTimeoutMs = 3000;
 constexpr size_t kNameFileMax = 4096;
 constexpr size_t kMaxMembers = 8192;
+// DNS over TCP (RFC 7766): what a client uses when a UDP answer came back truncated.
+constexpr int kTcpPerMember = 4;        // connections open at once per member; more are closed at accept
+constexpr size_t kTcpTotal = 256;
+constexpr uint64_t kTcpIdleMs = 10000;  // a connection with nothing to read or write for this long is closed
+constexpr size_t kTcpPending = 256 * 1024;  // answers not yet read by the client: beyond, the client is dropped
+constexpr size_t kDnsTcpLimit = 65535;  // a TCP message's length prefix is 16 bits
 
-enum Kind : uint32_t { kControl = 1, kInotify, kUpstream, kMemberUdp, kMemberPidfd };
+enum Kind : uint32_t { kControl = 1, kInotify, kUpstream, kMemberUdp, kMemberPidfd, kMemberTcp, kTcpConn };
 
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
@@ -133,15 +139,33 @@ struct Member {
   std::string id;
   int udp = -1;
   int pidfd = -1;
+  int tcp = -1;  // listening on 127.0.0.11:53 (TCP); -1 from a launcher that sent none
+  int conns = 0;
   std::vector<Table*> tables;
   bool forward = false;
   std::vector<uint32_t> upstreams;  // network byte order; empty: the host's resolv.conf
   int inflight = 0;
 };
 
+// Who asked: a UDP client address, or a TCP connection (by fd, with a serial number so that
+// an answer never reaches a later connection that got the same fd).
+struct Client {
+  sockaddr_in addr{};
+  int tcp = -1;
+  uint64_t serial = 0;
+};
+
+struct TcpConn {
+  int member_udp = -1;
+  uint64_t serial = 0;
+  std::vector<uint8_t> in;
+  std::string out;
+  uint64_t deadline = 0;
+};
+
 struct Forward {
   int member_udp = -1;
-  sockaddr_in client{};
+  Client client;
   DnsQuery query;  // with the client's id
   uint32_t upstream = 0;
   uint64_t deadline = 0;
@@ -165,16 +189,19 @@ class Responder {
   void UpdateMember(int conn, char* text);
   void RemoveMember(int udp);
   void ServeMember(int udp);
-  void Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in& from);
-  void ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const sockaddr_in& from);
+  void Answer(Member& m, const uint8_t* p, size_t n, const Client& from);
+  void ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const Client& from);
+  void AcceptTcp(int listener);
+  void ReadTcp(int fd);
+  void FlushTcp(int fd, TcpConn& c);
+  void CloseTcp(int fd);
+  void ExpireTcp(uint64_t now);
   void UpstreamReply();
   void ExpireForwards(uint64_t now);
   void Inotify();
   bool ShouldExit();
   std::vector<uint32_t> HostUpstreams();
-  void Send(int udp, const sockaddr_in& to, const uint8_t* p, size_t n) {
-    sendto(udp, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
-  }
+  void Send(int udp, const Client& to, const uint8_t* p, size_t n);
 
   std::string state_dir_, network_id_, control_;
   int epoll_ = -1, control_fd_ = -1, inotify_ = -1, upstream_ = -1;
@@ -182,6 +209,10 @@ class Responder {
   std::unordered_map<int, Table*> by_wd_;
   std::unordered_map<int, Member> members_;      // by udp fd
   std::unordered_map<int, int> pidfd_to_udp_;
+  std::unordered_map<int, int> tcp_to_udp_;         // listening socket → member
+  std::unordered_map<int, TcpConn> conns_;          // by fd
+  uint64_t next_serial_ = 1;
+  std::vector<uint8_t> answer_ = std::vector<uint8_t>(kDnsTcpLimit);
   std::unordered_map<uint16_t, Forward> forwards_;  // by the id sent upstream
   Table* own_ = nullptr;
   std::vector<uint32_t> host_upstreams_;
@@ -290,7 +321,7 @@ void Responder::AddMember(int conn) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-  int fds[kDnsHandOverFds] = {-1, -1};
+  int fds[kDnsHandOverFds] = {-1, -1, -1};
   int nfds = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -309,7 +340,8 @@ void Responder::AddMember(int conn) {
     text[n] = '\0';
     return UpdateMember(conn, text);
   }
-  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != kDnsHandOverFds || members_.size() >= kMaxMembers) return reject();
+  // Two descriptors from a launcher of a berth without TCP; three with it.
+  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds < 2 || members_.size() >= kMaxMembers) return reject();
   // Only a UDP socket on 127.0.0.11:53 is served: that is what the hand-over promises.
   sockaddr_in bound{};
   socklen_t blen = sizeof(bound);
@@ -319,10 +351,22 @@ void Responder::AddMember(int conn) {
       ntohs(bound.sin_port) != kDnsListenPort || getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM) {
     return reject();
   }
+  if (nfds == 3) {
+    int listening = 0;
+    socklen_t llen = sizeof(listening);
+    blen = sizeof(bound);
+    tlen = sizeof(type);
+    if (getsockname(fds[2], reinterpret_cast<sockaddr*>(&bound), &blen) != 0 || bound.sin_family != AF_INET ||
+        ntohs(bound.sin_port) != kDnsListenPort || getsockopt(fds[2], SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+        getsockopt(fds[2], SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 || !listening) {
+      return reject();
+    }
+  }
   text[n] = '\0';
   Member m;
   m.udp = fds[0];
   m.pidfd = fds[1];
+  m.tcp = fds[2];
   for (char* line = strtok(text, "\n"); line; line = strtok(nullptr, "\n")) {
     char a[128], b[256];
     if (sscanf(line, "member %127s", a) == 1) m.id = a;
@@ -342,6 +386,16 @@ void Responder::AddMember(int conn) {
   if (epoll_ctl(epoll_, EPOLL_CTL_ADD, m.pidfd, &ev) != 0) {
     epoll_ctl(epoll_, EPOLL_CTL_DEL, m.udp, nullptr);
     return reject();
+  }
+  if (m.tcp >= 0) {
+    ev.data.u64 = Tag(kMemberTcp, m.tcp);
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, m.tcp, &ev) != 0) {
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, m.udp, nullptr);
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, m.pidfd, nullptr);
+      return reject();
+    }
+    fcntl(m.tcp, F_SETFL, fcntl(m.tcp, F_GETFL) | O_NONBLOCK);
+    tcp_to_udp_[m.tcp] = m.udp;
   }
   int flags = fcntl(m.udp, F_GETFL);
   fcntl(m.udp, F_SETFL, flags | O_NONBLOCK);
@@ -389,12 +443,136 @@ void Responder::RemoveMember(int udp) {
     if (f->second.member_udp == udp) f = forwards_.erase(f);
     else ++f;
   }
+  for (auto c = conns_.begin(); c != conns_.end();) {
+    int fd = c->first;
+    ++c;
+    if (conns_[fd].member_udp == udp) CloseTcp(fd);
+  }
+  if (it->second.tcp >= 0) {
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second.tcp, nullptr);
+    tcp_to_udp_.erase(it->second.tcp);
+    close(it->second.tcp);
+  }
   epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second.udp, nullptr);
   epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second.pidfd, nullptr);
   pidfd_to_udp_.erase(it->second.pidfd);
   close(it->second.udp);
   close(it->second.pidfd);
   members_.erase(it);
+}
+
+void Responder::Send(int udp, const Client& to, const uint8_t* p, size_t n) {
+  if (n == 0) return;
+  if (to.tcp < 0) {
+    sendto(udp, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.addr), sizeof(to.addr));
+    return;
+  }
+  auto it = conns_.find(to.tcp);
+  if (it == conns_.end() || it->second.serial != to.serial || n > kDnsTcpLimit) return;
+  TcpConn& c = it->second;
+  if (c.out.size() + 2 + n > kTcpPending) return CloseTcp(to.tcp);  // a client that does not read
+  c.out.push_back(static_cast<char>(n >> 8));
+  c.out.push_back(static_cast<char>(n & 0xFF));
+  c.out.append(reinterpret_cast<const char*>(p), n);
+  FlushTcp(to.tcp, c);
+}
+
+void Responder::AcceptTcp(int listener) {
+  auto owner = tcp_to_udp_.find(listener);
+  if (owner == tcp_to_udp_.end()) return;
+  auto m = members_.find(owner->second);
+  if (m == members_.end()) return;
+  for (int i = 0; i < kQueriesPerTurn; ++i) {
+    int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (m->second.conns >= kTcpPerMember || conns_.size() >= kTcpTotal) {
+      close(fd);
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = Tag(kTcpConn, fd);
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    TcpConn c;
+    c.member_udp = m->first;
+    c.serial = next_serial_++;
+    c.deadline = NowMs() + kTcpIdleMs;
+    conns_.emplace(fd, std::move(c));
+    ++m->second.conns;
+  }
+}
+
+void Responder::ReadTcp(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  auto m = members_.find(it->second.member_udp);
+  if (m == members_.end()) return CloseTcp(fd);
+  uint64_t serial = it->second.serial;
+  uint8_t buf[4096];
+  for (int i = 0; i < kQueriesPerTurn; ++i) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) return CloseTcp(fd);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return CloseTcp(fd);
+    }
+    TcpConn& c = conns_[fd];
+    c.in.insert(c.in.end(), buf, buf + n);
+    c.deadline = NowMs() + kTcpIdleMs;
+    // Every complete message: 2 bytes of length, then the query.
+    size_t at = 0;
+    while (c.in.size() - at >= 2) {
+      size_t len = (static_cast<size_t>(c.in[at]) << 8) | c.in[at + 1];
+      if (len == 0) return CloseTcp(fd);
+      if (c.in.size() - at - 2 < len) break;
+      Client from;
+      from.tcp = fd;
+      from.serial = serial;
+      std::vector<uint8_t> query(c.in.begin() + static_cast<long>(at + 2), c.in.begin() + static_cast<long>(at + 2 + len));
+      at += 2 + len;
+      Answer(m->second, query.data(), query.size(), from);
+      auto again = conns_.find(fd);
+      if (again == conns_.end() || again->second.serial != serial) return;  // closed while answering
+    }
+    TcpConn& still = conns_[fd];
+    still.in.erase(still.in.begin(), still.in.begin() + static_cast<long>(at));
+    if (static_cast<size_t>(n) < sizeof(buf)) break;
+  }
+}
+
+void Responder::FlushTcp(int fd, TcpConn& c) {
+  while (!c.out.empty()) {
+    ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN) break;
+      return CloseTcp(fd);
+    }
+    c.out.erase(0, static_cast<size_t>(n));
+    c.deadline = NowMs() + kTcpIdleMs;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  ev.data.u64 = Tag(kTcpConn, fd);
+  epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Responder::CloseTcp(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  auto m = members_.find(it->second.member_udp);
+  if (m != members_.end()) --m->second.conns;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  conns_.erase(it);
+}
+
+void Responder::ExpireTcp(uint64_t now) {
+  std::vector<int> idle;
+  for (const auto& [fd, c] : conns_) if (c.deadline <= now) idle.push_back(fd);
+  for (int fd : idle) CloseTcp(fd);
 }
 
 void Responder::ServeMember(int udp) {
@@ -407,23 +585,27 @@ void Responder::ServeMember(int udp) {
     ssize_t n = recvfrom(udp, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &flen);
     if (n < 0) return;
     if (static_cast<size_t>(n) > sizeof(buf) || from.sin_family != AF_INET) continue;
-    Answer(it->second, buf, static_cast<size_t>(n), from);
+    Client c;
+    c.addr = from;
+    Answer(it->second, buf, static_cast<size_t>(n), c);
   }
 }
 
-void Responder::Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in& from) {
+void Responder::Answer(Member& m, const uint8_t* p, size_t n, const Client& from) {
   DnsQuery q;
-  uint8_t out[kDnsUdpLimit];
+  // Over TCP an answer may be as long as the length prefix allows; over UDP, 512 bytes and TC.
+  uint8_t* out = answer_.data();
+  const size_t cap = from.tcp >= 0 ? kDnsTcpLimit : kDnsUdpLimit;
   size_t len = 0;
   switch (ParseQuery(p, n, &q)) {
     case DnsParse::kShort:
     case DnsParse::kNotQuery:
       return;
     case DnsParse::kNotImplemented:
-      len = BuildHeaderError(q.id, q.flags, kRcodeNotImp, out, sizeof(out));
+      len = BuildHeaderError(q.id, q.flags, kRcodeNotImp, out, cap);
       return Send(m.udp, from, out, len);
     case DnsParse::kMalformed:
-      len = BuildHeaderError(q.id, q.flags, kRcodeFormErr, out, sizeof(out));
+      len = BuildHeaderError(q.id, q.flags, kRcodeFormErr, out, cap);
       return Send(m.udp, from, out, len);
     case DnsParse::kOk:
       break;
@@ -468,11 +650,11 @@ void Responder::Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in&
   if (!ours) return ForwardQuery(m, q, p, n, from);
   bool found = !addresses.empty() || !ptr.empty();
   if (q.qtype != kDnsTypeA && q.qtype != 255 && q.qtype != kDnsTypePtr) addresses.clear();  // AAAA etc.: no data
-  len = BuildAnswer(q, found ? kRcodeOk : kRcodeNxDomain, addresses, ptr, out, sizeof(out));
+  len = BuildAnswer(q, found ? kRcodeOk : kRcodeNxDomain, addresses, ptr, out, cap);
   Send(m.udp, from, out, len);
 }
 
-void Responder::ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const sockaddr_in& from) {
+void Responder::ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const Client& from) {
   uint8_t out[kDnsUdpLimit];
   // An internal network has no egress, and DNS must not become one.
   if (!m.forward) return Send(m.udp, from, out, BuildAnswer(q, kRcodeRefused, {}, "", out, sizeof(out)));
@@ -626,6 +808,18 @@ int Responder::Run() {
         case kInotify: Inotify(); break;
         case kUpstream: UpstreamReply(); break;
         case kMemberUdp: ServeMember(fd); break;
+        case kMemberTcp: AcceptTcp(fd); break;
+        case kTcpConn: {
+          auto c = conns_.find(fd);
+          if (c == conns_.end()) break;
+          if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+            CloseTcp(fd);
+            break;
+          }
+          if (events[i].events & EPOLLOUT) FlushTcp(fd, c->second);
+          if ((events[i].events & (EPOLLIN | EPOLLRDHUP)) && conns_.count(fd)) ReadTcp(fd);
+          break;
+        }
         case kMemberPidfd: {
           auto it = pidfd_to_udp_.find(fd);
           if (it != pidfd_to_udp_.end()) RemoveMember(it->second);
@@ -635,6 +829,7 @@ int Responder::Run() {
     }
     uint64_t now = NowMs();
     ExpireForwards(now);
+    ExpireTcp(now);
     if (!members_.empty() || !own_->entries.empty()) idle_since = now;
     // A moment of grace: a launch that just wrote its name file may still be on its way.
     if (now - idle_since >= 200 && ShouldExit()) return 0;
