@@ -29,8 +29,8 @@ interface Replayed {
   /** Bytes replayed: always just after a newline. */
   offset: number;
   bootId: string;
-  /** Endpoint id → the JSON of its record, as last put. */
-  entries: Map<string, string>;
+  /** Endpoint id → its record as last put, frozen: handed out as is, never copied. */
+  entries: Map<string, EndpointRecord>;
   cursors: Record<string, number>;
   lines: number;
 }
@@ -41,9 +41,17 @@ function emptyReplay(ino: number, bootId: string): Replayed {
 
 type Line = { version: number; bootId: string } | { put: EndpointRecord } | { del: string } | { cursor: [string, number] };
 
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 function apply(r: Replayed, line: Line): void {
   r.lines++;
-  if ('put' in line) r.entries.set(line.put.id, JSON.stringify(line.put));
+  if ('put' in line) r.entries.set(line.put.id, deepFreeze(line.put));
   else if ('del' in line) r.entries.delete(line.del);
   else if ('cursor' in line) r.cursors[line.cursor[0]] = line.cursor[1];
   else if ('bootId' in line) r.bootId = line.bootId;
@@ -104,12 +112,16 @@ export class EndpointLog {
     }
   }
 
-  /** The table now: fresh objects, which the caller may change and hand to {@link write}. */
+  /**
+   * The table now. The records are the replay's own, frozen: a caller changes the table by
+   * adding, removing or *replacing* records (and cursors) and hands it to {@link write}, which
+   * then finds the changes by identity, without serializing the unchanged ones.
+   */
   read(): EndpointTable {
     const r = this.#sync();
     const bootId = this.#bootId();
     if (r.bootId !== bootId) return { version: 1, bootId, cursors: { ...r.cursors }, endpoints: [] };
-    return { version: 1, bootId, cursors: { ...r.cursors }, endpoints: [...r.entries.values()].map((s) => JSON.parse(s) as EndpointRecord) };
+    return { version: 1, bootId, cursors: { ...r.cursors }, endpoints: [...r.entries.values()] };
   }
 
   /**
@@ -120,16 +132,17 @@ export class EndpointLog {
   async write(table: EndpointTable, rewrite: (text: string) => Promise<void>): Promise<void> {
     const r = this.#sync();
     const bootId = this.#bootId();
-    const next = new Map<string, string>();
-    for (const e of table.endpoints) next.set(e.id, JSON.stringify(e));
+    const next = new Map<string, EndpointRecord>();
+    for (const e of table.endpoints) next.set(e.id, e);
     const out: string[] = [];
-    for (const [id, json] of next) if (r.entries.get(id) !== json) out.push(`{"put":${json}}`);
+    // A record handed out by read() is frozen: the same object is the same record.
+    for (const [id, e] of next) if (r.entries.get(id) !== e) out.push(JSON.stringify({ put: e }));
     for (const id of r.entries.keys()) if (!next.has(id)) out.push(JSON.stringify({ del: id }));
     for (const [net, n] of Object.entries(table.cursors)) if (r.cursors[net] !== n) out.push(JSON.stringify({ cursor: [net, n] }));
     if (r.ino === 0 || r.bootId !== bootId || r.lines + out.length > 2 * next.size + COMPACT_SLACK) {
       const lines = [JSON.stringify({ version: 2, bootId })];
       for (const [net, n] of Object.entries(table.cursors)) lines.push(JSON.stringify({ cursor: [net, n] }));
-      for (const json of next.values()) lines.push(`{"put":${json}}`);
+      for (const e of next.values()) lines.push(JSON.stringify({ put: e }));
       await rewrite(`${lines.join('\n')}\n`);
       this.#replayed = undefined; // a new inode: the next read replays it
       return;

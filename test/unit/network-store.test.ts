@@ -59,7 +59,10 @@ describe('network state store', () => {
       assert.ok(grown > 0 && grown < 400, `a join appended ${grown} bytes`);
       t = await a.readEndpoints();
       assert.equal(t.endpoints.length, 251, 'the first view replays the join');
-      t.endpoints[0]!.pid = { pid: 1, startTime: '1' };
+      assert.throws(() => {
+        t.endpoints[0]!.pid = { pid: 1, startTime: '1' };
+      }, TypeError, 'records from the store are frozen: a change replaces the record');
+      t.endpoints[0] = { ...t.endpoints[0]!, pid: { pid: 1, startTime: '1' } };
       t.endpoints = t.endpoints.filter((e) => e.id !== 'joiner');
       await a.writeEndpoints(t);
       const after = await b.readEndpoints();
