@@ -18,7 +18,8 @@
  * holding no endpoint, with its cursors (allocation continues where it was).
  * @module
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { SystemError } from '../errors.js';
 import type { EndpointRecord, EndpointTable } from './network-store.js';
 
 /** Dead lines tolerated beyond the live ones before the log is rewritten. */
@@ -28,6 +29,8 @@ interface Replayed {
   ino: number;
   /** Bytes replayed: always just after a newline. */
   offset: number;
+  /** Bytes after the last newline at the last sync: a line being written, or (lock held) a torn one. */
+  tail: number;
   bootId: string;
   /** Endpoint id → its record as last put, frozen: handed out as is, never copied. */
   entries: Map<string, EndpointRecord>;
@@ -36,7 +39,7 @@ interface Replayed {
 }
 
 function emptyReplay(ino: number, bootId: string): Replayed {
-  return { ino, offset: 0, bootId, entries: new Map(), cursors: {}, lines: 0 };
+  return { ino, offset: 0, tail: 0, bootId, entries: new Map(), cursors: {}, lines: 0 };
 }
 
 type Line = { version: number; bootId: string } | { put: EndpointRecord } | { del: string } | { cursor: [string, number] };
@@ -105,6 +108,7 @@ export class EndpointLog {
           r.offset += end + 1;
         }
       }
+      r.tail = st.size - r.offset;
       this.#replayed = r;
       return r;
     } finally {
@@ -139,7 +143,9 @@ export class EndpointLog {
     for (const [id, e] of next) if (r.entries.get(id) !== e) out.push(JSON.stringify({ put: e }));
     for (const id of r.entries.keys()) if (!next.has(id)) out.push(JSON.stringify({ del: id }));
     for (const [net, n] of Object.entries(table.cursors)) if (r.cursors[net] !== n) out.push(JSON.stringify({ cursor: [net, n] }));
-    if (r.ino === 0 || r.bootId !== bootId || r.lines + out.length > 2 * next.size + COMPACT_SLACK) {
+    // A tail seen with the lock held is a torn line (a failed write): appending after it would
+    // glue the next line to it, so the log is rewritten instead.
+    if (r.ino === 0 || r.tail > 0 || r.bootId !== bootId || r.lines + out.length > 2 * next.size + COMPACT_SLACK) {
       const lines = [JSON.stringify({ version: 2, bootId })];
       for (const [net, n] of Object.entries(table.cursors)) lines.push(JSON.stringify({ cursor: [net, n] }));
       for (const e of next.values()) lines.push(JSON.stringify({ put: e }));
@@ -152,9 +158,15 @@ export class EndpointLog {
     const fd = openSync(this.path, 'a');
     try {
       // One write(2) of a few hundred bytes to a local file: complete, as one piece, before
-      // the lock is released (a short write is an error, not a partial table).
-      const n = writeSync(fd, text);
-      if (n !== text.length) throw new Error(`short write to ${this.path}: ${n} of ${text.length} bytes`);
+      // the lock is released. A short one (ENOSPC) is cut off again and is an error.
+      const before = fstatSync(fd).size;
+      let n = 0;
+      try {
+        n = writeSync(fd, text);
+      } finally {
+        if (n !== text.length) ftruncateSync(fd, before);
+      }
+      if (n !== text.length) throw new SystemError('EIO', `appending to the endpoint log ${this.path}: wrote ${n} of ${text.length} bytes`, { path: this.path, syscall: 'write' });
     } finally {
       closeSync(fd);
     }

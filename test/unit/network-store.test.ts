@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -84,6 +84,25 @@ describe('network state store', () => {
       assert.ok(statSync(a.endpointsPath).size < 3 * full, 'the log stays within a few times the live table');
       assert.deepEqual((await a.readEndpoints()).endpoints.map((e) => e.id).sort(), (await b.readEndpoints()).endpoints.map((e) => e.id).sort());
       assert.equal((await new NetworkStore(root).readEndpoints()).endpoints.length, 250, 'a fresh process reads the same table');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a torn last line (a failed append) is not glued to the next change: the log is rewritten', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-netstore-'));
+    try {
+      const store = new NetworkStore(root);
+      const t = await store.readEndpoints();
+      t.endpoints.push({ id: 'a' } as EndpointRecord);
+      await store.writeEndpoints(t);
+      appendFileSync(store.endpointsPath, '{"put":{"id":"to');
+      const u = await store.readEndpoints();
+      u.endpoints.push({ id: 'b' } as EndpointRecord);
+      await store.writeEndpoints(u);
+      assert.deepEqual((await new NetworkStore(root).readEndpoints()).endpoints.map((e) => e.id).sort(), ['a', 'b'], 'the change after the torn line is kept');
+      assert.ok(readFileSync(store.endpointsPath, 'utf8').endsWith('\n'));
+      assert.doesNotMatch(readFileSync(store.endpointsPath, 'utf8'), /"to/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
