@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "dns-message.h"
@@ -211,6 +212,7 @@ class Responder {
   std::unordered_map<int, int> pidfd_to_udp_;
   std::unordered_map<int, int> tcp_to_udp_;         // listening socket → member
   std::unordered_map<int, TcpConn> conns_;          // by fd
+  std::unordered_set<int> tcp_pending_;             // connections with complete queries left over
   uint64_t next_serial_ = 1;
   std::vector<uint8_t> answer_ = std::vector<uint8_t>(kDnsTcpLimit);
   std::unordered_map<uint16_t, Forward> forwards_;  // by the id sent upstream
@@ -505,14 +507,44 @@ void Responder::AcceptTcp(int listener) {
   }
 }
 
+// Answers at most kQueriesPerTurn queries of one connection per loop turn, as for a UDP
+// socket: many small messages in one segment must not buy a client more than its share. A
+// connection left with complete messages is revisited next turn (`tcp_pending_`), and reads
+// stop while a whole message's worth waits unanswered, so its buffer stays bounded.
 void Responder::ReadTcp(int fd) {
   auto it = conns_.find(fd);
   if (it == conns_.end()) return;
   auto m = members_.find(it->second.member_udp);
   if (m == members_.end()) return CloseTcp(fd);
-  uint64_t serial = it->second.serial;
+  const uint64_t serial = it->second.serial;
+  int budget = kQueriesPerTurn;
+  size_t at = 0;
+  // Complete messages of `in` from `at`, while the budget lasts. False: the connection closed.
+  auto answer = [&]() -> bool {
+    for (;;) {
+      TcpConn& c = conns_[fd];
+      if (budget == 0 || c.in.size() - at < 2) return true;
+      size_t len = (static_cast<size_t>(c.in[at]) << 8) | c.in[at + 1];
+      if (len == 0) {
+        CloseTcp(fd);
+        return false;
+      }
+      if (c.in.size() - at - 2 < len) return true;
+      std::vector<uint8_t> query(c.in.begin() + static_cast<long>(at + 2), c.in.begin() + static_cast<long>(at + 2 + len));
+      at += 2 + len;
+      --budget;
+      Client from;
+      from.tcp = fd;
+      from.serial = serial;
+      Answer(m->second, query.data(), query.size(), from);
+      auto again = conns_.find(fd);
+      if (again == conns_.end() || again->second.serial != serial) return false;  // closed while answering
+    }
+  };
+  if (!answer()) return;
   uint8_t buf[4096];
-  for (int i = 0; i < kQueriesPerTurn; ++i) {
+  for (int i = 0; i < kQueriesPerTurn && budget > 0; ++i) {
+    if (conns_[fd].in.size() - at > 2 + kDnsTcpLimit) break;  // a message's worth waits already
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n == 0) return CloseTcp(fd);
     if (n < 0) {
@@ -522,25 +554,14 @@ void Responder::ReadTcp(int fd) {
     TcpConn& c = conns_[fd];
     c.in.insert(c.in.end(), buf, buf + n);
     c.deadline = NowMs() + kTcpIdleMs;
-    // Every complete message: 2 bytes of length, then the query.
-    size_t at = 0;
-    while (c.in.size() - at >= 2) {
-      size_t len = (static_cast<size_t>(c.in[at]) << 8) | c.in[at + 1];
-      if (len == 0) return CloseTcp(fd);
-      if (c.in.size() - at - 2 < len) break;
-      Client from;
-      from.tcp = fd;
-      from.serial = serial;
-      std::vector<uint8_t> query(c.in.begin() + static_cast<long>(at + 2), c.in.begin() + static_cast<long>(at + 2 + len));
-      at += 2 + len;
-      Answer(m->second, query.data(), query.size(), from);
-      auto again = conns_.find(fd);
-      if (again == conns_.end() || again->second.serial != serial) return;  // closed while answering
-    }
-    TcpConn& still = conns_[fd];
-    still.in.erase(still.in.begin(), still.in.begin() + static_cast<long>(at));
+    if (!answer()) return;
     if (static_cast<size_t>(n) < sizeof(buf)) break;
   }
+  TcpConn& c = conns_[fd];
+  c.in.erase(c.in.begin(), c.in.begin() + static_cast<long>(at));
+  bool more = c.in.size() >= 2 && c.in.size() - 2 >= ((static_cast<size_t>(c.in[0]) << 8) | c.in[1]);
+  if (more) tcp_pending_.insert(fd);
+  else tcp_pending_.erase(fd);
 }
 
 void Responder::FlushTcp(int fd, TcpConn& c) {
@@ -567,6 +588,7 @@ void Responder::CloseTcp(int fd) {
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
   close(fd);
   conns_.erase(it);
+  tcp_pending_.erase(fd);
 }
 
 void Responder::ExpireTcp(uint64_t now) {
@@ -798,7 +820,7 @@ int Responder::Run() {
   uint64_t idle_since = NowMs();
   for (;;) {
     epoll_event events[64];
-    int n = epoll_wait(epoll_, events, 64, 500);
+    int n = epoll_wait(epoll_, events, 64, tcp_pending_.empty() ? 500 : 0);
     if (n < 0 && errno != EINTR) return 1;
     for (int i = 0; i < n; ++i) {
       Kind kind = static_cast<Kind>(events[i].data.u64 >> 32);
@@ -826,6 +848,10 @@ int Responder::Run() {
           break;
         }
       }
+    }
+    if (!tcp_pending_.empty()) {
+      std::vector<int> pending(tcp_pending_.begin(), tcp_pending_.end());
+      for (int fd : pending) ReadTcp(fd);
     }
     uint64_t now = NowMs();
     ExpireForwards(now);
