@@ -119,4 +119,30 @@ describe('embedded DNS: answers beyond A, and networks connected later', { skip 
       await Promise.all(peers);
     }
   });
+
+  test('TCP: a member holding 300 connections to its resolver takes 4 slots; a peer still gets its TCP answer', { timeout: 5 * 60_000 }, async () => {
+    const net = await box.svc.create({ name: 'gaps-tcpflood', subnet: testSubnet(75) });
+    const ac = new AbortController();
+    // 300 connections, each held open by its idle `sleep` (the resolver closes idle ones after 10 s).
+    const flood = 'i=0; while [ $i -lt 300 ]; do (sleep 20 | nc 127.0.0.11 53 >/dev/null 2>&1 &); i=$((i+1)); done; touch /tmp/flooding; sleep 60';
+    const flooder = sh(flood, { network: net, hostname: 'flooder', signal: ac.signal }).catch((e: unknown) => e);
+    const query = '\\022\\064\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\007flooder\\000\\000\\001\\000\\001';
+    const ask = `for i in $(seq 200); do [ -e /tmp/go ] && break; sleep 0.05; done; (printf '\\000\\031${query}'; sleep 2) | nc -w 3 127.0.0.11 53 | od -An -v -tx1 | tr -d ' \\n'; echo`;
+    const asker = sh(ask, { network: net, hostname: 'asker', signal: ac.signal, timeout: 60_000 });
+    try {
+      const ep = (host: string) => eventually(async () => (await box.svc.store.readEndpoints()).endpoints.find((e) => e.hostname === host && e.pid), 60_000);
+      const f = await ep('flooder');
+      const a = await ep('asker');
+      assert.ok(await eventually(() => existsSync(`/proc/${f!.pid!.pid}/root/tmp/flooding`), 60_000), 'the flood started');
+      writeFileSync(`/proc/${a!.pid!.pid}/root/tmp/go`, '');
+      const r = await asker;
+      const tcp = Buffer.from(r.stdout.trim(), 'hex');
+      assert.ok(tcp.length >= 14, `the peer got a TCP answer while the flood held its connections: ${JSON.stringify(r.stdout)} ${r.stderr}`);
+      assert.equal(tcp.subarray(2).readUInt16BE(6), 1, 'one A record for the flooder');
+    } finally {
+      ac.abort();
+      await asker.catch(() => {});
+      await flooder;
+    }
+  });
 });
