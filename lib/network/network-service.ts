@@ -355,7 +355,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
 
   /**
    * Connects `container` to the network: recorded for its future starts, and attached at once
-   * if it runs (a new interface `eth<n>`, its peers' /etc/hosts updated).
+   * if it runs (a new interface `eth<n>`, its name file for the peers, and its own resolver
+   * told its networks).
    */
   async connect(ref: NetworkRef, container: ConnectableContainer, options: ConnectOptions = {}): Promise<void> {
     await this.ready();
