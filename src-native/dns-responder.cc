@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -212,7 +213,8 @@ class Responder {
   std::unordered_map<int, int> pidfd_to_udp_;
   std::unordered_map<int, int> tcp_to_udp_;         // listening socket → member
   std::unordered_map<int, TcpConn> conns_;          // by fd
-  std::unordered_set<int> tcp_pending_;             // connections with complete queries left over
+  std::unordered_set<int> tcp_pending_;
+  size_t max_members_ = kMaxMembers;             // connections with complete queries left over
   uint64_t next_serial_ = 1;
   std::vector<uint8_t> answer_ = std::vector<uint8_t>(kDnsTcpLimit);
   std::unordered_map<uint16_t, Forward> forwards_;  // by the id sent upstream
@@ -343,7 +345,7 @@ void Responder::AddMember(int conn) {
     return UpdateMember(conn, text);
   }
   // Two descriptors from a launcher of a berth without TCP; three with it.
-  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds < 2 || members_.size() >= kMaxMembers) return reject();
+  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds < 2 || members_.size() >= max_members_) return reject();
   // Only a UDP socket on 127.0.0.11:53 is served: that is what the hand-over promises.
   sockaddr_in bound{};
   socklen_t blen = sizeof(bound);
@@ -782,6 +784,20 @@ bool Responder::ShouldExit() {
 
 int Responder::Run() {
   signal(SIGPIPE, SIG_IGN);
+  // Each member holds three descriptors here (UDP, pidfd, TCP listener): take the hard limit,
+  // and refuse members beyond what it allows, rather than meet EMFILE in the middle of a
+  // hand-over (its descriptors would be cut off, MSG_CTRUNC).
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+      getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    const rlim_t reserve = 64 + kTcpTotal;  // epoll, inotify, control, upstream, connections
+    size_t fit = nofile.rlim_cur > reserve ? static_cast<size_t>((nofile.rlim_cur - reserve) / 3) : 0;
+    if (fit < max_members_) max_members_ = fit;
+  }
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   upstream_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
