@@ -221,6 +221,11 @@ export interface NativeBinding {
   dnsParseQuery(bytes: Uint8Array): { result: number; id: number; flags: number; name: string; qtype: number; qclass: number };
   /** The resolver's answer builder, for tests: A records (`addresses` as 32-bit numbers) or one PTR. */
   dnsBuildAnswer(query: { id: number; flags: number; name: string; qtype: number; qclass: number }, rcode: number, addresses: number[], ptr: string): Buffer;
+  /**
+   * Tells the resolver at `control` a running member's networks now (src-native/dns-protocol.h,
+   * `update`): true when that resolver serves the member, false when not or when none listens.
+   */
+  dnsUpdate(request: { control: string; message: string }): Promise<boolean>;
 
   /**
    * Opens a directory (O_RDONLY|O_DIRECTORY|O_CLOEXEC) to be the root of later calls.

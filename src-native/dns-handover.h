@@ -14,4 +14,9 @@ namespace berth {
 // resolver's abstract socket name; `message` the hand-over text.
 bool DnsHandOver(int netns_fd, int pid, const std::string& control, const std::string& message, NativeError* error);
 
+// Sends an `update` message (dns-protocol.h) to the resolver at `control`. 1: it serves the
+// member and took the change; 0: it does not serve that member, or no resolver listens there;
+// -1: a failure, in `error`. Bounded: 2 s per send and per answer.
+int DnsUpdate(const std::string& control, const std::string& message, NativeError* error);
+
 }  // namespace berth

@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "dns-handover.h"
 #include "dns-message.h"
+#include "napi-errors.h"
 
 namespace berth {
 namespace {
@@ -51,11 +53,47 @@ Napi::Value BuildAnswerJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, out, len);
 }
 
+// On a libuv thread: the resolver answers at once, but a wedged one must not hold Node's loop.
+class UpdateWorker : public Napi::AsyncWorker {
+ public:
+  UpdateWorker(Napi::Env env, std::string control, std::string message)
+      : Napi::AsyncWorker(env, "berth:dns-update"), control_(std::move(control)), message_(std::move(message)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { result_ = DnsUpdate(control_, message_, &failure_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_ < 0) return deferred_.Reject(MakeSystemError(env, failure_));
+    deferred_.Resolve(Napi::Boolean::New(env, result_ == 1));
+  }
+
+ private:
+  std::string control_, message_;
+  int result_ = -1;
+  NativeError failure_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// dnsUpdate({ control, message }): Promise<boolean>
+Napi::Value UpdateJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  constexpr const char* kUsage = "dnsUpdate(request: { control: string, message: string })";
+  if (info.Length() < 1 || !info[0].IsObject()) return ThrowTypeError(env, kUsage);
+  auto o = info[0].As<Napi::Object>();
+  Napi::Value control = o.Get("control"), message = o.Get("message");
+  if (!control.IsString() || !message.IsString()) return ThrowTypeError(env, kUsage);
+  auto* worker = new UpdateWorker(env, control.As<Napi::String>().Utf8Value(), message.As<Napi::String>().Utf8Value());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 void RegisterDns(Napi::Env env, Napi::Object exports) {
   exports.Set("dnsParseQuery", Napi::Function::New(env, ParseQueryJs, "dnsParseQuery"));
   exports.Set("dnsBuildAnswer", Napi::Function::New(env, BuildAnswerJs, "dnsBuildAnswer"));
+  exports.Set("dnsUpdate", Napi::Function::New(env, UpdateJs, "dnsUpdate"));
 }
 
 }  // namespace berth

@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "dns-message.h"
@@ -37,8 +39,14 @@ constexpr size_t kForwardsTotal = 256;
 constexpr int kForwardTimeoutMs = 3000;
 constexpr size_t kNameFileMax = 4096;
 constexpr size_t kMaxMembers = 8192;
+// DNS over TCP (RFC 7766): what a client uses when a UDP answer came back truncated.
+constexpr int kTcpPerMember = 4;        // connections open at once per member; more are closed at accept
+constexpr size_t kTcpTotal = 256;
+constexpr uint64_t kTcpIdleMs = 10000;  // a connection with nothing to read or write for this long is closed
+constexpr size_t kTcpPending = 256 * 1024;  // answers not yet read by the client: beyond, the client is dropped
+constexpr size_t kDnsTcpLimit = 65535;  // a TCP message's length prefix is 16 bits
 
-enum Kind : uint32_t { kControl = 1, kInotify, kUpstream, kMemberUdp, kMemberPidfd };
+enum Kind : uint32_t { kControl = 1, kInotify, kUpstream, kMemberUdp, kMemberPidfd, kMemberTcp, kTcpConn };
 
 uint64_t Tag(Kind k, int fd) { return (static_cast<uint64_t>(k) << 32) | static_cast<uint32_t>(fd); }
 
@@ -133,15 +141,33 @@ struct Member {
   std::string id;
   int udp = -1;
   int pidfd = -1;
+  int tcp = -1;  // listening on 127.0.0.11:53 (TCP); -1 from a launcher that sent none
+  int conns = 0;
   std::vector<Table*> tables;
   bool forward = false;
   std::vector<uint32_t> upstreams;  // network byte order; empty: the host's resolv.conf
   int inflight = 0;
 };
 
+// Who asked: a UDP client address, or a TCP connection (by fd, with a serial number so that
+// an answer never reaches a later connection that got the same fd).
+struct Client {
+  sockaddr_in addr{};
+  int tcp = -1;
+  uint64_t serial = 0;
+};
+
+struct TcpConn {
+  int member_udp = -1;
+  uint64_t serial = 0;
+  std::vector<uint8_t> in;
+  std::string out;
+  uint64_t deadline = 0;
+};
+
 struct Forward {
   int member_udp = -1;
-  sockaddr_in client{};
+  Client client;
   DnsQuery query;  // with the client's id
   uint32_t upstream = 0;
   uint64_t deadline = 0;
@@ -162,18 +188,22 @@ class Responder {
   Table* TableFor(const std::string& id, const std::string& domain);
   void Accept();
   void AddMember(int conn);
+  void UpdateMember(int conn, char* text);
   void RemoveMember(int udp);
   void ServeMember(int udp);
-  void Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in& from);
-  void ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const sockaddr_in& from);
+  void Answer(Member& m, const uint8_t* p, size_t n, const Client& from);
+  void ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const Client& from);
+  void AcceptTcp(int listener);
+  void ReadTcp(int fd);
+  void FlushTcp(int fd, TcpConn& c);
+  void CloseTcp(int fd);
+  void ExpireTcp(uint64_t now);
   void UpstreamReply();
   void ExpireForwards(uint64_t now);
   void Inotify();
   bool ShouldExit();
   std::vector<uint32_t> HostUpstreams();
-  void Send(int udp, const sockaddr_in& to, const uint8_t* p, size_t n) {
-    sendto(udp, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
-  }
+  void Send(int udp, const Client& to, const uint8_t* p, size_t n);
 
   std::string state_dir_, network_id_, control_;
   int epoll_ = -1, control_fd_ = -1, inotify_ = -1, upstream_ = -1;
@@ -181,6 +211,12 @@ class Responder {
   std::unordered_map<int, Table*> by_wd_;
   std::unordered_map<int, Member> members_;      // by udp fd
   std::unordered_map<int, int> pidfd_to_udp_;
+  std::unordered_map<int, int> tcp_to_udp_;         // listening socket → member
+  std::unordered_map<int, TcpConn> conns_;          // by fd
+  std::unordered_set<int> tcp_pending_;
+  size_t max_members_ = kMaxMembers;             // connections with complete queries left over
+  uint64_t next_serial_ = 1;
+  std::vector<uint8_t> answer_ = std::vector<uint8_t>(kDnsTcpLimit);
   std::unordered_map<uint16_t, Forward> forwards_;  // by the id sent upstream
   Table* own_ = nullptr;
   std::vector<uint32_t> host_upstreams_;
@@ -289,7 +325,7 @@ void Responder::AddMember(int conn) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-  int fds[kDnsHandOverFds] = {-1, -1};
+  int fds[kDnsHandOverFds] = {-1, -1, -1};
   int nfds = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -304,7 +340,12 @@ void Responder::AddMember(int conn) {
   auto reject = [&]() {
     for (int i = 0; i < nfds; ++i) close(fds[i]);
   };
-  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != kDnsHandOverFds || members_.size() >= kMaxMembers) return reject();
+  if (n > 0 && nfds == 0 && !(msg.msg_flags & MSG_TRUNC)) {
+    text[n] = '\0';
+    return UpdateMember(conn, text);
+  }
+  // Two descriptors from a launcher of a berth without TCP; three with it.
+  if (n <= 0 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds < 2 || members_.size() >= max_members_) return reject();
   // Only a UDP socket on 127.0.0.11:53 is served: that is what the hand-over promises.
   sockaddr_in bound{};
   socklen_t blen = sizeof(bound);
@@ -314,10 +355,22 @@ void Responder::AddMember(int conn) {
       ntohs(bound.sin_port) != kDnsListenPort || getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM) {
     return reject();
   }
+  if (nfds == 3) {
+    int listening = 0;
+    socklen_t llen = sizeof(listening);
+    blen = sizeof(bound);
+    tlen = sizeof(type);
+    if (getsockname(fds[2], reinterpret_cast<sockaddr*>(&bound), &blen) != 0 || bound.sin_family != AF_INET ||
+        ntohs(bound.sin_port) != kDnsListenPort || getsockopt(fds[2], SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+        getsockopt(fds[2], SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 || !listening) {
+      return reject();
+    }
+  }
   text[n] = '\0';
   Member m;
   m.udp = fds[0];
   m.pidfd = fds[1];
+  m.tcp = fds[2];
   for (char* line = strtok(text, "\n"); line; line = strtok(nullptr, "\n")) {
     char a[128], b[256];
     if (sscanf(line, "member %127s", a) == 1) m.id = a;
@@ -338,12 +391,53 @@ void Responder::AddMember(int conn) {
     epoll_ctl(epoll_, EPOLL_CTL_DEL, m.udp, nullptr);
     return reject();
   }
+  if (m.tcp >= 0) {
+    ev.data.u64 = Tag(kMemberTcp, m.tcp);
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, m.tcp, &ev) != 0) {
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, m.udp, nullptr);
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, m.pidfd, nullptr);
+      return reject();
+    }
+    fcntl(m.tcp, F_SETFL, fcntl(m.tcp, F_GETFL) | O_NONBLOCK);
+    tcp_to_udp_[m.tcp] = m.udp;
+  }
   int flags = fcntl(m.udp, F_GETFL);
   fcntl(m.udp, F_SETFL, flags | O_NONBLOCK);
   pidfd_to_udp_[m.pidfd] = m.udp;
   members_.emplace(m.udp, std::move(m));
   char ok = 'k';
   send(conn, &ok, 1, MSG_NOSIGNAL);
+}
+
+// A running member connected to or disconnected from a network: its tables become the
+// networks the message lists (dns-protocol.h), so its own lookups follow its networks.
+void Responder::UpdateMember(int conn, char* text) {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> nets;
+  bool forward = false;
+  for (char* line = strtok(text, "\n"); line; line = strtok(nullptr, "\n")) {
+    char a[128], b[256];
+    if (sscanf(line, "update %127s", a) == 1) id = a;
+    else if (sscanf(line, "net %127s %255s", a, b) == 2) nets.emplace_back(a, b);
+    else if (sscanf(line, "forward %1s", a) == 1) forward = a[0] == '1';
+  }
+  Member* found = nullptr;
+  if (!id.empty()) {
+    for (auto& [udp, m] : members_) {
+      if (m.id == id) {
+        found = &m;
+        break;
+      }
+    }
+  }
+  char answer = 'n';
+  if (found && nets.size() <= 64) {
+    found->tables.clear();
+    for (const auto& [net, name] : nets) found->tables.push_back(TableFor(net, name));
+    found->forward = forward;
+    answer = 'k';
+  }
+  send(conn, &answer, 1, MSG_NOSIGNAL);
 }
 
 void Responder::RemoveMember(int udp) {
@@ -353,12 +447,156 @@ void Responder::RemoveMember(int udp) {
     if (f->second.member_udp == udp) f = forwards_.erase(f);
     else ++f;
   }
+  for (auto c = conns_.begin(); c != conns_.end();) {
+    int fd = c->first;
+    ++c;
+    if (conns_[fd].member_udp == udp) CloseTcp(fd);
+  }
+  if (it->second.tcp >= 0) {
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second.tcp, nullptr);
+    tcp_to_udp_.erase(it->second.tcp);
+    close(it->second.tcp);
+  }
   epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second.udp, nullptr);
   epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second.pidfd, nullptr);
   pidfd_to_udp_.erase(it->second.pidfd);
   close(it->second.udp);
   close(it->second.pidfd);
   members_.erase(it);
+}
+
+void Responder::Send(int udp, const Client& to, const uint8_t* p, size_t n) {
+  if (n == 0) return;
+  if (to.tcp < 0) {
+    sendto(udp, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to.addr), sizeof(to.addr));
+    return;
+  }
+  auto it = conns_.find(to.tcp);
+  if (it == conns_.end() || it->second.serial != to.serial || n > kDnsTcpLimit) return;
+  TcpConn& c = it->second;
+  if (c.out.size() + 2 + n > kTcpPending) return CloseTcp(to.tcp);  // a client that does not read
+  c.out.push_back(static_cast<char>(n >> 8));
+  c.out.push_back(static_cast<char>(n & 0xFF));
+  c.out.append(reinterpret_cast<const char*>(p), n);
+  FlushTcp(to.tcp, c);
+}
+
+void Responder::AcceptTcp(int listener) {
+  auto owner = tcp_to_udp_.find(listener);
+  if (owner == tcp_to_udp_.end()) return;
+  auto m = members_.find(owner->second);
+  if (m == members_.end()) return;
+  for (int i = 0; i < kQueriesPerTurn; ++i) {
+    int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (m->second.conns >= kTcpPerMember || conns_.size() >= kTcpTotal) {
+      close(fd);
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = Tag(kTcpConn, fd);
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    TcpConn c;
+    c.member_udp = m->first;
+    c.serial = next_serial_++;
+    c.deadline = NowMs() + kTcpIdleMs;
+    conns_.emplace(fd, std::move(c));
+    ++m->second.conns;
+  }
+}
+
+// Answers at most kQueriesPerTurn queries of one connection per loop turn, as for a UDP
+// socket: many small messages in one segment must not buy a client more than its share. A
+// connection left with complete messages is revisited next turn (`tcp_pending_`), and reads
+// stop while a whole message's worth waits unanswered, so its buffer stays bounded.
+void Responder::ReadTcp(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  auto m = members_.find(it->second.member_udp);
+  if (m == members_.end()) return CloseTcp(fd);
+  const uint64_t serial = it->second.serial;
+  int budget = kQueriesPerTurn;
+  size_t at = 0;
+  // Complete messages of `in` from `at`, while the budget lasts. False: the connection closed.
+  auto answer = [&]() -> bool {
+    for (;;) {
+      TcpConn& c = conns_[fd];
+      if (budget == 0 || c.in.size() - at < 2) return true;
+      size_t len = (static_cast<size_t>(c.in[at]) << 8) | c.in[at + 1];
+      if (len == 0) {
+        CloseTcp(fd);
+        return false;
+      }
+      if (c.in.size() - at - 2 < len) return true;
+      std::vector<uint8_t> query(c.in.begin() + static_cast<long>(at + 2), c.in.begin() + static_cast<long>(at + 2 + len));
+      at += 2 + len;
+      --budget;
+      Client from;
+      from.tcp = fd;
+      from.serial = serial;
+      Answer(m->second, query.data(), query.size(), from);
+      auto again = conns_.find(fd);
+      if (again == conns_.end() || again->second.serial != serial) return false;  // closed while answering
+    }
+  };
+  if (!answer()) return;
+  uint8_t buf[4096];
+  for (int i = 0; i < kQueriesPerTurn && budget > 0; ++i) {
+    if (conns_[fd].in.size() - at > 2 + kDnsTcpLimit) break;  // a message's worth waits already
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0) return CloseTcp(fd);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return CloseTcp(fd);
+    }
+    TcpConn& c = conns_[fd];
+    c.in.insert(c.in.end(), buf, buf + n);
+    c.deadline = NowMs() + kTcpIdleMs;
+    if (!answer()) return;
+    if (static_cast<size_t>(n) < sizeof(buf)) break;
+  }
+  TcpConn& c = conns_[fd];
+  c.in.erase(c.in.begin(), c.in.begin() + static_cast<long>(at));
+  bool more = c.in.size() >= 2 && c.in.size() - 2 >= ((static_cast<size_t>(c.in[0]) << 8) | c.in[1]);
+  if (more) tcp_pending_.insert(fd);
+  else tcp_pending_.erase(fd);
+}
+
+void Responder::FlushTcp(int fd, TcpConn& c) {
+  while (!c.out.empty()) {
+    ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN) break;
+      return CloseTcp(fd);
+    }
+    c.out.erase(0, static_cast<size_t>(n));
+    c.deadline = NowMs() + kTcpIdleMs;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  ev.data.u64 = Tag(kTcpConn, fd);
+  epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Responder::CloseTcp(int fd) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  auto m = members_.find(it->second.member_udp);
+  if (m != members_.end()) --m->second.conns;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  conns_.erase(it);
+  tcp_pending_.erase(fd);
+}
+
+void Responder::ExpireTcp(uint64_t now) {
+  std::vector<int> idle;
+  for (const auto& [fd, c] : conns_) if (c.deadline <= now) idle.push_back(fd);
+  for (int fd : idle) CloseTcp(fd);
 }
 
 void Responder::ServeMember(int udp) {
@@ -371,23 +609,27 @@ void Responder::ServeMember(int udp) {
     ssize_t n = recvfrom(udp, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &flen);
     if (n < 0) return;
     if (static_cast<size_t>(n) > sizeof(buf) || from.sin_family != AF_INET) continue;
-    Answer(it->second, buf, static_cast<size_t>(n), from);
+    Client c;
+    c.addr = from;
+    Answer(it->second, buf, static_cast<size_t>(n), c);
   }
 }
 
-void Responder::Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in& from) {
+void Responder::Answer(Member& m, const uint8_t* p, size_t n, const Client& from) {
   DnsQuery q;
-  uint8_t out[kDnsUdpLimit];
+  // Over TCP an answer may be as long as the length prefix allows; over UDP, 512 bytes and TC.
+  uint8_t* out = answer_.data();
+  const size_t cap = from.tcp >= 0 ? kDnsTcpLimit : kDnsUdpLimit;
   size_t len = 0;
   switch (ParseQuery(p, n, &q)) {
     case DnsParse::kShort:
     case DnsParse::kNotQuery:
       return;
     case DnsParse::kNotImplemented:
-      len = BuildHeaderError(q.id, q.flags, kRcodeNotImp, out, sizeof(out));
+      len = BuildHeaderError(q.id, q.flags, kRcodeNotImp, out, cap);
       return Send(m.udp, from, out, len);
     case DnsParse::kMalformed:
-      len = BuildHeaderError(q.id, q.flags, kRcodeFormErr, out, sizeof(out));
+      len = BuildHeaderError(q.id, q.flags, kRcodeFormErr, out, cap);
       return Send(m.udp, from, out, len);
     case DnsParse::kOk:
       break;
@@ -432,11 +674,11 @@ void Responder::Answer(Member& m, const uint8_t* p, size_t n, const sockaddr_in&
   if (!ours) return ForwardQuery(m, q, p, n, from);
   bool found = !addresses.empty() || !ptr.empty();
   if (q.qtype != kDnsTypeA && q.qtype != 255 && q.qtype != kDnsTypePtr) addresses.clear();  // AAAA etc.: no data
-  len = BuildAnswer(q, found ? kRcodeOk : kRcodeNxDomain, addresses, ptr, out, sizeof(out));
+  len = BuildAnswer(q, found ? kRcodeOk : kRcodeNxDomain, addresses, ptr, out, cap);
   Send(m.udp, from, out, len);
 }
 
-void Responder::ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const sockaddr_in& from) {
+void Responder::ForwardQuery(Member& m, const DnsQuery& q, const uint8_t* p, size_t n, const Client& from) {
   uint8_t out[kDnsUdpLimit];
   // An internal network has no egress, and DNS must not become one.
   if (!m.forward) return Send(m.udp, from, out, BuildAnswer(q, kRcodeRefused, {}, "", out, sizeof(out)));
@@ -542,6 +784,20 @@ bool Responder::ShouldExit() {
 
 int Responder::Run() {
   signal(SIGPIPE, SIG_IGN);
+  // Each member holds three descriptors here (UDP, pidfd, TCP listener): take the hard limit,
+  // and refuse members beyond what it allows, rather than meet EMFILE in the middle of a
+  // hand-over (its descriptors would be cut off, MSG_CTRUNC).
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+      getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    const rlim_t reserve = 64 + kTcpTotal;  // epoll, inotify, control, upstream, connections
+    size_t fit = nofile.rlim_cur > reserve ? static_cast<size_t>((nofile.rlim_cur - reserve) / 3) : 0;
+    if (fit < max_members_) max_members_ = fit;
+  }
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   upstream_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -580,7 +836,7 @@ int Responder::Run() {
   uint64_t idle_since = NowMs();
   for (;;) {
     epoll_event events[64];
-    int n = epoll_wait(epoll_, events, 64, 500);
+    int n = epoll_wait(epoll_, events, 64, tcp_pending_.empty() ? 500 : 0);
     if (n < 0 && errno != EINTR) return 1;
     for (int i = 0; i < n; ++i) {
       Kind kind = static_cast<Kind>(events[i].data.u64 >> 32);
@@ -590,6 +846,18 @@ int Responder::Run() {
         case kInotify: Inotify(); break;
         case kUpstream: UpstreamReply(); break;
         case kMemberUdp: ServeMember(fd); break;
+        case kMemberTcp: AcceptTcp(fd); break;
+        case kTcpConn: {
+          auto c = conns_.find(fd);
+          if (c == conns_.end()) break;
+          if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+            CloseTcp(fd);
+            break;
+          }
+          if (events[i].events & EPOLLOUT) FlushTcp(fd, c->second);
+          if ((events[i].events & (EPOLLIN | EPOLLRDHUP)) && conns_.count(fd)) ReadTcp(fd);
+          break;
+        }
         case kMemberPidfd: {
           auto it = pidfd_to_udp_.find(fd);
           if (it != pidfd_to_udp_.end()) RemoveMember(it->second);
@@ -597,8 +865,13 @@ int Responder::Run() {
         }
       }
     }
+    if (!tcp_pending_.empty()) {
+      std::vector<int> pending(tcp_pending_.begin(), tcp_pending_.end());
+      for (int fd : pending) ReadTcp(fd);
+    }
     uint64_t now = NowMs();
     ExpireForwards(now);
+    ExpireTcp(now);
     if (!members_.empty() || !own_->entries.empty()) idle_since = now;
     // A moment of grace: a launch that just wrote its name file may still be on its way.
     if (now - idle_since >= 200 && ShouldExit()) return 0;

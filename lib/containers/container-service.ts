@@ -31,6 +31,7 @@ import { imageAttribute, networkModeOf } from './inspect.js';
 import { generateName } from './names.js';
 import { mergeRun } from './monitor-run.js';
 import { reconcileAll, runMayHaveEnded, type ReconcileHooks } from './reconcile.js';
+import { LivenessCache } from '../state/process-liveness.js';
 import { ContainerFilesCache } from './record-cache.js';
 import { StateStore, isContainerId, newContainerId } from './state-store.js';
 import type { ContainerLayerPaths, StorageDriver } from '../storage/driver.js';
@@ -135,6 +136,8 @@ export class ContainerService {
   readonly #objects = new Map<string, Container>();
   /** What `list()` read of each container, reused while its directory is unchanged. */
   readonly #files: ContainerFilesCache;
+  /** Monitors and owners `list()` confirmed alive, so the next list reads /proc once, not per container. */
+  readonly #liveness = new LivenessCache();
 
   /** @internal */
   constructor(root: string, services: { images: ImageService; volumes: VolumeService; networks: NetworkService; storage?: StorageDriver }, hub = new EventHub(journalPath(root))) {
@@ -305,12 +308,13 @@ export class ContainerService {
     // The networks' state is read once for the whole list, and only if a container needs it.
     let snapshot: Promise<NetworkState> | undefined;
     const networkState = (): Promise<NetworkState> => (snapshot ??= this.#ctx.networks.store.read());
+    const alive = this.#liveness.begin();
     const summarize = async (id: string): Promise<(ContainerSummary & { created: string }) | undefined> => {
       const files = this.#files.read(id);
       if (!files) return undefined; // removed meanwhile
       let { record, state } = files;
       if (isActive(state.status)) {
-        if (runMayHaveEnded(record, state, files.run)) {
+        if (runMayHaveEnded(record, state, files.run, alive)) {
           // Through the object (under the container's lock): an exit nobody recorded yet is discovered here.
           try {
             ({ record, state } = await this.#object(record).readFrom(files));

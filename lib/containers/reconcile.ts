@@ -31,7 +31,7 @@ import { TEMP_NAME, readJson } from '../state/atomic-file.js';
 import { isActive, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ExitInfo } from './events.js';
 import { RUN_FILE, readRun, type MonitorRun } from './monitor-run.js';
-import { isAlive } from '../state/process-identity.js';
+import { isAlive, type ProcessIdentity } from '../state/process-identity.js';
 import type { StateStore } from './state-store.js';
 
 /** Exit code recorded when a detached container's end was never observed (Docker's "unknown"). */
@@ -143,15 +143,16 @@ export async function orphanedExit(store: StateStore, id: string, lifetime: 'pro
  * Whether an active run may have ended unseen, so that the locked {@link reconcileOne} is worth
  * its cost. A detached run whose monitor (the one state.json names) is alive and whose run.json
  * says it has not exited needs nothing: `run` must have been read before this looks at the
- * monitor's liveness, and a monitor writes its final record before it exits.
+ * monitor's liveness, and a monitor writes its final record before it exits. `alive` is
+ * {@link isAlive} except in `list()` (`process-liveness.ts`).
  */
-export function runMayHaveEnded(record: ContainerRecord, state: ContainerState, run: MonitorRun | undefined): boolean {
+export function runMayHaveEnded(record: ContainerRecord, state: ContainerState, run: MonitorRun | undefined, alive: (id: ProcessIdentity | undefined) => boolean = isAlive): boolean {
   if (record.lifetime === 'detached') {
     const current = run !== undefined && run.monitorPid === state.monitor?.pid && run.status !== 'exited';
-    return !(current && isAlive(state.monitor));
+    return !(current && alive(state.monitor));
   }
   if (state.status === 'restarting' && state.owner?.pid === process.pid) return false;
-  return !isAlive(state.owner);
+  return !alive(state.owner);
 }
 
 /** Reconciles one container under its lock. */

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../errors.js';
-import { helperExecutablePath } from '../native.js';
+import { fromNativeError, helperExecutablePath, type NativeBinding } from '../native.js';
 import { identityOf, isAlive, type ProcessIdentity } from '../state/process-identity.js';
 import type { EndpointRecord, NetworkRecord, NetworkStore } from './network-store.js';
 
@@ -105,6 +105,34 @@ export function handOverMessage(containerId: string, networks: readonly NetworkR
   lines.push(`forward ${networks.some((n) => !n.internal) ? 1 : 0}`);
   for (const s of dns ?? []) if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) lines.push(`upstream ${s}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The `update` text for a running member whose user networks are now `networks`. */
+export function updateMessage(containerId: string, networks: readonly NetworkRecord[]): string {
+  const lines = [`update ${containerId}`];
+  for (const n of networks) lines.push(`net ${n.id} ${n.name.toLowerCase()}`);
+  lines.push(`forward ${networks.some((n) => !n.internal) ? 1 : 0}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * After `connect()` / `disconnect()` of a running container: the resolver that serves it (the
+ * one of the first user network it started on, which berth does not record) learns its
+ * networks now, so its own lookups of a newly connected network's names resolve. Each
+ * candidate's resolver is asked in turn; only the one serving the member says yes. A container
+ * that started with no user network has no member socket anywhere: nothing to tell.
+ */
+export async function tellResolvers(binding: NativeBinding, tag: string, containerId: string, candidates: readonly NetworkRecord[], networks: readonly NetworkRecord[]): Promise<boolean> {
+  const message = updateMessage(containerId, networks);
+  for (const n of candidates) {
+    if (n.isDefault) continue;
+    try {
+      if (await binding.dnsUpdate({ control: controlName(tag, n.id), message })) return true;
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+  }
+  return false;
 }
 
 /**

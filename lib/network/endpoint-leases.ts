@@ -191,11 +191,8 @@ export class EndpointLeases {
     if ((!identity && !monitor) || attached.endpoints.length === 0) return;
     const ids = new Set(attached.endpoints.map((e) => e.id));
     await this.#ctx.store.lockedEndpoints(async (table) => {
-      for (const e of table.endpoints) {
-        if (!ids.has(e.id)) continue;
-        if (identity) e.pid = identity;
-        if (monitor) e.monitor = monitor;
-      }
+      // Replaced, not changed in place: the store's records are frozen (endpoint-log.ts).
+      table.endpoints = table.endpoints.map((e) => (ids.has(e.id) ? { ...e, ...(identity ? { pid: identity } : {}), ...(monitor ? { monitor } : {}) } : e));
       await this.#ctx.store.writeEndpoints(table);
     });
     for (const e of attached.endpoints) {

@@ -18,7 +18,7 @@ import { detectFirewall, requireFirewall } from './firewall.js';
 import { hostRoutes, hostSubnetLockPath, planPool } from './ipam.js';
 import { Network, type ConnectableContainer, type ConnectOptions, type NetworkEndpointEvent } from './network.js';
 import { NetworkStore, type EndpointRecord, type NetworkRecord, type NetworkState } from './network-store.js';
-import { removeNameDir, removeNameFile, writeNameFile } from './dns-names.js';
+import { removeNameDir, removeNameFile, tellResolvers, writeNameFile } from './dns-names.js';
 import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint-leases.js';
 import { findNetwork, isLive, refName } from './network-records.js';
 import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
@@ -355,7 +355,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
 
   /**
    * Connects `container` to the network: recorded for its future starts, and attached at once
-   * if it runs (a new interface `eth<n>`, its peers' /etc/hosts updated).
+   * if it runs (a new interface `eth<n>`, its name file for the peers, and its own resolver
+   * told its networks).
    */
   async connect(ref: NetworkRef, container: ConnectableContainer, options: ConnectOptions = {}): Promise<void> {
     await this.ready();
@@ -413,12 +414,32 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
           await this.store.writeEndpoints(state.endpoints);
           throw fromNativeError(error);
         }
+        if (!rec.isDefault) await this.#tellResolver(state, container.id, [rec]);
       }
       rec.members[container.id] = { name: container.name, aliases, ...(options.ip !== undefined ? { ip: options.ip } : {}) };
       await this.store.writeNetwork(rec);
       return { rec, endpoint };
     });
     if (result.endpoint) this.#emitEndpoint('connect', result.rec, result.endpoint);
+  }
+
+  /**
+   * A running container's user networks changed: the resolver serving it learns them (its
+   * own lookups follow its networks, as Docker's embedded DNS). Its lease and interface are
+   * made already, so a resolver that cannot be told is a process warning, not a failed call.
+   */
+  async #tellResolver(state: NetworkState, containerId: string, changed: readonly NetworkRecord[]): Promise<void> {
+    const now: NetworkRecord[] = [];
+    for (const e of state.endpoints.endpoints) {
+      if (e.containerId !== containerId || !isLive(e)) continue;
+      const n = state.networks.find((x) => x.id === e.networkId);
+      if (n && !n.isDefault && !now.includes(n)) now.push(n);
+    }
+    try {
+      await tellResolvers(this.#binding(), this.tag, containerId, [...now, ...changed.filter((c) => !now.includes(c))], now);
+    } catch (error) {
+      process.emitWarning(`berth: the DNS resolver of container ${containerId} could not learn its networks: ${(error as Error).message}`, { code: 'BERTH_DNS' });
+    }
   }
 
   /** Disconnects `container` (a Container, its id or its name) from the network. */
@@ -442,6 +463,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         if (endpoints.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         // The container lives on: its interface must go now, not with its namespace.
         for (const e of endpoints) await deleteLink(e.hostIfname).catch(() => false);
+        if (!rec.isDefault && endpoints.some((e) => e.pid && isLive(e))) await this.#tellResolver(state, endpoints[0]!.containerId, [rec]);
       }
       return { rec, endpoints };
     });

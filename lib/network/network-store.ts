@@ -3,23 +3,27 @@
  *
  *   networks/<id>.json        one network: its config, its address plan, and the containers
  *                             connected to it while stopped (durable: fsync'd)
- *   networks/endpoints.json   the live endpoints of every network: address leases, host veth
- *                             names, published ports, and the process holding each lease
+ *   networks/endpoints.log    the live endpoints of every network: address leases, host veth
+ *                             names, published ports, and the process holding each lease, as
+ *                             an append-only log (endpoint-log.ts): a join or leave appends
+ *                             its change, whatever the number of endpoints
  *   locks/networks.lock       every change to either holds it (flock, see state/lock.ts)
  *
- * Endpoints belong to running containers, which do not survive a reboot, so their table is
- * written atomically (temp + rename) but not fsync'd: a container start pays no disk flush.
- * The table records the kernel's boot id; a table from an earlier boot holds only stale
- * leases and is read as empty.
+ * Endpoints belong to running containers, which do not survive a reboot, so their log is not
+ * fsync'd: a container start pays no disk flush. The log records the kernel's boot id; a log
+ * from an earlier boot holds only stale leases and is read as empty. `endpoints.json`, the
+ * whole-file table of earlier versions, is read while no log exists and removed by the first
+ * write.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcessIdentity } from '../state/process-identity.js';
 import { TEMP_NAME, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file.js';
 import { LockDir } from '../state/lock.js';
 import type { PublishedPort } from './types.js';
+import { EndpointLog } from './endpoint-log.js';
 
 export const NETWORKS_LOCK = 'networks';
 
@@ -85,7 +89,7 @@ export interface EndpointRecord {
   created: string;
 }
 
-/** `networks/endpoints.json`. */
+/** The endpoint table (`networks/endpoints.log`, replayed). */
 export interface EndpointTable {
   version: 1;
   bootId: string;
@@ -116,11 +120,13 @@ export class NetworkStore {
   readonly dir: string;
   readonly locks: LockDir;
   #made = false;
+  readonly #log: EndpointLog;
 
   constructor(root: string) {
     this.root = root;
     this.dir = join(root, 'networks');
     this.locks = new LockDir(root);
+    this.#log = new EndpointLog(join(this.dir, 'endpoints.log'), currentBootId);
   }
 
   async init(): Promise<void> {
@@ -132,7 +138,12 @@ export class NetworkStore {
   networkPath(id: string): string {
     return join(this.dir, `${id}.json`);
   }
+  /** The endpoint log. */
   get endpointsPath(): string {
+    return this.#log.path;
+  }
+  /** The whole-file table of earlier versions. */
+  get legacyEndpointsPath(): string {
     return join(this.dir, 'endpoints.json');
   }
 
@@ -153,22 +164,14 @@ export class NetworkStore {
   }
 
   async readEndpoints(): Promise<EndpointTable> {
-    let text: string;
-    try {
-      text = await readFile(this.endpointsPath, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyTable();
-      throw error;
+    await this.init();
+    if (!existsSync(this.#log.path) && existsSync(this.legacyEndpointsPath)) {
+      // Only a power cut can leave a torn table (writes were renames), and then every lease in it is stale.
+      const table = EndpointLog.readLegacy(this.legacyEndpointsPath) ?? emptyTable();
+      if (table.bootId !== currentBootId()) return { ...emptyTable(), cursors: table.cursors ?? {} };
+      return table;
     }
-    let table: EndpointTable;
-    try {
-      table = JSON.parse(text) as EndpointTable;
-    } catch {
-      // Only a power cut can leave a torn table (writes are renames), and then every lease in it is stale.
-      return emptyTable();
-    }
-    if (table.bootId !== currentBootId()) return { ...emptyTable(), cursors: table.cursors ?? {} };
-    return table;
+    return this.#log.read();
   }
 
   /** Runs `fn` holding the networks lock, with a fresh snapshot. */
@@ -192,10 +195,12 @@ export class NetworkStore {
     await rm(this.networkPath(id), { force: true });
   }
 
+  /** Makes the stored table `table` (the lock held): appends the difference to the log. */
   async writeEndpoints(table: EndpointTable): Promise<void> {
     await this.init();
     // Not durable: see the module comment.
-    await writeFileAtomic(this.endpointsPath, JSON.stringify({ ...table, bootId: currentBootId() }), { durable: false });
+    await this.#log.write(table, (text) => writeFileAtomic(this.#log.path, text, { durable: false }));
+    if (existsSync(this.legacyEndpointsPath)) await rm(this.legacyEndpointsPath, { force: true });
   }
 
   /** Temp files of writers that died mid-write. */

@@ -77,7 +77,8 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   /**
    * Connects a container: at once if it runs (a new interface appears in it, `eth1`…), and at
-   * every later start. Peers on the network resolve it by name, hostname and `aliases`.
+   * every later start. Peers on the network resolve it by name, hostname and `aliases`; a
+   * running container that started on a user network resolves this network's names at once too.
    * @throws ConflictError when already connected or its network mode is none/host/container;
    *   ValidationError for a bad `ip`.
    */

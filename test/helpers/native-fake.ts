@@ -29,7 +29,7 @@ type Impl<K extends Name> = NativeBinding[K];
 /** Every member of the contract; the type below fails to compile when one is missing here. */
 const MEMBERS = [
   'spawn', 'watchExit', 'sendSignal', 'parkControl', 'parkExec', 'parkWatch', 'sealExecutable', 'pidfdOpen', 'loadDeviceFilter', 'attachDeviceFilter', 'resizeTty',
-  'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsParseQuery', 'dnsBuildAnswer',
+  'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsParseQuery', 'dnsBuildAnswer', 'dnsUpdate',
   'fsOpenRoot', 'fsOpenRootAt', 'fsMountOverlay', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
   'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolClose',
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
@@ -42,7 +42,7 @@ const complete: [Missing] extends [never] ? true : Missing = true;
 void complete;
 
 /** Members that return a promise: an injected failure rejects. */
-const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'fsSyncAsync', 'btrfsSubvolume']);
+const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsUpdate', 'fsSyncAsync', 'btrfsSubvolume']);
 
 /** Members that own the fd they are given even when they fail (the addon closes it): so does the fake. */
 const CONSUMES_FD = new Set<Name>(['fsFinishFile', 'fsCloseRoot']);
