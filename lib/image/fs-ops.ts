@@ -8,7 +8,7 @@
  */
 import { native, type NativeBinding } from '../native.js';
 
-export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolHandle, ZstdHandle } from '../native.js';
+export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolContent, WritePoolHandle, ZstdHandle } from '../native.js';
 
 /** The part of the contract the file-system services use; a whole binding (or the fake) fits. */
 export type FsOpsBinding = Pick<

@@ -247,6 +247,13 @@ export class LayerApplier implements TarSink {
         break;
       case 'symlink':
         if (h.linkname === '') throw new EntryRefused(h.name, 'symlink with an empty target');
+        // A new symlink is a new inode like a file (a busybox image is hundreds of them): the pool
+        // creates it; what could depend on it (a parent, a hard link) drains first, as for files.
+        if (this.pool && !replacing) {
+          this.fs.fsWritePoolSubmit(this.pool, path, { uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs }, { symlink: h.linkname });
+          this.pending.set(path, h.name);
+          break;
+        }
         this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'symlink', target: h.linkname, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs }));
         break;
       case 'link':
