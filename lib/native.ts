@@ -273,7 +273,7 @@ export interface NativeBinding {
   /**
    * Queues one entry; blocks while 32 MiB of content are queued. `content`: the file's bytes
    * (copied), a symlink's target, or a regular file below another root to copy in the kernel
-   * (that root must stay open until `fsWritePoolClose`).
+   * with its xattrs except overlay's own (that root must stay open until `fsWritePoolClose`).
    */
   fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, content: WritePoolContent): void;
   /** Waits for every queued file; throws the first failure. */

@@ -776,6 +776,33 @@ int CopyContent(int src, int dst, const std::string& path, Failure* f) {
   }
 }
 
+// The extended attributes of an open file, except overlay's own (`trusted.overlay.*`,
+// `user.overlay.*`: how a layer dir stores opaque directories and the like, not content).
+int ContentXattrs(int fd, const std::string& path, Xattrs* out, Failure* f) {
+  std::vector<char> names(4096);
+  ssize_t n;
+  while ((n = flistxattr(fd, names.data(), names.size())) < 0 && errno == ERANGE) names.resize(names.size() * 4);
+  if (n < 0) {
+    if (errno == ENOTSUP) return 0;
+    return *f = {errno, "flistxattr", path}, -f->err;
+  }
+  for (ssize_t off = 0; off < n;) {
+    std::string name(names.data() + off);
+    off += static_cast<ssize_t>(name.size()) + 1;
+    if (name.rfind("trusted.overlay.", 0) == 0 || name.rfind("user.overlay.", 0) == 0) continue;
+    std::vector<char> value(256);
+    ssize_t v;
+    while ((v = fgetxattr(fd, name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE) value.resize(value.size() * 4);
+    if (v < 0) {
+      if (errno == ENODATA) continue;
+      return *f = {errno, "fgetxattr", path + " (" + name + ")"}, -f->err;
+    }
+    value.resize(static_cast<size_t>(v));
+    out->emplace_back(std::move(name), std::move(value));
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
@@ -789,11 +816,18 @@ bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
     return MakeEntryCached(root_.get(), e, &none, f, cache) >= 0;
   }
   Fd src;
+  Meta copied;
+  const Meta* meta = &job.meta;
   if (job.kind == WriteJob::Kind::kCopy) {
     // Pinned and checked to be a regular file before it is opened for reading (OpenAt).
     int s = OpenAt(job.srcRoot, job.srcPath, f);
     if (s < 0) return false;
     src = Fd(s);
+    // Its xattrs (a capability, an ACL) come from the open source here, not from a lookup by
+    // path on the JS thread for every file.
+    copied = job.meta;
+    if (ContentXattrs(s, job.srcPath, &copied.xattrs, f) < 0) return false;
+    meta = &copied;
   }
   e.kind = "file";
   e.meta.hasMode = job.meta.hasMode;
@@ -814,7 +848,7 @@ bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
     }
     off += static_cast<size_t>(n);
   }
-  if (ApplyMetaFd(fd, job.meta, job.path, f) < 0) return false;
+  if (ApplyMetaFd(fd, *meta, job.path, f) < 0) return false;
   if (close(file.release()) != 0) {
     *f = {errno, "close", job.path};
     return false;

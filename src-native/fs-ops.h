@@ -159,8 +159,9 @@ struct WriteJob {
   Meta meta;
   // kData: the content.
   std::vector<char> data;
-  // kCopy: a regular file below `srcRoot` (opened with OpenAt, copied with copy_file_range).
-  // The caller keeps `srcRoot` open until the pool is stopped.
+  // kCopy: a regular file below `srcRoot` (opened with OpenAt, copied with copy_file_range),
+  // with its xattrs except overlay's own, after those in `meta`. The caller keeps `srcRoot`
+  // open until the pool is stopped.
   int srcRoot = -1;
   std::string srcPath;
   // kSymlink: the link's target.

@@ -93,9 +93,10 @@ class MergedCopier {
     });
   }
 
-  private meta(e: MergedEntry): FsMeta {
+  private meta(e: MergedEntry, withXattrs = true): FsMeta {
     const st = e.stat;
     const meta: FsMeta = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime };
+    if (!withXattrs) return meta;
     // Overlay's own markers (opaque) are how the layers store a deletion, not the image's content.
     const xattrs = this.fs.fsListXattrsAt(e.layer.fd, e.path).filter(([n]) => !isOverlayXattr(n));
     if (xattrs.length > 0) meta.xattrs = xattrs;
@@ -123,11 +124,12 @@ class MergedCopier {
       }
       this.links.set(key, e.path);
     }
+    // A file others will link to must exist before the link: not through the pool. The pool
+    // thread reads the xattrs from the file it copies.
+    if (type === S_IFREG && this.pool && st.nlink === 1) return this.queue(e.path, this.meta(e, false), { copyFrom: e.layer.fd, path: e.path });
     const meta = this.meta(e);
     switch (type) {
       case S_IFREG:
-        // A file others will link to must exist before the link: not through the pool.
-        if (this.pool && st.nlink === 1) return this.queue(e.path, meta, { copyFrom: e.layer.fd, path: e.path });
         return this.copyFile(e, meta);
       case S_IFLNK: {
         // Symlinks get owner, xattrs and times; their mode means nothing on Linux.

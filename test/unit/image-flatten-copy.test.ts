@@ -2,7 +2,7 @@
  * lib/image/flatten-copy.ts (`images.unpack()` from stored layer dirs) against real layer dirs
  * on disk, through the recording fake of the native contract: regular files and symlinks are
  * handed to the write pool, which copies the layer's content in the kernel (the JS thread reads
- * none of it), large files included; the result is the merged tree; a file that cannot be
+ * none of it), large files included, with their xattrs; the result is the merged tree; a file that cannot be
  * copied fails the unpack with a typed error naming it.
  */
 import { test, before, after } from 'node:test';
@@ -35,6 +35,11 @@ function layers(): { upper: string; lower: string } {
   linkSync(join(lower, 'usr/lib/linked'), join(lower, 'usr/lib/linked2'));
   symlinkSync('big.bin', join(lower, 'usr/lib/alias'));
   writeFileSync(join(lower, 'gone'), 'deleted above');
+  // A file's own xattr is content; overlay's markers are how a layer dir stores a deletion.
+  const fd = native().fsOpenRoot(lower);
+  native().fsSetXattrAt(fd, 'usr/lib/f3', 'user.note', Buffer.from('hi'));
+  native().fsSetXattrAt(fd, 'usr/lib/f3', 'user.overlay.origin', Buffer.from('x'));
+  native().fsCloseRoot(fd);
   mkdirSync(join(upper, 'usr'));
   writeFileSync(join(upper, 'usr/new'), 'from the upper layer');
   return { upper, lower };
@@ -72,6 +77,9 @@ test('files of any size and symlinks go to the pool as kernel copies; the tree i
   assert.equal(readlinkSync(join(dest, 'usr/lib/alias')), 'big.bin');
   assert.equal(lstatSync(join(dest, 'usr/lib/linked')).ino, lstatSync(join(dest, 'usr/lib/linked2')).ino, 'a hard-link group stays one inode');
   assert.equal(readFileSync(join(dest, 'usr/new'), 'utf8'), 'from the upper layer');
+  const root = native().fsOpenRoot(dest);
+  assert.deepEqual(native().fsListXattrsAt(root, 'usr/lib/f3').map(([k, v]) => [k, v.toString()]), [['user.note', 'hi']], 'xattrs copied on the pool thread, overlay\'s own left out');
+  native().fsCloseRoot(root);
   assert.equal(readFileSync(join(dest, 'gone'), 'utf8'), 'deleted above'); // no whiteout in this upper layer
   assert.deepEqual(newFdsSince(fds), []);
 });
