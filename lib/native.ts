@@ -271,7 +271,7 @@ export interface NativeBinding {
    */
   fsWritePoolCreate(rootFd: number, threads: number): WritePoolHandle;
   /**
-   * Queues one entry; blocks while 32 MiB of content are queued. `content`: the file's bytes
+   * Queues one entry; blocks while 32 MiB of content or 8,192 entries are queued. `content`: the file's bytes
    * (copied), a symlink's target, or a regular file below another root to copy in the kernel
    * with its xattrs except overlay's own (that root must stay open until `fsWritePoolClose`).
    */

@@ -683,7 +683,7 @@ void WritePool::Submit(WriteJob&& job) {
   const std::string_view parent = slash == std::string::npos ? std::string_view() : std::string_view(job.path).substr(0, slash);
   Lane& lane = lanes_[std::hash<std::string_view>{}(parent) % lanes_.size()];
   std::unique_lock<std::mutex> lock(mu_);
-  space_.wait(lock, [&] { return queuedBytes_ < kMaxQueuedBytes || queuedJobs_ == 0; });
+  space_.wait(lock, [&] { return (queuedBytes_ < kMaxQueuedBytes && queuedJobs_ < kMaxQueuedJobs) || queuedJobs_ == 0; });
   queuedBytes_ += job.data.size();
   queuedJobs_++;
   lane.queue.push_back(std::move(job));

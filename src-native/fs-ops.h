@@ -175,7 +175,9 @@ class WritePool {
   WritePool(const WritePool&) = delete;
   WritePool& operator=(const WritePool&) = delete;
 
-  // Queues an entry; waits while more than kMaxQueuedBytes of content are queued (backpressure).
+  // Queues an entry; waits while more than kMaxQueuedBytes of content or kMaxQueuedJobs
+  // entries are queued (backpressure: a copy job carries no bytes, and a tree of a million
+  // files must not become a million queued jobs).
   void Submit(WriteJob&& job);
   // Waits until every queued entry is written; false (and the first failure) if one failed.
   bool Barrier(Failure* out);
@@ -185,6 +187,7 @@ class WritePool {
 
  private:
   static constexpr size_t kMaxQueuedBytes = 32 << 20;
+  static constexpr size_t kMaxQueuedJobs = 8192;
 
   // One worker's queue.
   struct Lane {

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,4 +100,15 @@ test('a file that cannot be copied on a pool thread fails the unpack with a type
   assert.match((error as Error).message, /unpack of img/);
   assert.match((error as Error).message, /usr\/lib\/f9/);
   assert.deepEqual(newFdsSince(fds), []);
+});
+
+test('more entries than the pool queues at once (8,192) all arrive: the queue blocks and drains, it does not stall', async () => {
+  const lower = mkdtempSync(join(work, 'many-'));
+  for (let d = 0; d < 3; d++) {
+    mkdirSync(join(lower, `d${d}`));
+    for (let i = 0; i < 3000; i++) writeFileSync(join(lower, `d${d}`, `f${i}`), '');
+  }
+  const { dest, error } = await copy(new NativeFake({ delegate: native() }), [lower]);
+  assert.equal(error, undefined, String(error));
+  for (let d = 0; d < 3; d++) assert.equal(readdirSync(join(dest, `d${d}`)).length, 3000);
 });
