@@ -278,6 +278,8 @@ export interface NativeBinding {
   fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, content: WritePoolContent): void;
   /** Waits for every queued file; throws the first failure. */
   fsWritePoolBarrier(pool: WritePoolHandle): void;
+  /** Whether every queued entry is written (or failed): `fsWritePoolBarrier` would return at once. */
+  fsWritePoolIdle(pool: WritePoolHandle): boolean;
   /** Stops the threads after the queue drains; failures are not reported (call the barrier first). */
   fsWritePoolClose(pool: WritePoolHandle): void;
   /** Removes a path recursively; false when nothing was there. */

@@ -226,6 +226,14 @@ Napi::Value FsWritePoolBarrier(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fsWritePoolIdle(pool): boolean — whether a barrier now would return at once.
+Napi::Value FsWritePoolIdle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  if (!pool) return ThrowTypeError(env, "fsWritePoolIdle(pool)");
+  return Napi::Boolean::New(env, pool->Idle());
+}
+
 // fsWritePoolClose(pool): void — drains and stops the threads (without reporting failures).
 Napi::Value FsWritePoolClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -483,6 +491,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsWritePoolCreate", Napi::Function::New(env, FsWritePoolCreate, "fsWritePoolCreate"));
   exports.Set("fsWritePoolSubmit", Napi::Function::New(env, FsWritePoolSubmit, "fsWritePoolSubmit"));
   exports.Set("fsWritePoolBarrier", Napi::Function::New(env, FsWritePoolBarrier, "fsWritePoolBarrier"));
+  exports.Set("fsWritePoolIdle", Napi::Function::New(env, FsWritePoolIdle, "fsWritePoolIdle"));
   exports.Set("fsWritePoolClose", Napi::Function::New(env, FsWritePoolClose, "fsWritePoolClose"));
   exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
   exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));

@@ -698,6 +698,11 @@ bool WritePool::Barrier(Failure* out) {
   return false;
 }
 
+bool WritePool::Idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queuedJobs_ == 0 && active_ == 0;
+}
+
 void WritePool::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -181,6 +181,8 @@ class WritePool {
   void Submit(WriteJob&& job);
   // Waits until every queued entry is written; false (and the first failure) if one failed.
   bool Barrier(Failure* out);
+  // Whether every queued entry is written (or failed): a Barrier now would not wait.
+  bool Idle();
   // Stops the threads after the queue drains; closes the root now, not when the JS handle is
   // collected.
   void Stop();

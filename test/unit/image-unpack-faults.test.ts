@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { isSystemError } from '../../lib/errors.js';
 import { closePrivateRoot, openPrivateRoot } from '../../lib/image/fs-ops.js';
 import { UnsafeLayerEntryError } from '../../lib/image/errors.js';
 import { LayerApplier, applyLayer } from '../../lib/image/unpack.js';
-import { native, type FsEntrySpec } from '../../lib/native.js';
+import { native, type FsEntrySpec, type WritePoolHandle } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 import { buildTar } from '../helpers/tar-builder.js';
 import { newFdsSince, openFds, threadCount } from '../helpers/leaks.js';
@@ -110,4 +110,33 @@ test('parallel: new symlinks are created by the pool; a queued symlink as a pare
   const error = await applyWith(new NativeFake({ delegate: native() }), escape, 2);
   assert.ok(error instanceof UnsafeLayerEntryError, String(error));
   assert.ok(!(await stat('/tmp/escape').then(() => true, () => false)), 'nothing written through the queued symlink');
+});
+
+// pull awaits this before a layer's synchronous drain: while one layer's files are still being
+// written, the event loop must stay free for the other layers in flight.
+test('settled(): waits for the pool without holding the event loop; the drain after it has nothing left to wait for', async () => {
+  const real = native();
+  let idleCalls = 0;
+  const fake = new NativeFake({ delegate: real }).stub('fsWritePoolIdle', (pool) => ++idleCalls > 3 && real.fsWritePoolIdle(pool));
+  const dir = join(work, `d${n++}`);
+  mkdirSync(dir);
+  const root = openPrivateRoot(dir, fake.binding);
+  const applier = new LayerApplier(root, 'layer', 'sha256:t', fake.binding, { parallel: 2 });
+  try {
+    await applyLayer([buildTar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, content: `file ${i}` })))], applier, { layer: 'sha256:t', compression: 'none' });
+    let timerRan = false;
+    setTimeout(() => { timerRan = true; }, 0);
+    await applier.settled();
+    assert.ok(idleCalls >= 4, 'it asked the pool until it was idle');
+    assert.ok(timerRan, 'timers ran while it waited');
+    assert.ok(real.fsWritePoolIdle(fake.callsOf('fsWritePoolIdle')[0]!.args[0] as WritePoolHandle), 'the pool is idle when it resolves');
+    const aborted = new AbortController();
+    aborted.abort(new Error('stop'));
+    await applier.settled(aborted.signal); // the pool is idle: nothing to wait for, so nothing to abort
+    applier.finish();
+    assert.equal(readFileSync(join(dir, 'f7'), 'utf8'), 'file 7');
+  } finally {
+    applier.abort();
+    closePrivateRoot(root, fake.binding);
+  }
 });
