@@ -156,6 +156,9 @@ export type BtrfsSubvolumeRequest =
 /** An opaque native write pool (see {@link NativeBinding.fsWritePoolCreate}). */
 export type WritePoolHandle = { readonly __writePool: unique symbol };
 
+/** What a write-pool entry holds (see {@link NativeBinding.fsWritePoolSubmit}). */
+export type WritePoolContent = Buffer | { symlink: string } | { copyFrom: number; path: string };
+
 /** An opaque libzstd decompression stream. */
 export type ZstdHandle = { readonly __zstd: unique symbol };
 
@@ -265,16 +268,23 @@ export interface NativeBinding {
    */
   fsFinishFile(fd: number, meta: FsMeta, pathForErrors?: string): void;
   /**
-   * Worker threads that write regular files below a root: create, write, chown, chmod,
-   * xattrs, mtime, close. Below a private root they cache parent directories; below any other
-   * they resolve every parent in the root again. The caller orders: only new paths whose
-   * parent exists, and `fsWritePoolBarrier` before anything that depends on a queued file.
+   * Worker threads that create new entries below a root: regular files (create, write, chown,
+   * chmod, xattrs, mtime, close) and symlinks. Below a private root they cache parent
+   * directories; below any other they resolve every parent in the root again. The caller
+   * orders: only new paths whose parent exists, and `fsWritePoolBarrier` before anything that
+   * depends on a queued entry. Entries of one parent directory go to one thread.
    */
   fsWritePoolCreate(rootFd: number, threads: number): WritePoolHandle;
-  /** Queues one file (the content is copied); blocks while 32 MiB are queued. */
-  fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, data: Buffer): void;
+  /**
+   * Queues one entry; blocks while 32 MiB of content or 8,192 entries are queued. `content`: the file's bytes
+   * (copied), a symlink's target, or a regular file below another root to copy in the kernel
+   * with its xattrs except overlay's own (that root must stay open until `fsWritePoolClose`).
+   */
+  fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, content: WritePoolContent): void;
   /** Waits for every queued file; throws the first failure. */
   fsWritePoolBarrier(pool: WritePoolHandle): void;
+  /** Whether every queued entry is written (or failed): `fsWritePoolBarrier` would return at once. */
+  fsWritePoolIdle(pool: WritePoolHandle): boolean;
   /** Stops the threads after the queue drains; failures are not reported (call the barrier first). */
   fsWritePoolClose(pool: WritePoolHandle): void;
   /** Removes a path recursively; false when nothing was there. */

@@ -182,19 +182,36 @@ fsops::WritePool* GetPool(const Napi::CallbackInfo& info) {
   return info[0].As<Napi::External<fsops::WritePool>>().Data();
 }
 
-// fsWritePoolSubmit(pool, path, meta: { uid?, gid?, mode?, mtime?, xattrs? }, data: Buffer): void
+// fsWritePoolSubmit(pool, path, meta: { uid?, gid?, mode?, mtime?, xattrs? },
+//                   content: Buffer | { symlink: string } | { copyFrom: rootFd, path: string }): void
 Napi::Value FsWritePoolSubmit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   fsops::WritePool* pool = GetPool(info);
   std::string path;
-  if (!pool || !GetString(info, 1, &path) || info.Length() < 4 || !info[2].IsObject() || !info[3].IsBuffer()) {
-    return ThrowTypeError(env, "fsWritePoolSubmit(pool, path: string, meta: object, data: Buffer)");
+  const char* usage = "fsWritePoolSubmit(pool, path: string, meta: object, content: Buffer | { symlink: string } | { copyFrom: number, path: string })";
+  if (!pool || !GetString(info, 1, &path) || info.Length() < 4 || !info[2].IsObject() || !(info[3].IsBuffer() || info[3].IsObject())) {
+    return ThrowTypeError(env, usage);
   }
   fsops::WriteJob job;
   job.path = std::move(path);
   if (!ReadMeta(env, info[2].As<Napi::Object>(), &job.meta)) return ThrowTypeError(env, "meta.xattrs must be [name: string, value: Buffer][]");
-  auto data = info[3].As<Napi::Buffer<char>>();
-  job.data.assign(data.Data(), data.Data() + data.Length());
+  if (info[3].IsBuffer()) {
+    auto data = info[3].As<Napi::Buffer<char>>();
+    job.data.assign(data.Data(), data.Data() + data.Length());
+  } else {
+    Napi::Object c = info[3].As<Napi::Object>();
+    Napi::Value symlink = c.Get("symlink"), copyFrom = c.Get("copyFrom"), from = c.Get("path");
+    if (symlink.IsString()) {
+      job.kind = fsops::WriteJob::Kind::kSymlink;
+      job.target = symlink.As<Napi::String>().Utf8Value();
+    } else if (copyFrom.IsNumber() && from.IsString() && copyFrom.As<Napi::Number>().Int32Value() >= 0) {
+      job.kind = fsops::WriteJob::Kind::kCopy;
+      job.srcRoot = copyFrom.As<Napi::Number>().Int32Value();
+      job.srcPath = from.As<Napi::String>().Utf8Value();
+    } else {
+      return ThrowTypeError(env, usage);
+    }
+  }
   pool->Submit(std::move(job));
   return env.Undefined();
 }
@@ -207,6 +224,14 @@ Napi::Value FsWritePoolBarrier(const Napi::CallbackInfo& info) {
   Failure f;
   if (!pool->Barrier(&f)) return Throw(env, f);
   return env.Undefined();
+}
+
+// fsWritePoolIdle(pool): boolean — whether a barrier now would return at once.
+Napi::Value FsWritePoolIdle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  if (!pool) return ThrowTypeError(env, "fsWritePoolIdle(pool)");
+  return Napi::Boolean::New(env, pool->Idle());
 }
 
 // fsWritePoolClose(pool): void — drains and stops the threads (without reporting failures).
@@ -466,6 +491,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsWritePoolCreate", Napi::Function::New(env, FsWritePoolCreate, "fsWritePoolCreate"));
   exports.Set("fsWritePoolSubmit", Napi::Function::New(env, FsWritePoolSubmit, "fsWritePoolSubmit"));
   exports.Set("fsWritePoolBarrier", Napi::Function::New(env, FsWritePoolBarrier, "fsWritePoolBarrier"));
+  exports.Set("fsWritePoolIdle", Napi::Function::New(env, FsWritePoolIdle, "fsWritePoolIdle"));
   exports.Set("fsWritePoolClose", Napi::Function::New(env, FsWritePoolClose, "fsWritePoolClose"));
   exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
   exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -667,30 +668,39 @@ int TryFlock(int fd, int how, Failure* f) {
 }
 
 WritePool::WritePool(int root, unsigned threads)
-    : root_(fcntl(root, F_DUPFD_CLOEXEC, 0)), cacheParents_(IsPrivateRoot(root)) {
+    : root_(fcntl(root, F_DUPFD_CLOEXEC, 0)), cacheParents_(IsPrivateRoot(root)), lanes_(threads) {
   if (root_.get() < 0) {
     failed_ = true;
     failure_ = {errno, "fcntl", ""};
     return;
   }
-  for (unsigned i = 0; i < threads; i++) threads_.emplace_back([this] { Run(); });
+  for (auto& lane : lanes_) threads_.emplace_back([this, &lane] { Run(&lane); });
 }
 
 void WritePool::Submit(WriteJob&& job) {
   if (threads_.empty()) return;  // the constructor failed: Barrier reports it
+  const size_t slash = job.path.rfind('/');
+  const std::string_view parent = slash == std::string::npos ? std::string_view() : std::string_view(job.path).substr(0, slash);
+  Lane& lane = lanes_[std::hash<std::string_view>{}(parent) % lanes_.size()];
   std::unique_lock<std::mutex> lock(mu_);
-  space_.wait(lock, [&] { return queuedBytes_ < kMaxQueuedBytes || queue_.empty(); });
+  space_.wait(lock, [&] { return (queuedBytes_ < kMaxQueuedBytes && queuedJobs_ < kMaxQueuedJobs) || queuedJobs_ == 0; });
   queuedBytes_ += job.data.size();
-  queue_.push_back(std::move(job));
-  work_.notify_one();
+  queuedJobs_++;
+  lane.queue.push_back(std::move(job));
+  lane.work.notify_one();
 }
 
 bool WritePool::Barrier(Failure* out) {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [&] { return queue_.empty() && active_ == 0; });
+  idle_.wait(lock, [&] { return queuedJobs_ == 0 && active_ == 0; });
   if (!failed_) return true;
   *out = failure_;
   return false;
+}
+
+bool WritePool::Idle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queuedJobs_ == 0 && active_ == 0;
 }
 
 void WritePool::Stop() {
@@ -698,13 +708,13 @@ void WritePool::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  work_.notify_all();
+  for (auto& lane : lanes_) lane.work.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
   root_.Reset();  // now, not when the JS handle is collected
 }
 
-void WritePool::Run() {
+void WritePool::Run(Lane* lane) {
   // This thread's; its fds close when the thread ends. A root other processes may write
   // (`unpack()` into a user's directory) gets none: every parent is resolved again, in the
   // root, for every file, so a directory renamed out of the root is never written through.
@@ -715,10 +725,10 @@ void WritePool::Run() {
     bool skip;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      lane->work.wait(lock, [&] { return stop_ || !lane->queue.empty(); });
+      if (lane->queue.empty()) return;  // stopping
+      job = std::move(lane->queue.front());
+      lane->queue.pop_front();
       active_++;
       skip = failed_;  // after a failure the layer is lost anyway: drain without writing
     }
@@ -731,22 +741,108 @@ void WritePool::Run() {
         failure_ = f;
       }
       active_--;
+      queuedJobs_--;
       queuedBytes_ -= job.data.size();
       space_.notify_all();
-      if (queue_.empty() && active_ == 0) idle_.notify_all();
+      if (queuedJobs_ == 0 && active_ == 0) idle_.notify_all();
     }
   }
 }
 
+namespace {
+
+// Copies the whole of `src` into `dst` in the kernel (copy_file_range: no copy through user
+// space, a shared extent where the file system can reflink); read/write where it cannot.
+int CopyContent(int src, int dst, const std::string& path, Failure* f) {
+  for (;;) {
+    ssize_t n = copy_file_range(src, nullptr, dst, nullptr, 1 << 30, 0);
+    if (n > 0) continue;
+    if (n == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) return *f = {errno, "copy_file_range", path}, -f->err;
+    break;
+  }
+  std::vector<char> buf(256 * 1024);
+  for (;;) {
+    ssize_t n = read(src, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return *f = {errno, "read", path}, -f->err;
+    }
+    if (n == 0) return 0;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(dst, buf.data() + off, static_cast<size_t>(n - off));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return *f = {errno, "write", path}, -f->err;
+      }
+      off += w;
+    }
+  }
+}
+
+// The extended attributes of an open file, except overlay's own (`trusted.overlay.*`,
+// `user.overlay.*`: how a layer dir stores opaque directories and the like, not content).
+int ContentXattrs(int fd, const std::string& path, Xattrs* out, Failure* f) {
+  std::vector<char> names(4096);
+  ssize_t n;
+  while ((n = flistxattr(fd, names.data(), names.size())) < 0 && errno == ERANGE) names.resize(names.size() * 4);
+  if (n < 0) {
+    if (errno == ENOTSUP) return 0;
+    return *f = {errno, "flistxattr", path}, -f->err;
+  }
+  for (ssize_t off = 0; off < n;) {
+    std::string name(names.data() + off);
+    off += static_cast<ssize_t>(name.size()) + 1;
+    if (name.rfind("trusted.overlay.", 0) == 0 || name.rfind("user.overlay.", 0) == 0) continue;
+    std::vector<char> value(256);
+    ssize_t v;
+    while ((v = fgetxattr(fd, name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE) value.resize(value.size() * 4);
+    if (v < 0) {
+      if (errno == ENODATA) continue;
+      return *f = {errno, "fgetxattr", path + " (" + name + ")"}, -f->err;
+    }
+    value.resize(static_cast<size_t>(v));
+    out->emplace_back(std::move(name), std::move(value));
+  }
+  return 0;
+}
+
+}  // namespace
+
 bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
   Entry e;
   e.path = job.path;
+  if (job.kind == WriteJob::Kind::kSymlink) {
+    e.kind = "symlink";
+    e.target = job.target;
+    e.meta = job.meta;
+    int none = -1;
+    return MakeEntryCached(root_.get(), e, &none, f, cache) >= 0;
+  }
+  Fd src;
+  Meta copied;
+  const Meta* meta = &job.meta;
+  if (job.kind == WriteJob::Kind::kCopy) {
+    // Pinned and checked to be a regular file before it is opened for reading (OpenAt).
+    int s = OpenAt(job.srcRoot, job.srcPath, f);
+    if (s < 0) return false;
+    src = Fd(s);
+    // Its xattrs (a capability, an ACL) come from the open source here, not from a lookup by
+    // path on the JS thread for every file.
+    copied = job.meta;
+    if (ContentXattrs(s, job.srcPath, &copied.xattrs, f) < 0) return false;
+    meta = &copied;
+  }
   e.kind = "file";
   e.meta.hasMode = job.meta.hasMode;
   e.meta.mode = job.meta.mode;
   int fd = -1;
   if (MakeEntryCached(root_.get(), e, &fd, f, cache) < 0) return false;
   Fd file(fd);
+  if (job.kind == WriteJob::Kind::kCopy) {
+    if (CopyContent(src.get(), fd, job.path, f) < 0) return false;
+  }
   size_t off = 0;
   while (off < job.data.size()) {
     ssize_t n = write(fd, job.data.data() + off, job.data.size() - off);
@@ -757,7 +853,7 @@ bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
     }
     off += static_cast<size_t>(n);
   }
-  if (ApplyMetaFd(fd, job.meta, job.path, f) < 0) return false;
+  if (ApplyMetaFd(fd, *meta, job.path, f) < 0) return false;
   if (close(file.release()) != 0) {
     *f = {errno, "close", job.path};
     return false;

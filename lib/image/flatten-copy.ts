@@ -12,19 +12,17 @@
  * own (0700, written only by berth), read through confined lookups all the same.
  * @module
  */
-import { closeSync, read, readSync, write } from 'node:fs';
+import { closeSync, read, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { AbortError, isSystemError } from '../errors.js';
 import { fromNativeError } from '../native.js';
-import type { FsEntryKind, FsMeta, FsOpsBinding, WritePoolHandle } from './fs-ops.js';
+import type { FsEntryKind, FsMeta, FsOpsBinding, WritePoolContent, WritePoolHandle } from './fs-ops.js';
 import { MergedView, type MergedEntry } from './merged-view.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, isOverlayXattr } from './overlay-format.js';
 
 const readAsync = promisify(read);
 const writeAsync = promisify(write);
 
-/** Files up to this size go to the write pool with their content (as in `LayerApplier`). */
-const POOL_MAX_FILE = 1024 * 1024;
 /** Chunk of a larger file's copy, read and written on libuv's threads. */
 const COPY_CHUNK = 1024 * 1024;
 /** Longest run of synchronous copying between two turns of the event loop. */
@@ -95,9 +93,10 @@ class MergedCopier {
     });
   }
 
-  private meta(e: MergedEntry): FsMeta {
+  private meta(e: MergedEntry, withXattrs = true): FsMeta {
     const st = e.stat;
     const meta: FsMeta = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime };
+    if (!withXattrs) return meta;
     // Overlay's own markers (opaque) are how the layers store a deletion, not the image's content.
     const xattrs = this.fs.fsListXattrsAt(e.layer.fd, e.path).filter(([n]) => !isOverlayXattr(n));
     if (xattrs.length > 0) meta.xattrs = xattrs;
@@ -125,16 +124,20 @@ class MergedCopier {
       }
       this.links.set(key, e.path);
     }
+    // A file others will link to must exist before the link: not through the pool. The pool
+    // thread reads the xattrs from the file it copies.
+    if (type === S_IFREG && this.pool && st.nlink === 1) return this.queue(e.path, this.meta(e, false), { copyFrom: e.layer.fd, path: e.path });
     const meta = this.meta(e);
     switch (type) {
       case S_IFREG:
-        // A file others will link to must exist before the link: not through the pool.
-        if (this.pool && st.nlink === 1 && st.size <= POOL_MAX_FILE) return this.queueSmall(e, meta);
         return this.copyFile(e, meta);
-      case S_IFLNK:
+      case S_IFLNK: {
         // Symlinks get owner, xattrs and times; their mode means nothing on Linux.
-        this.fs.fsMakeEntry(this.dest, { path: e.path, kind: 'symlink', target: e.layer.readlink(e.path), ...meta, mode: undefined });
+        const target = e.layer.readlink(e.path);
+        if (this.pool && st.nlink === 1) return this.queue(e.path, { ...meta, mode: undefined }, { symlink: target });
+        this.fs.fsMakeEntry(this.dest, { path: e.path, kind: 'symlink', target, ...meta, mode: undefined });
         return;
+      }
       default: {
         const kind: FsEntryKind = type === S_IFCHR ? 'char' : type === S_IFBLK ? 'block' : 'fifo';
         this.fs.fsMakeEntry(this.dest, { path: e.path, kind, major: st.rdevMajor, minor: st.rdevMinor, ...meta });
@@ -142,30 +145,20 @@ class MergedCopier {
     }
   }
 
-  /** Reads a small file here (cheap: page cache) and lets a pool thread create it (the expensive part). */
-  private queueSmall(e: MergedEntry, meta: FsMeta): void {
-    const fd = this.fs.fsOpenAt(e.layer.fd, e.path);
-    let data: Buffer;
-    try {
-      // The walk's lstat size: layer dirs are never written once stored (and the gc lock keeps
-      // them), so no fstat of our own.
-      const size = e.stat.size;
-      data = Buffer.allocUnsafe(size);
-      let off = 0;
-      while (off < size) {
-        const n = readSync(fd, data, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      if (off < size) data = data.subarray(0, off);
-    } finally {
-      closeSync(fd);
-    }
-    this.fs.fsWritePoolSubmit(this.pool!, e.path, meta, data);
+  /**
+   * Hands a new file or symlink to a pool thread, which creates it (the expensive part on most
+   * file systems) and, for a file, copies the layer's content in the kernel: the JS thread
+   * neither reads nor copies a byte of it.
+   */
+  private queue(path: string, meta: FsMeta, content: WritePoolContent): void {
+    this.fs.fsWritePoolSubmit(this.pool!, path, meta, content);
     this.queued++;
   }
 
-  /** Streams a larger file on libuv's threads, so the event loop is never held for its length. */
+  /**
+   * Copies a file on libuv's threads (the first name of a hard-link group, or every file without
+   * a pool), so the event loop is never held for its length.
+   */
   private async copyFile(e: MergedEntry, meta: FsMeta): Promise<void> {
     const buf = (this.buf ??= Buffer.allocUnsafe(COPY_CHUNK));
     const src = this.fs.fsOpenAt(e.layer.fd, e.path);

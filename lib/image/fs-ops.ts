@@ -8,13 +8,13 @@
  */
 import { native, type NativeBinding } from '../native.js';
 
-export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolHandle, ZstdHandle } from '../native.js';
+export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolContent, WritePoolHandle, ZstdHandle } from '../native.js';
 
 /** The part of the contract the file-system services use; a whole binding (or the fake) fits. */
 export type FsOpsBinding = Pick<
   NativeBinding,
   | 'fsOpenRoot' | 'fsOpenRootAt' | 'fsMountOverlay' | 'fsCloseRoot' | 'fsMakeEntry' | 'fsFinishFile'
-  | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolClose'
+  | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolClose'
   | 'fsRemoveAt' | 'fsRenameAt' | 'fsReadDirAt' | 'fsLstatAt' | 'fsOpenAt'
   | 'fsSetXattrAt' | 'fsListXattrsAt' | 'fsSetTimesAt' | 'fsSync' | 'fsSyncAsync' | 'fsFlock'
   | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd'

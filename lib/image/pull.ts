@@ -343,6 +343,7 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
         }
         release();
         emit(i, 'verifying');
+        await stage.applier.settled(signal);
         const lowerDirs = (await Promise.all(complete.slice(0, i).map((c) => c.promise))).reverse();
         emit(i, 'extracting');
         const meta = stage.finish(layer.chainId, result, lowerDirs);

@@ -7,14 +7,15 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSystemError } from '../../lib/errors.js';
 import { closePrivateRoot, openPrivateRoot } from '../../lib/image/fs-ops.js';
+import { UnsafeLayerEntryError } from '../../lib/image/errors.js';
 import { LayerApplier, applyLayer } from '../../lib/image/unpack.js';
-import { native, type FsEntrySpec } from '../../lib/native.js';
+import { native, type FsEntrySpec, type WritePoolHandle } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 import { buildTar } from '../helpers/tar-builder.js';
 import { newFdsSince, openFds, threadCount } from '../helpers/leaks.js';
@@ -83,4 +84,59 @@ test('EINTR finishing a file is not swallowed: the layer fails with a typed erro
   const fake = new NativeFake({ delegate: native() }).fail('fsFinishFile', 'EINTR', { syscall: 'fchown', after: 1 });
   const error = await applyWith(fake, buildTar([{ name: 'a', content: 'a' }, { name: 'b', content: 'b' }, { name: 'c', content: 'c' }]), 0);
   assert.ok(isSystemError(error) && error.code === 'EINTR' && /entry "b"/.test(error.message), String(error));
+});
+
+// Symlinks are new inodes like files (a busybox layer is hundreds of them): the pool creates
+// them, and what depends on one (a child below it, a hard link to it) waits for it.
+test('parallel: new symlinks are created by the pool; a queued symlink as a parent is refused, a hard link to one waits for it', async () => {
+  const fake = new NativeFake({ delegate: native() });
+  const dir = join(work, `d${n}`);
+  const tar = buildTar([
+    { name: 'bin/', type: 'dir', mode: 0o755 },
+    { name: 'bin/busybox', content: 'ELF' },
+    ...Array.from({ length: 20 }, (_, i) => ({ name: `bin/app${i}`, type: 'symlink' as const, linkname: 'busybox', uid: 1000, gid: 1000, mtime: 1600000000 + i })),
+    { name: 'hl', type: 'link', linkname: 'bin/app3' },
+  ]);
+  assert.equal(await applyWith(fake, tar, 2), undefined);
+  const submitted = fake.callsOf('fsWritePoolSubmit').filter((c) => (c.args[3] as { symlink?: string }).symlink === 'busybox').map((c) => c.args[1]);
+  assert.equal(submitted.length, 20, 'every new symlink went to the pool');
+  assert.ok(!fake.callsOf('fsMakeEntry').some((c) => (c.args[1] as FsEntrySpec).kind === 'symlink'), 'no symlink made on the JS thread');
+  const st = lstatSync(join(dir, 'bin/app3'));
+  assert.ok(st.isSymbolicLink() && readlinkSync(join(dir, 'bin/app3')) === 'busybox');
+  assert.deepEqual([st.uid, st.gid, st.mtimeMs], [1000, 1000, 1600000003000], 'owner and mtime set by the worker');
+  assert.equal(lstatSync(join(dir, 'hl')).ino, st.ino, 'the hard link to a queued symlink links the symlink');
+
+  const escape = buildTar([{ name: 'evil', type: 'symlink', linkname: '/' }, { name: 'evil/tmp/escape', content: 'x' }]);
+  const error = await applyWith(new NativeFake({ delegate: native() }), escape, 2);
+  assert.ok(error instanceof UnsafeLayerEntryError, String(error));
+  assert.ok(!(await stat('/tmp/escape').then(() => true, () => false)), 'nothing written through the queued symlink');
+});
+
+// pull awaits this before a layer's synchronous drain: while one layer's files are still being
+// written, the event loop must stay free for the other layers in flight.
+test('settled(): waits for the pool without holding the event loop; the drain after it has nothing left to wait for', async () => {
+  const real = native();
+  let idleCalls = 0;
+  const fake = new NativeFake({ delegate: real }).stub('fsWritePoolIdle', (pool) => ++idleCalls > 3 && real.fsWritePoolIdle(pool));
+  const dir = join(work, `d${n++}`);
+  mkdirSync(dir);
+  const root = openPrivateRoot(dir, fake.binding);
+  const applier = new LayerApplier(root, 'layer', 'sha256:t', fake.binding, { parallel: 2 });
+  try {
+    await applyLayer([buildTar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, content: `file ${i}` })))], applier, { layer: 'sha256:t', compression: 'none' });
+    let timerRan = false;
+    setTimeout(() => { timerRan = true; }, 0);
+    await applier.settled();
+    assert.ok(idleCalls >= 4, 'it asked the pool until it was idle');
+    assert.ok(timerRan, 'timers ran while it waited');
+    assert.ok(real.fsWritePoolIdle(fake.callsOf('fsWritePoolIdle')[0]!.args[0] as WritePoolHandle), 'the pool is idle when it resolves');
+    const aborted = new AbortController();
+    aborted.abort(new Error('stop'));
+    await applier.settled(aborted.signal); // the pool is idle: nothing to wait for, so nothing to abort
+    applier.finish();
+    assert.equal(readFileSync(join(dir, 'f7'), 'utf8'), 'file 7');
+  } finally {
+    applier.abort();
+    closePrivateRoot(root, fake.binding);
+  }
 });
