@@ -24,7 +24,7 @@ import { LockDir, type HeldLock, type LockOptions } from '../state/lock.js';
 import { releaseFuseMount } from '../storage/fuse-mount.js';
 import type { ContainerRecord, ContainerState } from './container-record.js';
 import { isRootless } from '../rootless/index.js';
-import { UsernsHelper } from '../rootless/userns-helper.js';
+import { sharedUsernsHelper } from '../rootless/userns-helper.js';
 
 /**
  * Removes a container's directory. Without root its layer holds what the container gave to
@@ -38,7 +38,7 @@ async function removeContainerTree(dir: string): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (!isRootless() || (code !== 'EACCES' && code !== 'EPERM')) throw error;
-    await new UsernsHelper().removeTrees([dir]);
+    await sharedUsernsHelper().removeTrees([dir]);
   }
 }
 
