@@ -58,6 +58,21 @@ const all: Record<string, () => Promise<unknown>> = {
     await rt.close();
     return 'opened';
   },
+  /** A state directory where kernel overlay refuses its upper dir (argv: the directory). */
+  probed: async () => {
+    const rt = await Runtime.open({ root: process.env['BERTH_TEST_ROOT']! });
+    try {
+      const info = await rt.info();
+      // An image without whiteouts: a layer's whiteout device cannot be made on an overlay
+      // backed store without root (docs/design/rootless.md), whatever the driver.
+      const img = await rt.images.import(process.env['BERTH_TEST_TAR']!, { ref: 'rl/probed:1' });
+      const run = await rt.run('rl/probed:1', ['/bin/busybox', 'sh', '-c', INSIDE.replace('/srv/owned', '/data/by-33')]);
+      await rt.images.remove(img.id, { force: true });
+      return { driver: info.Driver, status: info.DriverStatus, run };
+    } finally {
+      await rt.close();
+    }
+  },
   default: async () => {
     const rt = await Runtime.open();
     try {

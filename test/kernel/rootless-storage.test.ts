@@ -5,12 +5,16 @@
  * is made inside the containers' user namespace, so a file of id 33 is 33 inside and the
  * subordinate range's 33rd id on the host; the container's root is no overlay mount (the test
  * fails if the overlay driver was used: `/` would be `overlay` in mountinfo). `fuse-overlayfs`
- * is refused without root with a typed error naming why and the fix; the default stays
- * overlay. At the end nothing of the user is left: no process, no mount, no layer.
+ * is refused without root with a typed error naming why and the fix; the default is overlay,
+ * tried inside a user namespace, and vfs where overlay refuses the state directory's
+ * filesystem (an overlay the test mounts). At the end nothing of the user is left: no process, no mount, no layer.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { buildTar } from '../helpers/tar-builder.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
@@ -109,8 +113,47 @@ describe('rootless storage drivers', { skip }, () => {
     assert.match(c.error!.message, /fix: /);
   });
 
-  test('the default without root is kernel overlay', () => {
+  test('the default without root is kernel overlay (tried in a user namespace)', () => {
     assert.equal(ok(cases.get('default')).driver, 'overlay');
+  });
+
+  test('a state directory where kernel overlay refuses its upper dir: the probe chooses vfs, says why, and a run from an imported image works', async () => {
+    // An overlay (made here, as root) as the state directory's filesystem: kernel overlay
+    // refuses it as an upper dir, also inside a user namespace.
+    const base = join(work.path, 'ovl');
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, join(base, 'm')]);
+    try {
+      const root = join(base, 'm', 'state');
+      mkdirSync(root);
+      chownSync(root, user.uid, user.gid);
+      for (const d of [work.path, base, join(base, 'm')]) chmodSync(d, 0o755);
+      const tar = join(work.path, 'probed.tar');
+      writeFileSync(tar, buildTar([
+        { name: 'bin/', type: 'dir', mode: 0o755 },
+        { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+        { name: 'bin/stat', type: 'symlink', linkname: 'busybox' },
+        { name: 'bin/awk', type: 'symlink', linkname: 'busybox' },
+        { name: 'data/', type: 'dir', mode: 0o755, uid: 33, gid: 33 },
+        { name: 'data/by-33', content: 'x', uid: 33, gid: 33 },
+      ]));
+      chmodSync(tar, 0o644);
+      const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
+      assert.equal(r.code, 0, r.stderr);
+      const c = JSON.parse(r.stdout.trim().split('\n').pop()!) as Case;
+      const res = ok(c);
+      assert.equal(res.driver, 'vfs');
+      const why = (res.status as Array<[string, string]>).map(([k, v]) => `${k}: ${v}`).join('\n');
+      assert.match(why, /kernel overlay does not mount inside a user namespace/, why);
+      assert.equal(res.run.exitCode, 0, res.run.stderr);
+      const [owner, rootFs] = (res.run.stdout as string).trim().split('\n');
+      assert.equal(owner, '33:33');
+      // The vfs copy is bound as the root: its filesystem is the state directory's (overlay here), made by the test, not by berth.
+      assert.equal(rootFs, 'overlay');
+    } finally {
+      execFileSync('umount', [join(base, 'm')]);
+    }
   });
 
   test('nothing of the user is left: no process, no mount', () => {
