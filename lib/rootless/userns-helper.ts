@@ -147,7 +147,9 @@ export class UsernsHelper implements OwnerNamespace {
 
   private async run(request: WorkerRequest): Promise<unknown> {
     clearTimeout(this.#idle);
-    const worker = await this.#ensure();
+    let worker = await this.#ensure();
+    // Ended by its idle timer in the turn between: a new one.
+    if (!worker.usable) worker = await this.#ensure();
     try {
       const reply = await worker.request(request);
       if (reply.ok) return reply.result;
