@@ -12,6 +12,8 @@
  * @module
  */
 import { closeSync } from 'node:fs';
+import { UnsupportedError, isSystemError } from '../errors.js';
+import { filesystemTypeOf } from '../host/filesystem.js';
 import { rm } from 'node:fs/promises';
 import { copyMergedLayers } from '../image/flatten-copy.js';
 import { closePrivateRoot, fsOps, openPrivateRoot } from '../image/fs-ops.js';
@@ -24,7 +26,29 @@ import { MAX_LINE, type WorkerEnvelope, type WorkerReply, type WorkerRequest } f
 /** In a user namespace only `user.*` xattrs are the namespace root's to set; overlay reads this one with `userxattr`. */
 const USERNS_OPAQUE = 'user.overlay.opaque';
 
+/**
+ * A whiteout (char device 0/0) refused: Linux lets a user namespace make one on ext4, xfs,
+ * btrfs and tmpfs, but not on every filesystem (overlay refuses it). The layer format needs
+ * them, so say so rather than a bare EPERM.
+ */
+function whiteoutRefused(error: unknown, dir: string): Error | undefined {
+  if (!isSystemError(error) || error.code !== 'EPERM' || error.syscall !== 'mknodat') return undefined;
+  const fs = filesystemTypeOf(dir);
+  return new UnsupportedError(
+    `${error.message}: a layer's whiteouts are char devices 0/0, which a user namespace cannot make on the state directory's filesystem (${fs}); fix: a state directory on ext4, xfs, btrfs or tmpfs (Runtime.open({ root }))`,
+    { path: dir, cause: error },
+  );
+}
+
 async function stageLayer(r: NamespacedLayerRequest, idLimit: number): Promise<unknown> {
+  try {
+    return await stageLayerIn(r, idLimit);
+  } catch (error) {
+    throw whiteoutRefused(error, r.dir) ?? error;
+  }
+}
+
+async function stageLayerIn(r: NamespacedLayerRequest, idLimit: number): Promise<unknown> {
   const fs = fsOps();
   const rootFd = openPrivateRoot(r.dir, fs);
   // mknod of a real device is refused in a user namespace: devices become whiteouts (see ApplierOptions.devices).

@@ -68,7 +68,11 @@ const all: Record<string, () => Promise<unknown>> = {
       const img = await rt.images.import(process.env['BERTH_TEST_TAR']!, { ref: 'rl/probed:1' });
       const run = await rt.run('rl/probed:1', ['/bin/busybox', 'sh', '-c', INSIDE.replace('/srv/owned', '/data/by-33')]);
       await rt.images.remove(img.id, { force: true });
-      return { driver: info.Driver, status: info.DriverStatus, run };
+      const pullError = await rt.images.pull(ref).then(
+        () => undefined,
+        (e: Error & { code?: string }) => ({ name: e.name, code: e.code, message: e.message }),
+      );
+      return { driver: info.Driver, status: info.DriverStatus, run, pullError, tmp: readdirSync(rt.images.store.tmpDir), layers: readdirSync(rt.images.store.layersDir) };
     } finally {
       await rt.close();
     }

@@ -151,6 +151,12 @@ describe('rootless storage drivers', { skip }, () => {
       assert.equal(owner, '33:33');
       // The vfs copy is bound as the root: its filesystem is the state directory's (overlay here), made by the test, not by berth.
       assert.equal(rootFs, 'overlay');
+      // An image with whiteouts cannot be stored there without root: a typed refusal naming
+      // the filesystem and the fix, and nothing half-written left.
+      assert.ok(res.pullError, 'the pull of an image with whiteouts succeeded on an overlay-backed store');
+      assert.equal(res.pullError.code, 'ERR_UNSUPPORTED', res.pullError.message);
+      assert.match(res.pullError.message, /whiteouts are char devices 0\/0, which a user namespace cannot make on the state directory's filesystem \(overlayfs\); fix: /);
+      assert.deepEqual({ tmp: res.tmp, layers: res.layers }, { tmp: [], layers: [] });
     } finally {
       execFileSync('umount', [join(base, 'm')]);
     }
