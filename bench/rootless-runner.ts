@@ -12,9 +12,9 @@
  */
 import { createInterface } from 'node:readline';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { berthRunOnce, loadBerth } from './berth.js';
+import { berthRunOnce, loadBerth, loadRuntime } from './berth.js';
 import { alternate } from './measure.js';
 import { spawnOk } from './spawn-timed.js';
 import type { Subject } from './subject.js';
@@ -59,6 +59,59 @@ const subjects: Subject[] = [
     if (imported.status !== 0) throw new Error(`podman import: ${imported.stderr.trim().split('\n').pop()}`);
   }),
 ];
+/** The slice of a runtime the pull rows use. */
+interface PullRuntime {
+  images: { pull(ref: string): Promise<{ id: string }>; remove(id: string, options: object): Promise<unknown> };
+  close(): Promise<void>;
+}
+
+/** One timed `images.pull(ref)` in `rt`; the image removed after, untimed. */
+async function timedPull(rt: PullRuntime, ref: string): Promise<number> {
+  spawnSync('sync');
+  const t0 = process.hrtime.bigint();
+  const img = await rt.images.pull(ref);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  await rt.images.remove(img.id, { force: true });
+  return ms;
+}
+
+// The rootless pull rows (bench/workloads/rootless.ts rootlessPull), when the harness gives a ref.
+const pullRef = process.env['BENCH_PULL_REF'];
+if (pullRef) {
+  const openFresh = async (): Promise<{ rt: PullRuntime; root: string }> => {
+    const root = mkdtempSync(join(process.env['HOME']!, 'pull-'));
+    return { rt: (await (await loadRuntime()).open({ root })) as PullRuntime, root };
+  };
+  let kept: { rt: PullRuntime; root: string } | undefined;
+  subjects.push(
+    {
+      name: 'berth rootless pull, cold',
+      describe: 'a new runtime per pull',
+      prepare: async () => void (await loadRuntime()),
+      once: async () => {
+        const { rt, root } = await openFresh();
+        try {
+          return await timedPull(rt, pullRef);
+        } finally {
+          await rt.close();
+          rmSync(root, { recursive: true, force: true });
+        }
+      },
+    },
+    {
+      name: 'berth rootless pull, helper running',
+      describe: 'one runtime kept open',
+      prepare: async () => {
+        kept = await openFresh();
+      },
+      once: () => timedPull(kept!.rt, pullRef),
+      dispose: async () => {
+        await kept?.rt.close();
+        if (kept) rmSync(kept.root, { recursive: true, force: true });
+      },
+    },
+  );
+}
 const serving = runsText === 'serve';
 const chosen = serving ? warmupText : toolsText;
 const wanted = chosen === 'all' ? subjects : subjects.filter((s) => chosen.split(',').some((t) => s.name.startsWith(t)));
@@ -83,6 +136,7 @@ if (serving) {
       process.stdout.write(`${JSON.stringify({ error: (e as Error).message.split('\n')[0] })}\n`);
     }
   }
+  for (const s of ready) await s.dispose?.();
 } else {
   const rows = await alternate(wanted, { runs: Number(runsText), warmup: Number(warmupText), log });
   process.stdout.write(`${JSON.stringify(rows)}\n`);

@@ -24,7 +24,7 @@ import { pythonPrewarm } from './workloads/python.js';
 import { startIsolated } from './workloads/start-isolated.js';
 import { startLatency } from './workloads/start-latency.js';
 import { runsPerSecond } from './workloads/throughput.js';
-import { rootlessLatency } from './workloads/rootless.js';
+import { rootlessLatency, rootlessPull } from './workloads/rootless.js';
 
 const WORKLOADS: Record<string, (ctx: BenchContext) => Promise<WorkloadResult | WorkloadResult[]>> = {
   start: startLatency,
@@ -36,7 +36,9 @@ const WORKLOADS: Record<string, (ctx: BenchContext) => Promise<WorkloadResult | 
   build,
   pool: poolLatency,
   compose: composeStack,
-  rootless: rootlessLatency,
+  // Start latency, then pull, as the bench user; `rootless-pull` alone for the pull rows.
+  rootless: async (ctx) => [await rootlessLatency(ctx), await rootlessPull(ctx)],
+  'rootless-pull': rootlessPull,
   'start-isolated': startIsolated,
   python: pythonPrewarm,
   density,
@@ -46,7 +48,7 @@ const USAGE = `usage: npm run bench -- [options]
   --peers            install missing peers from Debian first (apt-get update; crun runc bubblewrap podman docker.io ...)
   --runs N           measured runs per tool for the latency workloads (default 200)
   --warmup N         warm-up runs per tool (default 10)
-  --only LIST        comma-separated workloads: ${Object.keys(WORKLOADS).join(', ')} (default: all but network, build, pool, compose, rootless, start-isolated, python and density)
+  --only LIST        comma-separated workloads: ${Object.keys(WORKLOADS).join(', ')} (default: all but network, build, pool, compose, rootless, rootless-pull, start-isolated, python and density)
   --tools LIST       comma-separated rows to run, by name or first word (berth, crun, runc, bwrap, podman, docker, ...)
   --json FILE        also write the results, with every sample, as JSON
   --svg FILE         also write the start-latency plot as SVG (e.g. docs/benchmarks-start-latency.svg)
@@ -79,7 +81,7 @@ async function main(): Promise<number> {
   }
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   if (process.getuid?.() !== 0) log('warning: not root; the container runtimes (and berth) need root on this machine');
-  const only = (values.only ?? Object.keys(WORKLOADS).filter((w) => w !== 'network' && w !== 'build' && w !== 'pool' && w !== 'compose' && w !== 'rootless' && w !== 'start-isolated' && w !== 'python' && w !== 'density').join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (values.only ?? Object.keys(WORKLOADS).filter((w) => w !== 'network' && w !== 'build' && w !== 'pool' && w !== 'compose' && w !== 'rootless' && w !== 'rootless-pull' && w !== 'start-isolated' && w !== 'python' && w !== 'density').join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const w of only) if (!WORKLOADS[w]) throw new Error(`--only: unknown workload ${JSON.stringify(w)} (known: ${Object.keys(WORKLOADS).join(', ')})`);
   const runs = intFlag(values.runs, 'runs', 200);
   const settings: Settings = {

@@ -29,7 +29,7 @@ import { prewarm } from './pool/prewarm.js';
 import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
 import { defaultStateDir, isRootless, releaseHeldUserns, retainHeldUserns } from './rootless/index.js';
-import { UsernsHelper } from './rootless/userns-helper.js';
+import { releaseUsernsHelper, retainUsernsHelper } from './rootless/userns-helper.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
 import { Compose } from './compose/compose.js';
@@ -120,7 +120,8 @@ export class Runtime implements AsyncDisposable {
       },
       ...(options.maxLayerSize !== undefined ? { maxLayerSize: options.maxLayerSize } : {}),
       // Without root, layers are written inside the containers' user namespace (image owners kept).
-      ...(isRootless() ? { ownerNamespace: new UsernsHelper() } : {}),
+      // One helper process for the whole process, kept while a runtime is open (see close()).
+      ...(isRootless() ? { ownerNamespace: retainUsernsHelper() } : {}),
     });
     this.#volumes = new VolumeService(root);
     this.#networks = new NetworkService(root);
@@ -185,6 +186,7 @@ export class Runtime implements AsyncDisposable {
       await Promise.all([...this.#pools].map((p) => p.close()));
       await this.#containers.close();
       releaseHeldUserns();
+      if (this.#images.store.ownerNamespace) await releaseUsernsHelper();
     })();
     return this.#closing;
   }

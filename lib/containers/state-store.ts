@@ -23,24 +23,7 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic-file
 import { LockDir, type HeldLock, type LockOptions } from '../state/lock.js';
 import { releaseFuseMount } from '../storage/fuse-mount.js';
 import type { ContainerRecord, ContainerState } from './container-record.js';
-import { isRootless } from '../rootless/index.js';
-import { UsernsHelper } from '../rootless/userns-helper.js';
-
-/**
- * Removes a container's directory. Without root its layer holds what the container gave to
- * other ids (a directory of id 33 copied up from the image) that this user cannot empty: what
- * `rm` refuses is removed inside the containers' user namespace, where those ids are its own.
- */
-async function removeContainerTree(dir: string): Promise<void> {
-  try {
-    // removeTree: the layer may be a btrfs subvolume, or hold ones the container made.
-    await removeTree(dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (!isRootless() || (code !== 'EACCES' && code !== 'EPERM')) throw error;
-    await new UsernsHelper().removeTrees([dir]);
-  }
-}
+import { removeOwnedTree } from '../rootless/remove-owned-tree.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const NAMES_LOCK = 'container-names';
@@ -285,7 +268,7 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       return;
     }
-    await removeContainerTree(trash);
+    await removeOwnedTree(trash);
     this.locks.discard(`container-${id}`);
   }
 }

@@ -718,13 +718,18 @@ export class ImageService {
         // Again under the lock: a `remove` that ran since the first read must be seen as one
         // (NotFoundError), not as layers that vanished.
         const current = await this.record(ref);
+        const layerDirs = await this.storedLayerDirs(current);
         if (this.store.ownerNamespace) {
-          // Without root the files take the image's owners inside the containers' user namespace.
+          // Without root the files take the image's owners inside the containers' user
+          // namespace: the helper copies the stored layers as below, or applies the blobs.
+          if (layerDirs) {
+            await this.store.ownerNamespace.copyLayers({ layerDirs, dir: destDir, devices, image: ref });
+            return;
+          }
           const layers = current.layers.map((l) => ({ blob: this.store.blobPath(l.digest), mediaType: l.mediaType, digest: l.digest, diffId: l.diffId }));
           await this.store.ownerNamespace.flatten({ layers, dir: destDir, maxSize: maxLayerSize, devices });
           return;
         }
-        const layerDirs = await this.storedLayerDirs(current);
         if (layerDirs) {
           await copyMergedLayers(native, layerDirs, rootFd, { devices, threads: WRITE_THREADS, image: ref, ...(signal ? { signal } : {}) });
           return;

@@ -30,12 +30,28 @@ export interface NamespacedFlattenRequest {
   devices: boolean;
 }
 
+/**
+ * An image's stored layer dirs (top first) whose merged view is copied into `dir`
+ * (`images.unpack` when every layer is in the store, as root does in ./flatten-copy.ts).
+ */
+export interface NamespacedCopyRequest {
+  layerDirs: string[];
+  dir: string;
+  devices: boolean;
+  /** Names the image in errors. */
+  image: string;
+}
+
 /** See the module comment. Every method rejects with the typed error the helper met. */
 export interface OwnerNamespace {
   /** Unpacks one layer as `stageLayer` does and returns its metadata. */
   stageLayer(request: NamespacedLayerRequest): Promise<LayerMeta>;
   /** Flattens layers into a directory, as `images.unpack` does. */
   flatten(request: NamespacedFlattenRequest): Promise<void>;
+  /** Copies the merged view of stored layer dirs into a directory, as `images.unpack` does as root. */
+  copyLayers(request: NamespacedCopyRequest): Promise<void>;
+  /** Starts the helper ahead of the first request (a pull calls it before its downloads), when that saves time. */
+  warm?(): void;
   /** Removes trees whose files may belong to other container ids (`rm -rf` each; absent paths are fine). */
   removeTrees(paths: string[]): Promise<void>;
 }

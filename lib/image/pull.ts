@@ -368,6 +368,8 @@ async function pullLayers(store: ContentStore, client: RegistryClient, ref: Imag
    */
   const stageInNamespace = async (i: number, haveBlob: boolean, source: BlobSource, onBlobProgress: (n: number) => void, release: () => void): Promise<void> => {
     const layer = layers[i]!;
+    // The helper's start (a Node process) overlaps the download instead of following it.
+    store.ownerNamespace!.warm?.();
     const dir = await store.layerTempDir(layer.chainId);
     staged.temps.push(dir);
     let blob = store.blobPath(layer.digest);

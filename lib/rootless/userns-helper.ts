@@ -1,12 +1,19 @@
 /**
  * Layer trees written inside the containers' user namespace (issue 15): the
- * {@link OwnerNamespace} of a rootless runtime. Each request runs one helper process, Node on
+ * {@link OwnerNamespace} of a rootless runtime. Its work runs in one helper process, Node on
  * ./userns-worker.ts, started by the native core as root of a new user namespace with the
  * caller's id map (the subordinate map with newuidmap/newgidmap, else the single-id map), and
  * with only the capabilities an unpacker needs. There it writes a layer whose file owned by
  * 33 is owned by container id 33 (host: the subordinate range's 33rd id), sets
- * `user.overlay.opaque` (overlay's spelling under `userxattr`), and removes trees the user's
- * own uid could not (a 0700 directory of id 33).
+ * `user.overlay.opaque` (overlay's spelling under `userxattr`), copies stored layers for
+ * `images.unpack`, and removes trees the user's own uid could not (a 0700 directory of id 33).
+ *
+ * One helper serves every request of the process (all layers of a pull, several pulls): its
+ * start (a Node process and the unpacker's modules, most of a second on a loaded machine) was
+ * most of a rootless pull when each layer had its own. It is started on the first request and
+ * ends when the last runtime of the process closes, after {@link IDLE_MS} without a request, or
+ * with its owner (parent-death signal, and end of file on its stdin); it never keeps Node's
+ * event loop alive by itself. A helper that died is replaced by the next request.
  *
  * The helper runs the same confined unpacker as root does: a `../` name or a symlink escape
  * is refused there too, and even a bug would reach only what the user itself may write (the
@@ -16,23 +23,22 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import * as commonErrors from '../errors.js';
 import { SystemError, UnsupportedError } from '../errors.js';
 import * as imageErrors from '../image/errors.js';
 import type { LayerMeta } from '../image/content-store.js';
-import type { NamespacedFlattenRequest, NamespacedLayerRequest, OwnerNamespace } from '../image/owner-namespace.js';
-import { native, StdioMode, type NativeExitStatus, type NativeLaunchSpec } from '../native.js';
+import type { NamespacedCopyRequest, NamespacedFlattenRequest, NamespacedLayerRequest, OwnerNamespace } from '../image/owner-namespace.js';
+import { native, StdioMode, type NativeLaunchSpec } from '../native.js';
 import { CONTAINER_IDS, rootlessIdMaps, type IdMapLine, type RootlessIdMaps } from './id-maps.js';
 import { assertUserNamespaces } from './preflight.js';
-import type { WorkerReply, WorkerRequest } from './userns-protocol.js';
+import type { WorkerRequest } from './userns-protocol.js';
+import { UsernsWorkerProcess } from './userns-worker-process.js';
 
 const CLONE_NEWUSER = 0x10000000;
 /** CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, MKNOD (whiteouts), SETFCAP (file capabilities). */
 const UNPACK_CAPS = [0, 1, 2, 3, 4, 27, 31].reduce((m, c) => m | (1n << BigInt(c)), 0n);
-/** A reply is one JSON line; anything bigger is not ours. */
-const MAX_REPLY = 1024 * 1024;
+/** An idle helper ends after this long without a request (the next one starts a new helper). */
+export const IDLE_MS = 30_000;
 
 const ERROR_CLASSES = new Map<string, { prototype: Error }>(
   (Object.entries({ ...commonErrors, ...imageErrors }) as Array<[string, unknown]>).filter((e): e is [string, { prototype: Error }] => typeof e[1] === 'function' && (e[1] as { prototype?: unknown }).prototype instanceof Error),
@@ -70,25 +76,28 @@ function rebuildError(reply: { name: string; message: string; fields: Record<str
   return error;
 }
 
-async function collect(stream: Readable, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    n += (c as Buffer).length;
-    if (n <= limit) chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+export interface UsernsHelperOptions {
+  /** The id maps of the helper's namespace; default this user's ({@link rootlessIdMaps}), read at each helper start. */
+  maps?: () => RootlessIdMaps;
+  /** Idle time after which the helper ends. Default {@link IDLE_MS}. */
+  idleMs?: number;
 }
 
 /** The rootless {@link OwnerNamespace}; see the module comment. */
 export class UsernsHelper implements OwnerNamespace {
   readonly #maps: () => RootlessIdMaps;
+  readonly #idleMs: number;
   #cached: RootlessIdMaps | undefined;
+  #worker: UsernsWorkerProcess | undefined;
+  #starting: Promise<UsernsWorkerProcess> | undefined;
+  #idle: NodeJS.Timeout | undefined;
 
-  constructor(maps: () => RootlessIdMaps = () => rootlessIdMaps(process.geteuid!(), process.getegid!())) {
-    this.#maps = maps;
+  constructor(options: UsernsHelperOptions = {}) {
+    this.#maps = options.maps ?? (() => rootlessIdMaps(process.geteuid!(), process.getegid!()));
+    this.#idleMs = options.idleMs ?? IDLE_MS;
   }
 
+  /** The maps of the current (or next) helper's namespace. */
   get maps(): RootlessIdMaps {
     this.#cached ??= this.#maps();
     return this.#cached;
@@ -99,6 +108,11 @@ export class UsernsHelper implements OwnerNamespace {
     return this.maps.mode === 'subordinate' ? CONTAINER_IDS : 1;
   }
 
+  /** The running helper's pid, or undefined when none runs now (for tests and `rt.info()`). */
+  get pid(): number | undefined {
+    return this.#worker?.usable ? this.#worker.pid : undefined;
+  }
+
   async stageLayer(layer: NamespacedLayerRequest): Promise<LayerMeta> {
     return (await this.run({ op: 'stage', layer, idLimit: this.idLimit })) as LayerMeta;
   }
@@ -107,13 +121,79 @@ export class UsernsHelper implements OwnerNamespace {
     await this.run({ op: 'flatten', flatten, idLimit: this.idLimit });
   }
 
+  async copyLayers(copy: NamespacedCopyRequest): Promise<void> {
+    await this.run({ op: 'copy', copy });
+  }
+
   async removeTrees(paths: string[]): Promise<void> {
     if (paths.length > 0) await this.run({ op: 'remove', paths });
   }
 
+  /**
+   * Starts the helper now, if none runs, so that its start overlaps other work (a pull's
+   * downloads); a failure to start shows at the first request.
+   */
+  warm(): void {
+    void this.#ensure().then(() => this.#armIdle(), () => {});
+  }
+
+  /** Ends the helper (after the requests in flight); resolves once it exited. A later request starts a new one. */
+  async close(): Promise<void> {
+    clearTimeout(this.#idle);
+    const worker = this.#worker ?? (await this.#starting?.catch(() => undefined));
+    this.#worker = undefined;
+    if (worker) await worker.end();
+  }
+
   private async run(request: WorkerRequest): Promise<unknown> {
+    clearTimeout(this.#idle);
+    let worker = await this.#ensure();
+    // Ended by its idle timer in the turn between: a new one.
+    if (!worker.usable) worker = await this.#ensure();
+    try {
+      const reply = await worker.request(request);
+      if (reply.ok) return reply.result;
+      throw rebuildError(reply.error);
+    } finally {
+      this.#armIdle();
+    }
+  }
+
+  #armIdle(): void {
+    const worker = this.#worker;
+    if (!worker || worker.busy > 0) return;
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => {
+      if (this.#worker === worker && worker.busy === 0) {
+        this.#worker = undefined;
+        void worker.end();
+      }
+    }, this.#idleMs);
+    this.#idle.unref();
+  }
+
+  #ensure(): Promise<UsernsWorkerProcess> {
+    if (this.#worker?.usable) return Promise.resolve(this.#worker);
+    this.#starting ??= this.#start().then(
+      (w) => {
+        this.#worker = w;
+        this.#starting = undefined;
+        return w;
+      },
+      (e: unknown) => {
+        this.#starting = undefined;
+        throw e;
+      },
+    );
+    return this.#starting;
+  }
+
+  async #start(): Promise<UsernsWorkerProcess> {
     assertUserNamespaces();
-    const maps = this.maps;
+    // Read again for each helper: a subordinate range added meanwhile is used from now on.
+    this.#cached = this.#maps();
+    const maps = this.#cached;
+    const loaders = loaderFlags();
     const spec: NativeLaunchSpec = {
       cloneFlags: CLONE_NEWUSER,
       newCgroupNs: false,
@@ -132,38 +212,46 @@ export class UsernsHelper implements OwnerNamespace {
       noNewPrivileges: true,
       seccomp: null,
       dieWithParent: true,
-      cwd: process.cwd(),
-      argv: [process.execPath, ...loaderFlags(), workerPath()],
+      // A long-lived process pins its working directory (no unmount below it): "/" unless a
+      // loader run from source (tsx) resolves its module from ours.
+      cwd: loaders.length > 0 ? process.cwd() : '/',
+      argv: [process.execPath, ...loaders, workerPath()],
       env: Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`),
       execCandidates: [process.execPath],
       execFd: -1,
       stdio: [{ mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }, { mode: StdioMode.Pipe }],
       tty: false,
     };
-    let spawned;
     try {
-      spawned = await native().spawn(spec);
+      return new UsernsWorkerProcess(await native().spawn(spec));
     } catch (e) {
       const why = maps.mode === 'subordinate' ? `newuidmap/newgidmap (${maps.helpers?.newuidmap}) wrote the subordinate map` : 'the single-id map was written';
       throw new UnsupportedError(`rootless unpack: could not start the helper in a user namespace where ${why}: ${(e as Error).message}`, { cause: e });
     }
-    const exited = new Promise<NativeExitStatus>((resolve) => native().watchExit(spawned.pidfd, resolve));
-    const [inFd, outFd, errFd] = spawned.stdio;
-    const stdin = new Socket({ fd: inFd, readable: false, writable: true });
-    const stdout = new Socket({ fd: outFd, readable: true, writable: false });
-    const stderr = new Socket({ fd: errFd, readable: true, writable: false });
-    stdin.on('error', () => {});
-    stdin.end(JSON.stringify(request));
-    const [out, err, status] = await Promise.all([collect(stdout, MAX_REPLY), collect(stderr, 64 * 1024), exited]);
-    const line = out.trim().split('\n').pop() ?? '';
-    let reply: WorkerReply | undefined;
-    try {
-      reply = JSON.parse(line) as WorkerReply;
-    } catch {
-      reply = undefined;
-    }
-    if (reply?.ok === true) return reply.result;
-    if (reply?.ok === false) throw rebuildError(reply.error);
-    throw new SystemError('ERR_ROOTLESS_HELPER', `rootless unpack: the helper exited (${status.signal != null ? `signal ${status.signal}` : `code ${status.code}`}) without a reply: ${err.trim().slice(-2000) || '(no output)'}`);
   }
+}
+
+let shared: UsernsHelper | undefined;
+let owners = 0;
+
+/**
+ * The process's one helper (see the module comment), kept until {@link releaseUsernsHelper}
+ * as often as retained. Each runtime retains it while open.
+ */
+export function retainUsernsHelper(): UsernsHelper {
+  owners++;
+  shared ??= new UsernsHelper();
+  return shared;
+}
+
+/** The last owner is gone: the helper ends once its requests in flight are answered. */
+export async function releaseUsernsHelper(): Promise<void> {
+  if (owners > 0) owners--;
+  if (owners === 0 && shared) await shared.close();
+}
+
+/** The process's helper for work outside a runtime (a container's removal); idle, it ends by itself. */
+export function sharedUsernsHelper(): UsernsHelper {
+  shared ??= new UsernsHelper();
+  return shared;
 }

@@ -7,7 +7,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTree } from '../host/remove-tree.js';
+import { removeOwnedTree } from '../rootless/remove-owned-tree.js';
 import { isAlive, selfIdentity } from '../state/process-identity.js';
 import type { ContainerLayerPaths, StorageDriver } from './driver.js';
 import { releaseFuseMount } from './fuse-mount.js';
@@ -27,7 +27,7 @@ async function sweepOrphans(tmpDir: string): Promise<void> {
     if (!m || isAlive({ pid: Number(m[1]), startTime: m[2]! })) continue;
     // A host-side mount (fuse-overlayfs) first: a recursive removal would walk into it.
     await releaseFuseMount(join(tmpDir, name));
-    await removeTree(join(tmpDir, name));
+    await removeOwnedTree(join(tmpDir, name));
   }
 }
 
@@ -51,7 +51,8 @@ export async function withRunLayer<T>(driver: StorageDriver, tmpDir: string, low
     return await fn(layer);
   } finally {
     await driver.releaseLayer?.({ upperDir: join(dir, 'root'), workDir: join(dir, 'work') });
-    // The layer may be a btrfs subvolume, or hold ones the run made.
-    await removeTree(dir);
+    // The layer may be a btrfs subvolume, or hold ones the run made; without root, files of
+    // other container ids (vfs's copy of the image).
+    await removeOwnedTree(dir);
   }
 }

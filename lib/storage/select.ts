@@ -18,6 +18,7 @@ import { btrfsDriver } from './btrfs-driver.js';
 import { sweepLayerSubvolumes } from './btrfs-layers.js';
 import { tryBtrfs } from './btrfs-trial.js';
 import { vfsDriver } from './vfs-driver.js';
+import { tryOverlayInUserns } from './userns-overlay-trial.js';
 
 /** The driver a runtime uses, and why. */
 export interface StorageChoice {
@@ -41,15 +42,10 @@ function messageOf(error: unknown): string {
  * Mounts an overlay of scratch directories below `dir` with the new mount API and closes it at
  * once (never attached, so nothing outlives the trial; the directories are removed). Overlay
  * refuses an upper dir on some filesystems (overlay itself: berth inside a container), so it is
- * tried on the state directory's own.
+ * tried on the state directory's own. Root only: see {@link tryOverlayHere}.
  */
 export function tryOverlay(dir: string): DriverTrial {
   const fs = filesystemTypeOf(dir);
-  if ((process.geteuid?.() ?? 0) !== 0) {
-    // Outside a user namespace only root may mount overlay; rootless berth mounts it inside the
-    // container's user namespace (`userxattr`), which this trial cannot enter.
-    return { ok: true, detail: `not root: kernel overlay is mounted inside the container's user namespace (not tried from the host)` };
-  }
   let scratch: string | undefined;
   try {
     scratch = mkdtempSync(join(dir, '.storage-probe-'));
@@ -65,6 +61,15 @@ export function tryOverlay(dir: string): DriverTrial {
   } finally {
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The overlay trial for this process: as root, {@link tryOverlay}; without root, where overlay
+ * is mounted inside the containers' user namespace, `tryOverlayInUserns` (a throw-away child
+ * in a user and mount namespace of its own mounts it).
+ */
+export async function tryOverlayHere(dir: string): Promise<DriverTrial> {
+  return (process.geteuid?.() ?? 0) === 0 ? tryOverlay(dir) : tryOverlayInUserns(dir);
 }
 
 /**
@@ -142,7 +147,7 @@ export async function chooseStorageDriver(root: string, requested?: StorageDrive
   if (requested === 'vfs') {
     return { driver: vfsDriver, usable: true, reason: 'chosen (storageDriver "vfs"): every container is a full copy of its image', backingFilesystem };
   }
-  const trial = tryOverlay(root);
+  const trial = await tryOverlayHere(root);
   if (requested === 'overlay') {
     if (!trial.ok) throw new UnsupportedError(`storageDriver: "overlay" cannot work on ${root}: ${trial.detail}; fix: ${trial.fix}`, { option: 'storageDriver', path: root });
     return { driver: overlayDriver, usable: true, reason: `chosen (storageDriver "overlay"): ${trial.detail}`, backingFilesystem };

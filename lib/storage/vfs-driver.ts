@@ -18,6 +18,8 @@ import { UnsupportedError } from '../errors.js';
 import { fsOps, type FsOpsBinding } from '../image/fs-ops.js';
 import { LayerApplier, applyLayer } from '../image/unpack.js';
 import { MountOpKind, type FsRootMode, type NativeMountOp } from '../native.js';
+import { isRootless } from '../rootless/identity.js';
+import { sharedUsernsHelper } from '../rootless/userns-helper.js';
 import type { ContainerLayerPaths, DetachedRootRequest, LayerChange, RootMountRequest, StorageDriver } from './driver.js';
 import { mergedArchive } from './rootfs-archive.js';
 import { treeChangesArchive } from './tree-archive.js';
@@ -45,9 +47,11 @@ export async function copyMergedTree(lowerDirs: readonly string[], dest: string,
  */
 export function boundLayerRootOps(driver: 'vfs' | 'btrfs', request: RootMountRequest): NativeMountOp[] {
   if (!request.layer) throw new UnsupportedError(`storage driver "${driver}": a root needs its layer made first (a container, or a run of a runtime); this launch brought none`);
-  if (request.userns) {
+  if (request.userns && !isRootless()) {
     // The tree's owners are the image's; a user namespace would see them unmapped (overlay
-    // shows the layers through idmapped mounts instead).
+    // shows the layers through idmapped mounts instead). Without root the tree was written
+    // inside the containers' user namespace (prepareContainerLayer), so its owners are
+    // already the image's through that map.
     throw new UnsupportedError(`storage driver "${driver}" does not run containers in a user namespace (userns) yet: use the overlay driver, or no userns`);
   }
   const root = `${request.stagingDir}/root`;
@@ -89,7 +93,10 @@ export const vfsDriver: StorageDriver = Object.freeze({
   name: 'vfs' as const,
   needsLayer: true,
   async prepareContainerLayer(layer: ContainerLayerPaths, lowerDirs: readonly string[]): Promise<void> {
-    await copyMergedTree(lowerDirs, layer.upperDir);
+    // Without root the copy's files belong to container ids only the containers' user
+    // namespace holds: its helper copies the merged view there (images.unpack's copy).
+    if (isRootless()) await sharedUsernsHelper().copyLayers({ layerDirs: [...lowerDirs], dir: layer.upperDir, devices: false, image: lowerDirs[0] ?? 'an empty image' });
+    else await copyMergedTree(lowerDirs, layer.upperDir);
   },
   ...wholeTreeLayer('vfs'),
   graphDriverData(layer: ContainerLayerPaths): Record<string, string> {

@@ -1,0 +1,170 @@
+/**
+ * Storage drivers without root (issue 15): a real unprivileged user (test/helpers/rootless-user.ts)
+ * opens a runtime with `storageDriver: 'vfs'`, pulls the fixture image from the test's loopback
+ * registry and runs from it, `run()` and a detached container with exec. The copy of the image
+ * is made inside the containers' user namespace, so a file of id 33 is 33 inside and the
+ * subordinate range's 33rd id on the host; the container's root is no overlay mount (the test
+ * fails if the overlay driver was used: `/` would be `overlay` in mountinfo). `fuse-overlayfs`
+ * is refused without root with a typed error naming why and the fix; the default is overlay,
+ * tried inside a user namespace, and vfs where overlay refuses the state directory's
+ * filesystem (an overlay the test mounts). At the end nothing of the user is left: no process, no mount, no layer.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { buildTar } from '../helpers/tar-builder.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
+import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+
+const skip = rootlessSkipReason() || registryToolsMissing() || false;
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-storage-child.ts');
+
+interface Case {
+  name: string;
+  ok: boolean;
+  result?: any;
+  error?: { name: string; code?: string; option?: string; message: string };
+}
+
+function ok(c: Case | undefined): any {
+  assert.ok(c, 'case did not report');
+  assert.equal(c.ok, true, JSON.stringify(c.error));
+  return c.result;
+}
+
+function describeProcess(pid: number): string {
+  try {
+    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
+  } catch {
+    return `${pid} (gone)`;
+  }
+}
+
+let registry: TestRegistry;
+let work: { path: string; remove: () => void };
+let ref: string;
+
+before(async () => {
+  if (skip) return;
+  work = tempDir('berth-rlstorage-');
+  registry = await startRegistry();
+  const layout = await buildFixtureImage(work.path);
+  ref = `${registry.host}/fixtures/busybox:1`;
+  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+});
+
+after(async () => {
+  await registry?.stop();
+  work?.remove();
+});
+
+describe('rootless storage drivers', { skip }, () => {
+  let user: RootlessUser;
+  let cases: Map<string, Case>;
+  before(async () => {
+    user = RootlessUser.create({ subids: true });
+    const r = await user.runNode(CHILD, [ref, 'vfs', 'fuse-overlayfs', 'default'], { guardMs: 300_000 });
+    assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
+    cases = new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
+  });
+  after(() => user?.remove());
+
+  test('storageDriver "vfs": rt.info() reports it; run() from a pulled image has its owners and no overlay root', () => {
+    const r = ok(cases.get('vfs'));
+    assert.equal(r.driver, 'vfs');
+    assert.equal(r.run.exitCode, 0, r.run.stderr);
+    const [owner, rootFs] = (r.run.stdout as string).trim().split('\n');
+    assert.equal(owner, '33:33');
+    assert.ok(rootFs !== undefined && rootFs !== 'overlay' && rootFs !== '', `the root is ${rootFs}`);
+  });
+
+  test('storageDriver "vfs": a detached container from the image, exec as root and as 33, GraphDriver vfs with its copy in the state dir', () => {
+    const { detached } = ok(cases.get('vfs'));
+    assert.equal(detached.exec.exitCode, 0, detached.exec.stderr);
+    const [owner, rootFs, byRoot] = (detached.exec.stdout as string).trim().split('\n');
+    assert.equal(owner, '33:33');
+    assert.notEqual(rootFs, 'overlay');
+    // Made by root in the setgid directory of 33: the group is inherited.
+    assert.equal(byRoot, '0:33');
+    assert.equal(detached.asWww.exitCode, 0, detached.asWww.stderr);
+    assert.equal(detached.asWww.stdout, '33:33\n');
+    assert.equal(detached.graphDriver.Name, 'vfs');
+    assert.ok(detached.graphDriver.Data.Dir.startsWith(join(user.home, '.local/share/berth/containers/')), detached.graphDriver.Data.Dir);
+    assert.equal(detached.graphDriver.Data.UpperDir, undefined);
+  });
+
+  test('storageDriver "vfs": the run layer, the container and the image leave nothing in the store', () => {
+    const { left } = ok(cases.get('vfs'));
+    // `containers/names/` is the name index, not a container.
+    assert.deepEqual({ ...left, containers: left.containers.filter((n: string) => /^[0-9a-f]{64}$/.test(n)) }, { layers: [], tmp: [], containers: [] });
+  });
+
+  test('storageDriver "fuse-overlayfs" without root is refused at open, naming the option, why and the fix', () => {
+    const c = cases.get('fuse-overlayfs')!;
+    assert.equal(c.ok, false, JSON.stringify(c.result));
+    assert.equal(c.error!.code, 'ERR_UNSUPPORTED');
+    assert.equal(c.error!.option, 'storageDriver');
+    assert.match(c.error!.message, /fuse-overlayfs/);
+    assert.match(c.error!.message, /fix: /);
+  });
+
+  test('the default without root is kernel overlay (tried in a user namespace)', () => {
+    assert.equal(ok(cases.get('default')).driver, 'overlay');
+  });
+
+  test('a state directory where kernel overlay refuses its upper dir: the probe chooses vfs, says why, and a run from an imported image works', async () => {
+    // An overlay (made here, as root) as the state directory's filesystem: kernel overlay
+    // refuses it as an upper dir, also inside a user namespace.
+    const base = join(work.path, 'ovl');
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, join(base, 'm')]);
+    try {
+      const root = join(base, 'm', 'state');
+      mkdirSync(root);
+      chownSync(root, user.uid, user.gid);
+      for (const d of [work.path, base, join(base, 'm')]) chmodSync(d, 0o755);
+      const tar = join(work.path, 'probed.tar');
+      writeFileSync(tar, buildTar([
+        { name: 'bin/', type: 'dir', mode: 0o755 },
+        { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+        { name: 'bin/stat', type: 'symlink', linkname: 'busybox' },
+        { name: 'bin/awk', type: 'symlink', linkname: 'busybox' },
+        { name: 'data/', type: 'dir', mode: 0o755, uid: 33, gid: 33 },
+        { name: 'data/by-33', content: 'x', uid: 33, gid: 33 },
+      ]));
+      chmodSync(tar, 0o644);
+      const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
+      assert.equal(r.code, 0, r.stderr);
+      const c = JSON.parse(r.stdout.trim().split('\n').pop()!) as Case;
+      const res = ok(c);
+      assert.equal(res.driver, 'vfs');
+      const why = (res.status as Array<[string, string]>).map(([k, v]) => `${k}: ${v}`).join('\n');
+      assert.match(why, /kernel overlay does not mount inside a user namespace/, why);
+      assert.equal(res.run.exitCode, 0, res.run.stderr);
+      const [owner, rootFs] = (res.run.stdout as string).trim().split('\n');
+      assert.equal(owner, '33:33');
+      // The vfs copy is bound as the root: its filesystem is the state directory's (overlay here), made by the test, not by berth.
+      assert.equal(rootFs, 'overlay');
+      // An image with whiteouts cannot be stored there without root: a typed refusal naming
+      // the filesystem and the fix, and nothing half-written left.
+      assert.ok(res.pullError, 'the pull of an image with whiteouts succeeded on an overlay-backed store');
+      assert.equal(res.pullError.code, 'ERR_UNSUPPORTED', res.pullError.message);
+      assert.match(res.pullError.message, /whiteouts are char devices 0\/0, which a user namespace cannot make on the state directory's filesystem \(overlayfs\); fix: /);
+      assert.deepEqual({ tmp: res.tmp, layers: res.layers }, { tmp: [], layers: [] });
+    } finally {
+      execFileSync('umount', [join(base, 'm')]);
+    }
+  });
+
+  test('nothing of the user is left: no process, no mount', () => {
+    assert.deepEqual(user.processes().map(describeProcess), []);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
+    assert.deepEqual(mounts, []);
+  });
+});
