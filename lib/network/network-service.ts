@@ -23,6 +23,8 @@ import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint
 import { findNetwork, isLive, refName } from './network-records.js';
 import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
 import type { NetworkCreateOptions, NetworkInspect, NetworkRef } from './types.js';
+import { isRootless } from '../rootless/index.js';
+import { createRootlessRecord, removeRootlessBridge } from './rootless-networks.js';
 
 export { DEFAULT_NETWORK, hostsFileFor, type Attached, type AttachmentRequest, type AttachRequest } from './endpoint-leases.js';
 export { isLive } from './network-records.js';
@@ -182,6 +184,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   }
 
   async #createLocked(state: NetworkState, o: NetworkCreateOptions, isDefault: boolean): Promise<NetworkRecord> {
+    // Without root the bridge lives in this process's rootless namespace, made on first use.
+    if (isRootless()) return createRootlessRecord(this.store, state, o, isDefault);
     // Other roots see this network only through the route its bridge adds: from reading the
     // routes to that route existing, no other root may choose a subnet.
     const hostLock = await acquireFileLock(hostSubnetLockPath(), { what: 'the host-wide subnet lock', timeoutMs: 60_000 });
@@ -326,6 +330,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     // Its resolver, if one still runs, sees the directory go and exits with no member.
     removeNameDir(this.store, rec.id);
     state.networks = state.networks.filter((n) => n.id !== rec.id);
+    if (isRootless()) return removeRootlessBridge(state, rec);
     const fw = await detectFirewall();
     await fw?.apply(this.leases.firewallModel(state));
     await deleteLink(rec.bridge);

@@ -1,0 +1,157 @@
+/**
+ * The rootless program of rootless-networks.test.ts: runs as the unprivileged test user, makes
+ * user networks with `rt.networks.create()` and containers on them, and prints one JSON line
+ * per case: `{ name, ok, result | error }`. The parent asserts; this only reports.
+ * Usage: rootless-networks-child.ts <case>
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Runtime, isBerthError } from '../../lib/index.js';
+import { hostDefaultGateway } from '../../lib/network/usermode-network.js';
+
+function ownBusyboxRootfs(): string {
+  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
+  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run', 'www']) mkdirSync(join(root, d), { recursive: true });
+  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
+  }
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+  writeFileSync(join(root, 'www/index.html'), 'hello-from-web\n');
+  return root;
+}
+
+/** This user's processes berth started for networks, by what they run. */
+function networkProcesses(): { helpers: number[]; resolvers: number[]; stacks: number[] } {
+  const out = { helpers: [] as number[], resolvers: [] as number[], stacks: [] as number[] };
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
+      if (state === 'Z') continue;
+      if (/berth-helper$/.test(argv[0]!) && argv[1] === 'rootless-net') out.helpers.push(Number(p));
+      else if (/berth-helper$/.test(argv[0]!) && argv[1] === 'dns') out.resolvers.push(Number(p));
+      else if (/(^|\/)(pasta|passt|slirp4netns)(\.avx2)?$/.test(argv[0]!)) out.stacks.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function scratchDirs(): string[] {
+  try {
+    return readdirSync(join(process.env['XDG_RUNTIME_DIR']!, 'berth')).filter((n) => n.startsWith('berth-usermode-'));
+  } catch {
+    return [];
+  }
+}
+
+async function loopbackServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((_req, res) => res.end('hello-from-the-host-loopback'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * A python fetch of `url` through glibc (Debian's static busybox cannot look names up), tried
+ * `tries` times a second apart: the server container may still be starting. Bounded.
+ */
+function fetchScript(url: string, tries: number): string {
+  return [
+    'import urllib.request,sys,time',
+    `for i in range(${tries}):`,
+    '  try:',
+    `    print(urllib.request.urlopen("${url}", timeout=3).read().decode(), end=""); sys.exit(0)`,
+    '  except Exception as e:',
+    '    err = e',
+    `    if i < ${tries - 1}: time.sleep(1)`,
+    'print("error:", err); sys.exit(1)',
+  ].join('\n');
+}
+
+async function report(name: string, body: () => Promise<unknown>): Promise<void> {
+  try {
+    console.log(JSON.stringify({ name, ok: true, result: await body() }));
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
+  }
+}
+
+const [name] = process.argv.slice(2) as [string];
+const source = { rootfs: ownBusyboxRootfs() };
+const hostTools = { host: true } as const;
+
+const cases: Record<string, () => Promise<unknown>> = {
+  shared: async () => {
+    const rt = await Runtime.open();
+    const server = await loopbackServer();
+    try {
+      await rt.networks.create({ name: 'front' });
+      await rt.networks.create({ name: 'back' });
+      await rt.networks.create({ name: 'sealed', internal: true });
+      const web = rt.spawn(source, ['httpd', '-f', '-p', '8080', '-h', '/www'], { network: 'front', hostname: 'web' });
+      web.stderr?.resume();
+      await web.spawned;
+      const front = await rt.networks.inspect('front');
+      const webIp = Object.values(front.Containers)[0]!.IPv4Address.split('/')[0]!;
+      const byName = await rt.run(hostTools, ['python3', '-c', fetchScript('http://web:8080/', 10)], { network: 'front' });
+      const byIp = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://${webIp}:8080/`, 10)], { network: 'front' });
+      const during = networkProcesses();
+      // Another network: neither the address nor the name leads to web.
+      const otherByIp = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://${webIp}:8080/`, 1)], { network: 'back' });
+      const otherByName = await rt.run(hostTools, ['python3', '-c', fetchScript('http://web:8080/', 1)], { network: 'back' });
+      let removeInUse: unknown = 'removed';
+      try {
+        await rt.networks.remove('front');
+      } catch (error) {
+        removeInUse = { name: (error as Error).name, message: (error as Error).message };
+      }
+      const withLoopback = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://host.containers.internal:${server.port}/`, 1)], { network: 'front', hostLoopback: true });
+      const gateway = hostDefaultGateway();
+      const without = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://${gateway}:${server.port}/`, 1)], { network: 'front' });
+      const internal = await rt.run(hostTools, ['sh', '-c', `ip route; exec python3 -c '${fetchScript(`http://host.containers.internal:${server.port}/`, 1)}'`], { network: 'sealed', hostLoopback: true });
+      web.kill('SIGKILL');
+      await web.exited;
+      for (const n of ['front', 'back', 'sealed']) await rt.networks.remove(n);
+      await rt.close();
+      const after = networkProcesses();
+      return { webIp, byName, byIp, during, otherByIp, otherByName, removeInUse, withLoopback, without, gateway, internal, after, scratchAfter: scratchDirs(), networksAfter: (await (await Runtime.open()).networks.list()).map((n) => n.name) };
+    } finally {
+      await server.close();
+      await rt.close();
+    }
+  },
+  /** A container on a user network, then this program is SIGKILLed by the parent. */
+  owned: async () => {
+    const rt = await Runtime.open();
+    await rt.networks.create({ name: 'owned' });
+    const web = rt.spawn(source, ['httpd', '-f', '-p', '8080', '-h', '/www'], { network: 'owned', hostname: 'web' });
+    web.stderr?.resume();
+    await web.spawned;
+    const r = await rt.run(source, ['sh', '-c', 'nslookup web 127.0.0.11 >/dev/null && echo resolved'], { network: 'owned' });
+    console.log(JSON.stringify({ name: 'owned', ok: true, result: { r, during: networkProcesses() } }));
+    await new Promise(() => {}); // until SIGKILLed
+  },
+  detached: async () => {
+    const rt = await Runtime.open();
+    try {
+      await rt.networks.create({ name: 'lasting' });
+      const c = await rt.containers.create({ rootfs: source.rootfs, cmd: ['sleep', '30'], network: 'lasting', lifetime: 'detached' } as never);
+      await c.start();
+      return 'started';
+    } finally {
+      await rt.close();
+    }
+  },
+};
+
+const body = cases[name];
+if (!body) throw new Error(`unknown case ${name}`);
+await report(name, body);
