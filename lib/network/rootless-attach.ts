@@ -70,6 +70,13 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
   if (o.userns !== undefined) {
     throw new UnsupportedError('userns: a container with its own id maps has a user namespace of its own, which the rootless networks\' namespace has no power over; leave userns unset', { option: 'userns' });
   }
+  // Unknown names first: nothing is started for a launch that cannot happen.
+  await service.ready();
+  const known = (await service.store.read()).networks;
+  const attachRefs = [...(o.network !== undefined ? [o.network] : []), ...(o.networks ?? []).map((a) => a.network)];
+  attachRefs.forEach((ref, i) => {
+    if (!findNetwork(known, ref)) throw new NotFoundError(`network ${refName(ref)} not found`, { option: i === 0 && o.network !== undefined ? 'network' : 'networks' });
+  });
   // The namespace the container will be created in (the launcher leases the same one).
   const userns = await leaseHeldUserns(rootlessIdMaps(process.geteuid!(), process.getegid!()));
   let netns: RootlessNetns;

@@ -113,6 +113,7 @@ export class RootlessNetns {
     }
     for (const s of [proc.child.stdin, proc.child.stdout, proc.child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
     proc.child.unref();
+    ns.#stack.unref();
     return ns;
   }
 
