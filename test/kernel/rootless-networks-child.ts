@@ -139,13 +139,27 @@ const cases: Record<string, () => Promise<unknown>> = {
     console.log(JSON.stringify({ name: 'owned', ok: true, result: { r, during: networkProcesses() } }));
     await new Promise(() => {}); // until SIGKILLed
   },
-  detached: async () => {
+  /** rt.containers (lifetime process) by container name; a detached one refused with the reason. */
+  containers: async () => {
     const rt = await Runtime.open();
     try {
-      await rt.networks.create({ name: 'lasting' });
-      const c = await rt.containers.create({ rootfs: source.rootfs, cmd: ['sleep', '30'], network: 'lasting', lifetime: 'detached' } as never);
-      await c.start();
-      return 'started';
+      await rt.networks.create({ name: 'mesh' });
+      const api = await rt.containers.create({ name: 'api', image: source, cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'], network: 'mesh' });
+      await api.start();
+      const client = await rt.run(hostTools, ['python3', '-c', fetchScript('http://api:8080/', 10)], { network: 'mesh' });
+      const settings = (await api.inspect()).NetworkSettings.Networks['mesh'];
+      let detached: unknown = 'started';
+      const d = await rt.containers.create({ name: 'lasting', image: source, cmd: ['sleep', '30'], network: 'mesh', lifetime: 'detached' });
+      try {
+        await d.start();
+      } catch (error) {
+        detached = { name: (error as Error).name, message: (error as Error).message };
+      }
+      await d.remove({ force: true });
+      await api.stop({ timeout: 1 });
+      await api.remove({ force: true });
+      await rt.networks.remove('mesh');
+      return { client, ip: settings?.IPAddress, detached };
     } finally {
       await rt.close();
     }

@@ -72,6 +72,17 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
     assert.deepEqual(x.networksAfter, []);
   });
 
+  it("rt.containers (lifetime 'process') resolve each other by container name; a detached one is refused with the reason", async () => {
+    const r0 = await user.runNode(CHILD, ['containers'], { guardMs: 300_000 });
+    assert.equal(r0.code, 0, r0.stderr);
+    const r = JSON.parse(r0.stdout.trim().split('\n').pop()!) as Report;
+    assert.ok(r.ok, JSON.stringify(r.error));
+    assert.equal(r.result.client.stdout, 'hello-from-web\n', JSON.stringify(r.result.client));
+    assert.match(r.result.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/, 'inspect shows no address on the network');
+    assert.equal(r.result.detached.name, 'UnsupportedError', JSON.stringify(r.result.detached));
+    assert.match(r.result.detached.message, /lifetime: 'detached'/);
+  });
+
   it('the owner killed by SIGKILL takes its namespace helper, resolver, stack and containers along', async () => {
     const child = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'], {
       cwd: join(dirname(CHILD), '..', '..'),
