@@ -10,7 +10,7 @@ import { closeSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { acquireFileLock } from '../state/lock.js';
 import { identityOf, type ProcessIdentity } from '../state/process-identity.js';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
 import { fromNativeError, native, type NativeBinding, type NativeNetInterface } from '../native.js';
 import { bridgeNameFor, deleteLink, ensureBridge, randomMac, rootTag } from './bridge-driver.js';
 import { formatIpv4, parseIpv4, parseSubnet } from './cidr.js';
@@ -24,7 +24,7 @@ import { findNetwork, isLive, refName } from './network-records.js';
 import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
 import type { NetworkCreateOptions, NetworkInspect, NetworkRef } from './types.js';
 import { isRootless } from '../rootless/index.js';
-import { createRootlessRecord, removeRootlessBridge } from './rootless-networks.js';
+import { createRootlessRecord, removeRootlessBridge, removeRootlessLinks } from './rootless-networks.js';
 
 export { DEFAULT_NETWORK, hostsFileFor, type Attached, type AttachmentRequest, type AttachRequest } from './endpoint-leases.js';
 export { isLive } from './network-records.js';
@@ -374,6 +374,11 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       throw new ConflictError(`container ${container.name} uses network mode "${mode}" and cannot be connected to a network${hint}`);
     }
     const running = info.State.Running && info.State.Pid > 0 ? identityOf(info.State.Pid) : undefined;
+    if (running && isRootless()) {
+      // Its veth would come from this process's rootless namespace helper, which makes them
+      // only between a launch's clone and "go" (rootless-attach.ts).
+      throw new UnsupportedError(`container ${container.name} is running: without root a container joins a network when it starts; connect it while stopped, then start it`);
+    }
     const result = await this.store.locked(async (state) => {
       const rec = findNetwork(state.networks, ref);
       if (!rec) throw new NotFoundError(`network ${refName(ref)} not found`);
@@ -446,7 +451,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         await this.store.writeEndpoints(state.endpoints);
         if (endpoints.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         // The container lives on: its interface must go now, not with its namespace.
-        for (const e of endpoints) await deleteLink(e.hostIfname).catch(() => false);
+        if (isRootless()) await removeRootlessLinks(endpoints.map((e) => e.hostIfname));
+        else for (const e of endpoints) await deleteLink(e.hostIfname).catch(() => false);
       }
       return { rec, endpoints };
     });

@@ -58,3 +58,9 @@ export async function removeRootlessBridge(state: NetworkState, rec: NetworkReco
   await ns.applyRules(rulesOf(state));
   await ns.deleteLink(rec.bridge);
 }
+
+/** Deletes veths of this process's namespace (a running container disconnected); none: nothing. */
+export async function removeRootlessLinks(names: readonly string[]): Promise<void> {
+  const ns = await currentRootlessNetns();
+  for (const name of names) await ns?.deleteLink(name).catch(() => false);
+}

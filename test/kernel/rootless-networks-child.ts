@@ -148,6 +148,17 @@ const cases: Record<string, () => Promise<unknown>> = {
       await api.start();
       const client = await rt.run(hostTools, ['python3', '-c', fetchScript('http://api:8080/', 10)], { network: 'mesh' });
       const settings = (await api.inspect()).NetworkSettings.Networks['mesh'];
+      await rt.networks.create({ name: 'mesh2' });
+      let connectRunning: unknown = 'connected';
+      try {
+        await rt.networks.connect('mesh2', api);
+      } catch (error) {
+        connectRunning = { name: (error as Error).name, message: (error as Error).message };
+      }
+      // Disconnected while it runs: its veth goes at once (its address no longer answers).
+      await rt.networks.disconnect('mesh', api);
+      const afterDisconnect = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://${settings?.IPAddress}:8080/`, 1)], { network: 'mesh' });
+      await rt.networks.remove('mesh2');
       let detached: unknown = 'started';
       const d = await rt.containers.create({ name: 'lasting', image: source, cmd: ['sleep', '30'], network: 'mesh', lifetime: 'detached' });
       try {
@@ -159,7 +170,7 @@ const cases: Record<string, () => Promise<unknown>> = {
       await api.stop({ timeout: 1 });
       await api.remove({ force: true });
       await rt.networks.remove('mesh');
-      return { client, ip: settings?.IPAddress, detached };
+      return { client, ip: settings?.IPAddress, detached, connectRunning, afterDisconnect };
     } finally {
       await rt.close();
     }

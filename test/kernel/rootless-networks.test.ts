@@ -72,7 +72,7 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
     assert.deepEqual(x.networksAfter, []);
   });
 
-  it("rt.containers (lifetime 'process') resolve each other by container name; a detached one is refused with the reason", async () => {
+  it("rt.containers (lifetime 'process') resolve each other by container name; disconnect removes the veth at once; connecting a running one and a detached one are refused with the reason", async () => {
     const r0 = await user.runNode(CHILD, ['containers'], { guardMs: 300_000 });
     assert.equal(r0.code, 0, r0.stderr);
     const r = JSON.parse(r0.stdout.trim().split('\n').pop()!) as Report;
@@ -81,6 +81,8 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
     assert.match(r.result.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/, 'inspect shows no address on the network');
     assert.equal(r.result.detached.name, 'UnsupportedError', JSON.stringify(r.result.detached));
     assert.match(r.result.detached.message, /lifetime: 'detached'/);
+    assert.equal(r.result.connectRunning.name, 'UnsupportedError', JSON.stringify(r.result.connectRunning));
+    assert.notEqual(r.result.afterDisconnect.exitCode, 0, `the disconnected container still answered at ${r.result.ip}`);
   });
 
   it('the owner killed by SIGKILL takes its namespace helper, resolver, stack and containers along', async () => {
