@@ -15,6 +15,7 @@
  * @module
  */
 import { SystemError } from '../errors.js';
+import { identityOf, isAlive, type ProcessIdentity } from '../state/process-identity.js';
 import type { HeldUsernsLease } from '../rootless/index.js';
 import { findTool } from './find-tool.js';
 import type { NetworkRecord } from './network-store.js';
@@ -59,6 +60,10 @@ export class RootlessNetns {
   #networks: RootlessRuleNetwork[] = [];
   /** Containers with `hostLoopback: true`, by address: this namespace is this process's alone. */
   readonly #loopback = new Map<string, string>();
+  /** Bridges made here (a `bridge` command per launch is a netlink round trip too many). */
+  readonly #bridges = new Set<string>();
+  /** Resolvers started here, by network id. */
+  readonly #resolvers = new Map<string, ProcessIdentity>();
 
   private constructor(proc: TiedProcess, holderPid: number) {
     this.#proc = proc;
@@ -157,8 +162,10 @@ export class RootlessNetns {
 
   /** The network's bridge with its gateway address (idempotent). */
   async bridge(rec: NetworkRecord, alias: string): Promise<void> {
+    if (this.#bridges.has(rec.bridge)) return;
     const prefix = rec.subnet.split('/')[1]!;
     await this.#command(['bridge', word(rec.bridge, 'bridge'), word(`${rec.gateway}/${prefix}`, 'address'), String(rec.mtu ?? 0), word(rec.bridgeMac ?? '-', 'mac'), word(alias, 'alias')].join(' '));
+    this.#bridges.add(rec.bridge);
   }
 
   /** A veth from the interface's bridge into the network namespace of `pid` (waiting for "go"). */
@@ -170,7 +177,14 @@ export class RootlessNetns {
 
   /** Starts the resolver of a network here (or finds it running). */
   async resolver(stateDir: string, networkId: string, control: string): Promise<void> {
-    await this.#command(['resolver', word(stateDir, 'state directory'), word(networkId, 'network id'), word(control, 'control name')].join(' '));
+    // Called with the networks lock held and the member's name file written: a resolver alive
+    // now cannot decide to exit (it does so only under that lock, with no name file left).
+    const known = this.#resolvers.get(networkId);
+    if (known && isAlive(known)) return;
+    const [pid, said] = await this.#command(['resolver', word(stateDir, 'state directory'), word(networkId, 'network id'), word(control, 'control name')].join(' '));
+    const identity = said === 'ready' ? identityOf(Number(pid)) : undefined;
+    if (identity) this.#resolvers.set(networkId, identity);
+    else this.#resolvers.delete(networkId);
   }
 
   /** Hands the resolver the DNS socket of `pid`'s namespace (made by the helper, inside it). */
@@ -180,6 +194,7 @@ export class RootlessNetns {
 
   /** Deletes a link (a bridge of a removed network); false when there was none. */
   async deleteLink(name: string): Promise<boolean> {
+    this.#bridges.delete(name);
     const [existed] = await this.#command(`delete ${word(name, 'interface')}`);
     return existed === '1';
   }
