@@ -239,22 +239,28 @@ export class RootlessNetns {
 }
 
 let current: Promise<RootlessNetns> | undefined;
+/** Serializes the check-then-start below: two launches at once must not start two helpers. */
+let choosing: Promise<unknown> = Promise.resolve();
 let owners = 0;
 
 /**
  * This process's rootless network namespace in the held user namespace of `userns` (started
  * now if there is none, or if the held namespace changed).
  */
-export async function rootlessNetnsFor(userns: HeldUsernsLease): Promise<RootlessNetns> {
-  const existing = await current?.catch(() => undefined);
-  if (existing && existing.alive && existing.holderPid === userns.pid) return existing;
-  if (existing?.alive) void existing.close();
-  const starting = RootlessNetns.start(userns);
-  current = starting;
-  starting.catch(() => {
-    if (current === starting) current = undefined;
+export function rootlessNetnsFor(userns: HeldUsernsLease): Promise<RootlessNetns> {
+  const chosen = choosing.then(async () => {
+    const existing = await current?.catch(() => undefined);
+    if (existing && existing.alive && existing.holderPid === userns.pid) return existing;
+    if (existing?.alive) void existing.close();
+    const starting = RootlessNetns.start(userns);
+    current = starting;
+    starting.catch(() => {
+      if (current === starting) current = undefined;
+    });
+    return starting;
   });
-  return starting;
+  choosing = chosen.catch(() => {});
+  return chosen;
 }
 
 /** The running namespace, if any (for `rt.networks.remove()` and tests). */

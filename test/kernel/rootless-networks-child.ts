@@ -144,11 +144,17 @@ const cases: Record<string, () => Promise<unknown>> = {
     const rt = await Runtime.open();
     try {
       await rt.networks.create({ name: 'mesh' });
+      await rt.networks.create({ name: 'mesh2' });
+      // Two networks at once (the process's first launches, racing for the namespace helper).
+      const [both, again] = await Promise.all([
+        rt.run(source, ['sh', '-c', 'ip -4 -o addr show; ip route show default'], { networks: ['mesh', 'mesh2'] }),
+        rt.run(source, ['true'], { network: 'mesh2' }),
+      ]);
+      const helpers = networkProcesses().helpers;
       const api = await rt.containers.create({ name: 'api', image: source, cmd: ['httpd', '-f', '-p', '8080', '-h', '/www'], network: 'mesh' });
       await api.start();
       const client = await rt.run(hostTools, ['python3', '-c', fetchScript('http://api:8080/', 10)], { network: 'mesh' });
       const settings = (await api.inspect()).NetworkSettings.Networks['mesh'];
-      await rt.networks.create({ name: 'mesh2' });
       let connectRunning: unknown = 'connected';
       try {
         await rt.networks.connect('mesh2', api);
@@ -170,7 +176,7 @@ const cases: Record<string, () => Promise<unknown>> = {
       await api.stop({ timeout: 1 });
       await api.remove({ force: true });
       await rt.networks.remove('mesh');
-      return { client, ip: settings?.IPAddress, detached, connectRunning, afterDisconnect };
+      return { client, ip: settings?.IPAddress, detached, connectRunning, afterDisconnect, both, again: again.exitCode, helpers };
     } finally {
       await rt.close();
     }

@@ -82,6 +82,11 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
     assert.equal(r.result.detached.name, 'UnsupportedError', JSON.stringify(r.result.detached));
     assert.match(r.result.detached.message, /lifetime: 'detached'/);
     assert.equal(r.result.connectRunning.name, 'UnsupportedError', JSON.stringify(r.result.connectRunning));
+    assert.match(r.result.both.stdout, /eth0\s+inet \d/, JSON.stringify(r.result.both));
+    assert.match(r.result.both.stdout, /eth1\s+inet \d/, JSON.stringify(r.result.both));
+    assert.equal((r.result.both.stdout.match(/^default/gm) ?? []).length, 1, 'one default route, on the first network');
+    assert.equal(r.result.again, 0);
+    assert.equal(r.result.helpers.length, 1, 'launches at once started more than one namespace helper');
     assert.notEqual(r.result.afterDisconnect.exitCode, 0, `the disconnected container still answered at ${r.result.ip}`);
   });
 
