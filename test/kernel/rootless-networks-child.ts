@@ -117,12 +117,20 @@ const cases: Record<string, () => Promise<unknown>> = {
       const gateway = hostDefaultGateway();
       const without = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://${gateway}:${server.port}/`, 1)], { network: 'front' });
       const internal = await rt.run(hostTools, ['sh', '-c', `ip route; exec python3 -c '${fetchScript(`http://host.containers.internal:${server.port}/`, 1)}'`], { network: 'sealed', hostLoopback: true });
+      // The attack: a container of the internal network that may change its routes adds the
+      // default route it was not given; the packet filter must still keep it in.
+      const sealedGateway = (await rt.networks.inspect('sealed')).IPAM.Config[0]!.Gateway;
+      const internalAttack = await rt.run(
+        hostTools,
+        ['sh', '-c', `ip route add default via ${sealedGateway} && ip route show default && exec python3 -c '${fetchScript(`http://host.containers.internal:${server.port}/`, 1)}'`],
+        { network: 'sealed', hostLoopback: true, capAdd: ['NET_ADMIN'] },
+      );
       web.kill('SIGKILL');
       await web.exited;
       for (const n of ['front', 'back', 'sealed']) await rt.networks.remove(n);
       await rt.close();
       const after = networkProcesses();
-      return { webIp, byName, byIp, during, otherByIp, otherByName, removeInUse, withLoopback, without, gateway, internal, after, scratchAfter: scratchDirs(), networksAfter: (await (await Runtime.open()).networks.list()).map((n) => n.name) };
+      return { webIp, byName, byIp, during, otherByIp, otherByName, removeInUse, withLoopback, without, gateway, internal, internalAttack, after, scratchAfter: scratchDirs(), networksAfter: (await (await Runtime.open()).networks.list()).map((n) => n.name) };
     } finally {
       await server.close();
       await rt.close();

@@ -67,6 +67,8 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
     assert.notEqual(x.without.exitCode, 0, `the stack's gateway ${x.gateway} led to the host's loopback without hostLoopback`);
     assert.notEqual(x.internal.exitCode, 0, `an internal network reached out: ${x.internal.stdout}`);
     assert.doesNotMatch(x.internal.stdout, /^default/m, 'an internal network has a default route');
+    assert.match(x.internalAttack.stdout, /^default via/m, `the attack could not add its route: ${JSON.stringify(x.internalAttack)}`);
+    assert.notEqual(x.internalAttack.exitCode, 0, `a container of an internal network got out by adding a default route: ${x.internalAttack.stdout}`);
     assert.deepEqual(x.after, { helpers: [], resolvers: [], stacks: [] }, 'a network process outlived rt.close()');
     assert.deepEqual(x.scratchAfter, []);
     assert.deepEqual(x.networksAfter, []);
