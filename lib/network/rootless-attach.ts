@@ -140,7 +140,7 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
     try {
       for (const m of out) writeNameFile(service.store, m.endpoint);
       for (const rec of recs) await netns.bridge(rec, bridgeAlias(service.tag, rec.id));
-      if (hostAddress) for (const m of out) netns.grantHostLoopback(m.endpoint.ip, m.nic.bridge);
+      if (hostAddress) for (const m of out) netns.grantHostLoopback(m.endpoint.ip, m.nic.bridge, m.nic.hostIfname);
       await netns.applyRules(rulesOf(state));
       // Under the lock: a resolver exits only under it, and only with no name file left.
       const control = controlName(service.tag, recs[0]!.id);

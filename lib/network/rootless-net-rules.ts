@@ -38,8 +38,8 @@ function subnet(text: string): string {
 export interface RootlessHostLoopback {
   /** The address the stack maps to the host's loopback (pasta: the host's default gateway). */
   address: string;
-  /** Containers that asked for it: their address and the bridge they come from. */
-  allowed: ReadonlyArray<{ bridge: string; ip: string }>;
+  /** Containers that asked for it: their address, the bridge they come from, their veth's host end. */
+  allowed: ReadonlyArray<{ bridge: string; ip: string; port: string }>;
 }
 
 function address(text: string): string {
@@ -72,7 +72,21 @@ export function renderRootlessRules(networks: readonly RootlessRuleNetwork[], lo
     forward.push(`iifname ${br} oifname != "${BRIDGE_PREFIX}*" accept`);
     nat.push(`ip saddr ${subnet(n.subnet)} oifname != ${br} masquerade`);
   }
+  // A grant is by source address: on the bridge, only the granted container's own port may
+  // send with that address (IPv4 or ARP), or a neighbour with NET_RAW could borrow it.
+  const ports = (loopback?.allowed ?? []).flatMap((a) => [
+    `ether type ip ip saddr ${address(a.ip)} iifname != ${quoted(a.port)} drop`,
+    `ether type arp arp saddr ip ${address(a.ip)} iifname != ${quoted(a.port)} drop`,
+  ]);
   return [
+    `table bridge ${ROOTLESS_TABLE}`,
+    `delete table bridge ${ROOTLESS_TABLE}`,
+    `table bridge ${ROOTLESS_TABLE} {`,
+    '  chain prerouting {',
+    '    type filter hook prerouting priority 0; policy accept;',
+    ...ports.map((r) => `    ${r}`),
+    '  }',
+    '}',
     `table ip ${ROOTLESS_TABLE}`,
     `delete table ip ${ROOTLESS_TABLE}`,
     `table ip ${ROOTLESS_TABLE} {`,

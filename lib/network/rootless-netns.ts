@@ -59,7 +59,7 @@ export class RootlessNetns {
   #rules = '';
   #networks: RootlessRuleNetwork[] = [];
   /** Containers with `hostLoopback: true`, by address: this namespace is this process's alone. */
-  readonly #loopback = new Map<string, string>();
+  readonly #loopback = new Map<string, { bridge: string; port: string }>();
   /** Bridges made here (a `bridge` command per launch is a netlink round trip too many). */
   readonly #bridges = new Set<string>();
   /** Resolvers started here, by network id. */
@@ -208,7 +208,7 @@ export class RootlessNetns {
   async applyRules(networks: readonly RootlessRuleNetwork[] = this.#networks): Promise<void> {
     this.#networks = [...networks];
     const address = this.hostAddress;
-    const rules = renderRootlessRules(networks, address ? { address, allowed: [...this.#loopback].map(([ip, bridge]) => ({ ip, bridge })) } : undefined);
+    const rules = renderRootlessRules(networks, address ? { address, allowed: [...this.#loopback].map(([ip, g]) => ({ ip, ...g })) } : undefined);
     if (rules === this.#rules) return;
     const nft = findTool('nft');
     if (!nft) throw new SystemError('ENOENT', 'rootless networks need nftables for isolation and NAT: apt-get install nftables', { path: 'nft' });
@@ -216,9 +216,12 @@ export class RootlessNetns {
     this.#rules = rules;
   }
 
-  /** Lets the container at `ip` (on `bridge`) reach the host's loopback; apply with {@link applyRules}. */
-  grantHostLoopback(ip: string, bridge: string): void {
-    this.#loopback.set(ip, bridge);
+  /**
+   * Lets the container at `ip` (on `bridge`, behind the veth host end `port`) reach the host's
+   * loopback; apply with {@link applyRules}.
+   */
+  grantHostLoopback(ip: string, bridge: string, port: string): void {
+    this.#loopback.set(ip, { bridge, port });
   }
 
   /** Takes a grant back (the container ended) and re-applies the rules. */
@@ -235,6 +238,9 @@ export class RootlessNetns {
     const timer = setTimeout(() => void this.#proc.stop(), 2000);
     await this.#proc.exited;
     clearTimeout(timer);
+    // Its resolvers get SIGKILL as it exits (parent-death signal); close() resolves once they
+    // are gone too. Bounded: a process killed by SIGKILL is gone within milliseconds.
+    for (let i = 0; i < 100 && [...this.#resolvers.values()].some(isAlive); i++) await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -115,6 +115,31 @@ const cases: Record<string, () => Promise<unknown>> = {
       }
       const withLoopback = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://host.containers.internal:${server.port}/`, 1)], { network: 'front', hostLoopback: true });
       const gateway = hostDefaultGateway();
+      // The attack on a grant: a neighbour with NET_ADMIN takes a granted container's address
+      // (the victim answers no ARP, so the neighbour gets the replies) and sends from it.
+      const victim = rt.spawn(source, ['sh', '-c', 'ip link set eth0 arp off && echo quiet && exec sleep 60'], { network: 'front', hostLoopback: true, capAdd: ['NET_ADMIN'] });
+      victim.stderr?.resume();
+      const quiet = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 30_000);
+        victim.stdout!.once('data', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      const victimIp = Object.values((await rt.networks.inspect('front')).Containers)
+        .map((c) => c.IPv4Address.split('/')[0]!)
+        .find((ip) => ip !== webIp)!;
+      const spoof = [
+        'import socket,sys',
+        'try:',
+        `  s = socket.create_connection(("${gateway}", ${server.port}), timeout=3, source_address=("${victimIp}", 0))`,
+        '  s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); print(s.recv(4096).decode().split("\\r\\n\\r\\n")[-1], end="")',
+        'except Exception as e:',
+        '  print("error:", e); sys.exit(1)',
+      ].join('\n');
+      const spoofed = await rt.run(hostTools, ['sh', '-c', `ip addr add ${victimIp}/32 dev eth0 && exec python3 -c '${spoof}'`], { network: 'front', capAdd: ['NET_ADMIN'] });
+      victim.kill('SIGKILL');
+      await victim.exited;
       const without = await rt.run(hostTools, ['python3', '-c', fetchScript(`http://${gateway}:${server.port}/`, 1)], { network: 'front' });
       const internal = await rt.run(hostTools, ['sh', '-c', `ip route; exec python3 -c '${fetchScript(`http://host.containers.internal:${server.port}/`, 1)}'`], { network: 'sealed', hostLoopback: true });
       // The attack: a container of the internal network that may change its routes adds the
@@ -130,7 +155,7 @@ const cases: Record<string, () => Promise<unknown>> = {
       for (const n of ['front', 'back', 'sealed']) await rt.networks.remove(n);
       await rt.close();
       const after = networkProcesses();
-      return { webIp, byName, byIp, during, otherByIp, otherByName, removeInUse, withLoopback, without, gateway, internal, internalAttack, after, scratchAfter: scratchDirs(), networksAfter: (await (await Runtime.open()).networks.list()).map((n) => n.name) };
+      return { webIp, byName, byIp, during, otherByIp, otherByName, removeInUse, withLoopback, without, gateway, internal, internalAttack, quiet, victimIp, spoofed, after, scratchAfter: scratchDirs(), networksAfter: (await (await Runtime.open()).networks.list()).map((n) => n.name) };
     } finally {
       await server.close();
       await rt.close();

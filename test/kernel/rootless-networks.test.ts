@@ -64,6 +64,9 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
     assert.equal(x.removeInUse.name, 'ConflictError', JSON.stringify(x.removeInUse));
     assert.match(x.removeInUse.message, /active endpoints/);
     assert.equal(x.withLoopback.stdout, 'hello-from-the-host-loopback', `hostLoopback: ${JSON.stringify(x.withLoopback)}`);
+    assert.ok(x.quiet, 'the victim did not start');
+    assert.notEqual(x.spoofed.exitCode, 0, `a neighbour sending from the granted address ${x.victimIp} reached the host's loopback: ${x.spoofed.stdout}`);
+    assert.match(x.spoofed.stdout, /^error:/, JSON.stringify(x.spoofed));
     assert.notEqual(x.without.exitCode, 0, `the stack's gateway ${x.gateway} led to the host's loopback without hostLoopback`);
     assert.notEqual(x.internal.exitCode, 0, `an internal network reached out: ${x.internal.stdout}`);
     assert.doesNotMatch(x.internal.stdout, /^default/m, 'an internal network has a default route');

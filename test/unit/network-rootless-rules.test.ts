@@ -23,15 +23,16 @@ describe('renderRootlessRules', () => {
     assert.match(text, /ip saddr 172\.18\.0\.0\/16 oifname != "berth-aaaaaaaaa" masquerade/);
     assert.doesNotMatch(text, /172\.19\.0\.0\/16/, 'an internal network is masqueraded');
     // Idempotent as one file: the table is added, deleted, then defined.
-    assert.ok(text.startsWith('table ip berth_rootless\ndelete table ip berth_rootless\n'));
+    assert.match(text, /^table ip berth_rootless\ndelete table ip berth_rootless\n/m);
+    assert.ok(text.startsWith('table bridge berth_rootless\ndelete table bridge berth_rootless\n'));
   });
 
   it("the host's loopback address: accepted only from granted containers of non-internal networks, before the way out, else dropped", () => {
     const text = renderRootlessRules([front, sealed], {
       address: '192.0.2.1',
       allowed: [
-        { bridge: front.bridge, ip: '172.18.0.5' },
-        { bridge: sealed.bridge, ip: '172.19.0.5' },
+        { bridge: front.bridge, ip: '172.18.0.5', port: 'bv-000000000001' },
+        { bridge: sealed.bridge, ip: '172.19.0.5', port: 'bv-000000000002' },
       ],
     });
     const lines = text.split('\n').map((l) => l.trim());
@@ -39,13 +40,17 @@ describe('renderRootlessRules', () => {
     const drop = lines.indexOf('ip daddr 192.0.2.1 drop');
     const out = lines.indexOf('iifname "berth-aaaaaaaaa" oifname != "berth-*" accept');
     assert.ok(grant >= 0 && drop > grant && out > drop, text);
-    assert.doesNotMatch(text, /172\.19\.0\.5/, 'a container of an internal network was granted the host loopback');
+    assert.doesNotMatch(text, /ip saddr 172\.19\.0\.5 ip daddr/, 'a container of an internal network was granted the host loopback');
+    // Only the granted container's own bridge port may use its address (IPv4 and ARP).
+    assert.match(text, /table bridge berth_rootless \{[^}]*ether type ip ip saddr 172\.18\.0\.5 iifname != "bv-000000000001" drop/);
+    assert.match(text, /ether type arp arp saddr ip 172\.18\.0\.5 iifname != "bv-000000000001" drop/);
   });
 
   it('refuses names and addresses that are not what they claim (no nft syntax gets through)', () => {
     assert.throws(() => renderRootlessRules([{ ...front, bridge: 'x" accept; #' }]), /not an interface name/);
     assert.throws(() => renderRootlessRules([{ ...front, subnet: '0.0.0.0/0 accept' }]), /not an IPv4 subnet/);
     assert.throws(() => renderRootlessRules([front], { address: '1.2.3.4; drop', allowed: [] }), /not an IPv4 address/);
+    assert.throws(() => renderRootlessRules([front], { address: '1.2.3.4', allowed: [{ bridge: front.bridge, ip: '172.18.0.5', port: 'bv-1 accept' }] }), /not an interface name/);
   });
 
   it('rulesOf keeps only what the rules depend on', () => {
