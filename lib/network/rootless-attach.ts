@@ -150,7 +150,7 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
         nics: out.map((m) => m.nic),
         networks: recs,
         hosts: hostsFileFor(container.id, state.networks, state.endpoints),
-        dns: { control, message: handOverMessage(container.id, recs, o.dns) },
+        dns: { control, message: handOverMessage(container.id, recs, o.dns ?? (netns.dnsForwarder ? [netns.dnsForwarder] : undefined)) },
       };
     } catch (error) {
       for (const m of out) await netns.revokeHostLoopback(m.endpoint.ip).catch(() => {});

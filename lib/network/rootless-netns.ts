@@ -21,6 +21,7 @@ import { findTool } from './find-tool.js';
 import type { NetworkRecord } from './network-store.js';
 import { renderRootlessRules, type RootlessRuleNetwork } from './rootless-net-rules.js';
 import { startHelper, type TiedProcess } from './usermode-process.js';
+import { PASTA_DNS_FORWARD, SLIRP_ADDRESSES } from './usermode-args.js';
 import { startUserModeNetwork, type UserModeNetwork } from './usermode-network.js';
 
 /** How long one command may take (a netlink round trip, an `nft -f`; a loaded VM). */
@@ -62,8 +63,8 @@ export class RootlessNetns {
   readonly #loopback = new Map<string, { bridge: string; port: string }>();
   /** Bridges made here (a `bridge` command per launch is a netlink round trip too many). */
   readonly #bridges = new Set<string>();
-  /** Resolvers started here, by network id. */
-  readonly #resolvers = new Map<string, ProcessIdentity>();
+  /** Resolvers started here (each exits when its network has no member, or with the helper). */
+  readonly #resolvers = new Set<ProcessIdentity>();
 
   private constructor(proc: TiedProcess, holderPid: number) {
     this.#proc = proc;
@@ -177,14 +178,13 @@ export class RootlessNetns {
 
   /** Starts the resolver of a network here (or finds it running). */
   async resolver(stateDir: string, networkId: string, control: string): Promise<void> {
-    // Called with the networks lock held and the member's name file written: a resolver alive
-    // now cannot decide to exit (it does so only under that lock, with no name file left).
-    const known = this.#resolvers.get(networkId);
-    if (known && isAlive(known)) return;
+    // Asked every time, with the networks lock held and the member's name file written: a
+    // resolver that already decided to exit (no member, under that lock) has given up its
+    // control socket, so a new one binds it; one that did not stays ("running").
     const [pid, said] = await this.#command(['resolver', word(stateDir, 'state directory'), word(networkId, 'network id'), word(control, 'control name')].join(' '));
     const identity = said === 'ready' ? identityOf(Number(pid)) : undefined;
-    if (identity) this.#resolvers.set(networkId, identity);
-    else this.#resolvers.delete(networkId);
+    if (identity) this.#resolvers.add(identity);
+    for (const r of this.#resolvers) if (!isAlive(r)) this.#resolvers.delete(r);
   }
 
   /** Hands the resolver the DNS socket of `pid`'s namespace (made by the helper, inside it). */
@@ -197,6 +197,15 @@ export class RootlessNetns {
     this.#bridges.delete(name);
     const [existed] = await this.#command(`delete ${word(name, 'interface')}`);
     return existed === '1';
+  }
+
+  /**
+   * The stack's DNS forwarder: the resolvers' upstream (the host's own resolver may listen on
+   * the host's loopback, which this namespace does not reach).
+   */
+  get dnsForwarder(): string | null {
+    if (!this.#stack) return null;
+    return this.#stack.stack === 'pasta' ? PASTA_DNS_FORWARD : SLIRP_ADDRESSES.dns;
   }
 
   /** The address inside that reaches the host's loopback (for allowed containers), or null. */
@@ -240,7 +249,17 @@ export class RootlessNetns {
     clearTimeout(timer);
     // Its resolvers get SIGKILL as it exits (parent-death signal); close() resolves once they
     // are gone too. Bounded: a process killed by SIGKILL is gone within milliseconds.
-    for (let i = 0; i < 100 && [...this.#resolvers.values()].some(isAlive); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && [...this.#resolvers].some(isAlive); i++) await new Promise((r) => setTimeout(r, 20));
+    // Started here, identified by pid and start time: ours to end if one lingers.
+    for (const r of this.#resolvers) {
+      if (!isAlive(r)) continue;
+      try {
+        process.kill(r.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    for (let i = 0; i < 50 && [...this.#resolvers].some(isAlive); i++) await new Promise((r) => setTimeout(r, 20));
   }
 }
 
