@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,8 +227,28 @@ std::string ReadWord(int fd, int ms) {
 
 // The resolver runs here, not in the host's namespace: its control socket is abstract (one
 // per network namespace), and it must be reachable from this helper's hand-overs.
+// Whether a resolver listens on the abstract socket `control`. Asked with the networks lock
+// held: one that listens cannot decide to exit meanwhile (it does so only under that lock), and
+// one that decided has closed its socket already. Saves a fork and exec per launch.
+bool ResolverListens(const std::string& control) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (control.size() + 1 > sizeof(addr.sun_path)) {
+    close(fd);
+    return false;
+  }
+  memcpy(addr.sun_path + 1, control.data(), control.size());
+  socklen_t alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + control.size());
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), alen) == 0;
+  close(fd);
+  return ok;
+}
+
 void Resolver(const std::vector<std::string>& w, pid_t self) {
   if (w.size() != 4) return ReplyErrno(EINVAL, "parse", "resolver", "usage: resolver STATE_DIR NETWORK_ID CONTROL");
+  if (ResolverListens(w[3])) return Reply("ok 0 running");
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return ReplyErrno(errno, "pipe2", "resolver");
   pid_t child = fork();

@@ -16,6 +16,7 @@ namespace berth {
 //                                                            a veth from BRIDGE into PID's netns
 //     dns PID CONTROL HEXMESSAGE                             DnsHandOver (dns-handover.cc)
 //     resolver STATE_DIR NETWORK_ID CONTROL                  starts `berth-helper dns` here
+//                                                            unless one listens on CONTROL
 //     delete IFNAME                                          DeleteLink
 //     nft PATH HEXRULESET                                    runs `PATH -f -` here
 //   answers: "ok [WORDS]" or "err ERRNO SYSCALL PATH MESSAGE". Exits at EOF on stdin; its
