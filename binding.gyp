@@ -44,6 +44,7 @@
       "sources": [
         "src-native/helper-main.cc",
         "src-native/usermode-helpers.cc",
+        "src-native/rootless-net.cc",
         "src-native/park-main.cc",
         "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",

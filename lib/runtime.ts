@@ -30,6 +30,7 @@ import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
 import { defaultStateDir, isRootless, releaseHeldUserns, retainHeldUserns } from './rootless/index.js';
 import { releaseUsernsHelper, retainUsernsHelper } from './rootless/userns-helper.js';
+import { releaseRootlessNetns, retainRootlessNetns } from './network/rootless-netns.js';
 import { assembleRuntimeInfo, probeHostFacts, type RuntimeInfo } from './runtime-info.js';
 import type { HostFacts } from './runtime-advice.js';
 import { Compose } from './compose/compose.js';
@@ -130,6 +131,7 @@ export class Runtime implements AsyncDisposable {
     this.#compose = new Compose(this);
     // Rootless: this process's held user namespace lives while a runtime is open (see close()).
     retainHeldUserns();
+    retainRootlessNetns();
   }
 
   /** The storage driver this runtime's containers use, and why. @internal */
@@ -185,6 +187,8 @@ export class Runtime implements AsyncDisposable {
     this.#closing ??= (async () => {
       await Promise.all([...this.#pools].map((p) => p.close()));
       await this.#containers.close();
+      // Its user networks' namespace first: it lives in the held user namespace.
+      await releaseRootlessNetns();
       releaseHeldUserns();
       if (this.#images.store.ownerNamespace) await releaseUsernsHelper();
     })();

@@ -24,6 +24,7 @@ import { probeArgv } from './healthcheck.js';
 import { identityOf } from '../state/process-identity.js';
 import { monitorStackPlan } from '../network/usermode-attach.js';
 import type { PublishedPort } from '../network/types.js';
+import { UnsupportedError } from '../errors.js';
 
 export interface DetachedLaunched {
   /** Rootless: the run's user-mode stack and published ports (its monitor runs the stack). */
@@ -58,6 +59,11 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
   const { cgroup, network, plan, abandon, limitsSkipped, hostRoot, spawned } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   try {
+    // A rootless user network is wired by this process's namespace helper before "go"
+    // (lib/network/rootless-attach.ts); a monitor has no such helper to restart PID 1 with.
+    if (network?.beforeGo && !network.usermode) {
+      throw new UnsupportedError("lifetime: 'detached' containers cannot use a user network without root yet (its namespace lives with this process); use lifetime 'process', or network: \"bridge\" (the container's own user-mode network)", { option: 'lifetime' });
+    }
     const oomFile = oomFileOf(cgroup);
     const hc = record.healthcheck;
     // The probe runs as the container's user, resolved for PID 1 by this very plan (Docker's

@@ -12,6 +12,7 @@ import type { ContainerConfig } from '../image/manifest.js';
 import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import { prepareUserModeNetwork, wantsUserModeNetwork } from '../network/usermode-attach.js';
+import { prepareRootlessNetwork, wantsRootlessUserNetwork } from '../network/rootless-attach.js';
 import type { NetworkService } from '../network/network-service.js';
 import { cgroupsForHost } from './cgroup-setup.js';
 import { ContainerProcess } from './container-process.js';
@@ -295,12 +296,17 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
 }
 
 /**
- * The launch's network: without root a bridge-kind network is the container's own namespace
- * with a user-mode stack (lib/network/usermode-attach.ts), which a detached container's
- * monitor starts itself (so only its plan is made here); with root, bridges and leases.
+ * The launch's network: without root a user network (a name of `rt.networks`) is a veth into
+ * this process's rootless network namespace (lib/network/rootless-attach.ts), and the other
+ * bridge-kind networks are the container's own namespace with a user-mode stack
+ * (lib/network/usermode-attach.ts), which a detached container's monitor starts itself (so
+ * only its plan is made here); with root, bridges and leases.
  */
 async function prepareLaunchNetwork(req: LaunchRequest, rootless: boolean): Promise<PreparedNetwork | undefined> {
   const opts = req.options;
+  if (rootless && wantsRootlessUserNetwork(opts)) {
+    return prepareRootlessNetwork({ launchId: req.id, options: opts, ...(req.networks ? { networks: req.networks } : {}), ...(req.container ? { container: req.container } : {}) });
+  }
   if (rootless && wantsUserModeNetwork(opts)) return prepareUserModeNetwork({ launchId: req.id, options: opts });
   if (opts.hostLoopback) throw new ValidationError('hostLoopback', "applies to a user-mode network (a Node process without root); a bridge network never leads to the host's loopback");
   return prepareNetwork({

@@ -10,7 +10,7 @@ import { closeSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { acquireFileLock } from '../state/lock.js';
 import { identityOf, type ProcessIdentity } from '../state/process-identity.js';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
 import { fromNativeError, native, type NativeBinding, type NativeNetInterface } from '../native.js';
 import { bridgeNameFor, deleteLink, ensureBridge, randomMac, rootTag } from './bridge-driver.js';
 import { formatIpv4, parseIpv4, parseSubnet } from './cidr.js';
@@ -23,6 +23,8 @@ import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint
 import { findNetwork, isLive, refName } from './network-records.js';
 import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
 import type { NetworkCreateOptions, NetworkInspect, NetworkRef } from './types.js';
+import { isRootless } from '../rootless/index.js';
+import { createRootlessRecord, removeRootlessBridge, removeRootlessLinks } from './rootless-networks.js';
 
 export { DEFAULT_NETWORK, hostsFileFor, type Attached, type AttachmentRequest, type AttachRequest } from './endpoint-leases.js';
 export { isLive } from './network-records.js';
@@ -182,6 +184,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   }
 
   async #createLocked(state: NetworkState, o: NetworkCreateOptions, isDefault: boolean): Promise<NetworkRecord> {
+    // Without root the bridge lives in this process's rootless namespace, made on first use.
+    if (isRootless()) return createRootlessRecord(this.store, state, o, isDefault);
     // Other roots see this network only through the route its bridge adds: from reading the
     // routes to that route existing, no other root may choose a subnet.
     const hostLock = await acquireFileLock(hostSubnetLockPath(), { what: 'the host-wide subnet lock', timeoutMs: 60_000 });
@@ -326,6 +330,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
     // Its resolver, if one still runs, sees the directory go and exits with no member.
     removeNameDir(this.store, rec.id);
     state.networks = state.networks.filter((n) => n.id !== rec.id);
+    if (isRootless()) return removeRootlessBridge(state, rec);
     const fw = await detectFirewall();
     await fw?.apply(this.leases.firewallModel(state));
     await deleteLink(rec.bridge);
@@ -370,6 +375,11 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
       throw new ConflictError(`container ${container.name} uses network mode "${mode}" and cannot be connected to a network${hint}`);
     }
     const running = info.State.Running && info.State.Pid > 0 ? identityOf(info.State.Pid) : undefined;
+    if (running && isRootless()) {
+      // Its veth would come from this process's rootless namespace helper, which makes them
+      // only between a launch's clone and "go" (rootless-attach.ts).
+      throw new UnsupportedError(`container ${container.name} is running: without root a container joins a network when it starts; connect it while stopped, then start it`);
+    }
     const result = await this.store.locked(async (state) => {
       const rec = findNetwork(state.networks, ref);
       if (!rec) throw new NotFoundError(`network ${refName(ref)} not found`);
@@ -462,7 +472,8 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
         await this.store.writeEndpoints(state.endpoints);
         if (endpoints.some((e) => e.ports.length > 0)) await (await detectFirewall())?.apply(this.leases.firewallModel(state));
         // The container lives on: its interface must go now, not with its namespace.
-        for (const e of endpoints) await deleteLink(e.hostIfname).catch(() => false);
+        if (isRootless()) await removeRootlessLinks(endpoints.map((e) => e.hostIfname));
+        else for (const e of endpoints) await deleteLink(e.hostIfname).catch(() => false);
         if (!rec.isDefault && endpoints.some((e) => e.pid && isLive(e))) await this.#tellResolver(state, endpoints[0]!.containerId, [rec]);
       }
       return { rec, endpoints };

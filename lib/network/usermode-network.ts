@@ -57,6 +57,11 @@ export interface UserModeNetwork {
   readonly exited: Promise<number>;
   /** Ends the stack; resolves once it exited. Idempotent, never rejects. */
   stop(): Promise<void>;
+  /**
+   * Lets Node exit while the stack runs (it dies with this process anyway, through `tie`): for
+   * a stack that lives as long as the process, as the rootless networks' one does.
+   */
+  unref(): void;
 }
 
 /** The installed stacks, from PATH and the system directories. */
@@ -239,6 +244,10 @@ function handle(stack: UserModeStackName, proc: TiedProcess, ports: PublishedPor
     stop: () => {
       stopping ??= proc.stop().then(cleanup);
       return stopping;
+    },
+    unref: () => {
+      proc.child.unref();
+      for (const s of proc.child.stdio) (s as unknown as { unref?: () => void } | null)?.unref?.();
     },
   };
 }
