@@ -1,6 +1,7 @@
 #include "spawn.h"
 
 #include "clone3-vm.h"
+#include "shared-mm-dumpable.h"
 #include "mount-attr.h"
 #include "spawn-io.h"
 #include "netns-pool.h"
@@ -328,6 +329,9 @@ SpawnResult Spawn(const LaunchSpec& spec, NativeError* error, const BeforeGo& be
     return result;
   }
 
+  // Until the child has exec'd or died (every return below), it runs on our memory, and its
+  // switch to the container's user makes that memory undumpable: the window puts it back.
+  SharedMmWindow shared_mm;
   // Block every signal across clone(): the child starts with Node's handlers installed and
   // shares Node's memory, so it must not run a handler before it has reset them.
   sigset_t all, old;

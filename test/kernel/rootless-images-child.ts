@@ -4,7 +4,7 @@
  * `{ name, ok, result | error }`. The parent (root) asserts, and looks at the files on the host.
  * Usage: rootless-images-child.ts <image ref> <attack tar dir> <case>...
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime, run, spawn, isBerthError } from '../../lib/index.js';
 
@@ -62,7 +62,12 @@ const all: Record<string, () => Promise<unknown>> = {
     return { root: rt.root, id: img.id, layers: img.layers.map((l) => rt.images.store.layerDir(l.chainId)), tmp: readdirSync(rt.images.store.tmpDir) };
   }),
   'run-image': () => run(ref, ['sh', '-c', INSIDE]),
-  'run-as-33': () => run(ref, ['sh', '-c', 'id -u; cat /srv/owned; echo new > /srv/by-33 && stat -c "%u:%g" /srv/by-33'], { user: '33:33' }),
+  'run-as-33': async () => {
+    const r = await run(ref, ['sh', '-c', 'id -u; cat /srv/owned; echo new > /srv/by-33 && stat -c "%u:%g" /srv/by-33'], { user: '33:33' });
+    // The launch's child shares Node's memory until its exec; its switch to user 33 made the
+    // kernel mark that memory, Node's, not dumpable, which hands Node's /proc files to root.
+    return { ...r, procSelfOwner: statSync('/proc/self/fd').uid, nodeUid: process.getuid!() };
+  },
   spawn: async () => {
     const sb = spawn(ref, ['sh', '-c', 'cat /srv/owned; id -u']);
     const chunks: Buffer[] = [];

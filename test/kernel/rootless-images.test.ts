@@ -197,6 +197,7 @@ describe('rootless images: a user with newuidmap and a subordinate range', { ski
     const r = ok(cases.get('run-as-33'));
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.stdout, '33\nwww33:33\n');
+    assert.equal(r.procSelfOwner, r.nodeUid, "Node's own /proc files still belong to its user after launching user 33 (dumpable restored)");
     const s = ok(cases.get('spawn'));
     assert.equal(s.exit.exitCode, 0);
     assert.equal(s.stdout, 'www0\n');
