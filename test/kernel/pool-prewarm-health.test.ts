@@ -54,22 +54,31 @@ describe('pool: ready when a healthcheck passes', { skip, timeout: 120_000 }, ()
 
   test('acquire() hands out a sandbox only once its probe passed', async () => {
     // The main becomes healthy a second after it starts: a pool that did not wait for the
-    // probe would hand the sandbox out before /tmp/ok exists.
+    // probe would hand the sandbox out before /tmp/ok exists. The shell makes the file itself
+    // (a redirection, no child): a forked `touch` could still be exiting when the probe sees
+    // the file, and would be counted below as a process left in the sandbox.
     const pool = await rt.pool({
       source: { rootfs: busyboxRootfs() },
       size: 1,
-      main: ['sh', '-c', 'sleep 1; touch /tmp/ok; exec cat'],
+      main: ['sh', '-c', 'sleep 1; : > /tmp/ok; exec cat'],
       ready: { healthcheck: { test: ['CMD', 'test', '-f', '/tmp/ok'], startPeriod: '60s', startInterval: 50 }, timeout: 60_000 },
     });
-    const sb = await pool.acquire();
-    assert.ok(existsSync(`/proc/${sb.pid}/root/tmp/ok`), 'the main had not become healthy when the sandbox was handed out');
-    assert.deepEqual(inPidNamespaceOf(sb.pid), [sb.pid], 'only the main runs in a handed-out sandbox: no probe is left');
-    sb.stdin!.end('request\n');
-    const [out, status] = await Promise.all([readAll(sb.stdout), sb.exited!]);
-    assert.equal(out, 'request\n');
-    assert.equal(status.exitCode, 0);
-    await sb.release();
-    await pool.close();
+    try {
+      const sb = await pool.acquire();
+      try {
+        assert.ok(existsSync(`/proc/${sb.pid}/root/tmp/ok`), 'the main had not become healthy when the sandbox was handed out');
+        assert.deepEqual(inPidNamespaceOf(sb.pid), [sb.pid], 'only the main runs in a handed-out sandbox: no probe is left');
+        sb.stdin!.end('request\n');
+        const [out, status] = await Promise.all([readAll(sb.stdout), sb.exited!]);
+        assert.equal(out, 'request\n');
+        assert.equal(status.exitCode, 0);
+      } finally {
+        // A held sandbox keeps pool.close() and rt.close() waiting: release it even on failure.
+        await sb.release();
+      }
+    } finally {
+      await pool.close();
+    }
   });
 
   test('the probe runs as the sandbox does: its user and its filesystem', async () => {
