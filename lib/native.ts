@@ -182,7 +182,7 @@ export interface NativeBinding {
   sendSignal(pidfd: number, signal: number): boolean;
   /**
    * A parked sandbox's control socket (src-native/park-protocol.h): `[node, pid1]`, both
-   * close-on-exec. `pid1` becomes the stdin of `berth-helper park` at launch; close it after.
+   * close-on-exec. `pid1` becomes the stdin of `berth-exec park` at launch; close it after.
    */
   parkControl(): [number, number];
   /**

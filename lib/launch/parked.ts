@@ -1,6 +1,6 @@
 /**
  * A parked sandbox: everything of a launch done ahead (cgroup with its limits, namespaces,
- * rootfs overlay, network) with berth's helper parked as PID 1 (`berth-helper park`), and one
+ * rootfs overlay, network) with berth's exec helper parked as PID 1 (`berth-exec park`), and one
  * command run in it later: Node sends its exec plan over the sandbox's control socket and PID 1
  * becomes it (src-native/park-main.cc), so the command is born in the sandbox's namespaces and
  * cgroup. The building block of `rt.pool()` (lib/pool/): the expensive part of a start happens
