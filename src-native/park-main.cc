@@ -13,9 +13,10 @@
 // It is `berth-exec park` (exec-main.cc), freestanding (no libc, raw system calls only), not a
 // mode of the glibc-linked berth-helper: the command's execve tears down this process's
 // address space, and on this paravirtualised VM every page-table entry it clears is a trap to
-// the hypervisor. berth-helper parked with ≈ 200 resident pages (its memfd text faulted in
+// the hypervisor. berth-helper parked with 197 resident pages (its memfd text faulted in
 // around every touched page, glibc's start-up, the heap) and 9 page-table pages; this program
-// has a handful of pages, so its execve has little to tear down (docs/design/pools.md).
+// has four, so its execve has little to tear down (≈ 0.2 ms less per request here;
+// docs/design/pools.md, docs/benchmarks.md "Warm pool").
 //
 // What this process holds while it waits, that nothing in the sandbox may reach: the control
 // socket (whoever writes to it chooses the credentials the command gets, within this process's
