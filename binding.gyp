@@ -46,7 +46,6 @@
         "src-native/helper-main.cc",
         "src-native/usermode-helpers.cc",
         "src-native/rootless-net.cc",
-        "src-native/park-main.cc",
         "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",
         "src-native/monitor.cc",
@@ -77,6 +76,7 @@
       "type": "executable",
       "sources": [
         "src-native/exec-main.cc",
+        "src-native/park-main.cc",
         "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",
         "src-native/clone3-vm.cc"

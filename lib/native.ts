@@ -182,7 +182,7 @@ export interface NativeBinding {
   sendSignal(pidfd: number, signal: number): boolean;
   /**
    * A parked sandbox's control socket (src-native/park-protocol.h): `[node, pid1]`, both
-   * close-on-exec. `pid1` becomes the stdin of `berth-helper park` at launch; close it after.
+   * close-on-exec. `pid1` becomes the stdin of `berth-exec park` at launch; close it after.
    */
   parkControl(): [number, number];
   /**
@@ -198,6 +198,12 @@ export interface NativeBinding {
    * loop, then once with `gone` when the socket ends (the command exec'd, or PID 1 died).
    */
   parkWatch(control: number, callback: (event: NativeParkEvent) => void): void;
+  /**
+   * The parked PID 1's last word on `control`, read without blocking: its failure report, else
+   * `gone`; `null` when its end is still open. For after PID 1's exit, when the report (sent
+   * before it exited) is there and the socket has ended: no wake-up while the command runs.
+   */
+  parkResult(control: number): NativeParkEvent | null;
   sealExecutable(path: string): number;
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;

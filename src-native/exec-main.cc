@@ -4,6 +4,8 @@
 // machines costs more than the rest of an exec (glibc probes the CPU with dozens of CPUID
 // instructions, each a trap to the hypervisor). Only raw system calls (raw-syscall.h).
 //
+// `berth-exec park` is the other use: a pooled sandbox's parked PID 1 (park-main.cc).
+//
 // Descriptors from the addon's trampoline: 3 the exec plan (a memfd, exec-plan.h), 4 the sync
 // socket to Node, 5 a pidfd of the container's PID 1, 6..8 stdio when the plan says so.
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 
 #include "clone3-vm.h"
 #include "exec-plan.h"
+#include "park-main.h"
 #include "process-setup.h"
 #include "raw-syscall.h"
 
@@ -163,15 +166,27 @@ int ProcessMain(void*) {
 }  // namespace
 }  // namespace berth
 
-extern "C" [[noreturn]] void berth_exec_main() { berth::Main(); }
+// `berth-exec park` (argv as the launch gives it: "berth-init", "park"): a pooled sandbox's
+// PID 1 (park-main.h), its control socket on stdin. Anything else: an exec, as above.
+extern "C" [[noreturn]] void berth_exec_main(const long* sp) {
+  long argc = sp[0];
+  const char* const* argv = reinterpret_cast<const char* const*>(sp + 1);
+  if (argc == 2) {
+    const char* mode = argv[1];
+    if (mode[0] == 'p' && mode[1] == 'a' && mode[2] == 'r' && mode[3] == 'k' && mode[4] == '\0') berth::RunPark(0);
+  }
+  berth::Main();
+}
 
-// The entry point: no C runtime to set up. The stack is aligned as the ABI wants for a call.
+// The entry point: no C runtime to set up. The kernel's stack holds argc, then argv; it is
+// aligned as the ABI wants for a call.
 asm(R"(
     .text
     .globl _start
     .type _start, @function
 _start:
     xor %ebp, %ebp
+    mov %rsp, %rdi
     and $-16, %rsp
     call berth_exec_main
     hlt

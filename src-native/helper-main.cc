@@ -10,12 +10,6 @@
 //     zombie reparented to it, forwards signals to CMD, and exits with CMD's status (128+n if
 //     CMD died of signal n, as Docker's --init does).
 //
-//   berth-helper park
-//     PID 1 of a pooled sandbox (lib/pool/): reaps every zombie reparented to it and ignores
-//     every signal it can, so the sandbox stays prepared until its owner sends the workload
-//     over the control socket on stdin (park-main.h), SIGKILLs it, or dies (parent-death
-//     signal); then it becomes the workload (execve), see park-main.h.
-//
 //   berth-helper tie PARENT_PID -- PROG [ARGS...]
 //   berth-helper netns-hold PARENT_PID
 //   berth-helper userns-hold PARENT_PID single|subordinate
@@ -33,7 +27,6 @@
 
 #include "dns-responder.h"
 #include "monitor.h"
-#include "park-main.h"
 #include "rootless-net.h"
 #include "usermode-helpers.h"
 
@@ -41,7 +34,6 @@ namespace {
 
 int Usage() {
   fputs("usage: berth-helper init -- CMD [ARGS...]\n"
-        "       berth-helper park\n"
         "       berth-helper tie PARENT_PID -- PROG [ARGS...]\n"
         "       berth-helper netns-hold PARENT_PID\n"
         "       berth-helper dns STATE_DIR NETWORK_ID CONTROL_NAME\n"
@@ -115,7 +107,6 @@ int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "init") == 0 && strcmp(argv[2], "--") == 0) {
     return RunInit(argv + 3);
   }
-  if (argc == 2 && strcmp(argv[1], "park") == 0) berth::RunPark(STDIN_FILENO);
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return berth::RunMonitor(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "tie") == 0) return berth::RunTie(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "netns-hold") == 0) return berth::RunNetnsHold(argc - 2, argv + 2);

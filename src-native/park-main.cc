@@ -10,6 +10,14 @@
 // Node's pidfd of this process reports its exit. The seccomp filter is this process's own
 // (loaded at launch from the same options), kept across execve.
 //
+// It is `berth-exec park` (exec-main.cc), freestanding (no libc, raw system calls only), not a
+// mode of the glibc-linked berth-helper: the command's execve tears down this process's
+// address space, and on this paravirtualised VM every page-table entry it clears is a trap to
+// the hypervisor. berth-helper parked with 197 resident pages (its memfd text faulted in
+// around every touched page, glibc's start-up, the heap) and 9 page-table pages; this program
+// has four, so its execve has little to tear down (≈ 0.2 ms less per request here;
+// docs/design/pools.md, docs/benchmarks.md "Warm pool").
+//
 // What this process holds while it waits, that nothing in the sandbox may reach: the control
 // socket (whoever writes to it chooses the credentials the command gets, within this process's
 // own). It is a socketpair (no path names it), close-on-exec (the command's execve closes it:
@@ -18,55 +26,60 @@
 // the request nothing else runs in the sandbox anyway (a request is refused once one came).
 #include "park-main.h"
 
-#include <errno.h>
 #include <fcntl.h>
+#include <linux/errno.h>
+#include <linux/prctl.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
 
 #include "exec-plan.h"
 #include "park-protocol.h"
 #include "process-setup.h"
+#include "raw-syscall.h"
+#include "raw-text.h"
 
 namespace berth {
 namespace {
 
-// argv, envp and the exec candidates of the plan point into this: static, for a plan may hold
-// thousands of strings and they must hold until the execve.
-const char* g_pointers[64 * 1024];
+using raw::Call;
 
-void ReplyError(int control, int err, const char* syscall) {
+// argv, envp and the exec candidates of the plan point into this: static, for a plan may hold
+// thousands of strings and they must hold until the execve. Untouched pages of it cost nothing.
+const char* g_park_pointers[64 * 1024];
+
+void ReplyError(int control, long neg_errno, const char* syscall) {
   ChildReport report{};
   report.kind = ChildReportKind::kSetupError;
-  report.err = err;
-  strncpy(report.syscall, syscall, sizeof(report.syscall) - 1);
-  strncpy(report.path, "parked init", sizeof(report.path) - 1);
-  send(control, &report, sizeof(report), MSG_NOSIGNAL);
+  report.err = static_cast<int32_t>(neg_errno < 0 ? -neg_errno : neg_errno);
+  raw::Copy(report.syscall, sizeof(report.syscall), syscall);
+  raw::Copy(report.path, sizeof(report.path), "parked init");
+  Call(SYS_sendto, control, &report, sizeof(report), MSG_NOSIGNAL, nullptr, 0);
 }
+
+bool Failed(long r) { return r < 0 && r > -4096; }
 
 // Becomes the workload described by the request's plan (fds[0]) with its given stdio (the
 // next descriptors). Returns only when the request is unusable (the reason was sent).
 void ExecWorkload(int control, const int* fds, int nfds) {
   struct stat st {};
-  if (fstat(fds[0], &st) < 0 || st.st_size <= 0) {
-    ReplyError(control, errno != 0 ? errno : EINVAL, "fstat");
+  long r = Call(SYS_fstat, fds[0], &st);
+  if (r < 0 || st.st_size <= 0) {
+    ReplyError(control, r < 0 ? r : -EINVAL, "fstat");
     return;
   }
   size_t size = static_cast<size_t>(st.st_size);
-  void* plan = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fds[0], 0);
-  if (plan == MAP_FAILED) {
-    ReplyError(control, errno, "mmap");
+  long mapped = Call(SYS_mmap, nullptr, size, PROT_READ, MAP_PRIVATE, fds[0], 0);
+  if (Failed(mapped)) {
+    ReplyError(control, mapped, "mmap");
     return;
   }
+  const char* plan = reinterpret_cast<const char*>(mapped);
   ExecPlanView view{};
-  if (!ReadExecPlan(static_cast<const char*>(plan), size, &view, g_pointers, sizeof(g_pointers) / sizeof(g_pointers[0]))) {
-    munmap(plan, size);
-    ReplyError(control, EINVAL, "decode");
+  if (!ReadExecPlan(plan, size, &view, g_park_pointers, sizeof(g_park_pointers) / sizeof(g_park_pointers[0]))) {
+    Call(SYS_munmap, plan, size);
+    ReplyError(control, -EINVAL, "decode");
     return;
   }
   ProcessContext ctx{};
@@ -78,8 +91,8 @@ void ExecWorkload(int control, const int* fds, int nfds) {
     ctx.stdio_fds[i] = -1;
     if ((view.stdio_given & (1 << i)) == 0) continue;
     if (next >= nfds) {
-      munmap(plan, size);
-      ReplyError(control, EBADF, "recvmsg");
+      Call(SYS_munmap, plan, size);
+      ReplyError(control, -EBADF, "recvmsg");
       return;
     }
     ctx.stdio_fds[i] = fds[next++];
@@ -96,16 +109,18 @@ void ExecWorkload(int control, const int* fds, int nfds) {
 void RunPark(int control_fd) {
   // Before anything else: a dumpable PID 1 would let the workload open /proc/1/fd, take the
   // control socket with pidfd_getfd or ptrace this process (same uid, same capabilities).
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  Call(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
   // The control socket came as stdin; keep it close-on-exec above the stdio numbers, and put
   // /dev/null (stdout, from the launch) back on 0.
-  int control = fcntl(control_fd, F_DUPFD_CLOEXEC, 3);
-  if (control < 0) _exit(125);
-  dup2(STDOUT_FILENO, control_fd);
+  long moved = Call(SYS_fcntl, control_fd, F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) raw::ExitGroup(125);
+  int control = static_cast<int>(moved);
+  Call(SYS_dup2, 1, control_fd);
 
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, nullptr);
+  // Every signal blocked (the kernel's sigset: 64 bits). PID 1 ignores what it does not
+  // handle anyway; this keeps a signal from interrupting the wait with EINTR for nothing.
+  uint64_t all = ~uint64_t{0};
+  Call(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof(all));
   for (;;) {
     char tag = 0;
     int fds[kParkMaxRequestFds];
@@ -118,27 +133,29 @@ void RunPark(int control_fd) {
     msg.msg_control = cbuf;
     msg.msg_controllen = sizeof(cbuf);
     // Blocking: every signal is blocked, and nothing but this request can come.
-    ssize_t r = recvmsg(control, &msg, MSG_CMSG_CLOEXEC);
-    if (r < 0 && errno == EINTR) continue;
+    long r = Call(SYS_recvmsg, control, &msg, MSG_CMSG_CLOEXEC);
+    if (r == -EINTR) continue;
     // Node closed its end (the sandbox is being destroyed, or its owner died): no workload
     // can come any more.
-    if (r <= 0) _exit(0);
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    if (r <= 0) raw::ExitGroup(0);
+    // Node sends one SCM_RIGHTS message; the socket is Node's and PID 1's alone.
+    cmsghdr* c = msg.msg_controllen >= sizeof(cmsghdr) ? CMSG_FIRSTHDR(&msg) : nullptr;
+    if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0)) {
       int count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      const unsigned char* data = CMSG_DATA(c);
       for (int i = 0; i < count; ++i) {
         int fd;
-        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        __builtin_memcpy(&fd, data + i * sizeof(int), sizeof(int));
         if (nfds < kParkMaxRequestFds) fds[nfds++] = fd;
-        else close(fd);
+        else raw::Close(fd);
       }
     }
     if ((msg.msg_flags & MSG_CTRUNC) != 0 || tag != kParkRequestTag || nfds == 0) {
-      ReplyError(control, EINVAL, "park request");
+      ReplyError(control, -EINVAL, "park request");
     } else {
       ExecWorkload(control, fds, nfds);
     }
-    for (int i = 0; i < nfds; ++i) close(fds[i]);
+    for (int i = 0; i < nfds; ++i) raw::Close(fds[i]);
   }
 }
 

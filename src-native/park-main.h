@@ -1,4 +1,5 @@
-// `berth-helper park`: PID 1 of a pooled sandbox (lib/pool/, lib/launch/parked.ts).
+// `berth-exec park`: PID 1 of a pooled sandbox (lib/pool/, lib/launch/parked.ts). Freestanding,
+// built into berth-exec (exec-main.cc) so that the command's execve has little to tear down.
 #pragma once
 
 namespace berth {

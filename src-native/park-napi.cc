@@ -118,12 +118,32 @@ Napi::Value ParkWatch(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// parkResult(control) -> event | null: PID 1's last word, read without blocking, once PID 1
+// exited (its end is closed then: the report it sent before exiting, if any, then EOF). The
+// first failure report, else { kind: 'gone' }; null when nothing is there yet (PID 1, or its
+// command, still holds its end). A run to completion asks only after the exit, so Node is not
+// woken while the command runs (parkWatch would wake it at the command's execve).
+Napi::Value ParkResult(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowTypeError(env, "parkResult(control: number)");
+  int control = info[0].As<Napi::Number>().Int32Value();
+  ParkEvent e = ReadParkEvent(control);
+  if (e.kind == ParkEvent::kNone) return env.Null();
+  if (e.kind == ParkEvent::kFailed) {
+    // Drain what follows (nothing does: PID 1 exits after one report) so the socket is done.
+    for (int i = 0; i < 4 && ReadParkEvent(control).kind == ParkEvent::kFailed; ++i) {
+    }
+  }
+  return EventObject(env, e);
+}
+
 }  // namespace
 
 void RegisterPark(Napi::Env env, Napi::Object exports) {
   exports.Set("parkControl", Napi::Function::New(env, ParkControl, "parkControl"));
   exports.Set("parkExecEncoded", Napi::Function::New(env, ParkExecJs, "parkExecEncoded"));
   exports.Set("parkWatch", Napi::Function::New(env, ParkWatch, "parkWatch"));
+  exports.Set("parkResult", Napi::Function::New(env, ParkResult, "parkResult"));
 }
 
 }  // namespace berth

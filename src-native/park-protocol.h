@@ -1,5 +1,5 @@
 // The control channel of a parked sandbox: a SOCK_SEQPACKET pair between Node (park-exec.cc,
-// park-napi.cc) and the sandbox's PID 1, `berth-helper park` (park-main.cc). PID 1 gets its end
+// park-napi.cc) and the sandbox's PID 1, `berth-exec park` (park-main.cc). PID 1 gets its end
 // as its stdin at launch and moves it to a close-on-exec descriptor: nothing in the sandbox's
 // filesystem names it, and no process PID 1 starts inherits it.
 //

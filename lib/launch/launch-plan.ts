@@ -55,12 +55,12 @@ export interface LaunchContext {
   imageEnv?: string[];
   imageWorkdir?: string;
   imageUser?: string;
-  /** The sealed init helper's fd, when `init` (or `park`) is set. */
+  /** The sealed init helper's fd when `init` is set; with `park`, berth-exec's (it is the parked PID 1). */
   initFd?: number;
   /**
-   * PID 1 is the helper parked (`berth-helper park`, src-native/park-main.cc): it runs no
-   * command and waits, reaping, until the workload arrives on `controlFd` (its stdin; the
-   * rest of its stdio is `/dev/null`), and forks it (a pooled sandbox, lib/launch/parked.ts).
+   * PID 1 is berth-exec parked (`berth-exec park`, src-native/park-main.cc): it runs no
+   * command and waits until the workload arrives on `controlFd` (its stdin; the rest of its
+   * stdio is `/dev/null`), and becomes it (a pooled sandbox, lib/launch/parked.ts).
    * It runs as the sandbox's root with the workload's capabilities plus those that switching
    * to the workload's user and bounding set needs, and under the workload's seccomp filter,
    * which the workload inherits: the workload's own spec then applies exactly what it says.

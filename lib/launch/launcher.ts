@@ -9,7 +9,7 @@ import type { Cgroup } from '../cgroup/index.js';
 import { AbortError, UnsupportedError, ValidationError } from '../errors.js';
 import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, leaseHeldUserns, rootlessIdMaps, type HeldUsernsLease, type RootlessIdMaps } from '../rootless/index.js';
 import type { ContainerConfig } from '../image/manifest.js';
-import { fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { execHelperExecutableFd, fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import { prepareUserModeNetwork, wantsUserModeNetwork } from '../network/usermode-attach.js';
 import { prepareRootlessNetwork, wantsRootlessUserNetwork } from '../network/rootless-attach.js';
@@ -51,7 +51,7 @@ export interface LaunchRequest {
   networks?: NetworkService;
   /** A container of `rt.containers`: its id and name on its networks (default: the launch id, no name). */
   container?: { id: string; name: string };
-  /** PID 1 is berth's helper parked, the workload comes later over `controlFd` (see `LaunchContext.park`). */
+  /** PID 1 is berth's exec helper parked (`berth-exec park`), the workload comes later over `controlFd` (see `LaunchContext.park`). */
   park?: { controlFd: number };
   /** The native core (default: the addon); unit tests pass the recording fake. */
   native?: NativeBinding;
@@ -265,7 +265,9 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       // kernel's threadgroup rwsem for writing, which waits a grace period when idle (~10 ms).
       ...(cgroup.version === 2 && cgroup.paths[0] ? { cgroupDir: cgroup.paths[0] } : {}),
       cgroupMounts: skipped ? [] : cgroupsForHost().mountsFor(cgroup),
-      ...(opts.init || req.park ? { initFd: helperExecutableFd() } : {}),
+      // A parked PID 1 is `berth-exec park` (freestanding, a few pages): the command's execve
+      // tears its address space down on the request's path (src-native/park-main.cc).
+      ...(req.park ? { initFd: execHelperExecutableFd() } : opts.init ? { initFd: helperExecutableFd() } : {}),
       ...(req.park ? { park: req.park } : {}),
       ...(image?.Env ? { imageEnv: image.Env } : {}),
       ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),

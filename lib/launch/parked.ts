@@ -1,6 +1,6 @@
 /**
  * A parked sandbox: everything of a launch done ahead (cgroup with its limits, namespaces,
- * rootfs overlay, network) with berth's helper parked as PID 1 (`berth-helper park`), and one
+ * rootfs overlay, network) with berth's exec helper parked as PID 1 (`berth-exec park`), and one
  * command run in it later: Node sends its exec plan over the sandbox's control socket and PID 1
  * becomes it (src-native/park-main.cc), so the command is born in the sandbox's namespaces and
  * cgroup. The building block of `rt.pool()` (lib/pool/): the expensive part of a start happens
@@ -168,7 +168,7 @@ export class ParkedSandbox {
     try {
       // Nothing is awaited between the request and the end: PID 1 becomes the command, and
       // its pidfd (Node's since the launch) reports the exit.
-      const { stdio, failure } = this.#send(argv, options, options.stdin !== undefined);
+      const { stdio, failure } = this.#send(argv, options, options.stdin !== undefined, 'after-exit');
       const proc = parkedWorkload(stdio, this.pid, this.#pid1.exited);
       feed(proc, options.stdin);
       // The command is the sandbox's PID 1: when it exits the kernel kills what it left in the
@@ -205,7 +205,7 @@ export class ParkedSandbox {
    * @throws SystemError when PID 1 could not start it; a command that cannot be executed is `failure`.
    */
   async startMain(argv: string[], options: Pick<ParkedExecOptions, 'env' | 'workdir' | 'user'>): Promise<Started> {
-    const { stdio, failure } = this.#send(argv, options, true);
+    const { stdio, failure } = this.#send(argv, options, true, 'watch');
     const failed = await failure;
     if (failed) {
       for (const fd of stdio) if (fd >= 0) closeSync(fd);
@@ -217,12 +217,15 @@ export class ParkedSandbox {
   }
 
   /**
-   * Sends the command to PID 1, which becomes it. `failure` resolves once the control socket
-   * ends: with PID 1's report when the command could not be set up or executed, else
-   * `undefined` (it exec'd; or PID 1 died first, which its exit tells).
+   * Sends the command to PID 1, which becomes it. `failure` resolves with PID 1's report when
+   * the command could not be set up or executed, else `undefined` (it exec'd; or PID 1 died
+   * first, which its exit tells). `'watch'`: as soon as the control socket ends (at the
+   * command's execve), for a caller that waits for the start. `'after-exit'`: read once PID 1
+   * exited (the report, sent before PID 1 exits, is there then), for a run to completion, which
+   * needs the exit anyway: Node is not woken while the command runs, one hand-over fewer.
    * @throws SystemError when the request could not be sent (PID 1 gone: ECHILD).
    */
-  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean): { stdio: [number, number, number]; failure: Promise<Failure | undefined> } {
+  #send(argv: string[], options: ParkedExecOptions, stdinPiped: boolean, when: 'watch' | 'after-exit'): { stdio: [number, number, number]; failure: Promise<Failure | undefined> } {
     if (this.#sent || this.#pid1.exitedAlready) throw new SystemError('ECHILD', "the sandbox's PID 1 already took its one workload or is gone");
     // The plan of a command with the sandbox's own user, env and workdir was made before the
     // request (the constructor); only a command with its own ones is planned now.
@@ -234,6 +237,16 @@ export class ParkedSandbox {
     } catch (error) {
       this.#pid1.kill(SIGKILL);
       throw fromNativeError(error);
+    }
+    if (when === 'after-exit') {
+      this.#sent = this.#pid1.exited.then(() => {
+        // PID 1 is gone and its end closed with it (the command's execve closed it before, and
+        // nothing else held it: close-on-exec, not dumpable): the report or EOF is all there is.
+        const event = native().parkResult(this.#control);
+        this.#closeControl();
+        return event?.kind === 'failed' ? event : undefined;
+      });
+      return { stdio, failure: this.#sent };
     }
     let failure: Failure | undefined;
     this.#sent = new Promise<Failure | undefined>((resolve) => {
