@@ -62,10 +62,11 @@ describe('rootless user networks: published ports', { skip }, () => {
 
   async function runCase(name: string): Promise<any> {
     const r0 = await user.runNode(CHILD, [name], { guardMs: 300_000 });
-    assert.equal(r0.code, 0, r0.stderr);
-    const r = JSON.parse(r0.stdout.trim().split('\n').pop()!) as Report;
+    const line = r0.stdout.trim().split('\n').pop()!;
+    assert.ok(line.startsWith('{'), `no report (exit ${r0.code}): ${r0.stderr}`);
+    const r = JSON.parse(line) as Report;
     assert.ok(r.ok, JSON.stringify(r.error));
-    return r.result;
+    return { ...r.result, exitCode: r0.code };
   }
 
   it('spawn() and run(): the published port answers, a neighbour reaches it by name, taken ports and bad options are refused, nothing is left after the end', async () => {
@@ -90,6 +91,7 @@ describe('rootless user networks: published ports', { skip }, () => {
     assert.deepEqual(x.afterRun, { bindable: true, forwarders: [] });
     assert.equal(x.udp, 'PING', 'the UDP echo did not answer through the published port');
     assert.deepEqual(x.forwardersAfter, []);
+    assert.equal(x.exitCode, 0, 'the program did not exit after rt.close()');
   });
 
   it("rt.containers (lifetime 'process'): getMappedPort, port(), inspect and waitForHttp report the binding; free after stop()", async () => {
@@ -105,6 +107,7 @@ describe('rootless user networks: published ports', { skip }, () => {
     assert.equal(x.afterStop.bindable, true);
     assert.deepEqual(x.afterStop.forwarders, []);
     assert.equal(x.afterStop.ports['8080/tcp'], undefined, 'a stopped container still reports a binding');
+    assert.equal(x.exitCode, 0, 'the program did not exit after rt.close()');
   });
 
   it("the owner killed by SIGKILL takes the forwarder along; the port is free again", async () => {
