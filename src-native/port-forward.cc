@@ -163,7 +163,6 @@ void Accept(const Listener& l, std::vector<std::unique_ptr<Connection>>& conns) 
 // Reads from `from` into `p`; false on an error that ends the connection.
 bool Fill(int from, Pipe& p) {
   if (p.eof || p.Full()) return true;
-  if (p.Empty()) p.off = p.len = 0;
   ssize_t n = read(from, p.data + p.len, kBuffer - p.len);
   if (n > 0) p.len += static_cast<size_t>(n);
   else if (n == 0) p.eof = true;
@@ -177,6 +176,9 @@ bool Drain(int to, Pipe& p) {
     ssize_t n = send(to, p.data + p.off, p.len - p.off, MSG_NOSIGNAL);
     if (n > 0) p.off += static_cast<size_t>(n);
     else if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+    // Drained: the whole buffer is free again (Full() must not stay true, or the reading
+    // side would never be polled again).
+    if (p.Empty()) p.off = p.len = 0;
   }
   if (p.Empty() && p.eof && !p.shut) {
     shutdown(to, SHUT_WR);

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Runtime, isBerthError } from '../../lib/index.js';
@@ -112,6 +113,31 @@ async function udpExchange(port: number, text: string, tries = 30): Promise<stri
   }
 }
 
+/**
+ * `payload` through 127.0.0.1:port, half-closed after it, and what comes back until the end:
+ * `tries` attempts 300 ms apart (the server may still be starting). Bounded.
+ */
+async function echoed(port: number, payload: Buffer, tries = 30): Promise<{ same: boolean; bytes: number; error?: string }> {
+  let last: { same: boolean; bytes: number; error?: string } = { same: false, bytes: 0 };
+  for (let i = 0; i < tries; i++) {
+    last = await new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = connect(port, '127.0.0.1', () => s.end(payload));
+      s.setTimeout(10_000, () => s.destroy(new Error('timeout')));
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('error', (e: NodeJS.ErrnoException) => resolve({ same: false, bytes: 0, error: e.code ?? e.message }));
+      s.on('end', () => {
+        const got = Buffer.concat(chunks);
+        resolve({ same: createHash('sha256').update(got).digest('hex') === createHash('sha256').update(payload).digest('hex'), bytes: got.length });
+      });
+    });
+    // Refused or reset: the server is not listening yet. Anything else is the answer.
+    if (last.bytes > 0 || (last.error !== 'ECONNREFUSED' && last.error !== 'ECONNRESET')) return last;
+    await sleep(300);
+  }
+  return last;
+}
+
 function failure(error: unknown): { name: string; message: string } {
   return { name: (error as Error).name, message: (error as Error).message };
 }
@@ -129,6 +155,23 @@ const [name] = process.argv.slice(2) as [string];
 const source = { rootfs: ownBusyboxRootfs() };
 const hostTools = { host: true } as const;
 const UDP_ECHO = ['import socket', 's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', "s.bind(('', 9000))", 'while True:', '  d, a = s.recvfrom(512)', '  s.sendto(d.upper(), a)'].join('\n');
+
+const TCP_ECHO = [
+  'import socket',
+  's = socket.socket()',
+  's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+  "s.bind(('', 9001))",
+  's.listen(4)',
+  'while True:',
+  '  c, _ = s.accept()',
+  '  got = []',
+  '  while True:',
+  '    d = c.recv(65536)',
+  '    if not d: break',
+  '    got.append(d)',
+  "  c.sendall(b''.join(got))",
+  '  c.close()',
+].join('\n');
 
 const cases: Record<string, () => Promise<unknown>> = {
   /** spawn() and run() on a user network with published ports, conflicts, the port after the end. */
@@ -207,9 +250,18 @@ const cases: Record<string, () => Promise<unknown>> = {
       const udp = await udpExchange(udpPort, 'ping');
       echo.kill('SIGKILL');
       await echo.exited;
+      // 4 MiB each way through one connection: partial writes, full buffers, the half-close
+      // passed on to the container and its end back to the client.
+      const tcpPort = await freePort();
+      const tcpEcho = rt.spawn(hostTools, ['python3', '-c', TCP_ECHO], { network: 'pub', ports: [{ container: 9001, host: tcpPort }] });
+      tcpEcho.stderr?.resume();
+      await tcpEcho.spawned;
+      const stream = await echoed(tcpPort, randomBytes(4 << 20));
+      tcpEcho.kill('SIGKILL');
+      await tcpEcho.exited;
       for (const n of ['pub', 'sealed']) await rt.networks.remove(n);
       await rt.close();
-      return { port, published, byName, during, taken, heldByHost, everywhere, internal, afterEnd, squatterUp: squatterUp.stdout, throughOld, ran: ran.exitCode, duringRun, afterRun, udp, forwardersAfter: forwarders() };
+      return { stream, port, published, byName, during, taken, heldByHost, everywhere, internal, afterEnd, squatterUp: squatterUp.stdout, throughOld, ran: ran.exitCode, duringRun, afterRun, udp, forwardersAfter: forwarders() };
     } finally {
       await rt.close();
     }

@@ -2,7 +2,8 @@
  * Published ports of rootless containers on user networks (issue 15), as a real unprivileged
  * user (test/helpers/rootless-user.ts) running rootless-network-ports-child.ts: an httpd on a
  * user network answers on its published 127.0.0.1 port (spawn, run, rt.containers with
- * getMappedPort/port()/inspect/waitForHttp) and by name from a neighbour; UDP too; a taken port
+ * getMappedPort/port()/inspect/waitForHttp) and by name from a neighbour; 4 MiB echoed whole
+ * through a half-closed connection; UDP too; a taken port
  * is a ConflictError, a non-loopback hostIp and an internal network are refused; the port is
  * free and nothing forwards after the container ends (and a later holder of its address is not
  * reached through it) and after the owner's SIGKILL.
@@ -89,6 +90,7 @@ describe('rootless user networks: published ports', { skip }, () => {
     assert.equal(x.duringRun.body, 'hello-from-web\n', `run(): ${JSON.stringify(x.duringRun)} (exit ${x.ran})`);
     assert.equal(x.ran, 0, 'the run did not see its request');
     assert.deepEqual(x.afterRun, { bindable: true, forwarders: [] });
+    assert.deepEqual(x.stream, { same: true, bytes: 4 << 20 }, '4 MiB did not come back whole through the published port');
     assert.equal(x.udp, 'PING', 'the UDP echo did not answer through the published port');
     assert.deepEqual(x.forwardersAfter, []);
     assert.equal(x.exitCode, 0, 'the program did not exit after rt.close()');
