@@ -3,7 +3,8 @@
  * HTTP GET + close through a rootless published port, for a container on a user network (the
  * `berth-helper port-forward` splice into the rootless namespace) and for a container with
  * its own pasta (`network: 'bridge'`, pasta's own forwarding), both busybox httpd, requests
- * alternating, N each after 20 warm-up requests each.
+ * alternating, N each after 20 warm-up requests each; then the throughput of a 64 MiB GET
+ * through each, 5 alternating downloads, the median.
  * As root: `node --import tsx bench/rootless-ports-latency.ts [N]` makes a user with
  * test/helpers/rootless-user.ts, runs itself as that user, prints medians and minima in ms,
  * removes the user.
@@ -17,14 +18,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const n = Number(process.argv[2] ?? '200');
 
-function get(port: number): Promise<string> {
+function get(port: number, path = '/'): Promise<number> {
   return new Promise((resolve, reject) => {
     // A new connection each time (no keep-alive agent): the connect is what is measured.
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve(body));
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => resolve(bytes));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
@@ -48,6 +48,7 @@ async function inner(): Promise<void> {
   symlinkSync('busybox', join(root, 'bin/httpd'));
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(root, 'www/index.html'), 'hello\n');
+  writeFileSync(join(root, 'www/big'), Buffer.alloc(64 << 20, 7));
   const rt = await Runtime.open();
   await rt.networks.create({ name: 'benchports' });
   const kinds = { forwarder: 'benchports', pasta: 'bridge' } as const;
@@ -69,12 +70,21 @@ async function inner(): Promise<void> {
       times[k]!.push(performance.now() - t0);
     }
   }
+  const mibps: Record<string, number[]> = { forwarder: [], pasta: [] };
+  for (let i = 0; i < 5; i++) {
+    for (const k of Object.keys(kinds)) {
+      const t0 = performance.now();
+      const bytes = await get(ports[k]!, '/big');
+      if (bytes !== 64 << 20) throw new Error(`${k}: got ${bytes} bytes`);
+      mibps[k]!.push(64 / ((performance.now() - t0) / 1000));
+    }
+  }
   for (const c of started) await c.remove({ force: true });
   await rt.networks.remove('benchports');
   await rt.close();
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
   const min = (a: number[]) => Math.min(...a);
-  console.log(JSON.stringify(Object.fromEntries(Object.keys(kinds).map((k) => [k, { median: +median(times[k]!).toFixed(3), min: +min(times[k]!).toFixed(3) }]))));
+  console.log(JSON.stringify(Object.fromEntries(Object.keys(kinds).map((k) => [k, { median: +median(times[k]!).toFixed(3), min: +min(times[k]!).toFixed(3), mibPerS: Math.round(median(mibps[k]!)) }]))));
 }
 
 async function outer(): Promise<void> {
