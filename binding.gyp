@@ -46,6 +46,7 @@
         "src-native/helper-main.cc",
         "src-native/usermode-helpers.cc",
         "src-native/rootless-net.cc",
+        "src-native/port-forward.cc",
         "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",
         "src-native/monitor.cc",

@@ -17,6 +17,9 @@
 //
 //   berth-helper rootless-net PARENT_PID
 //     The network namespace of a rootless runtime's user networks: see rootless-net.h.
+//
+//   berth-helper port-forward PARENT_PID TARGET_IP SPEC...
+//     Published ports of a rootless container on a user network: see port-forward.h.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 
 #include "dns-responder.h"
 #include "monitor.h"
+#include "port-forward.h"
 #include "rootless-net.h"
 #include "usermode-helpers.h"
 
@@ -39,6 +43,8 @@ int Usage() {
         "       berth-helper dns STATE_DIR NETWORK_ID CONTROL_NAME\n"
         "       berth-helper userns-hold PARENT_PID single|subordinate\n"
         "       berth-helper rootless-net PARENT_PID   (held user namespace on fd 3)\n"
+        "       berth-helper port-forward PARENT_PID TARGET_IP tcp|udp:HOST_IP:HOST_PORT:PORT...\n"
+        "                            (user namespace on fd 3, network namespace on fd 4)\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
         "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
         "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
@@ -112,6 +118,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "netns-hold") == 0) return berth::RunNetnsHold(argc - 2, argv + 2);
   if (argc == 5 && strcmp(argv[1], "dns") == 0) return berth::RunDnsResponder(argv[2], argv[3], argv[4]);
   if (argc >= 2 && strcmp(argv[1], "rootless-net") == 0) return berth::RunRootlessNet(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "port-forward") == 0) return berth::RunPortForward(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "userns-hold") == 0) return berth::RunUsernsHold(argc - 2, argv + 2);
   return Usage();
 }

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { identityOf, selfIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { fromNativeError, type NativeBinding, type NativeNetInterface } from '../native.js';
+import { isRootless } from '../rootless/index.js';
 import { deleteLink, ensureBridge, linkExists, newVethName, randomMac, vethAlias } from './bridge-driver.js';
 import { formatIpv4, parseIpv4 } from './cidr.js';
 import { RESOLVER_ADDRESS, ensureResolver, handOverMessage, removeNameFile, writeNameFile } from './dns-names.js';
@@ -209,7 +210,9 @@ export class EndpointLeases {
   async release(attached: Pick<Attached, 'endpoints' | 'networks'>): Promise<void> {
     if (attached.endpoints.length === 0) return;
     const ids = new Set(attached.endpoints.map((e) => e.id));
-    const withPorts = attached.endpoints.some((e) => e.ports.length > 0);
+    // Without root, published ports are a forwarder's sockets (rootless-ports.ts), gone before
+    // this: no host rules to render, no conntrack to flush (nor the right to).
+    const withPorts = !isRootless() && attached.endpoints.some((e) => e.ports.length > 0);
     const release = async (table: EndpointTable): Promise<EndpointRecord[]> => {
       const removed = table.endpoints.filter((e) => ids.has(e.id));
       if (removed.length === 0) return removed;

@@ -6,9 +6,10 @@
  * Order in `launch()`: `prepareRootlessNetwork()` (leases, bridges, rules, resolver) → plan
  * (no interface for the native spawn: its netlink would run in the host's namespace, where the
  * user may not) → spawn → `beforeGo(pid)`: the helper makes each veth from its bridge into the
- * child's namespace and hands the resolver the child's DNS socket, while the child waits for
- * "go" (so its first instruction has both) → `started(pid)` → … exit → `release()`. The veth
- * dies with the container's namespace.
+ * child's namespace and hands the resolver the child's DNS socket, and published ports get
+ * their forwarder (rootless-ports.ts), while the child waits for "go" (so its first
+ * instruction has all of them) → `started(pid)` → … exit → `release()` (the forwarder ends
+ * before the address is released). The veth dies with the container's namespace.
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -19,12 +20,14 @@ import { bridgeAlias } from './bridge-driver.js';
 import { RESOLVER_ADDRESS, controlName, handOverMessage, removeNameFile, writeNameFile } from './dns-names.js';
 import { renderResolvConf, type HostsEntry } from './etc-files.js';
 import type { NormalizedNetworkOptions } from './network-options.js';
-import { findNetwork, refName } from './network-records.js';
+import { findNetwork, isLive, refName } from './network-records.js';
+import { claimHostPorts } from './ports.js';
 import { hostsFileFor, type StoredEndpoint } from './endpoint-leases.js';
 import type { NetworkService } from './network-service.js';
 import type { NetworkRecord } from './network-store.js';
 import { rulesOf } from './rootless-net-rules.js';
 import { rootlessNetnsFor, type RootlessInterface, type RootlessNetns } from './rootless-netns.js';
+import { startRootlessPortForwarder, type RootlessPortForwarder } from './rootless-ports.js';
 import { HOST_LOOPBACK_NAME, USERMODE_NETWORK_NAMES } from './usermode-attach.js';
 
 /** Whether a rootless launch names user networks (not its own user-mode network). */
@@ -52,9 +55,10 @@ function readHostResolvConf(): string | undefined {
 /**
  * Leases the launch's addresses on its user networks and makes the networks exist in this
  * process's rootless namespace. On failure nothing is left held.
- * @throws UnsupportedError for what rootless user networks cannot do (published ports,
- *   explicit `userns` maps, a user-mode network name mixed in); NotFoundError for an unknown
- *   network; ConflictError for a taken address.
+ * @throws UnsupportedError for what rootless user networks cannot do (explicit `userns` maps,
+ *   a user-mode network name mixed in); NotFoundError for an unknown network; ConflictError
+ *   for a taken address or host port; ValidationError for a `hostIp` off the host's loopback
+ *   or ports on an internal network.
  */
 export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promise<PreparedNetwork> {
   const o = req.options;
@@ -64,9 +68,11 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
   if (o.network !== undefined && USERMODE_NETWORK_NAMES.has(o.network)) {
     throw new UnsupportedError(`network: "${o.network}" is the container's own user-mode network; without root it cannot be combined with user networks (networks: ${o.networks!.map((a) => a.network).join(', ')})`, { option: 'network' });
   }
-  if ((o.ports?.length ?? 0) > 0) {
-    throw new UnsupportedError('ports: without root, ports are published from a container\'s own user-mode network (network: "bridge"), not yet from a user network', { option: 'ports' });
-  }
+  (o.ports ?? []).forEach((p, i) => {
+    // The forwarder binds the host port as the user: reachable from this host only, as for a
+    // container's own user-mode network (usermode-attach.ts).
+    if (!p.hostIp.startsWith('127.')) throw new ValidationError(`ports[${i}].hostIp`, `without root ports are published on the host's loopback only (127.0.0.0/8), got ${p.hostIp}`);
+  });
   if (o.userns !== undefined) {
     throw new UnsupportedError('userns: a container with its own id maps has a user namespace of its own, which the rootless networks\' namespace has no power over; leave userns unset', { option: 'userns' });
   }
@@ -109,6 +115,10 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
       const m = rec.members[container.id];
       if (m && !targets.some((t) => t.rec.id === rec.id)) targets.push({ rec, aliases: m.aliases, ...(m.ip !== undefined ? { ip: m.ip } : {}) });
     }
+    const wanted = o.ports ?? [];
+    // As rootful (endpoint-leases.ts): an internal network has no way to the host, published
+    // ports included.
+    if (wanted.length > 0 && targets[0]!.rec.internal) throw new ValidationError('ports', `network ${targets[0]!.rec.name} is internal: nothing can be published from it`);
     const gatewayOn = targets.findIndex((t) => !t.rec.internal);
     const out: Array<{ endpoint: StoredEndpoint; nic: RootlessInterface }> = [];
     for (const [i, t] of targets.entries()) {
@@ -134,6 +144,17 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
         alias: m.nic.alias ?? '-',
       };
       out.push({ endpoint: m.endpoint, nic });
+    }
+    if (wanted.length > 0) {
+      try {
+        // Checked and chosen here (a taken port is a ConflictError before anything starts);
+        // the forwarder binds them before "go" (a race with another binder is its error then).
+        const others = state.endpoints.endpoints.filter((e) => isLive(e) && !out.some((m) => m.endpoint === e)).flatMap((e) => e.ports);
+        out[0]!.endpoint.ports = await claimHostPorts(wanted, others);
+      } catch (error) {
+        state.endpoints.endpoints = state.endpoints.endpoints.filter((e) => !out.some((m) => m.endpoint === e));
+        throw error;
+      }
     }
     await service.store.writeEndpoints(state.endpoints);
     const recs = targets.map((t) => t.rec);
@@ -163,6 +184,8 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
 
   let starting: Promise<void> | undefined;
   let released: Promise<void> | undefined;
+  let forwarding: Promise<RootlessPortForwarder> | undefined;
+  const published = made.endpoints[0]!.ports;
   const attached = { endpoints: made.endpoints, networks: made.networks };
   return {
     // The plan treats it as a bridge network (own netns, loopback up); no native interfaces.
@@ -170,13 +193,18 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
     hostname,
     files: { hosts: made.hosts, resolvConf: renderResolvConf(readHostResolvConf(), [RESOLVER_ADDRESS]) },
     interfaces: [],
-    ports: [],
+    ports: published,
     endpoints: made.endpoints,
     closeFds: () => {},
     beforeGo: async (pid) => {
       if (released) throw new ValidationError('network', 'the launch was released before its network started');
       for (const nic of made.nics) await netns.attach(pid, nic);
       await netns.dns(pid, made.dns.control, made.dns.message);
+      if (published.length > 0) {
+        if (released) throw new ValidationError('network', 'the launch was released before its ports were published');
+        forwarding = startRootlessPortForwarder(netns.pid, made.endpoints[0]!.ip, published);
+        await forwarding;
+      }
     },
     started: (pid, monitorPid) => {
       starting = service.leases.started(attached, pid, monitorPid).catch((error: unknown) => {
@@ -187,6 +215,9 @@ export async function prepareRootlessNetwork(req: RootlessNetworkRequest): Promi
     release: () => {
       released ??= (async () => {
         await starting?.catch(() => {});
+        // The forwarder goes before the address can be leased to another container, which it
+        // would otherwise reach; its host sockets close with it.
+        await (await forwarding?.catch(() => undefined))?.stop();
         // The grant goes before the address can be leased to another container.
         if (hostAddress) for (const e of made.endpoints) await netns.revokeHostLoopback(e.ip).catch(() => {});
         await service.leases.release(attached);
