@@ -45,6 +45,7 @@
         "src-native/helper-main.cc",
         "src-native/usermode-helpers.cc",
         "src-native/rootless-net.cc",
+        "src-native/fuse-root.cc",
         "src-native/park-main.cc",
         "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",

@@ -64,6 +64,11 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
     if (network?.beforeGo && !network.usermode) {
       throw new UnsupportedError("lifetime: 'detached' containers cannot use a user network without root yet (its namespace lives with this process); use lifetime 'process', or network: \"bridge\" (the container's own user-mode network)", { option: 'lifetime' });
     }
+    // A detached root (fuse-overlayfs without root) is attached once, by this launch: a monitor
+    // could not start PID 1 again on it, and this process's descriptor is not the monitor's.
+    if (hostRoot?.detached) {
+      throw new UnsupportedError("lifetime: 'detached' containers cannot use storage driver \"fuse-overlayfs\" without root yet (the root is a mount handed to one launch); use lifetime 'process', or storageDriver \"overlay\" or \"vfs\"", { option: 'lifetime' });
+    }
     const oomFile = oomFileOf(cgroup);
     const hc = record.healthcheck;
     // The probe runs as the container's user, resolved for PID 1 by this very plan (Docker's
