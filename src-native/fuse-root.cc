@@ -66,7 +66,7 @@ int RunFuseRoot(int argc, char** argv) {
   if (unshare(CLONE_NEWNS) != 0) return Fail(errno, "unshare", "CLONE_NEWNS");
   // Nothing mounted here may propagate back into the host's namespace.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return Fail(errno, "mount", "/ (make private)");
-  // The credential change of setns cleared it; the owner opens /proc/<us>/fd/FD.
+  // The credential change of setns cleared it; the owner takes FD with pidfd_getfd.
   prctl(PR_SET_DUMPABLE, 1);
 
   struct stat before;

@@ -12,8 +12,8 @@ namespace berth {
 //   setns()es into the user namespace on fd 3, unshares a private mount namespace, starts
 //   FUSE_OVERLAYFS -f -o OPTIONS MOUNTPOINT as its child (parent-death signal: the daemon never
 //   outlives this process), waits for the mount, clones it detached and unmounts it, writes
-//   "ready FD DAEMON_PID\n" (FD: the detached mount, for the owner to open through
-//   /proc/<us>/fd/FD) or "err ERRNO SYSCALL MESSAGE\n", then holds FD until a line "taken" or
+//   "ready FD DAEMON_PID\n" (FD: the detached mount, for the owner to take with
+//   pidfd_getfd) or "err ERRNO SYSCALL MESSAGE\n", then holds FD until a line "taken" or
 //   EOF on stdin. Then it only waits for the daemon, which exits by itself when the last mount
 //   of its filesystem is gone (the kernel aborts the FUSE connection), and exits with its
 //   status.

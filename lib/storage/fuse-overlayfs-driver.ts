@@ -153,7 +153,7 @@ export const fuseOverlayfsDriver: StorageDriver = Object.freeze({
       // process lets go, and a failed launch waits for the daemon and its helper to be gone.
       detachedRoots.delete(layerDir);
       closeSync(detached.fd);
-      if (outcome.kind === 'failed') await detached.exited;
+      if (outcome.kind === 'failed') await detached.waitExited();
       return;
     }
     if (outcome.kind === 'failed') await releaseFuseMount(layerDir);

@@ -8,8 +8,8 @@
  * the user may mount nothing. `berth-helper fuse-root` (src-native/fuse-root.h) joins the held
  * user namespace, unshares a private mount namespace, starts fuse-overlayfs there on the
  * layer's `merged/`, clones the mount detached (open_tree OPEN_TREE_CLONE) and unmounts the
- * original, so the clone is the filesystem's only mount. This process opens the clone through
- * `/proc/<helper>/fd/<n>` and the launch attaches it as the root (`MountOpKind.MoveTree`,
+ * original, so the clone is the filesystem's only mount. This process takes the clone's descriptor with
+ * pidfd_getfd and the launch attaches it as the root (`MountOpKind.MoveTree`,
  * move_mount before pivot_root); then this process closes its descriptor.
  *
  * Why a detached mount rather than the container joining a held mount namespace (Podman's
@@ -27,16 +27,13 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemError } from '../errors.js';
-import { helperExecutablePath } from '../native.js';
+import { helperExecutablePath, native } from '../native.js';
 import { fuseOptionsOf, MERGED_DIR, requireFuseOverlayfs, type FuseMountRequest } from './fuse-mount.js';
 
 /** The daemon's and the helper's stderr, next to `merged/` (the reason when a mount fails). */
 const LOG_FILE = 'merged.log';
 /** The helper waits up to 30 s for the mount; this bounds the whole exchange. */
 const READY_TIMEOUT_MS = 40_000;
-/** O_PATH: a descriptor of the mount's root that neither reads nor follows anything. */
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
 
 /** A detached fuse-overlayfs root, held by this process until the launch has attached it. */
 export interface DetachedFuseRoot {
@@ -46,8 +43,12 @@ export interface DetachedFuseRoot {
   readonly helperPid: number;
   /** The fuse-overlayfs daemon (in the held user namespace, not in any container's pid namespace). */
   readonly daemonPid: number;
-  /** Resolves with the helper's exit code once it exited (after the daemon). */
-  readonly exited: Promise<number>;
+  /**
+   * Waits for the helper's exit (after the daemon's) and resolves with its code: once the
+   * descriptor is closed and no container holds the mount. The helper keeps Node's event
+   * loop alive only while this is awaited.
+   */
+  waitExited(): Promise<number>;
 }
 
 function tail(path: string): string {
@@ -111,8 +112,16 @@ export async function mountDetachedFuseRoot(request: FuseMountRequest, usernsFd:
   }
   let fd: number;
   try {
-    // The helper is dumpable and of our user: its descriptors are ours to open.
-    fd = openSync(`/proc/${child.pid}/fd/${Number(words[1])}`, O_PATH | O_CLOEXEC);
+    // The same open file as the helper's, not a reopen through /proc/<pid>/fd: the detached
+    // mount belongs to the file open_tree returned and dissolves when the last copy of that
+    // file closes. The helper is dumpable and of our user, so pidfd_getfd may take it.
+    const core = native();
+    const pidfd = core.pidfdOpen(child.pid);
+    try {
+      fd = core.pidfdGetfd(pidfd, Number(words[1]));
+    } finally {
+      closeSync(pidfd);
+    }
   } catch (error) {
     child.stdin!.end();
     await exited;
@@ -123,5 +132,14 @@ export async function mountDetachedFuseRoot(request: FuseMountRequest, usernsFd:
   child.unref();
   (child.stdout as unknown as { unref?: () => void }).unref?.();
   (child.stdin as unknown as { unref?: () => void }).unref?.();
-  return { fd, helperPid: child.pid, daemonPid: Number(words[2]), exited };
+  const helper = child;
+  return {
+    fd,
+    helperPid: child.pid,
+    daemonPid: Number(words[2]),
+    waitExited: () => {
+      helper.ref();
+      return exited;
+    },
+  };
 }

@@ -120,7 +120,7 @@ export async function tryFuseOverlayfsHere(dir: string): Promise<DriverTrial> {
     const root = await mountDetachedFuseRoot({ lowerDirs: [join(scratch, 'l')], upperDir: join(scratch, 'u'), workDir: join(scratch, 'w'), layerDir: scratch }, userns.fd);
     closeSync(root.fd);
     // Its last mount gone, the daemon exits; the scratch dirs go only after it let go of them.
-    await root.exited;
+    await root.waitExited();
     return { ok: true, detail: `fuse-overlayfs mounts with its upper dir on the state directory's filesystem (${fs}) through /dev/fuse, inside this process's user namespace` };
   } catch (error) {
     return { ok: false, detail: `fuse-overlayfs does not mount with its upper dir on ${fs} inside a user namespace: ${messageOf(error)}`, fix: 'put the state directory on a volume or tmpfs (Runtime.open({ root })), or use storageDriver "vfs"' };
