@@ -12,6 +12,10 @@
  * (which may start the container again) until the container is removed. A stopped container's
  * root (`cp`) is a mount that lives only as long as the fd opened on it.
  *
+ * Without root the daemon runs in the held user namespace and its mount comes to the launch
+ * detached (fuse-userns-root.ts): `rootMountOps` attaches it (`MoveTree`) instead of binding
+ * a host-side mount, and nothing is left to release after the spawn but this process's fd.
+ *
  * What fuse-overlayfs writes in the upper dir is read through {@link FuseUpperDir}, which
  * shows it in overlay's format to the overlay driver's diff and archive code.
  * @module
