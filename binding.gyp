@@ -47,6 +47,7 @@
         "src-native/usermode-helpers.cc",
         "src-native/rootless-net.cc",
         "src-native/port-forward.cc",
+        "src-native/fuse-root.cc",
         "src-native/exec-plan-reader.cc",
         "src-native/process-setup.cc",
         "src-native/monitor.cc",

@@ -207,6 +207,8 @@ export interface NativeBinding {
   sealExecutable(path: string): number;
   /** A pidfd for a process this one did not start. */
   pidfdOpen(pid: number): number;
+  /** A duplicate of descriptor `fd` of the process of `pidfd` (pidfd_getfd: the same open file, close-on-exec). */
+  pidfdGetfd(pidfd: number, fd: number): number;
   /** Loads a BPF_CGROUP_DEVICE program (lib/security/device-filter.ts); returns its fd. */
   loadDeviceFilter(program: Buffer): number;
   /** Attaches a loaded device program to a cgroup v2 directory (BPF_F_ALLOW_MULTI). */

@@ -242,6 +242,19 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(fd));
 }
 
+// pidfdGetfd(pidfd, fd) -> fd: a duplicate of another process's descriptor (pidfd_getfd),
+// the same open file: a detached mount from open_tree stays owned by it, which a reopen through
+// /proc/<pid>/fd would not keep (the mount dissolves when the original closes).
+Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowTypeError(env, "pidfdGetfd(pidfd: number, fd: number)");
+  int pidfd = info[0].As<Napi::Number>().Int32Value();
+  int target = info[1].As<Napi::Number>().Int32Value();
+  long fd = syscall(SYS_pidfd_getfd, pidfd, target, 0);  // the new descriptor is close-on-exec
+  if (fd < 0) return ThrowSystemError(env, errno, "pidfd_getfd", std::to_string(target));
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
 // resizeTty(masterFd, rows, cols): TIOCSWINSZ; the kernel sends SIGWINCH to the foreground
 // process group of the container's terminal.
 Napi::Value ResizeTty(const Napi::CallbackInfo& info) {
@@ -292,6 +305,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("sendSignal", Napi::Function::New(env, SendSignal, "sendSignal"));
   exports.Set("sealExecutable", Napi::Function::New(env, SealExecutable, "sealExecutable"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+  exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd, "pidfdGetfd"));
   exports.Set("resizeTty", Napi::Function::New(env, ResizeTty, "resizeTty"));
   exports.Set("loadDeviceFilter", Napi::Function::New(env, LoadDeviceFilterJs, "loadDeviceFilter"));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilterJs, "attachDeviceFilter"));

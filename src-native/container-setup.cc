@@ -251,6 +251,18 @@ struct Child {
         raw::Close(static_cast<int>(fd));
         return;
       }
+      case MountOpKind::kMoveTree: {
+        long tree = 0;
+        for (const char* p = op.source.c_str(); *p != '\0'; ++p) {
+          if (*p < '0' || *p > '9' || tree > (1 << 20)) Fail(-EBADF, "move_mount", target);
+          tree = tree * 10 + (*p - '0');
+        }
+        if (op.source.empty()) Fail(-EBADF, "move_mount", target);
+        SetAttr(static_cast<int>(tree), MountAttrFromFlags(op.flags, op.readonly), false, target);
+        Check(Call(SYS_move_mount, static_cast<int>(tree), "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "move_mount", target);
+        raw::Close(static_cast<int>(tree));
+        return;
+      }
       case MountOpKind::kMkdirInRoot:
         MkdirAllInRoot(target, op.mode);
         if (op.mode & 07000) {

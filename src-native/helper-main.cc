@@ -15,6 +15,9 @@
 //   berth-helper userns-hold PARENT_PID single|subordinate
 //     Rootless networking: see usermode-helpers.h.
 //
+//   berth-helper fuse-root FUSE_OVERLAYFS MOUNTPOINT OPTIONS
+//     A rootless container's fuse-overlayfs root, handed over detached: see fuse-root.h.
+//
 //   berth-helper rootless-net PARENT_PID
 //     The network namespace of a rootless runtime's user networks: see rootless-net.h.
 //
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include "dns-responder.h"
+#include "fuse-root.h"
 #include "monitor.h"
 #include "port-forward.h"
 #include "rootless-net.h"
@@ -45,6 +49,7 @@ int Usage() {
         "       berth-helper rootless-net PARENT_PID   (held user namespace on fd 3)\n"
         "       berth-helper port-forward PARENT_PID TARGET_IP tcp|udp:HOST_IP:HOST_PORT:PORT...\n"
         "                            (user namespace on fd 3, network namespace on fd 4)\n"
+        "       berth-helper fuse-root FUSE_OVERLAYFS MOUNTPOINT OPTIONS   (held user namespace on fd 3)\n"
         "       berth-helper monitor --state-dir DIR [--log-max-size N] [--log-max-files N]\n"
         "                            [--cgroup DIR]... [--oom-file FILE] [--restart POLICY]\n"
         "                            [--max-retries N] [--retries N] [--health-interval MS ...]\n"
@@ -119,6 +124,7 @@ int main(int argc, char** argv) {
   if (argc == 5 && strcmp(argv[1], "dns") == 0) return berth::RunDnsResponder(argv[2], argv[3], argv[4]);
   if (argc >= 2 && strcmp(argv[1], "rootless-net") == 0) return berth::RunRootlessNet(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "port-forward") == 0) return berth::RunPortForward(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "fuse-root") == 0) return berth::RunFuseRoot(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "userns-hold") == 0) return berth::RunUsernsHold(argc - 2, argv + 2);
   return Usage();
 }

@@ -44,6 +44,11 @@ enum class MountOpKind : int {
   // process that opens it), so the child writes them after it is in its netns and before
   // pivot_root, while /proc/sys is still writable. Runs wherever the plan puts it.
   kWriteHost = 14,
+  // Attach a detached mount tree the launching process holds (decimal descriptor in `source`,
+  // inherited through clone) at a host-absolute `target`, after setting `flags`/`readonly` on
+  // it: the root of a rootless fuse-overlayfs, mounted by `berth-helper fuse-root` in another
+  // mount namespace of the same user namespace (fuse-root.h).
+  kMoveTree = 15,
 };
 
 enum class CreateKind : int { kNone = 0, kDir = 1, kFile = 2 };

@@ -102,7 +102,7 @@ bool DecodeLaunchSpec(const char* data, size_t size, LaunchSpec* spec, std::stri
     op.recursive = r.Bool("mounts.recursive");
     op.optional = r.Bool("mounts.optional");
     op.create = static_cast<CreateKind>(r.Int<int32_t>("mounts.create"));
-    if (static_cast<int>(op.kind) < 0 || static_cast<int>(op.kind) > static_cast<int>(MountOpKind::kWriteHost) ||
+    if (static_cast<int>(op.kind) < 0 || static_cast<int>(op.kind) > static_cast<int>(MountOpKind::kMoveTree) ||
         static_cast<int>(op.kind) == 7) {
       r.Fail("unknown mount op");
     }

@@ -54,8 +54,15 @@ export interface DetachedWhere {
   journal: MonitorJournal;
 }
 
+function detachedRootRefused(): UnsupportedError {
+  return new UnsupportedError("lifetime: 'detached' containers cannot use storage driver \"fuse-overlayfs\" without root yet (the root is a mount handed to one launch); use lifetime 'process', or storageDriver \"overlay\" or \"vfs\"", { option: 'lifetime' });
+}
+
 export async function launchDetached(req: LaunchRequest, record: ContainerRecord, where: DetachedWhere): Promise<DetachedLaunched> {
   // The monitor holds the container's stdio; nothing can write to a stdin pipe later.
+  // Refused before anything starts (the check after prepareLaunch stays for any other driver
+  // whose root comes detached).
+  if (req.root.kind !== 'host' && req.root.driver?.name === 'fuse-overlayfs' && (process.geteuid?.() ?? 0) !== 0) throw detachedRootRefused();
   const { cgroup, network, plan, abandon, limitsSkipped, hostRoot, spawned } = await prepareLaunch(req, { accounting: true, stdinPiped: false });
   const skipped = limitsSkipped ? { limitsSkipped } : {};
   try {
@@ -64,6 +71,9 @@ export async function launchDetached(req: LaunchRequest, record: ContainerRecord
     if (network?.beforeGo && !network.usermode) {
       throw new UnsupportedError("lifetime: 'detached' containers cannot use a user network without root yet (its namespace lives with this process); use lifetime 'process', or network: \"bridge\" (the container's own user-mode network)", { option: 'lifetime' });
     }
+    // A detached root (fuse-overlayfs without root) is attached once, by this launch: a monitor
+    // could not start PID 1 again on it, and this process's descriptor is not the monitor's.
+    if (hostRoot?.detached) throw detachedRootRefused();
     const oomFile = oomFileOf(cgroup);
     const hc = record.healthcheck;
     // The probe runs as the container's user, resolved for PID 1 by this very plan (Docker's

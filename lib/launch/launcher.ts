@@ -9,7 +9,7 @@ import type { Cgroup } from '../cgroup/index.js';
 import { AbortError, UnsupportedError, ValidationError } from '../errors.js';
 import { assertUserNamespaces, checkIdsMapped, defaultRuntimeDir, isRootless, leaseHeldUserns, rootlessIdMaps, type HeldUsernsLease, type RootlessIdMaps } from '../rootless/index.js';
 import type { ContainerConfig } from '../image/manifest.js';
-import { execHelperExecutableFd, fromNativeError, helperExecutableFd, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
+import { execHelperExecutableFd, fromNativeError, helperExecutableFd, MountOpKind, native, type NativeBinding, type NativeErrorShape, type NativeLaunchSpec, type NativeSpawnResult } from '../native.js';
 import { prepareNetwork, type PreparedNetwork } from '../network/attach.js';
 import { prepareUserModeNetwork, wantsUserModeNetwork } from '../network/usermode-attach.js';
 import { prepareRootlessNetwork, wantsRootlessUserNetwork } from '../network/rootless-attach.js';
@@ -180,14 +180,22 @@ export interface PreparedLaunch {
 export interface HostRoot {
   driver: StorageDriver;
   layer: ContainerLayerPaths;
+  /** Without root: the root arrived as a detached mount, attached by the spec's `MoveTree` op. */
+  detached?: boolean;
 }
 
-/** The driver's host-side mount for this launch's root, when its driver has one. */
-async function mountHostRoot(req: LaunchRequest): Promise<HostRoot | undefined> {
+/**
+ * The driver's host-side mount for this launch's root, when its driver has one. A detached
+ * root (fuse-overlayfs without root, in the held namespace `userns`) goes into the plan's
+ * `MoveTree` op, which the driver emitted without a descriptor.
+ */
+async function mountHostRoot(req: LaunchRequest, plan: LaunchPlan, userns: HeldUsernsLease | undefined): Promise<HostRoot | undefined> {
   const root = req.root;
   if (root.kind === 'host' || !root.driver?.mountHostRoot || !req.upper) return undefined;
-  await root.driver.mountHostRoot(req.upper, root.kind === 'rootfs' ? [root.dir] : root.lowerDirs);
-  return { driver: root.driver, layer: req.upper };
+  const made = await root.driver.mountHostRoot(req.upper, root.kind === 'rootfs' ? [root.dir] : root.lowerDirs, userns ? { fd: userns.fd } : undefined);
+  if (!made) return { driver: root.driver, layer: req.upper };
+  for (const op of plan.spec.mounts) if (op.kind === MountOpKind.MoveTree) op.source = String(made.treeFd);
+  return { driver: root.driver, layer: req.upper, detached: true };
 }
 
 const CAP_MKNOD = 27n;
@@ -277,8 +285,6 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
       ...(network ? { network } : {}),
     });
     if (skipped) withoutDeviceNodes(plan.spec);
-    // Last: what the plan refuses (a user namespace on fuse-overlayfs) starts no daemon.
-    hostRoot = await mountHostRoot(req);
     if (rootless) {
       plan.spec.unprivileged = true;
       if (rootless.maps) {
@@ -289,6 +295,9 @@ export async function prepareLaunch(req: LaunchRequest, how: { accounting: boole
         plan.spec.joinUserns = { fd: userns.fd, setgroupsDenied: userns.setgroupsDenied };
       }
     }
+    // Last: what the plan refuses (a user namespace on fuse-overlayfs as root) starts no daemon;
+    // without root the daemon runs in the held namespace just leased.
+    hostRoot = await mountHostRoot(req, plan, userns);
     const releaseIds = idRange ? () => releaseAutoRange(idRange!.key) : undefined;
     return { cgroup, plan, abandon, spawned, ...(network ? { network } : {}), ...(releaseIds ? { releaseIds } : {}), ...(skipped ? { limitsSkipped: skipped } : {}), ...(hostRoot ? { hostRoot } : {}) };
   } catch (error) {

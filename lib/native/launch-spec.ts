@@ -23,6 +23,8 @@ export enum MountOpKind {
   Overlay = 13,
   /** Write `content` into an existing host-absolute file (a sysctl of the container's own netns). */
   WriteHost = 14,
+  /** Attach the detached mount tree whose descriptor (decimal, held by the launching process) is `source` at `target`. */
+  MoveTree = 15,
 }
 
 export enum CreateKind {

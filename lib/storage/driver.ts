@@ -58,6 +58,12 @@ export interface DetachedRootRequest {
   userxattr: boolean;
 }
 
+/** What {@link StorageDriver.mountHostRoot} made: a detached root for the launch to attach. */
+export interface HostRootMount {
+  /** A descriptor of the detached mount, this process's until {@link StorageDriver.afterSpawn}. */
+  treeFd: number;
+}
+
 /** One change of a container's layer over its image, before berth's own files are left out. */
 export interface LayerChange {
   /** Absolute path inside the container. */
@@ -118,9 +124,10 @@ export interface StorageDriver {
   /**
    * Host-side work a launch needs before its spawn (fuse-overlayfs: the daemon mounts the
    * merged view the container's mount namespace binds). Absent: the root is made entirely in
-   * the container's namespace.
+   * the container's namespace. Without root (`userns`: the held user namespace the container
+   * is made in) the mount comes back detached, as a descriptor for `MountOpKind.MoveTree`.
    */
-  mountHostRoot?(layer: ContainerLayerPaths, lowerDirs: readonly string[]): Promise<void>;
+  mountHostRoot?(layer: ContainerLayerPaths, lowerDirs: readonly string[], userns?: { fd: number }): Promise<HostRootMount | void>;
   /**
    * After the spawn of a launch that {@link mountHostRoot} prepared: `attached` (the container's
    * namespace holds its root now; the host side lets go), `detached` (a monitor that outlives

@@ -50,14 +50,20 @@ export interface FuseOwnerRecord {
 
 /** What stops fuse-overlayfs from working on this host, and the fix; undefined when nothing does. */
 export function fuseOverlayfsMissing(): { detail: string; fix: string } | undefined {
-  if ((process.geteuid?.() ?? 0) !== 0) {
-    return { detail: 'berth runs fuse-overlayfs as root on the host side, and this process is not root', fix: 'run as root, or use storageDriver "overlay" (rootless: inside the user namespace) or "vfs"' };
-  }
+  const root = (process.geteuid?.() ?? 0) === 0;
   if (!findTool('fuse-overlayfs')) return { detail: 'the fuse-overlayfs program was not found', fix: 'apt-get install fuse-overlayfs' };
   try {
     accessSync('/dev/fuse', FS.R_OK | FS.W_OK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    if (!root && code === 'EACCES') {
+      // Without root the daemon opens the device itself, inside the user namespace: the mode
+      // distributions give it (udev: 0666) is what lets it, and nothing berth could do instead.
+      return {
+        detail: 'the FUSE device /dev/fuse cannot be opened by this user (EACCES: its mode is not the usual 0666)',
+        fix: 'as root: chmod 0666 /dev/fuse (udev\'s default; a udev rule KERNEL=="fuse", MODE="0666" keeps it), or use storageDriver "overlay" or "vfs"',
+      };
+    }
     return {
       detail: `the FUSE device /dev/fuse cannot be opened (${code})`,
       fix: 'give the container the device (docker run --device /dev/fuse; a pod: a hostPath /dev/fuse or a device plugin) or load the fuse module (modprobe fuse)',
@@ -91,7 +97,8 @@ export interface FuseMountRequest {
   readonly?: boolean;
 }
 
-function argsOf(request: FuseMountRequest, mergedDir: string): string[] {
+/** fuse-overlayfs's `-o` string for `request` (every path checked: see {@link checkOptionPath}). */
+export function fuseOptionsOf(request: FuseMountRequest): string {
   // An image with no layer (a `{ rootfs }` is one) still needs one lower dir for the option.
   const lowers = request.lowerDirs.map((d) => checkOptionPath(d, 'layer directory'));
   const opts = [
@@ -103,7 +110,11 @@ function argsOf(request: FuseMountRequest, mergedDir: string): string[] {
     'default_permissions',
     ...(request.readonly ? ['ro'] : []),
   ];
-  return ['-o', opts.join(','), checkOptionPath(mergedDir, 'mount point')];
+  return opts.join(',');
+}
+
+function argsOf(request: FuseMountRequest, mergedDir: string): string[] {
+  return ['-o', fuseOptionsOf(request), checkOptionPath(mergedDir, 'mount point')];
 }
 
 function ownerPath(layerDir: string): string {

@@ -5,7 +5,7 @@
  * (docs/design/storage.md, The probe).
  * @module
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UnsupportedError, ValidationError } from '../errors.js';
 import { filesystemTypeOf } from '../host/filesystem.js';
@@ -13,6 +13,9 @@ import { native } from '../native.js';
 import { STORAGE_DRIVER_NAMES, type StorageDriver, type StorageDriverName } from './driver.js';
 import { fuseOverlayfsMissing, mountFuseOverlaySync, releaseFuseMountSync } from './fuse-mount.js';
 import { fuseOverlayfsDriver } from './fuse-overlayfs-driver.js';
+import { mountDetachedFuseRoot } from './fuse-userns-root.js';
+import { leaseHeldUserns, type HeldUsernsLease } from '../rootless/held-userns.js';
+import { rootlessIdMaps } from '../rootless/id-maps.js';
 import { overlayDriver } from './overlay-driver.js';
 import { btrfsDriver } from './btrfs-driver.js';
 import { sweepLayerSubvolumes } from './btrfs-layers.js';
@@ -97,6 +100,36 @@ export function tryFuseOverlayfs(dir: string): DriverTrial {
   }
 }
 
+/**
+ * The fuse-overlayfs trial for this process: as root, {@link tryFuseOverlayfs}; without root,
+ * where the daemon runs in the held user namespace and hands its mount over detached
+ * (fuse-userns-root.ts), the same helper mounts scratch directories below `dir`, and the
+ * mount is dropped at once (the daemon exits with it).
+ */
+export async function tryFuseOverlayfsHere(dir: string): Promise<DriverTrial> {
+  if ((process.geteuid?.() ?? 0) === 0) return tryFuseOverlayfs(dir);
+  const missing = fuseOverlayfsMissing();
+  if (missing) return { ok: false, ...missing };
+  const fs = filesystemTypeOf(dir);
+  let scratch: string | undefined;
+  let userns: HeldUsernsLease | undefined;
+  try {
+    scratch = mkdtempSync(join(dir, '.storage-probe-'));
+    for (const d of ['l', 'u', 'w']) mkdirSync(join(scratch, d));
+    userns = await leaseHeldUserns(rootlessIdMaps(process.geteuid!(), process.getegid!()));
+    const root = await mountDetachedFuseRoot({ lowerDirs: [join(scratch, 'l')], upperDir: join(scratch, 'u'), workDir: join(scratch, 'w'), layerDir: scratch }, userns.fd);
+    closeSync(root.fd);
+    // Its last mount gone, the daemon exits; the scratch dirs go only after it let go of them.
+    await root.waitExited();
+    return { ok: true, detail: `fuse-overlayfs mounts with its upper dir on the state directory's filesystem (${fs}) through /dev/fuse, inside this process's user namespace` };
+  } catch (error) {
+    return { ok: false, detail: `fuse-overlayfs does not mount with its upper dir on ${fs} inside a user namespace: ${messageOf(error)}`, fix: 'put the state directory on a volume or tmpfs (Runtime.open({ root })), or use storageDriver "vfs"' };
+  } finally {
+    userns?.release();
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** Checks `storageDriver` of `Runtime.open`. @throws ValidationError naming the option. */
 export function checkStorageDriverName(value: unknown): StorageDriverName | undefined {
   if (value === undefined) return undefined;
@@ -140,7 +173,7 @@ export async function chooseStorageDriver(root: string, requested?: StorageDrive
     return { driver: btrfsDriver, usable: true, reason: `chosen (storageDriver "btrfs"): ${btrfs.detail}`, backingFilesystem };
   }
   if (requested === 'fuse-overlayfs') {
-    const fuse = tryFuseOverlayfs(root);
+    const fuse = await tryFuseOverlayfsHere(root);
     if (!fuse.ok) throw new UnsupportedError(`storageDriver: "fuse-overlayfs" cannot work on ${root}: ${fuse.detail}; fix: ${fuse.fix}`, { option: 'storageDriver', path: root });
     return { driver: fuseOverlayfsDriver, usable: true, reason: `chosen (storageDriver "fuse-overlayfs"): ${fuse.detail}`, backingFilesystem };
   }
@@ -159,7 +192,7 @@ export async function chooseStorageDriver(root: string, requested?: StorageDrive
     await sweepLayerSubvolumes(join(root, 'layers'));
     return { driver: btrfsDriver, usable: true, reason: `probed: ${trial.detail}, and ${btrfs.detail}`, backingFilesystem };
   }
-  const fuse = tryFuseOverlayfs(root);
+  const fuse = await tryFuseOverlayfsHere(root);
   if (fuse.ok) {
     return {
       driver: fuseOverlayfsDriver,

@@ -28,7 +28,7 @@ type Impl<K extends Name> = NativeBinding[K];
 
 /** Every member of the contract; the type below fails to compile when one is missing here. */
 const MEMBERS = [
-  'spawn', 'watchExit', 'sendSignal', 'parkControl', 'parkExec', 'parkWatch', 'parkResult', 'sealExecutable', 'pidfdOpen', 'loadDeviceFilter', 'attachDeviceFilter', 'resizeTty',
+  'spawn', 'watchExit', 'sendSignal', 'parkControl', 'parkExec', 'parkWatch', 'parkResult', 'sealExecutable', 'pidfdOpen', 'pidfdGetfd', 'loadDeviceFilter', 'attachDeviceFilter', 'resizeTty',
   'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsParseQuery', 'dnsBuildAnswer', 'dnsUpdate',
   'fsOpenRoot', 'fsOpenRootAt', 'fsMountOverlay', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
   'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolIdle', 'fsWritePoolClose',

@@ -4,14 +4,15 @@
  * registry and runs from it, `run()` and a detached container with exec. The copy of the image
  * is made inside the containers' user namespace, so a file of id 33 is 33 inside and the
  * subordinate range's 33rd id on the host; the container's root is no overlay mount (the test
- * fails if the overlay driver was used: `/` would be `overlay` in mountinfo). `fuse-overlayfs`
- * is refused without root with a typed error naming why and the fix; the default is overlay,
- * tried inside a user namespace, and vfs where overlay refuses the state directory's
- * filesystem (an overlay the test mounts). At the end nothing of the user is left: no process, no mount, no layer.
+ * fails if the overlay driver was used: `/` would be `overlay` in mountinfo). With /dev/fuse
+ * closed to the user (0600, which the test sets and puts back: rootless-fuse.test.ts covers it
+ * open), `fuse-overlayfs` is refused with a typed error naming why and the fix; the default is
+ * overlay, tried inside a user namespace, and vfs where overlay refuses the state directory's
+ * filesystem (an overlay the test mounts) and fuse-overlayfs cannot open its device. At the end nothing of the user is left: no process, no mount, no layer.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { buildTar } from '../helpers/tar-builder.js';
@@ -48,9 +49,15 @@ function describeProcess(pid: number): string {
 let registry: TestRegistry;
 let work: { path: string; remove: () => void };
 let ref: string;
+let fuseMode: number | undefined;
 
 before(async () => {
   if (skip) return;
+  // The cases below are those of a host whose /dev/fuse the user cannot open.
+  if (existsSync('/dev/fuse')) {
+    fuseMode = statSync('/dev/fuse').mode & 0o7777;
+    chmodSync('/dev/fuse', 0o600);
+  }
   work = tempDir('berth-rlstorage-');
   registry = await startRegistry();
   const layout = await buildFixtureImage(work.path);
@@ -59,6 +66,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (fuseMode !== undefined) chmodSync('/dev/fuse', fuseMode);
   await registry?.stop();
   work?.remove();
 });
@@ -104,12 +112,13 @@ describe('rootless storage drivers', { skip }, () => {
     assert.deepEqual({ ...left, containers: left.containers.filter((n: string) => /^[0-9a-f]{64}$/.test(n)) }, { layers: [], tmp: [], containers: [] });
   });
 
-  test('storageDriver "fuse-overlayfs" without root is refused at open, naming the option, why and the fix', () => {
+  test('storageDriver "fuse-overlayfs" without root and without access to /dev/fuse is refused at open, naming the option, why and the fix', () => {
     const c = cases.get('fuse-overlayfs')!;
     assert.equal(c.ok, false, JSON.stringify(c.result));
     assert.equal(c.error!.code, 'ERR_UNSUPPORTED');
     assert.equal(c.error!.option, 'storageDriver');
     assert.match(c.error!.message, /fuse-overlayfs/);
+    assert.match(c.error!.message, /\/dev\/fuse/);
     assert.match(c.error!.message, /fix: /);
   });
 
