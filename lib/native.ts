@@ -157,7 +157,13 @@ export type BtrfsSubvolumeRequest =
 export type WritePoolHandle = { readonly __writePool: unique symbol };
 
 /** What a write-pool entry holds (see {@link NativeBinding.fsWritePoolSubmit}). */
-export type WritePoolContent = Buffer | { symlink: string } | { copyFrom: number; path: string };
+export type WritePoolContent =
+  | Buffer
+  | Buffer[]
+  | { symlink: string }
+  | { copyFrom: number; path: string }
+  | { stream: 'open' | 'end' }
+  | { append: Buffer };
 
 /** An opaque libzstd decompression stream. */
 export type ZstdHandle = { readonly __zstd: unique symbol };
@@ -277,8 +283,11 @@ export interface NativeBinding {
   fsWritePoolCreate(rootFd: number, threads: number): WritePoolHandle;
   /**
    * Queues one entry; blocks while 32 MiB of content or 8,192 entries are queued. `content`: the file's bytes
-   * (copied), a symlink's target, or a regular file below another root to copy in the kernel
+   * (copied; an array of pieces is joined natively, one copy), a symlink's target, or a regular file below another root to copy in the kernel
    * with its xattrs except overlay's own (that root must stay open until `fsWritePoolClose`).
+   * A file too large to queue whole is streamed: `{ stream: 'open' }` creates it (`meta` is
+   * applied at the end), each `{ append }` queues the next piece (copied), `{ stream: 'end' }`
+   * sets the metadata and closes it; same `path` for all, one streamed file at a time per pool.
    */
   fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, content: WritePoolContent): void;
   /** Waits for every queued file; throws the first failure. */

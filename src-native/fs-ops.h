@@ -152,12 +152,17 @@ struct ParentCache;
 // creating a name takes the directory's inode lock, so two workers creating in one directory
 // only take turns, the waiter spinning on the lock (measured: 6 % of a pull's CPU, see
 // docs/benchmarks.md); one worker per directory also keeps its one-entry parent cache hitting.
+//
+// A file too large to queue whole is streamed: kOpen creates it (its metadata kept for the end),
+// kAppend jobs carry its content as it arrives, kClose applies the metadata and closes it. All
+// three name the same path, so they land in one lane, in order, and the worker holds the open
+// file between them; the caller opens one streamed file at a time per pool.
 struct WriteJob {
-  enum class Kind { kData, kCopy, kSymlink };
+  enum class Kind { kData, kCopy, kSymlink, kOpen, kAppend, kClose };
   Kind kind = Kind::kData;
   std::string path;
   Meta meta;
-  // kData: the content.
+  // kData: the content; kAppend: the next piece of the streamed file.
   std::vector<char> data;
   // kCopy: a regular file below `srcRoot` (opened with OpenAt, copied with copy_file_range),
   // with its xattrs except overlay's own, after those in `meta`. The caller keeps `srcRoot`
@@ -197,8 +202,14 @@ class WritePool {
     std::condition_variable work;
   };
 
+  // The file a worker is streaming (kOpen .. kClose) and the metadata it gets at the end.
+  struct Streamed {
+    Fd fd;
+    Meta meta;
+  };
+
   void Run(Lane* lane);
-  bool Write(const WriteJob& job, ParentCache* cache, Failure* f);
+  bool Write(const WriteJob& job, ParentCache* cache, Streamed* streamed, Failure* f);
 
   Fd root_;
   // Whether the root was opened private (decided on the creating thread, which owns that list).

@@ -108,7 +108,11 @@ export interface ApplierOptions {
   idLimit?: number;
 }
 
-/** Files up to this size go to the write pool with their content; larger ones are streamed. */
+/**
+ * Files up to this size go to the write pool whole, their pieces joined natively; larger ones
+ * are streamed to it piece by piece as they arrive (`{ stream: 'open' }`, `{ append }`, `{
+ * stream: 'end' }`), so no file's content is written on the JS thread or held whole.
+ */
 const POOL_MAX_FILE = 1024 * 1024;
 
 interface PendingLink {
@@ -139,6 +143,8 @@ export class LayerApplier implements TarSink {
   private readonly pending = new Map<string, string>();
   private readonly made = new Set<string>();
   private collecting: { path: string; header: TarHeader; chunks: Buffer[] } | undefined;
+  /** The large file being streamed to the pool (opened there, pieces queued as they arrive). */
+  private streaming: string | undefined;
   private readonly devices: boolean;
   private readonly opaqueXattr: string;
   private readonly idLimit: number;
@@ -250,6 +256,12 @@ export class LayerApplier implements TarSink {
           this.collecting = { path, header: h, chunks: [] };
           break;
         }
+        if (this.pool && !replacing) {
+          this.fs.fsWritePoolSubmit(this.pool, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, { stream: 'open' });
+          this.pending.set(path, h.name);
+          this.streaming = path;
+          break;
+        }
         this.currentFd = this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'file' }));
         this.current = { path, header: h };
         break;
@@ -289,6 +301,11 @@ export class LayerApplier implements TarSink {
       this.contentBytes += chunk.length;
       return;
     }
+    if (this.streaming !== undefined) {
+      this.fs.fsWritePoolSubmit(this.pool!, this.streaming, {}, { append: chunk });
+      this.contentBytes += chunk.length;
+      return;
+    }
     let off = 0;
     while (off < chunk.length) off += writeSync(this.currentFd, chunk, off, chunk.length - off);
     this.contentBytes += chunk.length;
@@ -298,10 +315,16 @@ export class LayerApplier implements TarSink {
     if (this.collecting) {
       const { path, header: h, chunks } = this.collecting;
       this.collecting = undefined;
-      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      // The pieces are joined by the native side as it copies them into the job.
+      const data = chunks.length === 1 ? chunks[0]! : chunks;
       const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
       this.fs.fsWritePoolSubmit(this.pool!, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, data);
       this.pending.set(path, h.name);
+      return;
+    }
+    if (this.streaming !== undefined) {
+      this.fs.fsWritePoolSubmit(this.pool!, this.streaming, {}, { stream: 'end' });
+      this.streaming = undefined;
       return;
     }
     if (this.currentFd < 0 || !this.current) return;
@@ -318,6 +341,7 @@ export class LayerApplier implements TarSink {
     if (this.currentFd >= 0) closeSync(this.currentFd);
     this.currentFd = -1;
     this.collecting = undefined;
+    this.streaming = undefined; // the worker closes it: a later job or the pool's end
     this.pending.clear();
     this.closePool();
   }
