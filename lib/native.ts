@@ -168,6 +168,9 @@ export type WritePoolContent =
 /** An opaque libzstd decompression stream. */
 export type ZstdHandle = { readonly __zstd: unique symbol };
 
+/** An opaque ISA-L gzip inflate stream. */
+export type GzipHandle = { readonly __gzip: unique symbol };
+
 /**
  * Every function the addon exports (`spawn` encodes the spec, see lib/native/spec-codec.ts).
  *
@@ -344,6 +347,21 @@ export interface NativeBinding {
    * SystemErrors with `syscall: 'zstd'` (EINVAL: not a valid frame, EIO: truncated, ENOMEM).
    */
   zstdEnd(handle: ZstdHandle): void;
+
+  /**
+   * A gzip inflate stream on ISA-L's igzip (libisal.so.2, loaded on first use), or null when
+   * that library is not installed: the caller then uses Node's zlib. Every member's header
+   * and CRC-32 + length trailer are checked; members may be concatenated; zero bytes after a
+   * member are ignored (as Node's gunzip does).
+   */
+  gzipCreate(): GzipHandle | null;
+  /** One bounded step (at most 128 KiB of output), as {@link NativeBinding.zstdDecompress}. */
+  gzipInflate(handle: GzipHandle, input: Buffer, offset: number): { output: Buffer; offset: number; more: boolean };
+  /**
+   * Ends the stream; throws if the input ended inside a member. Decoder failures are
+   * SystemErrors with `syscall: 'gzip'` (EINVAL: not valid gzip or a checksum mismatch, EIO: truncated).
+   */
+  gzipEnd(handle: GzipHandle): void;
 }
 
 /** What the addon file itself exports: the binding, less `spawn`, plus what the loader uses. */

@@ -35,7 +35,7 @@ const MEMBERS = [
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
   'fsSync', 'fsSyncAsync', 'fsFlock',
   'btrfsSubvolume',
-  'zstdCreate', 'zstdDecompress', 'zstdEnd',
+  'zstdCreate', 'zstdDecompress', 'zstdEnd', 'gzipCreate', 'gzipInflate', 'gzipEnd',
 ] as const satisfies readonly Name[];
 type Missing = Exclude<Name, (typeof MEMBERS)[number]>;
 const complete: [Missing] extends [never] ? true : Missing = true;
