@@ -297,6 +297,12 @@ export interface NativeBinding {
   fsWritePoolBarrier(pool: WritePoolHandle): void;
   /** Whether every queued entry is written (or failed): `fsWritePoolBarrier` would return at once. */
   fsWritePoolIdle(pool: WritePoolHandle): boolean;
+  /**
+   * Whether the queue has room for another piece of input (1 MiB of content and 512 entries
+   * below its limits), so that submitting it will not block: a caller with other work waits
+   * for this without blocking the event loop.
+   */
+  fsWritePoolHasRoom(pool: WritePoolHandle): boolean;
   /** Stops the threads after the queue drains; failures are not reported (call the barrier first). */
   fsWritePoolClose(pool: WritePoolHandle): void;
   /** Removes a path recursively; false when nothing was there. */

@@ -262,6 +262,14 @@ Napi::Value FsWritePoolIdle(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, pool->Idle());
 }
 
+// fsWritePoolHasRoom(pool): boolean — whether more entries can be queued without Submit waiting.
+Napi::Value FsWritePoolHasRoom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  if (!pool) return ThrowTypeError(env, "fsWritePoolHasRoom(pool)");
+  return Napi::Boolean::New(env, pool->HasRoom());
+}
+
 // fsWritePoolClose(pool): void — drains and stops the threads (without reporting failures).
 Napi::Value FsWritePoolClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -520,6 +528,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsWritePoolSubmit", Napi::Function::New(env, FsWritePoolSubmit, "fsWritePoolSubmit"));
   exports.Set("fsWritePoolBarrier", Napi::Function::New(env, FsWritePoolBarrier, "fsWritePoolBarrier"));
   exports.Set("fsWritePoolIdle", Napi::Function::New(env, FsWritePoolIdle, "fsWritePoolIdle"));
+  exports.Set("fsWritePoolHasRoom", Napi::Function::New(env, FsWritePoolHasRoom, "fsWritePoolHasRoom"));
   exports.Set("fsWritePoolClose", Napi::Function::New(env, FsWritePoolClose, "fsWritePoolClose"));
   exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
   exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));

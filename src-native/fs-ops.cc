@@ -703,6 +703,11 @@ bool WritePool::Idle() {
   return queuedJobs_ == 0 && active_ == 0;
 }
 
+bool WritePool::HasRoom() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queuedJobs_ == 0 || (queuedBytes_ + (1 << 20) <= kMaxQueuedBytes && queuedJobs_ + 512 <= kMaxQueuedJobs);
+}
+
 void WritePool::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -188,6 +188,9 @@ class WritePool {
   bool Barrier(Failure* out);
   // Whether every queued entry is written (or failed): a Barrier now would not wait.
   bool Idle();
+  // Whether the queue has room for another piece of input's entries (1 MiB of content and 512
+  // entries below the limits): the caller can then submit them without Submit waiting.
+  bool HasRoom();
   // Stops the threads after the queue drains; closes the root now, not when the JS handle is
   // collected.
   void Stop();

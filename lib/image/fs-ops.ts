@@ -14,7 +14,7 @@ export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolCon
 export type FsOpsBinding = Pick<
   NativeBinding,
   | 'fsOpenRoot' | 'fsOpenRootAt' | 'fsMountOverlay' | 'fsCloseRoot' | 'fsMakeEntry' | 'fsFinishFile'
-  | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolClose'
+  | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolHasRoom' | 'fsWritePoolClose'
   | 'fsRemoveAt' | 'fsRenameAt' | 'fsReadDirAt' | 'fsLstatAt' | 'fsOpenAt'
   | 'fsSetXattrAt' | 'fsListXattrsAt' | 'fsSetTimesAt' | 'fsSync' | 'fsSyncAsync' | 'fsFlock'
   | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd' | 'gzipCreate' | 'gzipInflate' | 'gzipEnd'

@@ -204,6 +204,20 @@ export class LayerApplier implements TarSink {
     }
   }
 
+  /**
+   * Resolves once the pool can take another decompressed piece without `fsWritePoolSubmit`
+   * blocking the JS thread (its queue is bounded): meanwhile the other layers of a pull keep
+   * downloading, decompressing and queueing to their own pools. In a profile of a single-layer
+   * pull the JS thread sat ≈ 350 ms in that blocking submit (docs/benchmarks.md). The workers
+   * always make progress, so this ends; the signal stops the wait.
+   */
+  async room(signal?: AbortSignal): Promise<void> {
+    while (this.pool && !this.fs.fsWritePoolHasRoom(this.pool)) {
+      signal?.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
   private closePool(): void {
     if (!this.pool) return;
     const pool = this.pool;
@@ -728,6 +742,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
       options.signal?.throwIfAborted();
       hash.update(chunk);
       size += chunk.length;
+      await applier.room(options.signal);
       reader.write(chunk);
     }
     reader.end();

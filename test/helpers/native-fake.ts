@@ -31,7 +31,7 @@ const MEMBERS = [
   'spawn', 'watchExit', 'sendSignal', 'parkControl', 'parkExec', 'parkWatch', 'sealExecutable', 'pidfdOpen', 'loadDeviceFilter', 'attachDeviceFilter', 'resizeTty',
   'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsParseQuery', 'dnsBuildAnswer', 'dnsUpdate',
   'fsOpenRoot', 'fsOpenRootAt', 'fsMountOverlay', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
-  'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolIdle', 'fsWritePoolClose',
+  'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolIdle', 'fsWritePoolHasRoom', 'fsWritePoolClose',
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
   'fsSync', 'fsSyncAsync', 'fsFlock',
   'btrfsSubvolume',
