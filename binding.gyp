@@ -24,6 +24,7 @@
         "src-native/btrfs-subvolume.cc",
         "src-native/btrfs-napi.cc",
         "src-native/zstd-napi.cc",
+        "src-native/gzip-napi.cc",
         "src-native/netlink.cc",
         "src-native/netlink-napi.cc",
         "src-native/dns-message.cc",

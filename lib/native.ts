@@ -157,10 +157,19 @@ export type BtrfsSubvolumeRequest =
 export type WritePoolHandle = { readonly __writePool: unique symbol };
 
 /** What a write-pool entry holds (see {@link NativeBinding.fsWritePoolSubmit}). */
-export type WritePoolContent = Buffer | { symlink: string } | { copyFrom: number; path: string };
+export type WritePoolContent =
+  | Buffer
+  | Buffer[]
+  | { symlink: string }
+  | { copyFrom: number; path: string }
+  | { stream: 'open' | 'end' }
+  | { append: Buffer };
 
 /** An opaque libzstd decompression stream. */
 export type ZstdHandle = { readonly __zstd: unique symbol };
+
+/** An opaque ISA-L gzip inflate stream. */
+export type GzipHandle = { readonly __gzip: unique symbol };
 
 /**
  * Every function the addon exports (`spawn` encodes the spec, see lib/native/spec-codec.ts).
@@ -285,14 +294,23 @@ export interface NativeBinding {
   fsWritePoolCreate(rootFd: number, threads: number): WritePoolHandle;
   /**
    * Queues one entry; blocks while 32 MiB of content or 8,192 entries are queued. `content`: the file's bytes
-   * (copied), a symlink's target, or a regular file below another root to copy in the kernel
+   * (copied; an array of pieces is joined natively, one copy), a symlink's target, or a regular file below another root to copy in the kernel
    * with its xattrs except overlay's own (that root must stay open until `fsWritePoolClose`).
+   * A file too large to queue whole is streamed: `{ stream: 'open' }` creates it (`meta` is
+   * applied at the end), each `{ append }` queues the next piece (copied), `{ stream: 'end' }`
+   * sets the metadata and closes it; same `path` for all, one streamed file at a time per pool.
    */
   fsWritePoolSubmit(pool: WritePoolHandle, path: string, meta: FsMeta, content: WritePoolContent): void;
   /** Waits for every queued file; throws the first failure. */
   fsWritePoolBarrier(pool: WritePoolHandle): void;
   /** Whether every queued entry is written (or failed): `fsWritePoolBarrier` would return at once. */
   fsWritePoolIdle(pool: WritePoolHandle): boolean;
+  /**
+   * Whether the queue has room for another piece of input (1 MiB of content and 512 entries
+   * below its limits), so that submitting it will not block: a caller with other work waits
+   * for this without blocking the event loop.
+   */
+  fsWritePoolHasRoom(pool: WritePoolHandle): boolean;
   /** Stops the threads after the queue drains; failures are not reported (call the barrier first). */
   fsWritePoolClose(pool: WritePoolHandle): void;
   /** Removes a path recursively; false when nothing was there. */
@@ -343,6 +361,21 @@ export interface NativeBinding {
    * SystemErrors with `syscall: 'zstd'` (EINVAL: not a valid frame, EIO: truncated, ENOMEM).
    */
   zstdEnd(handle: ZstdHandle): void;
+
+  /**
+   * A gzip inflate stream on ISA-L's igzip (libisal.so.2, loaded on first use), or null when
+   * that library is not installed: the caller then uses Node's zlib. Every member's header
+   * and CRC-32 + length trailer are checked; members may be concatenated; zero bytes after a
+   * member are ignored (as Node's gunzip does).
+   */
+  gzipCreate(): GzipHandle | null;
+  /** One bounded step (at most 128 KiB of output), as {@link NativeBinding.zstdDecompress}. */
+  gzipInflate(handle: GzipHandle, input: Buffer, offset: number): { output: Buffer; offset: number; more: boolean };
+  /**
+   * Ends the stream; throws if the input ended inside a member. Decoder failures are
+   * SystemErrors with `syscall: 'gzip'` (EINVAL: not valid gzip or a checksum mismatch, EIO: truncated).
+   */
+  gzipEnd(handle: GzipHandle): void;
 }
 
 /** What the addon file itself exports: the binding, less `spawn`, plus what the loader uses. */

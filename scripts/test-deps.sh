@@ -17,6 +17,9 @@ have iptables || [ -x /usr/sbin/iptables ] || need+=(iptables)
 have zstd || need+=(zstd)
 have mkfs.ext4 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 [ -e /usr/include/zstd.h ] || need+=(libzstd-dev)
+# pull's fast gzip inflater (src-native/gzip-napi.cc): ISA-L's header to build it, the library
+# (libisal2, a dependency of libisal-dev) to use it; test/unit/image-gzip-inflate.test.ts
+[ -e /usr/include/isa-l/igzip_lib.h ] || need+=(libisal-dev)
 have g++ || need+=(g++)
 have make || need+=(make)
 have python3 || need+=(python3)

@@ -29,6 +29,7 @@
 #include "spec-codec.h"
 #include "spawn-io.h"
 #include "spawn.h"
+#include "gzip-napi.h"
 #include "zstd-napi.h"
 
 namespace berth {
@@ -315,6 +316,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   RegisterFsOps(env, exports);
   RegisterBtrfs(env, exports);
   RegisterZstd(env, exports);
+  RegisterGzip(env, exports);
   return exports;
 }
 

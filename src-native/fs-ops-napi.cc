@@ -183,12 +183,16 @@ fsops::WritePool* GetPool(const Napi::CallbackInfo& info) {
 }
 
 // fsWritePoolSubmit(pool, path, meta: { uid?, gid?, mode?, mtime?, xattrs? },
-//                   content: Buffer | { symlink: string } | { copyFrom: rootFd, path: string }): void
+//                   content: Buffer | Buffer[] | { symlink: string } | { copyFrom: rootFd, path: string }
+//                            | { stream: 'open' | 'end' } | { append: Buffer }): void
+// An array is one file's content in pieces, joined here (one copy, not a Buffer.concat first).
+// A streamed file: { stream: 'open' } (meta applies at the end), { append } per piece, then
+// { stream: 'end' } — see fsops::WriteJob.
 Napi::Value FsWritePoolSubmit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   fsops::WritePool* pool = GetPool(info);
   std::string path;
-  const char* usage = "fsWritePoolSubmit(pool, path: string, meta: object, content: Buffer | { symlink: string } | { copyFrom: number, path: string })";
+  const char* usage = "fsWritePoolSubmit(pool, path: string, meta: object, content: Buffer | Buffer[] | { symlink: string } | { copyFrom: number, path: string } | { stream: 'open' | 'end' } | { append: Buffer })";
   if (!pool || !GetString(info, 1, &path) || info.Length() < 4 || !info[2].IsObject() || !(info[3].IsBuffer() || info[3].IsObject())) {
     return ThrowTypeError(env, usage);
   }
@@ -198,10 +202,34 @@ Napi::Value FsWritePoolSubmit(const Napi::CallbackInfo& info) {
   if (info[3].IsBuffer()) {
     auto data = info[3].As<Napi::Buffer<char>>();
     job.data.assign(data.Data(), data.Data() + data.Length());
+  } else if (info[3].IsArray()) {
+    Napi::Array pieces = info[3].As<Napi::Array>();
+    const uint32_t n = pieces.Length();
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Value piece = pieces.Get(i);
+      if (!piece.IsBuffer()) return ThrowTypeError(env, usage);
+      total += piece.As<Napi::Buffer<char>>().Length();
+    }
+    job.data.reserve(total);
+    for (uint32_t i = 0; i < n; i++) {
+      auto piece = pieces.Get(i).As<Napi::Buffer<char>>();
+      job.data.insert(job.data.end(), piece.Data(), piece.Data() + piece.Length());
+    }
   } else {
     Napi::Object c = info[3].As<Napi::Object>();
     Napi::Value symlink = c.Get("symlink"), copyFrom = c.Get("copyFrom"), from = c.Get("path");
-    if (symlink.IsString()) {
+    Napi::Value stream = c.Get("stream"), append = c.Get("append");
+    if (append.IsBuffer()) {
+      job.kind = fsops::WriteJob::Kind::kAppend;
+      auto data = append.As<Napi::Buffer<char>>();
+      job.data.assign(data.Data(), data.Data() + data.Length());
+    } else if (stream.IsString()) {
+      const std::string what = stream.As<Napi::String>().Utf8Value();
+      if (what == "open") job.kind = fsops::WriteJob::Kind::kOpen;
+      else if (what == "end") job.kind = fsops::WriteJob::Kind::kClose;
+      else return ThrowTypeError(env, usage);
+    } else if (symlink.IsString()) {
       job.kind = fsops::WriteJob::Kind::kSymlink;
       job.target = symlink.As<Napi::String>().Utf8Value();
     } else if (copyFrom.IsNumber() && from.IsString() && copyFrom.As<Napi::Number>().Int32Value() >= 0) {
@@ -232,6 +260,14 @@ Napi::Value FsWritePoolIdle(const Napi::CallbackInfo& info) {
   fsops::WritePool* pool = GetPool(info);
   if (!pool) return ThrowTypeError(env, "fsWritePoolIdle(pool)");
   return Napi::Boolean::New(env, pool->Idle());
+}
+
+// fsWritePoolHasRoom(pool): boolean — whether more entries can be queued without Submit waiting.
+Napi::Value FsWritePoolHasRoom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  fsops::WritePool* pool = GetPool(info);
+  if (!pool) return ThrowTypeError(env, "fsWritePoolHasRoom(pool)");
+  return Napi::Boolean::New(env, pool->HasRoom());
 }
 
 // fsWritePoolClose(pool): void — drains and stops the threads (without reporting failures).
@@ -492,6 +528,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsWritePoolSubmit", Napi::Function::New(env, FsWritePoolSubmit, "fsWritePoolSubmit"));
   exports.Set("fsWritePoolBarrier", Napi::Function::New(env, FsWritePoolBarrier, "fsWritePoolBarrier"));
   exports.Set("fsWritePoolIdle", Napi::Function::New(env, FsWritePoolIdle, "fsWritePoolIdle"));
+  exports.Set("fsWritePoolHasRoom", Napi::Function::New(env, FsWritePoolHasRoom, "fsWritePoolHasRoom"));
   exports.Set("fsWritePoolClose", Napi::Function::New(env, FsWritePoolClose, "fsWritePoolClose"));
   exports.Set("fsMakeEntry", Napi::Function::New(env, FsMakeEntry, "fsMakeEntry"));
   exports.Set("fsFinishFile", Napi::Function::New(env, FsFinishFile, "fsFinishFile"));

@@ -703,6 +703,11 @@ bool WritePool::Idle() {
   return queuedJobs_ == 0 && active_ == 0;
 }
 
+bool WritePool::HasRoom() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queuedJobs_ == 0 || (queuedBytes_ + (1 << 20) <= kMaxQueuedBytes && queuedJobs_ + 512 <= kMaxQueuedJobs);
+}
+
 void WritePool::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -720,6 +725,7 @@ void WritePool::Run(Lane* lane) {
   // root, for every file, so a directory renamed out of the root is never written through.
   ParentCache cache;
   ParentCache* const parents = cacheParents_ ? &cache : nullptr;
+  Streamed streamed;
   for (;;) {
     WriteJob job;
     bool skip;
@@ -733,7 +739,9 @@ void WritePool::Run(Lane* lane) {
       skip = failed_;  // after a failure the layer is lost anyway: drain without writing
     }
     Failure f;
-    const bool ok = skip || Write(job, parents, &f);
+    // After a failure a streamed file still closes at its end (or when the next one opens).
+    if (skip && (job.kind == WriteJob::Kind::kOpen || job.kind == WriteJob::Kind::kClose)) streamed.fd.Reset();
+    const bool ok = skip || Write(job, parents, &streamed, &f);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!ok && !failed_) {
@@ -810,9 +818,37 @@ int ContentXattrs(int fd, const std::string& path, Xattrs* out, Failure* f) {
 
 }  // namespace
 
-bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
+namespace {
+
+int WriteAll(int fd, const std::vector<char>& data, const std::string& path, Failure* f) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return *f = {errno, "write", path}, -f->err;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool WritePool::Write(const WriteJob& job, ParentCache* cache, Streamed* streamed, Failure* f) {
   Entry e;
   e.path = job.path;
+  if (job.kind == WriteJob::Kind::kAppend || job.kind == WriteJob::Kind::kClose) {
+    if (streamed->fd.get() < 0) return *f = {EBADF, "write", job.path}, false;  // no kOpen before it
+    if (job.kind == WriteJob::Kind::kAppend) return WriteAll(streamed->fd.get(), job.data, job.path, f) == 0;
+    const int fd = streamed->fd.release();
+    if (ApplyMetaFd(fd, streamed->meta, job.path, f) < 0) {
+      close(fd);
+      return false;
+    }
+    if (close(fd) != 0) return *f = {errno, "close", job.path}, false;
+    return true;
+  }
   if (job.kind == WriteJob::Kind::kSymlink) {
     e.kind = "symlink";
     e.target = job.target;
@@ -839,20 +875,16 @@ bool WritePool::Write(const WriteJob& job, ParentCache* cache, Failure* f) {
   e.meta.mode = job.meta.mode;
   int fd = -1;
   if (MakeEntryCached(root_.get(), e, &fd, f, cache) < 0) return false;
+  if (job.kind == WriteJob::Kind::kOpen) {
+    streamed->fd = Fd(fd);
+    streamed->meta = job.meta;
+    return true;
+  }
   Fd file(fd);
   if (job.kind == WriteJob::Kind::kCopy) {
     if (CopyContent(src.get(), fd, job.path, f) < 0) return false;
   }
-  size_t off = 0;
-  while (off < job.data.size()) {
-    ssize_t n = write(fd, job.data.data() + off, job.data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *f = {errno, "write", job.path};
-      return false;
-    }
-    off += static_cast<size_t>(n);
-  }
+  if (WriteAll(fd, job.data, job.path, f) < 0) return false;
   if (ApplyMetaFd(fd, *meta, job.path, f) < 0) return false;
   if (close(file.release()) != 0) {
     *f = {errno, "close", job.path};

@@ -152,12 +152,17 @@ struct ParentCache;
 // creating a name takes the directory's inode lock, so two workers creating in one directory
 // only take turns, the waiter spinning on the lock (measured: 6 % of a pull's CPU, see
 // docs/benchmarks.md); one worker per directory also keeps its one-entry parent cache hitting.
+//
+// A file too large to queue whole is streamed: kOpen creates it (its metadata kept for the end),
+// kAppend jobs carry its content as it arrives, kClose applies the metadata and closes it. All
+// three name the same path, so they land in one lane, in order, and the worker holds the open
+// file between them; the caller opens one streamed file at a time per pool.
 struct WriteJob {
-  enum class Kind { kData, kCopy, kSymlink };
+  enum class Kind { kData, kCopy, kSymlink, kOpen, kAppend, kClose };
   Kind kind = Kind::kData;
   std::string path;
   Meta meta;
-  // kData: the content.
+  // kData: the content; kAppend: the next piece of the streamed file.
   std::vector<char> data;
   // kCopy: a regular file below `srcRoot` (opened with OpenAt, copied with copy_file_range),
   // with its xattrs except overlay's own, after those in `meta`. The caller keeps `srcRoot`
@@ -183,6 +188,9 @@ class WritePool {
   bool Barrier(Failure* out);
   // Whether every queued entry is written (or failed): a Barrier now would not wait.
   bool Idle();
+  // Whether the queue has room for another piece of input's entries (1 MiB of content and 512
+  // entries below the limits): the caller can then submit them without Submit waiting.
+  bool HasRoom();
   // Stops the threads after the queue drains; closes the root now, not when the JS handle is
   // collected.
   void Stop();
@@ -197,8 +205,14 @@ class WritePool {
     std::condition_variable work;
   };
 
+  // The file a worker is streaming (kOpen .. kClose) and the metadata it gets at the end.
+  struct Streamed {
+    Fd fd;
+    Meta meta;
+  };
+
   void Run(Lane* lane);
-  bool Write(const WriteJob& job, ParentCache* cache, Failure* f);
+  bool Write(const WriteJob& job, ParentCache* cache, Streamed* streamed, Failure* f);
 
   Fd root_;
   // Whether the root was opened private (decided on the creating thread, which owns that list).

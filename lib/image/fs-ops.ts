@@ -1,23 +1,23 @@
 /**
  * The native core's confined file-system operations, for the services that unpack, read and
- * copy trees. Their declarations are part of the one contract in lib/native.ts (the `fs*` and
- * `zstd*` members of `NativeBinding`); this module only names the slice and adds the two
+ * copy trees. Their declarations are part of the one contract in lib/native.ts (the `fs*`,
+ * `zstd*` and `gzip*` members of `NativeBinding`); this module only names the slice and adds the two
  * helpers every private-root user needs.
  * @internal
  * @module
  */
 import { native, type NativeBinding } from '../native.js';
 
-export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolContent, WritePoolHandle, ZstdHandle } from '../native.js';
+export type { FsRootMode, FsEntryKind, FsEntrySpec, FsMeta, FsStat, WritePoolContent, WritePoolHandle, ZstdHandle, GzipHandle } from '../native.js';
 
 /** The part of the contract the file-system services use; a whole binding (or the fake) fits. */
 export type FsOpsBinding = Pick<
   NativeBinding,
   | 'fsOpenRoot' | 'fsOpenRootAt' | 'fsMountOverlay' | 'fsCloseRoot' | 'fsMakeEntry' | 'fsFinishFile'
-  | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolClose'
+  | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolHasRoom' | 'fsWritePoolClose'
   | 'fsRemoveAt' | 'fsRenameAt' | 'fsReadDirAt' | 'fsLstatAt' | 'fsOpenAt'
   | 'fsSetXattrAt' | 'fsListXattrsAt' | 'fsSetTimesAt' | 'fsSync' | 'fsSyncAsync' | 'fsFlock'
-  | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd'
+  | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd' | 'gzipCreate' | 'gzipInflate' | 'gzipEnd'
 >;
 
 /** The native file-system operations; throws UnsupportedError when the addon is not built. */

@@ -487,7 +487,7 @@ export async function loadArchive(store: ContentStore, table: ImageTable, input:
       sink.abort();
       if (e instanceof TarFormatError) throw archiveError(e.message, e);
       const code = (e as { code?: string }).code;
-      if ((isSystemError(e) && e.syscall === 'zstd') || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw archiveError(`decompression failed: ${(e as Error).message}`, e);
+      if ((isSystemError(e) && (e.syscall === 'zstd' || e.syscall === 'gzip')) || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw archiveError(`decompression failed: ${(e as Error).message}`, e);
       throw e;
     }
 

@@ -108,7 +108,11 @@ export interface ApplierOptions {
   idLimit?: number;
 }
 
-/** Files up to this size go to the write pool with their content; larger ones are streamed. */
+/**
+ * Files up to this size go to the write pool whole, their pieces joined natively; larger ones
+ * are streamed to it piece by piece as they arrive (`{ stream: 'open' }`, `{ append }`, `{
+ * stream: 'end' }`), so no file's content is written on the JS thread or held whole.
+ */
 const POOL_MAX_FILE = 1024 * 1024;
 
 interface PendingLink {
@@ -139,6 +143,8 @@ export class LayerApplier implements TarSink {
   private readonly pending = new Map<string, string>();
   private readonly made = new Set<string>();
   private collecting: { path: string; header: TarHeader; chunks: Buffer[] } | undefined;
+  /** The large file being streamed to the pool (opened there, pieces queued as they arrive). */
+  private streaming: string | undefined;
   private readonly devices: boolean;
   private readonly opaqueXattr: string;
   private readonly idLimit: number;
@@ -198,6 +204,20 @@ export class LayerApplier implements TarSink {
     }
   }
 
+  /**
+   * Resolves once the pool can take another decompressed piece without `fsWritePoolSubmit`
+   * blocking the JS thread (its queue is bounded): meanwhile the other layers of a pull keep
+   * downloading, decompressing and queueing to their own pools. In a profile of a single-layer
+   * pull the JS thread sat ≈ 350 ms in that blocking submit (docs/benchmarks.md). The workers
+   * always make progress, so this ends; the signal stops the wait.
+   */
+  async room(signal?: AbortSignal): Promise<void> {
+    while (this.pool && !this.fs.fsWritePoolHasRoom(this.pool)) {
+      signal?.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
   private closePool(): void {
     if (!this.pool) return;
     const pool = this.pool;
@@ -250,6 +270,12 @@ export class LayerApplier implements TarSink {
           this.collecting = { path, header: h, chunks: [] };
           break;
         }
+        if (this.pool && !replacing) {
+          this.fs.fsWritePoolSubmit(this.pool, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, { stream: 'open' });
+          this.pending.set(path, h.name);
+          this.streaming = path;
+          break;
+        }
         this.currentFd = this.call(h.name, () => this.fs.fsMakeEntry(this.rootFd, { path, kind: 'file' }));
         this.current = { path, header: h };
         break;
@@ -289,6 +315,11 @@ export class LayerApplier implements TarSink {
       this.contentBytes += chunk.length;
       return;
     }
+    if (this.streaming !== undefined) {
+      this.fs.fsWritePoolSubmit(this.pool!, this.streaming, {}, { append: chunk });
+      this.contentBytes += chunk.length;
+      return;
+    }
     let off = 0;
     while (off < chunk.length) off += writeSync(this.currentFd, chunk, off, chunk.length - off);
     this.contentBytes += chunk.length;
@@ -298,10 +329,16 @@ export class LayerApplier implements TarSink {
     if (this.collecting) {
       const { path, header: h, chunks } = this.collecting;
       this.collecting = undefined;
-      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      // The pieces are joined by the native side as it copies them into the job.
+      const data = chunks.length === 1 ? chunks[0]! : chunks;
       const xattrs = h.xattrs.filter(([n]) => allowedXattr(n));
       this.fs.fsWritePoolSubmit(this.pool!, path, { uid: h.uid, gid: h.gid, mode: h.mode, mtime: h.mtime, xattrs }, data);
       this.pending.set(path, h.name);
+      return;
+    }
+    if (this.streaming !== undefined) {
+      this.fs.fsWritePoolSubmit(this.pool!, this.streaming, {}, { stream: 'end' });
+      this.streaming = undefined;
       return;
     }
     if (this.currentFd < 0 || !this.current) return;
@@ -318,6 +355,7 @@ export class LayerApplier implements TarSink {
     if (this.currentFd >= 0) closeSync(this.currentFd);
     this.currentFd = -1;
     this.collecting = undefined;
+    this.streaming = undefined; // the worker closes it: a later job or the pool's end
     this.pending.clear();
     this.closePool();
   }
@@ -647,6 +685,23 @@ export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffe
     native.zstdEnd(handle);
     return;
   }
+  // ISA-L's inflater where it is installed: on the JS thread, in bounded steps like zstd, at
+  // a fraction of zlib's CPU (docs/design/images.md, "Decompression").
+  const native = fs();
+  const gz = native.gzipCreate();
+  if (gz !== null) {
+    for await (const chunk of source) {
+      let offset = 0;
+      for (;;) {
+        const step = native.gzipInflate(gz, chunk, offset);
+        offset = step.offset;
+        if (step.output.length > 0) yield count(step.output);
+        if (offset >= chunk.length && !step.more) break;
+      }
+    }
+    native.gzipEnd(gz);
+    return;
+  }
   // Node's zlib stream honours backpressure: with the output pulled one chunk at a time it
   // inflates no further than its readable buffer (one highWaterMark) ahead of us.
   const input = Readable.from(source, { objectMode: false });
@@ -687,6 +742,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
       options.signal?.throwIfAborted();
       hash.update(chunk);
       size += chunk.length;
+      await applier.room(options.signal);
       reader.write(chunk);
     }
     reader.end();
@@ -694,7 +750,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
     applier.abort();
     if (e instanceof EntryRefused) throw new UnsafeLayerEntryError(options.layer, e.entry, e.reason);
     if (e instanceof TarFormatError) throw new LayerFormatError(options.layer, e.message, { cause: e });
-    if ((isSystemError(e) && e.syscall === 'zstd') || (e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
+    if ((isSystemError(e) && (e.syscall === 'zstd' || e.syscall === 'gzip')) || (e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new LayerFormatError(options.layer, `decompression failed: ${(e as Error).message}`, { cause: e });
     }
     throw e;

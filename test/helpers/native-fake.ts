@@ -31,11 +31,11 @@ const MEMBERS = [
   'spawn', 'watchExit', 'sendSignal', 'parkControl', 'parkExec', 'parkWatch', 'parkResult', 'sealExecutable', 'pidfdOpen', 'pidfdGetfd', 'loadDeviceFilter', 'attachDeviceFilter', 'resizeTty',
   'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsParseQuery', 'dnsBuildAnswer', 'dnsUpdate',
   'fsOpenRoot', 'fsOpenRootAt', 'fsMountOverlay', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
-  'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolIdle', 'fsWritePoolClose',
+  'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolIdle', 'fsWritePoolHasRoom', 'fsWritePoolClose',
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
   'fsSync', 'fsSyncAsync', 'fsFlock',
   'btrfsSubvolume',
-  'zstdCreate', 'zstdDecompress', 'zstdEnd',
+  'zstdCreate', 'zstdDecompress', 'zstdEnd', 'gzipCreate', 'gzipInflate', 'gzipEnd',
 ] as const satisfies readonly Name[];
 type Missing = Exclude<Name, (typeof MEMBERS)[number]>;
 const complete: [Missing] extends [never] ? true : Missing = true;

@@ -56,15 +56,16 @@ async function assertNothingVisible(s: ContentStore): Promise<void> {
 
 for (const [what, member, after] of [
   ['a small file on a write-pool thread', 'fsWritePoolSubmit', 3],
-  ['the large file, finished half-written', 'fsFinishFile', 0],
+  // Streamed to a pool thread piece by piece: a write failing there is reported at the barrier.
+  ['the large file, streamed to a write-pool thread', 'fsWritePoolBarrier', 0],
   ['a directory', 'fsMakeEntry', 1],
 ] as const) {
   test(`ENOSPC mid-layer at ${what}: a typed error, and nothing of the layer is visible`, async () => {
-    const fake = new NativeFake({ delegate: native() }).fail(member, 'ENOSPC', { after, syscall: 'write' });
+    const fake = new NativeFake({ delegate: native() }).fail(member, 'ENOSPC', { after, syscall: 'write', ...(member === 'fsWritePoolBarrier' ? { path: 'usr/big' } : {}) });
     const s = await store(fake);
     const fds = openFds();
     const threads = threadCount();
-    await assert.rejects(stageLayer(s, layer, source(), []), (e: unknown) => isSystemError(e) && e.code === 'ENOSPC');
+    await assert.rejects(stageLayer(s, layer, source(), []), (e: unknown) => isSystemError(e) && e.code === 'ENOSPC' && (member !== 'fsWritePoolBarrier' || /entry "usr\/big"/.test(e.message)));
     assert.equal(fake.callsOf(member).filter((c) => c.failed).length, 1, 'the failure was injected where intended');
     await assertNothingVisible(s);
     assert.deepEqual(newFdsSince(fds), []);

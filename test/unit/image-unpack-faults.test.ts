@@ -112,6 +112,35 @@ test('parallel: new symlinks are created by the pool; a queued symlink as a pare
   assert.ok(!(await stat('/tmp/escape').then(() => true, () => false)), 'nothing written through the queued symlink');
 });
 
+// A full queue is waited for between pieces of input, not inside fsWritePoolSubmit: the event
+// loop stays free for the other layers of a pull (and the embedding program).
+test('room(): a full write pool is waited for without holding the event loop; a signal stops the wait', async () => {
+  const real = native();
+  let full = 3;
+  const fake = new NativeFake({ delegate: real }).stub('fsWritePoolHasRoom', (pool) => (full-- > 0 ? false : real.fsWritePoolHasRoom(pool)));
+  const dir = join(work, `d${n++}`);
+  mkdirSync(dir);
+  const root = openPrivateRoot(dir, fake.binding);
+  const applier = new LayerApplier(root, 'layer', 'sha256:t', fake.binding, { parallel: 2 });
+  try {
+    let timerRan = false;
+    setTimeout(() => { timerRan = true; }, 0);
+    await applyLayer([buildTar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, content: `file ${i}` })))], applier, { layer: 'sha256:t', compression: 'none' });
+    assert.ok(fake.callsOf('fsWritePoolHasRoom').length >= 4, 'it asked the pool until it had room');
+    assert.ok(timerRan, 'timers ran while it waited');
+    full = Infinity;
+    const aborted = new AbortController();
+    aborted.abort(new Error('stop'));
+    await assert.rejects(applier.room(aborted.signal), /stop/);
+    full = 0;
+    applier.finish();
+    assert.equal(readFileSync(join(dir, 'f7'), 'utf8'), 'file 7');
+  } finally {
+    applier.abort();
+    closePrivateRoot(root, fake.binding);
+  }
+});
+
 // pull awaits this before a layer's synchronous drain: while one layer's files are still being
 // written, the event loop must stay free for the other layers in flight.
 test('settled(): waits for the pool without holding the event loop; the drain after it has nothing left to wait for', async () => {

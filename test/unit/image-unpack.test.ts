@@ -322,7 +322,14 @@ test('parallel writing gives the same tree as writing in order, for every kind o
     { name: 'd2f/', type: 'dir' },
     { name: 'd2f/child', content: 'c' },
     { name: 'd2f', content: 'now a file' }, // a directory with a queued child replaced by a file
-    { name: 'big', content: Buffer.alloc(1_500_000, 7) }, // too big for the pool: streamed in order
+    { name: 'big', content: Buffer.alloc(1_500_000, 7) }, // too big to queue whole: streamed to a worker piece by piece
+    // Streamed with every kind of metadata (setuid after the chown, an xattr, an owner), then a
+    // hard link to it (waits for its end), and a streamed file replaced in order.
+    { name: 'bin/bigsuid', content: Buffer.from(Array.from({ length: 3_000_001 }, (_, i) => (i * 31) & 0xff)), mode: 0o4755, uid: 1000, gid: 1000, mtime: 1600000003, pax: { 'SCHILY.xattr.user.note': 'big' } },
+    { name: 'bin/biglink', type: 'link', linkname: 'bin/bigsuid' },
+    { name: 'big2', content: Buffer.alloc(2_000_000, 9) },
+    { name: 'big2', content: 'small now' },
+    { name: 'small3', content: Buffer.alloc(1_048_576, 3) }, // exactly the whole-file limit
     { name: 'etc/.wh.gone', content: '' },
     { name: 'etc/conf', content: 'conf', mtime: 1600000002 },
     { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
@@ -339,6 +346,10 @@ test('parallel writing gives the same tree as writing in order, for every kind o
   assert.equal(lstatSync(join(parallel, 'bin/sh')).ino, lstatSync(join(parallel, 'bin/busybox')).ino);
   assert.ok(lstatSync(join(parallel, 'd2f')).isFile());
   assert.equal(lstatSync(join(parallel, 'bin')).mtimeMs, 1600000000000, 'directory mtimes after every queued child');
+  assert.ok(readFileSync(join(parallel, 'bin/bigsuid')).equals(entries.find((e) => e.name === 'bin/bigsuid')!.content as Buffer), 'streamed content intact');
+  assert.equal(lstatSync(join(parallel, 'bin/bigsuid')).mode & 0o7777, 0o4755);
+  assert.equal(lstatSync(join(parallel, 'bin/biglink')).ino, lstatSync(join(parallel, 'bin/bigsuid')).ino);
+  assert.equal(readFileSync(join(parallel, 'big2'), 'utf8'), 'small now');
 });
 
 test('parallel writing: a failure on a worker names its entry; a queued file as a parent is refused', async () => {
@@ -350,6 +361,18 @@ test('parallel writing: a failure on a worker names its entry; a queued file as 
     return true;
   });
   await assert.rejects(apply(freshDir(), buildTar([{ name: 'a', content: 'a file' }, { name: 'a/b', content: 'under a file' }]), { parallel: 2 }), (e: unknown) => e instanceof LayerFormatError && /parent "a" is not a directory/.test(e.message));
+  // The same for a streamed file: its metadata is applied by the worker at its end.
+  await assert.rejects(apply(freshDir(), buildTar([{ name: 'bigbad', content: Buffer.alloc(2_500_000, 1), pax: { 'SCHILY.xattr.nonsense.name': 'v' } }, { name: 'after', content: 'x' }]), { parallel: 2 }), (e: unknown) => {
+    assert.match((e as Error).message, /entry "bigbad"/);
+    assert.equal((e as { syscall?: string }).syscall, 'fsetxattr');
+    return true;
+  });
+  // A layer cut off in the middle of a streamed file: refused, and the worker's open file is
+  // closed with the pool.
+  const fdsBeforeCut = openFds();
+  const whole = buildTar([{ name: 'cut', content: Buffer.alloc(3_000_000, 2) }]);
+  await assert.rejects(apply(freshDir(), whole.subarray(0, 2_000_000), { parallel: 2 }), (e: unknown) => e instanceof LayerFormatError);
+  assert.deepEqual(newFdsSince(fdsBeforeCut), [], 'the streamed file is closed when the layer fails');
   // Threads stop with the applier: no fd or thread is left behind.
   const before = openFds();
   const threads = () => readdirSync('/proc/self/task').length;
