@@ -45,6 +45,29 @@ function describeProcess(pid: number): string {
   }
 }
 
+/**
+ * The user's processes still alive `ms` after the child exited. The child's helpers end when it
+ * does (parent-death signal, end of file), a few milliseconds later, and are then reparented
+ * to PID 1 until it reaps them: a zombie of PID 1 has already ended and is not counted.
+ */
+async function aliveAfter(user: RootlessUser, ms: number): Promise<string[]> {
+  const end = Date.now() + ms;
+  const alive = (pid: number): boolean => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return !(state === 'Z' && ppid === '1');
+    } catch {
+      return false;
+    }
+  };
+  for (;;) {
+    const left = user.processes().filter(alive);
+    if (left.length === 0 || Date.now() > end) return left.map(describeProcess);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function mountsOf(user: RootlessUser): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
 }
@@ -252,8 +275,8 @@ describe('rootless images: a user with newuidmap and a subordinate range', { ski
     assert.deepEqual(left, []);
   });
 
-  test('nothing of the user is left: no process (its uid or subordinate ids), no host mount', () => {
-    assert.deepEqual(user.processes().map(describeProcess), []);
+  test('nothing of the user is left: no process (its uid or subordinate ids), no host mount', async () => {
+    assert.deepEqual(await aliveAfter(user, 10_000), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });
@@ -281,8 +304,8 @@ describe('rootless images: a user without a subordinate range (single-id map)', 
     assert.deepEqual(r.tmp, []);
   });
 
-  test('nothing of the user is left', () => {
-    assert.deepEqual(user.processes().map(describeProcess), []);
+  test('nothing of the user is left', async () => {
+    assert.deepEqual(await aliveAfter(user, 10_000), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });
