@@ -103,7 +103,7 @@ export async function rootlessLatency(ctx: BenchContext): Promise<WorkloadResult
 const DESCRIBE: Record<string, string> = {
   'berth rootless': "`run({ rootfs }, ['/bin/true'])` as the unprivileged user, in the process's held user namespace (root -> the user, 1..65535 -> its subordinate range): call to settled promise, timed in the user's process",
   'bwrap rootless': '`bwrap --unshare-all --die-with-parent --ro-bind <rootfs> / --proc /proc --dev /dev /bin/true` as the same user',
-  'podman rootless': '`podman run --rm --network none --cgroups=disabled <imported busybox> /bin/true` as the same user',
+  'podman rootless': '`podman run --rm --network none <imported busybox> /bin/true` as the same user: `--cgroups=disabled` on a cgroup v2 host; on v1/hybrid `--cgroup-manager=cgroupfs --runtime runc` (crun refuses hybrid hosts, runc refuses `--cgroups=disabled`)',
   'berth rootless pull, cold': '`(await Runtime.open({ root: <fresh> })).images.pull(ref)` as the unprivileged user, a new runtime per pull: the layers unpacked by the helper in its user namespace, started during the pull (closed after, untimed)',
   'berth rootless pull, helper running': 'the same pull in one runtime kept open, the image removed between runs (untimed): the helper already runs',
 };
