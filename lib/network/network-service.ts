@@ -5,22 +5,22 @@
  * layout and `docs/design/networks.md` for the design.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { acquireFileLock } from '../state/lock.js';
 import { identityOf, type ProcessIdentity } from '../state/process-identity.js';
 import { ConflictError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
 import { fromNativeError, native, type NativeBinding, type NativeNetInterface } from '../native.js';
-import { bridgeNameFor, deleteLink, ensureBridge, randomMac, rootTag } from './bridge-driver.js';
-import { formatIpv4, parseIpv4, parseSubnet } from './cidr.js';
+import { deleteLink, ensureBridge, rootTag } from './bridge-driver.js';
+import { parseIpv4 } from './cidr.js';
 import { detectFirewall, requireFirewall } from './firewall.js';
-import { hostRoutes, hostSubnetLockPath, planPool } from './ipam.js';
+import { hostSubnetLockPath } from './ipam.js';
 import { Network, type ConnectableContainer, type ConnectOptions, type NetworkEndpointEvent } from './network.js';
 import { NetworkStore, type EndpointRecord, type NetworkRecord, type NetworkState } from './network-store.js';
 import { removeNameDir, removeNameFile, tellResolvers, writeNameFile } from './dns-names.js';
 import { DEFAULT_NETWORK, EndpointLeases, type StoredEndpoint } from './endpoint-leases.js';
 import { findNetwork, isLive, refName } from './network-records.js';
+import { planNetworkRecord } from './network-record-plan.js';
 import { reconcileNetworks, type NetworkReconcileReport } from './network-reconcile.js';
 import type { NetworkCreateOptions, NetworkInspect, NetworkRef } from './types.js';
 import { isRootless } from '../rootless/index.js';
@@ -197,32 +197,7 @@ export class NetworkService extends EventEmitter<NetworkServiceEvents> {
   }
 
   async #createWithHostLock(state: NetworkState, o: NetworkCreateOptions, isDefault: boolean): Promise<NetworkRecord> {
-    const pool = planPool(
-      { ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}), ...(o.ipRange !== undefined ? { ipRange: o.ipRange } : {}) },
-      {
-        taken: state.networks.map((n) => ({ name: n.name, subnet: parseSubnet(n.subnet, 'subnet') })),
-        routes: hostRoutes(),
-        ownBridges: new Set(state.networks.map((n) => n.bridge)),
-      },
-    );
-    const id = randomBytes(32).toString('hex');
-    const rec: NetworkRecord = {
-      version: 1,
-      id,
-      name: o.name,
-      driver: 'bridge',
-      created: new Date().toISOString(),
-      subnet: `${formatIpv4(pool.subnet.base)}/${pool.subnet.prefix}`,
-      gateway: formatIpv4(pool.gateway),
-      ...(pool.ipRange ? { ipRange: `${formatIpv4(pool.ipRange.base)}/${pool.ipRange.prefix}` } : {}),
-      internal: o.internal === true,
-      ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
-      labels: { ...(o.labels ?? {}) },
-      bridge: bridgeNameFor(id),
-      bridgeMac: randomMac(),
-      isDefault,
-      members: {},
-    };
+    const rec = planNetworkRecord(state, o, isDefault);
     const fw = await requireFirewall();
     await this.store.writeNetwork(rec);
     try {

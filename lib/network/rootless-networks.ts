@@ -5,10 +5,7 @@
  * create: the namespace belongs to one process, the record to every process of the user.
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { bridgeNameFor, randomMac } from './bridge-driver.js';
-import { formatIpv4, parseSubnet } from './cidr.js';
-import { hostRoutes, planPool } from './ipam.js';
+import { planNetworkRecord } from './network-record-plan.js';
 import type { NetworkRecord, NetworkState, NetworkStore } from './network-store.js';
 import { rulesOf } from './rootless-net-rules.js';
 import { currentRootlessNetns } from './rootless-netns.js';
@@ -20,32 +17,7 @@ import type { NetworkCreateOptions } from './types.js';
  * stack gives that namespace the host's own address and routes.
  */
 export async function createRootlessRecord(store: NetworkStore, state: NetworkState, o: NetworkCreateOptions, isDefault: boolean): Promise<NetworkRecord> {
-  const pool = planPool(
-    { ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}), ...(o.ipRange !== undefined ? { ipRange: o.ipRange } : {}) },
-    {
-      taken: state.networks.map((n) => ({ name: n.name, subnet: parseSubnet(n.subnet, 'subnet') })),
-      routes: hostRoutes(),
-      ownBridges: new Set(state.networks.map((n) => n.bridge)),
-    },
-  );
-  const id = randomBytes(32).toString('hex');
-  const rec: NetworkRecord = {
-    version: 1,
-    id,
-    name: o.name,
-    driver: 'bridge',
-    created: new Date().toISOString(),
-    subnet: `${formatIpv4(pool.subnet.base)}/${pool.subnet.prefix}`,
-    gateway: formatIpv4(pool.gateway),
-    ...(pool.ipRange ? { ipRange: `${formatIpv4(pool.ipRange.base)}/${pool.ipRange.prefix}` } : {}),
-    internal: o.internal === true,
-    ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
-    labels: { ...(o.labels ?? {}) },
-    bridge: bridgeNameFor(id),
-    bridgeMac: randomMac(),
-    isDefault,
-    members: {},
-  };
+  const rec = planNetworkRecord(state, o, isDefault);
   await store.writeNetwork(rec);
   state.networks.push(rec);
   return rec;
