@@ -78,6 +78,11 @@ export interface LaunchPlan {
   spec: NativeLaunchSpec;
   hostname: string;
   user: ResolvedUser;
+  /**
+   * The workload's capability set (bounding = effective = permitted). Equal to the spec's,
+   * except for a parked PID 1, which holds three more until it becomes the workload.
+   */
+  capabilityMask: bigint;
 }
 
 function readSmallFile(path: string): string | undefined {
@@ -349,5 +354,5 @@ export function planLaunch(ctx: LaunchContext): LaunchPlan {
     ...(net?.dns && net.interfaces.length > 0 ? { dns: net.dns } : {}),
   };
   bindCreateKinds(spec, ctx);
-  return { spec, hostname, user };
+  return { spec, hostname, user, capabilityMask: caps.mask };
 }

@@ -16,7 +16,7 @@ import type { NetworkService } from '../network/network-service.js';
 import { execHelperExecutableFd, fromNativeError, native, type NativeLaunchSpec, type NativeParkEvent } from '../native.js';
 import { checkMaxBuffer, collectBounded } from './bounded-output.js';
 import type { ContainerProcess } from './container-process.js';
-import { execNamespaces, planExec } from './exec-plan.js';
+import { execNamespaces, parkedExecContext, parkedWorkloadPlan, planExec } from './exec-plan.js';
 import { withCommand, type LaunchRoot } from './launch-plan.js';
 import { execFailureOf, launch, stagingDir, type ImageDefaults, type Launched } from './launcher.js';
 import { runCgroupId } from './orphan-sweep.js';
@@ -79,7 +79,7 @@ export class ParkedSandbox {
    */
   #mountNs: number;
   /** The exec plan of a command with no per-command options (its argv and stdin set by `withCommand()`). */
-  readonly #plan: NativeLaunchSpec | undefined;
+  readonly #plan: NativeLaunchSpec;
   #torndown: Promise<void> | undefined;
 
   private constructor(request: ParkRequest, launched: Launched, pid1: ContainerProcess, control: number, mountNs: number) {
@@ -90,11 +90,7 @@ export class ParkedSandbox {
     this.#mountNs = mountNs;
     this.pid = pid1.pid;
     this.gone = pid1.exited.then(() => undefined);
-    try {
-      this.#plan = this.#planExec(['/bin/true'], {}, false);
-    } catch {
-      // Planned again at the request, where its error (the same) reaches the caller.
-    }
+    this.#plan = parkedWorkloadPlan(launched.plan);
   }
 
   /**
@@ -230,7 +226,7 @@ export class ParkedSandbox {
     // The plan of a command with the sandbox's own user, env and workdir was made before the
     // request (the constructor); only a command with its own ones is planned now.
     const own = options.env !== undefined || options.user !== undefined || options.workdir !== undefined;
-    const spec = own || !this.#plan ? this.#planExec(argv, options, stdinPiped) : withCommand(this.#plan, argv, stdinPiped);
+    const spec = own ? this.#planExec(argv, options, stdinPiped) : withCommand(this.#plan, argv, stdinPiped);
     let stdio: [number, number, number];
     try {
       stdio = native().parkExec(this.#control, spec);
@@ -289,45 +285,16 @@ export class ParkedSandbox {
     stdinPiped: boolean,
     beside?: { cgroupProcs: readonly string[]; join: { pidfd: number; namespaces: number; helperFd: number } },
   ): NativeLaunchSpec {
-    const base = this.#request.options;
-    const plan = this.#launched.plan;
-    const execOptions: NormalizedRunOptions = {
-      ...base,
-      env: { ...(base.env ?? {}), ...(options.env ?? {}) },
-      hostname: plan.hostname,
-      mounts: [],
-      init: false,
-      tty: false,
-      // The sandbox's network is set up already; the workload is born in its namespace.
-      network: 'none',
-      ...(options.workdir !== undefined ? { workdir: options.workdir } : {}),
-      ...(options.user !== undefined ? { user: options.user } : {}),
-    };
-    delete execOptions.networks;
-    delete execOptions.ports;
-    const image = this.#request.image?.config;
-    const spec = planExec(
-      {
-        root: this.#request.root,
-        argv,
-        options: execOptions,
-        stagingDir: stagingDir(),
-        cgroupProcs: beside?.cgroupProcs ?? [],
-        cgroupMounts: [],
-        ...(image?.Env ? { imageEnv: image.Env } : {}),
-        ...(image?.WorkingDir ? { imageWorkdir: image.WorkingDir } : {}),
-        ...(image?.User ? { imageUser: image.User } : {}),
-        stdinPiped,
-      },
-      // No join: PID 1 becomes the workload inside every namespace and cgroup of the sandbox.
-      beside?.join ?? { pidfd: -1, namespaces: 0, helperFd: -1 },
-    );
+    const ctx = parkedExecContext(this.#request, this.#launched.plan, argv, options, stdinPiped, stagingDir(), beside?.cgroupProcs ?? []);
+    // No join: PID 1 becomes the workload inside every namespace and cgroup of the sandbox.
+    const spec = planExec(ctx, beside?.join ?? { pidfd: -1, namespaces: 0, helperFd: -1 });
     // A process beside the workload comes from the host: it loads the filter itself.
     if (beside) return spec;
     // PID 1 loaded this very filter (planned from the same options) at launch, and a filter
     // is kept across execve: loading it again would only stack a duplicate.
     return { ...spec, seccomp: null };
   }
+
 
   /**
    * Kills every process of the sandbox (SIGKILL to PID 1 ends its pid namespace), waits for the
