@@ -15,6 +15,8 @@ import { probeArgv, type HealthcheckConfig } from '../containers/healthcheck.js'
 
 /** Bytes of a probe's output kept for an error message. */
 const PROBE_OUTPUT = 4096;
+/** How long after a probe's exit its output may still take to arrive (ms). */
+const OUTPUT_GRACE_MS = 200;
 
 /** Runs one probe beside the main process: its exit code (-1 when it ran past `timeoutMs`), and its output. */
 async function probeOnce(parked: ParkedSandbox, cfg: HealthcheckConfig): Promise<{ exitCode: number; output: string }> {
@@ -22,17 +24,24 @@ async function probeOnce(parked: ParkedSandbox, cfg: HealthcheckConfig): Promise
   const started = await spawnExec(parked.besideSpec(argv), argv[0]!);
   if ('failure' in started) return { exitCode: started.failure.exitCode, output: started.failure.message };
   const proc = started.process;
+  const output = Promise.all([collectBounded(proc.stdout, PROBE_OUTPUT), collectBounded(proc.stderr, PROBE_OUTPUT)]);
+  output.catch(() => undefined);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     proc.kill(9);
   }, cfg.timeoutMs);
+  let status: Awaited<typeof proc.exited>;
   try {
-    const [status, out, err] = await Promise.all([proc.exited, collectBounded(proc.stdout, PROBE_OUTPUT), collectBounded(proc.stderr, PROBE_OUTPUT)]);
-    return { exitCode: timedOut ? -1 : status.exitCode, output: Buffer.concat([out.data, err.data]).toString('utf8').slice(0, PROBE_OUTPUT) };
+    status = await proc.exited;
   } finally {
     clearTimeout(timer);
   }
+  // A process the probe left in the background holds its pipes open: the output is what
+  // arrived by shortly after the exit, not what arrives by that process's end.
+  const collected = await Promise.race([output, new Promise<undefined>((resolve) => setTimeout(resolve, OUTPUT_GRACE_MS, undefined))]);
+  const text = collected ? Buffer.concat([collected[0].data, collected[1].data]).toString('utf8').slice(0, PROBE_OUTPUT) : '';
+  return { exitCode: timedOut ? -1 : status.exitCode, output: text };
 }
 
 /**

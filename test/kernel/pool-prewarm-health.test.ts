@@ -97,6 +97,23 @@ describe('pool: ready when a healthcheck passes', { skip, timeout: 120_000 }, ()
     await pool.close();
   });
 
+  test('a probe that leaves a process in the background does not hold the preparation', async () => {
+    // The left process keeps the probe's output pipes open: a probe read to their end would
+    // wait for it (300 s) instead of taking the probe's exit.
+    const started = performance.now();
+    const pool = await rt.pool({
+      source: { rootfs: busyboxRootfs() },
+      size: 1,
+      main: ['sh', '-c', ': > /tmp/ok; exec cat'],
+      ready: { healthcheck: { test: 'sleep 300 & test -f /tmp/ok', startPeriod: '60s', startInterval: 50 }, timeout: 60_000 },
+    });
+    try {
+      assert.ok(performance.now() - started < 60_000, 'the preparation waited for the probe\'s background process');
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('a main that never passes fails the pool (EIO after retries); bad options are named', async () => {
     await assert.rejects(
       rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, main: ['sleep', '1000'], ready: { healthcheck: { test: ['CMD', 'false'], interval: 20, retries: 2 } } }),
