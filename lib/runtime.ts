@@ -26,6 +26,7 @@ import type { LaunchRoot } from './launch/launch-plan.js';
 import type { ImageDefaults } from './launch/launcher.js';
 import { Pool } from './pool/pool.js';
 import { prewarm } from './pool/prewarm.js';
+import { warmUp } from './pool/warm-up.js';
 import { checkPoolOptions, type PoolOptions } from './pool/pool-options.js';
 import { secureStateDir } from './state/state-dir.js';
 import { defaultStateDir, isRootless, releaseHeldUserns, retainHeldUserns } from './rootless/index.js';
@@ -320,6 +321,14 @@ export class Runtime implements AsyncDisposable {
     pool = await Pool.open(
       async () => {
         const parked = await ParkedSandbox.start({ root, options: checked.sandbox, networks, ...(image ? { image } : {}) });
+        if (checked.prewarm) {
+          try {
+            await warmUp(parked, checked.prewarm.argv, checked.prewarm.timeoutMs);
+          } catch (error) {
+            await parked.tornDown();
+            throw error;
+          }
+        }
         return checked.main ? prewarm(parked, checked.main.argv, checked.main.ready) : { parked };
       },
       checked,

@@ -8,7 +8,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { close, closeSync, openSync } from 'node:fs';
+import { close, closeSync, openSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { AbortError, SystemError } from '../errors.js';
@@ -297,6 +297,16 @@ export class ParkedSandbox {
 
 
   /**
+   * Pids (as this process sees them) of the sandbox's processes other than PID 1: those in its
+   * cgroup and inside its pid namespace. A helper that only passes through the cgroup on its way
+   * in (berth-exec's H, src-native/spawn-exec.cc) is in no pid namespace of the sandbox's and is
+   * not counted.
+   */
+  processesBeside(): number[] {
+    return this.#launched.cgroup.pids().filter((pid) => pid !== this.pid && inChildPidNamespace(pid));
+  }
+
+  /**
    * Kills every process of the sandbox (SIGKILL to PID 1 ends its pid namespace), waits for the
    * exit, removes the cgroup and releases the network. Idempotent; never rejects.
    */
@@ -335,6 +345,19 @@ export class ParkedSandbox {
     const fd = this.#mountNs;
     this.#mountNs = -1;
     this.#torndown = fd < 0 ? Promise.resolve() : new Promise<void>((resolve) => close(fd, () => resolve()));
+  }
+}
+
+/**
+ * Whether `pid` runs in a pid namespace below this process's /proc's: its `NSpid` line (readable
+ * for any process, unlike its ns/ links) lists more than one pid. False once it is gone.
+ */
+function inChildPidNamespace(pid: number): boolean {
+  try {
+    const line = /^NSpid:(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return line !== undefined && line.trim().split(/\s+/).length > 1;
+  } catch {
+    return false;
   }
 }
 
