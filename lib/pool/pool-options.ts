@@ -13,7 +13,14 @@ import type { ReadyCondition } from './prewarm.js';
 import { normalizeRunOptions, type NormalizedRunOptions, type RunOptions, type RunSource } from '../launch/run-options.js';
 
 /** The options of every sandbox of a pool: `run()`'s, minus those that belong to one command. */
-export type PoolSandboxOptions = Omit<RunOptions, 'stdin' | 'timeout' | 'signal' | 'encoding' | 'maxBuffer' | 'tty' | 'init'>;
+export type PoolSandboxOptions = Omit<RunOptions, 'stdin' | 'timeout' | 'signal' | 'encoding' | 'maxBuffer' | 'tty' | 'init'> & {
+  /**
+   * Always `'process'` (the default): pooled sandboxes die with this process, as containers of
+   * lifetime `'process'` do, and nothing of them outlives it. A sandbox that outlives its
+   * process is a container: `rt.containers.create({ lifetime: 'detached' })`.
+   */
+  lifetime?: 'process';
+};
 
 /** Options of `rt.pool()`. */
 export interface PoolOptions {
@@ -170,11 +177,15 @@ export function checkPoolOptions(options: PoolOptions): CheckedPoolOptions {
   for (const key of Object.keys(raw)) {
     if (key in PER_COMMAND) throw new ValidationError(`options.${key}`, `is per command, not per pool: ${PER_COMMAND[key]}`);
   }
-  const sandbox = normalizeRunOptions(raw);
+  const { lifetime, ...runOptions } = raw;
+  if (lifetime !== undefined && lifetime !== 'process') {
+    throw new ValidationError('options.lifetime', `pooled sandboxes always die with this process ("process"), got ${JSON.stringify(lifetime)}; one that outlives it is a container: rt.containers.create({ lifetime: 'detached' })`);
+  }
+  const sandbox = normalizeRunOptions(runOptions);
   if (sandbox.userns === 'auto') throw new ValidationError('options.userns', '"auto" is not supported in pools yet: give explicit uidMap/gidMap');
   const main = checkMain(options.main, options.ready, typeof sandbox.network === 'string' ? sandbox.network : undefined);
   const prewarm = checkPrewarm(options.prewarm, options.prewarmTimeout);
-  return { size, maxPending, onEmpty, sandbox, raw, ...(main ? { main } : {}), ...(prewarm ? { prewarm } : {}) };
+  return { size, maxPending, onEmpty, sandbox, raw: runOptions, ...(main ? { main } : {}), ...(prewarm ? { prewarm } : {}) };
 }
 
 /** Options of a pooled sandbox's `run()`: those of `run()` that concern one command. */

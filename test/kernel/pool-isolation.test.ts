@@ -113,6 +113,10 @@ describe('pool: isolation between callers', { skip, timeout: 120_000 }, () => {
     await assert.rejects(rt.pool({ source: { rootfs: busyboxRootfs() }, size: 0 }), (e: unknown) => e instanceof ValidationError && /size/.test(e.message));
     await assert.rejects(rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, options: { timeout: 5 } as object }), (e: unknown) => e instanceof ValidationError && /options\.timeout/.test(e.message));
     await assert.rejects(rt.pool({ source: { rootfs: busyboxRootfs() }, size: 2, maxPending: 3 }), (e: unknown) => e instanceof ValidationError && /maxPending/.test(e.message));
+    // Pooled sandboxes die with their owner: lifetime 'process' is the only one (and may be said).
+    await assert.rejects(rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, options: { lifetime: 'detached' } as object }), (e: unknown) => e instanceof ValidationError && /options\.lifetime/.test(e.message));
+    const explicit = await rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, options: { lifetime: 'process', network: 'none' } });
+    await explicit.close();
     const sb = await pool.acquire();
     await assert.rejects(sb.run(['true'], { memory: '1m' } as object), (e: unknown) => e instanceof ValidationError && /memory/.test(e.message));
     await assert.rejects(sb.run([] as string[]), ValidationError);
