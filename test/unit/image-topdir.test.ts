@@ -1,17 +1,19 @@
 /**
- * The ext4 placement hint (FS_TOPDIR_FL, `chattr +T`) that spreads layer dirs over inode
- * groups (docs/design/images.md, "Where new inodes go"): the native call sets
+ * The ext4 placement hint (FS_TOPDIR_FL, `chattr +T`) that spreads layer dirs and unpacked
+ * trees over inode groups (docs/design/images.md, "Where new inodes go"): the native call sets
  * and clears exactly that flag, read back with `lsattr`; the store's tmp/ carries it, its other
- * directories do not.
+ * directories do not; unpack() uses it while it fills the destination, renames each top-level
+ * directory from a temporary name, and leaves the destination's flag as it found it.
  * On a file system without the flag the call says so (null) and nothing else changes.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants as FS, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants as FS, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore } from '../../lib/image/content-store.js';
+import { ImageService } from '../../lib/image/image-service.js';
 import { native } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 
@@ -70,4 +72,30 @@ test('the store marks tmp/, where layer dirs are made; a failing hint does not f
   await refused.init();
   assert.equal(fake.callsOf('fsSetTopDir').length, 1);
   assert.ok(!attrs(refused.tmpDir).includes('T'));
+});
+
+test('unpack() spreads top-level dirs, leaves no temporary name, and restores the destination flag', { skip: onExt(tmpdir()) ? false : `${tmpdir()} is not ext2/3/4` }, async () => {
+  const src = join(work, 'rootfs');
+  mkdirSync(join(src, 'usr/bin'), { recursive: true, mode: 0o755 });
+  mkdirSync(join(src, 'etc'), { mode: 0o750 });
+  execFileSync('sh', ['-c', `for i in $(seq 1 50); do echo $i > ${src}/usr/bin/f$i; done; echo x > ${src}/etc/hostname; echo top > ${src}/top-file; touch -d @1600000000 ${src}/etc`]);
+  const tar = join(work, 'rootfs.tar');
+  execFileSync('tar', ['-C', src, '-cf', tar, '.']);
+  const svc = new ImageService(join(work, 'state'));
+  await svc.import(tar, { ref: 'test/topdir:1' });
+
+  const plain = join(work, 'dest-plain');
+  await svc.unpack('test/topdir:1', plain);
+  assert.ok(!attrs(plain).includes('T'), 'the flag is cleared again');
+  assert.deepEqual(readdirSync(plain).sort(), ['etc', 'top-file', 'usr'], 'no temporary names left');
+  assert.equal(readdirSync(join(plain, 'usr/bin')).length, 50);
+  assert.equal(statSync(join(plain, 'etc')).mode & 0o7777, 0o750);
+  assert.equal(statSync(join(plain, 'etc')).mtimeMs, 1600000000 * 1000, 'a renamed dir keeps the mtime of the image');
+
+  const marked = join(work, 'dest-marked');
+  mkdirSync(marked);
+  withDirFd(marked, (fd) => native().fsSetTopDir(fd, true));
+  await svc.unpack('test/topdir:1', marked);
+  assert.ok(attrs(marked).includes('T'), 'a flag the user had set stays');
+  assert.deepEqual(readdirSync(marked).sort(), ['etc', 'top-file', 'usr']);
 });
