@@ -465,7 +465,7 @@ Napi::Value FsSetTopDir(const Napi::CallbackInfo& info) {
   if (!GetFd(info, 0, &fd) || info.Length() < 2 || !info[1].IsBoolean()) return ThrowTypeError(env, "fsSetTopDir(fd: number, on: boolean)");
   Failure f;
   int r = fsops::SetTopDir(fd, info[1].As<Napi::Boolean>().Value(), &f);
-  if (r == -2) return env.Null();
+  if (r == fsops::kNoTopDirFlag) return env.Null();
   if (r < 0) return Throw(env, f);
   return Napi::Boolean::New(env, r > 0);
 }

@@ -664,14 +664,14 @@ int SetTopDir(int fd, bool on, Failure* f) {
   // The ioctl's argument is an int, whatever its _IOR type says (every file system reads 4 bytes).
   int flags = 0;
   if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
-    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return -2;
+    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return kNoTopDirFlag;
     return *f = {errno, "ioctl(FS_IOC_GETFLAGS)", ""}, -f->err;
   }
   const bool was = (flags & FS_TOPDIR_FL) != 0;
   if (was == on) return was ? 1 : 0;
   flags = on ? (flags | FS_TOPDIR_FL) : (flags & ~FS_TOPDIR_FL);
   if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) {
-    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return -2;
+    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return kNoTopDirFlag;
     return *f = {errno, "ioctl(FS_IOC_SETFLAGS)", ""}, -f->err;
   }
   return was ? 1 : 0;
