@@ -336,6 +336,13 @@ export interface NativeBinding {
   fsSync(fd: number): void;
   /** syncfs(2) on a thread-pool thread. */
   fsSyncAsync(fd: number): Promise<void>;
+  /**
+   * Sets (`on`) or clears the directory's "top of a directory hierarchy" flag (FS_TOPDIR_FL,
+   * `chattr +T`: ext2/3/4 then place each new subdirectory in a group of its own, as for
+   * directories in `/`). Returns whether it was set before; null where the file system has no
+   * such flag. Throws the SystemError of the ioctl otherwise (EPERM: not the owner).
+   */
+  fsSetTopDir(fd: number, on: boolean): boolean | null;
   /** Non-blocking flock(2); false when another holder conflicts. */
   fsFlock(fd: number, op: 'exclusive' | 'shared' | 'unlock'): boolean;
 

@@ -457,6 +457,19 @@ Napi::Value FsSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fsSetTopDir(fd, on): boolean | null — sets or clears FS_TOPDIR_FL on a directory; whether
+// it was set before, null where the file system has no such flag.
+Napi::Value FsSetTopDir(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd) || info.Length() < 2 || !info[1].IsBoolean()) return ThrowTypeError(env, "fsSetTopDir(fd: number, on: boolean)");
+  Failure f;
+  int r = fsops::SetTopDir(fd, info[1].As<Napi::Boolean>().Value(), &f);
+  if (r == fsops::kNoTopDirFlag) return env.Null();
+  if (r < 0) return Throw(env, f);
+  return Napi::Boolean::New(env, r > 0);
+}
+
 // fsSyncAsync(fd): Promise<void> — syncfs(2) on a libuv thread-pool thread. A layer's data
 // can take long to reach the disk; the main thread keeps unpacking other layers meanwhile, and
 // the store coalesces concurrent requests into one call. The fd is dup'ed so that the caller
@@ -541,6 +554,7 @@ void RegisterFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("fsListXattrsAt", Napi::Function::New(env, FsListXattrsAt, "fsListXattrsAt"));
   exports.Set("fsSetTimesAt", Napi::Function::New(env, FsSetTimesAt, "fsSetTimesAt"));
   exports.Set("fsSync", Napi::Function::New(env, FsSync, "fsSync"));
+  exports.Set("fsSetTopDir", Napi::Function::New(env, FsSetTopDir, "fsSetTopDir"));
   exports.Set("fsSyncAsync", Napi::Function::New(env, FsSyncAsync, "fsSyncAsync"));
   exports.Set("fsFlock", Napi::Function::New(env, FsFlock, "fsFlock"));
 }

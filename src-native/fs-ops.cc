@@ -4,7 +4,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -656,6 +658,23 @@ int SetTimesAt(int root, const std::string& path, const Meta& m, Failure* f) {
 int SyncFs(int fd, Failure* f) {
   if (syncfs(fd) != 0) return *f = {errno, "syncfs", ""}, -f->err;
   return 0;
+}
+
+int SetTopDir(int fd, bool on, Failure* f) {
+  // The ioctl's argument is an int, whatever its _IOR type says (every file system reads 4 bytes).
+  int flags = 0;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
+    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return kNoTopDirFlag;
+    return *f = {errno, "ioctl(FS_IOC_GETFLAGS)", ""}, -f->err;
+  }
+  const bool was = (flags & FS_TOPDIR_FL) != 0;
+  if (was == on) return was ? 1 : 0;
+  flags = on ? (flags | FS_TOPDIR_FL) : (flags & ~FS_TOPDIR_FL);
+  if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) {
+    if (errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL) return kNoTopDirFlag;
+    return *f = {errno, "ioctl(FS_IOC_SETFLAGS)", ""}, -f->err;
+  }
+  return was ? 1 : 0;
 }
 
 int TryFlock(int fd, int how, Failure* f) {

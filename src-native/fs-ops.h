@@ -132,6 +132,11 @@ int ListXattrsAt(int root, const std::string& path, Xattrs* out, Failure* f);
 int SetTimesAt(int root, const std::string& path, const Meta& m, Failure* f);
 // syncfs(2) on the file system holding fd.
 int SyncFs(int fd, Failure* f);
+// Sets or clears the "top of a directory hierarchy" flag (FS_TOPDIR_FL, `chattr +T`) of the
+// directory fd: 1 if it was set before, 0 if not, kNoTopDirFlag where the file system has no
+// such flag (ENOTTY, EOPNOTSUPP, EINVAL), -errno otherwise.
+constexpr int kNoTopDirFlag = 2;
+int SetTopDir(int fd, bool on, Failure* f);
 // Non-blocking flock(2) (`how`: LOCK_EX, LOCK_SH or LOCK_UN): 1, or 0 when another open file
 // description holds a conflicting lock.
 int TryFlock(int fd, int how, Failure* f);

@@ -37,6 +37,12 @@ export interface MergedCopyOptions {
   signal?: AbortSignal;
   /** Names the image in errors. */
   image: string;
+  /**
+   * The destination carries FS_TOPDIR_FL for the copy (see `unpack()`): each top-level
+   * directory is made under a random name and renamed at once, so that ext4 picks its group
+   * from a random point instead of from its fixed name (`usr`, `bin`, …).
+   */
+  spreadTopDirs?: boolean;
 }
 
 /**
@@ -107,7 +113,14 @@ class MergedCopier {
     const st = e.stat;
     const type = st.mode & S_IFMT;
     if (type === S_IFDIR) {
-      this.fs.fsMakeEntry(this.dest, { path: e.path, kind: 'dir', ...this.meta(e), mtime: undefined });
+      if (this.options.spreadTopDirs && !e.path.includes('/')) {
+        // Empty and just made: the rename moves a name, and the mtime is set at the end anyway.
+        const made = `.berth-dir-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+        this.fs.fsMakeEntry(this.dest, { path: made, kind: 'dir', ...this.meta(e), mtime: undefined });
+        this.fs.fsRenameAt(this.dest, made, e.path);
+      } else {
+        this.fs.fsMakeEntry(this.dest, { path: e.path, kind: 'dir', ...this.meta(e), mtime: undefined });
+      }
       this.dirTimes.push([e.path, st.mtime]);
       return;
     }

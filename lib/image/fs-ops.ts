@@ -16,7 +16,7 @@ export type FsOpsBinding = Pick<
   | 'fsOpenRoot' | 'fsOpenRootAt' | 'fsMountOverlay' | 'fsCloseRoot' | 'fsMakeEntry' | 'fsFinishFile'
   | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolHasRoom' | 'fsWritePoolClose'
   | 'fsRemoveAt' | 'fsRenameAt' | 'fsReadDirAt' | 'fsLstatAt' | 'fsOpenAt'
-  | 'fsSetXattrAt' | 'fsListXattrsAt' | 'fsSetTimesAt' | 'fsSync' | 'fsSyncAsync' | 'fsFlock'
+  | 'fsSetXattrAt' | 'fsListXattrsAt' | 'fsSetTimesAt' | 'fsSync' | 'fsSyncAsync' | 'fsSetTopDir' | 'fsFlock'
   | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd' | 'gzipCreate' | 'gzipInflate' | 'gzipEnd'
 >;
 
@@ -33,4 +33,18 @@ export function openPrivateRoot(dir: string, fs: FsOpsBinding = fsOps()): number
 /** Closes a root opened with {@link openPrivateRoot}. */
 export function closePrivateRoot(fd: number, fs: FsOpsBinding = fsOps()): void {
   fs.fsCloseRoot(fd);
+}
+
+/**
+ * Sets or clears the "top of a directory hierarchy" flag of a directory (`chattr +T`), so that
+ * ext4 places each new subdirectory in a group of its own (see `ContentStore.spreadLayerDirs`
+ * for why that matters). A placement hint: whether it was set before, or null when it could
+ * not be read or changed here (another file system, not the owner) — never an error.
+ */
+export function setTopDir(fd: number, on: boolean, fs: FsOpsBinding = fsOps()): boolean | null {
+  try {
+    return fs.fsSetTopDir(fd, on);
+  } catch {
+    return null;
+  }
 }

@@ -16,7 +16,7 @@ import type { BuildCachePruneResult, BuildFunction, BuildOptions } from './build
 import { ContentStore } from './content-store.js';
 import { ImageFormatError } from './errors.js';
 import { copyMergedLayers } from './flatten-copy.js';
-import { fsOps } from './fs-ops.js';
+import { fsOps, setTopDir } from './fs-ops.js';
 import { loadArchive, resolveSaveTargets, saveArchive } from './image-archive.js';
 import {
   danglingFilter, globToRegExp, labelMatches, normaliseFilters, referenceMatches, single,
@@ -703,6 +703,7 @@ export class ImageService {
     await mkdir(destDir, { recursive: true, mode: 0o700 });
     const native = fsOps();
     const rootFd = native.fsOpenRoot(destDir);
+    let wasTopDir: boolean | null = null;
     try {
       // Checked and tightened through the fd we write below, so a rename of destDir in
       // between cannot make us trust one directory and fill another.
@@ -711,6 +712,10 @@ export class ImageService {
       if (st.uid !== uid) throw new ValidationError('destDir', `${destDir} belongs to uid ${st.uid}, not to us (uid ${uid}); unpack into a directory of our own`);
       if (native.fsReadDirAt(rootFd, '').length > 0) throw new ValidationError('destDir', `${destDir} is not empty`);
       fchmodSync(rootFd, 0o700);
+      // Each top-level directory of the tree in an ext4 group picked as for a directory in `/`,
+      // from a random point (ContentStore.spreadLayerDirs says why: the create cost in a group
+      // where trees were just deleted); the flag is put back as it was once the copy is done.
+      wasTopDir = setTopDir(rootFd, true, native);
       // Shared, as for save: `remove`/`prune` must not delete a layer dir or blob mid-copy
       // (a vanished entry would read as "not there" and the tree would silently miss it).
       const gcLock = await this.store.lock('gc', { mode: 'shared', signal });
@@ -731,7 +736,7 @@ export class ImageService {
           return;
         }
         if (layerDirs) {
-          await copyMergedLayers(native, layerDirs, rootFd, { devices, threads: WRITE_THREADS, image: ref, ...(signal ? { signal } : {}) });
+          await copyMergedLayers(native, layerDirs, rootFd, { devices, threads: WRITE_THREADS, image: ref, spreadTopDirs: wasTopDir !== null, ...(signal ? { signal } : {}) });
           return;
         }
         // Some layer dir is missing (a store written before layers were kept, or damaged):
@@ -746,6 +751,7 @@ export class ImageService {
         gcLock.release();
       }
     } finally {
+      if (wasTopDir === false) setTopDir(rootFd, false, native);
       closeSync(rootFd);
     }
   }

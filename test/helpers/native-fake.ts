@@ -33,7 +33,7 @@ const MEMBERS = [
   'fsOpenRoot', 'fsOpenRootAt', 'fsMountOverlay', 'fsCloseRoot', 'fsMakeEntry', 'fsFinishFile',
   'fsWritePoolCreate', 'fsWritePoolSubmit', 'fsWritePoolBarrier', 'fsWritePoolIdle', 'fsWritePoolHasRoom', 'fsWritePoolClose',
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
-  'fsSync', 'fsSyncAsync', 'fsFlock',
+  'fsSync', 'fsSyncAsync', 'fsSetTopDir', 'fsFlock',
   'btrfsSubvolume',
   'zstdCreate', 'zstdDecompress', 'zstdEnd', 'gzipCreate', 'gzipInflate', 'gzipEnd',
 ] as const satisfies readonly Name[];
