@@ -10,7 +10,8 @@
  * Shared with the rootless-networking work: keep it free of anything berth-specific.
  * @module
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -148,11 +149,15 @@ export class RootlessUser {
     return Object.fromEntries(Object.entries(base).filter((e): e is [string, string] => e[1] !== undefined));
   }
 
+  /** setpriv's argv for running `argv` as the user (setpriv execs it: the pid is the program's). */
+  private setprivArgs(argv: string[]): string[] {
+    return ['--reuid', String(this.uid), '--regid', String(this.gid), '--init-groups', '--', ...argv];
+  }
+
   /** Runs `argv` as the user; resolves with its output once it exits. */
   run(argv: string[], options: RunAsOptions = {}): Promise<UserRun> {
-    const args = ['--reuid', String(this.uid), '--regid', String(this.gid), '--init-groups', '--', ...argv];
     return new Promise((resolve, reject) => {
-      const child = spawn('/usr/bin/setpriv', args, { cwd: options.cwd ?? this.home, env: this.env(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/setpriv', this.setprivArgs(argv), { cwd: options.cwd ?? this.home, env: this.env(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -173,6 +178,16 @@ export class RootlessUser {
   /** Runs a TypeScript program (through tsx, as the test suite runs) as the user; cwd defaults to the repository, where tsx resolves. */
   runNode(script: string, args: string[] = [], options: RunAsOptions = {}): Promise<UserRun> {
     return this.run([process.execPath, '--import', 'tsx', script, ...args], { cwd: REPO_ROOT, ...options });
+  }
+
+  /**
+   * Starts a TypeScript program as the user and returns at once, for a test that must act on the
+   * running program (kill it): its pid is the program's own, since setpriv execs it. stdin is
+   * closed; the caller reads stdout and stderr. See test/helpers/rootless-owner.ts.
+   */
+  spawnNode(script: string, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
+    const argv = [process.execPath, '--import', 'tsx', script, ...args];
+    return spawn('/usr/bin/setpriv', this.setprivArgs(argv), { cwd: REPO_ROOT, env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   /**

@@ -17,62 +17,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTar } from '../helpers/tar-builder.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
+import { ok, parseCases as parse, type Case } from '../helpers/case-report.js';
+import { leftAfter, running } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
 import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
 import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
 import { findTool } from '../../lib/host/tools.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || (findTool('fuse-overlayfs') ? false : 'fuse-overlayfs is not installed (apt-get install fuse-overlayfs)');
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-fuse-child.ts');
-const REPO = join(dirname(CHILD), '..', '..');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; option?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function parse(stdout: string): Map<string, Case> {
-  return new Map(stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
-}
-
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/** The user's processes still running after at most `ms` (a SIGKILL's effects are asynchronous). */
-async function leftAfter(user: RootlessUser, ms: number): Promise<string[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const left = user.processes().filter(running);
-    if (left.length === 0 || Date.now() > end) return left.map(describeProcess);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every fuse mount of any mount namespace of the user's processes, and the host's own. */
 function fuseMounts(pids: number[]): string[] {
@@ -197,28 +156,13 @@ describe('rootless fuse-overlayfs', { skip }, () => {
     });
 
     test('the owner killed by SIGKILL: its container, the daemon and its helper go, with their mount', async () => {
-      const args = ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, ref, 'owned'];
-      const proc = spawn('/usr/bin/setpriv', args, { cwd: REPO, env: user.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      proc.stderr.on('data', (d: Buffer) => (err += d));
-      const line = await new Promise<string>((resolve, reject) => {
-        const guard = setTimeout(() => reject(new Error(`owner did not report: ${err}`)), 120_000);
-        proc.stdout.on('data', (d: Buffer) => {
-          out += d;
-          if (out.includes('\n')) {
-            clearTimeout(guard);
-            resolve(out.split('\n')[0]!);
-          }
-        });
-        proc.once('exit', () => reject(new Error(`owner exited: ${err}`)));
-      });
-      const r = ok(JSON.parse(line) as Case);
+      const owner = await startOwner(user, CHILD, [ref, 'owned']);
+      const r = ok(JSON.parse(owner.line) as Case);
       assert.equal(r.daemons.length, 1);
       assert.ok(running(r.container) && running(r.daemons[0]), 'container and daemon run while the owner does');
       const mountsBefore = fuseMounts(user.processes());
       assert.ok(mountsBefore.some((l) => l.includes('fuse-overlayfs')), 'the container\'s root is a fuse mount while it runs');
-      process.kill(proc.pid!, 'SIGKILL');
+      await owner.kill();
       assert.deepEqual(await leftAfter(user, 15_000), []);
       assert.deepEqual(fuseMounts(user.processes()), []);
     });

@@ -17,60 +17,14 @@ import { fsOps } from '../../lib/image/fs-ops.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
+import { ok, runUserCases, type Case } from '../helpers/case-report.js';
+import { leftAfter, mountsOf, unreaped } from '../helpers/leftovers.js';
 import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
 import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
 import { buildTar } from '../helpers/tar-builder.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-images-child.ts');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/**
- * The user's processes still alive `ms` after the child exited. The child's helpers end when it
- * does (parent-death signal, end of file), a few milliseconds later, and are then reparented
- * to PID 1 until it reaps them: a zombie of PID 1 has already ended and is not counted.
- */
-async function aliveAfter(user: RootlessUser, ms: number): Promise<string[]> {
-  const end = Date.now() + ms;
-  const alive = (pid: number): boolean => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return !(state === 'Z' && ppid === '1');
-    } catch {
-      return false;
-    }
-  };
-  for (;;) {
-    const left = user.processes().filter(alive);
-    if (left.length === 0 || Date.now() > end) return left.map(describeProcess);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function mountsOf(user: RootlessUser): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
-}
 
 /** Every path below `dir` (not following symlinks). */
 function walk(dir: string, out: string[] = []): string[] {
@@ -112,10 +66,8 @@ let registry: TestRegistry;
 let work: { path: string; remove: () => void };
 let ref: string;
 
-async function runCases(user: RootlessUser, names: string[]): Promise<Map<string, Case>> {
-  const r = await user.runNode(CHILD, [ref, join(work.path, 'attack'), ...names], { guardMs: 300_000 });
-  assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
-  return new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
+function runCases(user: RootlessUser, names: string[]): Promise<Map<string, Case>> {
+  return runUserCases(user, CHILD, [ref, join(work.path, 'attack'), ...names], { guardMs: 300_000 });
 }
 
 function writeAttackTars(dir: string, victim: string): void {
@@ -276,7 +228,7 @@ describe('rootless images: a user with newuidmap and a subordinate range', { ski
   });
 
   test('nothing of the user is left: no process (its uid or subordinate ids), no host mount', async () => {
-    assert.deepEqual(await aliveAfter(user, 10_000), []);
+    assert.deepEqual(await leftAfter(user, 10_000, unreaped), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });
@@ -305,7 +257,7 @@ describe('rootless images: a user without a subordinate range (single-id map)', 
   });
 
   test('nothing of the user is left', async () => {
-    assert.deepEqual(await aliveAfter(user, 10_000), []);
+    assert.deepEqual(await leftAfter(user, 10_000, unreaped), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });

@@ -12,39 +12,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { buildTar } from '../helpers/tar-builder.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
+import { lastCase, ok, runUserCases, type Case } from '../helpers/case-report.js';
+import { describeProcess, mountsOf } from '../helpers/leftovers.js';
 import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
 import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-storage-child.ts');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; option?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
 
 let registry: TestRegistry;
 let work: { path: string; remove: () => void };
@@ -76,9 +56,7 @@ describe('rootless storage drivers', { skip }, () => {
   let cases: Map<string, Case>;
   before(async () => {
     user = RootlessUser.create({ subids: true });
-    const r = await user.runNode(CHILD, [ref, 'vfs', 'fuse-overlayfs', 'default'], { guardMs: 300_000 });
-    assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
-    cases = new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
+    cases = await runUserCases(user, CHILD, [ref, 'vfs', 'fuse-overlayfs', 'default'], { guardMs: 300_000 });
   });
   after(() => user?.remove());
 
@@ -150,8 +128,7 @@ describe('rootless storage drivers', { skip }, () => {
       chmodSync(tar, 0o644);
       const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
       assert.equal(r.code, 0, r.stderr);
-      const c = JSON.parse(r.stdout.trim().split('\n').pop()!) as Case;
-      const res = ok(c);
+      const res = ok(lastCase(r.stdout));
       assert.equal(res.driver, 'vfs');
       const why = (res.status as Array<[string, string]>).map(([k, v]) => `${k}: ${v}`).join('\n');
       assert.match(why, /kernel overlay does not mount inside a user namespace/, why);
@@ -173,7 +150,6 @@ describe('rootless storage drivers', { skip }, () => {
 
   test('nothing of the user is left: no process, no mount', () => {
     assert.deepEqual(user.processes().map(describeProcess), []);
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
-    assert.deepEqual(mounts, []);
+    assert.deepEqual(mountsOf(user), []);
   });
 });
