@@ -19,8 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
 import { ok, runUserCases, type Case } from '../helpers/case-report.js';
 import { leftAfter, mountsOf, unreaped } from '../helpers/leftovers.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { buildTar } from '../helpers/tar-builder.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
@@ -92,10 +92,7 @@ before(async () => {
   work = tempDir('berth-rlimg-');
   chmodSync(work.path, 0o755); // the user reads the attack tarballs from here
   mkdirSync(join(work.path, 'attack'), { mode: 0o755 });
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {

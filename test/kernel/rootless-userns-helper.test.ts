@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
 import { ok, parseCases as parse, runUserCases, type Case } from '../helpers/case-report.js';
 import { describeProcess } from '../helpers/leftovers.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-userns-helper-child.ts');
@@ -33,10 +33,7 @@ let ref: string;
 before(async () => {
   if (skip) return;
   work = tempDir('berth-rlhelper-');
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
