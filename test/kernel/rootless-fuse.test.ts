@@ -17,17 +17,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildTar } from '../helpers/tar-builder.js';
+import { mountOverlayState, writeProbeImageTar } from '../helpers/overlay-state.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
 import { ok, parseCases as parse, type Case } from '../helpers/case-report.js';
 import { leftAfter, running } from '../helpers/leftovers.js';
 import { startOwner } from '../helpers/rootless-owner.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { findTool } from '../../lib/host/tools.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || (findTool('fuse-overlayfs') ? false : 'fuse-overlayfs is not installed (apt-get install fuse-overlayfs)');
@@ -74,10 +73,7 @@ before(async () => {
   if (skip) return;
   fuseMode = statSync('/dev/fuse').mode & 0o7777;
   work = tempDir('berth-rlfuse-');
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
@@ -168,26 +164,10 @@ describe('rootless fuse-overlayfs', { skip }, () => {
     });
 
     test('a state directory where kernel overlay refuses its upper dir: the probe chooses fuse-overlayfs and rt.info() says why', async () => {
-      const base = join(work.path, 'ovl');
-      for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
-      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, join(base, 'm')]);
+      const state = mountOverlayState(work.path, user);
       try {
-        const root = join(base, 'm', 'state');
-        mkdirSync(root);
-        chownSync(root, user.uid, user.gid);
-        for (const d of [work.path, base, join(base, 'm')]) chmodSync(d, 0o755);
-        const tar = join(work.path, 'probed.tar');
-        writeFileSync(tar, buildTar([
-          { name: 'bin/', type: 'dir', mode: 0o755 },
-          { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
-          { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-          { name: 'bin/stat', type: 'symlink', linkname: 'busybox' },
-          { name: 'bin/awk', type: 'symlink', linkname: 'busybox' },
-          { name: 'bin/cat', type: 'symlink', linkname: 'busybox' },
-          { name: 'data/', type: 'dir', mode: 0o755, uid: 33, gid: 33 },
-          { name: 'data/by-33', content: 'x', uid: 33, gid: 33 },
-        ]));
-        chmodSync(tar, 0o644);
+        const root = state.root;
+        const tar = writeProbeImageTar(join(work.path, 'probed.tar'), ['sh', 'stat', 'awk', 'cat']);
         const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
         assert.equal(r.code, 0, r.stderr);
         const res = ok(parse(r.stdout).get('probed'));
@@ -200,7 +180,7 @@ describe('rootless fuse-overlayfs', { skip }, () => {
         assert.equal(res.daemonsAfter, 0);
         assert.deepEqual(scratchLeft(root), []);
       } finally {
-        execFileSync('umount', [join(base, 'm')]);
+        state.unmount();
       }
     });
   });

@@ -12,16 +12,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { buildTar } from '../helpers/tar-builder.js';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mountOverlayState, writeProbeImageTar } from '../helpers/overlay-state.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
 import { lastCase, ok, runUserCases, type Case } from '../helpers/case-report.js';
 import { describeProcess, mountsOf } from '../helpers/leftovers.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-storage-child.ts');
@@ -39,10 +38,7 @@ before(async () => {
     chmodSync('/dev/fuse', 0o600);
   }
   work = tempDir('berth-rlstorage-');
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
@@ -105,27 +101,10 @@ describe('rootless storage drivers', { skip }, () => {
   });
 
   test('a state directory where kernel overlay refuses its upper dir: the probe chooses vfs, says why, and a run from an imported image works', async () => {
-    // An overlay (made here, as root) as the state directory's filesystem: kernel overlay
-    // refuses it as an upper dir, also inside a user namespace.
-    const base = join(work.path, 'ovl');
-    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, join(base, 'm')]);
+    const state = mountOverlayState(work.path, user);
     try {
-      const root = join(base, 'm', 'state');
-      mkdirSync(root);
-      chownSync(root, user.uid, user.gid);
-      for (const d of [work.path, base, join(base, 'm')]) chmodSync(d, 0o755);
-      const tar = join(work.path, 'probed.tar');
-      writeFileSync(tar, buildTar([
-        { name: 'bin/', type: 'dir', mode: 0o755 },
-        { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
-        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-        { name: 'bin/stat', type: 'symlink', linkname: 'busybox' },
-        { name: 'bin/awk', type: 'symlink', linkname: 'busybox' },
-        { name: 'data/', type: 'dir', mode: 0o755, uid: 33, gid: 33 },
-        { name: 'data/by-33', content: 'x', uid: 33, gid: 33 },
-      ]));
-      chmodSync(tar, 0o644);
+      const root = state.root;
+      const tar = writeProbeImageTar(join(work.path, 'probed.tar'), ['sh', 'stat', 'awk']);
       const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
       assert.equal(r.code, 0, r.stderr);
       const res = ok(lastCase(r.stdout));
@@ -144,7 +123,7 @@ describe('rootless storage drivers', { skip }, () => {
       assert.match(res.pullError.message, /whiteouts are char devices 0\/0, which a user namespace cannot make on the state directory's filesystem \(overlayfs\); fix: /);
       assert.deepEqual({ tmp: res.tmp, layers: res.layers }, { tmp: [], layers: [] });
     } finally {
-      execFileSync('umount', [join(base, 'm')]);
+      state.unmount();
     }
   });
 
