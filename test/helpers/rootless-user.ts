@@ -16,6 +16,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } f
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openToUsers } from './device-mode.js';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -49,6 +50,8 @@ export interface CreateUserOptions {
   subids?: boolean;
   /** Prefix of the account name (a random suffix is added). Default `berth-rl`. */
   prefix?: string;
+  /** Device nodes opened to all users while the account exists (test/helpers/device-mode.ts); `remove()` puts their modes back. */
+  openDevices?: readonly string[];
 }
 
 /** The tools the helper needs, with the Debian package of each. */
@@ -109,6 +112,9 @@ export class RootlessUser {
     readonly subgid: SubRange | undefined,
   ) {}
 
+  /** What puts back the modes of the devices opened for this user. */
+  private readonly restoreDevices: Array<() => void> = [];
+
   /** Creates the account (and its runtime dir, mode 0700, as systemd-logind would). */
   static create(options: CreateUserOptions = {}): RootlessUser {
     const name = `${options.prefix ?? 'berth-rl'}-${randomBytes(3).toString('hex')}`;
@@ -116,6 +122,7 @@ export class RootlessUser {
     // useradd allocates a free subordinate range itself (login.defs SUB_*); a count of 0 gives none.
     const noSubids = subids ? [] : ['-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0'];
     execFileSync('/usr/sbin/useradd', ['-m', '-s', '/bin/sh', '-U', ...noSubids, name], { stdio: 'pipe' });
+    let user: RootlessUser;
     try {
       const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
       const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
@@ -127,11 +134,18 @@ export class RootlessUser {
       const runtimeDir = `/run/user/${uid}`;
       mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
       chownSync(runtimeDir, uid, gid);
-      return new RootlessUser(name, uid, gid, home, runtimeDir, subuid, subgid);
+      user = new RootlessUser(name, uid, gid, home, runtimeDir, subuid, subgid);
     } catch (error) {
       execFileSync('/usr/sbin/userdel', ['-r', '-f', name], { stdio: 'ignore' });
       throw error;
     }
+    try {
+      for (const device of options.openDevices ?? []) user.restoreDevices.push(openToUsers(device));
+    } catch (error) {
+      user.remove();
+      throw error;
+    }
+    return user;
   }
 
   /** The environment a login shell of the user would have (berth's rootless defaults key off it). */
@@ -218,5 +232,6 @@ export class RootlessUser {
     // userdel also drops the user's /etc/subuid and /etc/subgid lines (shadow >= 4.2).
     execFileSync('/usr/sbin/userdel', ['-r', '-f', this.name], { stdio: 'ignore' });
     rmSync(this.runtimeDir, { recursive: true, force: true });
+    for (const restore of this.restoreDevices.splice(0).reverse()) restore();
   }
 }

@@ -15,7 +15,6 @@ import { after, before, describe, it } from 'node:test';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
 import { RootlessUser } from '../helpers/rootless-user.js';
 import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
-import { openToUsers } from '../helpers/device-mode.js';
 import { leftAfter, present } from '../helpers/leftovers.js';
 import { startOwner } from '../helpers/rootless-owner.js';
 import { bindable } from '../helpers/loopback.js';
@@ -27,15 +26,10 @@ const skip = rootlessNetworkSkipReason({ nft: true, python3: 'the UDP echo serve
 
 describe('rootless user networks: published ports', { skip }, () => {
   let user: RootlessUser;
-  let restoreTun: (() => void) | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rp' });
-    restoreTun = openToUsers(TUN_DEVICE);
+    user = RootlessUser.create({ prefix: 'berth-rp', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    restoreTun?.();
-  });
+  after(() => user?.remove());
 
   async function runCase(name: string): Promise<any> {
     const r0 = await user.runNode(CHILD, [name], { guardMs: 300_000 });

@@ -14,7 +14,6 @@ import { after, before, describe, it } from 'node:test';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
 import { RootlessUser } from '../helpers/rootless-user.js';
 import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
-import { openToUsers } from '../helpers/device-mode.js';
 import { describeProcess, running, untilGone } from '../helpers/leftovers.js';
 import { startOwner } from '../helpers/rootless-owner.js';
 import { scratchDirs } from '../helpers/usermode-leftovers.js';
@@ -32,17 +31,10 @@ const skip = skipReason();
 
 describe('rootless user-mode networking', { skip }, () => {
   let user: RootlessUser;
-  let restoreTun: (() => void) | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rn' });
-    // Debian's udev makes the tun device 0666; a host without udev (this VM) leaves it 0600,
-    // which berth reports (rt.info(), the UnsupportedError) but which would stop these tests.
-    restoreTun = openToUsers(TUN_DEVICE);
+    user = RootlessUser.create({ prefix: 'berth-rn', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    restoreTun?.();
-  });
+  after(() => user?.remove());
 
   async function child(args: string[]): Promise<Record<string, any>> {
     const r = await user.runNode(CHILD, args);

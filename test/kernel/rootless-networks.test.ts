@@ -13,7 +13,6 @@ import { after, before, describe, it } from 'node:test';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
 import { RootlessUser } from '../helpers/rootless-user.js';
 import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
-import { openToUsers } from '../helpers/device-mode.js';
 import { leftAfter, present } from '../helpers/leftovers.js';
 import { startOwner } from '../helpers/rootless-owner.js';
 import { lastCase, type Case } from '../helpers/case-report.js';
@@ -24,15 +23,10 @@ const skip = rootlessNetworkSkipReason({ nft: true, python3: 'the containers fet
 
 describe('rootless user networks (rt.networks.create)', { skip }, () => {
   let user: RootlessUser;
-  let restoreTun: (() => void) | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rn' });
-    restoreTun = openToUsers(TUN_DEVICE);
+    user = RootlessUser.create({ prefix: 'berth-rn', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    restoreTun?.();
-  });
+  after(() => user?.remove());
 
   it('two containers reach each other by address and name; other networks, internal ones and the host loopback stay closed; nothing left after close', async () => {
     const r0 = await user.runNode(CHILD, ['shared'], { guardMs: 300_000 });

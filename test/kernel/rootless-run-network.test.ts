@@ -14,7 +14,6 @@ import { after, before, describe, it } from 'node:test';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
 import { RootlessUser } from '../helpers/rootless-user.js';
 import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
-import { openToUsers } from '../helpers/device-mode.js';
 import { running, untilGone } from '../helpers/leftovers.js';
 import { startOwner } from '../helpers/rootless-owner.js';
 import { runUserCase, type Case } from '../helpers/case-report.js';
@@ -25,15 +24,10 @@ const skip = rootlessNetworkSkipReason({ slirp4netns: true });
 
 describe('rootless run() and containers with a user-mode network', { skip }, () => {
   let user: RootlessUser;
-  let restoreTun: (() => void) | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rr' });
-    restoreTun = openToUsers(TUN_DEVICE);
+    user = RootlessUser.create({ prefix: 'berth-rr', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    restoreTun?.();
-  });
+  after(() => user?.remove());
 
   const child = (args: string[]): Promise<Case> => runUserCase(user, CHILD, args);
 
