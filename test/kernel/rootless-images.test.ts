@@ -12,8 +12,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fsOps } from '../../lib/image/fs-ops.js';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
@@ -22,6 +21,7 @@ import { leftAfter, mountsOf, unreaped } from '../helpers/leftovers.js';
 import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
 import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { buildTar } from '../helpers/tar-builder.js';
+import { xattrNames } from '../helpers/xattr-names.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-images-child.ts');
@@ -34,17 +34,6 @@ function walk(dir: string, out: string[] = []): string[] {
     if (lstatSync(p).isDirectory()) walk(p, out);
   }
   return out;
-}
-
-/** A path's extended attribute names, read as root through the native confined calls. */
-function xattrNames(dir: string, rel: string): string[] {
-  const fs = fsOps();
-  const root = fs.fsOpenRoot(dir);
-  try {
-    return fs.fsListXattrsAt(root, rel).map(([name]) => name);
-  } finally {
-    closeSync(root);
-  }
 }
 
 /** The layer directory (of `layers`) that holds `rel`, top first, as overlay would find it. */
