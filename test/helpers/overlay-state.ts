@@ -2,6 +2,7 @@
  * What the storage probe's fallback tests need: a state directory on a filesystem where kernel
  * overlay refuses its upper dir, also inside a user namespace (an overlay mount, made here as
  * root), and a small image tarball to import there (busybox and a directory owned by 33).
+ * Mount and unmount need root.
  * @module
  */
 import { execFileSync } from 'node:child_process';
@@ -16,13 +17,25 @@ export interface OverlayState {
   unmount(): void;
 }
 
+/** An overlay mount made by {@link mountOverlay}. */
+export interface OverlayMount {
+  /** `base/m`, where it is mounted. */
+  merged: string;
+  unmount(): void;
+}
+
+/** Mounts an overlay at `base/m` over `base/l`, `base/u` and `base/w` (made here); the caller unmounts. */
+export function mountOverlay(base: string): OverlayMount {
+  for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
+  const merged = join(base, 'm');
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, merged], { stdio: 'pipe' });
+  return { merged, unmount: () => execFileSync('umount', [merged]) };
+}
+
 /** Mounts an overlay at `work/ovl/m` and makes `state` in it, owned by `user`; the caller unmounts. */
 export function mountOverlayState(work: string, user: RootlessUser): OverlayState {
   const base = join(work, 'ovl');
-  for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
-  const merged = join(base, 'm');
-  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, merged]);
-  const unmount = () => execFileSync('umount', [merged]);
+  const { merged, unmount } = mountOverlay(base);
   try {
     const root = join(merged, 'state');
     mkdirSync(root);
