@@ -1,8 +1,9 @@
 /**
- * The protocol between a rootless kernel test (root) and the program it runs as the test user:
- * the program runs named cases and prints one JSON line per case, `{ name, ok, result | error }`;
- * the test parses the lines and asserts. The program only reports, so that every assertion is
- * made by the test runner, which sees the host as root.
+ * The protocol between a kernel test and a program it runs in another process (as the rootless
+ * test user, or in a mount namespace of its own): the program runs named cases and prints one
+ * JSON line per case, `{ name, ok, result | error }`; the test parses the lines and asserts.
+ * The program only reports, so that every assertion is made by the test runner, which sees the
+ * host as root.
  * @module
  */
 import assert from 'node:assert/strict';
