@@ -5,7 +5,7 @@
  * `etc/shadow`, if any, never the host's).
  * @module
  */
-import { closeSync, readSync, fstatSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,7 @@ import { LayerApplier, applyLayer } from '../image/unpack.js';
 import { MergedView } from '../image/merged-view.js';
 import { isDir } from '../image/overlay-format.js';
 import { DockerIgnore } from './dockerignore.js';
+import { readOpenFile } from './read-open-file.js';
 
 /** Largest Dockerfile or .dockerignore berth reads (BuildKit's frontend caps it similarly). */
 const MAX_CONTROL_FILE = 4 * 1024 * 1024;
@@ -38,14 +39,7 @@ export function readContextFile(view: MergedView, path: string, what: string): B
     const st = fstatSync(fd);
     if (!st.isFile()) return undefined;
     if (st.size > MAX_CONTROL_FILE) throw new ValidationError(what, `${path} is larger than ${MAX_CONTROL_FILE} bytes`);
-    const buf = Buffer.alloc(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const n = readSync(fd, buf, done, st.size - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
+    return readOpenFile(fd, st.size);
   } finally {
     closeSync(fd);
   }

@@ -18,60 +18,61 @@ function at(loc: SourceLocation): string {
   return `${loc.file}:${loc.line}:${loc.column}`;
 }
 
+/**
+ * Copies `loc` onto the error as its `file`, `line` and `column` fields. The four classes extend
+ * different members of the family (a build's missing source is a NotFoundError, an unsupported
+ * instruction an UnsupportedError), so they share this rather than a base class.
+ */
+function locate(error: SourceLocation, loc: SourceLocation): void {
+  Object.assign(error, { file: loc.file, line: loc.line, column: loc.column });
+}
+
 /** The Dockerfile (or `.dockerignore`) cannot be parsed: bad syntax, an unknown instruction or flag. */
 export class DockerfileSyntaxError extends BerthError {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
+  declare readonly file: string;
+  declare readonly line: number;
+  declare readonly column: number;
   constructor(loc: SourceLocation, message: string, details: BerthErrorDetails = {}) {
     super('ERR_DOCKERFILE_SYNTAX', `${at(loc)}: ${message}`, { path: loc.file, ...details });
-    this.file = loc.file;
-    this.line = loc.line;
-    this.column = loc.column;
+    locate(this, loc);
   }
 }
 
 /** A COPY/ADD source, a `--from` stage or a base image named by the Dockerfile does not exist. */
 export class BuildSourceNotFoundError extends NotFoundError {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
+  declare readonly file: string;
+  declare readonly line: number;
+  declare readonly column: number;
   constructor(loc: SourceLocation, message: string, details: BerthErrorDetails = {}) {
     super(`${at(loc)}: ${message}`, details);
-    this.file = loc.file;
-    this.line = loc.line;
-    this.column = loc.column;
+    locate(this, loc);
   }
 }
 
 /** The Dockerfile asks for something berth does not do (ADD of a URL, `--security=insecure`). */
 export class BuildUnsupportedError extends UnsupportedError {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
+  declare readonly file: string;
+  declare readonly line: number;
+  declare readonly column: number;
   constructor(loc: SourceLocation, message: string, details: BerthErrorDetails = {}) {
     super(`${at(loc)}: ${message}`, details);
-    this.file = loc.file;
-    this.line = loc.line;
-    this.column = loc.column;
+    locate(this, loc);
   }
 }
 
 /** A RUN step exited non-zero (or was killed). `.output` holds the last lines it printed. */
 export class BuildStepFailedError extends BerthError {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
+  declare readonly file: string;
+  declare readonly line: number;
+  declare readonly column: number;
   /** The step's exit code (128 + n when killed by signal n). */
-  readonly exitCode: number;
+  declare readonly exitCode: number;
   /** The last lines of the step's stdout and stderr, interleaved as they arrived. */
-  readonly output: string[];
+  declare readonly output: string[];
   constructor(loc: SourceLocation, instruction: string, exitCode: number, output: string[], details: BerthErrorDetails = {}) {
     const tail = output.length > 0 ? `\n${output.map((l) => `  ${l}`).join('\n')}` : '';
     super('ERR_BUILD_STEP_FAILED', `${at(loc)}: ${instruction} exited with code ${exitCode}${tail}`, details);
-    this.file = loc.file;
-    this.line = loc.line;
-    this.column = loc.column;
+    locate(this, loc);
     this.exitCode = exitCode;
     this.output = output;
   }

@@ -4,10 +4,11 @@
  * part means "the same as the user part" (`--chown=app` is `app:app`; `--chown=10` is `10:10`).
  * @module
  */
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import type { MergedView } from '../image/merged-view.js';
 import { parseGroup, parsePasswd } from '../rootfs/passwd.js';
 import { BuildSourceNotFoundError, DockerfileSyntaxError, type SourceLocation } from './build-errors.js';
+import { readOpenFile } from './read-open-file.js';
 
 const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 
@@ -25,14 +26,7 @@ function readSmall(view: MergedView, path: string): string | undefined {
   try {
     const st = fstatSync(fd);
     if (!st.isFile() || st.size > MAX_ACCOUNT_FILE) return undefined;
-    const buf = Buffer.alloc(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const n = readSync(fd, buf, done, st.size - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done).toString('utf8');
+    return readOpenFile(fd, st.size).toString('utf8');
   } finally {
     closeSync(fd);
   }

@@ -537,6 +537,34 @@ export function removeDirs(cgfs: CgroupFs, paths: readonly string[], timeoutMs =
   }
 }
 
+/**
+ * Undoes a failed `create()`: removes the directories it made, keeping the create's own error
+ * the one reported (a leftover empty directory is reconciled by the next start).
+ */
+export function removeAfterFailedCreate(cgfs: CgroupFs, paths: readonly string[]): void {
+  try {
+    removeDirs(cgfs, paths);
+  } catch {
+    // the caller rethrows the error that made the create fail
+  }
+}
+
+/**
+ * The controllers both versions need for `r`'s memory, cpu and cpuset limits (`required`), and
+ * those `accounting` adds when there is no limit (`optional`). Each driver adds its own: v1
+ * pids, devices and the cpuacct/freezer/blkio hierarchies; v2 pids and io.
+ */
+export function limitControllers(r: ResolvedLimits, accounting: boolean): { required: string[]; optional: string[] } {
+  const required: string[] = [];
+  const optional: string[] = [];
+  if (r.memory !== undefined) required.push('memory');
+  else if (accounting) optional.push('memory');
+  if (r.cpuQuota !== undefined || r.cpuShares !== undefined) required.push('cpu');
+  else if (accounting) optional.push('cpu');
+  if (r.cpuset !== undefined) required.push('cpuset');
+  return { required, optional };
+}
+
 /** Wait (bounded) until `done()` is true; false on timeout. */
 export function waitUntil(done: () => boolean, timeoutMs: number): boolean {
   const deadline = performance.now() + timeoutMs;

@@ -24,6 +24,8 @@ import {
   collectPids,
   deviceRuleString,
   isCgroupId,
+  limitControllers,
+  removeAfterFailedCreate,
   nodeCgroupFs,
   parseCounter,
   parseLimit,
@@ -121,14 +123,9 @@ export class CgroupV1Driver implements CgroupDriver {
     // pids: berth always sets a pids limit. devices: berth keeps CAP_MKNOD, so the device
     // whitelist is what stops a container from opening host block devices.
     const devices = options.devices !== false;
-    const required = devices ? ['pids', 'devices'] : ['pids'];
-    const optional: string[] = [];
-    if (r.memory !== undefined) required.push('memory');
-    else if (accounting) optional.push('memory');
-    if (r.cpuQuota !== undefined || r.cpuShares !== undefined) required.push('cpu');
-    else if (accounting) optional.push('cpu');
-    if (r.cpuset !== undefined) required.push('cpuset');
-    if (accounting) optional.push('cpuacct', 'freezer', 'blkio');
+    const limited = limitControllers(r, accounting);
+    const required = [...(devices ? ['pids', 'devices'] : ['pids']), ...limited.required];
+    const optional = [...limited.optional, ...(accounting ? ['cpuacct', 'freezer', 'blkio'] : [])];
 
     for (const c of required) {
       if (!this.#mountOf.has(c)) {
@@ -172,11 +169,7 @@ export class CgroupV1Driver implements CgroupDriver {
       removeParentAtExit(this);
       this.#configure(dirOf, r);
     } catch (err) {
-      try {
-        removeDirs(this.#fs, created);
-      } catch {
-        // The original error is the one worth reporting; a leftover empty dir is reconciled later.
-      }
+      removeAfterFailedCreate(this.#fs, created);
       throw err;
     }
     return new CgroupV1(id, dirOf, this.#fs);

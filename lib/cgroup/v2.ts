@@ -19,6 +19,8 @@ import {
   checkCpusetAvailable,
   collectPids,
   isCgroupId,
+  limitControllers,
+  removeAfterFailedCreate,
   nodeCgroupFs,
   parseCounter,
   parseLimit,
@@ -86,14 +88,9 @@ export class CgroupV2Driver implements CgroupDriver {
     const accounting = options.accounting === true;
 
     // Freezing and cpu.stat are core files on v2: only these controllers need enabling.
-    const required = ['pids'];
-    const optional: string[] = [];
-    if (r.memory !== undefined) required.push('memory');
-    else if (accounting) optional.push('memory');
-    if (r.cpuQuota !== undefined || r.cpuShares !== undefined) required.push('cpu');
-    else if (accounting) optional.push('cpu');
-    if (r.cpuset !== undefined) required.push('cpuset');
-    if (accounting) optional.push('io');
+    const limited = limitControllers(r, accounting);
+    const required = ['pids', ...limited.required];
+    const optional = [...limited.optional, ...(accounting ? ['io'] : [])];
 
     if (this.#problem !== undefined) throw new CgroupUnavailableError(this.#problem.problem, this.#problem.fix, this.root);
     const rootEnabled = words(this.#fs.read(join(this.root, 'cgroup.subtree_control')));
@@ -132,11 +129,7 @@ export class CgroupV2Driver implements CgroupDriver {
       if (options.devices !== false) this.#fs.attachDeviceFilter(dir);
       this.#configure(dir, r);
     } catch (err) {
-      try {
-        removeDirs(this.#fs, [dir]);
-      } catch {
-        // The original error is the one worth reporting; a leftover empty dir is reconciled later.
-      }
+      removeAfterFailedCreate(this.#fs, [dir]);
       throw err;
     }
     return new CgroupV2(id, dir, this.#fs);

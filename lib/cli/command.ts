@@ -60,3 +60,16 @@ export function listOption(args: Parsed, name: string): string[] {
 export function flag(args: Parsed, name: string): boolean {
   return args.values[name] === true;
 }
+
+/**
+ * The string options among `names` that were given, as an object to spread into library
+ * options: an absent one has no key at all (the library's options do not take `undefined`).
+ */
+export function givenStrings<K extends string>(args: Parsed, names: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {};
+  for (const name of names) {
+    const v = stringOption(args, name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}

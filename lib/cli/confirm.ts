@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import type { CliContext } from './command.js';
 
+/** Asks on the terminal; true only for yes. */
 export async function confirm(ctx: CliContext, warning: string): Promise<boolean> {
   ctx.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
   const rl = createInterface({ input: ctx.stdin, terminal: false });
@@ -19,4 +20,9 @@ export async function confirm(ctx: CliContext, warning: string): Promise<boolean
     rl.close();
     ctx.stdin.pause();
   }
+}
+
+/** A prune's go-ahead: `-f` and `--json` (no one to ask) skip the question. */
+export async function confirmPrune(ctx: CliContext, force: boolean, warning: string): Promise<boolean> {
+  return force || ctx.json || confirm(ctx, warning);
 }

@@ -4,10 +4,13 @@
  * run, 125 when berth fails), as Docker's.
  * @module
  */
-import type { Container, ContainerInspect, ExitInfo, Runtime } from '../index.js';
-import { flag, listOption, stringOption, type CliContext, type Command } from './command.js';
+import type { Container, ContainerInspect, ExitInfo } from '../index.js';
+import { flag, givenStrings, listOption, stringOption, type CliContext, type Command } from './command.js';
 import { UsageError } from './args.js';
-import { collect, commandColumn, shortId, timeAgo, writeJson, writeTable } from './output.js';
+import { forEachRef } from './each-ref.js';
+import { writeList } from './list-output.js';
+import { collect, commandColumn, shortId, timeAgo, writeJson } from './output.js';
+import { connectStdin, rawCapable } from './terminal.js';
 import { CREATE_FLAGS, createOptionsOf, envFlags } from './run-flags.js';
 
 /** `NetworkSettings.Ports` as `docker ps` prints it: `0.0.0.0:8080->80/tcp, 443/tcp`. */
@@ -30,21 +33,19 @@ const ps: Command = {
   async run(ctx, args) {
     const rt = await ctx.runtime();
     const list = await rt.containers.list({ all: flag(args, 'all') });
-    if (ctx.json) {
-      writeJson(ctx.stdout, list);
-      return 0;
-    }
-    if (flag(args, 'quiet')) {
-      for (const c of list) ctx.stdout.write(`${shortId(c.Id)}\n`);
-      return 0;
-    }
-    const rows: string[][] = [];
-    for (const c of list) {
-      const ports = await rt.containers.get(c.Id).then((x) => x.inspect()).then((i) => portsColumn(i.NetworkSettings.Ports), () => '');
-      rows.push([shortId(c.Id), c.Image, commandColumn(c.Command), timeAgo(c.Created * 1000), c.Status, ports, c.Names.map((n) => n.replace(/^\//, '')).join(',')]);
-    }
-    writeTable(ctx.stdout, ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], rows);
-    return 0;
+    return writeList(ctx, flag(args, 'quiet'), {
+      json: () => list,
+      ids: () => list.map((c) => shortId(c.Id)),
+      headers: ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+      rows: async () => {
+        const rows: string[][] = [];
+        for (const c of list) {
+          const ports = await rt.containers.get(c.Id).then((x) => x.inspect()).then((i) => portsColumn(i.NetworkSettings.Ports), () => '');
+          rows.push([shortId(c.Id), c.Image, commandColumn(c.Command), timeAgo(c.Created * 1000), c.Status, ports, c.Names.map((n) => n.replace(/^\//, '')).join(',')]);
+        }
+        return rows;
+      },
+    });
   },
 };
 
@@ -76,14 +77,10 @@ async function attachTerminal(ctx: CliContext, container: Container, tty: boolea
     session.stdout.pipe(ctx.stdout, { end: false });
     session.stderr?.pipe(ctx.stderr, { end: false });
   }
-  const raw = tty && ctx.stdin.isTTY === true && typeof ctx.stdin.setRawMode === 'function';
-  if (raw) ctx.stdin.setRawMode!(true);
   if (tty && ctx.stdout.rows && ctx.stdout.columns) await container.resize({ rows: ctx.stdout.rows, cols: ctx.stdout.columns }).catch(() => {});
-  if (session.stdin) ctx.stdin.pipe(session.stdin);
+  const disconnect = connectStdin(ctx, session.stdin ?? undefined, rawCapable(ctx, tty));
   return () => {
-    if (session.stdin) ctx.stdin.unpipe(session.stdin);
-    ctx.stdin.pause();
-    if (raw) ctx.stdin.setRawMode!(false);
+    disconnect();
     session.detach();
   };
 }
@@ -181,11 +178,7 @@ const exec: Command = {
     const rt = await ctx.runtime();
     const container = await rt.containers.get(args.positionals[0]!);
     const env = envFlags(listOption(args, 'env'));
-    const options = {
-      ...(Object.keys(env).length > 0 ? { env } : {}),
-      ...(stringOption(args, 'user') !== undefined ? { user: stringOption(args, 'user')! } : {}),
-      ...(stringOption(args, 'workdir') !== undefined ? { workdir: stringOption(args, 'workdir')! } : {}),
-    };
+    const options = { ...(Object.keys(env).length > 0 ? { env } : {}), ...givenStrings(args, ['user', 'workdir']) };
     if (ctx.json) {
       if (flag(args, 'interactive') || flag(args, 'tty')) throw new UsageError('--json collects the output of the command: it cannot be used with -i or -t');
       const r = await container.exec(args.rest, options);
@@ -196,21 +189,13 @@ const exec: Command = {
     const session = await container.execStream(args.rest, { ...options, tty, stdin: flag(args, 'interactive') });
     session.stdout?.pipe(ctx.stdout, { end: false });
     session.stderr?.pipe(ctx.stderr, { end: false });
-    const raw = tty && ctx.stdin.isTTY === true && typeof ctx.stdin.setRawMode === 'function';
-    if (session.stdin) {
-      if (raw) ctx.stdin.setRawMode!(true);
-      ctx.stdin.pipe(session.stdin);
-    }
+    const disconnect = session.stdin ? connectStdin(ctx, session.stdin, rawCapable(ctx, tty)) : undefined;
     try {
       const { exitCode } = await session.exited;
       await Promise.all([session.stdout, session.stderr].map((s) => (s && !s.readableEnded ? new Promise((r) => s.once('close', r)) : undefined)));
       return exitCode;
     } finally {
-      if (session.stdin) {
-        ctx.stdin.unpipe(session.stdin);
-        ctx.stdin.pause();
-        if (raw) ctx.stdin.setRawMode!(false);
-      }
+      disconnect?.();
     }
   },
 };
@@ -236,12 +221,7 @@ const logs: Command = {
     const tail = tailText === undefined || tailText === 'all' ? 'all' : Number(tailText);
     if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0)) throw new UsageError(`--tail: not a number of lines: ${tailText}`);
     const follow = flag(args, 'follow');
-    const reader = container.logs({
-      follow,
-      tail,
-      ...(stringOption(args, 'since') !== undefined ? { since: stringOption(args, 'since')! } : {}),
-      ...(stringOption(args, 'until') !== undefined ? { until: stringOption(args, 'until')! } : {}),
-    });
+    const reader = container.logs({ follow, tail, ...givenStrings(args, ['since', 'until']) });
     const stamps = flag(args, 'timestamps');
     if (ctx.json && !follow) {
       writeJson(ctx.stdout, (await collect(reader)).map((e) => ({ stream: e.stream, time: e.time, log: e.text })));
@@ -256,23 +236,10 @@ const logs: Command = {
   },
 };
 
-/** Runs `action` on each named container; Docker prints each name that succeeded, then the errors, and exits 1 if any failed. */
-async function eachContainer(ctx: CliContext, refs: readonly string[], action: (rt: Runtime, ref: string) => Promise<void>): Promise<number> {
+/** Runs `action` on each named container, as the removal verbs do (see each-ref.ts). */
+async function eachContainer(ctx: CliContext, refs: readonly string[], action: (container: Container) => Promise<void>): Promise<number> {
   const rt = await ctx.runtime();
-  const done: string[] = [];
-  let failed = false;
-  for (const ref of refs) {
-    try {
-      await action(rt, ref);
-      done.push(ref);
-      if (!ctx.json) ctx.stdout.write(`${ref}\n`);
-    } catch (error) {
-      failed = true;
-      ctx.stderr.write(`Error: ${(error as Error).message}\n`);
-    }
-  }
-  if (ctx.json) writeJson(ctx.stdout, done);
-  return failed ? 1 : 0;
+  return forEachRef(ctx, refs, async (ref) => action(await rt.containers.get(ref)));
 }
 
 const stop: Command = {
@@ -287,10 +254,7 @@ const stop: Command = {
     const seconds = time === undefined ? undefined : Number(time);
     if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new UsageError(`--time: not a number of seconds: ${time}`);
     const signal = stringOption(args, 'signal');
-    return eachContainer(ctx, args.positionals, async (rt, ref) => {
-      const c = await rt.containers.get(ref);
-      await c.stop({ ...(seconds !== undefined ? { timeout: seconds * 1000 } : {}), ...(signal !== undefined ? { signal: signal as NodeJS.Signals } : {}) });
-    });
+    return eachContainer(ctx, args.positionals, (c) => c.stop({ ...(seconds !== undefined ? { timeout: seconds * 1000 } : {}), ...(signal !== undefined ? { signal: signal as NodeJS.Signals } : {}) }));
   },
 };
 
@@ -304,10 +268,7 @@ const rm: Command = {
   async run(ctx, args) {
     const force = flag(args, 'force');
     const volumes = flag(args, 'volumes');
-    return eachContainer(ctx, args.positionals, async (rt, ref) => {
-      const c = await rt.containers.get(ref);
-      await c.remove({ force, ...(volumes ? { volumes } : {}) });
-    });
+    return eachContainer(ctx, args.positionals, (c) => c.remove({ force, ...(volumes ? { volumes } : {}) }));
   },
 };
 

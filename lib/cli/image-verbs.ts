@@ -4,7 +4,9 @@
  */
 import type { Image } from '../index.js';
 import { flag, type CliContext, type Command } from './command.js';
-import { humanSize, shortId, timeAgo, writeJson, writeTable } from './output.js';
+import { forEachRef } from './each-ref.js';
+import { writeList } from './list-output.js';
+import { humanSize, shortId, timeAgo, writeJson } from './output.js';
 import { plainProgress, terminalProgress } from './pull-progress.js';
 
 /** `registry:5000/a/b:tag` → [`registry:5000/a/b`, `tag`]; a digest reference keeps `<none>` as its tag. */
@@ -39,10 +41,12 @@ const images: Command = {
   async run(ctx, args) {
     const rt = await ctx.runtime();
     const list = await rt.images.list();
-    if (ctx.json) writeJson(ctx.stdout, list.map((i) => i.toJSON()));
-    else if (flag(args, 'quiet')) for (const i of list) ctx.stdout.write(`${shortId(i.id)}\n`);
-    else writeTable(ctx.stdout, ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(list));
-    return 0;
+    return writeList(ctx, flag(args, 'quiet'), {
+      json: () => list.map((i) => i.toJSON()),
+      ids: () => list.map((i) => shortId(i.id)),
+      headers: ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
+      rows: () => imageRows(list),
+    });
   },
 };
 
@@ -90,24 +94,11 @@ const rmi: Command = {
   minArgs: 1,
   async run(ctx, args) {
     const rt = await ctx.runtime();
-    const results: Array<{ Untagged: string } | { Deleted: string }> = [];
-    let failed = false;
-    for (const ref of args.positionals) {
-      try {
-        const r = await rt.images.remove(ref, { force: flag(args, 'force') });
-        for (const u of r.untagged) results.push({ Untagged: u });
-        for (const d of r.deleted) results.push({ Deleted: d });
-        if (!ctx.json) {
-          for (const u of r.untagged) ctx.stdout.write(`Untagged: ${u}\n`);
-          for (const d of r.deleted) ctx.stdout.write(`Deleted: ${d}\n`);
-        }
-      } catch (error) {
-        failed = true;
-        ctx.stderr.write(`Error: ${(error as Error).message}\n`);
-      }
-    }
-    if (ctx.json) writeJson(ctx.stdout, results);
-    return failed ? 1 : 0;
+    const force = flag(args, 'force');
+    return forEachRef(ctx, args.positionals, (ref) => rt.images.remove(ref, { force }), {
+      text: (_, r) => [...r.untagged.map((u) => `Untagged: ${u}\n`), ...r.deleted.map((d) => `Deleted: ${d}\n`)].join(''),
+      json: (_, r) => [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))],
+    });
   },
 };
 

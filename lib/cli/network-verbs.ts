@@ -3,8 +3,10 @@
  * @module
  */
 import { flag, type Command } from './command.js';
-import { confirm } from './confirm.js';
-import { shortId, writeJson, writeTable } from './output.js';
+import { confirmPrune } from './confirm.js';
+import { forEachRef } from './each-ref.js';
+import { writeList } from './list-output.js';
+import { shortId, writeJson } from './output.js';
 
 const ls: Command = {
   name: 'network ls',
@@ -16,10 +18,12 @@ const ls: Command = {
     const rt = await ctx.runtime();
     const networks = await rt.networks.list();
     const inspected = await Promise.all(networks.map((n) => n.inspect()));
-    if (ctx.json) writeJson(ctx.stdout, inspected);
-    else if (flag(args, 'quiet')) for (const n of inspected) ctx.stdout.write(`${shortId(n.Id)}\n`);
-    else writeTable(ctx.stdout, ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], inspected.map((n) => [shortId(n.Id), n.Name, n.Driver, n.Scope]));
-    return 0;
+    return writeList(ctx, flag(args, 'quiet'), {
+      json: () => inspected,
+      ids: () => inspected.map((n) => shortId(n.Id)),
+      headers: ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
+      rows: () => inspected.map((n) => [shortId(n.Id), n.Name, n.Driver, n.Scope]),
+    });
   },
 };
 
@@ -31,20 +35,7 @@ const rm: Command = {
   minArgs: 1,
   async run(ctx, args) {
     const rt = await ctx.runtime();
-    const removed: string[] = [];
-    let failed = false;
-    for (const name of args.positionals) {
-      try {
-        await rt.networks.remove(name);
-        removed.push(name);
-        if (!ctx.json) ctx.stdout.write(`${name}\n`);
-      } catch (error) {
-        failed = true;
-        ctx.stderr.write(`Error: ${(error as Error).message}\n`);
-      }
-    }
-    if (ctx.json) writeJson(ctx.stdout, removed);
-    return failed ? 1 : 0;
+    return forEachRef(ctx, args.positionals, (name) => rt.networks.remove(name));
   },
 };
 
@@ -55,9 +46,7 @@ const prune: Command = {
   options: { force: { type: 'boolean', short: 'f' } },
   maxArgs: 0,
   async run(ctx, args) {
-    if (!flag(args, 'force') && !ctx.json) {
-      if (!(await confirm(ctx, 'WARNING! This will remove all custom networks not used by at least one container.'))) return 0;
-    }
+    if (!(await confirmPrune(ctx, flag(args, 'force'), 'WARNING! This will remove all custom networks not used by at least one container.'))) return 0;
     const rt = await ctx.runtime();
     const result = await rt.networks.prune();
     if (ctx.json) writeJson(ctx.stdout, result);

@@ -3,8 +3,10 @@
  * @module
  */
 import { flag, type Command } from './command.js';
-import { confirm } from './confirm.js';
-import { humanSize, writeJson, writeTable } from './output.js';
+import { confirmPrune } from './confirm.js';
+import { forEachRef } from './each-ref.js';
+import { writeList } from './list-output.js';
+import { humanSize, writeJson } from './output.js';
 
 const ls: Command = {
   name: 'volume ls',
@@ -15,10 +17,12 @@ const ls: Command = {
   async run(ctx, args) {
     const rt = await ctx.runtime();
     const volumes = await rt.volumes.list();
-    if (ctx.json) writeJson(ctx.stdout, await Promise.all(volumes.map((v) => v.inspect())));
-    else if (flag(args, 'quiet')) for (const v of volumes) ctx.stdout.write(`${v.name}\n`);
-    else writeTable(ctx.stdout, ['DRIVER', 'VOLUME NAME'], volumes.map((v) => [v.driver, v.name]));
-    return 0;
+    return writeList(ctx, flag(args, 'quiet'), {
+      json: () => Promise.all(volumes.map((v) => v.inspect())),
+      ids: () => volumes.map((v) => v.name),
+      headers: ['DRIVER', 'VOLUME NAME'],
+      rows: () => volumes.map((v) => [v.driver, v.name]),
+    });
   },
 };
 
@@ -30,20 +34,8 @@ const rm: Command = {
   minArgs: 1,
   async run(ctx, args) {
     const rt = await ctx.runtime();
-    const removed: string[] = [];
-    let failed = false;
-    for (const name of args.positionals) {
-      try {
-        await rt.volumes.remove(name, { force: flag(args, 'force') });
-        removed.push(name);
-        if (!ctx.json) ctx.stdout.write(`${name}\n`);
-      } catch (error) {
-        failed = true;
-        ctx.stderr.write(`Error: ${(error as Error).message}\n`);
-      }
-    }
-    if (ctx.json) writeJson(ctx.stdout, removed);
-    return failed ? 1 : 0;
+    const force = flag(args, 'force');
+    return forEachRef(ctx, args.positionals, (name) => rt.volumes.remove(name, { force }));
   },
 };
 
@@ -55,10 +47,8 @@ const prune: Command = {
   maxArgs: 0,
   async run(ctx, args) {
     const all = flag(args, 'all');
-    if (!flag(args, 'force') && !ctx.json) {
-      const what = all ? 'all volumes not used by at least one container' : 'all anonymous volumes not used by at least one container';
-      if (!(await confirm(ctx, `WARNING! This will remove ${what}.`))) return 0;
-    }
+    const what = all ? 'all volumes not used by at least one container' : 'all anonymous volumes not used by at least one container';
+    if (!(await confirmPrune(ctx, flag(args, 'force'), `WARNING! This will remove ${what}.`))) return 0;
     const rt = await ctx.runtime();
     const result = await rt.volumes.prune({ all });
     if (ctx.json) {

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
 import { CLI_BIN, REPO, berth, readTable } from '../helpers/cli.js';
 
 const skip = kernelSkipReason() || registryToolsMissing();
@@ -22,10 +22,7 @@ before(async () => {
   if (skip) return;
   work = tempDir('berth-cli-images-');
   root = `${work.path}/state`;
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path, { extraLayers: 1 });
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path, { extraLayers: 1 }));
 });
 
 after(async () => {

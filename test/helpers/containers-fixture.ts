@@ -19,6 +19,12 @@ export interface Fixture {
   create(cmd: string[], options?: Partial<ContainerCreateOptions>): Promise<Container>;
   sh(script: string, options?: Partial<ContainerCreateOptions>): Promise<Container>;
   cleanup(): Promise<void>;
+  /**
+   * Removes every container of the runtime (also those other processes made in the root) and
+   * then every network, before `cleanup()` deletes the root: a network with a running
+   * container cannot be removed, and its bridge and rules would outlive the root.
+   */
+  removeContainersAndNetworks(): Promise<void>;
 }
 
 export async function openFixture(prefix = 'berth-ct-'): Promise<Fixture> {
@@ -40,6 +46,10 @@ export async function openFixture(prefix = 'berth-ct-'): Promise<Fixture> {
         await c.remove({ force: true }).catch(() => {});
       }
       rmSync(root, { recursive: true, force: true });
+    },
+    async removeContainersAndNetworks() {
+      for (const c of await rt.containers.list({ all: true }).catch(() => [])) await (await rt.containers.get(c.Id)).remove({ force: true }).catch(() => {});
+      for (const n of await rt.networks.list().catch(() => [])) await n.remove().catch(() => {});
     },
   };
 }

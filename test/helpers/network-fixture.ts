@@ -5,13 +5,14 @@
  * addresses of containers the suites start themselves.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
-import { run, type RunOptions } from '../../lib/index.js';
+import assert from 'node:assert/strict';
+import { AbortError, run, type RunOptions, type RunResult } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import { nftTableName } from '../../lib/network/firewall-rules.js';
 import { NetworkService } from '../../lib/network/network-service.js';
@@ -78,16 +79,23 @@ export async function removeRootNetworkObjects(root: string): Promise<void> {
 /** run() from the busybox rootfs with a shell script. */
 export const sh = <O extends RunOptions = RunOptions>(script: string, options?: O) => run({ rootfs: busyboxRootfs() }, ['sh', '-c', script], options);
 
-/** A port that is free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+export { freePort } from './loopback.js';
+
+/** A long-running container of {@link sh}: `stop()` aborts it and fails if it had ended by itself. */
+export function background(script: string, options: RunOptions): { done: Promise<unknown>; stop(): Promise<void> } {
+  const ac = new AbortController();
+  const done = sh(script, { ...options, signal: ac.signal }).then(
+    (r) => r,
+    (e: unknown) => e,
+  );
+  return {
+    done,
+    stop: async () => {
+      ac.abort();
+      const r = await done;
+      if (!(r instanceof AbortError)) assert.fail(`the background container ended by itself: ${JSON.stringify(r as RunResult)}`);
+    },
+  };
 }
 
 /** Links of the root's networks (bridges and veths tagged with its alias). */

@@ -10,11 +10,13 @@
  * Shared with the rootless-networking work: keep it free of anything berth-specific.
  * @module
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openToUsers } from './device-mode.js';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -48,6 +50,8 @@ export interface CreateUserOptions {
   subids?: boolean;
   /** Prefix of the account name (a random suffix is added). Default `berth-rl`. */
   prefix?: string;
+  /** Device nodes opened to all users while the account exists (test/helpers/device-mode.ts); `remove()` puts their modes back. */
+  openDevices?: readonly string[];
 }
 
 /** The tools the helper needs, with the Debian package of each. */
@@ -108,6 +112,9 @@ export class RootlessUser {
     readonly subgid: SubRange | undefined,
   ) {}
 
+  /** What puts back the modes of the devices opened for this user. */
+  private readonly restoreDevices: Array<() => void> = [];
+
   /** Creates the account (and its runtime dir, mode 0700, as systemd-logind would). */
   static create(options: CreateUserOptions = {}): RootlessUser {
     const name = `${options.prefix ?? 'berth-rl'}-${randomBytes(3).toString('hex')}`;
@@ -115,6 +122,7 @@ export class RootlessUser {
     // useradd allocates a free subordinate range itself (login.defs SUB_*); a count of 0 gives none.
     const noSubids = subids ? [] : ['-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0'];
     execFileSync('/usr/sbin/useradd', ['-m', '-s', '/bin/sh', '-U', ...noSubids, name], { stdio: 'pipe' });
+    let user: RootlessUser;
     try {
       const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
       const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
@@ -126,11 +134,18 @@ export class RootlessUser {
       const runtimeDir = `/run/user/${uid}`;
       mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
       chownSync(runtimeDir, uid, gid);
-      return new RootlessUser(name, uid, gid, home, runtimeDir, subuid, subgid);
+      user = new RootlessUser(name, uid, gid, home, runtimeDir, subuid, subgid);
     } catch (error) {
       execFileSync('/usr/sbin/userdel', ['-r', '-f', name], { stdio: 'ignore' });
       throw error;
     }
+    try {
+      for (const device of options.openDevices ?? []) user.restoreDevices.push(openToUsers(device));
+    } catch (error) {
+      user.remove();
+      throw error;
+    }
+    return user;
   }
 
   /** The environment a login shell of the user would have (berth's rootless defaults key off it). */
@@ -148,11 +163,15 @@ export class RootlessUser {
     return Object.fromEntries(Object.entries(base).filter((e): e is [string, string] => e[1] !== undefined));
   }
 
+  /** setpriv's argv for running `argv` as the user (setpriv execs it: the pid is the program's). */
+  private setprivArgs(argv: string[]): string[] {
+    return ['--reuid', String(this.uid), '--regid', String(this.gid), '--init-groups', '--', ...argv];
+  }
+
   /** Runs `argv` as the user; resolves with its output once it exits. */
   run(argv: string[], options: RunAsOptions = {}): Promise<UserRun> {
-    const args = ['--reuid', String(this.uid), '--regid', String(this.gid), '--init-groups', '--', ...argv];
     return new Promise((resolve, reject) => {
-      const child = spawn('/usr/bin/setpriv', args, { cwd: options.cwd ?? this.home, env: this.env(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/setpriv', this.setprivArgs(argv), { cwd: options.cwd ?? this.home, env: this.env(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -173,6 +192,16 @@ export class RootlessUser {
   /** Runs a TypeScript program (through tsx, as the test suite runs) as the user; cwd defaults to the repository, where tsx resolves. */
   runNode(script: string, args: string[] = [], options: RunAsOptions = {}): Promise<UserRun> {
     return this.run([process.execPath, '--import', 'tsx', script, ...args], { cwd: REPO_ROOT, ...options });
+  }
+
+  /**
+   * Starts a TypeScript program as the user and returns at once, for a test that must act on the
+   * running program (kill it): its pid is the program's own, since setpriv execs it. stdin is
+   * closed; the caller reads stdout and stderr. See test/helpers/rootless-owner.ts.
+   */
+  spawnNode(script: string, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
+    const argv = [process.execPath, '--import', 'tsx', script, ...args];
+    return spawn('/usr/bin/setpriv', this.setprivArgs(argv), { cwd: REPO_ROOT, env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   /**
@@ -203,5 +232,6 @@ export class RootlessUser {
     // userdel also drops the user's /etc/subuid and /etc/subgid lines (shadow >= 4.2).
     execFileSync('/usr/sbin/userdel', ['-r', '-f', this.name], { stdio: 'ignore' });
     rmSync(this.runtimeDir, { recursive: true, force: true });
+    for (const restore of this.restoreDevices.splice(0).reverse()) restore();
   }
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,26 +15,13 @@ import { Runtime } from '../../lib/runtime.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines } from '../helpers/leaks.js';
 import { cgroupDirsOf, eventually, procStat } from '../helpers/containers-fixture.js';
+import { startNodeChild, type NodeChild } from '../helpers/node-child.js';
 
 const skip = kernelSkipReason();
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-function child(script: string, args: string[]): { proc: ChildProcess; line: Promise<string>; done: Promise<number | null> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  const line = new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    proc.on('exit', (code) => reject(new Error(`${script} exited ${code} before reporting: ${err}`)));
-  });
-  line.catch(() => {});
-  const done = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return { proc, line, done };
+function child(script: string, args: string[]): NodeChild {
+  return startNodeChild(join(here, script), args);
 }
 
 describe('containers: crash safety and shared state', { skip }, () => {

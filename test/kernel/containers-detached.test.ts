@@ -60,10 +60,7 @@ describe('detached containers supervised by their monitor', { skip }, () => {
   });
   after(async () => {
     // Containers made by the child processes too: nothing of a failed test may outlive the suite.
-    for (const s of await f.rt.containers.list({ all: true }).catch(() => [])) {
-      await (await f.rt.containers.get(s.Id)).remove({ force: true }).catch(() => {});
-    }
-    for (const n of await f.rt.networks.list().catch(() => [])) await n.remove().catch(() => {});
+    await f.removeContainersAndNetworks();
     spawnSync('nft', ['delete', 'table', 'ip', nftTableName(f.rt.networks.tag)], { stdio: 'ignore' });
     await f?.cleanup();
   });

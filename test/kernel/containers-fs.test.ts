@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
+import { readTarEntries, type TarEntry } from '../helpers/tar-entries.js';
 import { UnsupportedError } from '../../lib/errors.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { eventually, openFixture, type Fixture } from '../helpers/containers-fixture.js';
@@ -15,24 +15,8 @@ import type { Readable } from 'node:stream';
 
 const skip = kernelSkipReason();
 
-async function untar(stream: Readable): Promise<Map<string, TarHeader & { body: Buffer }>> {
-  const entries = new Map<string, TarHeader & { body: Buffer }>();
-  let current: (TarHeader & { body: Buffer }) | undefined;
-  let chunks: Buffer[] = [];
-  const reader = new TarReader({
-    entry: (h) => {
-      current = { ...h, body: Buffer.alloc(0) };
-      chunks = [];
-    },
-    data: (c) => chunks.push(Buffer.from(c)),
-    entryEnd: () => {
-      current!.body = Buffer.concat(chunks);
-      entries.set(current!.name, current!);
-    },
-  });
-  for await (const c of stream) reader.write(c as Buffer);
-  reader.end();
-  return entries;
+async function untar(stream: Readable): Promise<Map<string, TarEntry>> {
+  return new Map((await readTarEntries(stream)).map((e) => [e.name, e]));
 }
 
 describe('containers: diff, export, commit', { skip }, () => {

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import type { Container } from '../../lib/containers/container.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { eventually, openFixture, procStat, type Fixture } from '../helpers/containers-fixture.js';
 import { freePort, linksOf, networkSkipReason, tcpRead, testSubnet } from '../helpers/network-fixture.js';
+import { startNodeChild, type NodeChild } from '../helpers/node-child.js';
 
 const skip = networkSkipReason();
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -29,22 +30,8 @@ const isErr = (cls: new (...a: never[]) => Error, pattern?: RegExp) => (e: unkno
 /** A busybox web server on :8080 serving `text`. */
 const webScript = (text: string) => `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 8080 -h /www`;
 
-function child(args: string[]): { proc: ChildProcess; line: Promise<string>; done: Promise<number | null> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'containers-network-child.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  const line = new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(out.slice(0, nl));
-    });
-    proc.on('exit', (code) => reject(new Error(`the child exited ${code} before reporting: ${err}`)));
-  });
-  line.catch(() => {});
-  const done = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return { proc, line, done };
+function child(args: string[]): NodeChild {
+  return startNodeChild(join(here, 'containers-network-child.ts'), args);
 }
 
 describe('containers on networks', { skip }, () => {

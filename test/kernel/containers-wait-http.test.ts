@@ -39,10 +39,7 @@ describe('containers: waitForHttp and informative wait timeouts', { skip }, () =
     f = await openFixture();
   });
   after(async () => {
-    // Containers first: a network with a running container cannot be removed, and its bridge
-    // and rules would outlive the root that f.cleanup() deletes.
-    for (const c of await f.rt.containers.list({ all: true }).catch(() => [])) await (await f.rt.containers.get(c.Id)).remove({ force: true }).catch(() => {});
-    for (const n of await f.rt.networks.list().catch(() => [])) await n.remove().catch(() => {});
+    await f.removeContainersAndNetworks();
     await f.cleanup();
   });
 

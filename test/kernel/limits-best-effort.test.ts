@@ -13,17 +13,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { parseCases, type Case } from '../helpers/case-report.js';
 
 const skip = kernelSkipReason();
 const child = join(dirname(fileURLToPath(import.meta.url)), 'limits-readonly-child.ts');
 const CAP_MKNOD = 27n;
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; message: string };
-}
 
 describe('limits where the cgroup filesystem is read-only', { skip }, () => {
   let cases: Map<string, Case>;
@@ -39,7 +33,7 @@ exec "$0" --import tsx "$@"`;
       timeout: 120_000,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    cases = new Map(out.trim().split('\n').map((line) => JSON.parse(line) as Case).map((c) => [c.name, c]));
+    cases = parseCases(out);
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 

@@ -5,20 +5,12 @@
  * and prints one JSON line per case: `{ name, ok, result | error }`.
  * Usage: limits-readonly-child.ts <rootfs> <state-root>
  */
-import { Runtime, run, isBerthError } from '../../lib/index.js';
+import { Runtime, run } from '../../lib/index.js';
+import { report } from '../helpers/case-report.js';
 
 const [rootfs, root] = process.argv.slice(2) as [string, string];
 const source = { rootfs };
 const capEff = 'grep CapEff /proc/self/status; echo pid=$$; ls /sys/fs/cgroup 2>/dev/null | wc -l';
-
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
 
 await report('strict-memory', () => run(source, ['true'], { memory: '64m' }));
 await report('strict-pids', () => run(source, ['true'], { pids: 100, limits: 'strict' }));

@@ -6,29 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { AbortError, ConflictError, NotFoundError, ValidationError, isBerthError, type RunOptions, type RunResult } from '../../lib/index.js';
+import { ConflictError, NotFoundError, ValidationError, isBerthError } from '../../lib/index.js';
 import { parseRouteTable } from '../../lib/network/ipam.js';
 import { overlaps, parseSubnet } from '../../lib/network/cidr.js';
 import type { ConnectableContainer, NetworkEndpointEvent } from '../../lib/network/network.js';
-import { eventually, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
+import { background, eventually, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
-
-function background(script: string, options: RunOptions) {
-  const ac = new AbortController();
-  const done = sh(script, { ...options, signal: ac.signal }).then(
-    (r) => r,
-    (e: unknown) => e,
-  );
-  return {
-    done,
-    stop: async () => {
-      ac.abort();
-      const r = await done;
-      if (!(r instanceof AbortError)) assert.fail(`the background container ended by itself: ${JSON.stringify(r as RunResult)}`);
-    },
-  };
-}
 
 const isErr = (cls: new (...a: never[]) => Error, pattern?: RegExp) => (e: unknown) => isBerthError(e) && e instanceof cls && (!pattern || pattern.test(e.message));
 

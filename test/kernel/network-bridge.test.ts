@@ -8,31 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { run, AbortError, ConflictError, Runtime, isBerthError, type RunOptions, type RunResult } from '../../lib/index.js';
+import { run, AbortError, ConflictError, Runtime, isBerthError } from '../../lib/index.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { eventually, freePort, hasRulesTable, linksOf, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, udpAsk, type NetworkSandbox } from '../helpers/network-fixture.js';
+import { background, eventually, freePort, hasRulesTable, linksOf, networkSandbox, networkSkipReason, sh, tcpRead, testSubnet, udpAsk, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const skip = networkSkipReason();
 
 /** An httpd serving `text` at / on port 8080 (stopped by the test's AbortSignal). */
 const httpd = (text: string) => `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 8080 -h /www`;
-
-/** Starts a long-running container; `stop()` aborts it and waits for its end. */
-function background(script: string, options: RunOptions) {
-  const ac = new AbortController();
-  const done = sh(script, { ...options, signal: ac.signal }).then(
-    (r) => r,
-    (e: unknown) => e,
-  );
-  return {
-    done,
-    stop: async () => {
-      ac.abort();
-      const r = await done;
-      if (!(r instanceof AbortError)) assert.fail(`the background container ended by itself: ${JSON.stringify(r as RunResult)}`);
-    },
-  };
-}
 
 /** Retries a command in the container until it succeeds (bounded), then prints its output. */
 const retry = (cmd: string, times = 50) => `for i in $(seq ${times}); do out=$(${cmd} 2>/dev/null) && [ -n "$out" ] && { echo "$out"; break; }; sleep 0.1; done; [ -n "$out" ]`;

@@ -13,29 +13,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
-import { AbortError, Runtime, type RunOptions, type RunResult } from '../../lib/index.js';
+import { Runtime } from '../../lib/index.js';
 import { busyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { eventually, networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
+import { background, eventually, networkSandbox, networkSkipReason, sh, testSubnet, type NetworkSandbox } from '../helpers/network-fixture.js';
 
 const UPSTREAM = '127.0.0.77';
 const dnsmasq = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq'].find((p) => spawnSync('test', ['-x', p]).status === 0);
 const skip = networkSkipReason() || (dnsmasq ? false : 'dnsmasq is not installed (scripts/test-deps.sh: dnsmasq-base)');
-
-function background(script: string, options: RunOptions) {
-  const ac = new AbortController();
-  const done = sh(script, { ...options, signal: ac.signal }).then(
-    (r) => r,
-    (e: unknown) => e,
-  );
-  return {
-    done,
-    stop: async () => {
-      ac.abort();
-      const r = await done;
-      if (!(r instanceof AbortError)) assert.fail(`the background container ended by itself: ${JSON.stringify(r as RunResult)}`);
-    },
-  };
-}
 
 /** nslookup through the container's resolver, retried (bounded) until it answers at all. */
 const lookup = (host: string) => `for i in $(seq 50); do out=$(nslookup ${host} 127.0.0.11 2>&1) && break; case "$out" in *NXDOMAIN*|*REFUSED*) break;; esac; sleep 0.1; done; echo "== ${host}"; echo "$out"`;

@@ -5,42 +5,18 @@
  * `{ name, ok, result | error }`. The parent asserts; this program only reports.
  * Usage: rootless-child.ts <rootfs> <case>...
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Runtime, run, isBerthError } from '../../lib/index.js';
-
-/**
- * A busybox rootfs the user made (as a rootless user unpacks one): its files are the user's,
- * so container root owns them through the map. A root-owned tree is only readable inside.
- */
-function ownBusyboxRootfs(): string {
-  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
-  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
-  }
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\napp:x:1000:\n');
-  return root;
-}
+import { Runtime, run } from '../../lib/index.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
+import { userBusyboxRootfs } from '../helpers/user-busybox-rootfs.js';
 
 const [rootfsArg, ...cases] = process.argv.slice(2) as [string, ...string[]];
-const rootfs = rootfsArg === 'own' ? ownBusyboxRootfs() : rootfsArg;
+const rootfs = rootfsArg === 'own' ? userBusyboxRootfs({ appUser: true }) : rootfsArg;
 const source = { rootfs };
 const inside = 'id -u; id -g; cat /proc/self/uid_map; grep -E "^(CapEff|Seccomp|NoNewPrivs):" /proc/self/status; echo pid=$$; cat /proc/kcore 2>&1 | head -c 60; echo';
 
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
-
-const all: Record<string, () => Promise<unknown>> = {
+const all: Cases = {
   rootfs: () => run(source, ['sh', '-c', inside]),
   host: () => run({ host: true }, ['sh', '-c', 'id -u; cat /proc/self/uid_map; touch /tmp/t && echo wrote-tmp']),
   chown: () => run(source, ['sh', '-c', 'touch /tmp/f && chown 1234:1234 /tmp/f && stat -c %u:%g /tmp/f']),
@@ -96,8 +72,4 @@ const all: Record<string, () => Promise<unknown>> = {
   },
 };
 
-for (const name of cases) {
-  const body = all[name];
-  if (!body) throw new Error(`unknown case ${name}`);
-  await report(name, body);
-}
+await reportCases(all, cases);

@@ -5,18 +5,10 @@
  * Usage: rootless-fuse-child.ts <image ref> <case>...
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { Runtime, isBerthError } from '../../lib/index.js';
+import { Runtime } from '../../lib/index.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
 
 const [ref, ...cases] = process.argv.slice(2) as [string, ...string[]];
-
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string; option?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, option: e.option, message: e.message } }));
-  }
-}
 
 /** Inside: owners of an image file of id 33, the filesystem type of `/`, then a file written and read back. */
 const INSIDE = 'stat -c "%u:%g" /srv/owned; awk \'$5 == "/" { for (i = 7; $i != "-"; i++); print $(i + 1) }\' /proc/self/mountinfo; echo written > /new && cat /new';
@@ -46,7 +38,7 @@ function ns(pid: number, kind: string): string | undefined {
 /** The container's view: fuse-overlayfs processes it can see, and whether its kill reached any. */
 const ATTACK = 'for p in /proc/[0-9]*; do cat $p/comm 2>/dev/null; done | grep -c fuse-overlayfs; kill -9 -1 2>/dev/null; for p in $(pgrep fuse-overlayfs); do kill -9 $p; done; cat /srv/owned >/dev/null && echo root-still-served';
 
-const all: Record<string, () => Promise<unknown>> = {
+const all: Cases = {
   explicit: async () => {
     const rt = await Runtime.open({ storageDriver: 'fuse-overlayfs' });
     try {
@@ -153,8 +145,4 @@ const all: Record<string, () => Promise<unknown>> = {
   },
 };
 
-for (const name of cases) {
-  const body = all[name];
-  if (!body) throw new Error(`unknown case ${name}`);
-  await report(name, body);
-}
+await reportCases(all, cases);

@@ -17,62 +17,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildTar } from '../helpers/tar-builder.js';
+import { mountOverlayState, writeProbeImageTar } from '../helpers/overlay-state.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { ok, parseCases as parse, type Case } from '../helpers/case-report.js';
+import { leftAfter, running } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { findTool } from '../../lib/host/tools.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || (findTool('fuse-overlayfs') ? false : 'fuse-overlayfs is not installed (apt-get install fuse-overlayfs)');
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-fuse-child.ts');
-const REPO = join(dirname(CHILD), '..', '..');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; option?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function parse(stdout: string): Map<string, Case> {
-  return new Map(stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
-}
-
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/** The user's processes still running after at most `ms` (a SIGKILL's effects are asynchronous). */
-async function leftAfter(user: RootlessUser, ms: number): Promise<string[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const left = user.processes().filter(running);
-    if (left.length === 0 || Date.now() > end) return left.map(describeProcess);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every fuse mount of any mount namespace of the user's processes, and the host's own. */
 function fuseMounts(pids: number[]): string[] {
@@ -115,10 +73,7 @@ before(async () => {
   if (skip) return;
   fuseMode = statSync('/dev/fuse').mode & 0o7777;
   work = tempDir('berth-rlfuse-');
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
@@ -197,53 +152,22 @@ describe('rootless fuse-overlayfs', { skip }, () => {
     });
 
     test('the owner killed by SIGKILL: its container, the daemon and its helper go, with their mount', async () => {
-      const args = ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, ref, 'owned'];
-      const proc = spawn('/usr/bin/setpriv', args, { cwd: REPO, env: user.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      proc.stderr.on('data', (d: Buffer) => (err += d));
-      const line = await new Promise<string>((resolve, reject) => {
-        const guard = setTimeout(() => reject(new Error(`owner did not report: ${err}`)), 120_000);
-        proc.stdout.on('data', (d: Buffer) => {
-          out += d;
-          if (out.includes('\n')) {
-            clearTimeout(guard);
-            resolve(out.split('\n')[0]!);
-          }
-        });
-        proc.once('exit', () => reject(new Error(`owner exited: ${err}`)));
-      });
-      const r = ok(JSON.parse(line) as Case);
+      const owner = await startOwner(user, CHILD, [ref, 'owned']);
+      const r = ok(JSON.parse(owner.line) as Case);
       assert.equal(r.daemons.length, 1);
       assert.ok(running(r.container) && running(r.daemons[0]), 'container and daemon run while the owner does');
       const mountsBefore = fuseMounts(user.processes());
       assert.ok(mountsBefore.some((l) => l.includes('fuse-overlayfs')), 'the container\'s root is a fuse mount while it runs');
-      process.kill(proc.pid!, 'SIGKILL');
+      await owner.kill();
       assert.deepEqual(await leftAfter(user, 15_000), []);
       assert.deepEqual(fuseMounts(user.processes()), []);
     });
 
     test('a state directory where kernel overlay refuses its upper dir: the probe chooses fuse-overlayfs and rt.info() says why', async () => {
-      const base = join(work.path, 'ovl');
-      for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
-      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, join(base, 'm')]);
+      const state = mountOverlayState(work.path, user);
       try {
-        const root = join(base, 'm', 'state');
-        mkdirSync(root);
-        chownSync(root, user.uid, user.gid);
-        for (const d of [work.path, base, join(base, 'm')]) chmodSync(d, 0o755);
-        const tar = join(work.path, 'probed.tar');
-        writeFileSync(tar, buildTar([
-          { name: 'bin/', type: 'dir', mode: 0o755 },
-          { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
-          { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-          { name: 'bin/stat', type: 'symlink', linkname: 'busybox' },
-          { name: 'bin/awk', type: 'symlink', linkname: 'busybox' },
-          { name: 'bin/cat', type: 'symlink', linkname: 'busybox' },
-          { name: 'data/', type: 'dir', mode: 0o755, uid: 33, gid: 33 },
-          { name: 'data/by-33', content: 'x', uid: 33, gid: 33 },
-        ]));
-        chmodSync(tar, 0o644);
+        const root = state.root;
+        const tar = writeProbeImageTar(join(work.path, 'probed.tar'), ['sh', 'stat', 'awk', 'cat']);
         const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
         assert.equal(r.code, 0, r.stderr);
         const res = ok(parse(r.stdout).get('probed'));
@@ -256,7 +180,7 @@ describe('rootless fuse-overlayfs', { skip }, () => {
         assert.equal(res.daemonsAfter, 0);
         assert.deepEqual(scratchLeft(root), []);
       } finally {
-        execFileSync('umount', [join(base, 'm')]);
+        state.unmount();
       }
     });
   });

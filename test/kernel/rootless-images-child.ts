@@ -6,19 +6,11 @@
  */
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Runtime, run, spawn, isBerthError } from '../../lib/index.js';
+import { Runtime, run, spawn } from '../../lib/index.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
 
 const [ref, attackDir, ...cases] = process.argv.slice(2) as [string, string, ...string[]];
 const home = process.env['HOME']!;
-
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
 
 async function withRuntime<T>(body: (rt: Runtime) => Promise<T>): Promise<T> {
   const rt = await Runtime.open();
@@ -56,7 +48,7 @@ async function detachedLifecycle(c: Container): Promise<unknown> {
   return { exec1, asWww, afterStop, afterRestart, logs, upper };
 }
 
-const all: Record<string, () => Promise<unknown>> = {
+const all: Cases = {
   pull: () => withRuntime(async (rt) => {
     const img = await rt.images.pull(ref);
     return { root: rt.root, id: img.id, layers: img.layers.map((l) => rt.images.store.layerDir(l.chainId)), tmp: readdirSync(rt.images.store.tmpDir) };
@@ -105,8 +97,4 @@ const all: Record<string, () => Promise<unknown>> = {
   }),
 };
 
-for (const name of cases) {
-  const body = all[name];
-  if (!body) throw new Error(`unknown case ${name}`);
-  await report(name, body);
-}
+await reportCases(all, cases);

@@ -12,65 +12,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fsOps } from '../../lib/image/fs-ops.js';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { ok, runUserCases, type Case } from '../helpers/case-report.js';
+import { leftAfter, mountsOf, unreaped } from '../helpers/leftovers.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { buildTar } from '../helpers/tar-builder.js';
+import { xattrNames } from '../helpers/xattr-names.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-images-child.ts');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/**
- * The user's processes still alive `ms` after the child exited. The child's helpers end when it
- * does (parent-death signal, end of file), a few milliseconds later, and are then reparented
- * to PID 1 until it reaps them: a zombie of PID 1 has already ended and is not counted.
- */
-async function aliveAfter(user: RootlessUser, ms: number): Promise<string[]> {
-  const end = Date.now() + ms;
-  const alive = (pid: number): boolean => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return !(state === 'Z' && ppid === '1');
-    } catch {
-      return false;
-    }
-  };
-  for (;;) {
-    const left = user.processes().filter(alive);
-    if (left.length === 0 || Date.now() > end) return left.map(describeProcess);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function mountsOf(user: RootlessUser): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
-}
 
 /** Every path below `dir` (not following symlinks). */
 function walk(dir: string, out: string[] = []): string[] {
@@ -80,17 +34,6 @@ function walk(dir: string, out: string[] = []): string[] {
     if (lstatSync(p).isDirectory()) walk(p, out);
   }
   return out;
-}
-
-/** A path's extended attribute names, read as root through the native confined calls. */
-function xattrNames(dir: string, rel: string): string[] {
-  const fs = fsOps();
-  const root = fs.fsOpenRoot(dir);
-  try {
-    return fs.fsListXattrsAt(root, rel).map(([name]) => name);
-  } finally {
-    closeSync(root);
-  }
 }
 
 /** The layer directory (of `layers`) that holds `rel`, top first, as overlay would find it. */
@@ -112,10 +55,8 @@ let registry: TestRegistry;
 let work: { path: string; remove: () => void };
 let ref: string;
 
-async function runCases(user: RootlessUser, names: string[]): Promise<Map<string, Case>> {
-  const r = await user.runNode(CHILD, [ref, join(work.path, 'attack'), ...names], { guardMs: 300_000 });
-  assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
-  return new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
+function runCases(user: RootlessUser, names: string[]): Promise<Map<string, Case>> {
+  return runUserCases(user, CHILD, [ref, join(work.path, 'attack'), ...names], { guardMs: 300_000 });
 }
 
 function writeAttackTars(dir: string, victim: string): void {
@@ -140,10 +81,7 @@ before(async () => {
   work = tempDir('berth-rlimg-');
   chmodSync(work.path, 0o755); // the user reads the attack tarballs from here
   mkdirSync(join(work.path, 'attack'), { mode: 0o755 });
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
@@ -276,7 +214,7 @@ describe('rootless images: a user with newuidmap and a subordinate range', { ski
   });
 
   test('nothing of the user is left: no process (its uid or subordinate ids), no host mount', async () => {
-    assert.deepEqual(await aliveAfter(user, 10_000), []);
+    assert.deepEqual(await leftAfter(user, 10_000, unreaped), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });
@@ -305,7 +243,7 @@ describe('rootless images: a user without a subordinate range (single-id map)', 
   });
 
   test('nothing of the user is left', async () => {
-    assert.deepEqual(await aliveAfter(user, 10_000), []);
+    assert.deepEqual(await leftAfter(user, 10_000, unreaped), []);
     assert.deepEqual(mountsOf(user), []);
   });
 });

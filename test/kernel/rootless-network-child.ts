@@ -14,15 +14,14 @@
  */
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
 import { holdNetns, type NetnsHolder } from '../../lib/network/usermode-netns.js';
 import { startUserModeNetwork, type UserModeNetwork } from '../../lib/network/usermode-network.js';
 import type { UserModeStackName } from '../../lib/network/usermode-stack.js';
 import { normalizePorts } from '../../lib/network/ports.js';
+import { loopbackServer } from '../helpers/loopback.js';
 
 const NSENTER = '/usr/bin/nsenter';
 const PYTHON = '/usr/bin/python3';
-const HOST_BODY = 'hello-from-the-host-loopback';
 const NS_BODY = 'hello-from-the-namespace';
 
 /** argv run inside the holder's user and network namespaces. */
@@ -49,14 +48,6 @@ function getInside(holder: NetnsHolder, url: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(NSENTER, inNamespace(holder, [PYTHON, '-c', program, url]), { encoding: 'utf8', timeout: 30_000 }, (error, stdout, stderr) => (error ? reject(new Error(`GET ${url} inside: ${stderr || error.message}`)) : resolve(stdout)));
   });
-}
-
-/** A loopback HTTP server of this process: what a test's local service looks like. */
-async function hostServer(): Promise<{ server: Server; port: number }> {
-  const server = createServer((_, res) => res.end(HOST_BODY));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port };
 }
 
 /** A server inside the namespace on port 80 (root of the user namespace may bind it); resolves once it listens. */
@@ -97,7 +88,7 @@ function alive(pid: number): boolean {
 }
 
 async function serve(stack: UserModeStackName): Promise<Record<string, unknown>> {
-  const host = await hostServer();
+  const host = await loopbackServer();
   const holder = await holdNetns();
   let net: UserModeNetwork | undefined;
   let inside: { stop(): Promise<void> } | undefined;
@@ -118,12 +109,12 @@ async function serve(stack: UserModeStackName): Promise<Record<string, unknown>>
     await inside?.stop();
     await net?.stop();
     await holder.close();
-    host.server.close();
+    await host.close();
   }
 }
 
 async function noHostLoopback(stack: UserModeStackName): Promise<Record<string, unknown>> {
-  const host = await hostServer();
+  const host = await loopbackServer();
   const holder = await holdNetns();
   try {
     const net = await startUserModeNetwork({ pid: holder.pid, stack });
@@ -136,7 +127,7 @@ async function noHostLoopback(stack: UserModeStackName): Promise<Record<string, 
     }
   } finally {
     await holder.close();
-    host.server.close();
+    await host.close();
   }
 }
 

@@ -4,64 +4,30 @@
  * `{ name, ok, result | error }`. The parent asserts; this only reports.
  * Usage: rootless-network-ports-child.ts <case>
  */
-import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runtime, isBerthError } from '../../lib/index.js';
+import { Runtime } from '../../lib/index.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
+import { bindable, freePort } from '../helpers/loopback.js';
+import { isBerthHelper, liveProcesses } from '../helpers/usermode-leftovers.js';
+import { userBusyboxRootfs } from '../helpers/user-busybox-rootfs.js';
 
-function ownBusyboxRootfs(): string {
-  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
-  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run', 'www']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
-  }
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+/** The user's busybox rootfs with a web root: an index and a CGI that ends the run() case's container once the host side reached it. */
+function webRootfs(): string {
+  const root = userBusyboxRootfs({ dirs: ['www/cgi-bin'] });
   writeFileSync(join(root, 'www/index.html'), 'hello-from-web\n');
-  // A CGI that ends the run() case's container once the host side reached it.
-  mkdirSync(join(root, 'www/cgi-bin'));
   writeFileSync(join(root, 'www/cgi-bin/done'), '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho hello-from-run\ntouch /tmp/done\n', { mode: 0o755 });
   return root;
 }
 
 /** This user's port forwarders, by pid. */
 function forwarders(): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
-      if (state !== 'Z' && /berth-helper$/.test(argv[0]!) && argv[1] === 'port-forward') out.push(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** A port nothing listens on now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Whether 127.0.0.1:port can be bound (nothing holds it). */
-async function bindable(port: number): Promise<boolean> {
-  const s = createServer();
-  return new Promise((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
+  return liveProcesses().filter((p) => isBerthHelper(p, 'port-forward')).map((p) => p.pid);
 }
 
 /** One GET from the host side: `{ body }` or `{ error }` (a code such as ECONNREFUSED). */
@@ -142,17 +108,8 @@ function failure(error: unknown): { name: string; message: string } {
   return { name: (error as Error).name, message: (error as Error).message };
 }
 
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
-
 const [name] = process.argv.slice(2) as [string];
-const source = { rootfs: ownBusyboxRootfs() };
+const source = { rootfs: webRootfs() };
 const hostTools = { host: true } as const;
 const UDP_ECHO = ['import socket', 's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)', "s.bind(('', 9000))", 'while True:', '  d, a = s.recvfrom(512)', '  s.sendto(d.upper(), a)'].join('\n');
 
@@ -173,7 +130,7 @@ const TCP_ECHO = [
   '  c.close()',
 ].join('\n');
 
-const cases: Record<string, () => Promise<unknown>> = {
+const cases: Cases = {
   /** spawn() and run() on a user network with published ports, conflicts, the port after the end. */
   spawned: async () => {
     const rt = await Runtime.open();
@@ -302,6 +259,4 @@ const cases: Record<string, () => Promise<unknown>> = {
   },
 };
 
-const body = cases[name];
-if (!body) throw new Error(`unknown case ${name}`);
-await report(name, body);
+await reportCases(cases, [name]);

@@ -9,65 +9,33 @@
  * reached through it) and after the owner's SIGKILL.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { installedUserModeTools } from '../../lib/network/usermode-network.js';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
-import { findTool } from '../../lib/network/find-tool.js';
+import { RootlessUser } from '../helpers/rootless-user.js';
+import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
+import { leftAfter, present } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
+import { bindable } from '../helpers/loopback.js';
+import { ok, type Case } from '../helpers/case-report.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-network-ports-child.ts');
 
-function skipReason(): string | false {
-  const base = rootlessSkipReason();
-  if (base) return base;
-  if (installedUserModeTools().pasta === null) return 'pasta is needed: apt-get install passt (scripts/test-deps.sh)';
-  if (!findTool('nft')) return 'nft is needed: apt-get install nftables (scripts/test-deps.sh)';
-  if (!findTool('python3')) return 'python3 is needed (the UDP echo server)';
-  return false;
-}
-const skip = skipReason();
-
-type Report = { name: string; ok: boolean; result?: any; error?: { name: string; code?: string; message: string } };
-
-/** Whether this process (root, the host's namespace) can bind 127.0.0.1:port. */
-function bindable(port: number): Promise<boolean> {
-  const s = createServer();
-  return new Promise((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
+const skip = rootlessNetworkSkipReason({ nft: true, python3: 'the UDP echo server' });
 
 describe('rootless user networks: published ports', { skip }, () => {
   let user: RootlessUser;
-  let tunMode: number | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rp' });
-    // This VM has no udev: the tun device is 0600 there. Opened for the tests, restored after.
-    const mode = statSync(TUN_DEVICE).mode & 0o777;
-    if ((mode & 0o006) !== 0o006) {
-      tunMode = mode;
-      chmodSync(TUN_DEVICE, 0o666);
-    }
+    user = RootlessUser.create({ prefix: 'berth-rp', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    if (tunMode !== undefined) chmodSync(TUN_DEVICE, tunMode);
-  });
+  after(() => user?.remove());
 
   async function runCase(name: string): Promise<any> {
     const r0 = await user.runNode(CHILD, [name], { guardMs: 300_000 });
     const line = r0.stdout.trim().split('\n').pop()!;
     assert.ok(line.startsWith('{'), `no report (exit ${r0.code}): ${r0.stderr}`);
-    const r = JSON.parse(line) as Report;
-    assert.ok(r.ok, JSON.stringify(r.error));
-    return { ...r.result, exitCode: r0.code };
+    return { ...ok(JSON.parse(line) as Case), exitCode: r0.code };
   }
 
   it('spawn() and run(): the published port answers, a neighbour reaches it by name, taken ports and bad options are refused, nothing is left after the end', async () => {
@@ -113,32 +81,15 @@ describe('rootless user networks: published ports', { skip }, () => {
   });
 
   it("the owner killed by SIGKILL takes the forwarder along; the port is free again", async () => {
-    const child = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'], {
-      cwd: join(dirname(CHILD), '..', '..'),
-      env: user.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    for (let i = 0; i < 1200 && !out.includes('\n'); i++) await sleep(100);
-    assert.ok(out.includes('\n'), `the owner did not report: ${err}`);
-    const r = JSON.parse(out.trim().split('\n')[0]!) as Report;
+    const owner = await startOwner(user, CHILD, ['owned']);
+    const r = JSON.parse(owner.line) as Case;
     assert.ok(r.ok, JSON.stringify(r.error));
     assert.equal(r.result.published.body, 'hello-from-web\n', JSON.stringify(r.result.published));
     assert.equal(r.result.forwarders.length, 1);
     assert.equal(await bindable(r.result.port), false, 'the published port is not held while the owner lives');
-    // setpriv execs node: the child is the owner.
-    process.kill(child.pid!, 'SIGKILL');
-    await exited;
-    let left = user.processes();
-    for (let i = 0; i < 100 && left.length > 0; i++) {
-      await sleep(100);
-      left = user.processes();
-    }
-    assert.deepEqual(left, [], 'a process of the user outlived its owner');
+    await owner.kill();
+    // Zombies count too: nothing of the user may be left in /proc.
+    assert.deepEqual(await leftAfter(user, 10_000, present), [], 'a process of the user outlived its owner');
     assert.equal(await bindable(r.result.port), true, 'the published port is still held after the owner died');
   });
 });

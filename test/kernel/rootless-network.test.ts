@@ -7,87 +7,34 @@
  * stack is installed. The user and everything it runs are removed afterwards.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { installedUserModeTools } from '../../lib/network/usermode-network.js';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
+import { RootlessUser } from '../helpers/rootless-user.js';
+import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
+import { describeProcess, running, untilGone } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
+import { scratchDirs } from '../helpers/usermode-leftovers.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-network-child.ts');
-const tools = installedUserModeTools();
 
 function skipReason(): string | false {
-  const base = rootlessSkipReason();
+  const base = rootlessNetworkSkipReason({ slirp4netns: true });
   if (base) return base;
-  if (tools.pasta === null || tools.slirp4netns === null) return 'pasta and slirp4netns are needed: apt-get install passt slirp4netns (scripts/test-deps.sh)';
-  for (const tool of ['/usr/bin/nsenter', '/usr/bin/python3']) {
-    try {
-      statSync(tool);
-    } catch {
-      return `${tool} is missing`;
-    }
-  }
+  // The child runs these by absolute path.
+  for (const tool of ['/usr/bin/nsenter', '/usr/bin/python3']) if (!existsSync(tool)) return `${tool} is missing`;
   return false;
 }
 const skip = skipReason();
 
-/** Running (not a zombie awaiting its reaper). */
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '(gone)';
-  }
-}
-
-/** Waits until none of `pids` runs; the bound is a guard against a hang, not a timing assertion. */
-async function untilGone(pids: number[], boundMs = 10_000): Promise<number[]> {
-  const deadline = Date.now() + boundMs;
-  for (;;) {
-    const left = pids.filter(running);
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await sleep(20);
-  }
-}
-
 describe('rootless user-mode networking', { skip }, () => {
   let user: RootlessUser;
-  let tunMode: number | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rn' });
-    // Debian's udev makes the tun device 0666; a host without udev (this VM) leaves it 0600,
-    // which berth reports (rt.info(), the UnsupportedError) but which would stop these tests.
-    const mode = statSync(TUN_DEVICE).mode & 0o777;
-    if ((mode & 0o006) !== 0o006) {
-      tunMode = mode;
-      chmodSync(TUN_DEVICE, 0o666);
-    }
+    user = RootlessUser.create({ prefix: 'berth-rn', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    if (tunMode !== undefined) chmodSync(TUN_DEVICE, tunMode);
-  });
-
-  /** The stacks' scratch directories in the user's runtime dir. */
-  function scratchDirs(): string[] {
-    try {
-      return readdirSync(join(user.runtimeDir, 'berth')).filter((n) => n.startsWith('berth-usermode-'));
-    } catch {
-      return [];
-    }
-  }
+  after(() => user?.remove());
 
   async function child(args: string[]): Promise<Record<string, any>> {
     const r = await user.runNode(CHILD, args);
@@ -106,35 +53,20 @@ describe('rootless user-mode networking', { skip }, () => {
       assert.equal(r['outbound'], 'hello-from-the-host-loopback', `outbound to the test's loopback server through ${r['hostAddress']}`);
       assert.equal(r['ownLoopback'], 'error:ECONNREFUSED', "the namespace's 127.0.0.1 reached the host's loopback server");
       assert.deepEqual(r['alive'], { stack: false, holder: false });
-      const left = user.processes().filter(running).map((pid) => `${pid} ${commandOf(pid)}`);
+      const left = user.processes().filter(running).map(describeProcess);
       assert.deepEqual(left, [], 'a process of the test user outlived its owner');
     });
   }
 
   it('pasta, slirp4netns and their holders die with an owner killed by SIGKILL', async () => {
-    const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'], {
-      cwd: join(dirname(CHILD), '..', '..'),
-      env: user.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d));
-    const pids = await new Promise<number[]>((resolve, reject) => {
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d;
-        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!) as number[]);
-      });
-      proc.once('exit', (code) => reject(new Error(`owner exited (${code}) before starting: ${err}`)));
-    });
+    const owner = await startOwner(user, CHILD, ['owned']);
+    const pids = JSON.parse(owner.line) as number[];
     assert.equal(pids.filter(running).length, 4);
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGKILL');
-    await exited;
-    const left = (await untilGone(pids)).map((pid) => `${pid} ${commandOf(pid)}`);
+    await owner.kill();
+    const left = (await untilGone(pids)).map(describeProcess);
     assert.deepEqual(left, [], 'left running after the owner died');
     // Nothing could remove slirp4netns's API socket directory: the next start sweeps it (below).
-    assert.notDeepEqual(scratchDirs(), [], 'expected the killed owner to leave its slirp4netns scratch dir');
+    assert.notDeepEqual(scratchDirs(user.runtimeDir), [], 'expected the killed owner to leave its slirp4netns scratch dir');
   });
 
   it("slirp4netns without hostLoopback: the gateway does not lead to the host's loopback; no stack installed: an UnsupportedError naming the package; a dead owner's scratch dirs swept", async () => {
@@ -147,6 +79,6 @@ describe('rootless user-mode networking', { skip }, () => {
     assert.equal(missing.code, 'ERR_UNSUPPORTED');
     assert.match(missing.message, /apt-get install passt/);
     // The SIGKILLed owner above could not remove its stacks' scratch directories; this start swept them.
-    assert.deepEqual(scratchDirs(), [], 'scratch directories left in the runtime dir');
+    assert.deepEqual(scratchDirs(user.runtimeDir), [], 'scratch directories left in the runtime dir');
   });
 });

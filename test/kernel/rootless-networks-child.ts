@@ -4,58 +4,27 @@
  * per case: `{ name, ok, result | error }`. The parent asserts; this only reports.
  * Usage: rootless-networks-child.ts <case>
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Runtime, isBerthError } from '../../lib/index.js';
+import { Runtime } from '../../lib/index.js';
 import { hostDefaultGateway } from '../../lib/network/usermode-network.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
+import { loopbackServer } from '../helpers/loopback.js';
+import { isBerthHelper, isStack, liveProcesses, scratchDirs, type LiveProcess } from '../helpers/usermode-leftovers.js';
+import { userBusyboxRootfs } from '../helpers/user-busybox-rootfs.js';
 
-function ownBusyboxRootfs(): string {
-  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
-  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run', 'www']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
-  }
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+/** The user's busybox rootfs with a web root. */
+function webRootfs(): string {
+  const root = userBusyboxRootfs({ dirs: ['www'] });
   writeFileSync(join(root, 'www/index.html'), 'hello-from-web\n');
   return root;
 }
 
 /** This user's processes berth started for networks, by what they run. */
 function networkProcesses(): { helpers: number[]; resolvers: number[]; stacks: number[] } {
-  const out = { helpers: [] as number[], resolvers: [] as number[], stacks: [] as number[] };
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
-      if (state === 'Z') continue;
-      if (/berth-helper$/.test(argv[0]!) && argv[1] === 'rootless-net') out.helpers.push(Number(p));
-      else if (/berth-helper$/.test(argv[0]!) && argv[1] === 'dns') out.resolvers.push(Number(p));
-      else if (/(^|\/)(pasta|passt|slirp4netns)(\.avx2)?$/.test(argv[0]!)) out.stacks.push(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-function scratchDirs(): string[] {
-  try {
-    return readdirSync(join(process.env['XDG_RUNTIME_DIR']!, 'berth')).filter((n) => n.startsWith('berth-usermode-'));
-  } catch {
-    return [];
-  }
-}
-
-async function loopbackServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createServer((_req, res) => res.end('hello-from-the-host-loopback'));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+  const live = liveProcesses();
+  const pids = (keep: (p: LiveProcess) => boolean) => live.filter(keep).map((p) => p.pid);
+  return { helpers: pids((p) => isBerthHelper(p, 'rootless-net')), resolvers: pids((p) => isBerthHelper(p, 'dns')), stacks: pids(isStack) };
 }
 
 /**
@@ -75,20 +44,11 @@ function fetchScript(url: string, tries: number): string {
   ].join('\n');
 }
 
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
-
 const [name] = process.argv.slice(2) as [string];
-const source = { rootfs: ownBusyboxRootfs() };
+const source = { rootfs: webRootfs() };
 const hostTools = { host: true } as const;
 
-const cases: Record<string, () => Promise<unknown>> = {
+const cases: Cases = {
   shared: async () => {
     const rt = await Runtime.open();
     const server = await loopbackServer();
@@ -216,6 +176,4 @@ const cases: Record<string, () => Promise<unknown>> = {
   },
 };
 
-const body = cases[name];
-if (!body) throw new Error(`unknown case ${name}`);
-await report(name, body);
+await reportCases(cases, [name]);

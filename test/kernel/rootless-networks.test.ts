@@ -7,52 +7,31 @@
  * in use is not removed; nothing is left after `rt.close()` or after the owner's SIGKILL.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { installedUserModeTools } from '../../lib/network/usermode-network.js';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
-import { findTool } from '../../lib/network/find-tool.js';
+import { RootlessUser } from '../helpers/rootless-user.js';
+import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
+import { leftAfter, present } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
+import { lastCase, type Case } from '../helpers/case-report.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-networks-child.ts');
 
-function skipReason(): string | false {
-  const base = rootlessSkipReason();
-  if (base) return base;
-  if (installedUserModeTools().pasta === null) return 'pasta is needed: apt-get install passt (scripts/test-deps.sh)';
-  if (!findTool('nft')) return 'nft is needed: apt-get install nftables (scripts/test-deps.sh)';
-  if (!findTool('python3')) return 'python3 is needed (the containers fetch through glibc)';
-  return false;
-}
-const skip = skipReason();
-
-type Report = { name: string; ok: boolean; result?: any; error?: { name: string; code?: string; message: string } };
+const skip = rootlessNetworkSkipReason({ nft: true, python3: 'the containers fetch through glibc' });
 
 describe('rootless user networks (rt.networks.create)', { skip }, () => {
   let user: RootlessUser;
-  let tunMode: number | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rn' });
-    // This VM has no udev: the tun device is 0600 there. Opened for the tests, restored after.
-    const mode = statSync(TUN_DEVICE).mode & 0o777;
-    if ((mode & 0o006) !== 0o006) {
-      tunMode = mode;
-      chmodSync(TUN_DEVICE, 0o666);
-    }
+    user = RootlessUser.create({ prefix: 'berth-rn', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    if (tunMode !== undefined) chmodSync(TUN_DEVICE, tunMode);
-  });
+  after(() => user?.remove());
 
   it('two containers reach each other by address and name; other networks, internal ones and the host loopback stay closed; nothing left after close', async () => {
     const r0 = await user.runNode(CHILD, ['shared'], { guardMs: 300_000 });
     assert.equal(r0.code, 0, r0.stderr);
-    const r = JSON.parse(r0.stdout.trim().split('\n').pop()!) as Report;
+    const r = lastCase(r0.stdout);
     assert.ok(r.ok, JSON.stringify(r.error));
     const x = r.result;
     assert.equal(x.byName.stdout, 'hello-from-web\n', `by name: ${JSON.stringify(x.byName)}`);
@@ -80,7 +59,7 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
   it("rt.containers (lifetime 'process') resolve each other by container name; disconnect removes the veth at once; connecting a running one and a detached one are refused with the reason", async () => {
     const r0 = await user.runNode(CHILD, ['containers'], { guardMs: 300_000 });
     assert.equal(r0.code, 0, r0.stderr);
-    const r = JSON.parse(r0.stdout.trim().split('\n').pop()!) as Report;
+    const r = lastCase(r0.stdout);
     assert.ok(r.ok, JSON.stringify(r.error));
     assert.equal(r.result.client.stdout, 'hello-from-web\n', JSON.stringify(r.result.client));
     assert.match(r.result.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/, 'inspect shows no address on the network');
@@ -96,31 +75,14 @@ describe('rootless user networks (rt.networks.create)', { skip }, () => {
   });
 
   it('the owner killed by SIGKILL takes its namespace helper, resolver, stack and containers along', async () => {
-    const child = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'], {
-      cwd: join(dirname(CHILD), '..', '..'),
-      env: user.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    for (let i = 0; i < 1200 && !out.includes('\n'); i++) await sleep(100);
-    assert.ok(out.includes('\n'), `the owner did not report: ${err}`);
-    const r = JSON.parse(out.trim().split('\n')[0]!) as Report;
+    const owner = await startOwner(user, CHILD, ['owned']);
+    const r = JSON.parse(owner.line) as Case;
     assert.ok(r.ok, JSON.stringify(r.error));
     assert.equal(r.result.r.stdout, 'resolved\n', JSON.stringify(r.result.r));
     assert.equal(r.result.during.helpers.length, 1);
     assert.equal(r.result.during.resolvers.length, 1);
-    // setpriv execs node: the child is the owner.
-    process.kill(child.pid!, 'SIGKILL');
-    await exited;
-    let left = user.processes();
-    for (let i = 0; i < 100 && left.length > 0; i++) {
-      await sleep(100);
-      left = user.processes();
-    }
-    assert.deepEqual(left, [], 'a process of the user outlived its owner');
+    await owner.kill();
+    // Zombies count too: nothing of the user may be left in /proc.
+    assert.deepEqual(await leftAfter(user, 10_000, present), [], 'a process of the user outlived its owner');
   });
 });

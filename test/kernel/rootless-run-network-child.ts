@@ -4,59 +4,23 @@
  * JSON line per case: `{ name, ok, result | error }`. The parent asserts; this only reports.
  * Usage: rootless-run-network-child.ts <case> [args...]
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, get } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Runtime, isBerthError, run, spawn } from '../../lib/index.js';
+import { Runtime, run, spawn } from '../../lib/index.js';
 import { hostDefaultGateway } from '../../lib/network/usermode-network.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
+import { freePort, loopbackServer } from '../helpers/loopback.js';
+import { scratchDirs, stackPids } from '../helpers/usermode-leftovers.js';
+import { userBusyboxRootfs } from '../helpers/user-busybox-rootfs.js';
 
-/** A busybox rootfs owned by the user (container root owns it through the map). */
-function ownBusyboxRootfs(): string {
-  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
-  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run', 'www']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
-  }
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+/** The user's busybox rootfs (container root owns it through the map) with a web root. */
+function webRootfs(): string {
+  const root = userBusyboxRootfs({ dirs: ['www'] });
   writeFileSync(join(root, 'www/index.html'), 'hello-from-the-container\n');
   return root;
-}
-
-/** Pids of this user's user-mode stacks (the stacks are exec'd by `berth-helper tie`, so by name). */
-function stackPids(): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv0 = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!;
-      const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1];
-      if (/(^|\/)(pasta|passt|slirp4netns)(\.avx2)?$/.test(argv0) && state !== 'Z') out.push(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-function scratchDirs(): string[] {
-  try {
-    return readdirSync(join(process.env['XDG_RUNTIME_DIR']!, 'berth')).filter((n) => n.startsWith('berth-usermode-'));
-  } catch {
-    return [];
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function httpGet(port: number): Promise<string> {
@@ -84,28 +48,12 @@ async function fetchUntilAnswered(port: number): Promise<string> {
   return last;
 }
 
-/** A loopback HTTP server of this program (the "host service" a container may or may not reach). */
-async function loopbackServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createServer((_req, res) => res.end('hello-from-the-host-loopback'));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
-
 const [name, ...args] = process.argv.slice(2) as [string, ...string[]];
-const rootfs = ownBusyboxRootfs();
+const rootfs = webRootfs();
 const source = { rootfs };
 const network = args[0] ?? 'bridge';
 
-const cases: Record<string, () => Promise<unknown>> = {
+const cases: Cases = {
   /** What the first instruction sees: its interface, route and resolv.conf are already there. */
   'first-instruction': async () => {
     const r = await run(source, ['sh', '-c', 'ip -4 -o addr show dev eth0; ip route show default; cat /etc/resolv.conf; cat /etc/hosts'], { network });
@@ -234,6 +182,4 @@ const cases: Record<string, () => Promise<unknown>> = {
   },
 };
 
-const body = cases[name];
-if (!body) throw new Error(`unknown case ${name}`);
-await report(name, body);
+await reportCases(cases, [name]);

@@ -7,61 +7,29 @@
  * scratch dir outlives the container (nor its owner killed by SIGKILL).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { installedUserModeTools } from '../../lib/network/usermode-network.js';
 import { TUN_DEVICE } from '../../lib/network/usermode-stack.js';
+import { RootlessUser } from '../helpers/rootless-user.js';
+import { rootlessNetworkSkipReason } from '../helpers/rootless-network.js';
+import { running, untilGone } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
+import { runUserCase, type Case } from '../helpers/case-report.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-run-network-child.ts');
-const tools = installedUserModeTools();
 
-function skipReason(): string | false {
-  const base = rootlessSkipReason();
-  if (base) return base;
-  if (tools.pasta === null || tools.slirp4netns === null) return 'pasta and slirp4netns are needed: apt-get install passt slirp4netns (scripts/test-deps.sh)';
-  return false;
-}
-const skip = skipReason();
-
-/** Running (not a zombie awaiting its reaper). */
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-type Report = { name: string; ok: boolean; result?: any; error?: { name: string; code?: string; message: string } };
+const skip = rootlessNetworkSkipReason({ slirp4netns: true });
 
 describe('rootless run() and containers with a user-mode network', { skip }, () => {
   let user: RootlessUser;
-  let tunMode: number | undefined;
   before(() => {
-    user = RootlessUser.create({ prefix: 'berth-rr' });
-    // This VM has no udev: the tun device is 0600 there. Opened for the tests, restored after.
-    const mode = statSync(TUN_DEVICE).mode & 0o777;
-    if ((mode & 0o006) !== 0o006) {
-      tunMode = mode;
-      chmodSync(TUN_DEVICE, 0o666);
-    }
+    user = RootlessUser.create({ prefix: 'berth-rr', openDevices: [TUN_DEVICE] });
   });
-  after(() => {
-    user?.remove();
-    if (tunMode !== undefined) chmodSync(TUN_DEVICE, tunMode);
-  });
+  after(() => user?.remove());
 
-  async function child(args: string[]): Promise<Report> {
-    const r = await user.runNode(CHILD, args);
-    assert.equal(r.code, 0, `child ${args.join(' ')} failed: ${r.stderr}`);
-    const lines = r.stdout.trim().split('\n');
-    return JSON.parse(lines[lines.length - 1]!) as Report;
-  }
+  const child = (args: string[]): Promise<Case> => runUserCase(user, CHILD, args);
 
   for (const stack of ['pasta', 'slirp4netns'] as const) {
     it(`${stack}: the first instruction already has eth0, a default route and the stack's DNS forwarder`, async () => {
@@ -154,30 +122,12 @@ describe('rootless run() and containers with a user-mode network', { skip }, () 
   }
 
   it('the stack dies with its owner killed by SIGKILL', async () => {
-    const proc = spawn('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned', 'pasta'], {
-      cwd: join(dirname(CHILD), '..', '..'),
-      env: user.env(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise((r) => proc.on('close', r));
-    for (let i = 0; i < 1200 && !out.includes('\n') && proc.exitCode === null; i++) await sleep(50);
-    assert.ok(out.includes('\n'), `the owner reported nothing: ${err}`);
-    const r = JSON.parse(out.split('\n')[0]!) as Report;
+    const owner = await startOwner(user, CHILD, ['owned', 'pasta']);
+    const r = JSON.parse(owner.line) as Case;
     assert.equal(r.result.answer, 'hello-from-the-container\n');
     assert.equal(r.result.stacks.length, 1);
-    proc.kill('SIGKILL');
-    await exited;
-    const pids: number[] = [...r.result.stacks, r.result.container];
-    let left = pids.filter(running);
-    for (let i = 0; i < 200 && left.length > 0; i++) {
-      await sleep(50);
-      left = pids.filter(running);
-    }
-    assert.deepEqual(left, [], 'the stack or the container outlived its owner');
+    await owner.kill();
+    assert.deepEqual(await untilGone([...r.result.stacks, r.result.container]), [], 'the stack or the container outlived its owner');
   });
 
   it('a closed /dev/net/tun is refused with the fix', async () => {

@@ -4,44 +4,23 @@
  * Usage: rootless-shared-userns-child.ts <case>... (`owned` and `detached-start` print their
  * line, then stay until killed / exit leaving a detached container).
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { Runtime } from '../../lib/index.js';
 import { heldUsernsPid } from '../../lib/rootless/index.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
+import { running, untilGone } from '../helpers/leftovers.js';
+import { userBusyboxRootfs } from '../helpers/user-busybox-rootfs.js';
 
-function ownBusyboxRootfs(): string {
-  const root = mkdtempSync(join(process.env['HOME']!, 'rootfs-'));
-  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'var', 'run']) mkdirSync(join(root, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-    if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
-  }
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
-  return root;
-}
-
-const source = { rootfs: ownBusyboxRootfs() };
+const source = { rootfs: userBusyboxRootfs() };
 
 function alive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+  return pid !== undefined && running(pid);
 }
 
 /** Waits (bounded) for a process to be gone: an exit is asynchronous to the call that caused it. */
 async function gone(pid: number | undefined, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (alive(pid)) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
+  return pid === undefined || (await untilGone([pid], ms)).length === 0;
 }
 
 /** What B runs: every way it could look at or signal A, given A's host pid. */
@@ -56,16 +35,7 @@ const PROBE = [
   'kill -KILL -1 2>&1; echo kill-all=$?',
 ].join('; ');
 
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: e.code, message: e.message } }));
-  }
-}
-
-const all: Record<string, () => Promise<unknown>> = {
+const all: Cases = {
   isolation: async () => {
     const rt = await Runtime.open();
     try {
@@ -150,8 +120,4 @@ const all: Record<string, () => Promise<unknown>> = {
   },
 };
 
-for (const name of process.argv.slice(2)) {
-  const body = all[name];
-  if (!body) throw new Error(`unknown case ${name}`);
-  await report(name, body);
-}
+await reportCases(all, process.argv.slice(2));

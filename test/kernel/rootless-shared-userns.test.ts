@@ -7,59 +7,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasBusybox } from '../helpers/busybox-rootfs.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
+import { ok, parseCases as parse, runUserCases, type Case } from '../helpers/case-report.js';
+import { leftAfter, running } from '../helpers/leftovers.js';
+import { startOwner } from '../helpers/rootless-owner.js';
 
 const skip = rootlessSkipReason() || (hasBusybox() ? false : 'needs busybox-static');
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-shared-userns-child.ts');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; message: string };
-}
-
-function parse(stdout: string): Map<string, Case> {
-  return new Map(stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-/** Not a zombie (an exited process waits for init to reap it; it holds nothing but its pid). */
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/** The user's processes still running after at most `ms` (a SIGKILL's effects are asynchronous). */
-async function leftAfter(user: RootlessUser, ms: number): Promise<string[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const left = user.processes().filter(running);
-    if (left.length === 0 || Date.now() > end) return left.map(describeProcess);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('rootless: one held user namespace per owner', { skip }, () => {
   for (const subids of [true, false]) {
@@ -68,9 +25,7 @@ describe('rootless: one held user namespace per owner', { skip }, () => {
       let cases: Map<string, Case>;
       before(async () => {
         user = RootlessUser.create({ subids });
-        const r = await user.runNode(CHILD, ['isolation', 'holder-close']);
-        assert.equal(r.code, 0, `child failed: ${r.stderr}`);
-        cases = parse(r.stdout);
+        cases = await runUserCases(user, CHILD, ['isolation', 'holder-close']);
       });
       after(() => user?.remove());
 
@@ -122,26 +77,10 @@ describe('rootless: one held user namespace per owner', { skip }, () => {
     after(() => user?.remove());
 
     test('an owner killed by SIGKILL takes its holder and its containers with it', async () => {
-      const args = ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', process.execPath, '--import', 'tsx', CHILD, 'owned'];
-      const proc = spawn('/usr/bin/setpriv', args, { cwd: join(dirname(CHILD), '..', '..'), env: user.env(), stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      proc.stderr.on('data', (d: Buffer) => (err += d));
-      const line = await new Promise<string>((resolve, reject) => {
-        const guard = setTimeout(() => reject(new Error(`owner did not report: ${err}`)), 120_000);
-        proc.stdout.on('data', (d: Buffer) => {
-          out += d;
-          if (out.includes('\n')) {
-            clearTimeout(guard);
-            resolve(out.split('\n')[0]!);
-          }
-        });
-        proc.once('exit', () => reject(new Error(`owner exited: ${err}`)));
-      });
-      const r = ok(JSON.parse(line) as Case);
+      const owner = await startOwner(user, CHILD, ['owned']);
+      const r = ok(JSON.parse(owner.line) as Case);
       assert.ok(running(r.holder) && running(r.container), 'holder and container run while the owner does');
-      // setpriv execs node: its pid is the owner's.
-      process.kill(proc.pid!, 'SIGKILL');
+      await owner.kill();
       assert.deepEqual(await leftAfter(user, 10_000), []);
     });
 

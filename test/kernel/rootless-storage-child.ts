@@ -5,23 +5,15 @@
  * Usage: rootless-storage-child.ts <image ref> <case>...
  */
 import { readdirSync } from 'node:fs';
-import { Runtime, isBerthError } from '../../lib/index.js';
+import { Runtime } from '../../lib/index.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
 
 const [ref, ...cases] = process.argv.slice(2) as [string, ...string[]];
-
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string; option?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, option: e.option, message: e.message } }));
-  }
-}
 
 /** Inside: owners of an image file of id 33, then the filesystem type of `/` from mountinfo. */
 const INSIDE = 'stat -c "%u:%g" /srv/owned; awk \'$5 == "/" { for (i = 7; $i != "-"; i++); print $(i + 1) }\' /proc/self/mountinfo';
 
-const all: Record<string, () => Promise<unknown>> = {
+const all: Cases = {
   vfs: async () => {
     const rt = await Runtime.open({ storageDriver: 'vfs' });
     try {
@@ -88,8 +80,4 @@ const all: Record<string, () => Promise<unknown>> = {
   },
 };
 
-for (const name of cases) {
-  const body = all[name];
-  if (!body) throw new Error(`unknown case ${name}`);
-  await report(name, body);
-}
+await reportCases(all, cases);

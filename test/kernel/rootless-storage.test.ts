@@ -12,39 +12,18 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { buildTar } from '../helpers/tar-builder.js';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mountOverlayState, writeProbeImageTar } from '../helpers/overlay-state.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { lastCase, ok, runUserCases, type Case } from '../helpers/case-report.js';
+import { describeProcess, mountsOf } from '../helpers/leftovers.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-storage-child.ts');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; option?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
 
 let registry: TestRegistry;
 let work: { path: string; remove: () => void };
@@ -59,10 +38,7 @@ before(async () => {
     chmodSync('/dev/fuse', 0o600);
   }
   work = tempDir('berth-rlstorage-');
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
@@ -76,9 +52,7 @@ describe('rootless storage drivers', { skip }, () => {
   let cases: Map<string, Case>;
   before(async () => {
     user = RootlessUser.create({ subids: true });
-    const r = await user.runNode(CHILD, [ref, 'vfs', 'fuse-overlayfs', 'default'], { guardMs: 300_000 });
-    assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
-    cases = new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
+    cases = await runUserCases(user, CHILD, [ref, 'vfs', 'fuse-overlayfs', 'default'], { guardMs: 300_000 });
   });
   after(() => user?.remove());
 
@@ -127,31 +101,13 @@ describe('rootless storage drivers', { skip }, () => {
   });
 
   test('a state directory where kernel overlay refuses its upper dir: the probe chooses vfs, says why, and a run from an imported image works', async () => {
-    // An overlay (made here, as root) as the state directory's filesystem: kernel overlay
-    // refuses it as an upper dir, also inside a user namespace.
-    const base = join(work.path, 'ovl');
-    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d), { recursive: true });
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(base, 'l')},upperdir=${join(base, 'u')},workdir=${join(base, 'w')}`, join(base, 'm')]);
+    const state = mountOverlayState(work.path, user);
     try {
-      const root = join(base, 'm', 'state');
-      mkdirSync(root);
-      chownSync(root, user.uid, user.gid);
-      for (const d of [work.path, base, join(base, 'm')]) chmodSync(d, 0o755);
-      const tar = join(work.path, 'probed.tar');
-      writeFileSync(tar, buildTar([
-        { name: 'bin/', type: 'dir', mode: 0o755 },
-        { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },
-        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-        { name: 'bin/stat', type: 'symlink', linkname: 'busybox' },
-        { name: 'bin/awk', type: 'symlink', linkname: 'busybox' },
-        { name: 'data/', type: 'dir', mode: 0o755, uid: 33, gid: 33 },
-        { name: 'data/by-33', content: 'x', uid: 33, gid: 33 },
-      ]));
-      chmodSync(tar, 0o644);
+      const root = state.root;
+      const tar = writeProbeImageTar(join(work.path, 'probed.tar'), ['sh', 'stat', 'awk']);
       const r = await user.runNode(CHILD, [ref, 'probed'], { guardMs: 300_000, env: { BERTH_TEST_ROOT: root, BERTH_TEST_TAR: tar } });
       assert.equal(r.code, 0, r.stderr);
-      const c = JSON.parse(r.stdout.trim().split('\n').pop()!) as Case;
-      const res = ok(c);
+      const res = ok(lastCase(r.stdout));
       assert.equal(res.driver, 'vfs');
       const why = (res.status as Array<[string, string]>).map(([k, v]) => `${k}: ${v}`).join('\n');
       assert.match(why, /kernel overlay does not mount inside a user namespace/, why);
@@ -167,13 +123,12 @@ describe('rootless storage drivers', { skip }, () => {
       assert.match(res.pullError.message, /whiteouts are char devices 0\/0, which a user namespace cannot make on the state directory's filesystem \(overlayfs\); fix: /);
       assert.deepEqual({ tmp: res.tmp, layers: res.layers }, { tmp: [], layers: [] });
     } finally {
-      execFileSync('umount', [join(base, 'm')]);
+      state.unmount();
     }
   });
 
   test('nothing of the user is left: no process, no mount', () => {
     assert.deepEqual(user.processes().map(describeProcess), []);
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
-    assert.deepEqual(mounts, []);
+    assert.deepEqual(mountsOf(user), []);
   });
 });

@@ -8,18 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime, isBerthError } from '../../lib/index.js';
 import { UsernsHelper } from '../../lib/rootless/userns-helper.js';
+import { reportCases, type Cases } from '../helpers/case-report.js';
 
 const [ref, ...cases] = process.argv.slice(2) as [string, ...string[]];
 const home = process.env['HOME']!;
-
-async function report(name: string, body: () => Promise<unknown>): Promise<void> {
-  try {
-    console.log(JSON.stringify({ name, ok: true, result: await body() }));
-  } catch (error) {
-    const e = error as Error & { code?: string };
-    console.log(JSON.stringify({ name, ok: false, error: { name: e.name, code: isBerthError(e) ? e.code : undefined, message: e.message } }));
-  }
-}
 
 /** Whether `pid` names a process now, zombies included (an unreaped child would be one). */
 function exists(pid: number): boolean {
@@ -41,7 +33,7 @@ async function waitFor(cond: () => boolean, limitMs = 30_000): Promise<boolean> 
   return cond();
 }
 
-const all: Record<string, () => Promise<unknown>> = {
+const all: Cases = {
   /** Every layer of a pull, an unpack and a removal: the one helper, gone (and reaped) after close(). */
   'one-helper': async () => {
     const rt = await Runtime.open({ root: mkdtempSync(join(home, 'store-')) });
@@ -105,8 +97,4 @@ const all: Record<string, () => Promise<unknown>> = {
   },
 };
 
-for (const name of cases) {
-  const body = all[name];
-  if (!body) throw new Error(`unknown case ${name}`);
-  await report(name, body);
-}
+await reportCases(all, cases);

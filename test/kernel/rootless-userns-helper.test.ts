@@ -8,45 +8,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { ok, parseCases as parse, runUserCases, type Case } from '../helpers/case-report.js';
+import { describeProcess } from '../helpers/leftovers.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 
 const skip = rootlessSkipReason() || registryToolsMissing() || false;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-userns-helper-child.ts');
-
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; message: string };
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
 
 /** Polls every 50 ms for at most `limitMs` (a bound against a hang, not a timing check). */
 async function waitFor(cond: () => boolean, limitMs = 30_000): Promise<boolean> {
   for (const end = Date.now() + limitMs; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (cond()) return true;
   return cond();
-}
-
-function parse(stdout: string): Map<string, Case> {
-  return new Map(stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
 }
 
 let registry: TestRegistry;
@@ -56,10 +33,7 @@ let ref: string;
 before(async () => {
   if (skip) return;
   work = tempDir('berth-rlhelper-');
-  registry = await startRegistry();
-  const layout = await buildFixtureImage(work.path);
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, ref } = await serveFixtureImage(work.path));
 });
 
 after(async () => {
@@ -72,9 +46,7 @@ describe('rootless unpack helper: one process, bounded lifetime', { skip }, () =
   let cases: Map<string, Case>;
   before(async () => {
     user = RootlessUser.create({ subids: true });
-    const r = await user.runNode(CHILD, [ref, 'one-helper', 'idle', 'crash'], { guardMs: 300_000 });
-    assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
-    cases = parse(r.stdout);
+    cases = await runUserCases(user, CHILD, [ref, 'one-helper', 'idle', 'crash'], { guardMs: 300_000 });
   });
   after(() => user?.remove());
 

@@ -11,53 +11,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { busyboxRootfs, hasBusybox } from '../helpers/busybox-rootfs.js';
 import { RootlessUser, rootlessSkipReason } from '../helpers/rootless-user.js';
+import { ok, runUserCases, type Case } from '../helpers/case-report.js';
+import { describeProcess, mountsOf, running } from '../helpers/leftovers.js';
 
 const skip = rootlessSkipReason() || (hasBusybox() ? false : 'needs busybox-static');
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'rootless-child.ts');
 const CAP_SYS_ADMIN = 21n;
 
-interface Case {
-  name: string;
-  ok: boolean;
-  result?: any;
-  error?: { name: string; code?: string; message: string };
-}
-
-async function runCases(user: RootlessUser, names: string[], rootfs = 'own'): Promise<Map<string, Case>> {
-  const r = await user.runNode(CHILD, [rootfs, ...names]);
-  assert.equal(r.code, 0, `rootless child failed: ${r.stderr}`);
-  return new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Case).map((c) => [c.name, c]));
-}
-
-function ok(c: Case | undefined): any {
-  assert.ok(c, 'case did not report');
-  assert.equal(c.ok, true, JSON.stringify(c.error));
-  return c.result;
-}
-
-function describeProcess(pid: number): string {
-  try {
-    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/**
- * Not a zombie: a process that exited when its owner did (a parent-death signal) stays a zombie
- * until init reaps it, which frees everything but its pid.
- */
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-/** Host mounts under the user's home or runtime dir: a rootless launch must leave none. */
-function mountsOf(user: RootlessUser): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` ${user.home}`) || l.includes(` ${user.runtimeDir}`));
+function runCases(user: RootlessUser, names: string[], rootfs = 'own'): Promise<Map<string, Case>> {
+  return runUserCases(user, CHILD, [rootfs, ...names]);
 }
 
 /** The v1 hierarchies of this host (cgroup v1 or hybrid), by controller. */

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { ConflictError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/index.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { mountLines, newFdsSince, openFds } from '../helpers/leaks.js';
+import { mountOverlay, type OverlayMount } from '../helpers/overlay-state.js';
 
 const skip = kernelSkipReason();
 
@@ -117,16 +118,13 @@ describe('rt.info() on this host', { skip }, () => {
 
 describe('rt.info() with its state directory on overlayfs (berth inside a container)', { skip }, () => {
   let base: string;
-  let mounted = false;
+  let overlay: OverlayMount | undefined;
   before(() => {
     base = mkdtempSync(join(tmpdir(), 'berth-info-ovl-'));
-    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(base, d));
-    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, `${base}/m`], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    mounted = true;
+    overlay = mountOverlay(base);
   });
   after(() => {
-    if (mounted) spawnSync('umount', [`${base}/m`]);
+    overlay?.unmount();
     rmSync(base, { recursive: true, force: true });
   });
 

@@ -7,19 +7,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { spawn, AbortError, isBerthError, type SandboxExit, type SpawnOptions } from '../../lib/index.js';
-import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { AbortError, isBerthError, type SandboxExit } from '../../lib/index.js';
+import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { readAll, spawnSh as sh } from '../helpers/spawn-sh.js';
 import { settledDiff, snapshot, type LeakDiff } from '../helpers/leaks.js';
 
 const skip = kernelSkipReason();
-const sh = (script: string, options?: SpawnOptions) => spawn({ rootfs: busyboxRootfs() }, ['sh', '-c', script], options);
-
-async function readAll(stream: Readable | null): Promise<string> {
-  if (!stream) return '';
-  let out = '';
-  for await (const chunk of stream) out += String(chunk);
-  return out;
-}
 
 /** Resolves with the first line of `stream` (the container says it is ready). */
 async function firstLine(stream: Readable): Promise<string> {

@@ -9,21 +9,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { Runtime } from '../../lib/index.js';
 import { kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { readAll } from '../helpers/spawn-sh.js';
 import { addImage, publish, startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { settledDiff, snapshot } from '../helpers/leaks.js';
 import { buildTar } from '../helpers/tar-builder.js';
 
 const skip = kernelSkipReason();
-
-async function readAll(stream: Readable | null): Promise<string> {
-  if (!stream) return '';
-  let out = '';
-  for await (const chunk of stream) out += String(chunk);
-  return out;
-}
 
 describe('rt.spawn() from an image', { skip, timeout: 120_000 }, () => {
   let registry: FakeRegistry;

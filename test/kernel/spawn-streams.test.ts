@@ -9,16 +9,9 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { spawn, NotFoundError, Sandbox, ValidationError, type SandboxExit, type SpawnOptions } from '../../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { readAll, spawnSh as sh } from '../helpers/spawn-sh.js';
 
 const skip = kernelSkipReason();
-const sh = (script: string, options?: SpawnOptions) => spawn({ rootfs: busyboxRootfs() }, ['sh', '-c', script], options);
-
-async function readAll(stream: Readable | null): Promise<string> {
-  if (!stream) return '';
-  let out = '';
-  for await (const chunk of stream) out += String(chunk);
-  return out;
-}
 
 describe('spawn(): output as it is produced', { skip, timeout: 60_000 }, () => {
   test('each line arrives while the container waits for our answer to it', async () => {

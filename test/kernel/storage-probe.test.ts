@@ -16,6 +16,7 @@ import { Runtime } from '../../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
 import { STAGING_DIR } from '../../lib/launch/launcher.js';
 import { mountLines } from '../helpers/leaks.js';
+import { mountOverlay, type OverlayMount } from '../helpers/overlay-state.js';
 
 const skip = kernelSkipReason();
 
@@ -26,16 +27,14 @@ function ourMounts(base: string): string[] {
 
 describe('storage driver choice', { skip }, () => {
   let base: string;
-  let mounted = false;
+  let overlay: OverlayMount | undefined;
   before(() => {
     base = mkdtempSync(join(tmpdir(), 'berth-storage-probe-'));
-    for (const d of ['l', 'u', 'w', 'm', 'plain']) mkdirSync(join(base, d));
-    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, `${base}/m`], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    mounted = true;
+    mkdirSync(join(base, 'plain'));
+    overlay = mountOverlay(base);
   });
   after(() => {
-    if (mounted) spawnSync('umount', [`${base}/m`]);
+    overlay?.unmount();
     rmSync(base, { recursive: true, force: true });
   });
 

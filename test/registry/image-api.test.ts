@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { ImageService } from '../../lib/image/image-service.js';
 import { Image, PullTask, type LayerProgress, type TotalProgress } from '../../lib/image/image.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
-import { registryToolsMissing, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { registryToolsMissing, tempDir, type TestRegistry } from '../helpers/registry.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { buildTar } from '../helpers/tar-builder.js';
 
 const skip = registryToolsMissing();
@@ -25,10 +25,7 @@ let ref: string;
 before(async () => {
   if (skip) return;
   work = tempDir('berth-image-api-');
-  registry = await startRegistry();
-  layout = await buildFixtureImage(work.path, { extraLayers: 2 });
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, layout, ref } = await serveFixtureImage(work.path, { extraLayers: 2 }));
 });
 
 after(async () => {

@@ -13,7 +13,8 @@ import { RegistryClient } from '../../lib/image/registry-client.js';
 import { parseManifest } from '../../lib/image/manifest.js';
 import { ConflictError, NotFoundError } from '../../lib/errors.js';
 import { registryToolsMissing, run, skopeoPush, startRegistry, tempDir, type TestRegistry } from '../helpers/registry.js';
-import { buildFixtureImage, FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { FIXTURE_TAG } from '../helpers/fixture-image.js';
+import { serveFixtureImage } from '../helpers/fixture-registry.js';
 import { describeTree, diffTrees } from '../helpers/tree-compare.js';
 import { startProxy } from '../helpers/registry-proxy.js';
 
@@ -28,10 +29,7 @@ let ref: string;
 before(async () => {
   if (skip) return;
   work = tempDir('berth-pull-');
-  registry = await startRegistry();
-  layout = await buildFixtureImage(work.path, { extraLayers: 3 });
-  ref = `${registry.host}/fixtures/busybox:1`;
-  await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:1');
+  ({ registry, layout, ref } = await serveFixtureImage(work.path, { extraLayers: 3 }));
   await skopeoPush(layout, FIXTURE_TAG, registry, 'fixtures/busybox:zstd', { compress: 'zstd' });
 });
 

@@ -13,7 +13,7 @@ import { diffLayers } from '../../lib/containers/diff.js';
 import { MergedView } from '../../lib/image/merged-view.js';
 import { layerArchive, mergedArchive } from '../../lib/storage/rootfs-archive.js';
 import { fsOps } from '../../lib/image/fs-ops.js';
-import { TarReader, type TarHeader } from '../../lib/image/tar-reader.js';
+import { readTarEntries } from '../helpers/tar-entries.js';
 
 function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (whiteouts are device nodes)';
@@ -25,25 +25,6 @@ function skipReason(): string | false {
   return false;
 }
 const skip = skipReason();
-
-type Entry = TarHeader & { body: string };
-async function readTar(chunks: AsyncIterable<Buffer>): Promise<Entry[]> {
-  const out: Entry[] = [];
-  let body: Buffer[] = [];
-  const r = new TarReader({
-    entry: (h) => {
-      out.push({ ...h, body: '' });
-      body = [];
-    },
-    data: (c) => body.push(Buffer.from(c)),
-    entryEnd: () => {
-      out[out.length - 1]!.body = Buffer.concat(body).toString();
-    },
-  });
-  for await (const c of chunks) r.write(c);
-  r.end();
-  return out;
-}
 
 describe('layers: merged view, diff, export, commit layer', { skip }, () => {
   const base = mkdtempSync(join(tmpdir(), 'berth-layers-'));
@@ -128,7 +109,7 @@ describe('layers: merged view, diff, export, commit layer', { skip }, () => {
   });
 
   test('export of the merged view: deletions applied, the symlink kept as a symlink, hard link once', { skip }, async () => {
-    const e = await readTar(mergedArchive([upper, lower0, lower1]));
+    const e = await readTarEntries(mergedArchive([upper, lower0, lower1]));
     const byName = new Map(e.map((x) => [x.name, x]));
     assert.deepEqual([...byName.keys()].sort(), ['a/', 'a/fresh', 'b/', 'b/w', 'd/', 'd/inner', 'evil', 'keep', 'new', 'new-hardlink']);
     assert.equal(byName.get('keep')!.body, 'new-content');
@@ -141,7 +122,7 @@ describe('layers: merged view, diff, export, commit layer', { skip }, () => {
   });
 
   test('the upper dir as an OCI layer: .wh. files and opaque markers', { skip }, async () => {
-    const names = (await readTar(layerArchive(upper))).map((x) => x.name).sort();
+    const names = (await readTarEntries(layerArchive(upper))).map((x) => x.name).sort();
     assert.deepEqual(names, ['.wh.c', 'a/', 'a/.wh..wh..opq', 'a/fresh', 'd/', 'd/.wh..wh..opq', 'd/inner', 'evil', 'keep', 'new', 'new-hardlink']);
   });
 });

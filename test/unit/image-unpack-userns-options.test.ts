@@ -13,6 +13,7 @@ import { LayerApplier, applyLayer, type ApplierOptions } from '../../lib/image/u
 import { fsOps } from '../../lib/image/fs-ops.js';
 import { isBerthError } from '../../lib/errors.js';
 import { buildTar } from '../helpers/tar-builder.js';
+import { xattrNames } from '../helpers/xattr-names.js';
 
 let work: string;
 before(() => {
@@ -41,21 +42,11 @@ async function apply(tar: Buffer, options: ApplierOptions): Promise<string> {
   return dir;
 }
 
-function xattrs(dir: string, rel: string): string[] {
-  const fs = fsOps();
-  const root = fs.fsOpenRoot(dir);
-  try {
-    return fs.fsListXattrsAt(root, rel).map(([name]) => name);
-  } finally {
-    closeSync(root);
-  }
-}
-
 test("opaqueXattr: a rootless layer marks opaque dirs with user.overlay.opaque, never trusted's", async () => {
   const dir = await apply(buildTar([{ name: 'd/', type: 'dir', mode: 0o755 }, { name: 'd/.wh..wh..opq', content: '' }, { name: 'd/f', content: 'x' }]), { opaqueXattr: 'user.overlay.opaque' });
-  assert.deepEqual(xattrs(dir, 'd').filter((x) => x.includes('overlay')), ['user.overlay.opaque']);
+  assert.deepEqual(xattrNames(dir, 'd').filter((x) => x.includes('overlay')), ['user.overlay.opaque']);
   const root = await apply(buildTar([{ name: 'd/', type: 'dir', mode: 0o755 }, { name: 'd/.wh..wh..opq', content: '' }]), {});
-  assert.deepEqual(xattrs(root, 'd').filter((x) => x.includes('overlay')), ['trusted.overlay.opaque']);
+  assert.deepEqual(xattrNames(root, 'd').filter((x) => x.includes('overlay')), ['trusted.overlay.opaque']);
 });
 
 test('devices: false in layer mode: a device becomes a whiteout, which hides the lower entry as the device would', async () => {
