@@ -9,9 +9,12 @@ try {
     source: { host: true },
     size: 2, // kept ready; resolves once both are prepared
     options: { memory: '64m', pids: 32, user: '65534:65534', network: 'none' },
+    // Run once in every sandbox while it is prepared (its own copy: nothing is shared between
+    // sandboxes), e.g. to import modules and fill caches before a request arrives.
+    prewarm: ['sh', '-c', 'echo warmed > /tmp/warm'],
   });
   try {
-    const requests = ['echo one', 'echo two', 'echo three', 'id -u'];
+    const requests = ['echo one', 'echo two', 'cat /tmp/warm', 'id -u'];
     for (const code of requests) {
       const sandbox = await pool.acquire(); // a prepared one, or waits for the next
       try {
