@@ -379,6 +379,13 @@ export interface NativeBinding {
   /** One bounded step (at most 128 KiB of output), as {@link NativeBinding.zstdDecompress}. */
   gzipInflate(handle: GzipHandle, input: Buffer, offset: number): { output: Buffer; offset: number; more: boolean };
   /**
+   * The same step (at most 512 KiB of output) on a libuv pool thread, so that inflating takes
+   * no time from the JS thread. One step per stream at a time: another step or `gzipEnd`
+   * before this one settles is a TypeError. `input` is held until it settles and must not be
+   * changed meanwhile. Rejects with the SystemErrors of {@link NativeBinding.gzipEnd}.
+   */
+  gzipInflateAsync(handle: GzipHandle, input: Buffer, offset: number): Promise<{ output: Buffer; offset: number; more: boolean }>;
+  /**
    * Ends the stream; throws if the input ended inside a member. Decoder failures are
    * SystemErrors with `syscall: 'gzip'` (EINVAL: not valid gzip or a checksum mismatch, EIO: truncated).
    */

@@ -21,7 +21,7 @@ import { createGunzip } from 'node:zlib';
 import { UnsupportedError, ValidationError, isSystemError } from '../errors.js';
 import { fromNativeError } from '../native.js';
 import { DigestMismatchError, LayerFormatError, LayerTooLargeError, UnsafeLayerEntryError } from './errors.js';
-import { fsOps, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
+import { fsOps, type FsOpsBinding, type FsStat, type GzipHandle, type WritePoolHandle } from './fs-ops.js';
 import type { LayerCompression } from './manifest.js';
 import { OPAQUE_XATTR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, isOpaqueXattr, isWhiteout } from './overlay-format.js';
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
@@ -652,6 +652,49 @@ export interface DecompressOptions {
 const GZIP_CHUNK = 128 * 1024;
 
 /**
+ * ISA-L inflate steps on libuv's pool, in order (one at a time: the stream is sequential),
+ * yielding each step's output; ends the stream (checking that the input did not stop inside a
+ * member) after the last piece of input.
+ */
+async function* isalSteps(native: FsOpsBinding, gz: GzipHandle, source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    let offset = 0;
+    for (;;) {
+      const step = await native.gzipInflateAsync(gz, chunk, offset);
+      offset = step.offset;
+      if (step.output.length > 0) yield step.output;
+      if (offset >= chunk.length && !step.more) break;
+    }
+  }
+  native.gzipEnd(gz);
+}
+
+/**
+ * Runs `steps` one item ahead of the consumer: while the consumer handles item n (digest,
+ * tar parser, writes), item n+1 is being produced (on the pool). Memory grows by that one
+ * item, and a failure of the step ahead surfaces when the consumer asks for it, in order.
+ */
+async function* readAhead<T>(steps: AsyncGenerator<T>): AsyncGenerator<T> {
+  let ahead = steps.next();
+  // Marked handled now: it may reject while the consumer is still busy with the item before.
+  ahead.catch(() => undefined);
+  try {
+    for (;;) {
+      const r = await ahead;
+      if (r.done === true) return;
+      ahead = steps.next();
+      ahead.catch(() => undefined);
+      yield r.value;
+    }
+  } finally {
+    // The consumer stopped early (or a step failed): let the step in flight settle, so that
+    // nothing runs on the stream after we return, then close the source.
+    await ahead.catch(() => undefined);
+    await steps.return(undefined);
+  }
+}
+
+/**
  * Decompressed chunks of a layer blob, produced in bounded steps (at most 128 KiB each, and
  * only as fast as the consumer takes them), so that memory never depends on how far the input
  * expands. Throws {@link LayerTooLargeError} as soon as the output passes `limit`.
@@ -685,21 +728,13 @@ export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffe
     native.zstdEnd(handle);
     return;
   }
-  // ISA-L's inflater where it is installed: on the JS thread, in bounded steps like zstd, at
-  // a fraction of zlib's CPU (docs/design/images.md, "Decompression").
+  // ISA-L's inflater where it is installed, at a fraction of zlib's CPU, in bounded steps on
+  // libuv's pool: the JS thread is a pull's bound (HTTP, both digests, the tar parser), so
+  // the inflate runs beside it, one step ahead of the consumer (docs/design/images.md, "gzip").
   const native = fs();
   const gz = native.gzipCreate();
   if (gz !== null) {
-    for await (const chunk of source) {
-      let offset = 0;
-      for (;;) {
-        const step = native.gzipInflate(gz, chunk, offset);
-        offset = step.offset;
-        if (step.output.length > 0) yield count(step.output);
-        if (offset >= chunk.length && !step.more) break;
-      }
-    }
-    native.gzipEnd(gz);
+    for await (const output of readAhead(isalSteps(native, gz, source))) yield count(output);
     return;
   }
   // Node's zlib stream honours backpressure: with the output pulled one chunk at a time it

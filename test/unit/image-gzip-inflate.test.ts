@@ -40,6 +40,49 @@ test('ISA-L is used where installed', { skip: haveIsal ? false : 'libisal2 not i
   native().gzipEnd(h!);
 });
 
+test('isal: a step on the pool owns its stream until it settles', { skip: haveIsal ? false : 'libisal2 not installed' }, async () => {
+  const n = native();
+  const text = Buffer.from('a layer of text, '.repeat(400_000));
+  const gz = gzipSync(text);
+  const h = n.gzipCreate()!;
+  const first = n.gzipInflateAsync(h, gz, 0);
+  // A second step, a synchronous one or the end while the first runs would race the worker.
+  assert.throws(() => n.gzipInflateAsync(h, gz, 0), (e: unknown) => e instanceof TypeError && /still running/.test(e.message));
+  assert.throws(() => n.gzipInflate(h, gz, 0), (e: unknown) => e instanceof TypeError && /still running/.test(e.message));
+  assert.throws(() => n.gzipEnd(h), (e: unknown) => e instanceof TypeError && /still running/.test(e.message));
+  const out: Buffer[] = [];
+  let step = await first;
+  for (;;) {
+    out.push(step.output);
+    assert.ok(step.output.length <= 512 * 1024, `one step gave ${step.output.length} bytes`);
+    if (step.offset >= gz.length && !step.more) break;
+    step = await n.gzipInflateAsync(h, gz, step.offset);
+  }
+  n.gzipEnd(h);
+  assert.ok(Buffer.concat(out).equals(text));
+  assert.throws(() => n.gzipInflateAsync(h, gz, 0), TypeError, 'an ended stream takes no step');
+  assert.throws(() => n.gzipInflateAsync(n.gzipCreate()!, gz, gz.length + 1), /offset out of range/);
+});
+
+test('isal: a consumer may stop early, and a failure of the step ahead comes after the good output', { skip: haveIsal ? false : 'libisal2 not installed' }, async () => {
+  const text = Buffer.from('some text that compresses, '.repeat(300_000));
+  const gz = gzipSync(text);
+  let got = 0;
+  for await (const c of decompress([gz], 'gzip', { layer: 'sha256:t' }, native)) {
+    got += c.length;
+    break;
+  }
+  assert.ok(got > 0 && got <= 512 * 1024);
+  // A corrupt trailer: every byte of content is yielded (in order) before the refusal.
+  const bad = Buffer.from(gz);
+  bad[bad.length - 6]! ^= 0xff;
+  const out: Buffer[] = [];
+  await assert.rejects(async () => {
+    for await (const c of decompress([bad.subarray(0, 1000), bad.subarray(1000)], 'gzip', { layer: 'sha256:t' }, native)) out.push(c);
+  }, (e: unknown) => isSystemError(e) && e.syscall === 'gzip' && e.code === 'EINVAL');
+  assert.ok(Buffer.concat(out).equals(text.subarray(0, Buffer.concat(out).length)), 'what came before the failure is the content, in order');
+});
+
 for (const via of ['isal', 'zlib'] as const) {
   test(`${via}: the same bytes as zlib's gunzip, for every shape of input`, { skip: via === 'isal' && !haveIsal ? 'libisal2 not installed' : false }, async () => {
     const text = Buffer.from('a layer of text, '.repeat(200_000));
