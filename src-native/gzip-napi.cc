@@ -9,11 +9,13 @@
 #include <errno.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 
 #include "napi-errors.h"
+
+// Node's own OpenSSL (its symbols are the process's): the sha256 of what a stream inflates.
+#include <openssl/evp.h>
 
 #if __has_include(<isa-l/igzip_lib.h>)
 #include <isa-l/igzip_lib.h>
@@ -69,6 +71,17 @@ struct GzipStream {
   // incompressible data inflates to less than 128 KiB), so the result was copied out of it
   // into a second, right-sized Buffer anyway.
   std::unique_ptr<uint8_t[]> scratch{new uint8_t[kStepOut]};
+  // The same for steps on the pool, allocated at the first one. A fresh malloc'd buffer per
+  // step, handed to JavaScript without a copy, was measured slower: 512 KiB is above glibc's
+  // mmap threshold, and the worker thread's arena returned its pages each time, so every step
+  // paid page faults (single100: +250 ms of system CPU per pull).
+  std::unique_ptr<uint8_t[]> asyncScratch;
+  // gzipCreate({ digest: true }): the sha256 of every byte of output, updated by the step that
+  // produced it (on the pool for gzipInflateAsync), so that the JS thread hashes none of it.
+  EVP_MD_CTX* digest = nullptr;
+  ~GzipStream() {
+    if (digest) EVP_MD_CTX_free(digest);
+  }
 };
 
 void FreeGzip(Napi::Env, GzipStream* g) { delete g; }
@@ -94,12 +107,26 @@ Napi::Value GzipError(Napi::Env env, int code) {
   return env.Undefined();
 }
 
-// gzipCreate(): GzipHandle | null — null when ISA-L is not available here.
+// gzipCreate(options?: { digest?: boolean }): GzipHandle | null — null when ISA-L is not
+// available here.
 Napi::Value GzipCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  bool digest = false;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    Napi::Value d = info[0].IsObject() ? info[0].As<Napi::Object>().Get("digest") : Napi::Value();
+    if (!info[0].IsObject() || !(d.IsUndefined() || d.IsBoolean())) return ThrowTypeError(env, "gzipCreate(options?: { digest?: boolean })");
+    digest = d.IsBoolean() && d.As<Napi::Boolean>().Value();
+  }
   const Isal& isal = LoadIsal();
   if (!isal.inflate) return env.Null();
   auto* g = new GzipStream();
+  if (digest) {
+    g->digest = EVP_MD_CTX_new();
+    if (!g->digest || EVP_DigestInit_ex(g->digest, EVP_sha256(), nullptr) != 1) {
+      delete g;
+      return ThrowSystemError(env, ENOMEM, "gzip", "", "cannot set up sha256");
+    }
+  }
   isal.init(&g->state);
   g->state.crc_flag = ISAL_GZIP;  // parse the header, verify CRC-32 and length at the end
   return Napi::External<GzipStream>::New(env, g, FreeGzip);
@@ -136,6 +163,7 @@ int InflateStep(const Isal& isal, GzipStream* g, const uint8_t* in, size_t len, 
     else if (g->state.avail_in == 0 || g->state.avail_out == 0) break;
   }
   if (g->trailing) *pos = len;
+  if (g->digest && *produced > 0) EVP_DigestUpdate(g->digest, out, *produced);
   return ISAL_DECOMP_OK;
 }
 
@@ -182,8 +210,8 @@ Napi::Value GzipInflate(const Napi::CallbackInfo& info) {
 
 // One gzipInflateAsync step on libuv's pool. The stream is the worker's alone while it runs
 // (`busy` refuses a second step or gzipEnd from JavaScript), the handle and the input buffer
-// are held by references so that neither is collected under it, and the output is a buffer of
-// its own handed to JavaScript without a copy.
+// are held by references so that neither is collected under it. The output is copied out of
+// the stream's scratch buffer on the JS thread, exactly as the synchronous step does.
 class InflateWorker : public Napi::AsyncWorker {
  public:
   InflateWorker(Napi::Env env, GzipStream* g, Napi::Value handle, Napi::Buffer<uint8_t> input, size_t pos)
@@ -197,40 +225,20 @@ class InflateWorker : public Napi::AsyncWorker {
         deferred_(Napi::Promise::Deferred::New(env)) {
     g_->busy = true;
   }
-  ~InflateWorker() override { std::free(out_); }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    out_ = static_cast<uint8_t*>(std::malloc(kAsyncStepOut));
-    if (!out_) {
-      result_ = -ENOMEM;
-      return;
-    }
-    result_ = InflateStep(LoadIsal(), g_, data_, len_, &pos_, out_, kAsyncStepOut, &produced_);
+    result_ = InflateStep(LoadIsal(), g_, data_, len_, &pos_, g_->asyncScratch.get(), kAsyncStepOut, &produced_);
   }
 
   void OnOK() override {
     Napi::Env env = Env();
     g_->busy = false;
-    if (result_ == -ENOMEM) {
-      deferred_.Reject(MakeSystemError(env, ENOMEM, "gzip", "", "no memory for the output of a step"));
-      return;
-    }
     if (result_ != ISAL_DECOMP_OK) {
       deferred_.Reject(GzipErrorObject(env, result_));
       return;
     }
-    Napi::Buffer<uint8_t> output;
-    if (produced_ == 0) {
-      output = Napi::Buffer<uint8_t>::New(env, 0);
-    } else {
-      // Shrinking in place is the allocator's usual answer; the buffer then costs what it holds.
-      void* fit = produced_ < kAsyncStepOut ? std::realloc(out_, produced_) : out_;
-      uint8_t* data = static_cast<uint8_t*>(fit ? fit : out_);
-      out_ = nullptr;
-      output = Napi::Buffer<uint8_t>::NewOrCopy(env, data, produced_, [](Napi::Env, uint8_t* p) { std::free(p); });
-    }
-    deferred_.Resolve(StepResult(env, output, pos_, produced_ == kAsyncStepOut));
+    deferred_.Resolve(StepResult(env, Napi::Buffer<uint8_t>::Copy(env, g_->asyncScratch.get(), produced_), pos_, produced_ == kAsyncStepOut));
   }
 
   void OnError(const Napi::Error& e) override {
@@ -245,7 +253,6 @@ class InflateWorker : public Napi::AsyncWorker {
   const uint8_t* data_;
   size_t len_;
   size_t pos_;
-  uint8_t* out_ = nullptr;
   uint32_t produced_ = 0;
   int result_ = ISAL_DECOMP_OK;
   Napi::Promise::Deferred deferred_;
@@ -258,20 +265,32 @@ Napi::Value GzipInflateAsync(const Napi::CallbackInfo& info) {
   size_t pos = 0;
   GzipStream* g = StepArgs(info, "gzipInflateAsync(handle: GzipHandle, input: Buffer, offset: number)", &pos);
   if (!g) return env.Undefined();
+  if (!g->asyncScratch) g->asyncScratch.reset(new uint8_t[kAsyncStepOut]);
   auto* w = new InflateWorker(env, g, info[0], info[1].As<Napi::Buffer<uint8_t>>(), pos);
   Napi::Promise promise = w->Promise();
   w->Queue();
   return promise;
 }
 
-// gzipEnd(handle): void — throws when the input stopped in the middle of a member (or was empty).
+// gzipEnd(handle): string | undefined — the sha256 (hex) of all output with { digest: true }.
+// Throws when the input stopped in the middle of a member (or was empty).
 Napi::Value GzipEnd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   GzipStream* g = GetGzip(info);
   if (!g || g->busy) return ThrowTypeError(env, g ? "gzipEnd: a gzipInflateAsync step of this stream is still running" : "gzipEnd(handle: GzipHandle)");
   g->ended = true;
   if (!g->memberDone) return ThrowSystemError(env, EIO, "gzip", "", g->started ? "unexpected end of input in the middle of a gzip member" : "empty input, not gzip");
-  return env.Undefined();
+  if (!g->digest) return env.Undefined();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(g->digest, md, &n) != 1) return ThrowSystemError(env, EIO, "gzip", "", "sha256 failed");
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < n; i++) {
+    hex.push_back(kHex[md[i] >> 4]);
+    hex.push_back(kHex[md[i] & 15]);
+  }
+  return Napi::String::New(env, hex);
 }
 
 #else

@@ -646,6 +646,18 @@ export interface DecompressOptions {
   limit?: number;
   /** Names the layer in the error: its digest, or the archive member it came from. */
   layer?: string;
+  /**
+   * Where the decoder may take the sha256 of its output itself, off the JS thread (ISA-L's
+   * gzip stream does): `native` is set before the first chunk is yielded, and `sha256` (hex)
+   * after the last. When `native` stays false the caller hashes the chunks.
+   */
+  outputDigest?: OutputDigest;
+}
+
+/** See {@link DecompressOptions.outputDigest}. */
+export interface OutputDigest {
+  native: boolean;
+  sha256?: string;
 }
 
 /** gzip output per step; Node's own default chunk is 16 KiB. */
@@ -656,7 +668,7 @@ const GZIP_CHUNK = 128 * 1024;
  * yielding each step's output; ends the stream (checking that the input did not stop inside a
  * member) after the last piece of input.
  */
-async function* isalSteps(native: FsOpsBinding, gz: GzipHandle, source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+async function* isalSteps(native: FsOpsBinding, gz: GzipHandle, source: AsyncIterable<Buffer> | Iterable<Buffer>, digest: OutputDigest | undefined): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     let offset = 0;
     for (;;) {
@@ -666,7 +678,8 @@ async function* isalSteps(native: FsOpsBinding, gz: GzipHandle, source: AsyncIte
       if (offset >= chunk.length && !step.more) break;
     }
   }
-  native.gzipEnd(gz);
+  const sha256 = native.gzipEnd(gz);
+  if (digest) digest.sha256 = sha256;
 }
 
 /**
@@ -732,9 +745,10 @@ export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffe
   // libuv's pool: the JS thread is a pull's bound (HTTP, both digests, the tar parser), so
   // the inflate runs beside it, one step ahead of the consumer (docs/design/images.md, "gzip").
   const native = fs();
-  const gz = native.gzipCreate();
+  const gz = native.gzipCreate({ digest: options.outputDigest !== undefined });
   if (gz !== null) {
-    for await (const output of readAhead(isalSteps(native, gz, source))) yield count(output);
+    if (options.outputDigest) options.outputDigest.native = true;
+    for await (const output of readAhead(isalSteps(native, gz, source, options.outputDigest))) yield count(output);
     return;
   }
   // Node's zlib stream honours backpressure: with the output pulled one chunk at a time it
@@ -770,12 +784,14 @@ export interface ApplyLayerOptions {
  */
 export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer>, applier: LayerApplier, options: ApplyLayerOptions): Promise<{ diffId: string; size: number }> {
   const hash = createHash('sha256');
+  // The diff id: hashed by the decoder where it can (ISA-L, on the pool), else here.
+  const outputDigest: OutputDigest = { native: false };
   let size = 0;
   const reader = new TarReader(applier);
   try {
-    for await (const chunk of decompress(source, options.compression, { layer: options.layer, ...(options.maxSize !== undefined ? { limit: options.maxSize } : {}) })) {
+    for await (const chunk of decompress(source, options.compression, { layer: options.layer, outputDigest, ...(options.maxSize !== undefined ? { limit: options.maxSize } : {}) })) {
       options.signal?.throwIfAborted();
-      hash.update(chunk);
+      if (!outputDigest.native) hash.update(chunk);
       size += chunk.length;
       await applier.room(options.signal);
       reader.write(chunk);
@@ -790,7 +806,10 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
     }
     throw e;
   }
-  const diffId = `sha256:${hash.digest('hex')}`;
+  const hex = outputDigest.native ? outputDigest.sha256 : hash.digest('hex');
+  // Cannot happen (the decoder sets it after its last chunk); never let it pass as a match.
+  if (hex === undefined) throw new LayerFormatError(options.layer, 'the decoder gave no digest of the uncompressed content');
+  const diffId = `sha256:${hex}`;
   if (options.diffId !== undefined && diffId !== options.diffId) {
     applier.abort();
     throw new DigestMismatchError(options.diffId, diffId, `layer ${options.layer}: uncompressed content (diff id)`);

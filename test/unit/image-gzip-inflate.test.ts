@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { isSystemError } from '../../lib/errors.js';
 import { LayerTooLargeError } from '../../lib/image/errors.js';
-import { decompress } from '../../lib/image/unpack.js';
+import { decompress, type OutputDigest } from '../../lib/image/unpack.js';
 import { native } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 
@@ -128,3 +128,24 @@ for (const via of ['isal', 'zlib'] as const) {
     await assert.rejects(inflate(bomb, via, { limit: 1 << 20 }), LayerTooLargeError);
   });
 }
+
+test('isal: the sha256 the decoder takes of its output is that of the bytes it yielded', { skip: haveIsal ? false : 'libisal2 not installed' }, async () => {
+  const content = Buffer.concat([randomBytes(700_000), Buffer.from('text '.repeat(300_000))]);
+  const gz = Buffer.concat([gzipSync(content.subarray(0, 100)), gzipSync(content.subarray(100))]);
+  for (const pieces of [[gz], [gz.subarray(0, 7), gz.subarray(7, 50_000), gz.subarray(50_000)]]) {
+    const digest: OutputDigest = { native: false };
+    const h = createHash('sha256');
+    for await (const c of decompress(pieces, 'gzip', { layer: 'sha256:t', outputDigest: digest }, native)) {
+      assert.equal(digest.native, true, 'set before the first chunk');
+      h.update(c);
+    }
+    assert.equal(digest.sha256, h.digest('hex'));
+    assert.equal(digest.sha256, createHash('sha256').update(content).digest('hex'));
+  }
+  // Through Node's zlib the caller hashes: the decoder says so.
+  const digest: OutputDigest = { native: false };
+  for await (const c of decompress([gz], 'gzip', { outputDigest: digest }, () => zlibOnly.binding)) void c;
+  assert.equal(digest.native, false);
+  assert.equal(digest.sha256, undefined);
+  assert.throws(() => native().gzipCreate({ digest: 'yes' } as never), TypeError);
+});
