@@ -373,26 +373,16 @@ export interface NativeBinding {
    * A gzip inflate stream on ISA-L's igzip (libisal.so.2, loaded on first use), or null when
    * that library is not installed: the caller then uses Node's zlib. Every member's header
    * and CRC-32 + length trailer are checked; members may be concatenated; zero bytes after a
-   * member are ignored (as Node's gunzip does). With `digest: true` the stream also takes the
-   * sha256 of all its output (in the step that produces it, so on the pool for
-   * {@link NativeBinding.gzipInflateAsync}), which `gzipEnd` returns.
+   * member are ignored (as Node's gunzip does).
    */
-  gzipCreate(options?: { digest?: boolean }): GzipHandle | null;
+  gzipCreate(): GzipHandle | null;
   /** One bounded step (at most 128 KiB of output), as {@link NativeBinding.zstdDecompress}. */
   gzipInflate(handle: GzipHandle, input: Buffer, offset: number): { output: Buffer; offset: number; more: boolean };
   /**
-   * The same step (at most 512 KiB of output) on a libuv pool thread, so that inflating takes
-   * no time from the JS thread. One step per stream at a time: another step or `gzipEnd`
-   * before this one settles is a TypeError. `input` is held until it settles and must not be
-   * changed meanwhile. Rejects with the SystemErrors of {@link NativeBinding.gzipEnd}.
-   */
-  gzipInflateAsync(handle: GzipHandle, input: Buffer, offset: number): Promise<{ output: Buffer; offset: number; more: boolean }>;
-  /**
    * Ends the stream; throws if the input ended inside a member. Decoder failures are
    * SystemErrors with `syscall: 'gzip'` (EINVAL: not valid gzip or a checksum mismatch, EIO: truncated).
-   * Returns the sha256 (hex) of all output when the stream was created with `digest: true`.
    */
-  gzipEnd(handle: GzipHandle): string | undefined;
+  gzipEnd(handle: GzipHandle): void;
 }
 
 /** What the addon file itself exports: the binding, less `spawn`, plus what the loader uses. */

@@ -17,7 +17,7 @@ export type FsOpsBinding = Pick<
   | 'fsWritePoolCreate' | 'fsWritePoolSubmit' | 'fsWritePoolBarrier' | 'fsWritePoolIdle' | 'fsWritePoolHasRoom' | 'fsWritePoolClose'
   | 'fsRemoveAt' | 'fsRenameAt' | 'fsReadDirAt' | 'fsLstatAt' | 'fsOpenAt'
   | 'fsSetXattrAt' | 'fsListXattrsAt' | 'fsSetTimesAt' | 'fsSync' | 'fsSyncAsync' | 'fsSetTopDir' | 'fsFlock'
-  | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd' | 'gzipCreate' | 'gzipInflate' | 'gzipInflateAsync' | 'gzipEnd'
+  | 'zstdCreate' | 'zstdDecompress' | 'zstdEnd' | 'gzipCreate' | 'gzipInflate' | 'gzipEnd'
 >;
 
 /** The native file-system operations; throws UnsupportedError when the addon is not built. */

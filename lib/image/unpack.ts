@@ -21,7 +21,7 @@ import { createGunzip } from 'node:zlib';
 import { UnsupportedError, ValidationError, isSystemError } from '../errors.js';
 import { fromNativeError } from '../native.js';
 import { DigestMismatchError, LayerFormatError, LayerTooLargeError, UnsafeLayerEntryError } from './errors.js';
-import { fsOps, type FsOpsBinding, type FsStat, type GzipHandle, type WritePoolHandle } from './fs-ops.js';
+import { fsOps, type FsOpsBinding, type FsStat, type WritePoolHandle } from './fs-ops.js';
 import type { LayerCompression } from './manifest.js';
 import { OPAQUE_XATTR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, isOpaqueXattr, isWhiteout } from './overlay-format.js';
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tar-reader.js';
@@ -646,66 +646,10 @@ export interface DecompressOptions {
   limit?: number;
   /** Names the layer in the error: its digest, or the archive member it came from. */
   layer?: string;
-  /**
-   * Where the decoder may take the sha256 of its output itself, off the JS thread (ISA-L's
-   * gzip stream does): `native` is set before the first chunk is yielded, and `sha256` (hex)
-   * after the last. When `native` stays false the caller hashes the chunks.
-   */
-  outputDigest?: OutputDigest;
-}
-
-/** See {@link DecompressOptions.outputDigest}. */
-export interface OutputDigest {
-  native: boolean;
-  sha256?: string;
 }
 
 /** gzip output per step; Node's own default chunk is 16 KiB. */
 const GZIP_CHUNK = 128 * 1024;
-
-/**
- * ISA-L inflate steps on libuv's pool, in order (one at a time: the stream is sequential),
- * yielding each step's output; ends the stream (checking that the input did not stop inside a
- * member) after the last piece of input.
- */
-async function* isalSteps(native: FsOpsBinding, gz: GzipHandle, source: AsyncIterable<Buffer> | Iterable<Buffer>, digest: OutputDigest | undefined): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    let offset = 0;
-    for (;;) {
-      const step = await native.gzipInflateAsync(gz, chunk, offset);
-      offset = step.offset;
-      if (step.output.length > 0) yield step.output;
-      if (offset >= chunk.length && !step.more) break;
-    }
-  }
-  const sha256 = native.gzipEnd(gz);
-  if (digest) digest.sha256 = sha256;
-}
-
-/**
- * Runs `steps` one item ahead of the consumer: while the consumer handles item n (digest,
- * tar parser, writes), item n+1 is being produced (on the pool). Memory grows by that one
- * item, and a failure of the step ahead surfaces when the consumer asks for it, in order.
- */
-async function* readAhead<T>(steps: AsyncGenerator<T>): AsyncGenerator<T> {
-  let ahead = steps.next();
-  // Marked handled now: it may reject while the consumer is still busy with the item before.
-  ahead.catch(() => undefined);
-  try {
-    for (;;) {
-      const r = await ahead;
-      if (r.done === true) return;
-      ahead = steps.next();
-      ahead.catch(() => undefined);
-      yield r.value;
-    }
-  } finally {
-    // The consumer stopped early (or a step failed): let the step in flight settle, so that
-    // nothing runs on the stream after we return, then close the source.
-    await ahead.catch(() => undefined);
-    await steps.return(undefined);
-  }
-}
 
 /**
  * Decompressed chunks of a layer blob, produced in bounded steps (at most 128 KiB each, and
@@ -741,14 +685,21 @@ export async function* decompress(source: AsyncIterable<Buffer> | Iterable<Buffe
     native.zstdEnd(handle);
     return;
   }
-  // ISA-L's inflater where it is installed, at a fraction of zlib's CPU, in bounded steps on
-  // libuv's pool: the JS thread is a pull's bound (HTTP, both digests, the tar parser), so
-  // the inflate runs beside it, one step ahead of the consumer (docs/design/images.md, "gzip").
+  // ISA-L's inflater where it is installed: on the JS thread, in bounded steps like zstd, at
+  // a fraction of zlib's CPU (docs/design/images.md, "Decompression").
   const native = fs();
-  const gz = native.gzipCreate({ digest: options.outputDigest !== undefined });
+  const gz = native.gzipCreate();
   if (gz !== null) {
-    if (options.outputDigest) options.outputDigest.native = true;
-    for await (const output of readAhead(isalSteps(native, gz, source, options.outputDigest))) yield count(output);
+    for await (const chunk of source) {
+      let offset = 0;
+      for (;;) {
+        const step = native.gzipInflate(gz, chunk, offset);
+        offset = step.offset;
+        if (step.output.length > 0) yield count(step.output);
+        if (offset >= chunk.length && !step.more) break;
+      }
+    }
+    native.gzipEnd(gz);
     return;
   }
   // Node's zlib stream honours backpressure: with the output pulled one chunk at a time it
@@ -784,14 +735,12 @@ export interface ApplyLayerOptions {
  */
 export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer>, applier: LayerApplier, options: ApplyLayerOptions): Promise<{ diffId: string; size: number }> {
   const hash = createHash('sha256');
-  // The diff id: hashed by the decoder where it can (ISA-L, on the pool), else here.
-  const outputDigest: OutputDigest = { native: false };
   let size = 0;
   const reader = new TarReader(applier);
   try {
-    for await (const chunk of decompress(source, options.compression, { layer: options.layer, outputDigest, ...(options.maxSize !== undefined ? { limit: options.maxSize } : {}) })) {
+    for await (const chunk of decompress(source, options.compression, { layer: options.layer, ...(options.maxSize !== undefined ? { limit: options.maxSize } : {}) })) {
       options.signal?.throwIfAborted();
-      if (!outputDigest.native) hash.update(chunk);
+      hash.update(chunk);
       size += chunk.length;
       await applier.room(options.signal);
       reader.write(chunk);
@@ -806,10 +755,7 @@ export async function applyLayer(source: AsyncIterable<Buffer> | Iterable<Buffer
     }
     throw e;
   }
-  const hex = outputDigest.native ? outputDigest.sha256 : hash.digest('hex');
-  // Cannot happen (the decoder sets it after its last chunk); never let it pass as a match.
-  if (hex === undefined) throw new LayerFormatError(options.layer, 'the decoder gave no digest of the uncompressed content');
-  const diffId = `sha256:${hex}`;
+  const diffId = `sha256:${hash.digest('hex')}`;
   if (options.diffId !== undefined && diffId !== options.diffId) {
     applier.abort();
     throw new DigestMismatchError(options.diffId, diffId, `layer ${options.layer}: uncompressed content (diff id)`);

@@ -35,14 +35,14 @@ const MEMBERS = [
   'fsRemoveAt', 'fsRenameAt', 'fsReadDirAt', 'fsLstatAt', 'fsOpenAt', 'fsSetXattrAt', 'fsListXattrsAt', 'fsSetTimesAt',
   'fsSync', 'fsSyncAsync', 'fsSetTopDir', 'fsFlock',
   'btrfsSubvolume',
-  'zstdCreate', 'zstdDecompress', 'zstdEnd', 'gzipCreate', 'gzipInflate', 'gzipInflateAsync', 'gzipEnd',
+  'zstdCreate', 'zstdDecompress', 'zstdEnd', 'gzipCreate', 'gzipInflate', 'gzipEnd',
 ] as const satisfies readonly Name[];
 type Missing = Exclude<Name, (typeof MEMBERS)[number]>;
 const complete: [Missing] extends [never] ? true : Missing = true;
 void complete;
 
 /** Members that return a promise: an injected failure rejects. */
-const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsUpdate', 'fsSyncAsync', 'btrfsSubvolume', 'gzipInflateAsync']);
+const ASYNC = new Set<Name>(['spawn', 'netEnsureBridge', 'netDeleteLink', 'netListLinks', 'netAttach', 'netFlushConntrack', 'dnsUpdate', 'fsSyncAsync', 'btrfsSubvolume']);
 
 /** Members that own the fd they are given even when they fail (the addon closes it): so does the fake. */
 const CONSUMES_FD = new Set<Name>(['fsFinishFile', 'fsCloseRoot']);

@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { isSystemError } from '../../lib/errors.js';
 import { LayerTooLargeError } from '../../lib/image/errors.js';
-import { decompress, type OutputDigest } from '../../lib/image/unpack.js';
+import { decompress } from '../../lib/image/unpack.js';
 import { native } from '../../lib/native.js';
 import { NativeFake } from '../helpers/native-fake.js';
 
@@ -38,49 +38,6 @@ test('ISA-L is used where installed', { skip: haveIsal ? false : 'libisal2 not i
   assert.notEqual(h, null);
   native().gzipInflate(h!, gzipSync(Buffer.from('x')), 0);
   native().gzipEnd(h!);
-});
-
-test('isal: a step on the pool owns its stream until it settles', { skip: haveIsal ? false : 'libisal2 not installed' }, async () => {
-  const n = native();
-  const text = Buffer.from('a layer of text, '.repeat(400_000));
-  const gz = gzipSync(text);
-  const h = n.gzipCreate()!;
-  const first = n.gzipInflateAsync(h, gz, 0);
-  // A second step, a synchronous one or the end while the first runs would race the worker.
-  assert.throws(() => n.gzipInflateAsync(h, gz, 0), (e: unknown) => e instanceof TypeError && /still running/.test(e.message));
-  assert.throws(() => n.gzipInflate(h, gz, 0), (e: unknown) => e instanceof TypeError && /still running/.test(e.message));
-  assert.throws(() => n.gzipEnd(h), (e: unknown) => e instanceof TypeError && /still running/.test(e.message));
-  const out: Buffer[] = [];
-  let step = await first;
-  for (;;) {
-    out.push(step.output);
-    assert.ok(step.output.length <= 512 * 1024, `one step gave ${step.output.length} bytes`);
-    if (step.offset >= gz.length && !step.more) break;
-    step = await n.gzipInflateAsync(h, gz, step.offset);
-  }
-  n.gzipEnd(h);
-  assert.ok(Buffer.concat(out).equals(text));
-  assert.throws(() => n.gzipInflateAsync(h, gz, 0), TypeError, 'an ended stream takes no step');
-  assert.throws(() => n.gzipInflateAsync(n.gzipCreate()!, gz, gz.length + 1), /offset out of range/);
-});
-
-test('isal: a consumer may stop early, and a failure of the step ahead comes after the good output', { skip: haveIsal ? false : 'libisal2 not installed' }, async () => {
-  const text = Buffer.from('some text that compresses, '.repeat(300_000));
-  const gz = gzipSync(text);
-  let got = 0;
-  for await (const c of decompress([gz], 'gzip', { layer: 'sha256:t' }, native)) {
-    got += c.length;
-    break;
-  }
-  assert.ok(got > 0 && got <= 512 * 1024);
-  // A corrupt trailer: every byte of content is yielded (in order) before the refusal.
-  const bad = Buffer.from(gz);
-  bad[bad.length - 6]! ^= 0xff;
-  const out: Buffer[] = [];
-  await assert.rejects(async () => {
-    for await (const c of decompress([bad.subarray(0, 1000), bad.subarray(1000)], 'gzip', { layer: 'sha256:t' }, native)) out.push(c);
-  }, (e: unknown) => isSystemError(e) && e.syscall === 'gzip' && e.code === 'EINVAL');
-  assert.ok(Buffer.concat(out).equals(text.subarray(0, Buffer.concat(out).length)), 'what came before the failure is the content, in order');
 });
 
 for (const via of ['isal', 'zlib'] as const) {
@@ -128,24 +85,3 @@ for (const via of ['isal', 'zlib'] as const) {
     await assert.rejects(inflate(bomb, via, { limit: 1 << 20 }), LayerTooLargeError);
   });
 }
-
-test('isal: the sha256 the decoder takes of its output is that of the bytes it yielded', { skip: haveIsal ? false : 'libisal2 not installed' }, async () => {
-  const content = Buffer.concat([randomBytes(700_000), Buffer.from('text '.repeat(300_000))]);
-  const gz = Buffer.concat([gzipSync(content.subarray(0, 100)), gzipSync(content.subarray(100))]);
-  for (const pieces of [[gz], [gz.subarray(0, 7), gz.subarray(7, 50_000), gz.subarray(50_000)]]) {
-    const digest: OutputDigest = { native: false };
-    const h = createHash('sha256');
-    for await (const c of decompress(pieces, 'gzip', { layer: 'sha256:t', outputDigest: digest }, native)) {
-      assert.equal(digest.native, true, 'set before the first chunk');
-      h.update(c);
-    }
-    assert.equal(digest.sha256, h.digest('hex'));
-    assert.equal(digest.sha256, createHash('sha256').update(content).digest('hex'));
-  }
-  // Through Node's zlib the caller hashes: the decoder says so.
-  const digest: OutputDigest = { native: false };
-  for await (const c of decompress([gz], 'gzip', { outputDigest: digest }, () => zlibOnly.binding)) void c;
-  assert.equal(digest.native, false);
-  assert.equal(digest.sha256, undefined);
-  assert.throws(() => native().gzipCreate({ digest: 'yes' } as never), TypeError);
-});

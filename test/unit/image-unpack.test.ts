@@ -180,10 +180,6 @@ test('gzip layers and diff id verification', async () => {
   await apply(dir, gzipSync(tar), { compression: 'gzip' });
   assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'gz');
   await assert.rejects(apply(freshDir(), tar, { diffId: 'sha256:' + '0'.repeat(64) }), (e: unknown) => e instanceof DigestMismatchError && e.code === 'ERR_DIGEST_MISMATCH');
-  // gzip's diff id is taken by the decoder where ISA-L is installed: as strict, over the same bytes.
-  const right = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
-  await apply(freshDir(), gzipSync(tar), { compression: 'gzip', diffId: right });
-  await assert.rejects(apply(freshDir(), gzipSync(tar), { compression: 'gzip', diffId: 'sha256:' + '0'.repeat(64) }), (e: unknown) => e instanceof DigestMismatchError && e.actual === right);
   await assert.rejects(apply(freshDir(), gzipSync(tar).subarray(0, 30), { compression: 'gzip' }), (e: unknown) => isBerthError(e) && (e instanceof LayerFormatError));
   await assert.rejects(apply(freshDir(), Buffer.from('not gzip at all'), { compression: 'gzip' }), LayerFormatError);
 });
