@@ -8,10 +8,9 @@
  * @module
  */
 import { SystemError } from '../errors.js';
-import { collectBounded } from '../launch/bounded-output.js';
 import type { ParkedSandbox, ParkedWorkload } from '../launch/parked.js';
-import { spawnExec } from '../containers/exec.js';
 import { probeArgv, type HealthcheckConfig } from '../containers/healthcheck.js';
+import { runBeside } from './run-beside.js';
 
 /** Bytes of a probe's output kept for an error message. */
 const PROBE_OUTPUT = 4096;
@@ -20,28 +19,12 @@ const OUTPUT_GRACE_MS = 200;
 
 /** Runs one probe beside the main process: its exit code (-1 when it ran past `timeoutMs`), and its output. */
 async function probeOnce(parked: ParkedSandbox, cfg: HealthcheckConfig): Promise<{ exitCode: number; output: string }> {
-  const argv = probeArgv(cfg);
-  const started = await spawnExec(parked.besideSpec(argv), argv[0]!);
-  if ('failure' in started) return { exitCode: started.failure.exitCode, output: started.failure.message };
-  const proc = started.process;
-  const output = Promise.all([collectBounded(proc.stdout, PROBE_OUTPUT), collectBounded(proc.stderr, PROBE_OUTPUT)]);
-  output.catch(() => undefined);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill(9);
-  }, cfg.timeoutMs);
-  let status: Awaited<typeof proc.exited>;
-  try {
-    status = await proc.exited;
-  } finally {
-    clearTimeout(timer);
-  }
+  const ran = await runBeside(parked, probeArgv(cfg), cfg.timeoutMs, PROBE_OUTPUT);
+  if ('failure' in ran) return { exitCode: ran.failure.exitCode, output: ran.failure.message };
   // A process the probe left in the background holds its pipes open: the output is what
   // arrived by shortly after the exit, not what arrives by that process's end.
-  const collected = await Promise.race([output, new Promise<undefined>((resolve) => setTimeout(resolve, OUTPUT_GRACE_MS, undefined))]);
-  const text = collected ? Buffer.concat([collected[0].data, collected[1].data]).toString('utf8').slice(0, PROBE_OUTPUT) : '';
-  return { exitCode: timedOut ? -1 : status.exitCode, output: text };
+  const text = await Promise.race([ran.output, new Promise<string>((resolve) => setTimeout(resolve, OUTPUT_GRACE_MS, ''))]);
+  return { exitCode: ran.timedOut ? -1 : ran.status.exitCode, output: text.slice(0, PROBE_OUTPUT) };
 }
 
 /**

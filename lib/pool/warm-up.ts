@@ -13,9 +13,8 @@
  * @module
  */
 import { SystemError } from '../errors.js';
-import { collectBounded } from '../launch/bounded-output.js';
 import type { ParkedSandbox } from '../launch/parked.js';
-import { spawnExec } from '../containers/exec.js';
+import { runBeside } from './run-beside.js';
 
 /** Bytes of the warm-up's output kept for an error message. */
 const OUTPUT_KEPT = 4096;
@@ -28,40 +27,21 @@ const OUTPUT_KEPT = 4096;
  *   `EBUSY` when it left processes running in the sandbox.
  */
 export async function warmUp(parked: ParkedSandbox, argv: string[], timeoutMs: number): Promise<void> {
-  const started = await spawnExec(parked.besideSpec(argv), argv[0]!);
-  if ('failure' in started) {
-    throw new SystemError(started.failure.exitCode === 127 ? 'ENOENT' : 'EACCES', `the pool's prewarm command could not start: ${started.failure.message.trim()}`);
+  const ran = await runBeside(parked, argv, timeoutMs, OUTPUT_KEPT);
+  if ('failure' in ran) {
+    throw new SystemError(ran.failure.exitCode === 127 ? 'ENOENT' : 'EACCES', `the pool's prewarm command could not start: ${ran.failure.message.trim()}`);
   }
-  const proc = started.process;
-  // Read from the start (a full pipe would stall it), but not waited for until it is known that
-  // nothing of it runs on: a process it left in the background holds the pipes open.
-  const output = Promise.all([collectBounded(proc.stdout, OUTPUT_KEPT), collectBounded(proc.stderr, OUTPUT_KEPT)]);
-  // Observed here too: on the ways out that throw, nothing else awaits it.
-  output.catch(() => undefined);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    proc.kill(9);
-  }, timeoutMs);
-  let status: Awaited<typeof proc.exited>;
-  try {
-    status = await proc.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-  if (timedOut) throw new SystemError('ETIMEDOUT', `the pool's prewarm command did not finish within ${timeoutMs} ms (prewarmTimeout); it was killed`);
+  if (ran.timedOut) throw new SystemError('ETIMEDOUT', `the pool's prewarm command did not finish within ${timeoutMs} ms (prewarmTimeout); it was killed`);
   // What it started in the background would run on beside the caller's command (and, killed
-  // now, stay behind as zombies of a PID 1 that never reaps): refuse the sandbox instead.
+  // now, stay behind as zombies of a PID 1 that never reaps): refuse the sandbox instead. Its
+  // output is waited for only after this: such a process holds the pipes open.
   const left = parked.processesBeside();
   if (left.length > 0) {
     throw new SystemError('EBUSY', `the pool's prewarm command left ${left.length} process(es) running in the sandbox (a prewarm must not start background processes; use main for a long-running one)`);
   }
-  if (status.exitCode !== 0 || status.signal !== null) {
-    const [out, err] = await output;
-    const text = Buffer.concat([out.data, err.data]).toString('utf8').trim().slice(0, 500);
-    const how = status.signal !== null ? `was killed by ${status.signal}` : `exited with code ${status.exitCode}`;
-    throw new SystemError('EIO', `the pool's prewarm command ${how}: ${JSON.stringify(text)}`);
+  const output = await ran.output;
+  if (ran.status.exitCode !== 0 || ran.status.signal !== null) {
+    const how = ran.status.signal !== null ? `was killed by ${ran.status.signal}` : `exited with code ${ran.status.exitCode}`;
+    throw new SystemError('EIO', `the pool's prewarm command ${how}: ${JSON.stringify(output.trim().slice(0, 500))}`);
   }
-  // Nothing of it runs any more: the pipes are at their end.
-  await output;
 }
