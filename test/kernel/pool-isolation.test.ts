@@ -10,26 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConflictError, Runtime, ValidationError, type Pool } from '../../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { ownCgroups, ownMounts } from '../helpers/pool-leftovers.js';
 import { settledDiff, snapshot, type LeakSnapshot } from '../helpers/leaks.js';
 
 const skip = kernelSkipReason();
-
-/**
- * The cgroups of this process's sandboxes (`run-<our pid>-…`): the machine is shared, and
- * other processes' containers come and go in the same `berth/` parents meanwhile.
- */
-function ownCgroups(dirs: string[]): string[] {
-  return dirs.filter((d) => d.split('/').pop()!.startsWith(`run-${process.pid}-`));
-}
-
-/**
- * Host mounts a pool of this process could leave: a sandbox mounts only in its own mount
- * namespace, so a leak on the host would be under berth's staging dir, a state dir of these
- * tests or a network namespace file of ours (network tests of other processes add their own).
- */
-function ownMounts(lines: string[]): string[] {
-  return lines.filter((l) => l.includes('/run/berth/') || l.includes('berth-pool-'));
-}
 
 describe('pool: isolation between callers', { skip, timeout: 120_000 }, () => {
   let root: string;

@@ -12,14 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runtime, SystemError, ValidationError } from '../../lib/index.js';
 import { busyboxRootfs, kernelSkipReason } from '../helpers/busybox-rootfs.js';
+import { ownCgroups, ownMounts } from '../helpers/pool-leftovers.js';
 import { settledDiff, snapshot, type LeakSnapshot } from '../helpers/leaks.js';
 
 const skip = kernelSkipReason();
-
-/** The cgroups of this process's sandboxes: other processes' containers come and go beside. */
-function ownCgroups(dirs: string[]): string[] {
-  return dirs.filter((d) => d.split('/').pop()!.startsWith(`run-${process.pid}-`));
-}
 
 /** Host processes whose command line is exactly `argv` (a marker no other process uses). */
 function processesRunning(argv: string[]): number[] {
@@ -108,7 +104,7 @@ describe('pool: prewarm (a warm-up command per sandbox)', { skip, timeout: 120_0
     await assert.rejects(rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, prewarm: ['no-such-binary'] }), (e: unknown) => e instanceof SystemError && e.code === 'ENOENT');
     const d = await settledDiff(clean);
     assert.deepEqual(ownCgroups(d.cgroups), [], 'cgroup left');
-    assert.deepEqual(d.mounts.filter((l) => l.includes('/run/berth/') || l.includes('berth-pool-')), [], 'mount left');
+    assert.deepEqual(ownMounts(d.mounts), [], 'mount left');
     assert.deepEqual(d.children, [], 'child process left');
     assert.deepEqual(d.zombies, [], 'zombie left');
   });
