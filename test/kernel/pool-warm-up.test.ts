@@ -85,6 +85,26 @@ describe('pool: prewarm (a warm-up command per sandbox)', { skip, timeout: 120_0
     }
   });
 
+  test("the warm-up cannot reach the parked PID 1: not its descriptors (the control socket), not its life", async () => {
+    // Root in the sandbox (the default user), run while PID 1 still waits with Node's control
+    // socket open: PID 1 is not dumpable, so what its /proc/1/fd entries point to, its
+    // environment and its memory need CAP_SYS_PTRACE, which the sandbox has not; and a pid
+    // namespace's init ignores signals from inside it. (Listing /proc/1/fd is allowed to
+    // root: the directory's owner check, not ptrace's.)
+    const reach = 'readlink /proc/1/fd/* || cat /proc/1/environ || head -c 1 /proc/1/mem';
+    const probe = `if { ${reach}; } >/dev/null 2>&1; then echo open; else echo denied; fi > /tmp/fd; kill -9 1 2>/dev/null; kill -STOP 1 2>/dev/null; true`;
+    const pool = await rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, prewarm: ['sh', '-c', probe] });
+    const sb = await pool.acquire();
+    try {
+      const r = await sb.run(['cat', '/tmp/fd']);
+      assert.equal(r.exitCode, 0, 'PID 1 survived the warm-up and became the command');
+      assert.equal(r.stdout, 'denied\n', "the warm-up listed PID 1's descriptors");
+    } finally {
+      await sb.release();
+      await pool.close();
+    }
+  });
+
   test('a warm-up that fails, hangs, leaves a process running or cannot start fails rt.pool() with a typed error and leaves nothing', async () => {
     await assert.rejects(
       rt.pool({ source: { rootfs: busyboxRootfs() }, size: 1, prewarm: ['sh', '-c', 'echo broken cache >&2; exit 3'] }),
